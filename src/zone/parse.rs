@@ -34,7 +34,12 @@ pub fn load_master_file(path: &Path, origin: &Name) -> Result<Vec<SourceRecord>,
     let mut errors = Vec::new();
     let mut state = State { origin: origin.clone(), default_ttl: None, last_owner: None };
     load_into(path, &mut state, 0, &mut out, &mut errors);
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        Err(errors)
+    }
 }
 
 /// Parses master-file `text` (named `file` in errors) for the zone `origin`.
@@ -43,7 +48,12 @@ pub fn parse_master_text(text: &str, file: &Path, origin: &Name) -> Result<Vec<S
     let mut errors = Vec::new();
     let mut state = State { origin: origin.clone(), default_ttl: None, last_owner: None };
     parse_into(text, file, &mut state, 0, &mut out, &mut errors);
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        Err(errors)
+    }
 }
 
 struct State {
@@ -397,10 +407,11 @@ mod tests {
     fn every_error_is_collected() {
         let e = parse("$TTL 60\nwww A 192.0.2.300\nmail AAAAA ::1\nx MX 10\ny TXT \"unterminated\n").unwrap_err();
         let lines: Vec<usize> = e.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![5, 2, 3, 4], "{e:?}");
-        assert!(e[1].message.contains("not an IPv4 address"));
-        assert!(e[2].message.contains("unknown record type 'AAAAA'"));
-        assert!(e[3].message.contains("expected 2 fields"));
+        assert_eq!(lines, vec![2, 3, 4, 5], "{e:?}");
+        assert!(e[0].message.contains("not an IPv4 address"));
+        assert!(e[1].message.contains("unknown record type 'AAAAA'"));
+        assert!(e[2].message.contains("expected 2 fields"));
+        assert!(e[3].message.contains("unterminated quoted string"));
     }
 
     #[test]
