@@ -104,53 +104,60 @@ pub fn parse(packet: &[u8]) -> Parsed {
         return Parsed::Drop;
     }
     let question = if qdcount == 1 { read_question(&mut dec) } else { None };
+    // The OPT record is read for every opcode: a NOTIMP reply to an EDNS query carries OPT too.
+    let edns = if question.is_some() || qdcount == 0 { read_edns(&mut dec, ancount, nscount, arcount) } else { Err(None) };
     if header.opcode != 0 {
         // RFC 1035 §4.1.1 / RFC 8906 §3.1.4: an opcode we do not implement gets NOTIMP.
-        return Parsed::Error { header, rcode: ErrorRcode::NotImp, question, edns: None };
+        return Parsed::Error { header, rcode: ErrorRcode::NotImp, question, edns: edns.unwrap_or_else(|e| e) };
     }
     let Some(question) = question else {
         return formerr(None, None);
     };
-    // Skip answer and authority records; read the additional section for OPT.
-    for _ in 0..(ancount as u32 + nscount as u32) {
-        if skip_record(&mut dec).is_none() {
-            return formerr(Some(question), None);
+    let edns = match edns {
+        Ok(e) => e,
+        Err(partial) => return formerr(Some(question), partial),
+    };
+    if let Some(e) = edns {
+        if e.version != 0 {
+            return Parsed::Error { header, rcode: ErrorRcode::BadVers, question: Some(question), edns: Some(e) };
         }
+    }
+    Parsed::Query(Query { header, question, edns })
+}
+
+/// Skips the answer and authority sections and reads the OPT record from the additional
+/// section. `Err` means FORMERR, with the OPT as far as it was understood.
+fn read_edns(dec: &mut BinDecoder<'_>, ancount: u16, nscount: u16, arcount: u16) -> Result<Option<EdnsQuery>, Option<EdnsQuery>> {
+    for _ in 0..(ancount as u32 + nscount as u32) {
+        skip_record(dec).ok_or(None)?;
     }
     let mut edns: Option<EdnsQuery> = None;
     for _ in 0..arcount {
-        let Some(rr) = read_record(&mut dec) else {
-            return formerr(Some(question), edns);
-        };
+        let rr = read_record(dec).ok_or(edns)?;
         if rr.rtype != OPT {
             continue; // TSIG and others: not used by an unsigned authoritative server
         }
         if edns.is_some() || !rr.root_owner {
             // RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is FORMERR.
-            return formerr(Some(question), None);
+            return Err(None);
         }
         let version = (rr.ttl >> 16) as u8;
         let mut e = EdnsQuery { payload: rr.class.max(512), version, dnssec_ok: rr.ttl & 0x8000 != 0, nsid: false, ecs: None };
         let mut opts = rr.rdata;
         while !opts.is_empty() {
             if opts.len() < 4 {
-                return formerr(Some(question), Some(e));
+                return Err(Some(e));
             }
             let code = u16::from_be_bytes([opts[0], opts[1]]);
             let len = u16::from_be_bytes([opts[2], opts[3]]) as usize;
-            let Some(data) = opts.get(4..4 + len) else {
-                return formerr(Some(question), Some(e));
-            };
+            let data = opts.get(4..4 + len).ok_or(Some(e))?;
             match code {
                 EDNS_NSID => e.nsid = true,
                 EDNS_ECS if version == 0 => {
                     if e.ecs.is_some() {
-                        return formerr(Some(question), Some(e)); // the option twice
+                        return Err(Some(e)); // the option twice
                     }
-                    match parse_ecs(data) {
-                        Some(ecs) => e.ecs = Some(ecs),
-                        None => return formerr(Some(question), Some(e)),
-                    }
+                    e.ecs = Some(parse_ecs(data).ok_or(Some(e))?);
                 }
                 _ => {} // unknown options are ignored and not echoed (RFC 6891 §6.1.2)
             }
@@ -158,12 +165,7 @@ pub fn parse(packet: &[u8]) -> Parsed {
         }
         edns = Some(e);
     }
-    if let Some(e) = edns {
-        if e.version != 0 {
-            return Parsed::Error { header, rcode: ErrorRcode::BadVers, question: Some(question), edns: Some(e) };
-        }
-    }
-    Parsed::Query(Query { header, question, edns })
+    Ok(edns)
 }
 
 fn read_question(dec: &mut BinDecoder<'_>) -> Option<Question> {
