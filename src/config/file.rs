@@ -1,0 +1,197 @@
+//! gslbd.toml: the server settings and the list of zones, parsed with serde
+//! (`deny_unknown_fields`) and then checked, every problem with its line.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hickory_proto::rr::Name;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::{line_of, ConfigError};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    #[serde(default)]
+    zone: Vec<RawZone>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Spanned<Vec<Spanned<String>>>,
+    nsid: Option<Spanned<String>>,
+    #[serde(default)]
+    tcp: RawTcp,
+    udp_workers: Option<Spanned<usize>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTcp {
+    max_connections: Option<Spanned<usize>>,
+    max_connections_per_ip: Option<Spanned<usize>>,
+    idle_timeout_ms: Option<Spanned<u64>>,
+    max_lifetime_ms: Option<Spanned<u64>>,
+    max_queries_per_connection: Option<Spanned<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZone {
+    origin: Spanned<String>,
+    file: Spanned<PathBuf>,
+    pools: Option<Spanned<PathBuf>>,
+}
+
+/// Limits on TCP clients (RFC 7766 §6.2.3 asks servers to manage their resources).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Concurrent connections, all clients together. Default 1024.
+    pub max_connections: usize,
+    /// Concurrent connections from one client address. Default 64.
+    pub max_connections_per_ip: usize,
+    /// A connection that sends nothing for this long is closed. Default 10 s.
+    pub idle_timeout: Duration,
+    /// No connection lives longer than this, busy or not. Default 120 s.
+    pub max_lifetime: Duration,
+    /// After this many queries the connection is closed once the answers are sent. Default 1000.
+    pub max_queries_per_connection: usize,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: 1024,
+            max_connections_per_ip: 64,
+            idle_timeout: Duration::from_secs(10),
+            max_lifetime: Duration::from_secs(120),
+            max_queries_per_connection: 1000,
+        }
+    }
+}
+
+/// Settings that are read at start-up (sockets) and those that may change on reload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub listen: Vec<SocketAddr>,
+    pub nsid: Option<Vec<u8>>,
+    pub tcp: TcpLimits,
+    /// UDP sockets (SO_REUSEPORT) per listen address; default: the number of CPUs.
+    pub udp_workers: usize,
+}
+
+/// A zone entry of the config, paths resolved against the config file's folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneEntry {
+    pub origin: Name,
+    pub file: PathBuf,
+    pub pools: Option<PathBuf>,
+    /// The line of this entry's `origin`, for errors about the zone as a whole.
+    pub line: usize,
+}
+
+/// The parsed gslbd.toml.
+#[derive(Clone, Debug)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub server: ServerSettings,
+    pub zones: Vec<ZoneEntry>,
+}
+
+/// Parses gslbd.toml `text` read from `path`.
+pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigError>> {
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            return Err(vec![ConfigError::new(path, line, e.message().trim().to_string())]);
+        }
+    };
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut errors = Vec::new();
+    let at = |s: std::ops::Range<usize>| line_of(text, s.start);
+
+    let mut listen = Vec::new();
+    for l in raw.server.listen.get_ref() {
+        match l.get_ref().parse::<SocketAddr>() {
+            Ok(a) => listen.push(a),
+            Err(_) => errors.push(ConfigError::new(path, at(l.span()), format!("listen: '{}' is not an address:port (IPv6 as [::1]:53)", l.get_ref()))),
+        }
+    }
+    if raw.server.listen.get_ref().is_empty() {
+        errors.push(ConfigError::new(path, at(raw.server.listen.span()), "listen: at least one address is needed"));
+    }
+    let nsid = match raw.server.nsid {
+        Some(n) if n.get_ref().is_empty() || n.get_ref().len() > 128 => {
+            errors.push(ConfigError::new(path, at(n.span()), "nsid: must be 1 to 128 bytes"));
+            None
+        }
+        Some(n) => Some(n.into_inner().into_bytes()),
+        None => None,
+    };
+    let mut tcp = TcpLimits::default();
+    let mut positive = |v: Option<Spanned<usize>>, name: &str, slot: &mut usize| {
+        if let Some(v) = v {
+            if *v.get_ref() == 0 {
+                errors.push(ConfigError::new(path, at(v.span()), format!("tcp.{name}: must be at least 1")));
+            } else {
+                *slot = v.into_inner();
+            }
+        }
+    };
+    positive(raw.server.tcp.max_connections, "max_connections", &mut tcp.max_connections);
+    positive(raw.server.tcp.max_connections_per_ip, "max_connections_per_ip", &mut tcp.max_connections_per_ip);
+    positive(raw.server.tcp.max_queries_per_connection, "max_queries_per_connection", &mut tcp.max_queries_per_connection);
+    let mut udp_workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    positive(raw.server.udp_workers, "udp_workers", &mut udp_workers);
+    let mut millis = |v: Option<Spanned<u64>>, name: &str, slot: &mut Duration| {
+        if let Some(v) = v {
+            if *v.get_ref() == 0 || *v.get_ref() > 3_600_000 {
+                errors.push(ConfigError::new(path, at(v.span()), format!("tcp.{name}: must be 1 to 3600000 ms")));
+            } else {
+                *slot = Duration::from_millis(v.into_inner());
+            }
+        }
+    };
+    millis(raw.server.tcp.idle_timeout_ms, "idle_timeout_ms", &mut tcp.idle_timeout);
+    millis(raw.server.tcp.max_lifetime_ms, "max_lifetime_ms", &mut tcp.max_lifetime);
+
+    let mut zones: Vec<ZoneEntry> = Vec::new();
+    for z in raw.zone {
+        let line = at(z.origin.span());
+        let origin = match Name::from_ascii(z.origin.get_ref()) {
+            Ok(mut n) if !n.is_root() => {
+                n.set_fqdn(true);
+                n
+            }
+            Ok(_) => {
+                errors.push(ConfigError::new(path, line, "zone origin: the root zone is not served"));
+                continue;
+            }
+            Err(e) => {
+                errors.push(ConfigError::new(path, line, format!("zone origin '{}': {e}", z.origin.get_ref())));
+                continue;
+            }
+        };
+        if let Some(dup) = zones.iter().find(|o| o.origin == origin) {
+            errors.push(ConfigError::new(path, line, format!("zone {origin} is already defined on line {}", dup.line)));
+            continue;
+        }
+        zones.push(ZoneEntry {
+            origin,
+            file: base.join(z.file.get_ref()),
+            pools: z.pools.map(|p| base.join(p.get_ref())),
+            line,
+        });
+    }
+    if zones.is_empty() && errors.is_empty() {
+        errors.push(ConfigError::new(path, 0, "no [[zone]] is configured"));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, udp_workers }, zones })
+}

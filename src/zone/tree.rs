@@ -1,0 +1,378 @@
+//! The authoritative data of one zone and the RFC 1034 §4.3.2 / RFC 4592 lookup over it.
+//!
+//! A zone is a hash map from owner name to node. Every name between the apex and an
+//! owner exists as a node too (an empty non-terminal when it holds no RRsets), so the
+//! closest encloser of any query name is found by walking its ancestors.
+//! Lookups return references into the zone; nothing here allocates per query except
+//! the section vectors that the caller owns.
+use std::collections::HashMap;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::config::ConfigError;
+
+use super::parse::SourceRecord;
+
+/// The records of one owner name and type, all with one TTL.
+#[derive(Clone, Debug)]
+pub struct RRset {
+    pub rtype: RecordType,
+    pub ttl: u32,
+    pub records: Vec<Record>,
+}
+
+/// An owner name's RRsets, and what the name is in the tree.
+#[derive(Clone, Debug, Default)]
+pub struct Node {
+    pub rrsets: Vec<RRset>,
+    /// Set when the node holds NS and is not the apex: everything at and below it is delegated.
+    pub delegation: bool,
+    /// Index of the pool that answers A/AAAA at this name, if it is a pooled name.
+    pub pool: Option<usize>,
+}
+
+impl Node {
+    pub fn rrset(&self, t: RecordType) -> Option<&RRset> {
+        self.rrsets.iter().find(|r| r.rtype == t)
+    }
+    /// A node with no data of its own: an empty non-terminal.
+    pub fn is_empty_nonterminal(&self) -> bool {
+        self.rrsets.is_empty() && self.pool.is_none()
+    }
+}
+
+/// One zone, validated: exactly one SOA at the apex, NS at the apex, no CNAME beside other data.
+#[derive(Debug)]
+pub struct Zone {
+    pub origin: Name,
+    nodes: HashMap<Name, Node>,
+    /// The SOA record, with its TTL already lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
+    negative_soa: Record,
+    soa: Record,
+}
+
+/// How a query name relates to the zone's data: the result of the tree walk.
+#[derive(Debug)]
+pub enum Found<'z> {
+    /// The name exists (possibly as an empty non-terminal).
+    Exact(&'z Node),
+    /// The name does not exist but the wildcard `*.<closest encloser>` does.
+    Wildcard(&'z Node),
+    /// The name is at or below a delegation point (not counting DS at the point itself).
+    Delegation(&'z Name, &'z Node),
+    /// The name does not exist and no wildcard covers it.
+    NxDomain,
+}
+
+impl Zone {
+    /// Builds a zone from parsed records, reporting every structural problem with its line.
+    pub fn build(origin: Name, records: Vec<SourceRecord>) -> Result<Zone, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut nodes: HashMap<Name, Node> = HashMap::new();
+        nodes.insert(origin.clone(), Node::default());
+        let mut soa: Option<(Record, usize)> = None;
+        let mut first_file = None;
+        // Lines where each (owner, type) first appeared, for CNAME conflict reports.
+        let mut first_line: HashMap<(Name, RecordType), (std::path::PathBuf, usize)> = HashMap::new();
+        for sr in records {
+            first_file.get_or_insert_with(|| sr.file.clone());
+            let rec = sr.record;
+            let owner = rec.name.clone();
+            if !origin.zone_of(&owner) {
+                errors.push(ConfigError::new(&sr.file, sr.line, format!("{owner} is outside the zone {origin}")));
+                continue;
+            }
+            let rtype = rec.record_type();
+            if rtype == RecordType::SOA {
+                if owner != origin {
+                    errors.push(ConfigError::new(&sr.file, sr.line, format!("SOA at {owner}: an SOA belongs only at the zone apex {origin}")));
+                    continue;
+                }
+                if let Some((_, l)) = &soa {
+                    errors.push(ConfigError::new(&sr.file, sr.line, format!("second SOA record (the first is on line {l})")));
+                    continue;
+                }
+                soa = Some((rec.clone(), sr.line));
+            }
+            first_line.entry((owner.clone(), rtype)).or_insert((sr.file.clone(), sr.line));
+            // Create the empty non-terminals between the apex and the owner.
+            let mut n = labels(&owner);
+            while n > labels(&origin) {
+                nodes.entry(ancestor(&owner, n)).or_default();
+                n -= 1;
+            }
+            let node = nodes.get_mut(&owner).expect("inserted above");
+            match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
+                Some(set) => {
+                    if set.records.iter().any(|r| r.data == rec.data) {
+                        continue; // a duplicate record is one record (RFC 2181 §5)
+                    }
+                    if rtype == RecordType::CNAME {
+                        errors.push(ConfigError::new(&sr.file, sr.line, format!("{owner}: a name can have only one CNAME")));
+                        continue;
+                    }
+                    // RFC 2181 §5.2: one TTL per RRset; the first record's TTL is used.
+                    let mut rec = rec;
+                    rec.ttl = set.ttl;
+                    set.records.push(rec);
+                }
+                None => node.rrsets.push(RRset { rtype, ttl: rec.ttl, records: vec![rec] }),
+            }
+        }
+        let file = first_file.unwrap_or_default();
+        // CNAME and other data (RFC 1034 §3.6.2, RFC 2181 §10.1).
+        for (name, node) in &nodes {
+            if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
+                let (f, l) = first_line.get(&(name.clone(), RecordType::CNAME)).cloned().unwrap_or((file.clone(), 0));
+                errors.push(ConfigError::new(f, l, format!("{name} has a CNAME and other data")));
+            }
+        }
+        let apex = nodes.get(&origin).expect("apex inserted");
+        if apex.rrset(RecordType::NS).is_none() {
+            errors.push(ConfigError::new(&file, 0, format!("zone {origin} has no NS records at its apex")));
+        }
+        let Some((soa, _)) = soa else {
+            errors.push(ConfigError::new(&file, 0, format!("zone {origin} has no SOA record at its apex")));
+            errors.sort_by_key(|e| e.line);
+            return Err(errors);
+        };
+        if !errors.is_empty() {
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return Err(errors);
+        }
+        for (name, node) in nodes.iter_mut() {
+            node.delegation = *name != origin && node.rrset(RecordType::NS).is_some();
+        }
+        let minimum = match &soa.data {
+            RData::SOA(s) => s.minimum,
+            _ => soa.ttl,
+        };
+        let mut negative_soa = soa.clone();
+        negative_soa.ttl = soa.ttl.min(minimum);
+        Ok(Zone { origin, nodes, negative_soa, soa })
+    }
+
+    pub fn soa(&self) -> &Record {
+        &self.soa
+    }
+    /// The SOA for the authority section of NXDOMAIN and NODATA answers.
+    pub fn negative_soa(&self) -> &Record {
+        &self.negative_soa
+    }
+    pub fn node(&self, name: &Name) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+    pub fn node_mut(&mut self, name: &Name) -> Option<&mut Node> {
+        self.nodes.get_mut(name)
+    }
+    /// Adds an (empty) node and its missing ancestors; used to place pooled names.
+    pub fn ensure_node(&mut self, name: &Name) -> &mut Node {
+        let mut n = labels(name);
+        while n > labels(&self.origin) {
+            self.nodes.entry(ancestor(name, n)).or_default();
+            n -= 1;
+        }
+        self.nodes.get_mut(name).expect("inserted above")
+    }
+    pub fn names(&self) -> impl Iterator<Item = (&Name, &Node)> {
+        self.nodes.iter()
+    }
+    pub fn record_count(&self) -> usize {
+        self.nodes.values().flat_map(|n| n.rrsets.iter()).map(|s| s.records.len()).sum()
+    }
+
+    /// Walks from the apex down to `qname` (which must be in the zone), stopping at a
+    /// delegation or at the first missing name. A DS query at a delegation point is
+    /// answered from this (the parent) side, so it does not stop there.
+    pub fn find(&self, qname: &Name, qtype: RecordType) -> Found<'_> {
+        let top = labels(&self.origin);
+        let bottom = labels(qname);
+        let mut encloser = &self.origin;
+        for n in top + 1..=bottom {
+            let name = if n == bottom { qname.clone() } else { ancestor(qname, n) };
+            match self.nodes.get_key_value(&name) {
+                Some((key, node)) => {
+                    if node.delegation && !(n == bottom && qtype == RecordType::DS) {
+                        return Found::Delegation(key, node);
+                    }
+                    encloser = key;
+                }
+                None => {
+                    // RFC 4592 §3.3.1: the source of synthesis is *.<closest encloser>.
+                    return match encloser.prepend_label("*").ok().and_then(|w| self.nodes.get(&w)) {
+                        Some(w) => Found::Wildcard(w),
+                        None => Found::NxDomain,
+                    };
+                }
+            }
+        }
+        match self.nodes.get(qname) {
+            Some(node) => Found::Exact(node),
+            None => Found::NxDomain, // qname is the apex's ancestor; cannot happen for in-zone names
+        }
+    }
+}
+
+/// The number of labels of `name`, a leading `*` included (hickory's `num_labels` leaves it out).
+fn labels(name: &Name) -> usize {
+    name.iter().count()
+}
+
+/// The ancestor of `name` with `labels` labels, as a fully qualified name
+/// (hickory's `trim_to` drops the FQDN flag, which is part of name equality).
+fn ancestor(name: &Name, labels: usize) -> Name {
+    let mut n = name.trim_to(labels);
+    n.set_fqdn(true);
+    n
+}
+
+/// Every zone the server is authoritative for.
+#[derive(Debug, Default)]
+pub struct ZoneSet {
+    zones: Vec<Zone>,
+}
+
+impl ZoneSet {
+    pub fn new(mut zones: Vec<Zone>) -> ZoneSet {
+        // Most specific origin first, so the first match is the deepest zone.
+        zones.sort_by_key(|z| std::cmp::Reverse(labels(&z.origin)));
+        ZoneSet { zones }
+    }
+    /// The deepest zone that contains `name`.
+    pub fn zone_for(&self, name: &Name) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.origin.zone_of(name))
+    }
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+}
+
+/// The answer to one query from static zone data, before EDNS and encoding.
+#[derive(Debug)]
+pub struct Lookup {
+    pub rcode: ResponseCode,
+    pub authoritative: bool,
+    pub answer: Vec<Record>,
+    pub authority: Vec<Record>,
+    pub additional: Vec<Record>,
+    /// A pooled name reached by the lookup, whose A/AAAA answer the steering decides,
+    /// with the owner name the records must carry.
+    pub pooled: Option<(usize, Name)>,
+}
+
+impl Lookup {
+    pub fn refused() -> Lookup {
+        Lookup { rcode: ResponseCode::Refused, authoritative: false, answer: vec![], authority: vec![], additional: vec![], pooled: None }
+    }
+}
+
+/// CNAME chains inside the zone are followed at most this far (loops end here too).
+const MAX_CNAME_CHAIN: usize = 12;
+
+/// Answers `qname`/`qtype` from the zone set. `qname` keeps the query's letter case,
+/// which is used for the owner of answers at the query name (RFC 4343).
+pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Lookup {
+    let Some(zone) = zones.zone_for(qname) else {
+        return Lookup::refused();
+    };
+    let mut out = Lookup { rcode: ResponseCode::NoError, authoritative: true, answer: vec![], authority: vec![], additional: vec![], pooled: None };
+    let mut name = qname.clone();
+    for _ in 0..MAX_CNAME_CHAIN {
+        let (node, synthesized) = match zone.find(&name, qtype) {
+            Found::Exact(n) => (n, false),
+            Found::Wildcard(n) => (n, true),
+            Found::Delegation(cut, node) => {
+                // A referral (RFC 1034 §4.3.2 step 3b). After a CNAME the answer stays authoritative.
+                if out.answer.is_empty() {
+                    out.authoritative = false;
+                }
+                if let Some(ns) = node.rrset(RecordType::NS) {
+                    out.authority.extend(ns.records.iter().cloned());
+                    add_glue(zone, ns, Some(cut), &mut out.additional);
+                }
+                return out;
+            }
+            Found::NxDomain => {
+                out.rcode = ResponseCode::NXDomain;
+                out.authority.push(zone.negative_soa().clone());
+                return out;
+            }
+        };
+        let owner = |r: &Record| -> Record {
+            let mut r = r.clone();
+            if synthesized || r.name == name {
+                r.name = name.clone();
+            }
+            r
+        };
+        if let Some(cname) = node.rrset(RecordType::CNAME) {
+            if qtype != RecordType::CNAME {
+                out.answer.extend(cname.records.iter().map(owner));
+                let RData::CNAME(target) = &cname.records[0].data else { break };
+                let target = target.0.clone();
+                if !zone.origin.zone_of(&target) {
+                    return out; // out of zone: the resolver follows it
+                }
+                name = target;
+                continue;
+            }
+        }
+        if node.pool.is_some() && matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY) {
+            out.pooled = Some((node.pool.unwrap_or(0), name.clone()));
+            return out;
+        }
+        if qtype == RecordType::ANY {
+            // RFC 8482 §4.2: answer with one RRset of the name.
+            match node.rrsets.first() {
+                Some(set) => out.answer.extend(set.records.iter().map(owner)),
+                None => out.authority.push(zone.negative_soa().clone()),
+            }
+            return out;
+        }
+        match node.rrset(qtype) {
+            Some(set) => {
+                out.answer.extend(set.records.iter().map(owner));
+                if matches!(qtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
+                    add_glue(zone, set, None, &mut out.additional);
+                }
+            }
+            None => out.authority.push(zone.negative_soa().clone()),
+        }
+        return out;
+    }
+    // The chain is too long or loops: return what was collected (RFC 1034 §3.6.2 leaves it to the resolver).
+    out
+}
+
+/// Adds the A and AAAA records of in-zone targets of NS, MX or SRV records.
+/// For a referral, `cut` is the delegation point: glue at or below it is served although it is occluded.
+fn add_glue(zone: &Zone, set: &RRset, cut: Option<&Name>, additional: &mut Vec<Record>) {
+    for r in &set.records {
+        let target = match &r.data {
+            RData::NS(ns) => &ns.0,
+            RData::MX(mx) => &mx.exchange,
+            RData::SRV(srv) => &srv.target,
+            _ => continue,
+        };
+        if !zone.origin.zone_of(target) {
+            continue;
+        }
+        // Data below another delegation point is not ours to give, except glue of this cut.
+        if let Found::Delegation(c, _) = zone.find(target, RecordType::A) {
+            if cut.is_none_or(|cut| !cut.zone_of(c)) {
+                continue;
+            }
+        }
+        let Some(node) = zone.node(target) else { continue };
+        for t in [RecordType::A, RecordType::AAAA] {
+            if let Some(addrs) = node.rrset(t) {
+                for a in &addrs.records {
+                    if !additional.iter().any(|x| x == a) {
+                        additional.push(a.clone());
+                    }
+                }
+            }
+        }
+    }
+}
