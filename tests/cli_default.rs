@@ -1,4 +1,4 @@
-//! "A fresh clone works": `gslbd` with no arguments, run from the repository root, serves
+//! "A fresh clone works": `gslbd serve` with no options, run from the repository root, serves
 //! the default zone from `gslbd.toml` on 127.0.0.1:5300 and [::1]:5300.
 //!
 //! Checked with `dig` when it is installed (what a user would type), and always with the
@@ -15,11 +15,11 @@ use support::*;
 const SOA: &str = "gslb.example.com. 3600 IN SOA ns1.gslb.example.com. hostmaster.gslb.example.com. 2026112101 7200 900 1209600 300";
 
 #[test]
-fn no_arguments_serves_default_zone_on_5300() {
+fn serve_without_options_uses_default_config_on_5300() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.arg("serve").current_dir(env!("CARGO_MANIFEST_DIR"));
     let mut proc = Proc::spawn(cmd);
-    let addrs = wait_listening(&mut proc, 2, "gslbd (no arguments)");
+    let addrs = wait_listening(&mut proc, 2, "gslbd serve (no options)");
     let v4: SocketAddr = "127.0.0.1:5300".parse().unwrap();
     let v6: SocketAddr = "[::1]:5300".parse().unwrap();
     assert!(

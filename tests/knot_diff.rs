@@ -134,6 +134,7 @@ const CASES: &[&str] = &[
     "udp gslb.example.com. SOA opcode=4 !notify       => NOTIMP qr",
     "udp gslb.example.com. SOA opcode=5 !update       => NOTIMP qr",
     "udp gslb.example.com. SOA opcode=15 noedns       => NOTIMP qr",
+    "udp gslb.example.com. SOA opcode=15              => NOTIMP qr",
     // --- zone transfers are not served
     "tcp gslb.example.com. AXFR !xfr                  => REFUSED qr",
     "tcp gslb.example.com. TYPE251 !xfr               => REFUSED qr",
@@ -173,8 +174,9 @@ const EXCEPTIONS: &[Exception] = &[
     Exception {
         tag: "xfr",
         rfc: "RFC 5936 section 4.2 / RFC 1995",
-        why: "a server that does not transfer answers with an error; Knot's ACL denial is NOTAUTH, \
-              gslbd's contract is REFUSED (what zonemaster expects); both carry no records",
+        why: "a server that does not transfer answers with an error; Knot's ACL denial is NOTAUTH \
+              (NOTIMP for AXFR over UDP, which RFC 5936 section 4.2 leaves undefined), gslbd's \
+              contract is REFUSED (what zonemaster expects); neither carries records",
         check: check_xfr,
     },
     Exception {
@@ -237,10 +239,16 @@ fn strip_ede(n: &mut Normal) {
 
 fn check_xfr(_q: &Case, k: &Normal, g: &Normal) -> Vec<String> {
     let mut p = Vec::new();
-    if !matches!(k.rcode_name().as_str(), "NOTAUTH" | "REFUSED") {
+    if !matches!(k.rcode_name().as_str(), "NOTAUTH" | "REFUSED" | "NOTIMP") {
         p.push(format!(
-            "knot: expected NOTAUTH or REFUSED, got {}",
+            "knot: expected NOTAUTH, REFUSED or NOTIMP, got {}",
             k.rcode_name()
+        ));
+    }
+    if k.flags != g.flags || k.question != g.question || k.opt != g.opt {
+        p.push(format!(
+            "flags/question/OPT differ:\n{}",
+            diff("knot", k, "gslbd", g).join("\n")
         ));
     }
     if g.rcode_name() != "REFUSED" {
@@ -258,6 +266,12 @@ fn check_opcode_denied(_q: &Case, k: &Normal, g: &Normal) -> Vec<String> {
         p.push(format!(
             "knot: expected NOTAUTH/NOTIMP/REFUSED, got {}",
             k.rcode_name()
+        ));
+    }
+    if k.opcode != g.opcode || k.question != g.question || k.opt != g.opt {
+        p.push(format!(
+            "opcode/question/OPT differ:\n{}",
+            diff("knot", k, "gslbd", g).join("\n")
         ));
     }
     if g.rcode_name() != "NOTIMP" || g.has_flag("aa") {
@@ -499,6 +513,65 @@ fn gslbd_matches_knot() {
         "{} of {} queries differ between Knot and gslbd (details above)",
         failures.len(),
         cases.len()
+    );
+}
+
+/// NSID (RFC 5001) configured on both: the same option comes back when asked for (over
+/// UDP and TCP, also on NXDOMAIN and REFUSED), and none when not asked for.
+#[test]
+fn nsid_matches_knot() {
+    let Some(knot) = Knot::start_with_nsid(ORIGIN, ZONE, "gslb-test-1") else {
+        return;
+    };
+    let config = gslbd_config().replace("[server]\n", "[server]\nnsid = \"gslb-test-1\"\n");
+    let gslbd = GslbdServer::start(&config, &[("zone.zone", ZONE)]);
+    let mut failures = Vec::new();
+    for (i, line) in [
+        "udp gslb.example.com. SOA ednsopt=3             => NOERROR qr aa",
+        "tcp gslb.example.com. SOA ednsopt=3             => NOERROR qr aa",
+        "udp nope.gslb.example.com. A ednsopt=3          => NXDOMAIN qr aa",
+        "udp example.org. A ednsopt=3                    => REFUSED qr",
+        "udp gslb.example.com. SOA                       => NOERROR qr aa",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let case = parse_case(line);
+        let (mut k, mut g) = (
+            ask(knot.addr(), &case, 0x5000 + i as u16),
+            ask(gslbd.addr(), &case, 0x5000 + i as u16),
+        );
+        strip_ede(&mut k);
+        strip_ede(&mut g);
+        let mut d = diff("knot", &k, "gslbd", &g);
+        d.extend(check_expected(&case, &g).map(|p| format!("gslbd {p}")));
+        let asked = case
+            .spec
+            .edns
+            .as_ref()
+            .is_some_and(|e| e.options.iter().any(|o| o.0 == 3));
+        let want: Vec<(u16, String)> = if asked {
+            vec![(3, hex(b"gslb-test-1"))]
+        } else {
+            vec![]
+        };
+        if g.opt.as_ref().map(|o| &o.options) != Some(&want) {
+            d.push(format!("gslbd: expected OPT options {want:?}"));
+        }
+        if !d.is_empty() {
+            failures.push(format!(
+                "--- {line}\n  {}\n  knot:\n{}  gslbd:\n{}",
+                d.join("\n  "),
+                indent(&k.to_string()),
+                indent(&g.to_string())
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} NSID answers differ:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }
 

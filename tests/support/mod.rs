@@ -321,12 +321,11 @@ impl Knot {
     /// Starts knotd with `zone_file_text` as zone `zone_origin`, or prints
     /// `SKIP: knotd not installed (apt-get install knot)` to stderr and returns `None`.
     pub fn start(zone_origin: &str, zone_file_text: &str) -> Option<Knot> {
-        Self::start_with(zone_origin, zone_file_text, "")
+        Self::start_with_nsid(zone_origin, zone_file_text, "")
     }
 
-    /// Like [`Knot::start`], with extra lines appended to the `server:` section
-    /// (for example `    nsid: "knot-test"`).
-    pub fn start_with(zone_origin: &str, zone_file_text: &str, server_extra: &str) -> Option<Knot> {
+    /// Like [`Knot::start`], with Knot's NSID (RFC 5001) set to `nsid` ("" = none).
+    pub fn start_with_nsid(zone_origin: &str, zone_file_text: &str, nsid: &str) -> Option<Knot> {
         let Some(knotd) = knotd_path() else {
             eprintln!("SKIP: knotd not installed (apt-get install knot)");
             return None;
@@ -339,12 +338,12 @@ impl Knot {
             let dir = TempDir::new("knot-test");
             let zone = dir.write("zone.zone", zone_file_text);
             let d = dir.path().display();
-            // identity/version/nsid empty: Knot then answers no CHAOS identity queries and
-            // sends no NSID, so only the zone data is compared. udp-max-payload 1232 is the
+            // identity/version empty: Knot then answers no CHAOS identity queries, so
+            // only the zone data is compared; likewise no NSID unless asked for. udp-max-payload 1232 is the
             // DNS flag day 2020 value gslbd uses too.
             let conf = format!(
                 "server:\n    listen: 127.0.0.1@{port}\n    rundir: {d}\n    udp-max-payload: 1232\n    \
-                 identity: \"\"\n    version: \"\"\n    nsid: \"\"\n{server_extra}\n\
+                 identity: \"\"\n    version: \"\"\n    nsid: \"{nsid}\"\n\
                  log:\n  - target: stderr\n    any: warning\n\
                  database:\n    storage: {d}\n\
                  template:\n  - id: default\n    storage: {d}\n    semantic-checks: off\n    \
