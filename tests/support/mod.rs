@@ -299,8 +299,12 @@ fn copy_tree(src: &Path, dst: &Path) {
 
 // ───────────────────────────── Knot DNS ─────────────────────────────
 
-/// Where `knotd` lives, if installed.
+/// Where `knotd` lives, if installed. `GSLBD_TEST_KNOTD=/path/to/knotd` overrides the
+/// search; set it empty to check the SKIP path.
 pub fn knotd_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("GSLBD_TEST_KNOTD") {
+        return (!p.is_empty()).then(|| PathBuf::from(p));
+    }
     let mut dirs: Vec<PathBuf> = vec!["/usr/sbin".into(), "/usr/local/sbin".into()];
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
