@@ -1,0 +1,147 @@
+//! TCP transport over real loopback sockets (RFC 7766): pipelined queries are all
+//! answered in order, and the connection limits of `[server.tcp]` hold.
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use gslbd::config;
+use gslbd::dns::server::{bind, serve_tcp, serve_udp, SharedSnapshot, TcpCounters};
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+
+/// Starts the default setup on 127.0.0.1:0 with `limits` applied; returns the address.
+async fn start(limits: impl FnOnce(&mut config::TcpLimits)) -> SocketAddr {
+    let mut snap = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")).unwrap();
+    limits(&mut snap.server.tcp);
+    let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snap));
+    let b = bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+    for s in b.udp {
+        tokio::spawn(serve_udp(s, shared.clone()));
+    }
+    tokio::spawn(serve_tcp(b.tcp, shared, Arc::new(TcpCounters::default())));
+    b.addr
+}
+
+fn query(id: u16, name: &str, t: RecordType) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.id = id;
+    m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+    m.to_vec().unwrap()
+}
+
+fn framed(q: &[u8]) -> Vec<u8> {
+    [(q.len() as u16).to_be_bytes().to_vec(), q.to_vec()].concat()
+}
+
+/// Reads one framed message, or `None` on EOF; bounded by 5 s.
+async fn read_msg(s: &mut TcpStream) -> Option<Message> {
+    let mut len = [0u8; 2];
+    match timeout(Duration::from_secs(5), s.read_exact(&mut len)).await.expect("no reply within 5 s") {
+        Ok(_) => {}
+        Err(_) => return None,
+    }
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    timeout(Duration::from_secs(5), s.read_exact(&mut buf)).await.unwrap().ok()?;
+    Some(Message::from_vec(&buf).unwrap())
+}
+
+/// True when the server closes the connection within `within`.
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut b = [0u8; 1];
+    matches!(timeout(within, s.read(&mut b)).await, Ok(Ok(0)) | Ok(Err(_)))
+}
+
+#[tokio::test]
+async fn pipelined_queries_are_all_answered_in_order() {
+    let addr = start(|_| {}).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let names = ["static.gslb.example.com.", "big.gslb.example.com.", "nothere.gslb.example.com.", "gslb.example.com."];
+    let mut batch = Vec::new();
+    for i in 0..40u16 {
+        batch.extend(framed(&query(1000 + i, names[i as usize % 4], if i % 4 == 1 { RecordType::TXT } else { RecordType::A })));
+    }
+    s.write_all(&batch).await.unwrap();
+    for i in 0..40u16 {
+        let m = read_msg(&mut s).await.expect("an answer for every query");
+        assert_eq!(m.metadata.id, 1000 + i);
+        assert!(!m.metadata.truncation);
+        if i % 4 == 1 {
+            assert_eq!(m.answers.len(), 1, "the big TXT comes whole over TCP");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_ends_after_its_query_limit() {
+    let addr = start(|l| l.max_queries_per_connection = 3).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    for i in 0..5u16 {
+        s.write_all(&framed(&query(i, "static.gslb.example.com.", RecordType::A))).await.unwrap_or(());
+    }
+    for i in 0..3u16 {
+        assert_eq!(read_msg(&mut s).await.unwrap().metadata.id, i);
+    }
+    assert!(read_msg(&mut s).await.is_none(), "closed after 3 answers");
+}
+
+#[tokio::test]
+async fn idle_connections_are_cut_off_and_udp_keeps_answering() {
+    let addr = start(|l| {
+        l.idle_timeout = Duration::from_millis(300);
+        l.max_connections_per_ip = 4;
+    })
+    .await;
+    // Four silent connections fill this client's slots; a fifth is closed at once.
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut fifth = TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut fifth, Duration::from_millis(250)).await, "over the per-address limit");
+    // UDP is unaffected.
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    u.send_to(&query(7, "static.gslb.example.com.", RecordType::A), addr).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = timeout(Duration::from_secs(2), u.recv(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(Message::from_vec(&buf[..n]).unwrap().answers.len(), 1);
+    // The silent ones are closed by the idle timeout.
+    for s in &mut silent {
+        assert!(closed_within(s, Duration::from_secs(3)).await, "idle connection closed");
+    }
+    // Their slots are free again.
+    let mut again = TcpStream::connect(addr).await.unwrap();
+    again.write_all(&framed(&query(9, "gslb.example.com.", RecordType::SOA))).await.unwrap();
+    assert_eq!(read_msg(&mut again).await.unwrap().metadata.id, 9);
+}
+
+#[tokio::test]
+async fn total_connection_limit_and_lifetime() {
+    let addr = start(|l| {
+        l.max_connections = 2;
+        l.max_lifetime = Duration::from_millis(500);
+        l.idle_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let _b = TcpStream::connect(addr).await.unwrap();
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut c, Duration::from_millis(250)).await, "third connection over the total");
+    // A busy connection still ends at its lifetime.
+    let start = tokio::time::Instant::now();
+    loop {
+        if a.write_all(&framed(&query(1, "static.gslb.example.com.", RecordType::A))).await.is_err() {
+            break;
+        }
+        if read_msg(&mut a).await.is_none() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "connection outlived its 500 ms lifetime");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(start.elapsed() >= Duration::from_millis(400));
+}
