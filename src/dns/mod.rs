@@ -11,6 +11,7 @@
 //! ```
 //! `respond` is shared by the UDP and TCP transports, the tests and the fuzz targets.
 pub mod encode;
+pub mod hickory;
 pub mod server;
 pub mod wire;
 

@@ -1,0 +1,61 @@
+//! gslbd's answers behind hickory-server's [`RequestHandler`], so that hickory's `Server`
+//! (and the DoT/DoH listeners it can add) serves exactly what [`super::respond`] decides.
+//!
+//! gslbd's own UDP and TCP loops call `respond` directly: hickory's `Server` spawns a task
+//! per UDP packet and has no TCP connection limits (see shared notes). This adapter hands
+//! hickory the raw request bytes, and turns our reply back into a `MessageResponse`. It is
+//! not a second implementation: every decision is `respond`'s.
+use hickory_proto::op::{Header, HeaderCounts, Message, Metadata, MessageType, ResponseCode};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+
+use super::server::SharedSnapshot;
+use super::{respond, Transport};
+
+/// A [`RequestHandler`] that answers from the snapshot in service.
+pub struct HickoryHandler {
+    pub shared: SharedSnapshot,
+}
+
+fn info(metadata: Metadata) -> ResponseInfo {
+    ResponseInfo::from(Header { metadata, counts: HeaderCounts::default() })
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for HickoryHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response_handle: R) -> ResponseInfo {
+        let transport = match request.protocol() {
+            Protocol::Udp => Transport::Udp,
+            _ => Transport::Tcp,
+        };
+        let mut out = Vec::new();
+        let reply = {
+            let snap = self.shared.load();
+            respond(&snap, request.as_slice(), request.src().ip(), transport, &mut out)
+                .and_then(|w| Message::from_vec(&out[..w.len]).ok())
+        };
+        let Some(msg) = reply else {
+            // Dropped (a response or a runt): nothing is sent.
+            let mut md = Metadata::new(request.metadata.id, MessageType::Response, request.metadata.op_code);
+            md.response_code = ResponseCode::Refused;
+            return info(md);
+        };
+        let mut builder = MessageResponseBuilder::from_message_request(request);
+        if let Some(e) = msg.edns.as_ref() {
+            builder.edns(e);
+        }
+        let metadata = msg.metadata;
+        let response = builder.build(metadata, msg.answers.iter(), msg.authorities.iter(), std::iter::empty(), msg.additionals.iter());
+        match response_handle.send_response(response).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::debug!(error = %e, "hickory send failed");
+                let mut md = metadata;
+                md.response_code = ResponseCode::ServFail;
+                info(md)
+            }
+        }
+    }
+}
