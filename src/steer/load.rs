@@ -672,8 +672,8 @@ fn compile_names(
             errs.at(span, format!("pooled name {k}: wildcard pooled names are not supported"));
             continue;
         }
-        if name == *origin && pools.pools.get(pool.index()).is_some_and(pool_has_cname) {
-            errs.at(span, format!("pooled name {k} is the zone apex, which cannot be a CNAME, but pool {} has a cname region", val.get_ref()));
+        if name == *origin && chain_has_cname(&pools.pools, pool) {
+            errs.at(span, format!("pooled name {k} is the zone apex, which cannot be a CNAME, but pool {} (or a pool it falls back to) has a cname region", val.get_ref()));
             continue;
         }
         let lower = LowerName::new(&name);
@@ -687,6 +687,19 @@ fn compile_names(
     pools.names = out;
 }
 
-fn pool_has_cname(p: &Pool) -> bool {
-    p.regions.iter().any(|r| matches!(r.content, Content::Cname { .. }))
+/// Whether this pool, or any pool it falls back to, can answer with a CNAME.
+fn chain_has_cname(pools: &[Pool], start: PoolId) -> bool {
+    let mut cur = Some(start);
+    // Bounded: a chain longer than the number of pools is a cycle (reported elsewhere).
+    for _ in 0..=pools.len() {
+        let Some(p) = cur.and_then(|c| pools.get(c.index())) else { return false };
+        if p.regions.iter().any(|r| matches!(r.content, Content::Cname { .. })) {
+            return true;
+        }
+        cur = match p.when_empty {
+            WhenEmpty::Fallback(next) => Some(next),
+            _ => None,
+        };
+    }
+    false
 }
