@@ -158,16 +158,14 @@ fn run_case(path: &Path) -> Result<(), String> {
             problems.push(format!("answer {got:?}, expected {want:?}"));
         }
     }
-    if let Some(pool_of) = &e.one_of {
-        if let Some(x) = got.iter().find(|a| !pool_of.contains(a)) {
+    if let Some(pool_of) = &e.one_of
+        && let Some(x) = got.iter().find(|a| !pool_of.contains(a)) {
             problems.push(format!("answer {x} is not one of {pool_of:?}"));
         }
-    }
-    if let Some(n) = e.count {
-        if got.len() != n {
+    if let Some(n) = e.count
+        && got.len() != n {
             problems.push(format!("{} addresses, expected {n}", got.len()));
         }
-    }
     match (&e.cname, &d.answer) {
         (Some(want), Answer::Cname(n)) if n.to_string() == *want => {}
         (Some(want), other) => problems.push(format!("answer {other:?}, expected CNAME {want}")),
@@ -193,11 +191,10 @@ fn run_case(path: &Path) -> Result<(), String> {
             problems.push(format!("region {got:?}, expected {want}"));
         }
     }
-    if let Some(want) = &e.pool {
-        if p.map(|p| p.name.as_str()) != Some(want.as_str()) {
+    if let Some(want) = &e.pool
+        && p.map(|p| p.name.as_str()) != Some(want.as_str()) {
             problems.push(format!("pool {:?}, expected {want}", p.map(|p| &p.name)));
         }
-    }
     if d.failed_open != e.failed_open {
         problems.push(format!("failed_open {}, expected {}", d.failed_open, e.failed_open));
     }

@@ -97,11 +97,14 @@ fn arb_subnet() -> impl Strategy<Value = IpNet> {
     ]
 }
 
-fn arb_geo() -> impl Strategy<Value = Option<(u8, Option<(u8, u8, Option<(f64, f64)>)>)>> {
+/// (GeoIP network prefix, optional (country index, continent index, optional (lat, lon))).
+type ArbGeo = Option<(u8, Option<(u8, u8, Option<(f64, f64)>)>)>;
+
+fn arb_geo() -> impl Strategy<Value = ArbGeo> {
     proptest::option::of((0u8..=128, proptest::option::of((0u8..6, 0u8..7, proptest::option::of((-90.0f64..=90.0, -180.0f64..=180.0))))))
 }
 
-fn geo_hit(subnet: IpNet, g: Option<(u8, Option<(u8, u8, Option<(f64, f64)>)>)>) -> Option<GeoHit> {
+fn geo_hit(subnet: IpNet, g: ArbGeo) -> Option<GeoHit> {
     let (p, loc) = g?;
     let network = match subnet {
         IpNet::V4(n) => IpNet::V4(Ipv4Net::new(n.addr(), p.min(32)).expect("p").trunc()),

@@ -136,8 +136,9 @@ impl fmt::Debug for AddrList {
     }
 }
 
-/// The records to answer with.
+/// The records to answer with. Inline addresses on purpose (no heap on the hot path).
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Answer<'p> {
     /// A or AAAA records, in preference order (first = most preferred).
     Addresses(AddrList),
@@ -312,11 +313,10 @@ where
     }
 
     // 1. The explicit geo map: network (most specific), then country, then continent.
-    if p.has_geo_maps {
-        if let Some(r) = geo_map(p, client, scope, &usable, &mut ex) {
+    if p.has_geo_maps
+        && let Some(r) = geo_map(p, client, scope, &usable, &mut ex) {
             return Some(Pick::One(r));
         }
-    }
 
     // 2. The policy.
     match &p.region_policy {
@@ -450,24 +450,22 @@ fn geo_map(
     // Country and continent come from the GeoIP network: it bounds the scope.
     scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
     let loc = client.location()?;
-    if let Some(cc) = loc.country {
-        if let Some(i) = p.regions.iter().position(|r| r.geo.countries.contains(&cc)) {
+    if let Some(cc) = loc.country
+        && let Some(i) = p.regions.iter().position(|r| r.geo.countries.contains(&cc)) {
             if usable(i) {
                 note(ex, || format!("geo map: country {cc} -> {}", p.regions[i].name));
                 return Some(region_at(p, i));
             }
             note(ex, || format!("geo map: country {cc} -> {}, which is not usable", p.regions[i].name));
         }
-    }
-    if let Some(ct) = loc.continent {
-        if let Some(i) = p.regions.iter().position(|r| r.geo.continents.contains(&ct)) {
+    if let Some(ct) = loc.continent
+        && let Some(i) = p.regions.iter().position(|r| r.geo.continents.contains(&ct)) {
             if usable(i) {
                 note(ex, || format!("geo map: continent {} -> {}", ct.as_str(), p.regions[i].name));
                 return Some(region_at(p, i));
             }
             note(ex, || format!("geo map: continent {} -> {}, which is not usable", ct.as_str(), p.regions[i].name));
         }
-    }
     None
 }
 

@@ -358,20 +358,18 @@ fn compile_pool(
                 errs.at(b.span(), format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest uses it)"));
             }
         }
-        if !matches!(rpol, RP::Weighted | RP::Sticky) {
-            if let Some(w) = &r.weight {
+        if !matches!(rpol, RP::Weighted | RP::Sticky)
+            && let Some(w) = &r.weight {
                 errs.at(w.span(), format!("{ctx}: region weight has no effect with region_policy {rp_word} (only weighted and sticky use it)"));
             }
-        }
-        if member_policy == MemberPolicy::All {
-            if let Some(ms) = &r.members {
+        if member_policy == MemberPolicy::All
+            && let Some(ms) = &r.members {
                 for m in ms.get_ref() {
                     if let Some(w) = &m.get_ref().weight {
                         errs.at(w.span(), format!("{ctx}: member weight has no effect with member_policy all"));
                     }
                 }
             }
-        }
         if rpol == RP::All {
             if let Some(g) = &r.geo {
                 errs.at(g.span(), format!("{ctx}: a geo map has no effect with region_policy all (every usable region answers)"));
@@ -386,16 +384,14 @@ fn compile_pool(
     let has_place_maps = regions.iter().any(|r| !r.geo.countries.is_empty() || !r.geo.continents.is_empty());
 
     // Policy-specific keys.
-    if rpol != RP::Failover {
-        if let Some(f) = &raw.failover_order {
+    if rpol != RP::Failover
+        && let Some(f) = &raw.failover_order {
             errs.at(f.span(), format!("pool {pname}: failover_order has no effect with region_policy {rp_word}"));
         }
-    }
-    if rpol != RP::Nearest {
-        if let Some(d) = &raw.default_region {
+    if rpol != RP::Nearest
+        && let Some(d) = &raw.default_region {
             errs.at(d.span(), format!("pool {pname}: default_region has no effect with region_policy {rp_word} (only nearest uses it)"));
         }
-    }
     let find_region = |n: &str| regions.iter().position(|r| r.name == n).map(|i| RegionId(i as u32));
     let region_policy = match rpol {
         RP::Nearest => {
