@@ -1,0 +1,652 @@
+//! The steering decision: (pools, pool, family, client, health, rng) → answer, TTL, ECS scope.
+//! Pure: no I/O, no clock, no global RNG, and no heap allocation unless an [`Explain`] is asked for.
+//!
+//! ```text
+//! pool ─► usable regions (health) ─► region pick ─────────────► members of the asked family ─► Decision
+//!           │ none usable             geo map (net>country>continent)   member_policy, ≤ max_answers
+//!           ▼                         then region_policy
+//!         when_empty: fail-open (decide as if all up) | nodata | fallback pool (loop, acyclic)
+//! ```
+//!
+//! Semantics, each chosen to match gdnsd or Route 53 where they agree:
+//! - **Same region for A and AAAA.** The region is picked without looking at the asked family;
+//!   then its members of that family answer. A region serving only the other family gives NODATA.
+//! - **Usable region.** A members region is usable when every address family it serves has at
+//!   least one up member (so A and AAAA move together when, say, all IPv4 members fail); a CNAME
+//!   region when its target is up.
+//! - **Geo map first.** The client subnet is matched against mapped networks (most specific
+//!   first), then the GeoIP country, then continent; a usable mapped region wins over distance,
+//!   order and weight. An unusable one falls through to the next match and then to the policy.
+//! - **nearest**: smallest `distance_km × (1 − bias/100)` among usable regions with a location
+//!   (ties: file order). A client without coordinates goes to `default_region`; if that is not
+//!   usable (or no located region is), to the first usable region in file order.
+//! - **ECS scope** = the widest prefix that still determines the answer: the largest of the
+//!   prefixes that mattered (a matching mapped network; for a non-matching mapped network, the
+//!   first bit where it differs from the client; the GeoIP network when country, continent or
+//!   coordinates mattered; the sticky hashing granularity), capped at the client's source
+//!   prefix, and 0 when location did not matter (failover, weighted, all, one usable region).
+//!   A client with no GeoIP lookup at all (`geo: None`) contributes no GeoIP prefix.
+//! - **TTL** = the pool's ttl; after fallbacks, the smallest ttl along the chain (the answer may
+//!   change as soon as the first pool recovers).
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use hickory_proto::rr::Name;
+use ipnet::IpNet;
+
+use super::explain::{Explain, PoolTrace, RegionTrace};
+use super::model::{
+    Content, HealthView, Member, MemberId, MemberPolicy, Pool, PoolId, Pools, Region, RegionId, RegionPolicy, WhenEmpty,
+    AllUp, MAX_ANSWERS,
+};
+use super::rng::{below, rendezvous_score, sticky_key, Random};
+use crate::geo::{distance_km, Coordinates, GeoHit, Location};
+
+/// The address family asked for: A → V4, AAAA → V6.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn matches(self, a: &IpAddr) -> bool {
+        match self {
+            Family::V4 => a.is_ipv4(),
+            Family::V6 => a.is_ipv6(),
+        }
+    }
+}
+
+/// Who is asking.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Client {
+    /// The ECS subnet (address truncated to its source prefix), or the resolver's source
+    /// address as a /32 or /128 when the query carried no ECS.
+    pub subnet: IpNet,
+    /// What the GeoIP lookup of `subnet` found; `None` when no lookup happened (no database).
+    /// A database miss should still be a `GeoHit` with `location: None` and the covering
+    /// network, so that the "unknown" answer gets an honest scope.
+    pub geo: Option<GeoHit>,
+}
+
+impl Client {
+    fn location(&self) -> Option<&Location> {
+        self.geo.as_ref().and_then(|g| g.location.as_ref())
+    }
+    fn coords(&self) -> Option<Coordinates> {
+        self.location().and_then(|l| l.coords)
+    }
+    /// The GeoIP network's prefix in the client's own family (0 when no lookup happened).
+    fn geo_prefix(&self) -> u8 {
+        match (self.subnet, self.geo.map(|g| g.network)) {
+            (_, None) => 0,
+            (IpNet::V4(_), Some(IpNet::V4(n))) => n.prefix_len(),
+            (IpNet::V6(_), Some(IpNet::V6(n))) => n.prefix_len(),
+            // An IPv4 client found in an IPv4-mapped IPv6 tree: drop the ::ffff:0:0/96 part.
+            (IpNet::V4(_), Some(IpNet::V6(n))) => n.prefix_len().saturating_sub(96),
+            // Cannot be expressed in the client's family: claim the whole source prefix.
+            (IpNet::V6(s), Some(IpNet::V4(_))) => s.prefix_len(),
+        }
+    }
+}
+
+/// Up to [`MAX_ANSWERS`] addresses, inline (no heap).
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub struct AddrList {
+    len: u8,
+    addrs: [IpAddr; MAX_ANSWERS],
+}
+
+impl AddrList {
+    pub fn new() -> AddrList {
+        AddrList { len: 0, addrs: [IpAddr::V4(Ipv4Addr::UNSPECIFIED); MAX_ANSWERS] }
+    }
+    /// False (and nothing added) when full.
+    pub fn push(&mut self, a: IpAddr) -> bool {
+        match self.addrs.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = a;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+    pub fn as_slice(&self) -> &[IpAddr] {
+        &self.addrs[..usize::from(self.len).min(MAX_ANSWERS)]
+    }
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Default for AddrList {
+    fn default() -> Self {
+        AddrList::new()
+    }
+}
+
+impl fmt::Debug for AddrList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// The records to answer with. Inline addresses on purpose (no heap on the hot path).
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Answer<'p> {
+    /// A or AAAA records, in preference order (first = most preferred).
+    Addresses(AddrList),
+    /// A CNAME to a regional load balancer (answered for A and AAAA alike).
+    Cname(&'p Name),
+    /// No records of this type (NOERROR with the SOA).
+    NoData,
+}
+
+/// What to answer, for how long, and for which client block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision<'p> {
+    pub answer: Answer<'p>,
+    /// Seconds.
+    pub ttl: u32,
+    /// RFC 7871 SCOPE PREFIX-LENGTH to return (≤ the client's source prefix).
+    pub ecs_scope: u8,
+    /// The pool whose regions answered (differs from the asked pool after a fallback).
+    pub pool: PoolId,
+    /// The region that answered; `None` for region_policy all and when nothing was chosen.
+    pub region: Option<RegionId>,
+    /// True when no region was usable and the pool failed open (health ignored).
+    pub failed_open: bool,
+}
+
+/// Why the ECS scope has its value: the largest contribution (no heap, so it is always kept).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum ScopeWhy {
+    /// Location did not matter.
+    #[default]
+    Nothing,
+    /// The client is inside this mapped network.
+    MapNetwork(IpNet),
+    /// The client is outside this mapped network; the scope must not reach into it.
+    MapNonMatch(IpNet),
+    /// The GeoIP network's country, continent or coordinates decided.
+    GeoNetwork,
+    /// Sticky hashing granularity.
+    Sticky,
+}
+
+#[derive(Copy, Clone, Debug, Default)]
+struct Scope {
+    value: u8,
+    why: ScopeWhy,
+}
+
+impl Scope {
+    fn need(&mut self, prefix: u8, why: ScopeWhy) {
+        if prefix > self.value {
+            self.value = prefix;
+            self.why = why;
+        }
+    }
+}
+
+enum Pick {
+    One(RegionId),
+    All,
+}
+
+/// Decides the answer for one query of a pooled name. See the module docs for the semantics.
+/// Never panics: an id foreign to `pools` yields NODATA.
+pub fn decide<'p, H, R>(
+    pools: &'p Pools,
+    pool: PoolId,
+    family: Family,
+    client: &Client,
+    health: &H,
+    rng: &mut R,
+    mut explain: Option<&mut Explain>,
+) -> Decision<'p>
+where
+    H: HealthView + ?Sized,
+    R: Random + ?Sized,
+{
+    if let Some(e) = explain.as_deref_mut() {
+        e.start(client, family);
+    }
+    let mut ttl = u32::MAX;
+    let mut current = pool;
+    // The fallback graph is acyclic (checked at load), so this visits each pool at most once;
+    // the bound makes that true even for a hand-built `Pools`.
+    for _ in 0..=pools.pools.len() {
+        let Some(p) = pools.pool(current) else { break };
+        ttl = ttl.min(p.ttl.get());
+        if let Some(e) = explain.as_deref_mut() {
+            e.steps.push(PoolTrace::new(p, client, health, false));
+        }
+        let mut scope = Scope::default();
+        if let Some(pick) = select_region(p, client, health, rng, &mut scope, explain.as_deref_mut()) {
+            return finish(p, current, pick, family, client, health, rng, scope, ttl, false, explain);
+        }
+        match p.when_empty {
+            WhenEmpty::FailOpen => {
+                if let Some(e) = explain.as_deref_mut() {
+                    e.note("no region is usable: when_empty = fail-open, deciding as if every member were up");
+                    e.steps.push(PoolTrace::new(p, client, &AllUp, true));
+                }
+                let mut scope = Scope::default();
+                let pick = select_region(p, client, &AllUp, rng, &mut scope, explain.as_deref_mut());
+                let pick = pick.unwrap_or(Pick::One(RegionId(0)));
+                return finish(p, current, pick, family, client, &AllUp, rng, scope, ttl, true, explain);
+            }
+            WhenEmpty::NoData => {
+                if let Some(e) = explain.as_deref_mut() {
+                    e.note("no region is usable: when_empty = nodata");
+                }
+                return nodata(current, ttl, explain);
+            }
+            WhenEmpty::Fallback(next) => {
+                if let Some(e) = explain.as_deref_mut() {
+                    let name = pools.pool(next).map_or("?", |n| n.name.as_str());
+                    e.note(&format!("no region is usable: when_empty falls back to pool {name}"));
+                }
+                current = next;
+            }
+        }
+    }
+    nodata(current, if ttl == u32::MAX { 0 } else { ttl }, explain)
+}
+
+fn nodata<'p>(pool: PoolId, ttl: u32, explain: Option<&mut Explain>) -> Decision<'p> {
+    let d = Decision { answer: Answer::NoData, ttl, ecs_scope: 0, pool, region: None, failed_open: false };
+    if let Some(e) = explain {
+        e.finish(&d, ScopeWhy::Nothing, 0);
+    }
+    d
+}
+
+pub(crate) fn region_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
+    match &r.content {
+        Content::Cname { id, .. } => h.is_up(*id),
+        Content::Members(ms) => {
+            let family_ok = |v4: bool| ms.iter().any(|m| m.address.is_ipv4() == v4 && h.is_up(m.id));
+            (r.serves_v4 || r.serves_v6) && (!r.serves_v4 || family_ok(true)) && (!r.serves_v6 || family_ok(false))
+        }
+    }
+}
+
+fn region_at(_pool: &Pool, i: usize) -> RegionId {
+    RegionId(i as u32)
+}
+
+/// Picks the region (or all regions) to answer from, or `None` when none is usable for this client.
+fn select_region<H, R>(
+    p: &Pool,
+    client: &Client,
+    health: &H,
+    rng: &mut R,
+    scope: &mut Scope,
+    mut ex: Option<&mut Explain>,
+) -> Option<Pick>
+where
+    H: HealthView + ?Sized,
+    R: Random + ?Sized,
+{
+    let usable = |i: usize| p.regions.get(i).is_some_and(|r| region_usable(r, health));
+    let n_usable = (0..p.regions.len()).filter(|&i| usable(i)).count();
+    if n_usable == 0 {
+        return None;
+    }
+    if matches!(p.region_policy, RegionPolicy::All) {
+        note(&mut ex, || "region_policy all: every usable region answers".to_string());
+        return Some(Pick::All);
+    }
+    if n_usable == 1 && !p.has_geo_maps {
+        // Every client gets this region, wherever it is: location does not matter.
+        let i = (0..p.regions.len()).find(|&i| usable(i)).unwrap_or(0);
+        note(&mut ex, || format!("only one usable region: {}", p.regions.get(i).map_or("?", |r| r.name.as_str())));
+        return Some(Pick::One(region_at(p, i)));
+    }
+
+    // 1. The explicit geo map: network (most specific), then country, then continent.
+    if p.has_geo_maps
+        && let Some(r) = geo_map(p, client, scope, &usable, &mut ex) {
+            return Some(Pick::One(r));
+        }
+
+    // 2. The policy.
+    match &p.region_policy {
+        RegionPolicy::Nearest { default_region } => {
+            scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
+            if let Some(c) = client.coords() {
+                let mut best: Option<(usize, f64)> = None;
+                for (i, r) in p.regions.iter().enumerate() {
+                    let Some(loc) = r.location else { continue };
+                    if !usable(i) {
+                        continue;
+                    }
+                    let eff = distance_km(c, loc) * r.bias.factor();
+                    if best.is_none_or(|(_, b)| eff < b) {
+                        best = Some((i, eff));
+                    }
+                }
+                if let Some((i, eff)) = best {
+                    note(&mut ex, || format!("nearest usable region: {} at {:.0} km effective", p.regions[i].name, eff));
+                    return Some(Pick::One(region_at(p, i)));
+                }
+                note(&mut ex, || "no usable region has a location".to_string());
+            } else {
+                note(&mut ex, || "client has no coordinates".to_string());
+            }
+            if usable(default_region.index()) {
+                note(&mut ex, || {
+                    format!("default region {}", p.region(*default_region).map_or("?", |r| r.name.as_str()))
+                });
+                return Some(Pick::One(*default_region));
+            }
+            let i = (0..p.regions.len()).find(|&i| usable(i))?;
+            note(&mut ex, || format!("default region is not usable: first usable region {}", p.regions[i].name));
+            Some(Pick::One(region_at(p, i)))
+        }
+        RegionPolicy::Failover { order } => {
+            for r in order {
+                if usable(r.index()) {
+                    note(&mut ex, || format!("failover: first usable region in order is {}", p.regions[r.index()].name));
+                    return Some(Pick::One(*r));
+                }
+            }
+            note(&mut ex, || "failover: no region in failover_order is usable".to_string());
+            None
+        }
+        RegionPolicy::Weighted => {
+            let total: u64 = p.regions.iter().enumerate().filter(|(i, _)| usable(*i)).map(|(_, r)| u64::from(r.weight.get())).sum();
+            let mut x = below(rng, total.max(1));
+            for (i, r) in p.regions.iter().enumerate() {
+                if !usable(i) {
+                    continue;
+                }
+                let w = u64::from(r.weight.get());
+                if x < w {
+                    note(&mut ex, || format!("weighted: drew {} (weight {} of {})", r.name, w, total));
+                    return Some(Pick::One(region_at(p, i)));
+                }
+                x -= w;
+            }
+            None
+        }
+        RegionPolicy::Sticky => {
+            let (key, granularity) = sticky_key(client.subnet);
+            let mut best: Option<(usize, f64)> = None;
+            for (i, r) in p.regions.iter().enumerate() {
+                if !usable(i) {
+                    continue;
+                }
+                let s = rendezvous_score(key, r.seed, r.weight.get());
+                if best.is_none_or(|(_, b)| s > b) {
+                    best = Some((i, s));
+                }
+            }
+            let (i, _) = best?;
+            scope.need(granularity, ScopeWhy::Sticky);
+            note(&mut ex, || format!("sticky: rendezvous hash of the client /{granularity} picks {}", p.regions[i].name));
+            Some(Pick::One(region_at(p, i)))
+        }
+        RegionPolicy::All => Some(Pick::All),
+    }
+}
+
+fn note(ex: &mut Option<&mut Explain>, text: impl FnOnce() -> String) {
+    if let Some(e) = ex.as_deref_mut() {
+        e.note(&text());
+    }
+}
+
+/// Number of leading bits two same-family addresses share.
+fn common_prefix(a: IpAddr, b: IpAddr) -> Option<u8> {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => Some((u32::from(a) ^ u32::from(b)).leading_zeros() as u8),
+        (IpAddr::V6(a), IpAddr::V6(b)) => Some((u128::from(a) ^ u128::from(b)).leading_zeros() as u8),
+        _ => None,
+    }
+}
+
+fn geo_map(
+    p: &Pool,
+    client: &Client,
+    scope: &mut Scope,
+    usable: &impl Fn(usize) -> bool,
+    ex: &mut Option<&mut Explain>,
+) -> Option<RegionId> {
+    // Networks: the most specific one containing the client subnet wins. Every mapped network
+    // of the client's family that does not contain it bounds the scope, so that the claimed
+    // block never overlaps a network that would be answered differently.
+    let mut best: Option<(usize, IpNet)> = None;
+    for (i, r) in p.regions.iter().enumerate() {
+        for n in &r.geo.networks {
+            if n.contains(&client.subnet) {
+                if best.is_none_or(|(_, b)| n.prefix_len() > b.prefix_len()) {
+                    best = Some((i, *n));
+                }
+            } else if let Some(common) = common_prefix(n.network(), client.subnet.network()) {
+                scope.need(common.saturating_add(1).min(n.prefix_len()), ScopeWhy::MapNonMatch(*n));
+            }
+        }
+    }
+    if let Some((i, n)) = best {
+        scope.need(n.prefix_len(), ScopeWhy::MapNetwork(n));
+        if usable(i) {
+            note(ex, || format!("geo map: network {n} -> {}", p.regions[i].name));
+            return Some(region_at(p, i));
+        }
+        note(ex, || format!("geo map: network {n} -> {}, which is not usable", p.regions[i].name));
+    }
+    if !p.has_place_maps {
+        return None;
+    }
+    // Country and continent come from the GeoIP network: it bounds the scope.
+    scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
+    let loc = client.location()?;
+    if let Some(cc) = loc.country
+        && let Some(i) = p.regions.iter().position(|r| r.geo.countries.contains(&cc)) {
+            if usable(i) {
+                note(ex, || format!("geo map: country {cc} -> {}", p.regions[i].name));
+                return Some(region_at(p, i));
+            }
+            note(ex, || format!("geo map: country {cc} -> {}, which is not usable", p.regions[i].name));
+        }
+    if let Some(ct) = loc.continent
+        && let Some(i) = p.regions.iter().position(|r| r.geo.continents.contains(&ct)) {
+            if usable(i) {
+                note(ex, || format!("geo map: continent {} -> {}", ct.as_str(), p.regions[i].name));
+                return Some(region_at(p, i));
+            }
+            note(ex, || format!("geo map: continent {} -> {}, which is not usable", ct.as_str(), p.regions[i].name));
+        }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish<'p, H, R>(
+    p: &'p Pool,
+    pool_id: PoolId,
+    pick: Pick,
+    family: Family,
+    client: &Client,
+    health: &H,
+    rng: &mut R,
+    mut scope: Scope,
+    ttl: u32,
+    failed_open: bool,
+    mut explain: Option<&mut Explain>,
+) -> Decision<'p>
+where
+    H: HealthView + ?Sized,
+    R: Random + ?Sized,
+{
+    let region = match pick {
+        Pick::One(r) => Some(r),
+        Pick::All => None,
+    };
+    if let (Some(r), Some(e)) = (region, explain.as_deref_mut()) {
+        e.mark_chosen(r);
+    }
+    let mut out = AddrList::new();
+    let answer = match region.and_then(|r| p.region(r)).map(|r| &r.content) {
+        Some(Content::Cname { target, .. }) => Answer::Cname(target),
+        _ => {
+            let in_pick = |i: usize, r: &Region| match region {
+                Some(id) => id.index() == i,
+                None => region_usable(r, health),
+            };
+            let candidates = || {
+                p.regions
+                    .iter()
+                    .enumerate()
+                    .filter(move |(i, r)| in_pick(*i, r))
+                    .flat_map(|(_, r)| match &r.content {
+                        Content::Members(ms) => ms.as_slice(),
+                        Content::Cname { .. } => &[],
+                    })
+                    .filter(move |m| family.matches(&m.address) && health.is_up(m.id))
+            };
+            pick_members(p, client, rng, &mut scope, candidates, &mut out);
+            if out.is_empty() { Answer::NoData } else { Answer::Addresses(out) }
+        }
+    };
+    let cap = client.subnet.prefix_len();
+    let ecs_scope = scope.value.min(cap);
+    let d = Decision { answer, ttl, ecs_scope, pool: pool_id, region, failed_open };
+    if let Some(e) = explain {
+        e.finish(&d, scope.why, scope.value);
+    }
+    d
+}
+
+fn pick_members<'a, R, I>(
+    p: &Pool,
+    client: &Client,
+    rng: &mut R,
+    scope: &mut Scope,
+    candidates: impl Fn() -> I,
+    out: &mut AddrList,
+) where
+    R: Random + ?Sized,
+    I: Iterator<Item = &'a Member>,
+{
+    let k = p.max_answers.get().clamp(1, MAX_ANSWERS);
+    match p.member_policy {
+        MemberPolicy::All => {
+            for m in candidates().take(k) {
+                out.push(m.address);
+            }
+        }
+        MemberPolicy::Weighted => {
+            // Weighted random sampling without replacement: k draws, each over what is left.
+            let mut chosen = [MemberId(u32::MAX); MAX_ANSWERS];
+            let mut n = 0;
+            while n < k {
+                let taken = &chosen[..n];
+                let total: u64 = candidates().filter(|m| !taken.contains(&m.id)).map(|m| u64::from(m.weight.get())).sum();
+                if total == 0 {
+                    break;
+                }
+                let mut x = below(rng, total);
+                let mut pick = None;
+                for m in candidates().filter(|m| !taken.contains(&m.id)) {
+                    let w = u64::from(m.weight.get());
+                    if x < w {
+                        pick = Some(m);
+                        break;
+                    }
+                    x -= w;
+                }
+                let Some(m) = pick else { break };
+                chosen[n] = m.id;
+                n += 1;
+                out.push(m.address);
+            }
+        }
+        MemberPolicy::Sticky => {
+            let (key, granularity) = sticky_key(client.subnet);
+            // The top k by rendezvous score, kept sorted (descending) in a fixed array.
+            let mut top: [(f64, Option<&Member>); MAX_ANSWERS] = [(f64::NEG_INFINITY, None); MAX_ANSWERS];
+            let mut n = 0usize;
+            let mut count = 0usize;
+            for m in candidates() {
+                count += 1;
+                let s = rendezvous_score(key, m.seed, m.weight.get());
+                if n == k && top[k - 1].0 >= s {
+                    continue;
+                }
+                let mut j = n.min(k - 1);
+                if n < k {
+                    n += 1;
+                }
+                while j > 0 && top[j - 1].0 < s {
+                    top[j] = top[j - 1];
+                    j -= 1;
+                }
+                top[j] = (s, Some(m));
+            }
+            for (_, m) in top.iter().take(n) {
+                if let Some(m) = m {
+                    out.push(m.address);
+                }
+            }
+            // When every candidate is returned the set does not depend on the client.
+            if count > k {
+                scope.need(granularity, ScopeWhy::Sticky);
+            }
+        }
+    }
+}
+
+/// Builds explain rows for one pool (only called when explaining).
+pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, health: &H) -> Vec<RegionTrace> {
+    let coords = client.coords();
+    let loc = client.location();
+    p.regions
+        .iter()
+        .map(|r| {
+            let (up, total) = match &r.content {
+                Content::Members(ms) => (ms.iter().filter(|m| health.is_up(m.id)).count(), ms.len()),
+                Content::Cname { id, .. } => (usize::from(health.is_up(*id)), 1),
+            };
+            let distance = match (coords, r.location) {
+                (Some(c), Some(l)) => Some(distance_km(c, l)),
+                _ => None,
+            };
+            let mut geo_match = None;
+            if let Some(n) = r.geo.networks.iter().filter(|n| n.contains(&client.subnet)).max_by_key(|n| n.prefix_len()) {
+                geo_match = Some(format!("network {n}"));
+            } else if let Some(cc) = loc.and_then(|l| l.country).filter(|cc| r.geo.countries.contains(cc)) {
+                geo_match = Some(format!("country {cc}"));
+            } else if let Some(ct) = loc.and_then(|l| l.continent).filter(|ct| r.geo.continents.contains(ct)) {
+                geo_match = Some(format!("continent {}", ct.as_str()));
+            }
+            RegionTrace {
+                name: r.name.clone(),
+                usable: region_usable(r, health),
+                up,
+                total,
+                location: r.location,
+                distance_km: distance,
+                bias: r.bias.get(),
+                effective_km: distance.map(|d| d * r.bias.factor()),
+                weight: r.weight.get(),
+                geo_match,
+                chosen: false,
+                content: match &r.content {
+                    Content::Members(ms) => {
+                        ms.iter().map(|m| format!("{}{}", m.address, if health.is_up(m.id) { "" } else { " (down)" })).collect()
+                    }
+                    Content::Cname { target, .. } => vec![format!("CNAME {target}")],
+                },
+            }
+        })
+        .collect()
+}

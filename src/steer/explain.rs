@@ -1,0 +1,196 @@
+//! `Explain`: why `decide` answered what it did, built only when asked for (it allocates).
+//! `gslbd explain NAME TYPE --client IP/PREFIX` prints it through `Display`.
+use std::fmt;
+
+use ipnet::IpNet;
+
+use super::decide::{region_rows, Answer, Client, Decision, Family, ScopeWhy};
+use super::model::{HealthView, Pool, RegionId};
+use crate::geo::{Coordinates, Location};
+
+/// The trace of one decision.
+#[derive(Clone, Debug, Default)]
+pub struct Explain {
+    pub client: Option<IpNet>,
+    pub family: Option<Family>,
+    pub geo_network: Option<IpNet>,
+    pub location: Option<Location>,
+    /// One entry per pool consulted (fallbacks and fail-open add entries).
+    pub steps: Vec<PoolTrace>,
+    pub answer: Vec<String>,
+    pub ttl: u32,
+    pub scope: u8,
+    /// The scope before the cap at the client's source prefix.
+    pub scope_uncapped: u8,
+    pub scope_why: String,
+}
+
+/// One pool's regions as the decision saw them, and what happened there.
+#[derive(Clone, Debug)]
+pub struct PoolTrace {
+    pub pool: String,
+    pub region_policy: String,
+    pub member_policy: String,
+    pub ttl: u32,
+    pub max_answers: usize,
+    /// True for the fail-open pass, which decides as if every member were up.
+    pub health_ignored: bool,
+    pub regions: Vec<RegionTrace>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RegionTrace {
+    pub name: String,
+    pub usable: bool,
+    pub up: usize,
+    pub total: usize,
+    pub location: Option<Coordinates>,
+    pub distance_km: Option<f64>,
+    pub bias: i8,
+    pub effective_km: Option<f64>,
+    pub weight: u32,
+    pub geo_match: Option<String>,
+    pub chosen: bool,
+    /// Members (marked when down) or the CNAME target.
+    pub content: Vec<String>,
+}
+
+impl PoolTrace {
+    pub(crate) fn new<H: HealthView + ?Sized>(p: &Pool, client: &Client, health: &H, health_ignored: bool) -> PoolTrace {
+        PoolTrace {
+            pool: p.name.clone(),
+            region_policy: match &p.region_policy {
+                super::RegionPolicy::Nearest { .. } => "nearest".into(),
+                super::RegionPolicy::Failover { .. } => "failover".into(),
+                super::RegionPolicy::Weighted => "weighted".into(),
+                super::RegionPolicy::Sticky => "sticky".into(),
+                super::RegionPolicy::All => "all".into(),
+            },
+            member_policy: format!("{:?}", p.member_policy).to_lowercase(),
+            ttl: p.ttl.get(),
+            max_answers: p.max_answers.get(),
+            health_ignored,
+            regions: region_rows(p, client, health),
+            notes: Vec::new(),
+        }
+    }
+}
+
+impl Explain {
+    pub fn new() -> Explain {
+        Explain::default()
+    }
+
+    pub(crate) fn start(&mut self, client: &Client, family: Family) {
+        *self = Explain {
+            client: Some(client.subnet),
+            family: Some(family),
+            geo_network: client.geo.map(|g| g.network),
+            location: client.geo.and_then(|g| g.location),
+            ..Explain::default()
+        };
+    }
+
+    pub(crate) fn note(&mut self, text: &str) {
+        if let Some(s) = self.steps.last_mut() {
+            s.notes.push(text.to_string());
+        }
+    }
+
+    pub(crate) fn mark_chosen(&mut self, r: RegionId) {
+        if let Some(row) = self.steps.last_mut().and_then(|s| s.regions.get_mut(r.index())) {
+            row.chosen = true;
+        }
+    }
+
+    pub(crate) fn finish(&mut self, d: &Decision<'_>, why: ScopeWhy, uncapped: u8) {
+        self.answer = match &d.answer {
+            Answer::Addresses(a) => a.as_slice().iter().map(|a| a.to_string()).collect(),
+            Answer::Cname(n) => vec![format!("CNAME {n}")],
+            Answer::NoData => Vec::new(),
+        };
+        self.ttl = d.ttl;
+        self.scope = d.ecs_scope;
+        self.scope_uncapped = uncapped;
+        self.scope_why = match why {
+            ScopeWhy::Nothing => "the answer does not depend on the client's location".into(),
+            ScopeWhy::MapNetwork(n) => format!("the client is inside mapped network {n}"),
+            ScopeWhy::MapNonMatch(n) => format!("the claimed block must not overlap mapped network {n}"),
+            ScopeWhy::GeoNetwork => match self.geo_network {
+                Some(n) => format!("the GeoIP network {n} decided"),
+                None => "no GeoIP lookup happened".into(),
+            },
+            ScopeWhy::Sticky => "sticky hashing granularity (/24 IPv4, /56 IPv6)".into(),
+        };
+    }
+}
+
+impl fmt::Display for Explain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.client {
+            Some(c) => writeln!(f, "client     {c}")?,
+            None => writeln!(f, "client     ?")?,
+        }
+        match self.geo_network {
+            Some(n) => writeln!(f, "geo        network {n}")?,
+            None => writeln!(f, "geo        no lookup")?,
+        }
+        match &self.location {
+            Some(l) => {
+                let cc = l.country.map_or("-".to_string(), |c| c.to_string());
+                let ct = l.continent.map_or("-", |c| c.as_str());
+                match l.coords {
+                    Some(c) => writeln!(f, "location   country {cc}, continent {ct}, {:.2}, {:.2}", c.lat, c.lon)?,
+                    None => writeln!(f, "location   country {cc}, continent {ct}, no coordinates")?,
+                }
+            }
+            None => writeln!(f, "location   unknown")?,
+        }
+        for s in &self.steps {
+            writeln!(
+                f,
+                "pool {}{}: region_policy {}, member_policy {}, ttl {}, max_answers {}",
+                s.pool,
+                if s.health_ignored { " (fail-open: health ignored)" } else { "" },
+                s.region_policy,
+                s.member_policy,
+                s.ttl,
+                s.max_answers
+            )?;
+            for r in &s.regions {
+                write!(
+                    f,
+                    "  {} {:<16} {} {}/{} up",
+                    if r.chosen { "*" } else { " " },
+                    r.name,
+                    if r.usable { "usable  " } else { "unusable" },
+                    r.up,
+                    r.total
+                )?;
+                if let (Some(d), Some(e)) = (r.distance_km, r.effective_km) {
+                    write!(f, ", {d:.0} km, bias {}, effective {e:.0} km", r.bias)?;
+                }
+                write!(f, ", weight {}", r.weight)?;
+                if let Some(m) = &r.geo_match {
+                    write!(f, ", geo map match: {m}")?;
+                }
+                writeln!(f, " [{}]", r.content.join(", "))?;
+            }
+            for n in &s.notes {
+                writeln!(f, "  -> {n}")?;
+            }
+        }
+        if self.answer.is_empty() {
+            writeln!(f, "answer     NODATA")?;
+        } else {
+            writeln!(f, "answer     {}", self.answer.join(" "))?;
+        }
+        writeln!(f, "ttl        {}", self.ttl)?;
+        if self.scope_uncapped > self.scope {
+            write!(f, "ecs scope  /{} (capped from /{} at the source prefix): {}", self.scope, self.scope_uncapped, self.scope_why)
+        } else {
+            write!(f, "ecs scope  /{}: {}", self.scope, self.scope_why)
+        }
+    }
+}

@@ -1,0 +1,701 @@
+//! Pool files (`zones/<zone>.pools.toml`): TOML → raw serde structs that keep spans → the
+//! validated [`Pools`] model. Parsing and checking are separate steps; every problem found is
+//! collected with its file and line, so an operator fixes a file in one pass.
+//!
+//! The format is documented key by key on the raw structs below and in `zones/README.md`.
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::Path;
+
+use hickory_proto::rr::{LowerName, Name};
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::model::{
+    Bias, Content, GeoMap, MaxAnswers, Member, MemberId, MemberInfo, MemberPolicy, MemberTarget, Pool, PoolId, Pools,
+    Region, RegionId, RegionPolicy, Ttl, Weight, WhenEmpty,
+};
+use super::rng::{seed_of, seed_of_addr};
+use crate::config::{line_of, ConfigError};
+use crate::geo::{Continent, Coordinates, Country};
+
+/// The whole file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    /// `[names]`: pooled owner name → pool name. Names are relative to the zone origin, `@` is
+    /// the apex, and a name with a trailing dot is absolute (and must be inside the zone).
+    #[serde(default)]
+    names: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// `[pool.NAME]`: one table per pool.
+    #[serde(default)]
+    pool: BTreeMap<Spanned<String>, Spanned<RawPool>>,
+}
+
+/// `[pool.NAME]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    /// `ttl`: seconds, 1..=86400, default 30. Pooled answers should be short-lived so that a
+    /// health change reaches clients quickly.
+    ttl: Option<Spanned<i64>>,
+    /// `max_answers`: at most this many address records per answer, 1..=32; default 32, i.e.
+    /// all of the chosen members (up to the cap, which keeps replies inside 512 bytes).
+    max_answers: Option<Spanned<i64>>,
+    /// `region_policy`: `nearest` (default) | `failover` | `weighted` | `sticky` | `all`.
+    region_policy: Option<Spanned<String>>,
+    /// `member_policy`: `weighted` (default) | `sticky` | `all`.
+    member_policy: Option<Spanned<String>>,
+    /// `failover_order`: region names, first preferred. Required for (and only allowed with)
+    /// `region_policy = "failover"`.
+    failover_order: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `default_region`: where `nearest` sends clients without coordinates. Only with
+    /// `nearest`; defaults to the first region in the file.
+    default_region: Option<Spanned<String>>,
+    /// `when_empty`: what to answer when no region is usable: `"fail-open"` (default: decide
+    /// as if every member were up), `"nodata"`, or `{ fallback = "other-pool" }`.
+    when_empty: Option<Spanned<toml::Value>>,
+    /// `[pool.NAME.region.REGION]`: one table per region, at least one.
+    #[serde(default)]
+    region: BTreeMap<Spanned<String>, Spanned<RawRegion>>,
+}
+
+/// `[pool.NAME.region.REGION]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegion {
+    /// `location = [lat, lon]` in degrees. Only with `nearest`, where every region needs one
+    /// unless it has a geo map or is the default region.
+    location: Option<Spanned<Vec<f64>>>,
+    /// `bias`: -99..=99, default 0, only with `nearest`. Effective distance =
+    /// great-circle distance × (1 − bias/100): positive bias grows the catchment.
+    bias: Option<Spanned<i64>>,
+    /// `weight`: 1..=1000000, default 1, only with `region_policy` weighted or sticky.
+    weight: Option<Spanned<i64>>,
+    /// `geo = { countries = [..], continents = [..], networks = [..] }`: clients matched here
+    /// go to this region (if usable) before any distance, order or weight is considered.
+    geo: Option<Spanned<RawGeo>>,
+    /// `members = [ { address = "192.0.2.1", weight = 10, down = true }, .. ]`.
+    members: Option<Spanned<Vec<Spanned<RawMember>>>>,
+    /// `cname = "lb.example.net."` or `cname = { name = "lb.example.net.", down = true }`:
+    /// hand the client off to a regional load balancer instead of listing members.
+    cname: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeo {
+    /// ISO 3166-1 alpha-2 codes ("US", "GB").
+    #[serde(default)]
+    countries: Vec<Spanned<String>>,
+    /// AF AN AS EU NA OC SA.
+    #[serde(default)]
+    continents: Vec<Spanned<String>>,
+    /// CIDR networks, matched against the client (ECS) subnet.
+    #[serde(default)]
+    networks: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    /// An IPv4 or IPv6 address: answered in A or AAAA responses respectively.
+    address: Spanned<String>,
+    /// 1..=1000000, default 1, only with `member_policy` weighted or sticky.
+    weight: Option<Spanned<i64>>,
+    /// `down = true`: drained; the static health default until live health checks say otherwise.
+    #[serde(default)]
+    down: bool,
+}
+
+/// Collects problems with their line numbers.
+struct Errs<'a> {
+    file: &'a Path,
+    text: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl Errs<'_> {
+    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let line = line_of(self.text, span.start);
+        self.list.push(ConfigError::new(self.file, line, message));
+    }
+}
+
+/// Loads one pool file. `origin` is the zone's origin: relative pooled names are below it and
+/// absolute ones must be inside it. Returns every problem found, each with file and line.
+pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<ConfigError>> {
+    let raw: RawFile = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let line = e.span().map_or(0, |s| line_of(text, s.start));
+            return Err(vec![ConfigError::new(path, line, e.message().trim_end().to_string())]);
+        }
+    };
+    let mut errs = Errs { file: path, text, list: Vec::new() };
+
+    // Pools in file order; ids follow that order.
+    let mut raw_pools: Vec<(Spanned<String>, Spanned<RawPool>)> = raw.pool.into_iter().collect();
+    raw_pools.sort_by_key(|(k, _)| k.span().start);
+    let pool_ids: HashMap<String, PoolId> =
+        raw_pools.iter().enumerate().map(|(i, (k, _))| (k.get_ref().clone(), PoolId(i as u32))).collect();
+
+    let mut pools = Pools::default();
+    let mut fallback_spans: Vec<Option<Range<usize>>> = Vec::new();
+    for (i, (name, rp)) in raw_pools.iter().enumerate() {
+        let (pool, fb_span) = compile_pool(
+            &mut errs,
+            &mut pools.members,
+            PoolId(i as u32),
+            name,
+            rp,
+            &pool_ids,
+            origin,
+        );
+        pools.pools.push(pool);
+        fallback_spans.push(fb_span);
+    }
+    check_fallback_cycles(&mut errs, &pools.pools, &fallback_spans);
+    compile_names(&mut errs, &mut pools, raw.names, &pool_ids, origin);
+
+    if errs.list.is_empty() {
+        Ok(pools)
+    } else {
+        errs.list.sort_by_key(|e| e.line);
+        Err(errs.list)
+    }
+}
+
+fn word(v: &Option<Spanned<String>>, default: &str) -> (String, Range<usize>) {
+    match v {
+        Some(s) => (s.get_ref().clone(), s.span()),
+        None => (default.to_string(), 0..0),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile_pool(
+    errs: &mut Errs<'_>,
+    members: &mut Vec<MemberInfo>,
+    id: PoolId,
+    name: &Spanned<String>,
+    rp: &Spanned<RawPool>,
+    pool_ids: &HashMap<String, PoolId>,
+    origin: &Name,
+) -> (Pool, Option<Range<usize>>) {
+    let pname = name.get_ref().as_str();
+    let pspan = rp.span();
+    let raw = rp.get_ref();
+
+    let ttl = match &raw.ttl {
+        None => Ttl::DEFAULT,
+        Some(t) => Ttl::new(*t.get_ref()).unwrap_or_else(|| {
+            errs.at(t.span(), format!("pool {pname}: ttl must be {}..={} seconds, got {}", Ttl::MIN, Ttl::MAX, t.get_ref()));
+            Ttl::DEFAULT
+        }),
+    };
+    let max_answers = match &raw.max_answers {
+        None => MaxAnswers::ALL,
+        Some(n) => MaxAnswers::new(*n.get_ref()).unwrap_or_else(|| {
+            errs.at(n.span(), format!("pool {pname}: max_answers must be 1..={}, got {}", MaxAnswers::ALL.get(), n.get_ref()));
+            MaxAnswers::ALL
+        }),
+    };
+
+    #[derive(PartialEq, Clone, Copy)]
+    enum RP {
+        Nearest,
+        Failover,
+        Weighted,
+        Sticky,
+        All,
+    }
+    let (rp_word, rp_span) = word(&raw.region_policy, "nearest");
+    let rpol = match rp_word.as_str() {
+        "nearest" => RP::Nearest,
+        "failover" => RP::Failover,
+        "weighted" => RP::Weighted,
+        "sticky" => RP::Sticky,
+        "all" => RP::All,
+        other => {
+            errs.at(
+                rp_span.clone(),
+                format!("pool {pname}: unknown region_policy \"{other}\" (expected nearest, failover, weighted, sticky or all)"),
+            );
+            RP::Nearest
+        }
+    };
+    let (mp_word, mp_span) = word(&raw.member_policy, "weighted");
+    let member_policy = match mp_word.as_str() {
+        "weighted" => MemberPolicy::Weighted,
+        "sticky" => MemberPolicy::Sticky,
+        "all" => MemberPolicy::All,
+        other => {
+            errs.at(mp_span, format!("pool {pname}: unknown member_policy \"{other}\" (expected weighted, sticky or all)"));
+            MemberPolicy::Weighted
+        }
+    };
+
+    // Regions, in file order.
+    let mut raw_regions: Vec<(&Spanned<String>, &Spanned<RawRegion>)> = raw.region.iter().collect();
+    raw_regions.sort_by_key(|(k, _)| k.span().start);
+    if raw_regions.is_empty() {
+        errs.at(pspan.clone(), format!("pool {pname} has no regions: add at least one [pool.{pname}.region.NAME] table"));
+    }
+    let mut regions = Vec::with_capacity(raw_regions.len());
+    let mut seen_country: HashMap<Country, String> = HashMap::new();
+    let mut seen_continent: HashMap<Continent, String> = HashMap::new();
+    let mut seen_net: HashMap<IpNet, String> = HashMap::new();
+    for (rid, (rname, rr)) in raw_regions.iter().enumerate() {
+        let rname = rname.get_ref().as_str();
+        let rspan = rr.span();
+        let r = rr.get_ref();
+        let ctx = format!("pool {pname}, region {rname}");
+
+        let location = r.location.as_ref().and_then(|l| {
+            let v = l.get_ref();
+            let c = if v.len() == 2 { Coordinates::new(v[0], v[1]) } else { None };
+            if c.is_none() {
+                errs.at(l.span(), format!("{ctx}: location must be [latitude, longitude] with latitude in -90..=90 and longitude in -180..=180"));
+            }
+            c
+        });
+        let bias = match &r.bias {
+            None => Bias::default(),
+            Some(b) => Bias::new(*b.get_ref()).unwrap_or_else(|| {
+                errs.at(b.span(), format!("{ctx}: bias must be -99..=99, got {}", b.get_ref()));
+                Bias::default()
+            }),
+        };
+        let weight = parse_weight(errs, &r.weight, &ctx);
+
+        let mut geo = GeoMap::default();
+        if let Some(g) = &r.geo {
+            let gr = g.get_ref();
+            for c in &gr.countries {
+                match Country::parse(c.get_ref()) {
+                    Some(cc) => {
+                        if let Some(prev) = seen_country.insert(cc, rname.to_string()) {
+                            errs.at(c.span(), format!("{ctx}: country {cc} is already mapped to region {prev}"));
+                        }
+                        geo.countries.push(cc);
+                    }
+                    None => errs.at(c.span(), format!("{ctx}: \"{}\" is not a two-letter ISO 3166 country code", c.get_ref())),
+                }
+            }
+            for c in &gr.continents {
+                match Continent::parse(c.get_ref()) {
+                    Some(cc) => {
+                        if let Some(prev) = seen_continent.insert(cc, rname.to_string()) {
+                            errs.at(c.span(), format!("{ctx}: continent {} is already mapped to region {prev}", cc.as_str()));
+                        }
+                        geo.continents.push(cc);
+                    }
+                    None => errs.at(
+                        c.span(),
+                        format!("{ctx}: \"{}\" is not a continent code (AF, AN, AS, EU, NA, OC, SA)", c.get_ref()),
+                    ),
+                }
+            }
+            for n in &gr.networks {
+                match n.get_ref().parse::<IpNet>() {
+                    Ok(net) if net.trunc() != net => errs.at(
+                        n.span(),
+                        format!("{ctx}: network {net} has host bits set; did you mean {}?", net.trunc()),
+                    ),
+                    Ok(net) => {
+                        if let Some(prev) = seen_net.insert(net, rname.to_string()) {
+                            errs.at(n.span(), format!("{ctx}: network {net} is already mapped to region {prev}"));
+                        }
+                        geo.networks.push(net);
+                    }
+                    Err(_) => errs.at(n.span(), format!("{ctx}: \"{}\" is not a CIDR network (like 192.0.2.0/24)", n.get_ref())),
+                }
+            }
+        }
+
+        let content = match (&r.members, &r.cname) {
+            (Some(_), Some(c)) => {
+                errs.at(c.span(), format!("{ctx}: has both members and cname; a region answers with one or the other"));
+                None
+            }
+            (None, None) => {
+                errs.at(rspan.clone(), format!("{ctx}: has neither members nor cname"));
+                None
+            }
+            (Some(ms), None) => {
+                compile_members(errs, members, id, RegionId(rid as u32), ms, &ctx).map(Content::Members)
+            }
+            (None, Some(c)) => compile_cname(errs, members, id, RegionId(rid as u32), c, &ctx, origin),
+        };
+        let (serves_v4, serves_v6) = match &content {
+            Some(Content::Members(ms)) => (ms.iter().any(|m| m.address.is_ipv4()), ms.iter().any(|m| m.address.is_ipv6())),
+            _ => (false, false),
+        };
+        // A region whose content failed to compile is still pushed (as an empty member list)
+        // so that region ids stay aligned; the collected errors make the load fail anyway.
+        regions.push(Region {
+            name: rname.to_string(),
+            location,
+            bias,
+            weight: weight.unwrap_or(Weight::ONE),
+            geo,
+            content: content.unwrap_or(Content::Members(Vec::new())),
+            seed: seed_of(rname.as_bytes()),
+            serves_v4,
+            serves_v6,
+        });
+
+        // Keys that have no effect under the chosen policies are errors, so that a policy typo
+        // or a forgotten switch cannot silently change behaviour.
+        if rpol != RP::Nearest {
+            if let Some(l) = &r.location {
+                errs.at(l.span(), format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest uses it)"));
+            }
+            if let Some(b) = &r.bias {
+                errs.at(b.span(), format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest uses it)"));
+            }
+        }
+        if !matches!(rpol, RP::Weighted | RP::Sticky)
+            && let Some(w) = &r.weight {
+                errs.at(w.span(), format!("{ctx}: region weight has no effect with region_policy {rp_word} (only weighted and sticky use it)"));
+            }
+        if member_policy == MemberPolicy::All
+            && let Some(ms) = &r.members {
+                for m in ms.get_ref() {
+                    if let Some(w) = &m.get_ref().weight {
+                        errs.at(w.span(), format!("{ctx}: member weight has no effect with member_policy all"));
+                    }
+                }
+            }
+        if rpol == RP::All {
+            if let Some(g) = &r.geo {
+                errs.at(g.span(), format!("{ctx}: a geo map has no effect with region_policy all (every usable region answers)"));
+            }
+            if let Some(c) = &r.cname {
+                errs.at(c.span(), format!("{ctx}: region_policy all merges the members of all regions, so a region cannot be a cname"));
+            }
+        }
+    }
+
+    let has_geo_maps = regions.iter().any(|r| !r.geo.is_empty());
+    let has_place_maps = regions.iter().any(|r| !r.geo.countries.is_empty() || !r.geo.continents.is_empty());
+
+    // Policy-specific keys.
+    if rpol != RP::Failover
+        && let Some(f) = &raw.failover_order {
+            errs.at(f.span(), format!("pool {pname}: failover_order has no effect with region_policy {rp_word}"));
+        }
+    if rpol != RP::Nearest
+        && let Some(d) = &raw.default_region {
+            errs.at(d.span(), format!("pool {pname}: default_region has no effect with region_policy {rp_word} (only nearest uses it)"));
+        }
+    let find_region = |n: &str| regions.iter().position(|r| r.name == n).map(|i| RegionId(i as u32));
+    let region_policy = match rpol {
+        RP::Nearest => {
+            let default_region = match &raw.default_region {
+                None => RegionId(0),
+                Some(d) => find_region(d.get_ref()).unwrap_or_else(|| {
+                    errs.at(d.span(), format!("pool {pname}: default_region \"{}\" is not a region of this pool", d.get_ref()));
+                    RegionId(0)
+                }),
+            };
+            for (i, r) in regions.iter().enumerate() {
+                if r.location.is_none() && r.geo.is_empty() && i != default_region.index() {
+                    let span = raw_regions.get(i).map_or(pspan.clone(), |(_, rr)| rr.span());
+                    errs.at(span, format!(
+                        "pool {pname}, region {}: unreachable under nearest: it has no location, no geo map and is not the default_region",
+                        r.name
+                    ));
+                }
+            }
+            RegionPolicy::Nearest { default_region }
+        }
+        RP::Failover => {
+            let mut order = Vec::new();
+            match &raw.failover_order {
+                None => errs.at(pspan.clone(), format!("pool {pname}: region_policy failover needs failover_order = [\"region\", ..]")),
+                Some(f) if f.get_ref().is_empty() => {
+                    errs.at(f.span(), format!("pool {pname}: failover_order is empty"));
+                }
+                Some(f) => {
+                    for n in f.get_ref() {
+                        match find_region(n.get_ref()) {
+                            Some(r) if order.contains(&r) => {
+                                errs.at(n.span(), format!("pool {pname}: region \"{}\" appears twice in failover_order", n.get_ref()))
+                            }
+                            Some(r) => order.push(r),
+                            None => errs.at(n.span(), format!("pool {pname}: failover_order names \"{}\", which is not a region of this pool", n.get_ref())),
+                        }
+                    }
+                }
+            }
+            if !order.is_empty() {
+                for (i, r) in regions.iter().enumerate() {
+                    if !order.contains(&RegionId(i as u32)) && r.geo.is_empty() {
+                        let span = raw_regions.get(i).map_or(pspan.clone(), |(_, rr)| rr.span());
+                        errs.at(span, format!("pool {pname}, region {}: unreachable: it is not in failover_order and has no geo map", r.name));
+                    }
+                }
+            }
+            if order.is_empty() {
+                // Keep the invariant (non-empty order) even on the error path; the load fails.
+                order.push(RegionId(0));
+            }
+            RegionPolicy::Failover { order }
+        }
+        RP::Weighted => RegionPolicy::Weighted,
+        RP::Sticky => RegionPolicy::Sticky,
+        RP::All => RegionPolicy::All,
+    };
+
+    let mut fb_span = None;
+    let when_empty = match &raw.when_empty {
+        None => WhenEmpty::FailOpen,
+        Some(v) => {
+            let bad = |errs: &mut Errs<'_>| {
+                errs.at(v.span(), format!(
+                    "pool {pname}: when_empty must be \"fail-open\", \"nodata\" or {{ fallback = \"pool\" }}"
+                ));
+                WhenEmpty::FailOpen
+            };
+            match v.get_ref() {
+                toml::Value::String(s) if s == "fail-open" => WhenEmpty::FailOpen,
+                toml::Value::String(s) if s == "nodata" => WhenEmpty::NoData,
+                toml::Value::Table(t) if t.len() == 1 => match t.get("fallback") {
+                    Some(toml::Value::String(target)) => match pool_ids.get(target) {
+                        Some(&tid) => {
+                            fb_span = Some(v.span());
+                            WhenEmpty::Fallback(tid)
+                        }
+                        None => {
+                            errs.at(v.span(), format!("pool {pname}: fallback pool \"{target}\" does not exist"));
+                            WhenEmpty::FailOpen
+                        }
+                    },
+                    _ => bad(errs),
+                },
+                _ => bad(errs),
+            }
+        }
+    };
+
+    let pool = Pool {
+        name: pname.to_string(),
+        ttl,
+        max_answers,
+        region_policy,
+        member_policy,
+        when_empty,
+        regions,
+        has_geo_maps,
+        has_place_maps,
+    };
+    (pool, fb_span)
+}
+
+fn parse_weight(errs: &mut Errs<'_>, w: &Option<Spanned<i64>>, ctx: &str) -> Option<Weight> {
+    let w = w.as_ref()?;
+    let parsed = Weight::new(*w.get_ref());
+    if parsed.is_none() {
+        errs.at(
+            w.span(),
+            format!("{ctx}: weight must be 1..={}, got {} (to drain a member use down = true)", Weight::MAX, w.get_ref()),
+        );
+    }
+    parsed
+}
+
+fn compile_members(
+    errs: &mut Errs<'_>,
+    infos: &mut Vec<MemberInfo>,
+    pool: PoolId,
+    region: RegionId,
+    ms: &Spanned<Vec<Spanned<RawMember>>>,
+    ctx: &str,
+) -> Option<Vec<Member>> {
+    if ms.get_ref().is_empty() {
+        errs.at(ms.span(), format!("{ctx}: members is empty; list at least one address (or use cname)"));
+        return None;
+    }
+    let mut out = Vec::with_capacity(ms.get_ref().len());
+    let mut seen = HashSet::new();
+    for m in ms.get_ref() {
+        let rm = m.get_ref();
+        let addr: IpAddr = match rm.address.get_ref().parse() {
+            Ok(a) => a,
+            Err(_) => {
+                errs.at(rm.address.span(), format!("{ctx}: \"{}\" is not an IPv4 or IPv6 address", rm.address.get_ref()));
+                continue;
+            }
+        };
+        if !seen.insert(addr) {
+            errs.at(rm.address.span(), format!("{ctx}: member {addr} is listed twice"));
+            continue;
+        }
+        let weight = parse_weight(errs, &rm.weight, ctx).unwrap_or(Weight::ONE);
+        let id = MemberId(infos.len() as u32);
+        infos.push(MemberInfo { pool, region, target: MemberTarget::Address(addr), down_in_file: rm.down });
+        out.push(Member { id, address: addr, weight, seed: seed_of_addr(addr) });
+    }
+    Some(out)
+}
+
+fn compile_cname(
+    errs: &mut Errs<'_>,
+    infos: &mut Vec<MemberInfo>,
+    pool: PoolId,
+    region: RegionId,
+    c: &Spanned<toml::Value>,
+    ctx: &str,
+    origin: &Name,
+) -> Option<Content> {
+    let (text, down) = match c.get_ref() {
+        toml::Value::String(s) => (s.as_str(), false),
+        toml::Value::Table(t) => {
+            let name = t.get("name").and_then(|v| v.as_str());
+            let down = t.get("down").map(|v| v.as_bool());
+            let unknown = t.keys().any(|k| k != "name" && k != "down");
+            match (name, down, unknown) {
+                (Some(n), None, false) => (n, false),
+                (Some(n), Some(Some(d)), false) => (n, d),
+                _ => {
+                    errs.at(c.span(), format!("{ctx}: cname must be \"target.name.\" or {{ name = \"target.name.\", down = true|false }}"));
+                    return None;
+                }
+            }
+        }
+        _ => {
+            errs.at(c.span(), format!("{ctx}: cname must be \"target.name.\" or {{ name = \"target.name.\", down = true|false }}"));
+            return None;
+        }
+    };
+    let target = match Name::from_ascii(text) {
+        Ok(n) if n.is_fqdn() => n,
+        Ok(n) => match n.append_domain(origin) {
+            Ok(n) => n,
+            Err(e) => {
+                errs.at(c.span(), format!("{ctx}: cname \"{text}\" is too long below the origin: {e}"));
+                return None;
+            }
+        },
+        Err(e) => {
+            errs.at(c.span(), format!("{ctx}: cname \"{text}\" is not a valid domain name: {e}"));
+            return None;
+        }
+    };
+    let id = MemberId(infos.len() as u32);
+    infos.push(MemberInfo { pool, region, target: MemberTarget::Cname(target.clone()), down_in_file: down });
+    Some(Content::Cname { id, target })
+}
+
+fn check_fallback_cycles(errs: &mut Errs<'_>, pools: &[Pool], spans: &[Option<Range<usize>>]) {
+    for start in 0..pools.len() {
+        let mut path = vec![start];
+        let mut cur = start;
+        // At most pools.len() steps: any longer walk repeats a pool.
+        for _ in 0..pools.len() {
+            let Some(WhenEmpty::Fallback(next)) = pools.get(cur).map(|p| p.when_empty) else { break };
+            let next = next.index();
+            if next == start {
+                // Report each cycle once, at its first pool in file order.
+                if path.iter().all(|&p| p >= start) {
+                    let names: Vec<&str> = path.iter().chain(std::iter::once(&start)).filter_map(|&p| pools.get(p)).map(|p| p.name.as_str()).collect();
+                    let span = spans.get(start).cloned().flatten().unwrap_or(0..0);
+                    errs.at(span, format!("fallback cycle: {}", names.join(" -> ")));
+                }
+                break;
+            }
+            if path.contains(&next) {
+                break; // a cycle not through `start`; it is reported from its own first pool
+            }
+            path.push(next);
+            cur = next;
+        }
+    }
+}
+
+fn compile_names(
+    errs: &mut Errs<'_>,
+    pools: &mut Pools,
+    names: BTreeMap<Spanned<String>, Spanned<String>>,
+    pool_ids: &HashMap<String, PoolId>,
+    origin: &Name,
+) {
+    let mut out: Vec<(LowerName, PoolId)> = Vec::new();
+    let mut spans: HashMap<LowerName, usize> = HashMap::new();
+    let mut entries: Vec<_> = names.into_iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    for (key, val) in entries {
+        let k = key.get_ref().as_str();
+        let span = key.span();
+        let name = if k == "@" {
+            Some(origin.clone())
+        } else {
+            match Name::from_ascii(k) {
+                Ok(n) if n.is_fqdn() => {
+                    if origin.zone_of(&n) {
+                        Some(n)
+                    } else {
+                        errs.at(span.clone(), format!("pooled name {k} is not inside the zone {origin}"));
+                        None
+                    }
+                }
+                Ok(n) => match n.append_domain(origin) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        errs.at(span.clone(), format!("pooled name {k} is too long below {origin}: {e}"));
+                        None
+                    }
+                },
+                Err(e) => {
+                    errs.at(span.clone(), format!("pooled name \"{k}\" is not a valid domain name: {e}"));
+                    None
+                }
+            }
+        };
+        let pool = match pool_ids.get(val.get_ref()) {
+            Some(&p) => Some(p),
+            None => {
+                errs.at(val.span(), format!("pooled name {k} refers to pool \"{}\", which is not defined", val.get_ref()));
+                None
+            }
+        };
+        let (Some(name), Some(pool)) = (name, pool) else { continue };
+        if name.is_wildcard() {
+            errs.at(span, format!("pooled name {k}: wildcard pooled names are not supported"));
+            continue;
+        }
+        if name == *origin && chain_has_cname(&pools.pools, pool) {
+            errs.at(span, format!("pooled name {k} is the zone apex, which cannot be a CNAME, but pool {} (or a pool it falls back to) has a cname region", val.get_ref()));
+            continue;
+        }
+        let lower = LowerName::new(&name);
+        if let Some(prev) = spans.insert(lower.clone(), line_of(errs.text, span.start)) {
+            errs.at(span, format!("pooled name {name} is already defined on line {prev}"));
+            continue;
+        }
+        out.push((lower, pool));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    pools.names = out;
+}
+
+/// Whether this pool, or any pool it falls back to, can answer with a CNAME.
+fn chain_has_cname(pools: &[Pool], start: PoolId) -> bool {
+    let mut cur = Some(start);
+    // Bounded: a chain longer than the number of pools is a cycle (reported elsewhere).
+    for _ in 0..=pools.len() {
+        let Some(p) = cur.and_then(|c| pools.get(c.index())) else { return false };
+        if p.regions.iter().any(|r| matches!(r.content, Content::Cname { .. })) {
+            return true;
+        }
+        cur = match p.when_empty {
+            WhenEmpty::Fallback(next) => Some(next),
+            _ => None,
+        };
+    }
+    false
+}

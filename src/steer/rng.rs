@@ -1,0 +1,146 @@
+//! Randomness and hashing for steering: the [`Random`] source is passed in (never global), and
+//! the rendezvous-hash scores are pure functions of (client key, member identity).
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A source of uniformly distributed 64-bit values. The server passes one per worker; tests
+/// pass a seeded [`SplitMix64`] so random policies are reproducible.
+pub trait Random {
+    fn next_u64(&mut self) -> u64;
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, passes BigCrush, fine for load spreading.
+/// Not for anything secret.
+#[derive(Clone, Debug)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64 { state: seed }
+    }
+}
+
+impl Random for SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix64(self.state)
+    }
+}
+
+impl<R: Random + ?Sized> Random for &mut R {
+    fn next_u64(&mut self) -> u64 {
+        (**self).next_u64()
+    }
+}
+
+/// The SplitMix64 / Murmur3 finaliser: a bijection that spreads every input bit over the output.
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform integer in `0..n` (n > 0) by multiply-shift (Lemire); bias ≤ n / 2^64.
+pub(crate) fn below(rng: &mut (impl Random + ?Sized), n: u64) -> u64 {
+    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
+}
+
+/// A stable 64-bit identity for a byte string (FNV-1a, then mixed).
+pub(crate) fn seed_of(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    mix64(h)
+}
+
+pub(crate) fn seed_of_addr(a: IpAddr) -> u64 {
+    match a {
+        IpAddr::V4(v4) => seed_of(&v4.octets()),
+        IpAddr::V6(v6) => seed_of(&v6.octets()),
+    }
+}
+
+/// Sticky hashing granularity: the client subnet is truncated to at most /24 (IPv4) or /56
+/// (IPv6) before hashing, so all clients of one /24 (or /56) get the same sticky answer and the
+/// ECS scope of a sticky answer is `min(24 or 56, source prefix)`.
+pub const STICKY_V4_PREFIX: u8 = 24;
+pub const STICKY_V6_PREFIX: u8 = 56;
+
+/// The client key for sticky policies, and the prefix it covers.
+pub(crate) fn sticky_key(subnet: IpNet) -> (u64, u8) {
+    match subnet {
+        IpNet::V4(n) => {
+            let p = n.prefix_len().min(STICKY_V4_PREFIX);
+            let bits = u64::from(u32::from(n.addr())) & mask_u64(p, 32);
+            (mix64(bits ^ (u64::from(p) << 40) ^ 0x4_0000_0000_0000), p)
+        }
+        IpNet::V6(n) => {
+            let p = n.prefix_len().min(STICKY_V6_PREFIX);
+            // /56 fits in the upper 64 bits.
+            let hi = (u128::from(n.addr()) >> 64) as u64 & mask_u64(p, 64);
+            (mix64(hi ^ mix64(u64::from(p) | 0x6_0000_0000_0000)), p)
+        }
+    }
+}
+
+/// The top `p` bits of a `width`-bit value, as a mask in the low `width` bits of a u64.
+fn mask_u64(p: u8, width: u32) -> u64 {
+    let p = u32::from(p).min(width);
+    if p == 0 {
+        return 0;
+    }
+    // p in 1..=64, so the shift is in 0..=63; width is 32 or 64.
+    (u64::MAX << (64 - p)) >> (64 - width)
+}
+
+/// Weighted rendezvous (highest random weight) score of one candidate for one client: larger
+/// wins. `-w / ln(u)` with `u` uniform in (0, 1) from the hash makes each candidate win with
+/// probability proportional to its weight, and removing a candidate moves only its own clients.
+pub(crate) fn rendezvous_score(client_key: u64, seed: u64, weight: u32) -> f64 {
+    let h = mix64(client_key ^ seed.rotate_left(17) ^ mix64(seed));
+    // 53 random bits, offset by half a step so u is never 0 or 1.
+    let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    -f64::from(weight) / u.ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask_u64(24, 32), 0xFFFF_FF00);
+        assert_eq!(mask_u64(0, 32), 0);
+        assert_eq!(mask_u64(32, 32), 0xFFFF_FFFF);
+        assert_eq!(mask_u64(56, 64), 0xFFFF_FFFF_FFFF_FF00);
+        assert_eq!(mask_u64(64, 64), u64::MAX);
+        assert_eq!(mask_u64(1, 64), 1 << 63);
+    }
+
+    #[test]
+    fn sticky_key_ignores_host_bits_below_granularity() {
+        let a: IpNet = "192.0.2.7/32".parse().unwrap();
+        let b: IpNet = "192.0.2.200/32".parse().unwrap();
+        let c: IpNet = "192.0.3.7/32".parse().unwrap();
+        assert_eq!(sticky_key(a), sticky_key(b));
+        assert_ne!(sticky_key(a).0, sticky_key(c).0);
+        assert_eq!(sticky_key(a).1, 24);
+        let w: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert_eq!(sticky_key(w).1, 8);
+    }
+
+    #[test]
+    fn below_stays_in_range() {
+        let mut r = SplitMix64::new(7);
+        for n in [1u64, 2, 3, 10, 1_000_000] {
+            for _ in 0..1000 {
+                assert!(below(&mut r, n) < n);
+            }
+        }
+    }
+}

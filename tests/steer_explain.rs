@@ -1,0 +1,45 @@
+//! `Explain` shows operators why: the client, its location, every candidate region with
+//! distance, bias, effective distance, health and geo-map match, then the answer, TTL and scope.
+use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
+use gslbd::steer::{decide, load_pools, Client, Explain, Family, SplitMix64};
+use hickory_proto::rr::{LowerName, Name};
+
+#[test]
+fn explain_tells_the_whole_story() {
+    let origin = Name::from_ascii("gslb.example.com.").expect("origin");
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("zones/gslb.example.com.pools.toml");
+    let text = std::fs::read_to_string(&path).expect("pool file");
+    let pools = load_pools(&path, &text, &origin).expect("loads");
+    let pool = pools.pool_for(&LowerName::new(&Name::from_ascii("www.gslb.example.com.").expect("n"))).expect("pooled");
+    let client = Client {
+        subnet: "1.1.1.0/24".parse().expect("net"),
+        geo: Some(GeoHit {
+            location: Some(Location {
+                country: Country::parse("JP"),
+                continent: Continent::parse("AS"),
+                coords: Coordinates::new(35.68, 139.69),
+            }),
+            network: "1.1.0.0/16".parse().expect("net"),
+        }),
+    };
+    let mut ex = Explain::new();
+    let d = decide(&pools, pool, Family::V4, &client, &pools.file_health(), &mut SplitMix64::new(1), Some(&mut ex));
+    let text = ex.to_string();
+    println!("{text}");
+    for want in [
+        "client     1.1.1.0/24",
+        "geo        network 1.1.0.0/16",
+        "country JP, continent AS, 35.68, 139.69",
+        "pool web: region_policy nearest, member_policy weighted, ttl 30, max_answers 2",
+        "* ap-southeast",
+        "5317 km, bias 0, effective 5317 km",
+        "us-east          usable   4/4 up, 10872 km",
+        "-> nearest usable region: ap-southeast at 5317 km effective",
+        "ttl        30",
+        "ecs scope  /16: the GeoIP network 1.1.0.0/16 decided",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert_eq!(d.ecs_scope, 16);
+    assert_eq!(ex.answer.len(), 2);
+}
