@@ -1,4 +1,29 @@
-//! GeoIP: where a client is. Owns the location types, distances, and (to come) the
-//! memory-mapped MaxMind/flat-schema database reader with its per-network cache.
+//! GeoIP: where a client is. Owns the location types and distances, the memory-mapped
+//! MaxMind/flat-schema database reader with its decoded-record cache, the built-in country
+//! tables (centroids, continents), and the `.mmdb` writer used for operator CSVs and tests.
+//!
+//! ```text
+//! client IP / ECS ──► GeoDb::lookup ──► GeoHit { location, network }
+//!                       │  one tree walk (maxminddb), then
+//!                       │  cache[data offset] ─miss─► decode record (either schema)
+//!                       │                              └► fill gaps from countries.rs
+//!                       └► network = the DB prefix holding the IP (the ECS scope)
+//! ```
+//!
+//! Getting started: `GeoDb::open(Path::new("geoip/default-country.mmdb"))?.lookup(ip)`.
+//! The committed default database is country-level (see `geoip/README.md`), so coordinates
+//! come from country centroids unless a city database is configured.
+mod cache;
+mod countries;
+mod db;
+mod record;
 mod types;
-pub use types::{distance_km, Continent, Coordinates, Country, GeoHit, Location};
+pub mod writer;
+
+pub use countries::{country_centroid, country_continent};
+pub use db::{GeoDb, GeoHit};
+pub use types::{distance_km, Continent, Coordinates, Country, Location};
+pub use writer::{csv_to_mmdb, GeoDbBuilder};
+
+#[cfg(test)]
+mod tests;

@@ -105,15 +105,6 @@ pub struct Location {
     pub coords: Option<Coordinates>,
 }
 
-/// What one GeoIP lookup found: the location (if the database has one for the address) and the
-/// database network that contains the client address (IPv4 networks for IPv4 addresses). The
-/// network's prefix length is what an ECS scope may honestly claim the answer depended on.
-#[derive(Copy, Clone, Debug, PartialEq)]
-pub struct GeoHit {
-    pub location: Option<Location>,
-    pub network: ipnet::IpNet,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

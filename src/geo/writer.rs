@@ -1,0 +1,234 @@
+//! Building `.mmdb` files: the operator's private-network CSV (`network,country,lat,lon`)
+//! compiled into a database, and small known-answer databases for tests.
+//!
+//! Why we write databases at all: operators steer their own networks (10.0.0.0/8 is the
+//! Frankfurt office) with the same code path as public GeoIP, so a CSV becomes an ordinary
+//! `.mmdb` that [`GeoDb`](super::GeoDb) reads. Writing is done by the `mmdb-writer` crate;
+//! this module only chooses the schema and validates input.
+//!
+//! Layout notes:
+//! - The tree is IPv6 unless asked otherwise; IPv4 networks go under `::/96` (the layout
+//!   every MaxMind reader expects), and the writer also aliases `::ffff:0:0/96`, 6to4 and
+//!   Teredo to the IPv4 subtree. Those alias ranges therefore cannot be written themselves.
+//! - Where networks overlap, the more specific one wins whatever the order of the input:
+//!   networks are inserted from shortest to longest prefix.
+use std::collections::HashMap;
+use std::path::Path;
+
+use ipnet::IpNet;
+use mmdb_writer::{IpVersion, Writer};
+use serde::Serialize;
+
+use super::countries::{country_centroid, country_continent};
+use super::types::{Country, Location};
+use crate::config::ConfigError;
+
+/// Which record layout [`GeoDbBuilder`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    /// MaxMind GeoIP2 City: `country.iso_code`, `continent.code`, `location.latitude/longitude`.
+    MaxMindCity,
+    /// DB-IP / ip-location-db flat layout: `country_code`, `continent`, `latitude`, `longitude`.
+    Flat,
+}
+
+/// Accumulates `network → location` entries and serializes them as a MaxMind DB.
+pub struct GeoDbBuilder {
+    writer: Writer,
+    ip_version: u8,
+    schema: Schema,
+}
+
+#[derive(Serialize)]
+struct IsoCode<'a> {
+    iso_code: &'a str,
+}
+
+#[derive(Serialize)]
+struct ContinentCode<'a> {
+    code: &'a str,
+}
+
+#[derive(Serialize)]
+struct LatLon {
+    latitude: f64,
+    longitude: f64,
+}
+
+/// The MaxMind City subset we write. `None` fields are left out of the record.
+#[derive(Serialize)]
+struct CityRecord<'a> {
+    country: Option<IsoCode<'a>>,
+    continent: Option<ContinentCode<'a>>,
+    location: Option<LatLon>,
+}
+
+/// The flat DB-IP-style record.
+#[derive(Serialize)]
+struct FlatRecord<'a> {
+    country_code: Option<&'a str>,
+    continent: Option<&'a str>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+}
+
+impl GeoDbBuilder {
+    /// A builder for a MaxMind City-schema database. `ip_version` 4 makes an IPv4-only tree;
+    /// any other value makes the usual IPv6 tree that holds both families.
+    pub fn new(ip_version: u8) -> Self {
+        GeoDbBuilder::with_schema(ip_version, Schema::MaxMindCity)
+    }
+
+    /// A builder writing `schema` (the flat schema exists to test the reader against
+    /// DB-IP-style files).
+    pub fn with_schema(ip_version: u8, schema: Schema) -> Self {
+        let (version, ip_version) = if ip_version == 4 { (IpVersion::V4, 4) } else { (IpVersion::V6, 6) };
+        let db_type = match schema {
+            Schema::MaxMindCity => "gslbd-City",
+            Schema::Flat => "gslbd-flat-City",
+        };
+        let writer = Writer::builder(db_type)
+            .ip_version(version)
+            .description(&[("en", "gslbd GeoIP database built from operator data")])
+            .build();
+        GeoDbBuilder { writer, ip_version, schema }
+    }
+
+    /// Records `loc` for every address in `net` (host bits are ignored). A later insert
+    /// overrides what it covers.
+    pub fn insert(&mut self, net: IpNet, loc: &Location) -> Result<(), String> {
+        if self.ip_version == 4 && matches!(net, IpNet::V6(_)) {
+            return Err(format!("{net}: IPv6 network in an IPv4-only database"));
+        }
+        let country = loc.country.as_ref().map(Country::as_str);
+        let continent = loc.continent.as_ref().map(|c| c.as_str());
+        let result = match self.schema {
+            Schema::MaxMindCity => self.writer.insert(
+                net,
+                &CityRecord {
+                    country: country.map(|iso_code| IsoCode { iso_code }),
+                    continent: continent.map(|code| ContinentCode { code }),
+                    location: loc.coords.map(|c| LatLon { latitude: c.lat, longitude: c.lon }),
+                },
+            ),
+            Schema::Flat => self.writer.insert(
+                net,
+                &FlatRecord {
+                    country_code: country,
+                    continent,
+                    latitude: loc.coords.map(|c| c.lat),
+                    longitude: loc.coords.map(|c| c.lon),
+                },
+            ),
+        };
+        result.map_err(|e| format!("{net}: {e}"))
+    }
+
+    /// The finished database file.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        self.writer.to_bytes().map_err(|e| format!("cannot serialize MaxMind DB: {e}"))
+    }
+}
+
+/// Compiles an operator CSV into a `.mmdb` (IPv6 tree, MaxMind City schema).
+///
+/// Format, one network per line: `network,country,latitude,longitude`. `#` starts a comment;
+/// blank lines are skipped; a first line `network,country,latitude,longitude` is a header.
+/// Latitude and longitude are both given or both empty (then the country's built-in centroid
+/// is used). A bare address means a host network. Every bad line is reported, with
+/// `csv_name` and its 1-based line number.
+pub fn csv_to_mmdb(csv_text: &str, csv_name: &str) -> Result<Vec<u8>, Vec<ConfigError>> {
+    let file = Path::new(csv_name);
+    let err = |line: usize, msg: String| ConfigError::new(file, line, msg);
+    let mut errors = Vec::new();
+    let mut entries: Vec<(IpNet, Location, usize)> = Vec::new();
+    let mut seen: HashMap<IpNet, usize> = HashMap::new();
+    let mut first_data_line = true;
+
+    for (i, raw) in csv_text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let is_first = std::mem::replace(&mut first_data_line, false);
+        if is_first && fields.first().is_some_and(|f| f.eq_ignore_ascii_case("network")) {
+            continue;
+        }
+        match parse_line(&fields) {
+            Ok((net, loc)) => {
+                if let Some(prev) = seen.insert(net, line_no) {
+                    errors.push(err(line_no, format!("network {net} is already given on line {prev}")));
+                } else {
+                    entries.push((net, loc, line_no));
+                }
+            }
+            Err(msg) => errors.push(err(line_no, msg)),
+        }
+    }
+    if errors.is_empty() && entries.is_empty() {
+        errors.push(err(0, "no networks: expected lines of `network,country,latitude,longitude`".into()));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    // Shortest prefix first, so a more specific network overrides the broader one it sits in.
+    entries.sort_by_key(|(net, _, line)| (net.prefix_len(), *line));
+    let mut builder = GeoDbBuilder::new(6);
+    for (net, loc, line_no) in &entries {
+        if let Err(msg) = builder.insert(*net, loc) {
+            errors.push(err(*line_no, msg));
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
+        return Err(errors);
+    }
+    builder.to_bytes().map_err(|msg| vec![err(0, msg)])
+}
+
+/// One data line → network and location, or the reason it is wrong.
+fn parse_line(fields: &[&str]) -> Result<(IpNet, Location), String> {
+    let [net, country, lat, lon] = fields else {
+        return Err(format!(
+            "expected 4 fields `network,country,latitude,longitude`, found {}",
+            fields.len()
+        ));
+    };
+    let net = parse_network(net)?;
+    let country =
+        Country::parse(country).ok_or_else(|| format!("country {country:?} is not a two-letter ISO 3166 code"))?;
+    let coords = match (lat.is_empty(), lon.is_empty()) {
+        (true, true) => Some(country_centroid(country).ok_or_else(|| {
+            format!("no latitude/longitude given and no built-in centroid for country {country}")
+        })?),
+        (false, false) => {
+            let la: f64 = lat.parse().map_err(|_| format!("latitude {lat:?} is not a number"))?;
+            let lo: f64 = lon.parse().map_err(|_| format!("longitude {lon:?} is not a number"))?;
+            if !(-90.0..=90.0).contains(&la) {
+                return Err(format!("latitude {la} is outside -90..90"));
+            }
+            if !(-180.0..=180.0).contains(&lo) {
+                return Err(format!("longitude {lo} is outside -180..180"));
+            }
+            super::types::Coordinates::new(la, lo)
+        }
+        _ => return Err("give both latitude and longitude, or neither (country centroid)".into()),
+    };
+    Ok((net, Location { country: Some(country), continent: country_continent(country), coords }))
+}
+
+/// A CIDR network with no host bits set, or a bare address (host network).
+fn parse_network(s: &str) -> Result<IpNet, String> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        if net.trunc() != net {
+            return Err(format!("network {s} has host bits set; did you mean {}?", net.trunc()));
+        }
+        return Ok(net);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("{s:?} is not an IP network (CIDR like 10.0.0.0/8) or address"))
+}
