@@ -16,6 +16,13 @@ struct RawConfig {
     server: RawServer,
     #[serde(default)]
     zone: Vec<RawZone>,
+    geoip: Option<RawGeo>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeo {
+    database: Spanned<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -93,12 +100,21 @@ pub struct ZoneEntry {
     pub line: usize,
 }
 
+/// The GeoIP database to open, and the line that names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeoEntry {
+    pub database: PathBuf,
+    pub line: usize,
+}
+
 /// The parsed gslbd.toml.
 #[derive(Clone, Debug)]
 pub struct ConfigFile {
     pub path: PathBuf,
     pub server: ServerSettings,
     pub zones: Vec<ZoneEntry>,
+    /// Without it every client is "no location" and nearest pools answer from their default region.
+    pub geoip: Option<GeoEntry>,
 }
 
 /// Parses gslbd.toml `text` read from `path`.
@@ -190,8 +206,9 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if zones.is_empty() && errors.is_empty() {
         errors.push(ConfigError::new(path, 0, "no [[zone]] is configured"));
     }
+    let geoip = raw.geoip.map(|g| GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()) });
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, udp_workers }, zones })
+    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, udp_workers }, zones, geoip })
 }

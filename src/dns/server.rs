@@ -19,6 +19,13 @@ use tokio::time::{timeout, Instant};
 
 use super::{respond, Transport};
 use crate::config::Snapshot;
+use crate::steer::SplitMix64;
+
+/// A fresh random seed for a worker's generator (std's per-process random hash keys).
+pub fn entropy_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
 
 /// The snapshot in service; a reload stores a new one.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
@@ -83,6 +90,7 @@ pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
 pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot) {
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
+    let mut rng = SplitMix64::new(entropy_seed());
     loop {
         let (n, src) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -95,7 +103,7 @@ pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot) {
             continue; // cannot be answered; a reflection attempt
         }
         let snap = shared.load();
-        if let Some(w) = respond(&snap, &buf[..n], src.ip(), Transport::Udp, &mut out) {
+        if let Some(w) = respond(&snap, &buf[..n], src.ip(), Transport::Udp, &mut out, &mut rng) {
             if let Err(e) = sock.send_to(&out[..w.len], src).await {
                 tracing::debug!(error = %e, %src, "udp send error");
             }
@@ -180,6 +188,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Share
     let deadline = Instant::now() + limits.max_lifetime;
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
+    let mut rng = SplitMix64::new(entropy_seed());
     for _ in 0..limits.max_queries_per_connection {
         let wait = limits.idle_timeout.min(deadline.saturating_duration_since(Instant::now()));
         let mut len = [0u8; 2];
@@ -194,7 +203,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Share
             _ => return,
         }
         let snap = shared.load();
-        let Some(w) = respond(&snap, &buf[..n], peer.ip(), Transport::Tcp, &mut out) else {
+        let Some(w) = respond(&snap, &buf[..n], peer.ip(), Transport::Tcp, &mut out, &mut rng) else {
             continue;
         };
         drop(snap);
