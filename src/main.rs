@@ -30,6 +30,28 @@ enum Command {
         #[arg(long, default_value = "gslbd.toml")]
         config: PathBuf,
     },
+    /// Show what the server would answer to NAME TYPE for a client, and why.
+    Explain {
+        #[arg(long, default_value = "gslbd.toml")]
+        config: PathBuf,
+        /// The query name, e.g. www.gslb.example.com
+        name: String,
+        /// The query type, e.g. A or AAAA
+        #[arg(value_name = "TYPE")]
+        qtype: String,
+        /// The client: an ECS subnet (81.2.69.0/24) or a resolver address (192.0.2.7).
+        #[arg(long)]
+        client: String,
+    },
+    /// Build a GeoIP .mmdb from a CSV of `network,country,latitude,longitude` lines
+    /// (for steering private networks); print every bad line; exit 1 if any.
+    MmdbBuild {
+        /// The CSV file.
+        csv: PathBuf,
+        /// Where to write the database.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,6 +59,70 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(config),
         Command::Serve { config } => serve(config),
+        Command::Explain { config, name, qtype, client } => explain(config, &name, &qtype, &client),
+        Command::MmdbBuild { csv, out } => mmdb_build(csv, out),
+    }
+}
+
+fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
+    use std::str::FromStr;
+    let Ok(mut qname) = hickory_proto::rr::Name::from_ascii(name) else {
+        eprintln!("'{name}' is not a domain name");
+        return ExitCode::FAILURE;
+    };
+    qname.set_fqdn(true);
+    let Ok(qtype) = hickory_proto::rr::RecordType::from_str(&qtype.to_ascii_uppercase()) else {
+        eprintln!("'{qtype}' is not a record type");
+        return ExitCode::FAILURE;
+    };
+    let client = match client.parse::<ipnet::IpNet>() {
+        Ok(n) => n.trunc(),
+        Err(_) => match client.parse::<std::net::IpAddr>() {
+            Ok(a) => ipnet::IpNet::from(a),
+            Err(_) => {
+                eprintln!("--client '{client}' is neither an address nor a subnet");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let snap = match config::load(&path) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut rng = gslbd::steer::SplitMix64::new(gslbd::dns::server::entropy_seed());
+    print!("{}", gslbd::dns::explain::explain(&snap, &qname, qtype, client, &mut rng));
+    ExitCode::SUCCESS
+}
+
+fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
+    let text = match std::fs::read_to_string(&csv) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", csv.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match gslbd::geo::csv_to_mmdb(&text, &csv.display().to_string()) {
+        Ok(bytes) => match std::fs::write(&out, &bytes) {
+            Ok(()) => {
+                println!("{}: {} bytes", out.display(), bytes.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: cannot write: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        },
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s)", errors.len());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -44,7 +130,9 @@ fn check(path: PathBuf) -> ExitCode {
     match config::load(&path) {
         Ok(snap) => {
             let records: usize = snap.zones.zones().iter().map(|z| z.record_count()).sum();
-            println!("{}: ok: {} zone(s), {} record(s)", path.display(), snap.zones.zones().len(), records);
+            let pooled: usize = snap.zones.zones().iter().map(|z| z.pools.names().count()).sum();
+            let geo = snap.geo.as_ref().map(|g| g.description()).unwrap_or_else(|| "no GeoIP database".into());
+            println!("{}: ok: {} zone(s), {} record(s), {} pooled name(s); {geo}", path.display(), snap.zones.zones().len(), records, pooled);
             ExitCode::SUCCESS
         }
         Err(errors) => {

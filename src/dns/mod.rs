@@ -11,6 +11,7 @@
 //! ```
 //! `respond` is shared by the UDP and TCP transports, the tests and the fuzz targets.
 pub mod encode;
+pub mod explain;
 pub mod hickory;
 pub mod server;
 pub mod wire;
@@ -23,7 +24,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use ipnet::IpNet;
 
 use crate::config::Snapshot;
-use crate::steer::{decide, Answer, Client, Family, Random};
+use crate::steer::{decide, Answer, Client, Explain, Family, Random};
 use crate::zone::{lookup, Lookup, Pooled};
 use encode::{encode, EdnsReply, Reply, Written};
 use wire::{ErrorRcode, Parsed};
@@ -75,7 +76,7 @@ pub fn respond<R: Random + ?Sized>(snap: &Snapshot, packet: &[u8], client: IpAdd
             Some(c) if c.source_prefix > 0 => c.net(),
             _ => IpNet::from(client),
         };
-        scope = steer_pooled(snap, &pooled, qtype, subnet, rng, &mut result);
+        scope = steer_pooled(snap, &pooled, qtype, subnet, rng, &mut result, None);
         if ecs.is_some_and(|c| c.source_prefix == 0) {
             scope = 0;
         }
@@ -105,12 +106,20 @@ pub fn steering_client(snap: &Snapshot, subnet: IpNet) -> Client {
 }
 
 /// Fills the answer of a pooled name from the steering decision; returns the ECS scope.
-fn steer_pooled<R: Random + ?Sized>(snap: &Snapshot, pooled: &Pooled, qtype: RecordType, subnet: IpNet, rng: &mut R, result: &mut Lookup) -> u8 {
+fn steer_pooled<R: Random + ?Sized>(
+    snap: &Snapshot,
+    pooled: &Pooled,
+    qtype: RecordType,
+    subnet: IpNet,
+    rng: &mut R,
+    result: &mut Lookup,
+    explain: Option<&mut Explain>,
+) -> u8 {
     let Some(zone) = snap.zones.zones().get(pooled.zone) else { return 0 };
     // ANY gets the A answer (RFC 8482 lets us pick one RRset).
     let family = if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
     let client = steering_client(snap, subnet);
-    let d = decide(&zone.pools, pooled.pool, family, &client, &zone.pools.file_health(), rng, None);
+    let d = decide(&zone.pools, pooled.pool, family, &client, &zone.pools.file_health(), rng, explain);
     match d.answer {
         Answer::Addresses(list) => {
             for a in list.as_slice() {
