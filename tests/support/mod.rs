@@ -1028,14 +1028,9 @@ pub fn run_bounded(cmd: Command, limit: Duration) -> String {
     let mut p = Proc::spawn(cmd);
     let deadline = Instant::now() + limit;
     let mut out = String::new();
-    loop {
-        match p.next_line(deadline) {
-            Some(l) => {
-                out.push_str(&l);
-                out.push('\n');
-            }
-            None => break,
-        }
+    while let Some(l) = p.next_line(deadline) {
+        out.push_str(&l);
+        out.push('\n');
     }
     // stdout is closed (EOF) or the deadline passed: wait (bounded) for the exit.
     let end = Instant::now() + Duration::from_secs(1);
