@@ -77,42 +77,53 @@ impl Zone {
         let mut soa: Option<(Record, usize)> = None;
         let mut first_file = None;
         // Lines where each (owner, type) first appeared, for CNAME conflict reports.
-        let mut first_line: HashMap<(Name, RecordType), (std::path::PathBuf, usize)> = HashMap::new();
+        let mut cname_line: HashMap<Name, (std::sync::Arc<std::path::Path>, usize)> = HashMap::new();
         for sr in records {
-            first_file.get_or_insert_with(|| sr.file.clone());
+            if first_file.is_none() {
+                first_file = Some(sr.file.to_path_buf());
+            }
             let rec = sr.record;
             let owner = rec.name.clone();
             if !origin.zone_of(&owner) {
-                errors.push(ConfigError::new(&sr.file, sr.line, format!("{owner} is outside the zone {origin}")));
+                errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("{owner} is outside the zone {origin}")));
                 continue;
             }
             let rtype = rec.record_type();
             if rtype == RecordType::SOA {
                 if owner != origin {
-                    errors.push(ConfigError::new(&sr.file, sr.line, format!("SOA at {owner}: an SOA belongs only at the zone apex {origin}")));
+                    errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("SOA at {owner}: an SOA belongs only at the zone apex {origin}")));
                     continue;
                 }
                 if let Some((_, l)) = &soa {
-                    errors.push(ConfigError::new(&sr.file, sr.line, format!("second SOA record (the first is on line {l})")));
+                    errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("second SOA record (the first is on line {l})")));
                     continue;
                 }
                 soa = Some((rec.clone(), sr.line));
             }
-            first_line.entry((owner.clone(), rtype)).or_insert((sr.file.clone(), sr.line));
-            // Create the empty non-terminals between the apex and the owner.
-            let mut n = labels(&owner);
-            while n > labels(&origin) {
-                nodes.entry(ancestor(&owner, n)).or_default();
-                n -= 1;
+            if rtype == RecordType::CNAME {
+                cname_line.entry(owner.clone()).or_insert((sr.file.clone(), sr.line));
             }
-            let node = nodes.get_mut(&owner).expect("inserted above");
+            if !nodes.contains_key(&owner) {
+                // Create the owner and the empty non-terminals up to the first name that exists.
+                nodes.insert(owner.clone(), Node::default());
+                let mut n = labels(&owner) - 1;
+                while n > labels(&origin) {
+                    let a = ancestor(&owner, n);
+                    if nodes.contains_key(&a) {
+                        break;
+                    }
+                    nodes.insert(a, Node::default());
+                    n -= 1;
+                }
+            }
+            let Some(node) = nodes.get_mut(&owner) else { continue };
             match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
                 Some(set) => {
                     if set.records.iter().any(|r| r.data == rec.data) {
                         continue; // a duplicate record is one record (RFC 2181 §5)
                     }
                     if rtype == RecordType::CNAME {
-                        errors.push(ConfigError::new(&sr.file, sr.line, format!("{owner}: a name can have only one CNAME")));
+                        errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("{owner}: a name can have only one CNAME")));
                         continue;
                     }
                     // RFC 2181 §5.2: one TTL per RRset; the first record's TTL is used.
@@ -127,7 +138,7 @@ impl Zone {
         // CNAME and other data (RFC 1034 §3.6.2, RFC 2181 §10.1).
         for (name, node) in &nodes {
             if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
-                let (f, l) = first_line.get(&(name.clone(), RecordType::CNAME)).cloned().unwrap_or((file.clone(), 0));
+                let (f, l) = cname_line.get(name).map(|(f, l)| (f.to_path_buf(), *l)).unwrap_or((file.clone(), 0));
                 errors.push(ConfigError::new(f, l, format!("{name} has a CNAME and other data")));
             }
         }
