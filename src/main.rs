@@ -1,14 +1,15 @@
 //! gslbd's command line. `serve` loads the config into a snapshot, binds every listen
-//! address (UDP and TCP), and runs the transports until SIGINT/SIGTERM; SIGHUP reloads.
+//! address (UDP and TCP) and the admin API, and runs until SIGINT/SIGTERM; SIGHUP, `POST /reload`
+//! and a change to a watched file reload.
 //! `check` validates the config and every file it names, printing all errors.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
+use gslbd::admin::{serve_admin, spawn_watcher, AdminState, Reloader, Trigger};
 use gslbd::config;
-use gslbd::dns::server::{bind, serve_tcp, serve_udp, SharedSnapshot, TcpCounters};
+use gslbd::dns::server::{bind, serve_tcp, serve_udp, TcpCounters};
 
 #[derive(Parser)]
 #[command(name = "gslbd", version, about = "Authoritative GSLB DNS server")]
@@ -65,25 +66,12 @@ fn main() -> ExitCode {
 }
 
 fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
-    use std::str::FromStr;
-    let Ok(mut qname) = hickory_proto::rr::Name::from_ascii(name) else {
-        eprintln!("'{name}' is not a domain name");
-        return ExitCode::FAILURE;
-    };
-    qname.set_fqdn(true);
-    let Ok(qtype) = hickory_proto::rr::RecordType::from_str(&qtype.to_ascii_uppercase()) else {
-        eprintln!("'{qtype}' is not a record type");
-        return ExitCode::FAILURE;
-    };
-    let client = match client.parse::<ipnet::IpNet>() {
-        Ok(n) => n.trunc(),
-        Err(_) => match client.parse::<std::net::IpAddr>() {
-            Ok(a) => ipnet::IpNet::from(a),
-            Err(_) => {
-                eprintln!("--client '{client}' is neither an address nor a subnet");
-                return ExitCode::FAILURE;
-            }
-        },
+    let (qname, qtype, client) = match gslbd::dns::explain::parse_args(name, qtype, client) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{}", e.replace("client '", "--client '"));
+            return ExitCode::FAILURE;
+        }
     };
     let snap = match config::load(&path) {
         Ok(s) => s,
@@ -149,7 +137,9 @@ fn init_logging() {
     // hickory logs per request at info; keep it at warn so logging never sits on the query path.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_proto=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: journald and log files get plain key=value text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
 
 fn serve(path: PathBuf) -> ExitCode {
@@ -173,7 +163,8 @@ fn serve(path: PathBuf) -> ExitCode {
     runtime.block_on(async move {
         let listen = snapshot.server.listen.clone();
         let workers = snapshot.server.udp_workers;
-        let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+        let admin = snapshot.ops.admin.clone();
+        let (reloader, shared, overrides) = Reloader::start(path, snapshot);
         let counters = Arc::new(TcpCounters::default());
         let mut bound = Vec::new();
         for addr in &listen {
@@ -184,6 +175,25 @@ fn serve(path: PathBuf) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+        }
+        // The admin API is bound before the DNS lines are printed, so a script that has read
+        // them can also rely on the admin line that came first.
+        if let Some(admin) = admin {
+            let listener = match tokio::net::TcpListener::bind(admin.listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("cannot listen on {} (admin): {e}", admin.listen);
+                    return ExitCode::FAILURE;
+                }
+            };
+            let addr = listener.local_addr().unwrap_or(admin.listen);
+            let state = AdminState { shared: shared.clone(), reloader: reloader.clone(), overrides: overrides.clone() };
+            tokio::spawn(serve_admin(listener, state));
+            tracing::info!(%addr, "admin API");
+            println!("gslbd admin listening on {addr}");
+        }
+        if let Err(e) = spawn_watcher(reloader.clone()) {
+            tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
         }
         for b in bound {
             for sock in b.udp {
@@ -196,14 +206,14 @@ fn serve(path: PathBuf) -> ExitCode {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        run_until_stopped(path, shared).await;
+        run_until_stopped(reloader).await;
         ExitCode::SUCCESS
     })
 }
 
 /// Waits for SIGINT or SIGTERM; on SIGHUP, reloads the config and swaps the snapshot in,
 /// keeping the old one if the new config has errors.
-async fn run_until_stopped(path: PathBuf, shared: SharedSnapshot) {
+async fn run_until_stopped(reloader: Arc<Reloader>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
@@ -214,15 +224,9 @@ async fn run_until_stopped(path: PathBuf, shared: SharedSnapshot) {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                let p = path.clone();
-                match tokio::task::spawn_blocking(move || config::load(&p)).await {
-                    Ok(Ok(new)) => {
-                        shared.store(Arc::new(new));
-                        tracing::info!("reloaded");
-                    }
-                    Ok(Err(errors)) => tracing::error!(errors = %errors, "reload failed; the old config keeps serving"),
-                    Err(e) => tracing::error!(error = %e, "reload task failed"),
-                }
+                // Run beside the signal loop, so SIGTERM is never held up by a slow load.
+                let r = reloader.clone();
+                tokio::spawn(async move { r.reload(Trigger::Signal).await });
             }
             _ = term.recv() => break,
             _ = int.recv() => break,

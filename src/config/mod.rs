@@ -10,7 +10,10 @@ mod file;
 use std::path::{Path, PathBuf};
 
 pub use error::{line_of, ConfigError, ConfigErrors};
-pub use file::{parse_config, ConfigFile, GeoEntry, ServerSettings, TcpLimits, ZoneEntry};
+pub use file::{
+    parse_config, AdminSettings, ConfigFile, GeoEntry, LogSettings, OpsSettings, ServerSettings, TcpLimits, ZoneEntry,
+    DEFAULT_ADMIN_LISTEN,
+};
 
 use crate::geo::GeoDb;
 use crate::steer::load_pools;
@@ -23,6 +26,23 @@ pub struct Snapshot {
     pub zones: ZoneSet,
     /// The GeoIP database, if configured.
     pub geo: Option<GeoDb>,
+    /// `[admin]` and `[log]`.
+    pub ops: OpsSettings,
+    /// The admin bearer token, read from `admin.token_file` at this load.
+    pub admin_token: Option<AdminToken>,
+    /// Admin overrides and answer counters of this snapshot's members (see [`crate::admin::LiveState`]);
+    /// empty as loaded, filled by the reloader before the snapshot is published.
+    pub live: crate::admin::LiveState,
+}
+
+/// A bearer token; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -84,8 +104,33 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         },
         None => None,
     };
+    let admin_token = read_admin_token(&file, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    Ok(Snapshot { config_path: file.path, server: file.server, zones: ZoneSet::new(zones), geo })
+    Ok(Snapshot {
+        config_path: file.path,
+        server: file.server,
+        zones: ZoneSet::new(zones),
+        geo,
+        ops: file.ops,
+        admin_token,
+        live: Default::default(),
+    })
+}
+
+fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {
+    let admin = file.ops.admin.as_ref()?;
+    let path = admin.token_file.as_ref()?;
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Some(AdminToken(t.trim().to_string())),
+        Ok(_) => {
+            errors.push(ConfigError::new(&file.path, admin.token_line, format!("admin.token_file: {} is empty", path.display())));
+            None
+        }
+        Err(e) => {
+            errors.push(ConfigError::new(&file.path, admin.token_line, format!("admin.token_file: cannot read {}: {e}", path.display())));
+            None
+        }
+    }
 }

@@ -11,6 +11,23 @@ use crate::config::Snapshot;
 use crate::steer::{Explain, Random};
 use crate::zone::lookup;
 
+/// Reads the arguments of an explain request (the CLI's and the admin API's): a name, a
+/// record type and a client that is an ECS subnet (`81.2.69.0/24`) or an address.
+pub fn parse_args(name: &str, qtype: &str, client: &str) -> Result<(Name, RecordType, IpNet), String> {
+    use std::str::FromStr;
+    let mut qname = Name::from_ascii(name).map_err(|_| format!("'{name}' is not a domain name"))?;
+    qname.set_fqdn(true);
+    let qtype = RecordType::from_str(&qtype.to_ascii_uppercase()).map_err(|_| format!("'{qtype}' is not a record type"))?;
+    let client = match client.parse::<IpNet>() {
+        Ok(n) => n.trunc(),
+        Err(_) => match client.parse::<std::net::IpAddr>() {
+            Ok(a) => IpNet::from(a),
+            Err(_) => return Err(format!("client '{client}' is neither an address nor a subnet")),
+        },
+    };
+    Ok((qname, qtype, client))
+}
+
 /// Explains the answer to `name`/`qtype` for a client in `client` (an ECS subnet, or a
 /// resolver address as /32 or /128).
 pub fn explain<R: Random + ?Sized>(snap: &Snapshot, name: &Name, qtype: RecordType, client: IpNet, rng: &mut R) -> String {
@@ -31,7 +48,7 @@ pub fn explain<R: Random + ?Sized>(snap: &Snapshot, name: &Name, qtype: RecordTy
             let _ = writeln!(out, "zone       {}", zone.origin);
             let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
             let mut trace = Explain::new();
-            scope = steer_pooled(snap, &pooled, qtype, client, rng, &mut result, Some(&mut trace));
+            scope = steer_pooled(snap, &pooled, qtype, client, rng, &mut result, Some(&mut trace), &mut None);
             let _ = write!(out, "{trace}");
             if !out.ends_with('\n') {
                 out.push('\n');

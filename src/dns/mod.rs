@@ -13,6 +13,7 @@
 pub mod encode;
 pub mod explain;
 pub mod hickory;
+pub mod outcome;
 pub mod server;
 pub mod wire;
 
@@ -24,9 +25,10 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use ipnet::IpNet;
 
 use crate::config::Snapshot;
-use crate::steer::{decide, Answer, Client, Explain, Family, Random};
+use crate::steer::{decide, Answer, Client, Explain, Family, MemberId, Random};
 use crate::zone::{lookup, Lookup, Pooled};
 use encode::{encode, EdnsReply, Reply, Written};
+pub use outcome::{Outcome, Steered, SteeredAnswer};
 use wire::{ErrorRcode, Parsed};
 
 /// The EDNS UDP payload size we advertise and the most we send over UDP (DNS flag day 2020).
@@ -45,6 +47,20 @@ const CLASS_IN: u16 = 1;
 /// Answers one query packet from `client` into `out`. `None`: drop the packet, send nothing.
 /// `rng` drives the weighted choices of pooled names; each worker passes its own.
 pub fn respond<R: Random + ?Sized>(snap: &Snapshot, packet: &[u8], client: IpAddr, transport: Transport, out: &mut Vec<u8>, rng: &mut R) -> Option<Written> {
+    respond_with(snap, packet, client, transport, out, rng, &mut Outcome::default())
+}
+
+/// [`respond`], also summing up what happened in `outcome` (overwritten) for metrics and logs.
+pub fn respond_with<R: Random + ?Sized>(
+    snap: &Snapshot,
+    packet: &[u8],
+    client: IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    rng: &mut R,
+    outcome: &mut Outcome,
+) -> Option<Written> {
+    *outcome = Outcome::default();
     let query = match wire::parse(packet) {
         Parsed::Drop => return None,
         Parsed::Error { header, rcode, question, edns } => {
@@ -55,7 +71,9 @@ pub fn respond<R: Random + ?Sized>(snap: &Snapshot, packet: &[u8], client: IpAdd
             };
             let edns = edns.map(|e| EdnsReply { payload: EDNS_PAYLOAD, dnssec_ok: e.dnssec_ok, nsid: None, ecs: None });
             let reply = Reply { header, authoritative: false, rcode, question: question.as_ref(), answer: &[], authority: &[], additional: &[], edns };
-            return Some(encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out));
+            let written = encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out);
+            *outcome = Outcome { replied: true, rcode, qtype: question.as_ref().map(|q| u16::from(q.qtype)), ecs: false, truncated: written.truncated, steered: None };
+            return Some(written);
         }
         Parsed::Query(q) => q,
     };
@@ -76,7 +94,7 @@ pub fn respond<R: Random + ?Sized>(snap: &Snapshot, packet: &[u8], client: IpAdd
             Some(c) if c.source_prefix > 0 => c.net(),
             _ => IpNet::from(client),
         };
-        scope = steer_pooled(snap, &pooled, qtype, subnet, rng, &mut result, None);
+        scope = steer_pooled(snap, &pooled, qtype, subnet, rng, &mut result, None, &mut outcome.steered);
         if ecs.is_some_and(|c| c.source_prefix == 0) {
             scope = 0;
         }
@@ -97,7 +115,13 @@ pub fn respond<R: Random + ?Sized>(snap: &Snapshot, packet: &[u8], client: IpAdd
         additional: &result.additional,
         edns,
     };
-    Some(encode(&reply, size_limit(transport, query.edns.map(|e| e.payload)), out))
+    let written = encode(&reply, size_limit(transport, query.edns.map(|e| e.payload)), out);
+    outcome.replied = true;
+    outcome.rcode = reply.rcode;
+    outcome.qtype = Some(u16::from(qtype));
+    outcome.ecs = ecs.is_some();
+    outcome.truncated = written.truncated;
+    Some(written)
 }
 
 /// The steering client for `subnet`: its GeoIP hit when a database is configured.
@@ -105,7 +129,9 @@ pub fn steering_client(snap: &Snapshot, subnet: IpNet) -> Client {
     Client { subnet, geo: snap.geo.as_ref().map(|g| g.lookup(subnet.addr())) }
 }
 
-/// Fills the answer of a pooled name from the steering decision; returns the ECS scope.
+/// Fills the answer of a pooled name from the steering decision; returns the ECS scope and
+/// puts the decision's ids in `steered`.
+#[allow(clippy::too_many_arguments)]
 fn steer_pooled<R: Random + ?Sized>(
     snap: &Snapshot,
     pooled: &Pooled,
@@ -114,12 +140,26 @@ fn steer_pooled<R: Random + ?Sized>(
     rng: &mut R,
     result: &mut Lookup,
     explain: Option<&mut Explain>,
+    steered: &mut Option<Steered>,
 ) -> u8 {
     let Some(zone) = snap.zones.zones().get(pooled.zone) else { return 0 };
     // ANY gets the A answer (RFC 8482 lets us pick one RRset).
     let family = if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
     let client = steering_client(snap, subnet);
-    let d = decide(&zone.pools, pooled.pool, family, &client, &zone.pools.file_health(), rng, explain);
+    // The pool file's marks, under the admin overrides (drain, force up/down).
+    let file = zone.pools.file_health();
+    let health = |id: MemberId| snap.live.is_up(pooled.zone, id, &file);
+    let d = decide(&zone.pools, pooled.pool, family, &client, &health, rng, explain);
+    *steered = Some(Steered {
+        zone: pooled.zone,
+        pool: d.pool,
+        region: d.region,
+        answer: match &d.answer {
+            Answer::Addresses(list) => SteeredAnswer::Addresses(*list),
+            Answer::Cname(_) => SteeredAnswer::Cname,
+            Answer::NoData => SteeredAnswer::NoData,
+        },
+    });
     match d.answer {
         Answer::Addresses(list) => {
             for a in list.as_slice() {

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::{timeout, Instant};
 
-use super::{respond, Transport};
+use super::{respond_with, Outcome, Transport};
 use crate::config::Snapshot;
 use crate::steer::SplitMix64;
 
@@ -91,6 +91,7 @@ pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot) {
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
     let mut rng = SplitMix64::new(entropy_seed());
+    let mut outcome = Outcome::default();
     loop {
         let (n, src) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -103,10 +104,13 @@ pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot) {
             continue; // cannot be answered; a reflection attempt
         }
         let snap = shared.load();
-        if let Some(w) = respond(&snap, &buf[..n], src.ip(), Transport::Udp, &mut out, &mut rng) {
-            if let Err(e) = sock.send_to(&out[..w.len], src).await {
-                tracing::debug!(error = %e, %src, "udp send error");
-            }
+        let reply = respond_with(&snap, &buf[..n], src.ip(), Transport::Udp, &mut out, &mut rng, &mut outcome);
+        // Counted before the reply leaves, so a client that has its answer sees it counted.
+        crate::admin::observe(&snap, &outcome, Transport::Udp, &buf[..n], src.ip(), &mut rng);
+        if let Some(w) = reply
+            && let Err(e) = sock.send_to(&out[..w.len], src).await
+        {
+            tracing::debug!(error = %e, %src, "udp send error");
         }
     }
 }
@@ -189,6 +193,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Share
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
     let mut rng = SplitMix64::new(entropy_seed());
+    let mut outcome = Outcome::default();
     for _ in 0..limits.max_queries_per_connection {
         let wait = limits.idle_timeout.min(deadline.saturating_duration_since(Instant::now()));
         let mut len = [0u8; 2];
@@ -203,7 +208,9 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Share
             _ => return,
         }
         let snap = shared.load();
-        let Some(w) = respond(&snap, &buf[..n], peer.ip(), Transport::Tcp, &mut out, &mut rng) else {
+        let reply = respond_with(&snap, &buf[..n], peer.ip(), Transport::Tcp, &mut out, &mut rng, &mut outcome);
+        crate::admin::observe(&snap, &outcome, Transport::Tcp, &buf[..n], peer.ip(), &mut rng);
+        let Some(w) = reply else {
             continue;
         };
         drop(snap);

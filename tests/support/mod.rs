@@ -153,6 +153,8 @@ pub struct GslbdServer {
     // Field order matters: the process dies before its directory is removed.
     proc: Proc,
     addrs: Vec<SocketAddr>,
+    /// The admin API's address, when the config has an `[admin]` section.
+    admin: Option<SocketAddr>,
     dir: TempDir,
 }
 
@@ -199,6 +201,10 @@ impl GslbdServer {
             "listen".into(),
             toml::Value::Array(vec!["127.0.0.1:0".into()]),
         );
+        // The admin API too picks a free port, so tests can run side by side.
+        if let Some(admin) = table.get_mut("admin").and_then(|a| a.as_table_mut()) {
+            admin.insert("listen".into(), "127.0.0.1:0".into());
+        }
         let conf = dir.write("gslbd.toml", &toml::to_string(&table).unwrap());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
         cmd.arg("serve")
@@ -209,8 +215,29 @@ impl GslbdServer {
     }
 
     fn wait_ready(mut proc: Proc, listens: usize, dir: TempDir) -> GslbdServer {
-        let addrs = wait_listening(&mut proc, listens, "gslbd");
-        GslbdServer { proc, addrs, dir }
+        let (addrs, admin) = wait_listening_admin(&mut proc, listens, "gslbd");
+        GslbdServer { proc, addrs, admin, dir }
+    }
+
+    /// The admin API's address; panics when the config has no `[admin]` section.
+    pub fn admin(&self) -> SocketAddr {
+        self.admin.expect("the config has an [admin] section")
+    }
+
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
+    /// Sends SIGHUP (a reload) to the server.
+    pub fn sighup(&self) {
+        let ok = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid().to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -HUP {} failed", self.pid());
     }
 
     /// The first listen address (UDP and TCP share it).
@@ -234,12 +261,21 @@ impl GslbdServer {
 /// Waits (bounded by [`START_TIMEOUT`]) for `count` lines `gslbd listening on ADDR`.
 /// Panics with the child's stderr when it exits or stays silent.
 pub fn wait_listening(proc: &mut Proc, count: usize, what: &str) -> Vec<SocketAddr> {
+    wait_listening_admin(proc, count, what).0
+}
+
+/// [`wait_listening`], also returning the `gslbd admin listening on ADDR` line's address
+/// (printed before the DNS lines when the config has an `[admin]` section).
+pub fn wait_listening_admin(proc: &mut Proc, count: usize, what: &str) -> (Vec<SocketAddr>, Option<SocketAddr>) {
     let deadline = Instant::now() + START_TIMEOUT;
     let mut addrs = Vec::new();
+    let mut admin = None;
     while addrs.len() < count {
         match proc.next_line(deadline) {
             Some(line) => {
-                if let Some(rest) = line.trim().strip_prefix("gslbd listening on ") {
+                if let Some(rest) = line.trim().strip_prefix("gslbd admin listening on ") {
+                    admin = rest.trim().parse().ok();
+                } else if let Some(rest) = line.trim().strip_prefix("gslbd listening on ") {
                     let a: SocketAddr = rest
                         .trim()
                         .parse()
@@ -259,7 +295,57 @@ pub fn wait_listening(proc: &mut Proc, count: usize, what: &str) -> Vec<SocketAd
             }
         }
     }
-    addrs
+    (addrs, admin)
+}
+
+// ───────────────────────────── admin HTTP ─────────────────────────────
+
+/// One HTTP/1.1 request to the admin API on loopback (`Connection: close`, bounded by
+/// [`QUERY_TIMEOUT`]); returns the status code and the body.
+pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    assert_loopback(addr);
+    let mut s = TcpStream::connect_timeout(&addr, QUERY_TIMEOUT)
+        .unwrap_or_else(|e| panic!("admin connect {addr}: {e}"));
+    s.set_read_timeout(Some(QUERY_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(QUERY_TIMEOUT)).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("admin request write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("admin {method} {path}: {e}"));
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("admin {method} {path}: no HTTP header end in {text:?}"));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("admin {method} {path}: bad status line in {head:?}"));
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (code, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// Number of entries in `server.listen` (1 if absent or unparsable: the server's default
