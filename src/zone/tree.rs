@@ -197,15 +197,16 @@ impl Zone {
         let mut placed = Vec::new();
         for (lower, pool) in pools.names() {
             let name = Name::from(lower.clone());
-            let line = key_line(pool_text, &name, &self.origin);
+            // The line is looked up only for an error: a scan per name would be quadratic.
+            let line = || key_line(pool_text, &name, &self.origin);
             if let Found::Delegation(cut, _) = self.find(&name, RecordType::A) {
-                errors.push(ConfigError::new(pool_file, line, format!("pooled name {name} is at or below the delegation {cut}")));
+                errors.push(ConfigError::new(pool_file, line(), format!("pooled name {name} is at or below the delegation {cut}")));
                 continue;
             }
             if let Some(node) = self.nodes.get(&name) {
                 for t in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
                     if node.rrset(t).is_some() {
-                        errors.push(ConfigError::new(pool_file, line, format!("pooled name {name} also has static {t} records in the zone file")));
+                        errors.push(ConfigError::new(pool_file, line(), format!("pooled name {name} also has static {t} records in the zone file")));
                     }
                 }
             }
