@@ -167,11 +167,9 @@ impl<P: Prober> HealthService<P> {
         let mut reg = lock(&self.inner.registry);
         let gone: Vec<HealthKey> = reg.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
         for k in gone {
-            if let Some(mut r) = reg.remove(&k) {
-                if let Some(t) = r.task.take() {
-                    t.abort();
-                    report.stopped += 1;
-                }
+            if let Some(t) = reg.remove(&k).and_then(|mut r| r.task.take()) {
+                t.abort();
+                report.stopped += 1;
             }
         }
         for (key, (target, spec)) in wanted {
