@@ -11,11 +11,13 @@
 //! - [`zone`]: authoritative data and RFC 1034/4592 lookups (static records, delegations, negatives);
 //! - [`geo`]: GeoIP lookup (MaxMind and flat schemas), country centroids, distances;
 //! - [`steer`]: the pure decision for pooled names;
+//! - [`health`]: TCP/HTTP(S) probes, rise/fall state, overrides, the live health view;
 //! - [`dns`]: the wire front end: parse, answer, EDNS/ECS, truncation, UDP and TCP transports;
 //! - [`admin`]: reloads, file watching, the admin HTTP API, metrics and admin overrides.
 pub mod admin;
 pub mod config;
 pub mod dns;
 pub mod geo;
+pub mod health;
 pub mod steer;
 pub mod zone;

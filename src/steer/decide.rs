@@ -26,8 +26,11 @@
 //!   coordinates mattered; the sticky hashing granularity), capped at the client's source
 //!   prefix, and 0 when location did not matter (failover, weighted, all, one usable region).
 //!   A client with no GeoIP lookup at all (`geo: None`) contributes no GeoIP prefix.
-//! - **TTL** = the pool's ttl; after fallbacks, the smallest ttl along the chain (the answer may
-//!   change as soon as the first pool recovers).
+//! - **Usable region, with probes.** Also at least `⌈min_usable_fraction × members⌉` members
+//!   up (a half-dead region is not worth sending clients to; the policy's next choice takes them).
+//! - **TTL** = the pool's ttl, or its `degraded_ttl` while any member not marked `down` in the
+//!   file is not up (so clients come back soon after a recovery); after fallbacks, the smallest
+//!   ttl along the chain (the answer may change as soon as the first pool recovers).
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -224,7 +227,16 @@ where
     // the bound makes that true even for a hand-built `Pools`.
     for _ in 0..=pools.pools.len() {
         let Some(p) = pools.pool(current) else { break };
-        ttl = ttl.min(p.ttl.get());
+        let pool_ttl = match p.degraded_ttl {
+            Some(d) if degraded(pools, p, health) => {
+                if let Some(e) = explain.as_deref_mut() {
+                    e.degraded.push(p.name.clone());
+                }
+                d.get()
+            }
+            _ => p.ttl.get(),
+        };
+        ttl = ttl.min(pool_ttl);
         if let Some(e) = explain.as_deref_mut() {
             e.steps.push(PoolTrace::new(p, client, health, false));
         }
@@ -274,9 +286,19 @@ pub(crate) fn region_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
         Content::Cname { id, .. } => h.is_up(*id),
         Content::Members(ms) => {
             let family_ok = |v4: bool| ms.iter().any(|m| m.address.is_ipv4() == v4 && h.is_up(m.id));
-            (r.serves_v4 || r.serves_v6) && (!r.serves_v4 || family_ok(true)) && (!r.serves_v6 || family_ok(false))
+            let enough = || r.min_up == 0 || ms.iter().filter(|m| h.is_up(m.id)).count() >= r.min_up as usize;
+            (r.serves_v4 || r.serves_v6) && (!r.serves_v4 || family_ok(true)) && (!r.serves_v6 || family_ok(false)) && enough()
         }
     }
+}
+
+/// Whether any member of the pool that the file does not mark down is not up.
+fn degraded<H: HealthView + ?Sized>(pools: &Pools, p: &Pool, h: &H) -> bool {
+    let counts = |id: MemberId| pools.member(id).is_some_and(|m| !m.down_in_file);
+    p.regions.iter().any(|r| match &r.content {
+        Content::Cname { id, .. } => counts(*id) && !h.is_up(*id),
+        Content::Members(ms) => ms.iter().any(|m| counts(m.id) && !h.is_up(m.id)),
+    })
 }
 
 fn region_at(_pool: &Pool, i: usize) -> RegionId {
@@ -641,10 +663,20 @@ pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, hea
                 geo_match,
                 chosen: false,
                 content: match &r.content {
-                    Content::Members(ms) => {
-                        ms.iter().map(|m| format!("{}{}", m.address, if health.is_up(m.id) { "" } else { " (down)" })).collect()
-                    }
-                    Content::Cname { target, .. } => vec![format!("CNAME {target}")],
+                    Content::Members(ms) => ms
+                        .iter()
+                        .map(|m| {
+                            let mark = if health.is_up(m.id) { "" } else { " (down)" };
+                            match health.describe(m.id) {
+                                Some(d) => format!("{}{mark} [{d}]", m.address),
+                                None => format!("{}{mark}", m.address),
+                            }
+                        })
+                        .collect(),
+                    Content::Cname { target, id } => match health.describe(*id) {
+                        Some(d) => vec![format!("CNAME {target} [{d}]")],
+                        None => vec![format!("CNAME {target}")],
+                    },
                 },
             }
         })

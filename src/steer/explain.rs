@@ -17,6 +17,8 @@ pub struct Explain {
     pub location: Option<Location>,
     /// One entry per pool consulted (fallbacks and fail-open add entries).
     pub steps: Vec<PoolTrace>,
+    /// Pools whose `degraded_ttl` applied (a member was down).
+    pub degraded: Vec<String>,
     pub answer: Vec<String>,
     pub ttl: u32,
     pub scope: u8,
@@ -186,7 +188,11 @@ impl fmt::Display for Explain {
         } else {
             writeln!(f, "answer     {}", self.answer.join(" "))?;
         }
-        writeln!(f, "ttl        {}", self.ttl)?;
+        if self.degraded.is_empty() {
+            writeln!(f, "ttl        {}", self.ttl)?;
+        } else {
+            writeln!(f, "ttl        {} (degraded: {})", self.ttl, self.degraded.join(", "))?;
+        }
         if self.scope_uncapped > self.scope {
             write!(f, "ecs scope  /{} (capped from /{} at the source prefix): {}", self.scope, self.scope_uncapped, self.scope_why)
         } else {

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use hickory_proto::rr::{LowerName, Name};
 use ipnet::IpNet;
@@ -20,6 +22,7 @@ use super::model::{
 use super::rng::{seed_of, seed_of_addr};
 use crate::config::{line_of, ConfigError};
 use crate::geo::{Continent, Coordinates, Country};
+use crate::health::{HttpProbe, ProbeKind, ProbeSpec, Thresholds, TlsProbe};
 
 /// The whole file.
 #[derive(Deserialize)]
@@ -32,6 +35,46 @@ struct RawFile {
     /// `[pool.NAME]`: one table per pool.
     #[serde(default)]
     pool: BTreeMap<Spanned<String>, Spanned<RawPool>>,
+    /// `[probe.NAME]`: health probes, referenced by name from members and regions.
+    #[serde(default)]
+    probe: BTreeMap<Spanned<String>, Spanned<RawProbe>>,
+}
+
+/// `[probe.NAME]`: one health check, run once per distinct target that references it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    /// `kind`: `tcp` (connect) | `http` | `https` (GET, status and optional body check).
+    kind: Spanned<String>,
+    /// `port`: required for tcp; default 80 (http) or 443 (https).
+    port: Option<Spanned<i64>>,
+    /// `path`: http(s) only, starts with '/', default "/".
+    path: Option<Spanned<String>>,
+    /// `expect_status = [200, 204]`: http(s) only; default [200].
+    expect_status: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// `body_contains`: http(s) only; the first 64 KiB of the body must contain it.
+    body_contains: Option<Spanned<String>>,
+    /// `host`: http(s) only; the Host header (default: the target).
+    host: Option<Spanned<String>>,
+    /// `sni`: https only; the TLS server name sent and verified.
+    sni: Option<Spanned<String>>,
+    /// `user_agent`: http(s) only; default "gslbd-health/VERSION".
+    user_agent: Option<Spanned<String>>,
+    /// `insecure = true`: https only; accept any certificate.
+    insecure: Option<Spanned<bool>>,
+    /// `ca_file`: https only; PEM CA certificates to trust instead of the system roots
+    /// (relative to the pool file's directory).
+    ca_file: Option<Spanned<String>>,
+    /// `interval_ms`: 100..=3600000, default 5000.
+    interval_ms: Option<Spanned<i64>>,
+    /// `jitter_ms`: 0..=interval/2, default interval/10; each gap is shortened by up to this.
+    jitter_ms: Option<Spanned<i64>>,
+    /// `timeout_ms`: 1..=interval, default min(2000, interval).
+    timeout_ms: Option<Spanned<i64>>,
+    /// `rise`: consecutive successes that bring a down target up, 1..=100, default 2.
+    rise: Option<Spanned<i64>>,
+    /// `fall`: consecutive failures that take an up target down, 1..=100, default 3.
+    fall: Option<Spanned<i64>>,
 }
 
 /// `[pool.NAME]`.
@@ -57,6 +100,15 @@ struct RawPool {
     /// `when_empty`: what to answer when no region is usable: `"fail-open"` (default: decide
     /// as if every member were up), `"nodata"`, or `{ fallback = "other-pool" }`.
     when_empty: Option<Spanned<toml::Value>>,
+    /// `min_usable_fraction`: 0.0..=1.0, default 0 (one up member per served family is
+    /// enough). A region with a smaller fraction of up members is not usable.
+    min_usable_fraction: Option<Spanned<toml::Value>>,
+    /// `degraded_ttl`: 1..=ttl; the TTL while a member of the pool is down (probes or
+    /// overrides; `down = true` members do not count). Default: the pool's ttl.
+    degraded_ttl: Option<Spanned<i64>>,
+    /// `health_assume`: `up` (default) | `down`: what a probed member counts as before its
+    /// first result.
+    health_assume: Option<Spanned<String>>,
     /// `[pool.NAME.region.REGION]`: one table per region, at least one.
     #[serde(default)]
     region: BTreeMap<Spanned<String>, Spanned<RawRegion>>,
@@ -82,6 +134,8 @@ struct RawRegion {
     /// `cname = "lb.example.net."` or `cname = { name = "lb.example.net.", down = true }`:
     /// hand the client off to a regional load balancer instead of listing members.
     cname: Option<Spanned<toml::Value>>,
+    /// `probe = "NAME"`: the default probe of this region's members (or its cname target).
+    probe: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -105,9 +159,11 @@ struct RawMember {
     address: Spanned<String>,
     /// 1..=1000000, default 1, only with `member_policy` weighted or sticky.
     weight: Option<Spanned<i64>>,
-    /// `down = true`: drained; the static health default until live health checks say otherwise.
+    /// `down = true`: drained: down whatever probes say.
     #[serde(default)]
     down: bool,
+    /// `probe = "NAME"`: overrides the region's probe for this member.
+    probe: Option<Spanned<String>>,
 }
 
 /// Collects problems with their line numbers.
@@ -135,6 +191,7 @@ pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<C
         }
     };
     let mut errs = Errs { file: path, text, list: Vec::new() };
+    let probes = compile_probes(&mut errs, &raw.probe, path.parent().unwrap_or(Path::new("")));
 
     // Pools in file order; ids follow that order.
     let mut raw_pools: Vec<(Spanned<String>, Spanned<RawPool>)> = raw.pool.into_iter().collect();
@@ -152,6 +209,7 @@ pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<C
             name,
             rp,
             &pool_ids,
+            &probes,
             origin,
         );
         pools.pools.push(pool);
@@ -183,6 +241,7 @@ fn compile_pool(
     name: &Spanned<String>,
     rp: &Spanned<RawPool>,
     pool_ids: &HashMap<String, PoolId>,
+    probes: &HashMap<String, Arc<ProbeSpec>>,
     origin: &Name,
 ) -> (Pool, Option<Range<usize>>) {
     let pname = name.get_ref().as_str();
@@ -202,6 +261,42 @@ fn compile_pool(
             errs.at(n.span(), format!("pool {pname}: max_answers must be 1..={}, got {}", MaxAnswers::ALL.get(), n.get_ref()));
             MaxAnswers::ALL
         }),
+    };
+
+    let min_usable_fraction = match &raw.min_usable_fraction {
+        None => 0.0,
+        Some(v) => {
+            let f = match v.get_ref() {
+                toml::Value::Float(f) => Some(*f),
+                toml::Value::Integer(i) => Some(*i as f64),
+                _ => None,
+            };
+            match f {
+                Some(f) if (0.0..=1.0).contains(&f) => f,
+                _ => {
+                    errs.at(v.span(), format!("pool {pname}: min_usable_fraction must be a number in 0.0..=1.0"));
+                    0.0
+                }
+            }
+        }
+    };
+    let degraded_ttl = raw.degraded_ttl.as_ref().and_then(|t| match Ttl::new(*t.get_ref()) {
+        Some(d) if d <= ttl => Some(d),
+        _ => {
+            errs.at(t.span(), format!("pool {pname}: degraded_ttl must be 1..=ttl ({}), got {}", ttl.get(), t.get_ref()));
+            None
+        }
+    });
+    let health_assume_up = match &raw.health_assume {
+        None => true,
+        Some(a) => match a.get_ref().as_str() {
+            "up" => true,
+            "down" => false,
+            other => {
+                errs.at(a.span(), format!("pool {pname}: health_assume must be \"up\" or \"down\", got \"{other}\""));
+                true
+            }
+        },
     };
 
     #[derive(PartialEq, Clone, Copy)]
@@ -316,6 +411,7 @@ fn compile_pool(
             }
         }
 
+        let region_probe = r.probe.as_ref().and_then(|p| lookup_probe(errs, probes, p, &ctx));
         let content = match (&r.members, &r.cname) {
             (Some(_), Some(c)) => {
                 errs.at(c.span(), format!("{ctx}: has both members and cname; a region answers with one or the other"));
@@ -326,13 +422,18 @@ fn compile_pool(
                 None
             }
             (Some(ms), None) => {
-                compile_members(errs, members, id, RegionId(rid as u32), ms, &ctx).map(Content::Members)
+                compile_members(errs, members, id, RegionId(rid as u32), ms, region_probe.as_ref(), probes, &ctx)
+                    .map(Content::Members)
             }
-            (None, Some(c)) => compile_cname(errs, members, id, RegionId(rid as u32), c, &ctx, origin),
+            (None, Some(c)) => compile_cname(errs, members, id, RegionId(rid as u32), c, region_probe.as_ref(), probes, &ctx, origin),
         };
         let (serves_v4, serves_v6) = match &content {
             Some(Content::Members(ms)) => (ms.iter().any(|m| m.address.is_ipv4()), ms.iter().any(|m| m.address.is_ipv6())),
             _ => (false, false),
+        };
+        let min_up = match &content {
+            Some(Content::Members(ms)) => min_up_of(min_usable_fraction, ms.len()),
+            _ => 0,
         };
         // A region whose content failed to compile is still pushed (as an empty member list)
         // so that region ids stay aligned; the collected errors make the load fail anyway.
@@ -346,6 +447,7 @@ fn compile_pool(
             seed: seed_of(rname.as_bytes()),
             serves_v4,
             serves_v6,
+            min_up,
         });
 
         // Keys that have no effect under the chosen policies are errors, so that a policy typo
@@ -489,6 +591,9 @@ fn compile_pool(
         region_policy,
         member_policy,
         when_empty,
+        degraded_ttl,
+        min_usable_fraction,
+        health_assume_up,
         regions,
         has_geo_maps,
         has_place_maps,
@@ -508,12 +613,15 @@ fn parse_weight(errs: &mut Errs<'_>, w: &Option<Spanned<i64>>, ctx: &str) -> Opt
     parsed
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compile_members(
     errs: &mut Errs<'_>,
     infos: &mut Vec<MemberInfo>,
     pool: PoolId,
     region: RegionId,
     ms: &Spanned<Vec<Spanned<RawMember>>>,
+    region_probe: Option<&Arc<ProbeSpec>>,
+    probes: &HashMap<String, Arc<ProbeSpec>>,
     ctx: &str,
 ) -> Option<Vec<Member>> {
     if ms.get_ref().is_empty() {
@@ -536,33 +644,51 @@ fn compile_members(
             continue;
         }
         let weight = parse_weight(errs, &rm.weight, ctx).unwrap_or(Weight::ONE);
+        let probe = match &rm.probe {
+            Some(p) => lookup_probe(errs, probes, p, ctx),
+            None => region_probe.cloned(),
+        };
         let id = MemberId(infos.len() as u32);
-        infos.push(MemberInfo { pool, region, target: MemberTarget::Address(addr), down_in_file: rm.down });
+        infos.push(MemberInfo { pool, region, target: MemberTarget::Address(addr), down_in_file: rm.down, probe });
         out.push(Member { id, address: addr, weight, seed: seed_of_addr(addr) });
     }
     Some(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compile_cname(
     errs: &mut Errs<'_>,
     infos: &mut Vec<MemberInfo>,
     pool: PoolId,
     region: RegionId,
     c: &Spanned<toml::Value>,
+    region_probe: Option<&Arc<ProbeSpec>>,
+    probes: &HashMap<String, Arc<ProbeSpec>>,
     ctx: &str,
     origin: &Name,
 ) -> Option<Content> {
+    let mut probe = region_probe.cloned();
     let (text, down) = match c.get_ref() {
         toml::Value::String(s) => (s.as_str(), false),
         toml::Value::Table(t) => {
             let name = t.get("name").and_then(|v| v.as_str());
             let down = t.get("down").map(|v| v.as_bool());
-            let unknown = t.keys().any(|k| k != "name" && k != "down");
+            let own_probe = t.get("probe").map(|v| v.as_str());
+            let unknown = t.keys().any(|k| k != "name" && k != "down" && k != "probe");
+            if let Some(p) = own_probe {
+                match p {
+                    Some(p) => match probes.get(p) {
+                        Some(spec) => probe = Some(Arc::clone(spec)),
+                        None => errs.at(c.span(), format!("{ctx}: probe \"{p}\" is not defined (add a [probe.{p}] table)")),
+                    },
+                    None => errs.at(c.span(), format!("{ctx}: cname probe must be a probe name")),
+                }
+            }
             match (name, down, unknown) {
                 (Some(n), None, false) => (n, false),
                 (Some(n), Some(Some(d)), false) => (n, d),
                 _ => {
-                    errs.at(c.span(), format!("{ctx}: cname must be \"target.name.\" or {{ name = \"target.name.\", down = true|false }}"));
+                    errs.at(c.span(), format!("{ctx}: cname must be \"target.name.\" or {{ name = \"target.name.\", down = true|false, probe = \"NAME\" }}"));
                     return None;
                 }
             }
@@ -587,7 +713,7 @@ fn compile_cname(
         }
     };
     let id = MemberId(infos.len() as u32);
-    infos.push(MemberInfo { pool, region, target: MemberTarget::Cname(target.clone()), down_in_file: down });
+    infos.push(MemberInfo { pool, region, target: MemberTarget::Cname(target.clone()), down_in_file: down, probe });
     Some(Content::Cname { id, target })
 }
 
@@ -698,4 +824,170 @@ fn chain_has_cname(pools: &[Pool], start: PoolId) -> bool {
         };
     }
     false
+}
+
+/// Up members a region of `n` members needs: ⌈fraction × n⌉, robust to float error
+/// (0.3 × 10 is 3.0000000000000004, which must still need 3).
+fn min_up_of(fraction: f64, n: usize) -> u32 {
+    let need = (fraction * n as f64 - 1e-9).ceil();
+    if need <= 0.0 { 0 } else { (need as u32).min(n as u32) }
+}
+
+fn lookup_probe(
+    errs: &mut Errs<'_>,
+    probes: &HashMap<String, Arc<ProbeSpec>>,
+    name: &Spanned<String>,
+    ctx: &str,
+) -> Option<Arc<ProbeSpec>> {
+    let found = probes.get(name.get_ref()).cloned();
+    if found.is_none() {
+        let n = name.get_ref();
+        errs.at(name.span(), format!("{ctx}: probe \"{n}\" is not defined (add a [probe.{n}] table)"));
+    }
+    found
+}
+
+/// Compiles every `[probe.NAME]`. A probe with errors is left out (and the load fails).
+fn compile_probes(
+    errs: &mut Errs<'_>,
+    raw: &BTreeMap<Spanned<String>, Spanned<RawProbe>>,
+    dir: &Path,
+) -> HashMap<String, Arc<ProbeSpec>> {
+    let mut out = HashMap::new();
+    let mut entries: Vec<_> = raw.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    for (name, rp) in entries {
+        let before = errs.list.len();
+        let spec = compile_probe(errs, name.get_ref(), rp.get_ref(), dir);
+        if errs.list.len() == before {
+            out.insert(name.get_ref().clone(), Arc::new(spec));
+        }
+    }
+    out
+}
+
+fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> ProbeSpec {
+    let ctx = format!("probe {name}");
+    let int = |errs: &mut Errs<'_>, v: &Option<Spanned<i64>>, key: &str, lo: i64, hi: i64, default: i64| -> i64 {
+        match v {
+            None => default,
+            Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
+            Some(x) => {
+                errs.at(x.span(), format!("{ctx}: {key} must be {lo}..={hi}, got {}", x.get_ref()));
+                default
+            }
+        }
+    };
+    let interval = int(errs, &r.interval_ms, "interval_ms", 100, 3_600_000, 5_000);
+    let jitter = int(errs, &r.jitter_ms, "jitter_ms", 0, interval / 2, interval / 10);
+    let timeout = int(errs, &r.timeout_ms, "timeout_ms", 1, interval, interval.min(2_000));
+    let rise = int(errs, &r.rise, "rise", 1, 100, 2);
+    let fall = int(errs, &r.fall, "fall", 1, 100, 3);
+
+    let kind_word = r.kind.get_ref().as_str();
+    let (is_http, tls) = match kind_word {
+        "tcp" => (false, false),
+        "http" => (true, false),
+        "https" => (true, true),
+        other => {
+            errs.at(r.kind.span(), format!("{ctx}: unknown kind \"{other}\" (expected tcp, http or https)"));
+            (false, false)
+        }
+    };
+    let default_port = if tls { 443 } else if is_http { 80 } else { 0 };
+    let port = match &r.port {
+        None if !is_http => {
+            if matches!(kind_word, "tcp") {
+                errs.at(r.kind.span(), format!("{ctx}: a tcp probe needs a port"));
+            }
+            0
+        }
+        None => default_port,
+        Some(p) if (1..=65535).contains(p.get_ref()) => *p.get_ref() as u16,
+        Some(p) => {
+            errs.at(p.span(), format!("{ctx}: port must be 1..=65535, got {}", p.get_ref()));
+            default_port
+        }
+    };
+    // Keys that only mean something for some kinds are errors elsewhere.
+    let only = |errs: &mut Errs<'_>, span: Option<Range<usize>>, key: &str, ok: bool, kinds: &str| {
+        if let (Some(span), false) = (span, ok) {
+            errs.at(span, format!("{ctx}: {key} has no effect with kind {kind_word} (only {kinds})"));
+        }
+    };
+    only(errs, r.path.as_ref().map(|v| v.span()), "path", is_http, "http and https");
+    only(errs, r.expect_status.as_ref().map(|v| v.span()), "expect_status", is_http, "http and https");
+    only(errs, r.body_contains.as_ref().map(|v| v.span()), "body_contains", is_http, "http and https");
+    only(errs, r.host.as_ref().map(|v| v.span()), "host", is_http, "http and https");
+    only(errs, r.user_agent.as_ref().map(|v| v.span()), "user_agent", is_http, "http and https");
+    only(errs, r.sni.as_ref().map(|v| v.span()), "sni", tls, "https");
+    only(errs, r.insecure.as_ref().map(|v| v.span()), "insecure", tls, "https");
+    only(errs, r.ca_file.as_ref().map(|v| v.span()), "ca_file", tls, "https");
+
+    let path = match &r.path {
+        None => "/".to_string(),
+        Some(p) if p.get_ref().starts_with('/') && !p.get_ref().chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            p.get_ref().clone()
+        }
+        Some(p) => {
+            errs.at(p.span(), format!("{ctx}: path must start with '/' and contain no spaces, got \"{}\"", p.get_ref()));
+            "/".to_string()
+        }
+    };
+    let mut expect_status = Vec::new();
+    match &r.expect_status {
+        None => expect_status.push(200),
+        Some(list) if list.get_ref().is_empty() => errs.at(list.span(), format!("{ctx}: expect_status is empty")),
+        Some(list) => {
+            for c in list.get_ref() {
+                match u16::try_from(*c.get_ref()) {
+                    Ok(code) if (100..=599).contains(&code) => expect_status.push(code),
+                    _ => errs.at(c.span(), format!("{ctx}: expect_status {} is not an HTTP status (100..=599)", c.get_ref())),
+                }
+            }
+        }
+    }
+    let text_ok = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_control());
+    for (key, v) in [("host", &r.host), ("sni", &r.sni), ("user_agent", &r.user_agent), ("body_contains", &r.body_contains)] {
+        if let Some(v) = v
+            && !text_ok(v.get_ref())
+        {
+            errs.at(v.span(), format!("{ctx}: {key} must be non-empty text without control characters"));
+        }
+    }
+    if let Some(sni) = &r.sni
+        && Name::from_ascii(sni.get_ref()).is_err()
+    {
+        errs.at(sni.span(), format!("{ctx}: sni \"{}\" is not a valid host name", sni.get_ref()));
+    }
+    let insecure = r.insecure.as_ref().is_some_and(|i| *i.get_ref());
+    if let (true, Some(ca)) = (insecure, &r.ca_file) {
+        errs.at(ca.span(), format!("{ctx}: ca_file has no effect with insecure = true"));
+    }
+    let ca_file = r.ca_file.as_ref().map(|c| dir.join(c.get_ref()));
+
+    let kind = if is_http {
+        ProbeKind::Http(HttpProbe {
+            port,
+            path,
+            expect_status,
+            body_contains: r.body_contains.as_ref().map(|b| b.get_ref().clone()),
+            host: r.host.as_ref().map(|h| h.get_ref().clone()),
+            user_agent: r
+                .user_agent
+                .as_ref()
+                .map_or_else(|| concat!("gslbd-health/", env!("CARGO_PKG_VERSION")).to_string(), |u| u.get_ref().clone()),
+            tls: tls.then(|| TlsProbe { sni: r.sni.as_ref().map(|s| s.get_ref().clone()), insecure, ca_file }),
+        })
+    } else {
+        ProbeKind::Tcp { port }
+    };
+    ProbeSpec {
+        name: name.to_string(),
+        kind,
+        interval: Duration::from_millis(interval as u64),
+        jitter: Duration::from_millis(jitter as u64),
+        timeout: Duration::from_millis(timeout as u64),
+        thresholds: Thresholds { rise: rise as u8, fall: fall as u8 },
+    }
 }

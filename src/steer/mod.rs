@@ -25,7 +25,7 @@ pub mod model;
 mod decide;
 mod explain;
 mod load;
-mod rng;
+pub(crate) mod rng;
 
 pub use decide::{decide, AddrList, Answer, Client, Decision, Family, ScopeWhy};
 pub use explain::{Explain, PoolTrace, RegionTrace};

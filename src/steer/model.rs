@@ -12,11 +12,13 @@
 //! Even so, lookups go through `get` so that a foreign id can never make the server panic.
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name};
 use ipnet::IpNet;
 
 use crate::geo::{Continent, Coordinates, Country};
+use crate::health::ProbeSpec;
 
 /// Seconds a pooled answer may be cached. 1..=86400; the default is 30.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,6 +200,9 @@ pub struct Region {
     pub(crate) seed: u64,
     pub(crate) serves_v4: bool,
     pub(crate) serves_v6: bool,
+    /// Up members needed for the region to be usable: ⌈min_usable_fraction × members⌉
+    /// (0 for a cname region, whose one target decides).
+    pub(crate) min_up: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -208,6 +213,14 @@ pub struct Pool {
     pub region_policy: RegionPolicy,
     pub member_policy: MemberPolicy,
     pub when_empty: WhenEmpty,
+    /// `degraded_ttl`: the TTL while any member of the pool that the file does not mark down
+    /// is not up, so that clients come back soon after a recovery. ≤ `ttl`.
+    pub degraded_ttl: Option<Ttl>,
+    /// `min_usable_fraction`: 0.0..=1.0; a region with a smaller fraction of up members is
+    /// not usable (the policy's next choice takes its clients).
+    pub min_usable_fraction: f64,
+    /// `health_assume`: what a probed member counts as before its first probe result.
+    pub health_assume_up: bool,
     /// In file order; never empty.
     pub regions: Vec<Region>,
     pub(crate) has_geo_maps: bool,
@@ -229,8 +242,10 @@ pub struct MemberInfo {
     pub pool: PoolId,
     pub region: RegionId,
     pub target: MemberTarget,
-    /// `down = true` in the pool file: the static health default.
+    /// `down = true` in the pool file: down whatever probes say (a static drain).
     pub down_in_file: bool,
+    /// The `[probe.NAME]` this member (or its region) names, if any.
+    pub probe: Option<Arc<ProbeSpec>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -296,6 +311,11 @@ impl Pools {
 /// asks about ids of the `Pools` it was given.
 pub trait HealthView {
     fn is_up(&self, member: MemberId) -> bool;
+    /// A short human description of the member's health for `explain` (state, last probe
+    /// result, time since the last change). Views without details answer `None`.
+    fn describe(&self, _member: MemberId) -> Option<String> {
+        None
+    }
 }
 
 /// The `down = true` marks of the pool file.

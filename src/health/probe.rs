@@ -1,0 +1,292 @@
+//! Probe definitions (`[probe.NAME]` in a pool file, compiled by `steer::load`) and one probe
+//! run against one target: TCP connect, or an HTTP(S) GET through reqwest (rustls with ring).
+//!
+//! A run never panics and never outlives `timeout`: the whole attempt (connect, TLS, request,
+//! bounded body read) sits inside one `tokio::time::timeout`. HTTP connections are never reused
+//! (`pool_max_idle_per_host(0)`), so every probe proves the listener still accepts.
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::state::Thresholds;
+use crate::steer::MemberTarget;
+
+/// The most body bytes read when looking for `body_contains`.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// One named probe. Identical (target, probe) pairs share one task, whatever pools use them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProbeSpec {
+    /// The `[probe.NAME]` name: part of the health key, so state and overrides follow it.
+    pub name: String,
+    pub kind: ProbeKind,
+    /// Time between the starts of two probes; each gap is shortened by a random part of
+    /// `jitter`, so `interval` is an upper bound (detection within `interval × fall`).
+    pub interval: Duration,
+    /// 0..=interval/2.
+    pub jitter: Duration,
+    /// Bound on one whole probe; 1 ms..=interval.
+    pub timeout: Duration,
+    pub thresholds: Thresholds,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// Success = the TCP handshake completes.
+    Tcp { port: u16 },
+    /// Success = a response with an expected status (and body substring, when set).
+    Http(HttpProbe),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HttpProbe {
+    pub port: u16,
+    /// Starts with '/'.
+    pub path: String,
+    /// Non-empty; each 100..=599.
+    pub expect_status: Vec<u16>,
+    pub body_contains: Option<String>,
+    /// Host header; default: the target (address or name).
+    pub host: Option<String>,
+    pub user_agent: String,
+    /// `Some` for HTTPS.
+    pub tls: Option<TlsProbe>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TlsProbe {
+    /// Server name sent in SNI and verified in the certificate; default: none for an address
+    /// target (the certificate must then name the IP), the name for a CNAME target.
+    pub sni: Option<String>,
+    /// Accept any certificate (self-signed test servers). Encryption, no authentication.
+    pub insecure: bool,
+    /// Trust only the CA certificates in this PEM file instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What one probe found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub ok: bool,
+    /// Short, for status pages: "connected", "HTTP 200", "timeout after 1s", "refused".
+    pub detail: String,
+    pub took: Duration,
+}
+
+impl ProbeResult {
+    pub fn new(ok: bool, detail: impl Into<String>, took: Duration) -> ProbeResult {
+        ProbeResult { ok, detail: detail.into(), took }
+    }
+}
+
+/// Runs probes. The network implementation is [`NetProber`]; tests use fakes on paused time.
+pub trait Prober: Send + Sync + 'static {
+    fn probe(&self, target: &MemberTarget, spec: &ProbeSpec) -> impl std::future::Future<Output = ProbeResult> + Send;
+}
+
+/// Installs ring as rustls' process-wide provider (reqwest is built without one). Idempotent.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed (ours, or the embedding program's): fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Real probes over the network. HTTP clients are shared between targets with the same TLS
+/// settings (a client costs a TLS config and a root store); a probe with its own SNI gets its
+/// own client, because reqwest can only pin a name to an address per client.
+pub struct NetProber {
+    clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    tls: Option<TlsProbe>,
+    user_agent: String,
+    /// Only for SNI clients: the name → address pin.
+    pin: Option<(String, SocketAddr)>,
+}
+
+impl Default for NetProber {
+    fn default() -> Self {
+        NetProber::new()
+    }
+}
+
+impl NetProber {
+    pub fn new() -> NetProber {
+        install_crypto_provider();
+        NetProber { clients: Mutex::new(HashMap::new()) }
+    }
+
+    /// Drops cached clients (after a reload removed the probes that used them).
+    pub fn clear_clients(&self) {
+        if let Ok(mut c) = self.clients.lock() {
+            c.clear();
+        }
+    }
+
+    fn client(&self, key: ClientKey) -> Result<reqwest::Client, String> {
+        if let Some(c) = self.clients.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(c);
+        }
+        let mut b = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(key.user_agent.clone());
+        if let Some(tls) = &key.tls {
+            if tls.insecure {
+                b = b.tls_danger_accept_invalid_certs(true);
+            }
+            if let Some(path) = &tls.ca_file {
+                let pem = std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                if certs.is_empty() {
+                    return Err(format!("ca_file {}: no certificates", path.display()));
+                }
+                b = b.tls_certs_only(certs);
+            }
+        }
+        if let Some((name, addr)) = &key.pin {
+            b = b.resolve(name, *addr);
+        }
+        let client = b.build().map_err(|e| format!("http client: {e}"))?;
+        if let Ok(mut m) = self.clients.lock() {
+            m.insert(key, client.clone());
+        }
+        Ok(client)
+    }
+}
+
+impl Prober for NetProber {
+    async fn probe(&self, target: &MemberTarget, spec: &ProbeSpec) -> ProbeResult {
+        let start = Instant::now();
+        let attempt = async {
+            match &spec.kind {
+                ProbeKind::Tcp { port } => tcp(target, *port).await,
+                ProbeKind::Http(h) => http(self, target, h).await,
+            }
+        };
+        match tokio::time::timeout(spec.timeout, attempt).await {
+            Ok((ok, detail)) => ProbeResult::new(ok, detail, start.elapsed()),
+            Err(_) => ProbeResult::new(false, format!("timeout after {:?}", spec.timeout), start.elapsed()),
+        }
+    }
+}
+
+async fn tcp(target: &MemberTarget, port: u16) -> (bool, String) {
+    let r = match target {
+        MemberTarget::Address(a) => tokio::net::TcpStream::connect(SocketAddr::new(*a, port)).await,
+        MemberTarget::Cname(n) => tokio::net::TcpStream::connect((n.to_ascii().trim_end_matches('.'), port)).await,
+    };
+    match r {
+        Ok(_) => (true, "connected".into()),
+        Err(e) => (false, short_io(&e)),
+    }
+}
+
+fn short_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn url_host(a: IpAddr) -> String {
+    match a {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+async fn http(p: &NetProber, target: &MemberTarget, h: &HttpProbe) -> (bool, String) {
+    let scheme = if h.tls.is_some() { "https" } else { "http" };
+    let sni = h.tls.as_ref().and_then(|t| t.sni.clone());
+    // The URL's host is what rustls sends as SNI and verifies; with an explicit SNI for an
+    // address target, the name is pinned to the address in a client of its own.
+    let (url_h, pin) = match (target, &sni) {
+        (MemberTarget::Address(a), Some(name)) => (name.clone(), Some((name.clone(), SocketAddr::new(*a, h.port)))),
+        (MemberTarget::Address(a), None) => (url_host(*a), None),
+        (MemberTarget::Cname(n), Some(name)) => {
+            // Resolve the target name ourselves, then pin the SNI name to that address.
+            let host = n.to_ascii();
+            match tokio::net::lookup_host((host.trim_end_matches('.'), h.port)).await.map(|mut i| i.next()) {
+                Ok(Some(addr)) => (name.clone(), Some((name.clone(), addr))),
+                Ok(None) => return (false, format!("{host}: no address")),
+                Err(e) => return (false, format!("{host}: {e}")),
+            }
+        }
+        (MemberTarget::Cname(n), None) => (n.to_ascii().trim_end_matches('.').to_string(), None),
+    };
+    let key = ClientKey { tls: h.tls.clone(), user_agent: h.user_agent.clone(), pin };
+    let client = match p.client(key) {
+        Ok(c) => c,
+        Err(e) => return (false, e),
+    };
+    let url = format!("{scheme}://{url_h}:{}{}", h.port, h.path);
+    let mut req = client.get(&url);
+    if let Some(host) = &h.host {
+        req = req.header(reqwest::header::HOST, host.as_str());
+    }
+    let mut resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return (false, reqwest_error(&e)),
+    };
+    let status = resp.status().as_u16();
+    if !h.expect_status.contains(&status) {
+        return (false, format!("HTTP {status} (expected {:?})", h.expect_status));
+    }
+    let Some(needle) = &h.body_contains else { return (true, format!("HTTP {status}")) };
+    let mut body: Vec<u8> = Vec::new();
+    // Bounded: stops after MAX_BODY bytes (or the end of the body, or an error).
+    while body.len() < MAX_BODY {
+        match resp.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(MAX_BODY - body.len())]),
+            Ok(None) => break,
+            Err(e) => return (false, format!("HTTP {status}, body: {}", reqwest_error(&e))),
+        }
+    }
+    if contains(&body, needle.as_bytes()) {
+        (true, format!("HTTP {status}, body matches"))
+    } else {
+        (false, format!("HTTP {status}, body lacks {needle:?}"))
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn reqwest_error(e: &reqwest::Error) -> String {
+    // The chain's innermost cause is the informative part ("Connection refused", cert errors).
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    let mut depth = 0;
+    while let Some(s) = src {
+        if depth >= 8 {
+            break;
+        }
+        msg = s.to_string();
+        src = s.source();
+        depth += 1;
+    }
+    if e.is_connect() { format!("connect: {msg}") } else { msg }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains;
+
+    #[test]
+    fn substring_search() {
+        assert!(contains(b"hello world", b"o w"));
+        assert!(!contains(b"hello", b"world"));
+        assert!(contains(b"", b""));
+        assert!(!contains(b"ab", b"abc"));
+    }
+}

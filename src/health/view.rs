@@ -1,0 +1,358 @@
+//! The published health state: one shared [`Entry`] per [`HealthKey`] (target, probe name),
+//! written by its probe task, and [`PoolsHealth`], the [`HealthView`] one `Pools` snapshot
+//! answers with.
+//!
+//! ```text
+//! probe task ──record()──► Entry { word: AtomicU8 = override<<2 | state, details under a Mutex }
+//!                               ▲ Arc, shared by every snapshot that has the key
+//! PoolsHealth.slots[member id] ─┘   is_up = index + one atomic load (no hashing, no lock)
+//! ```
+//!
+//! Entries are keyed by (address or name, probe name), not by member id, so a reload that
+//! keeps a member keeps its entry: the new snapshot's view points at the same `Arc<Entry>`.
+use std::fmt;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::probe::ProbeResult;
+use super::state::{Machine, Override, State, Thresholds};
+use crate::steer::{HealthView, MemberId, MemberTarget};
+
+/// What health state is keyed by: the probed thing and the probe's name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HealthKey {
+    pub target: Target,
+    pub probe: String,
+}
+
+/// A probed address, or a CNAME region's target name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Address(std::net::IpAddr),
+    /// Fully qualified, lower case.
+    Name(String),
+}
+
+impl Target {
+    pub fn of(t: &MemberTarget) -> Target {
+        match t {
+            MemberTarget::Address(a) => Target::Address(*a),
+            MemberTarget::Cname(n) => Target::Name(n.to_lowercase().to_ascii()),
+        }
+    }
+    /// Parses what `Display` writes: an address, or a name (a trailing dot is added).
+    pub fn parse(s: &str) -> Option<Target> {
+        if let Ok(a) = s.parse() {
+            return Some(Target::Address(a));
+        }
+        let n = hickory_proto::rr::Name::from_ascii(s).ok()?;
+        let mut n = n.to_lowercase();
+        n.set_fqdn(true);
+        Some(Target::Name(n.to_ascii()))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Address(a) => write!(f, "{a}"),
+            Target::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+impl fmt::Display for HealthKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} probe {}", self.target, self.probe)
+    }
+}
+
+/// Probe counters (monotonic).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub probes: u64,
+    pub failures: u64,
+    /// State changes, the first result (unknown → up/down) included.
+    pub transitions: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    probes: AtomicU64,
+    failures: AtomicU64,
+    transitions: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(&self, ok: bool, flipped: bool) {
+        self.probes.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        if flipped {
+            self.transitions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    pub(crate) fn get(&self) -> Counts {
+        Counts {
+            probes: self.probes.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            transitions: self.transitions.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The shared state of one key.
+#[derive(Debug)]
+pub struct Entry {
+    /// `override << 2 | state`: the only thing the DNS path reads.
+    word: AtomicU8,
+    detail: Mutex<Detail>,
+    pub(crate) counters: Counters,
+}
+
+#[derive(Debug, Default)]
+struct Detail {
+    machine: Machine,
+    over: Override,
+    last: Option<ProbeResult>,
+    last_at: Option<Instant>,
+    changed_at: Option<Instant>,
+}
+
+/// A point-in-time copy of an entry, for status pages and `explain`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntryStatus {
+    pub state: State,
+    pub over: Override,
+    pub last: Option<ProbeResult>,
+    /// Time since the last probe finished.
+    pub since_last: Option<Duration>,
+    /// Time since the state last changed (None while unknown).
+    pub since_change: Option<Duration>,
+    pub counts: Counts,
+}
+
+impl EntryStatus {
+    /// "up (HTTP 200, 12.3s ago; state since 40.1s)", "drain (probes: down, ...)".
+    pub fn describe(&self) -> String {
+        let mut s = match self.over {
+            Override::None => self.state.to_string(),
+            o => format!("{o} (probes: {})", self.state),
+        };
+        match (&self.last, self.since_last) {
+            (Some(r), Some(ago)) => s.push_str(&format!(", last {} {:.1}s ago", r.detail, ago.as_secs_f64())),
+            _ => s.push_str(", not probed yet"),
+        }
+        if let Some(c) = self.since_change {
+            s.push_str(&format!(", changed {:.1}s ago", c.as_secs_f64()));
+        }
+        s
+    }
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Entry::new()
+    }
+}
+
+impl Entry {
+    pub fn new() -> Entry {
+        Entry { word: AtomicU8::new(0), detail: Mutex::new(Detail::default()), counters: Counters::default() }
+    }
+
+    /// Up, after overrides; `assume_up` answers for the unknown state.
+    #[inline]
+    pub fn is_up(&self, assume_up: bool) -> bool {
+        let w = self.word.load(Ordering::Acquire);
+        match Override::from_u8(w >> 2).forced() {
+            Some(b) => b,
+            None => match State::from_u8(w & 3) {
+                State::Up => true,
+                State::Down => false,
+                State::Unknown => assume_up,
+            },
+        }
+    }
+
+    pub fn state(&self) -> State {
+        State::from_u8(self.word.load(Ordering::Acquire) & 3)
+    }
+
+    pub fn over(&self) -> Override {
+        Override::from_u8(self.word.load(Ordering::Acquire) >> 2)
+    }
+
+    fn publish(&self, d: &Detail) {
+        self.word.store(d.over.to_u8() << 2 | d.machine.state().to_u8(), Ordering::Release);
+    }
+
+    /// Feeds one probe result; returns the new state when it flipped. Counts it in `self` and
+    /// in `totals`.
+    pub(crate) fn record(&self, r: ProbeResult, t: Thresholds, now: Instant, totals: &Counters) -> Option<State> {
+        let ok = r.ok;
+        let flipped = match self.detail.lock() {
+            Ok(mut d) => {
+                let flipped = d.machine.observe(ok, t);
+                d.last = Some(r);
+                d.last_at = Some(now);
+                if flipped.is_some() {
+                    d.changed_at = Some(now);
+                }
+                self.publish(&d);
+                flipped
+            }
+            // A poisoned lock means a panic elsewhere while holding it; nothing here panics,
+            // but keep publishing rather than stop health checking.
+            Err(p) => {
+                let mut d = p.into_inner();
+                let flipped = d.machine.observe(ok, t);
+                self.publish(&d);
+                flipped
+            }
+        };
+        self.counters.add(ok, flipped.is_some());
+        totals.add(ok, flipped.is_some());
+        flipped
+    }
+
+    pub(crate) fn set_override(&self, o: Override) {
+        let mut d = match self.detail.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        d.over = o;
+        self.publish(&d);
+    }
+
+    pub fn status(&self, now: Instant) -> EntryStatus {
+        let d = match self.detail.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        EntryStatus {
+            state: d.machine.state(),
+            over: d.over,
+            last: d.last.clone(),
+            since_last: d.last_at.map(|t| now.saturating_duration_since(t)),
+            since_change: d.changed_at.map(|t| now.saturating_duration_since(t)),
+            counts: self.counters.get(),
+        }
+    }
+}
+
+/// What answers for one member id.
+#[derive(Clone, Debug)]
+enum Slot {
+    /// No probe: the pool file's `down` mark; or `down = true`, which wins over any probe.
+    Static(bool),
+    Live { entry: Arc<Entry>, assume_up: bool, key: HealthKey },
+}
+
+/// The [`HealthView`] of one `Pools` snapshot, built once when the snapshot is made
+/// ([`super::HealthService::view`]). Member ids index a slot directly.
+#[derive(Clone, Debug, Default)]
+pub struct PoolsHealth {
+    slots: Box<[Slot]>,
+}
+
+impl PoolsHealth {
+    pub(crate) fn builder(n: usize) -> PoolsHealthBuilder {
+        PoolsHealthBuilder { slots: Vec::with_capacity(n) }
+    }
+    /// The live entry of a member, with its key (None: not probed).
+    pub fn entry(&self, m: MemberId) -> Option<(&HealthKey, &Arc<Entry>)> {
+        match self.slots.get(m.index()) {
+            Some(Slot::Live { entry, key, .. }) => Some((key, entry)),
+            _ => None,
+        }
+    }
+    /// How many members are probed.
+    pub fn probed(&self) -> usize {
+        self.slots.iter().filter(|s| matches!(s, Slot::Live { .. })).count()
+    }
+}
+
+pub(crate) struct PoolsHealthBuilder {
+    slots: Vec<Slot>,
+}
+
+impl PoolsHealthBuilder {
+    pub(crate) fn fixed(&mut self, up: bool) {
+        self.slots.push(Slot::Static(up));
+    }
+    pub(crate) fn live(&mut self, key: HealthKey, entry: Arc<Entry>, assume_up: bool) {
+        self.slots.push(Slot::Live { entry, assume_up, key });
+    }
+    pub(crate) fn build(self) -> PoolsHealth {
+        PoolsHealth { slots: self.slots.into_boxed_slice() }
+    }
+}
+
+impl HealthView for PoolsHealth {
+    #[inline]
+    fn is_up(&self, m: MemberId) -> bool {
+        match self.slots.get(m.index()) {
+            Some(Slot::Static(up)) => *up,
+            Some(Slot::Live { entry, assume_up, .. }) => entry.is_up(*assume_up),
+            None => false,
+        }
+    }
+
+    fn describe(&self, m: MemberId) -> Option<String> {
+        match self.slots.get(m.index())? {
+            Slot::Static(true) => Some("not probed".into()),
+            Slot::Static(false) => Some("down in the pool file".into()),
+            Slot::Live { entry, assume_up, key } => {
+                let st = entry.status(Instant::now());
+                let assumed = if st.state == State::Unknown && st.over == Override::None {
+                    if *assume_up { " (assumed up)" } else { " (assumed down)" }
+                } else {
+                    ""
+                };
+                Some(format!("probe {}: {}{assumed}", key.probe, st.describe()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(b: bool) -> ProbeResult {
+        ProbeResult::new(b, if b { "ok" } else { "fail" }, Duration::ZERO)
+    }
+
+    #[test]
+    fn overrides_win_and_unknown_follows_assume() {
+        let t = Thresholds { rise: 1, fall: 1 };
+        let totals = Counters::default();
+        let e = Entry::new();
+        assert!(e.is_up(true) && !e.is_up(false), "unknown answers the assumption");
+        e.record(ok(false), t, Instant::now(), &totals);
+        assert!(!e.is_up(true));
+        e.set_override(Override::ForceUp);
+        assert!(e.is_up(false));
+        e.set_override(Override::Drain);
+        e.record(ok(true), t, Instant::now(), &totals);
+        assert_eq!(e.state(), State::Up, "the machine keeps running under an override");
+        assert!(!e.is_up(true));
+        e.set_override(Override::None);
+        assert!(e.is_up(false));
+        assert_eq!(totals.get(), Counts { probes: 2, failures: 1, transitions: 2 });
+    }
+
+    #[test]
+    fn target_text_round_trips() {
+        for s in ["192.0.2.1", "2001:db8::1", "lb.example.net."] {
+            let t = Target::parse(s).expect(s);
+            assert_eq!(t.to_string(), s);
+        }
+        assert_eq!(Target::parse("LB.Example.NET"), Target::parse("lb.example.net."));
+    }
+}

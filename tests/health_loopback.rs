@@ -1,0 +1,339 @@
+//! Real probes against loopback servers the tests start, stop and restart (real time, small
+//! intervals, every wait bounded): the first answer of `decide` (with the live view) that
+//! leaves a failed member out comes within interval × fall + 1 s, the first that includes a
+//! recovered one within interval × rise + 1 s, and a failed region's clients go to the next
+//! region. Plus the HTTP(S) checks themselves: status, body, Host, User-Agent, TLS trust.
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gslbd::health::{HealthOptions, HealthService, NetProber, ProbeKind, ProbeSpec, Prober};
+use gslbd::steer::{decide, load_pools, Answer, Client, Family, HealthView, MemberTarget, Pools, SplitMix64};
+use hickory_proto::rr::Name;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A minimal HTTP/1.1 server: answers every request with `status` and `body`, closes the
+/// connection, and records each request head.
+struct HttpServer {
+    addr: SocketAddr,
+    status: u16,
+    body: &'static str,
+    seen: Arc<Mutex<Vec<String>>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl HttpServer {
+    async fn start(addr: SocketAddr, status: u16, body: &'static str) -> std::io::Result<HttpServer> {
+        let mut s = HttpServer { addr, status, body, seen: Arc::default(), task: None };
+        s.restart().await?;
+        Ok(s)
+    }
+    async fn restart(&mut self) -> std::io::Result<()> {
+        let listener = TcpListener::bind(self.addr).await?;
+        self.addr = listener.local_addr()?;
+        let (status, body, seen) = (self.status, self.body, Arc::clone(&self.seen));
+        self.task = Some(tokio::spawn(async move {
+            // Ends when the test stops the server (abort) or the runtime ends.
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut n = 0;
+                    // Bounded: at most 8 KiB of request head.
+                    while n < buf.len() {
+                        match sock.read(&mut buf[n..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => n += k,
+                        }
+                        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    seen.lock().expect("lock").push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        }));
+        Ok(())
+    }
+    async fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await; // the listener is closed once the task is gone
+        }
+    }
+}
+
+/// A port free on every loopback address we use (bound on each in turn; bounded retries).
+async fn servers(addrs: &[&str], status: u16, body: &'static str) -> (u16, Vec<HttpServer>) {
+    for _ in 0..20 {
+        let first: IpAddr = addrs[0].parse().expect("addr");
+        let Ok(s0) = HttpServer::start(SocketAddr::new(first, 0), status, body).await else { continue };
+        let port = s0.addr.port();
+        let mut all = vec![s0];
+        for a in &addrs[1..] {
+            match HttpServer::start(SocketAddr::new(a.parse().expect("addr"), port), status, body).await {
+                Ok(s) => all.push(s),
+                Err(_) => break,
+            }
+        }
+        if all.len() == addrs.len() {
+            return (port, all);
+        }
+        for s in &mut all {
+            s.stop().await;
+        }
+    }
+    panic!("no common free port on {addrs:?}");
+}
+
+fn origin() -> Name {
+    Name::from_ascii("gslb.example.com.").expect("origin")
+}
+
+fn pools(text: &str) -> Pools {
+    load_pools(Path::new("test.pools.toml"), text, &origin()).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn answer(p: &Pools, h: &impl HealthView) -> Vec<String> {
+    let pool = p.pool_id("web").expect("pool");
+    let client = Client { subnet: "198.51.100.0/24".parse().expect("net"), geo: None };
+    let d = decide(p, pool, Family::V4, &client, h, &mut SplitMix64::new(3), None);
+    let mut v: Vec<String> = match d.answer {
+        Answer::Addresses(a) => a.as_slice().iter().map(|a| a.to_string()).collect(),
+        Answer::Cname(n) => vec![n.to_string()],
+        Answer::NoData => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// Polls `decide` every 10 ms until the answer is `want`; returns how long that took.
+async fn until_answer(p: &Pools, h: &impl HealthView, want: &[&str], limit: Duration) -> Duration {
+    let start = Instant::now();
+    // Bounded by `limit`.
+    while start.elapsed() < limit {
+        if answer(p, h) == want {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("answer {:?} still not {want:?} after {limit:?}", answer(p, h));
+}
+
+fn pool_text(kind: &str, port: u16) -> String {
+    let http = if kind == "http" { "path = \"/health\"\nbody_contains = \"OK\"\nhost = \"www.example.com\"\n" } else { "" };
+    format!(
+        r#"
+[names]
+www = "web"
+
+[probe.chk]
+kind = "{kind}"
+port = {port}
+{http}interval_ms = 200
+jitter_ms = 20
+timeout_ms = 150
+rise = 2
+fall = 3
+
+[pool.web]
+ttl = 30
+degraded_ttl = 5
+region_policy = "failover"
+member_policy = "all"
+failover_order = ["a", "b"]
+
+[pool.web.region.a]
+probe = "chk"
+members = [ {{ address = "127.0.0.2" }}, {{ address = "127.0.0.3" }} ]
+
+[pool.web.region.b]
+probe = "chk"
+members = [ {{ address = "127.0.0.4" }} ]
+"#
+    )
+}
+
+async fn failover_and_recovery(kind: &str) {
+    let (port, mut srv) = servers(&["127.0.0.2", "127.0.0.3", "127.0.0.4"], 200, "all OK").await;
+    let p = pools(&pool_text(kind, port));
+    let health = HealthService::start(HealthOptions { state_file: None, seed: 42 }).expect("start");
+    health.update(&[&p]);
+    let view = health.view(&p);
+    assert!(health.wait_first_round(Duration::from_secs(2)).await, "{:?}", health.status());
+    assert_eq!(answer(&p, &view), ["127.0.0.2", "127.0.0.3"]);
+
+    let interval = Duration::from_millis(200);
+    let fail_bound = interval * 3 + Duration::from_secs(1);
+    let rise_bound = interval * 2 + Duration::from_secs(1);
+
+    srv[0].stop().await;
+    let out = until_answer(&p, &view, &["127.0.0.3"], Duration::from_secs(5)).await;
+    srv[0].restart().await.expect("restart");
+    let back = until_answer(&p, &view, &["127.0.0.2", "127.0.0.3"], Duration::from_secs(5)).await;
+    srv[0].stop().await;
+    srv[1].stop().await;
+    let region = until_answer(&p, &view, &["127.0.0.4"], Duration::from_secs(5)).await;
+    srv[0].restart().await.expect("restart");
+    srv[1].restart().await.expect("restart");
+    let region_back = until_answer(&p, &view, &["127.0.0.2", "127.0.0.3"], Duration::from_secs(5)).await;
+    println!(
+        "{kind}: member left out after {out:?} (bound {fail_bound:?}), back after {back:?} (bound {rise_bound:?}); \
+         region a failed over to b after {region:?}, back after {region_back:?}"
+    );
+    assert!(out <= fail_bound, "{kind}: left out after {out:?}");
+    assert!(back <= rise_bound, "{kind}: back after {back:?}");
+    assert!(region <= fail_bound, "{kind}: region failover after {region:?}");
+    assert!(region_back <= rise_bound, "{kind}: region back after {region_back:?}");
+    let m = health.metrics();
+    assert!(m.total.transitions >= 3 + 2 + 2 + 2, "{m:?}");
+    health.shutdown();
+    for s in &mut srv {
+        s.stop().await;
+    }
+    if kind == "http" {
+        let seen = srv[2].seen.lock().expect("lock").clone();
+        let head = seen.first().expect("127.0.0.4 was probed").to_ascii_lowercase();
+        assert!(head.starts_with("get /health http/1.1"), "{head}");
+        assert!(head.contains("host: www.example.com"), "{head}");
+        assert!(head.contains("user-agent: gslbd-health/"), "{head}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_member_and_region_failover_and_recovery() {
+    failover_and_recovery("http").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_member_and_region_failover_and_recovery() {
+    failover_and_recovery("tcp").await;
+}
+
+fn http_spec(port: u16, f: impl FnOnce(&mut gslbd::health::HttpProbe)) -> ProbeSpec {
+    let text = format!(
+        "[probe.h]\nkind = \"http\"\nport = {port}\n[pool.web]\n[pool.web.region.a]\nprobe = \"h\"\nmembers = [ {{ address = \"127.0.0.1\" }} ]\n"
+    );
+    let p = pools(&text);
+    let mut spec = p.members().next().and_then(|(_, m)| m.probe.clone()).expect("probe").as_ref().clone();
+    if let ProbeKind::Http(h) = &mut spec.kind {
+        f(h);
+    }
+    spec
+}
+
+#[tokio::test]
+async fn http_checks_status_and_body() {
+    let (port, mut srv) = servers(&["127.0.0.1"], 503, "maintenance").await;
+    let prober = NetProber::new();
+    let t = MemberTarget::Address("127.0.0.1".parse().expect("a"));
+    let r = prober.probe(&t, &http_spec(port, |_| {})).await;
+    assert!(!r.ok && r.detail.contains("HTTP 503"), "{r:?}");
+    let r = prober.probe(&t, &http_spec(port, |h| h.expect_status = vec![200, 503])).await;
+    assert!(r.ok, "{r:?}");
+    let r = prober
+        .probe(&t, &http_spec(port, |h| {
+            h.expect_status = vec![503];
+            h.body_contains = Some("healthy".into());
+        }))
+        .await;
+    assert!(!r.ok && r.detail.contains("body lacks"), "{r:?}");
+    srv[0].stop().await;
+    let r = prober.probe(&t, &http_spec(port, |_| {})).await;
+    assert!(!r.ok && r.detail.contains("connect"), "{r:?}");
+}
+
+/// A TLS server on a std thread (rustls, ring) for at most `conns` connections.
+fn tls_server(cert_pem: String, key_der: Vec<u8>, conns: usize) -> u16 {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::io::{Read, Write};
+    let certs: Vec<CertificateDer<'static>> =
+        rustls::pki_types::pem::PemObject::pem_slice_iter(cert_pem.as_bytes()).map(|c| c.expect("pem")).collect();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("cert");
+    let cfg = Arc::new(cfg);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(conns) {
+            let Ok(stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let Ok(conn) = rustls::ServerConnection::new(Arc::clone(&cfg)) else { continue };
+            let mut tls = rustls::StreamOwned::new(conn, stream);
+            let mut buf = [0u8; 4096];
+            let mut head = Vec::new();
+            // Bounded: 4 reads of the request head at most.
+            for _ in 0..4 {
+                match tls.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+                if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure");
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn https_checks_trust_sni_and_insecure() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let leaf_key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["probe.test".to_string()])
+        .expect("params")
+        .signed_by(&leaf_key, &ca)
+        .expect("leaf");
+    let chain = format!("{}{}", leaf.pem(), ca.pem());
+    let port = tls_server(chain, leaf_key.serialize_der(), 8);
+
+    let dir = std::env::temp_dir().join(format!("gslbd-https-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("ca file");
+
+    let prober = NetProber::new();
+    let t = MemberTarget::Address("127.0.0.1".parse().expect("a"));
+    let spec = |sni: Option<&str>, insecure: bool, ca: bool| {
+        let mut s = http_spec(port, |h| {
+            h.body_contains = Some("secure".into());
+            h.tls = Some(gslbd::health::TlsProbe {
+                sni: sni.map(str::to_string),
+                insecure,
+                ca_file: ca.then(|| ca_file.clone()),
+            });
+        });
+        s.timeout = Duration::from_secs(3);
+        s
+    };
+    let r = prober.probe(&t, &spec(Some("probe.test"), false, true)).await;
+    assert!(r.ok, "trusted CA + matching SNI: {r:?}");
+    let r = prober.probe(&t, &spec(Some("other.test"), false, true)).await;
+    assert!(!r.ok, "a name the certificate does not carry must fail: {r:?}");
+    let r = prober.probe(&t, &spec(Some("probe.test"), false, false)).await;
+    assert!(!r.ok, "a private CA is not in the system roots: {r:?}");
+    let r = prober.probe(&t, &spec(None, true, false)).await;
+    assert!(r.ok, "insecure accepts any certificate: {r:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
