@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
 use gslbd::config;
+use gslbd::dns::rrl::Rrl;
 use gslbd::dns::server::{bind, serve_tcp, serve_udp, SharedSnapshot, TcpCounters};
 
 #[derive(Parser)]
@@ -85,6 +86,8 @@ fn serve(path: PathBuf) -> ExitCode {
     runtime.block_on(async move {
         let listen = snapshot.server.listen.clone();
         let workers = snapshot.server.udp_workers;
+        // One rate-limit table for every UDP socket: sized once, kept across reloads.
+        let rrl = Arc::new(Rrl::new(&snapshot.server.rrl));
         let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
         let counters = Arc::new(TcpCounters::default());
         let mut bound = Vec::new();
@@ -99,7 +102,7 @@ fn serve(path: PathBuf) -> ExitCode {
         }
         for b in bound {
             for sock in b.udp {
-                tokio::spawn(serve_udp(sock, shared.clone()));
+                tokio::spawn(serve_udp(sock, shared.clone(), rrl.clone()));
             }
             tokio::spawn(serve_tcp(b.tcp, shared.clone(), counters.clone()));
             tracing::info!(addr = %b.addr, "serving UDP and TCP");

@@ -10,7 +10,7 @@ mod file;
 use std::path::{Path, PathBuf};
 
 pub use error::{line_of, ConfigError, ConfigErrors};
-pub use file::{parse_config, ConfigFile, ServerSettings, TcpLimits, ZoneEntry};
+pub use file::{parse_config, ConfigFile, RrlSettings, ServerSettings, TcpLimits, ZoneEntry};
 
 use crate::zone::{load_zone, ZoneSet};
 
