@@ -12,6 +12,8 @@
 //! `respond` is shared by the UDP and TCP transports, the tests and the fuzz targets.
 pub mod encode;
 pub mod hickory;
+pub mod invariants;
+pub mod rrl;
 pub mod server;
 pub mod wire;
 
