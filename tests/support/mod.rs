@@ -226,6 +226,11 @@ impl GslbdServer {
         self.dir.path()
     }
 
+    /// The server's process id (for /proc/PID/status in soak tests).
+    pub fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
     pub fn stderr(&self) -> String {
         self.proc.stderr()
     }
