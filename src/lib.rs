@@ -11,7 +11,9 @@
 //! - [`zone`]: authoritative data and RFC 1034/4592 lookups (static records, delegations, negatives);
 //! - [`geo`]: GeoIP lookup (MaxMind and flat schemas), country centroids, distances;
 //! - [`steer`]: the pure decision for pooled names;
-//! - [`dns`]: the wire front end: parse, answer, EDNS/ECS, truncation, UDP and TCP transports.
+//! - [`dns`]: the wire front end: parse, answer, EDNS/ECS, truncation, UDP and TCP transports;
+//! - [`admin`]: reloads, file watching, the admin HTTP API, metrics and admin overrides.
+pub mod admin;
 pub mod config;
 pub mod dns;
 pub mod geo;

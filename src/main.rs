@@ -1,15 +1,16 @@
 //! gslbd's command line. `serve` loads the config into a snapshot, binds every listen
-//! address (UDP and TCP), and runs the transports until SIGINT/SIGTERM; SIGHUP reloads.
+//! address (UDP and TCP) and the admin API, and runs until SIGINT/SIGTERM; SIGHUP, `POST /reload`
+//! and a change to a watched file reload.
 //! `check` validates the config and every file it names, printing all errors.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
+use gslbd::admin::{serve_admin, spawn_watcher, AdminState, Reloader, Trigger};
 use gslbd::config;
 use gslbd::dns::rrl::Rrl;
-use gslbd::dns::server::{bind, serve_tcp, serve_udp, SharedSnapshot, TcpCounters};
+use gslbd::dns::server::{bind, serve_tcp, serve_udp, TcpCounters};
 
 #[derive(Parser)]
 #[command(name = "gslbd", version, about = "Authoritative GSLB DNS server")]
@@ -31,6 +32,28 @@ enum Command {
         #[arg(long, default_value = "gslbd.toml")]
         config: PathBuf,
     },
+    /// Show what the server would answer to NAME TYPE for a client, and why.
+    Explain {
+        #[arg(long, default_value = "gslbd.toml")]
+        config: PathBuf,
+        /// The query name, e.g. www.gslb.example.com
+        name: String,
+        /// The query type, e.g. A or AAAA
+        #[arg(value_name = "TYPE")]
+        qtype: String,
+        /// The client: an ECS subnet (81.2.69.0/24) or a resolver address (192.0.2.7).
+        #[arg(long)]
+        client: String,
+    },
+    /// Build a GeoIP .mmdb from a CSV of `network,country,latitude,longitude` lines
+    /// (for steering private networks); print every bad line; exit 1 if any.
+    MmdbBuild {
+        /// The CSV file.
+        csv: PathBuf,
+        /// Where to write the database.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -38,6 +61,57 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(config),
         Command::Serve { config } => serve(config),
+        Command::Explain { config, name, qtype, client } => explain(config, &name, &qtype, &client),
+        Command::MmdbBuild { csv, out } => mmdb_build(csv, out),
+    }
+}
+
+fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
+    let (qname, qtype, client) = match gslbd::dns::explain::parse_args(name, qtype, client) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{}", e.replace("client '", "--client '"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let snap = match config::load(&path) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut rng = gslbd::steer::SplitMix64::new(gslbd::dns::server::entropy_seed());
+    print!("{}", gslbd::dns::explain::explain(&snap, &qname, qtype, client, &mut rng));
+    ExitCode::SUCCESS
+}
+
+fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
+    let text = match std::fs::read_to_string(&csv) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", csv.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match gslbd::geo::csv_to_mmdb(&text, &csv.display().to_string()) {
+        Ok(bytes) => match std::fs::write(&out, &bytes) {
+            Ok(()) => {
+                println!("{}: {} bytes", out.display(), bytes.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{}: cannot write: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        },
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s)", errors.len());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -45,7 +119,9 @@ fn check(path: PathBuf) -> ExitCode {
     match config::load(&path) {
         Ok(snap) => {
             let records: usize = snap.zones.zones().iter().map(|z| z.record_count()).sum();
-            println!("{}: ok: {} zone(s), {} record(s)", path.display(), snap.zones.zones().len(), records);
+            let pooled: usize = snap.zones.zones().iter().map(|z| z.pools.names().count()).sum();
+            let geo = snap.geo.as_ref().map(|g| g.description()).unwrap_or_else(|| "no GeoIP database".into());
+            println!("{}: ok: {} zone(s), {} record(s), {} pooled name(s); {geo}", path.display(), snap.zones.zones().len(), records, pooled);
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -62,7 +138,9 @@ fn init_logging() {
     // hickory logs per request at info; keep it at warn so logging never sits on the query path.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_proto=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: journald and log files get plain key=value text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
 }
 
 fn serve(path: PathBuf) -> ExitCode {
@@ -88,7 +166,8 @@ fn serve(path: PathBuf) -> ExitCode {
         let workers = snapshot.server.udp_workers;
         // One rate-limit table for every UDP socket: sized once, kept across reloads.
         let rrl = Arc::new(Rrl::new(&snapshot.server.rrl));
-        let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+        let admin = snapshot.ops.admin.clone();
+        let (reloader, shared, overrides) = Reloader::start(path, snapshot);
         let counters = Arc::new(TcpCounters::default());
         let mut bound = Vec::new();
         for addr in &listen {
@@ -99,6 +178,25 @@ fn serve(path: PathBuf) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
+        }
+        // The admin API is bound before the DNS lines are printed, so a script that has read
+        // them can also rely on the admin line that came first.
+        if let Some(admin) = admin {
+            let listener = match tokio::net::TcpListener::bind(admin.listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("cannot listen on {} (admin): {e}", admin.listen);
+                    return ExitCode::FAILURE;
+                }
+            };
+            let addr = listener.local_addr().unwrap_or(admin.listen);
+            let state = AdminState { shared: shared.clone(), reloader: reloader.clone(), overrides: overrides.clone() };
+            tokio::spawn(serve_admin(listener, state));
+            tracing::info!(%addr, "admin API");
+            println!("gslbd admin listening on {addr}");
+        }
+        if let Err(e) = spawn_watcher(reloader.clone()) {
+            tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
         }
         for b in bound {
             for sock in b.udp {
@@ -111,14 +209,14 @@ fn serve(path: PathBuf) -> ExitCode {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        run_until_stopped(path, shared).await;
+        run_until_stopped(reloader).await;
         ExitCode::SUCCESS
     })
 }
 
 /// Waits for SIGINT or SIGTERM; on SIGHUP, reloads the config and swaps the snapshot in,
 /// keeping the old one if the new config has errors.
-async fn run_until_stopped(path: PathBuf, shared: SharedSnapshot) {
+async fn run_until_stopped(reloader: Arc<Reloader>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
@@ -129,15 +227,9 @@ async fn run_until_stopped(path: PathBuf, shared: SharedSnapshot) {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                let p = path.clone();
-                match tokio::task::spawn_blocking(move || config::load(&p)).await {
-                    Ok(Ok(new)) => {
-                        shared.store(Arc::new(new));
-                        tracing::info!("reloaded");
-                    }
-                    Ok(Err(errors)) => tracing::error!(errors = %errors, "reload failed; the old config keeps serving"),
-                    Err(e) => tracing::error!(error = %e, "reload task failed"),
-                }
+                // Run beside the signal loop, so SIGTERM is never held up by a slow load.
+                let r = reloader.clone();
+                tokio::spawn(async move { r.reload(Trigger::Signal).await });
             }
             _ = term.recv() => break,
             _ = int.recv() => break,

@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use gslbd::config::{self, Snapshot};
 use gslbd::dns::invariants::check_exchange;
 use gslbd::dns::{respond, Transport, EDNS_PAYLOAD};
+use gslbd::steer::SplitMix64;
 use hickory_proto::op::Message;
 use hickory_proto::rr::rdata::opt::EdnsCode;
 use proptest::prelude::*;
@@ -23,10 +24,15 @@ static SNAP: LazyLock<Snapshot> =
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
 
 fn run(packet: &[u8]) -> Vec<Option<Vec<u8>>> {
+    run_from(packet, CLIENT, 1)
+}
+
+fn run_from(packet: &[u8], client: IpAddr, seed: u64) -> Vec<Option<Vec<u8>>> {
     let mut replies = Vec::new();
+    let mut rng = SplitMix64::new(seed);
     for t in [Transport::Udp, Transport::Tcp] {
         let mut out = Vec::new();
-        let w = respond(&SNAP, packet, CLIENT, t, &mut out);
+        let w = respond(&SNAP, packet, client, t, &mut out, &mut rng);
         let reply = w.map(|w| out[..w.len].to_vec());
         if let Err(e) = check_exchange(packet, reply.as_deref(), t) {
             panic!("{t:?}: {e}\nquery: {packet:02x?}\nreply: {reply:02x?}");
@@ -188,9 +194,9 @@ proptest! {
     }
 
     #[test]
-    fn structured_queries(q in query()) {
+    fn structured_queries(q in query(), client in any::<IpAddr>(), seed in any::<u64>()) {
         let packet = q.bytes();
-        let replies = run(&packet);
+        let replies = run_from(&packet, client, seed);
         // A plain QUERY with a valid ECS option (and EDNS version 0) gets ECS back (RFC 7871 §7.2.1).
         if let (Some(e), 0) = (&q.edns, q.opcode) {
             if let (Some(Ecs::Valid { .. }), 0, false) = (&e.ecs, e.version, e.options.iter().any(|(c, _)| *c == 8)) {

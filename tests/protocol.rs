@@ -7,6 +7,7 @@ use std::path::Path;
 
 use gslbd::config::{self, Snapshot};
 use gslbd::dns::{respond, Transport};
+use gslbd::steer::SplitMix64;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::RecordType;
@@ -76,7 +77,7 @@ const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 
 fn ask(snap: &Snapshot, q: &Q, transport: Transport) -> (Vec<u8>, Message) {
     let mut out = Vec::new();
-    let w = respond(snap, &q.bytes(), CLIENT, transport, &mut out).expect("a reply");
+    let w = respond(snap, &q.bytes(), CLIENT, transport, &mut out, &mut SplitMix64::new(1)).expect("a reply");
     out.truncate(w.len);
     let m = Message::from_vec(&out).expect("the reply parses");
     (out, m)
@@ -209,7 +210,7 @@ fn opcodes_counts_and_classes() {
     let mut q = Q::new("gslb.example.com.", RecordType::SOA);
     q.qdcount = Some(2);
     let mut out = Vec::new();
-    let w = respond(&snap, &q.bytes(), CLIENT, Transport::Udp, &mut out).unwrap();
+    let w = respond(&snap, &q.bytes(), CLIENT, Transport::Udp, &mut out, &mut SplitMix64::new(1)).unwrap();
     assert_eq!(out[3] & 0xF, 1, "QDCOUNT 2 is FORMERR");
     assert_eq!(w.len, 12);
     let mut q = Q::new("version.bind.", RecordType::TXT);
@@ -219,12 +220,12 @@ fn opcodes_counts_and_classes() {
         assert_eq!(ask(&snap, &Q::new("gslb.example.com.", t), Transport::Tcp).1.metadata.response_code, ResponseCode::Refused);
     }
     // Garbage and responses: a runt is dropped, a response is dropped, a bad name is FORMERR.
-    assert!(respond(&snap, &[1, 2, 3], CLIENT, Transport::Udp, &mut out).is_none());
+    assert!(respond(&snap, &[1, 2, 3], CLIENT, Transport::Udp, &mut out, &mut SplitMix64::new(1)).is_none());
     let mut resp = Q::new("gslb.example.com.", RecordType::SOA).bytes();
     resp[2] |= 0x80;
-    assert!(respond(&snap, &resp, CLIENT, Transport::Udp, &mut out).is_none());
+    assert!(respond(&snap, &resp, CLIENT, Transport::Udp, &mut out, &mut SplitMix64::new(1)).is_none());
     let bad = [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 0x0C, 0, 1, 0, 1];
-    let w = respond(&snap, &bad, CLIENT, Transport::Udp, &mut out).unwrap();
+    let w = respond(&snap, &bad, CLIENT, Transport::Udp, &mut out, &mut SplitMix64::new(1)).unwrap();
     assert_eq!(out[3] & 0xF, 1, "a compression loop in the question is FORMERR");
     assert_eq!(w.len, 12);
 }

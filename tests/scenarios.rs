@@ -2,10 +2,10 @@
 //! entries, member states, client subnet, query type) with the exact expected answer, ECS scope
 //! and TTL. The format is described in `tests/scenarios/README.md`.
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
+use gslbd::geo::{Continent, Coordinates, Country, GeoDb, GeoDbBuilder, Location};
 use gslbd::steer::{decide, load_pools, Answer, Client, Explain, Family, MemberId, MemberTarget, SplitMix64};
 use hickory_proto::rr::{LowerName, Name};
 use ipnet::IpNet;
@@ -64,33 +64,51 @@ struct Expect {
     failed_open: bool,
 }
 
-/// In-memory GeoIP: longest-prefix match over the case's entries. Kept tiny and isolated so it
-/// can be swapped for a real .mmdb built with the geo module's builder.
-fn geo_for(entries: &[GeoEntry]) -> impl Fn(IpAddr) -> Option<GeoHit> + use<> {
-    let table: Vec<(IpNet, Option<Location>)> = entries
-        .iter()
-        .map(|e| {
-            let net: IpNet = e.network.parse().expect("geo network");
-            let coords = match (e.lat, e.lon) {
-                (Some(a), Some(o)) => Some(Coordinates::new(a, o).expect("geo coordinates")),
-                _ => None,
-            };
-            let loc = Location {
-                country: e.country.as_deref().map(|c| Country::parse(c).expect("country")),
-                continent: e.continent.as_deref().map(|c| Continent::parse(c).expect("continent")),
-                coords,
-            };
-            let known = loc.country.is_some() || loc.continent.is_some() || loc.coords.is_some();
-            (net, known.then_some(loc))
-        })
-        .collect();
-    move |ip| {
-        table
-            .iter()
-            .filter(|(n, _)| n.contains(&ip))
-            .max_by_key(|(n, _)| n.prefix_len())
-            .map(|(n, loc)| GeoHit { location: *loc, network: *n })
+/// The case's GeoIP database, written as a real `.mmdb` with the geo module's builder (IPv6
+/// tree, IPv4 under `::/96`) and read back with `GeoDb`, as the server reads its file. `None`
+/// when the case lists no `[[geo]]` entries: no database, so no lookup at all.
+///
+/// Entries are inserted from the shortest prefix to the longest, because a later insert
+/// overrides what it covers: the longest prefix wins whatever the order in the case file.
+/// The scope a real database gives is the network of the tree node the walk stops at, which
+/// for an address inside an entry is that entry's network.
+fn geo_db_for(entries: &[GeoEntry]) -> Result<Option<GeoDb>, String> {
+    if entries.is_empty() {
+        return Ok(None);
     }
+    let mut table: Vec<(IpNet, Location)> = Vec::new();
+    for e in entries {
+        let net: IpNet = e.network.parse().map_err(|err| format!("geo network {}: {err}", e.network))?;
+        let coords = match (e.lat, e.lon) {
+            (Some(a), Some(o)) => Some(Coordinates::new(a, o).ok_or("geo coordinates")?),
+            (None, None) => None,
+            _ => return Err(format!("geo {net}: give both lat and lon, or neither")),
+        };
+        let loc = Location {
+            country: e.country.as_deref().map(|c| Country::parse(c).ok_or(format!("country {c}"))).transpose()?,
+            continent: e.continent.as_deref().map(|c| Continent::parse(c).ok_or(format!("continent {c}"))).transpose()?,
+            coords,
+        };
+        table.push((net, loc));
+    }
+    table.sort_by_key(|(n, _)| n.prefix_len());
+    let mut builder = GeoDbBuilder::new(6);
+    for (net, loc) in &table {
+        builder.insert(*net, loc)?;
+    }
+    let bytes = builder.to_bytes()?;
+    // Through a file, opened (memory-mapped) like the server opens its database.
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "gslbd-scenario-{}-{}.mmdb",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, &bytes).map_err(|e| format!("write {}: {e}", path.display()))?;
+    let db = GeoDb::open(&path);
+    // The map stays valid after the name is removed.
+    let _ = std::fs::remove_file(&path);
+    db.map(Some)
 }
 
 fn run_case(path: &Path) -> Result<(), String> {
@@ -117,7 +135,9 @@ fn run_case(path: &Path) -> Result<(), String> {
         other => return Err(format!("qtype {other}")),
     };
     let subnet: IpNet = case.client.parse().map_err(|e| format!("client: {e}"))?;
-    let client = Client { subnet, geo: geo_for(&case.geo)(subnet.network()) };
+    let db = geo_db_for(&case.geo)?;
+    // What the server does (dns::steering_client): one lookup of the subnet's address.
+    let client = Client { subnet, geo: db.as_ref().map(|g| g.lookup(subnet.addr())) };
 
     let mut down: Vec<MemberId> = Vec::new();
     for d in &case.down {

@@ -16,6 +16,28 @@ struct RawConfig {
     server: RawServer,
     #[serde(default)]
     zone: Vec<RawZone>,
+    geoip: Option<RawGeo>,
+    admin: Option<RawAdmin>,
+    log: Option<RawLog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<Spanned<String>>,
+    token_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    query_sample: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeo {
+    database: Spanned<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -139,12 +161,48 @@ pub struct ZoneEntry {
     pub line: usize,
 }
 
+/// The GeoIP database to open, and the line that names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeoEntry {
+    pub database: PathBuf,
+    pub line: usize,
+}
+
+/// `[admin]`: the HTTP API (status, explain, drain/force, reload, metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Default 127.0.0.1:8053. Not on loopback only with a `token_file`.
+    pub listen: SocketAddr,
+    /// The bearer token that mutating calls must present; read at every (re)load.
+    pub token_file: Option<PathBuf>,
+    /// The line of `token_file`, for errors reading it.
+    pub token_line: usize,
+}
+
+/// `[log]`: what is logged besides errors and reloads.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct LogSettings {
+    /// The fraction of queries logged at info (client, qname, qtype, rcode, region); 0 = none.
+    pub query_sample: f64,
+}
+
+/// The operations sections of gslbd.toml: `[admin]` and `[log]`.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct OpsSettings {
+    /// `None` without an `[admin]` section: no admin listener.
+    pub admin: Option<AdminSettings>,
+    pub log: LogSettings,
+}
+
 /// The parsed gslbd.toml.
 #[derive(Clone, Debug)]
 pub struct ConfigFile {
     pub path: PathBuf,
     pub server: ServerSettings,
     pub zones: Vec<ZoneEntry>,
+    /// Without it every client is "no location" and nearest pools answer from their default region.
+    pub geoip: Option<GeoEntry>,
+    pub ops: OpsSettings,
 }
 
 /// Parses gslbd.toml `text` read from `path`.
@@ -280,8 +338,45 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if zones.is_empty() && errors.is_empty() {
         errors.push(ConfigError::new(path, 0, "no [[zone]] is configured"));
     }
+    let ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
+    let geoip = raw.geoip.map(|g| GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()) });
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, rrl, udp_workers }, zones })
+    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, rrl, udp_workers }, zones, geoip, ops })
+}
+
+/// The default admin listener: loopback only.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8053);
+
+fn parse_ops(path: &Path, text: &str, admin: Option<RawAdmin>, log: Option<RawLog>, base: &Path, errors: &mut Vec<ConfigError>) -> OpsSettings {
+    let at = |s: std::ops::Range<usize>| line_of(text, s.start);
+    let admin = admin.and_then(|a| {
+        let listen = match &a.listen {
+            None => DEFAULT_ADMIN_LISTEN,
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(addr) => addr,
+                Err(_) => {
+                    errors.push(ConfigError::new(path, at(l.span()), format!("admin.listen: '{}' is not an address:port", l.get_ref())));
+                    return None;
+                }
+            },
+        };
+        if !listen.ip().is_loopback() && a.token_file.is_none() {
+            let line = a.listen.as_ref().map(|l| at(l.span())).unwrap_or(0);
+            errors.push(ConfigError::new(path, line, format!("admin.listen: {listen} is not loopback; a token_file is required")));
+            return None;
+        }
+        let token_line = a.token_file.as_ref().map(|t| at(t.span())).unwrap_or(0);
+        Some(AdminSettings { listen, token_file: a.token_file.map(|t| base.join(t.get_ref())), token_line })
+    });
+    let mut query_sample = 0.0;
+    if let Some(q) = log.and_then(|l| l.query_sample) {
+        if (0.0..=1.0).contains(q.get_ref()) {
+            query_sample = *q.get_ref();
+        } else {
+            errors.push(ConfigError::new(path, at(q.span()), "log.query_sample: must be from 0 to 1"));
+        }
+    }
+    OpsSettings { admin, log: LogSettings { query_sample } }
 }

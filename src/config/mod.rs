@@ -10,16 +10,49 @@ mod file;
 use std::path::{Path, PathBuf};
 
 pub use error::{line_of, ConfigError, ConfigErrors};
-pub use file::{parse_config, ConfigFile, RrlSettings, ServerSettings, TcpLimits, ZoneEntry};
+pub use file::{
+    parse_config, AdminSettings, ConfigFile, GeoEntry, LogSettings, OpsSettings, RrlSettings, ServerSettings, TcpLimits, ZoneEntry,
+    DEFAULT_ADMIN_LISTEN,
+};
 
+use crate::geo::GeoDb;
+use crate::steer::load_pools;
 use crate::zone::{load_zone, ZoneSet};
 
 /// Everything the query path reads, built once per (re)load and never mutated.
-#[derive(Debug)]
 pub struct Snapshot {
     pub config_path: PathBuf,
     pub server: ServerSettings,
     pub zones: ZoneSet,
+    /// The GeoIP database, if configured.
+    pub geo: Option<GeoDb>,
+    /// `[admin]` and `[log]`.
+    pub ops: OpsSettings,
+    /// The admin bearer token, read from `admin.token_file` at this load.
+    pub admin_token: Option<AdminToken>,
+    /// Admin overrides and answer counters of this snapshot's members (see [`crate::admin::LiveState`]);
+    /// empty as loaded, filled by the reloader before the snapshot is published.
+    pub live: crate::admin::LiveState,
+}
+
+/// A bearer token; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("config_path", &self.config_path)
+            .field("zones", &self.zones.zones().len())
+            .field("geo", &self.geo.as_ref().map(|g| g.description()))
+            .finish()
+    }
 }
 
 /// Reads gslbd.toml at `path` and every file it names, and builds a snapshot.
@@ -35,13 +68,69 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
     let mut errors = Vec::new();
     let mut zones = Vec::new();
     for z in &file.zones {
-        match load_zone(&z.origin, &z.file) {
-            Ok(zone) => zones.push(zone),
-            Err(e) => errors.extend(e),
+        let mut zone = match load_zone(&z.origin, &z.file) {
+            Ok(zone) => zone,
+            Err(e) => {
+                errors.extend(e);
+                continue;
+            }
+        };
+        if let Some(pool_path) = &z.pools {
+            let text = match std::fs::read_to_string(pool_path) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}")));
+                    continue;
+                }
+            };
+            match load_pools(pool_path, &text, &z.origin) {
+                Ok(pools) => {
+                    if let Err(e) = zone.attach_pools(pools, pool_path, &text) {
+                        errors.extend(e);
+                    }
+                }
+                Err(e) => errors.extend(e),
+            }
         }
+        zones.push(zone);
     }
+    let geo = match &file.geoip {
+        Some(g) => match GeoDb::open(&g.database) {
+            Ok(db) => Some(db),
+            Err(e) => {
+                errors.push(ConfigError::new(&file.path, g.line, format!("geoip.database: {e}")));
+                None
+            }
+        },
+        None => None,
+    };
+    let admin_token = read_admin_token(&file, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    Ok(Snapshot { config_path: file.path, server: file.server, zones: ZoneSet::new(zones) })
+    Ok(Snapshot {
+        config_path: file.path,
+        server: file.server,
+        zones: ZoneSet::new(zones),
+        geo,
+        ops: file.ops,
+        admin_token,
+        live: Default::default(),
+    })
+}
+
+fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {
+    let admin = file.ops.admin.as_ref()?;
+    let path = admin.token_file.as_ref()?;
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Some(AdminToken(t.trim().to_string())),
+        Ok(_) => {
+            errors.push(ConfigError::new(&file.path, admin.token_line, format!("admin.token_file: {} is empty", path.display())));
+            None
+        }
+        Err(e) => {
+            errors.push(ConfigError::new(&file.path, admin.token_line, format!("admin.token_file: cannot read {}: {e}", path.display())));
+            None
+        }
+    }
 }

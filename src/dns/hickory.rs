@@ -11,7 +11,8 @@ use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use super::server::SharedSnapshot;
+use super::server::{entropy_seed, SharedSnapshot};
+use crate::steer::SplitMix64;
 use super::{respond, Transport};
 
 /// A [`RequestHandler`] that answers from the snapshot in service.
@@ -33,7 +34,7 @@ impl RequestHandler for HickoryHandler {
         let mut out = Vec::new();
         let reply = {
             let snap = self.shared.load();
-            respond(&snap, request.as_slice(), request.src().ip(), transport, &mut out)
+            respond(&snap, request.as_slice(), request.src().ip(), transport, &mut out, &mut SplitMix64::new(entropy_seed()))
                 .and_then(|w| Message::from_vec(&out[..w.len]).ok())
         };
         let Some(msg) = reply else {

@@ -11,8 +11,10 @@
 //! ```
 //! `respond` is shared by the UDP and TCP transports, the tests and the fuzz targets.
 pub mod encode;
+pub mod explain;
 pub mod hickory;
 pub mod invariants;
+pub mod outcome;
 pub mod rrl;
 pub mod server;
 pub mod wire;
@@ -20,11 +22,15 @@ pub mod wire;
 use std::net::IpAddr;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_proto::rr::{RData, Record, RecordType};
+use ipnet::IpNet;
 
 use crate::config::Snapshot;
-use crate::zone::{lookup, Lookup};
+use crate::steer::{decide, Answer, Client, Explain, Family, MemberId, Random};
+use crate::zone::{lookup, Lookup, Pooled};
 use encode::{encode, EdnsReply, Reply, Written};
+pub use outcome::{Outcome, Steered, SteeredAnswer};
 use wire::{ErrorRcode, Parsed};
 
 /// The EDNS UDP payload size we advertise and the most we send over UDP (DNS flag day 2020).
@@ -41,8 +47,22 @@ pub enum Transport {
 const CLASS_IN: u16 = 1;
 
 /// Answers one query packet from `client` into `out`. `None`: drop the packet, send nothing.
-pub fn respond(snap: &Snapshot, packet: &[u8], client: IpAddr, transport: Transport, out: &mut Vec<u8>) -> Option<Written> {
-    let _ = client; // the source address steers pooled names; static data does not depend on it
+/// `rng` drives the weighted choices of pooled names; each worker passes its own.
+pub fn respond<R: Random + ?Sized>(snap: &Snapshot, packet: &[u8], client: IpAddr, transport: Transport, out: &mut Vec<u8>, rng: &mut R) -> Option<Written> {
+    respond_with(snap, packet, client, transport, out, rng, &mut Outcome::default())
+}
+
+/// [`respond`], also summing up what happened in `outcome` (overwritten) for metrics and logs.
+pub fn respond_with<R: Random + ?Sized>(
+    snap: &Snapshot,
+    packet: &[u8],
+    client: IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    rng: &mut R,
+    outcome: &mut Outcome,
+) -> Option<Written> {
+    *outcome = Outcome::default();
     let query = match wire::parse(packet) {
         Parsed::Drop => return None,
         Parsed::Error { header, rcode, question, edns } => {
@@ -53,24 +73,39 @@ pub fn respond(snap: &Snapshot, packet: &[u8], client: IpAddr, transport: Transp
             };
             let edns = edns.map(|e| EdnsReply { payload: EDNS_PAYLOAD, dnssec_ok: e.dnssec_ok, nsid: None, ecs: None });
             let reply = Reply { header, authoritative: false, rcode, question: question.as_ref(), answer: &[], authority: &[], additional: &[], edns };
-            return Some(encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out));
+            let written = encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out);
+            *outcome = Outcome { replied: true, rcode, qtype: question.as_ref().map(|q| u16::from(q.qtype)), ecs: false, truncated: written.truncated, steered: None };
+            return Some(written);
         }
         Parsed::Query(q) => q,
     };
     let qtype = query.question.qtype;
-    let result = if query.question.qclass != CLASS_IN {
+    let mut result = if query.question.qclass != CLASS_IN {
         Lookup::refused() // we serve class IN only
     } else if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
         Lookup::refused() // no zone transfers: zones come from files on every node
     } else {
         lookup(&snap.zones, &query.question.name, qtype)
     };
+    let ecs = query.edns.and_then(|e| e.ecs);
+    // Static data does not depend on the client's address: scope 0 (RFC 7871 §7.2.1).
+    let mut scope = 0;
+    if let Some(pooled) = result.pooled.take() {
+        // RFC 7871 §7.1.2: a source prefix of 0 asks us not to use the client's subnet.
+        let subnet = match ecs {
+            Some(c) if c.source_prefix > 0 => c.net(),
+            _ => IpNet::from(client),
+        };
+        scope = steer_pooled(snap, &pooled, qtype, subnet, rng, &mut result, None, &mut outcome.steered);
+        if ecs.is_some_and(|c| c.source_prefix == 0) {
+            scope = 0;
+        }
+    }
     let edns = query.edns.map(|e| EdnsReply {
         payload: EDNS_PAYLOAD,
         dnssec_ok: e.dnssec_ok,
         nsid: if e.nsid { snap.server.nsid.as_deref() } else { None },
-        // Static data does not depend on the client's address: scope 0 (RFC 7871 §7.2.1).
-        ecs: e.ecs.map(|c| (c, 0)),
+        ecs: e.ecs.map(|c| (c, scope)),
     });
     let reply = Reply {
         header: query.header,
@@ -82,7 +117,80 @@ pub fn respond(snap: &Snapshot, packet: &[u8], client: IpAddr, transport: Transp
         additional: &result.additional,
         edns,
     };
-    Some(encode(&reply, size_limit(transport, query.edns.map(|e| e.payload)), out))
+    let written = encode(&reply, size_limit(transport, query.edns.map(|e| e.payload)), out);
+    outcome.replied = true;
+    outcome.rcode = reply.rcode;
+    outcome.qtype = Some(u16::from(qtype));
+    outcome.ecs = ecs.is_some();
+    outcome.truncated = written.truncated;
+    Some(written)
+}
+
+/// The steering client for `subnet`: its GeoIP hit when a database is configured.
+pub fn steering_client(snap: &Snapshot, subnet: IpNet) -> Client {
+    Client { subnet, geo: snap.geo.as_ref().map(|g| g.lookup(subnet.addr())) }
+}
+
+/// Fills the answer of a pooled name from the steering decision; returns the ECS scope and
+/// puts the decision's ids in `steered`.
+#[allow(clippy::too_many_arguments)]
+fn steer_pooled<R: Random + ?Sized>(
+    snap: &Snapshot,
+    pooled: &Pooled,
+    qtype: RecordType,
+    subnet: IpNet,
+    rng: &mut R,
+    result: &mut Lookup,
+    explain: Option<&mut Explain>,
+    steered: &mut Option<Steered>,
+) -> u8 {
+    let Some(zone) = snap.zones.zones().get(pooled.zone) else { return 0 };
+    // ANY gets the A answer (RFC 8482 lets us pick one RRset).
+    let family = if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
+    let client = steering_client(snap, subnet);
+    // The pool file's marks, under the admin overrides (drain, force up/down).
+    let file = zone.pools.file_health();
+    let health = |id: MemberId| snap.live.is_up(pooled.zone, id, &file);
+    let d = decide(&zone.pools, pooled.pool, family, &client, &health, rng, explain);
+    *steered = Some(Steered {
+        zone: pooled.zone,
+        pool: d.pool,
+        region: d.region,
+        answer: match &d.answer {
+            Answer::Addresses(list) => SteeredAnswer::Addresses(*list),
+            Answer::Cname(_) => SteeredAnswer::Cname,
+            Answer::NoData => SteeredAnswer::NoData,
+        },
+    });
+    match d.answer {
+        Answer::Addresses(list) => {
+            for a in list.as_slice() {
+                let rdata = match a {
+                    IpAddr::V4(v4) => RData::A(A(*v4)),
+                    IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
+                };
+                result.answer.push(Record::from_rdata(pooled.owner.clone(), d.ttl, rdata));
+            }
+            if list.is_empty() {
+                result.authority.push(zone.negative_soa().clone());
+            }
+        }
+        Answer::Cname(target) => {
+            result.answer.push(Record::from_rdata(pooled.owner.clone(), d.ttl, RData::CNAME(CNAME(target.clone()))));
+            // An in-zone hand-off target is answered too, as for any in-zone CNAME.
+            if zone.origin.zone_of(target) && qtype != RecordType::CNAME {
+                let more = lookup(&snap.zones, target, qtype);
+                if more.pooled.is_none() {
+                    result.rcode = more.rcode;
+                    result.answer.extend(more.answer);
+                    result.authority.extend(more.authority);
+                    result.additional.extend(more.additional);
+                }
+            }
+        }
+        Answer::NoData => result.authority.push(zone.negative_soa().clone()),
+    }
+    d.ecs_scope
 }
 
 /// The largest reply the client can take: 512 without EDNS, its payload size (at most

@@ -18,8 +18,15 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::{timeout, Instant};
 
 use super::rrl::{slip_in_place, Rrl, Verdict};
-use super::{respond, Transport};
+use super::{respond_with, Outcome, Transport};
 use crate::config::Snapshot;
+use crate::steer::SplitMix64;
+
+/// A fresh random seed for a worker's generator (std's per-process random hash keys).
+pub fn entropy_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
 
 /// The snapshot in service; a reload stores a new one.
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
@@ -85,6 +92,8 @@ pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
 pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot, rrl: Arc<Rrl>) {
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
+    let mut rng = SplitMix64::new(entropy_seed());
+    let mut outcome = Outcome::default();
     loop {
         let (n, src) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -97,8 +106,11 @@ pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot, rrl: Arc<Rrl>) {
             continue; // cannot be answered; a reflection attempt
         }
         let snap = shared.load();
-        if let Some(w) = respond(&snap, &buf[..n], src.ip(), Transport::Udp, &mut out) {
-            drop(snap);
+        let reply = respond_with(&snap, &buf[..n], src.ip(), Transport::Udp, &mut out, &mut rng, &mut outcome);
+        // Counted before the reply leaves, so a client that has its answer sees it counted.
+        crate::admin::observe(&snap, &outcome, Transport::Udp, &buf[..n], src.ip(), &mut rng);
+        drop(snap);
+        if let Some(w) = reply {
             let len = match rrl.check(&out[..w.len], src.ip(), rrl.elapsed()) {
                 Verdict::Send => w.len,
                 Verdict::Slip => slip_in_place(&mut out, w.len),
@@ -188,6 +200,8 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Share
     let deadline = Instant::now() + limits.max_lifetime;
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
+    let mut rng = SplitMix64::new(entropy_seed());
+    let mut outcome = Outcome::default();
     for _ in 0..limits.max_queries_per_connection {
         let wait = limits.idle_timeout.min(deadline.saturating_duration_since(Instant::now()));
         let mut len = [0u8; 2];
@@ -202,7 +216,9 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, shared: Share
             _ => return,
         }
         let snap = shared.load();
-        let Some(w) = respond(&snap, &buf[..n], peer.ip(), Transport::Tcp, &mut out) else {
+        let reply = respond_with(&snap, &buf[..n], peer.ip(), Transport::Tcp, &mut out, &mut rng, &mut outcome);
+        crate::admin::observe(&snap, &outcome, Transport::Tcp, &buf[..n], peer.ip(), &mut rng);
+        let Some(w) = reply else {
             continue;
         };
         drop(snap);

@@ -11,6 +11,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::config::ConfigError;
+use crate::steer::{PoolId, Pools};
 
 use super::parse::SourceRecord;
 
@@ -28,8 +29,8 @@ pub struct Node {
     pub rrsets: Vec<RRset>,
     /// Set when the node holds NS and is not the apex: everything at and below it is delegated.
     pub delegation: bool,
-    /// Index of the pool that answers A/AAAA at this name, if it is a pooled name.
-    pub pool: Option<usize>,
+    /// The pool that answers A/AAAA at this name, if it is a pooled name.
+    pub pool: Option<PoolId>,
 }
 
 impl Node {
@@ -46,6 +47,8 @@ impl Node {
 #[derive(Debug)]
 pub struct Zone {
     pub origin: Name,
+    /// The pools of this zone's pooled names (empty when the zone has no pool file).
+    pub pools: Pools,
     nodes: HashMap<Name, Node>,
     /// The SOA record, with its TTL already lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
     negative_soa: Record,
@@ -74,42 +77,53 @@ impl Zone {
         let mut soa: Option<(Record, usize)> = None;
         let mut first_file = None;
         // Lines where each (owner, type) first appeared, for CNAME conflict reports.
-        let mut first_line: HashMap<(Name, RecordType), (std::path::PathBuf, usize)> = HashMap::new();
+        let mut cname_line: HashMap<Name, (std::sync::Arc<std::path::Path>, usize)> = HashMap::new();
         for sr in records {
-            first_file.get_or_insert_with(|| sr.file.clone());
+            if first_file.is_none() {
+                first_file = Some(sr.file.to_path_buf());
+            }
             let rec = sr.record;
             let owner = rec.name.clone();
             if !origin.zone_of(&owner) {
-                errors.push(ConfigError::new(&sr.file, sr.line, format!("{owner} is outside the zone {origin}")));
+                errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("{owner} is outside the zone {origin}")));
                 continue;
             }
             let rtype = rec.record_type();
             if rtype == RecordType::SOA {
                 if owner != origin {
-                    errors.push(ConfigError::new(&sr.file, sr.line, format!("SOA at {owner}: an SOA belongs only at the zone apex {origin}")));
+                    errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("SOA at {owner}: an SOA belongs only at the zone apex {origin}")));
                     continue;
                 }
                 if let Some((_, l)) = &soa {
-                    errors.push(ConfigError::new(&sr.file, sr.line, format!("second SOA record (the first is on line {l})")));
+                    errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("second SOA record (the first is on line {l})")));
                     continue;
                 }
                 soa = Some((rec.clone(), sr.line));
             }
-            first_line.entry((owner.clone(), rtype)).or_insert((sr.file.clone(), sr.line));
-            // Create the empty non-terminals between the apex and the owner.
-            let mut n = labels(&owner);
-            while n > labels(&origin) {
-                nodes.entry(ancestor(&owner, n)).or_default();
-                n -= 1;
+            if rtype == RecordType::CNAME {
+                cname_line.entry(owner.clone()).or_insert((sr.file.clone(), sr.line));
             }
-            let node = nodes.get_mut(&owner).expect("inserted above");
+            if !nodes.contains_key(&owner) {
+                // Create the owner and the empty non-terminals up to the first name that exists.
+                nodes.insert(owner.clone(), Node::default());
+                let mut n = labels(&owner) - 1;
+                while n > labels(&origin) {
+                    let a = ancestor(&owner, n);
+                    if nodes.contains_key(&a) {
+                        break;
+                    }
+                    nodes.insert(a, Node::default());
+                    n -= 1;
+                }
+            }
+            let Some(node) = nodes.get_mut(&owner) else { continue };
             match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
                 Some(set) => {
                     if set.records.iter().any(|r| r.data == rec.data) {
                         continue; // a duplicate record is one record (RFC 2181 §5)
                     }
                     if rtype == RecordType::CNAME {
-                        errors.push(ConfigError::new(&sr.file, sr.line, format!("{owner}: a name can have only one CNAME")));
+                        errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("{owner}: a name can have only one CNAME")));
                         continue;
                     }
                     // RFC 2181 §5.2: one TTL per RRset; the first record's TTL is used.
@@ -124,7 +138,7 @@ impl Zone {
         // CNAME and other data (RFC 1034 §3.6.2, RFC 2181 §10.1).
         for (name, node) in &nodes {
             if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
-                let (f, l) = first_line.get(&(name.clone(), RecordType::CNAME)).cloned().unwrap_or((file.clone(), 0));
+                let (f, l) = cname_line.get(name).map(|(f, l)| (f.to_path_buf(), *l)).unwrap_or((file.clone(), 0));
                 errors.push(ConfigError::new(f, l, format!("{name} has a CNAME and other data")));
             }
         }
@@ -150,7 +164,7 @@ impl Zone {
         };
         let mut negative_soa = soa.clone();
         negative_soa.ttl = soa.ttl.min(minimum);
-        Ok(Zone { origin, nodes, negative_soa, soa })
+        Ok(Zone { origin, pools: Pools::default(), nodes, negative_soa, soa })
     }
 
     pub fn soa(&self) -> &Record {
@@ -175,6 +189,38 @@ impl Zone {
         }
         self.nodes.get_mut(name).expect("inserted above")
     }
+    /// Makes the pooled names of `pools` answer from their pools. A pooled name may not
+    /// also have static A, AAAA or CNAME records, nor sit at or below a delegation.
+    /// Errors point at the pooled name's line in the pool file.
+    pub fn attach_pools(&mut self, pools: Pools, pool_file: &std::path::Path, pool_text: &str) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut placed = Vec::new();
+        for (lower, pool) in pools.names() {
+            let name = Name::from(lower.clone());
+            let line = key_line(pool_text, &name, &self.origin);
+            if let Found::Delegation(cut, _) = self.find(&name, RecordType::A) {
+                errors.push(ConfigError::new(pool_file, line, format!("pooled name {name} is at or below the delegation {cut}")));
+                continue;
+            }
+            if let Some(node) = self.nodes.get(&name) {
+                for t in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
+                    if node.rrset(t).is_some() {
+                        errors.push(ConfigError::new(pool_file, line, format!("pooled name {name} also has static {t} records in the zone file")));
+                    }
+                }
+            }
+            placed.push((name, pool));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (name, pool) in placed {
+            self.ensure_node(&name).pool = Some(pool);
+        }
+        self.pools = pools;
+        Ok(())
+    }
+
     pub fn names(&self) -> impl Iterator<Item = (&Name, &Node)> {
         self.nodes.iter()
     }
@@ -227,6 +273,19 @@ fn ancestor(name: &Name, labels: usize) -> Name {
     n
 }
 
+/// The line of the `[names]` key for `name` in a pool file (relative or absolute form), or 0.
+fn key_line(text: &str, name: &Name, origin: &Name) -> usize {
+    let abs = name.to_ascii();
+    let rel = abs.strip_suffix(&format!(".{}", origin.to_ascii())).map(str::to_string).unwrap_or_else(|| "@".to_string());
+    text.lines()
+        .position(|l| {
+            let k = l.split('=').next().unwrap_or("").trim().trim_matches('"');
+            k.eq_ignore_ascii_case(&rel) || k.eq_ignore_ascii_case(&abs)
+        })
+        .map(|i| i + 1)
+        .unwrap_or(0)
+}
+
 /// Every zone the server is authoritative for.
 #[derive(Debug, Default)]
 pub struct ZoneSet {
@@ -239,9 +298,9 @@ impl ZoneSet {
         zones.sort_by_key(|z| std::cmp::Reverse(labels(&z.origin)));
         ZoneSet { zones }
     }
-    /// The deepest zone that contains `name`.
-    pub fn zone_for(&self, name: &Name) -> Option<&Zone> {
-        self.zones.iter().find(|z| z.origin.zone_of(name))
+    /// The deepest zone that contains `name`, with its index in [`ZoneSet::zones`].
+    pub fn zone_for(&self, name: &Name) -> Option<(usize, &Zone)> {
+        self.zones.iter().enumerate().find(|(_, z)| z.origin.zone_of(name))
     }
     pub fn zones(&self) -> &[Zone] {
         &self.zones
@@ -256,9 +315,18 @@ pub struct Lookup {
     pub answer: Vec<Record>,
     pub authority: Vec<Record>,
     pub additional: Vec<Record>,
-    /// A pooled name reached by the lookup, whose A/AAAA answer the steering decides,
-    /// with the owner name the records must carry.
-    pub pooled: Option<(usize, Name)>,
+    /// A pooled name reached by the lookup, whose A/AAAA answer the steering decides.
+    pub pooled: Option<Pooled>,
+}
+
+/// Where the lookup ended on a pooled name.
+#[derive(Clone, Debug)]
+pub struct Pooled {
+    /// Index of the zone in [`ZoneSet::zones`]; its `pools` hold `pool`.
+    pub zone: usize,
+    pub pool: PoolId,
+    /// The owner the address records carry (the query's letter case, or the CNAME target).
+    pub owner: Name,
 }
 
 impl Lookup {
@@ -273,7 +341,7 @@ const MAX_CNAME_CHAIN: usize = 12;
 /// Answers `qname`/`qtype` from the zone set. `qname` keeps the query's letter case,
 /// which is used for the owner of answers at the query name (RFC 4343).
 pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Lookup {
-    let Some(zone) = zones.zone_for(qname) else {
+    let Some((zone_index, zone)) = zones.zone_for(qname) else {
         return Lookup::refused();
     };
     let mut out = Lookup { rcode: ResponseCode::NoError, authoritative: true, answer: vec![], authority: vec![], additional: vec![], pooled: None };
@@ -318,9 +386,11 @@ pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Lookup {
                 continue;
             }
         }
-        if node.pool.is_some() && matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY) {
-            out.pooled = Some((node.pool.unwrap_or(0), name.clone()));
-            return out;
+        if let Some(pool) = node.pool {
+            if matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY) {
+                out.pooled = Some(Pooled { zone: zone_index, pool, owner: name.clone() });
+                return out;
+            }
         }
         if qtype == RecordType::ANY {
             // RFC 8482 §4.2: answer with one RRset of the name.

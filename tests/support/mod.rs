@@ -153,6 +153,8 @@ pub struct GslbdServer {
     // Field order matters: the process dies before its directory is removed.
     proc: Proc,
     addrs: Vec<SocketAddr>,
+    /// The admin API's address, when the config has an `[admin]` section.
+    admin: Option<SocketAddr>,
     dir: TempDir,
 }
 
@@ -199,6 +201,10 @@ impl GslbdServer {
             "listen".into(),
             toml::Value::Array(vec!["127.0.0.1:0".into()]),
         );
+        // The admin API too picks a free port, so tests can run side by side.
+        if let Some(admin) = table.get_mut("admin").and_then(|a| a.as_table_mut()) {
+            admin.insert("listen".into(), "127.0.0.1:0".into());
+        }
         let conf = dir.write("gslbd.toml", &toml::to_string(&table).unwrap());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
         cmd.arg("serve")
@@ -209,8 +215,29 @@ impl GslbdServer {
     }
 
     fn wait_ready(mut proc: Proc, listens: usize, dir: TempDir) -> GslbdServer {
-        let addrs = wait_listening(&mut proc, listens, "gslbd");
-        GslbdServer { proc, addrs, dir }
+        let (addrs, admin) = wait_listening_admin(&mut proc, listens, "gslbd");
+        GslbdServer { proc, addrs, admin, dir }
+    }
+
+    /// The admin API's address; panics when the config has no `[admin]` section.
+    pub fn admin(&self) -> SocketAddr {
+        self.admin.expect("the config has an [admin] section")
+    }
+
+    /// The server's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
+    /// Sends SIGHUP (a reload) to the server.
+    pub fn sighup(&self) {
+        let ok = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid().to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -HUP {} failed", self.pid());
     }
 
     /// The first listen address (UDP and TCP share it).
@@ -226,11 +253,6 @@ impl GslbdServer {
         self.dir.path()
     }
 
-    /// The server's process id (for /proc/PID/status in soak tests).
-    pub fn pid(&self) -> u32 {
-        self.proc.id()
-    }
-
     pub fn stderr(&self) -> String {
         self.proc.stderr()
     }
@@ -239,12 +261,21 @@ impl GslbdServer {
 /// Waits (bounded by [`START_TIMEOUT`]) for `count` lines `gslbd listening on ADDR`.
 /// Panics with the child's stderr when it exits or stays silent.
 pub fn wait_listening(proc: &mut Proc, count: usize, what: &str) -> Vec<SocketAddr> {
+    wait_listening_admin(proc, count, what).0
+}
+
+/// [`wait_listening`], also returning the `gslbd admin listening on ADDR` line's address
+/// (printed before the DNS lines when the config has an `[admin]` section).
+pub fn wait_listening_admin(proc: &mut Proc, count: usize, what: &str) -> (Vec<SocketAddr>, Option<SocketAddr>) {
     let deadline = Instant::now() + START_TIMEOUT;
     let mut addrs = Vec::new();
+    let mut admin = None;
     while addrs.len() < count {
         match proc.next_line(deadline) {
             Some(line) => {
-                if let Some(rest) = line.trim().strip_prefix("gslbd listening on ") {
+                if let Some(rest) = line.trim().strip_prefix("gslbd admin listening on ") {
+                    admin = rest.trim().parse().ok();
+                } else if let Some(rest) = line.trim().strip_prefix("gslbd listening on ") {
                     let a: SocketAddr = rest
                         .trim()
                         .parse()
@@ -264,7 +295,57 @@ pub fn wait_listening(proc: &mut Proc, count: usize, what: &str) -> Vec<SocketAd
             }
         }
     }
-    addrs
+    (addrs, admin)
+}
+
+// ───────────────────────────── admin HTTP ─────────────────────────────
+
+/// One HTTP/1.1 request to the admin API on loopback (`Connection: close`, bounded by
+/// [`QUERY_TIMEOUT`]); returns the status code and the body.
+pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    assert_loopback(addr);
+    let mut s = TcpStream::connect_timeout(&addr, QUERY_TIMEOUT)
+        .unwrap_or_else(|e| panic!("admin connect {addr}: {e}"));
+    s.set_read_timeout(Some(QUERY_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(QUERY_TIMEOUT)).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("admin request write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("admin {method} {path}: {e}"));
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("admin {method} {path}: no HTTP header end in {text:?}"));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("admin {method} {path}: bad status line in {head:?}"));
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (code, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// Number of entries in `server.listen` (1 if absent or unparsable: the server's default
@@ -883,4 +964,332 @@ pub fn multiset_minus(x: &[String], y: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+// ───────────────────────────── Client Subnet (RFC 7871) ─────────────────────────────
+
+/// The ECS option (code 8) for `net` ("81.2.69.0/24", "2a00:1::/48"), as a client sends it:
+/// scope 0, the address truncated to the source prefix (whole bytes, trailing bits zero).
+pub fn ecs_option(net: &str) -> (u16, Vec<u8>) {
+    let net: ipnet::IpNet = net.parse().unwrap_or_else(|e| panic!("ECS subnet {net}: {e}"));
+    let net = net.trunc();
+    let (family, octets): (u16, Vec<u8>) = match net.addr() {
+        std::net::IpAddr::V4(a) => (1, a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => (2, a.octets().to_vec()),
+    };
+    let prefix = net.prefix_len();
+    let mut data = family.to_be_bytes().to_vec();
+    data.extend_from_slice(&[prefix, 0]);
+    data.extend_from_slice(&octets[..usize::from(prefix).div_ceil(8)]);
+    (8, data)
+}
+
+/// An EDNS query (payload 1232, RD clear) for `qname`/`qtype`, with an ECS option for `ecs`
+/// ("a.b.c.d/len") or none.
+pub fn ecs_query(qname: &str, qtype: RecordType, ecs: Option<&str>) -> Message {
+    let mut q = QuerySpec::new(qname, qtype);
+    q.edns = Some(EdnsSpec {
+        options: ecs.map(ecs_option).into_iter().collect(),
+        ..EdnsSpec::default()
+    });
+    q.to_message(rand_id())
+}
+
+/// A query ID that differs from call to call (no `rand` needed in tests).
+pub fn rand_id() -> u16 {
+    static N: AtomicU32 = AtomicU32::new(0x1234);
+    (N.fetch_add(0x9e37, Ordering::Relaxed) & 0xffff) as u16
+}
+
+/// The ECS options of a reply, each as `address/source/scope` (as dig's CLIENT-SUBNET line).
+pub fn ecs_of(m: &Message) -> Vec<String> {
+    use hickory_proto::rr::rdata::opt::EdnsCode;
+    m.edns
+        .as_ref()
+        .map(|e| {
+            e.options()
+                .get_all(EdnsCode::Subnet)
+                .into_iter()
+                .map(|o| match o {
+                    EdnsOption::Subnet(s) => {
+                        format!("{}/{}/{}", s.addr(), s.source_prefix(), s.scope_prefix())
+                    }
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The answer section as `(owner lowercase, TTL, TYPE, RDATA)`, sorted.
+pub fn answers_of(m: &Message) -> Vec<(String, u32, String, String)> {
+    let mut v: Vec<_> = m
+        .answers
+        .iter()
+        .map(|r| {
+            (
+                r.name.to_lowercase().to_string(),
+                r.ttl,
+                r.record_type().to_string(),
+                r.data.to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+// ───────────────────────────── dig ─────────────────────────────
+
+/// Where `dig` lives, if installed. `GSLBD_TEST_DIG=/path/to/dig` overrides the search; set
+/// it empty to check the SKIP path.
+pub fn dig_path() -> Option<PathBuf> {
+    find_tool("GSLBD_TEST_DIG", "dig")
+}
+
+fn find_tool(env: &str, name: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        return (!p.is_empty()).then(|| PathBuf::from(p));
+    }
+    let mut dirs: Vec<PathBuf> = vec!["/usr/sbin".into(), "/usr/bin".into(), "/usr/local/sbin".into()];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// One resource record as dig prints it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DigRr {
+    pub owner: String,
+    pub ttl: u32,
+    pub rtype: String,
+    pub rdata: String,
+}
+
+/// What a test needs from dig's output.
+#[derive(Clone, Debug)]
+pub struct DigReply {
+    /// `status:` of the header line (NOERROR, NXDOMAIN, …).
+    pub status: String,
+    /// The ANSWER SECTION, sorted.
+    pub answers: Vec<DigRr>,
+    /// The `; CLIENT-SUBNET: a/b/c` value, if the reply had ECS.
+    pub client_subnet: Option<String>,
+    /// The whole output, for failure messages.
+    pub text: String,
+}
+
+impl DigReply {
+    /// The RDATA of the answers of type `rtype`, sorted.
+    pub fn rdata(&self, rtype: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .answers
+            .iter()
+            .filter(|r| r.rtype == rtype)
+            .map(|r| r.rdata.clone())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// Runs `dig @ADDR -p PORT +time=2 +tries=1 ARGS…` (one try, 2 s) and parses its output.
+/// Panics when dig fails, prints no header, or runs past 10 s (then it is killed).
+pub fn dig(dig: &Path, server: SocketAddr, args: &[&str]) -> DigReply {
+    assert_loopback(server);
+    let mut cmd = Command::new(dig);
+    cmd.arg(format!("@{}", server.ip()))
+        .arg("-p")
+        .arg(server.port().to_string())
+        .args(["+time=2", "+tries=1"])
+        .args(args);
+    let text = run_bounded(cmd, Duration::from_secs(10));
+    parse_dig(&text)
+}
+
+/// Runs `cmd` to completion (stdout and stderr together), killing it after `limit`.
+pub fn run_bounded(cmd: Command, limit: Duration) -> String {
+    let what = format!("{cmd:?}");
+    let mut p = Proc::spawn(cmd);
+    let deadline = Instant::now() + limit;
+    let mut out = String::new();
+    while let Some(l) = p.next_line(deadline) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    // stdout is closed (EOF) or the deadline passed: wait (bounded) for the exit.
+    let end = Instant::now() + Duration::from_secs(1);
+    let status = loop {
+        if let Some(s) = p.exited() {
+            break Some(s);
+        }
+        if Instant::now() > end || Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let Some(status) = status else {
+        panic!("{what} ran past {limit:?}; output so far:\n{out}\nstderr:\n{}", p.stderr());
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(status.success(), "{what}: {status}\n{out}\nstderr:\n{}", p.stderr());
+    out
+}
+
+pub fn parse_dig(text: &str) -> DigReply {
+    let status = text
+        .lines()
+        .find_map(|l| l.split("status: ").nth(1))
+        .map(|s| s.split(',').next().unwrap_or("").trim().to_string())
+        .unwrap_or_else(|| panic!("no status line in dig output:\n{text}"));
+    let client_subnet = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("; CLIENT-SUBNET:"))
+        .map(|s| s.trim().to_string());
+    let mut answers = Vec::new();
+    let mut in_answer = false;
+    for l in text.lines() {
+        if l.starts_with(";; ANSWER SECTION:") {
+            in_answer = true;
+            continue;
+        }
+        if in_answer {
+            if l.trim().is_empty() || l.starts_with(";;") {
+                break;
+            }
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert!(f.len() >= 5, "answer line {l:?}");
+            answers.push(DigRr {
+                owner: f[0].to_lowercase(),
+                ttl: f[1].parse().unwrap_or_else(|e| panic!("TTL in {l:?}: {e}")),
+                rtype: f[3].to_string(),
+                rdata: f[4..].join(" "),
+            });
+        }
+    }
+    answers.sort();
+    DigReply {
+        status,
+        answers,
+        client_subnet,
+        text: text.to_string(),
+    }
+}
+
+// ───────────────────────────── Unbound ─────────────────────────────
+
+/// Where `unbound` lives, if installed. `GSLBD_TEST_UNBOUND=/path/to/unbound` overrides the
+/// search; set it empty to check the SKIP path.
+pub fn unbound_path() -> Option<PathBuf> {
+    find_tool("GSLBD_TEST_UNBOUND", "unbound")
+}
+
+/// A running Unbound resolver on 127.0.0.1 that reaches `zone` through a stub to one
+/// authoritative server, sending it ECS (RFC 7871). Killed on Drop.
+pub struct Unbound {
+    proc: Proc,
+    addr: SocketAddr,
+    dir: TempDir,
+}
+
+impl Unbound {
+    /// Starts Unbound with `zone` stubbed to `upstream` and Client Subnet sent to it, or prints
+    /// `SKIP: unbound not installed (apt-get install unbound)` and returns `None`.
+    ///
+    /// The configuration is self-contained (`-c`, no include of /etc/unbound): no trust anchor
+    /// (so neither unbound-anchor nor a root key is needed), DNSSEC validation off for `zone`
+    /// by `domain-insecure`, no remote control, no chroot, no privilege drop, no daemon.
+    pub fn start_stub_with_ecs(zone: &str, upstream: SocketAddr) -> Option<Unbound> {
+        let Some(unbound) = unbound_path() else {
+            eprintln!("SKIP: unbound not installed (apt-get install unbound)");
+            return None;
+        };
+        assert_loopback(upstream);
+        let mut last_err = String::new();
+        // A free port can be taken between our probe and Unbound's bind: a few tries (bounded).
+        for _attempt in 0..3 {
+            let port = free_port();
+            let dir = TempDir::new("unbound-test");
+            let d = dir.path().display();
+            let up_ip = upstream.ip();
+            let up_port = upstream.port();
+            let conf = format!(
+                "server:\n\
+                 \x20   interface: 127.0.0.1\n\
+                 \x20   port: {port}\n\
+                 \x20   do-ip4: yes\n\
+                 \x20   do-ip6: no\n\
+                 \x20   access-control: 127.0.0.0/8 allow\n\
+                 \x20   do-daemonize: no\n\
+                 \x20   chroot: \"\"\n\
+                 \x20   username: \"\"\n\
+                 \x20   directory: \"{d}\"\n\
+                 \x20   pidfile: \"\"\n\
+                 \x20   logfile: \"\"\n\
+                 \x20   use-syslog: no\n\
+                 \x20   verbosity: 1\n\
+                 \x20   num-threads: 1\n\
+                 \x20   do-not-query-localhost: no\n\
+                 \x20   qname-minimisation: no\n\
+                 \x20   module-config: \"subnetcache validator iterator\"\n\
+                 \x20   send-client-subnet: {up_ip}\n\
+                 \x20   client-subnet-always-forward: yes\n\
+                 \x20   max-client-subnet-ipv4: 24\n\
+                 \x20   max-client-subnet-ipv6: 56\n\
+                 \x20   domain-insecure: \"{zone}\"\n\
+                 remote-control:\n\
+                 \x20   control-enable: no\n\
+                 stub-zone:\n\
+                 \x20   name: \"{zone}\"\n\
+                 \x20   stub-addr: {up_ip}@{up_port}\n"
+            );
+            let conf = dir.write("unbound.conf", &conf);
+            let mut cmd = Command::new(&unbound);
+            cmd.arg("-d").arg("-c").arg(&conf).current_dir(dir.path());
+            let mut proc = Proc::spawn(cmd);
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            match wait_resolves_soa(&mut proc, addr, zone) {
+                Ok(()) => return Some(Unbound { proc, addr, dir }),
+                Err(e) => last_err = format!("{e}; unbound stderr:\n{}", proc.stderr()),
+            }
+        }
+        panic!("unbound did not start: {last_err}");
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.proc.stderr()
+    }
+}
+
+/// Polls until the resolver at `addr` answers a recursive SOA query for `zone` with NOERROR
+/// and an answer (bounded): it listens, and its stub to the authoritative server works.
+fn wait_resolves_soa(proc: &mut Proc, addr: SocketAddr, zone: &str) -> Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut q = QuerySpec::new(zone, RecordType::SOA);
+    q.rd = true;
+    let mut last = String::from("no reply");
+    while Instant::now() < deadline {
+        if let Some(status) = proc.exited() {
+            return Err(format!("exited with {status}"));
+        }
+        let bytes = q.to_message(rand_id()).to_vec().unwrap();
+        if let Some(r) = udp_raw_timeout(addr, &bytes, Duration::from_millis(500)) {
+            let n = normalise(&r);
+            if n.full_rcode() == 0 && !n.answer.is_empty() {
+                return Ok(());
+            }
+            last = n.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("no NOERROR SOA answer from {addr} within {START_TIMEOUT:?}; last reply:\n{last}"))
 }

@@ -1,0 +1,214 @@
+//! Per-snapshot operational state: the admin overrides and the answer counters of the
+//! snapshot's members, laid out by the snapshot's own ids so that the query path reads and
+//! increments them by index, with no lookup, lock or allocation.
+//!
+//! A freshly loaded snapshot has an empty [`LiveState`]. Before it is published, the reloader
+//! fills it ([`LiveState::build`]): counters are carried over from the previous snapshot by
+//! (zone, pool, region, member) *name*, so counts survive a reload even when ids move; the
+//! override codes are then written from the name-keyed override table.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use super::metrics::Metrics;
+use super::overrides::Override;
+use crate::config::Snapshot;
+use crate::dns::outcome::{Steered, SteeredAnswer};
+use crate::steer::{Content, HealthView, MemberId, MemberTarget, Pools};
+
+/// The config's identity: which load this is and what it was made of.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ConfigVersion {
+    /// 1 for the load at start-up, +1 for every successful reload.
+    pub generation: u64,
+    /// When this snapshot was loaded (seconds since the Unix epoch).
+    pub loaded_at_unix: u64,
+    /// The same instant in RFC 3339 (UTC).
+    pub loaded_at: String,
+    /// `sha256:<hex>` over the config, zone, pool and GeoIP files' bytes.
+    pub digest: String,
+    /// `<generation>@<loaded_at>`: one string that changes with every reload.
+    pub version: String,
+}
+
+/// Counters and overrides of one snapshot's members. See the module docs.
+#[derive(Default)]
+pub struct LiveState {
+    /// The process-wide query counters (shared by every snapshot).
+    pub metrics: Arc<Metrics>,
+    /// [zone][member id]: an [`Override`] code, written by the admin API, read per decision.
+    overrides: Vec<Box<[AtomicU8]>>,
+    /// [zone][member id]: address records (or CNAME hand-offs) given out for the member.
+    answers: Vec<Box<[Arc<AtomicU64>]>>,
+    /// [zone][pool id]: offset of the pool's first region in `decisions[zone]`.
+    region_base: Vec<Box<[usize]>>,
+    /// [zone][region_base[pool] + region id]: steering decisions won by the region; each
+    /// pool has one more slot, after its regions, for "no single region" (policy all, NODATA).
+    decisions: Vec<Box<[Arc<AtomicU64>]>>,
+    pub version: ConfigVersion,
+}
+
+/// The names a counter is carried across reloads by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CounterKey {
+    pub zone: String,
+    pub pool: String,
+    pub region: String,
+    /// The member (address or CNAME target); empty for a decision counter.
+    pub member: String,
+}
+
+/// The label used for "no single region" decisions.
+pub const NO_REGION: &str = "-";
+
+impl LiveState {
+    /// Builds the state for `snap`, carrying counters from `old` (the serving snapshot) by
+    /// name and sharing its metrics. Overrides start empty; the override table fills them.
+    pub fn build(snap: &Snapshot, old: &Snapshot, version: ConfigVersion) -> LiveState {
+        let mut carried: HashMap<CounterKey, Arc<AtomicU64>> = HashMap::new();
+        old.live.for_each_counter(old, |key, counter| {
+            carried.insert(key, counter.clone());
+        });
+        let mut take = |key: CounterKey| carried.remove(&key).unwrap_or_default();
+        let mut live = LiveState { metrics: old.live.metrics.clone(), version, ..LiveState::default() };
+        for zone in snap.zones.zones() {
+            let origin = zone.origin.to_string();
+            let pools = &zone.pools;
+            live.overrides.push((0..pools.member_count()).map(|_| AtomicU8::new(Override::None.code())).collect());
+            live.answers.push(
+                pools
+                    .members()
+                    .map(|(_, m)| {
+                        let (pool, region) = names_of(pools, m.pool, m.region);
+                        take(CounterKey { zone: origin.clone(), pool, region, member: member_name(&m.target) })
+                    })
+                    .collect(),
+            );
+            let mut base = Vec::new();
+            let mut decisions = Vec::new();
+            for (_, pool) in pools.pools() {
+                base.push(decisions.len());
+                for region in pool.regions.iter().map(|r| r.name.as_str()).chain([NO_REGION]) {
+                    decisions.push(take(CounterKey { zone: origin.clone(), pool: pool.name.clone(), region: region.into(), member: String::new() }));
+                }
+            }
+            live.region_base.push(base.into());
+            live.decisions.push(decisions.into());
+        }
+        live
+    }
+
+    /// Calls `f` with every counter of `snap` (whose live state this is) and its names.
+    pub(crate) fn for_each_counter(&self, snap: &Snapshot, mut f: impl FnMut(CounterKey, &Arc<AtomicU64>)) {
+        for (zi, zone) in snap.zones.zones().iter().enumerate() {
+            let origin = zone.origin.to_string();
+            let pools = &zone.pools;
+            for (id, m) in pools.members() {
+                let Some(counter) = self.answers.get(zi).and_then(|a| a.get(id.index())) else { continue };
+                let (pool, region) = names_of(pools, m.pool, m.region);
+                f(CounterKey { zone: origin.clone(), pool, region, member: member_name(&m.target) }, counter);
+            }
+            for (pid, pool) in pools.pools() {
+                let Some(base) = self.region_base.get(zi).and_then(|b| b.get(pid.index())) else { continue };
+                for (i, region) in pool.regions.iter().map(|r| r.name.as_str()).chain([NO_REGION]).enumerate() {
+                    let Some(counter) = self.decisions.get(zi).and_then(|d| d.get(base + i)) else { continue };
+                    f(CounterKey { zone: origin.clone(), pool: pool.name.clone(), region: region.into(), member: String::new() }, counter);
+                }
+            }
+        }
+    }
+
+    /// Is the member up, given the pool file's view: an override wins, otherwise `file` decides.
+    #[inline]
+    pub fn is_up<H: HealthView + ?Sized>(&self, zone: usize, member: MemberId, file: &H) -> bool {
+        match self.override_of(zone, member) {
+            Override::ForceUp => true,
+            Override::ForceDown | Override::Drain => false,
+            Override::None => file.is_up(member),
+        }
+    }
+
+    /// The override in force for a member of this snapshot.
+    #[inline]
+    pub fn override_of(&self, zone: usize, member: MemberId) -> Override {
+        self.overrides
+            .get(zone)
+            .and_then(|z| z.get(member.index()))
+            .map(|c| Override::from_code(c.load(Ordering::Relaxed)))
+            .unwrap_or(Override::None)
+    }
+
+    /// Sets the override code of a member (the override table calls this under its lock).
+    pub(crate) fn set_override(&self, zone: usize, member: MemberId, o: Override) {
+        if let Some(c) = self.overrides.get(zone).and_then(|z| z.get(member.index())) {
+            c.store(o.code(), Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one steering decision: the region's decision counter and one per answered member.
+    /// Fixed-index increments; the address → member match scans the region's few members.
+    pub fn count_steered(&self, snap: &Snapshot, s: &Steered) {
+        let Some(pool) = snap.zones.zones().get(s.zone).and_then(|z| z.pools.pool(s.pool)) else { return };
+        if let Some(base) = self.region_base.get(s.zone).and_then(|b| b.get(s.pool.index())) {
+            let slot = match s.region {
+                Some(r) if r.index() < pool.regions.len() => base + r.index(),
+                _ => base + pool.regions.len(),
+            };
+            if let Some(c) = self.decisions.get(s.zone).and_then(|d| d.get(slot)) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let Some(answers) = self.answers.get(s.zone) else { return };
+        let bump = |id: MemberId| {
+            if let Some(c) = answers.get(id.index()) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        // The regions that may have answered: the chosen one, or all of them (policy all).
+        let regions = match s.region.and_then(|r| pool.region(r)) {
+            Some(r) => std::slice::from_ref(r),
+            None => pool.regions.as_slice(),
+        };
+        match &s.answer {
+            SteeredAnswer::Addresses(list) => {
+                for addr in list.as_slice() {
+                    let found = regions.iter().find_map(|r| match &r.content {
+                        Content::Members(ms) => ms.iter().find(|m| m.address == *addr).map(|m| m.id),
+                        Content::Cname { .. } => None,
+                    });
+                    if let Some(id) = found {
+                        bump(id);
+                    }
+                }
+            }
+            SteeredAnswer::Cname => {
+                if let Some(Content::Cname { id, .. }) = regions.first().map(|r| &r.content) {
+                    bump(*id);
+                }
+            }
+            SteeredAnswer::NoData => {}
+        }
+    }
+
+    /// The answers counter of a member (for rendering).
+    pub(crate) fn answers_of(&self, zone: usize, member: MemberId) -> u64 {
+        self.answers.get(zone).and_then(|a| a.get(member.index())).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+}
+
+/// A member's name in labels, counters and override targets: its address or CNAME target.
+pub(crate) fn member_name(t: &MemberTarget) -> String {
+    match t {
+        MemberTarget::Address(a) => a.to_string(),
+        MemberTarget::Cname(n) => n.to_string(),
+    }
+}
+
+/// The pool and region names of a member.
+fn names_of(pools: &Pools, pool: crate::steer::PoolId, region: crate::steer::RegionId) -> (String, String) {
+    let p = pools.pool(pool);
+    (
+        p.map(|p| p.name.clone()).unwrap_or_default(),
+        p.and_then(|p| p.region(region)).map(|r| r.name.clone()).unwrap_or_default(),
+    )
+}

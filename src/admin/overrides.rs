@@ -1,0 +1,159 @@
+//! Admin overrides: drain a member or a region, or force it up or down, by *name*, so that
+//! an override outlives reloads (ids move when a pool file is edited; names do not).
+//!
+//! ```text
+//! POST /members/.../drain ──► Overrides::set_override(target, Drain)
+//!                                 │ name-keyed table (survives reloads)
+//!                                 ▼
+//!        LiveState override codes of the serving snapshot (by member id, read per query)
+//! ```
+//!
+//! The HTTP API talks to the [`Overrides`] trait only. [`OverrideTable`] is the in-process
+//! implementation that makes overrides effective in the steering decision today; the health
+//! module's `set_override(key, ForceUp|ForceDown|Drain|None)` is meant to sit behind the same
+//! trait once it lands, so the endpoints do not change.
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::config::Snapshot;
+use crate::dns::server::SharedSnapshot;
+use crate::steer::{Content, MemberId};
+
+/// What an operator imposes on a member or a region.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Override {
+    /// Considered up whatever the pool file or the probes say.
+    ForceUp,
+    /// Considered down (failed) whatever the pool file or the probes say.
+    ForceDown,
+    /// Taken out of rotation on purpose (maintenance): down for steering, shown as drained.
+    Drain,
+    /// No override: the pool file (and, later, the probes) decide.
+    None,
+}
+
+impl Override {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Override::None => 0,
+            Override::Drain => 1,
+            Override::ForceDown => 2,
+            Override::ForceUp => 3,
+        }
+    }
+    pub(crate) fn from_code(c: u8) -> Override {
+        match c {
+            1 => Override::Drain,
+            2 => Override::ForceDown,
+            3 => Override::ForceUp,
+            _ => Override::None,
+        }
+    }
+    /// The API's action name → override: drain, undrain, force-up, force-down, clear.
+    pub fn from_action(action: &str) -> Option<Override> {
+        match action {
+            "drain" => Some(Override::Drain),
+            "undrain" | "clear" => Some(Override::None),
+            "force-up" => Some(Override::ForceUp),
+            "force-down" => Some(Override::ForceDown),
+            _ => None,
+        }
+    }
+}
+
+/// What an override applies to, by names: zone origin (lower case, with the final dot),
+/// pool, region and, for a member, its address or CNAME target as the pool file shows it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct OverrideTarget {
+    pub zone: String,
+    pub pool: String,
+    pub region: String,
+    /// `None`: the whole region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+}
+
+/// One override in force.
+#[derive(Clone, Debug, Serialize)]
+pub struct OverrideEntry {
+    #[serde(flatten)]
+    pub target: OverrideTarget,
+    #[serde(rename = "override")]
+    pub value: Override,
+}
+
+/// The control surface the admin API uses. Targets are checked against the serving snapshot
+/// by the caller (unknown names are a 404 there), so implementations may trust them.
+pub trait Overrides: Send + Sync {
+    /// Sets (or, with [`Override::None`], clears) the override of a member or a region.
+    fn set_override(&self, target: OverrideTarget, value: Override);
+    /// Every override in force, in name order.
+    fn list(&self) -> Vec<OverrideEntry>;
+}
+
+/// The in-process override table: name-keyed, and written through to the serving
+/// snapshot's per-member codes. A member override wins over its region's.
+pub struct OverrideTable {
+    shared: SharedSnapshot,
+    /// The table; its lock also serialises publishing a reloaded snapshot (see [`Self::publish`]).
+    table: Mutex<BTreeMap<OverrideTarget, Override>>,
+}
+
+impl OverrideTable {
+    pub fn new(shared: SharedSnapshot) -> Arc<OverrideTable> {
+        Arc::new(OverrideTable { shared, table: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// Writes the table's overrides into `snap`'s live state and publishes it, under the
+    /// table's lock, so that an override set during a reload is never lost.
+    pub fn publish(&self, snap: Snapshot) {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        apply(&table, &snap);
+        self.shared.store(Arc::new(snap));
+    }
+}
+
+impl Overrides for OverrideTable {
+    fn set_override(&self, target: OverrideTarget, value: Override) {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if value == Override::None {
+            table.remove(&target);
+        } else {
+            table.insert(target, value);
+        }
+        apply(&table, &self.shared.load());
+    }
+
+    fn list(&self) -> Vec<OverrideEntry> {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.iter().map(|(t, v)| OverrideEntry { target: t.clone(), value: *v }).collect()
+    }
+}
+
+/// Recomputes every member's code in `snap` from the table.
+fn apply(table: &BTreeMap<OverrideTarget, Override>, snap: &Snapshot) {
+    for (zi, zone) in snap.zones.zones().iter().enumerate() {
+        let origin = zone.origin.to_string().to_ascii_lowercase();
+        for (_, pool) in zone.pools.pools() {
+            for region in &pool.regions {
+                let mut key = OverrideTarget { zone: origin.clone(), pool: pool.name.clone(), region: region.name.clone(), member: None };
+                let region_value = table.get(&key).copied().unwrap_or(Override::None);
+                let members: Vec<(MemberId, String)> = match &region.content {
+                    Content::Members(ms) => ms.iter().map(|m| (m.id, m.address.to_string())).collect(),
+                    Content::Cname { id, target } => vec![(*id, target.to_string())],
+                };
+                for (id, name) in members {
+                    key.member = Some(name);
+                    let value = match table.get(&key) {
+                        Some(v) => *v,
+                        None => region_value,
+                    };
+                    snap.live.set_override(zi, id, value);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `gslbd explain`: what the server would answer to one query from one client, and why.
+//! It runs the same lookup and the same steering decision as [`super::respond`], with the
+//! decision's trace switched on, and prints both. The admin API serves the same text.
+use std::fmt::Write;
+
+use hickory_proto::rr::{Name, RecordType};
+use ipnet::IpNet;
+
+use super::steer_pooled;
+use crate::config::Snapshot;
+use crate::steer::{Explain, Random};
+use crate::zone::lookup;
+
+/// Reads the arguments of an explain request (the CLI's and the admin API's): a name, a
+/// record type and a client that is an ECS subnet (`81.2.69.0/24`) or an address.
+pub fn parse_args(name: &str, qtype: &str, client: &str) -> Result<(Name, RecordType, IpNet), String> {
+    use std::str::FromStr;
+    let mut qname = Name::from_ascii(name).map_err(|_| format!("'{name}' is not a domain name"))?;
+    qname.set_fqdn(true);
+    let qtype = RecordType::from_str(&qtype.to_ascii_uppercase()).map_err(|_| format!("'{qtype}' is not a record type"))?;
+    let client = match client.parse::<IpNet>() {
+        Ok(n) => n.trunc(),
+        Err(_) => match client.parse::<std::net::IpAddr>() {
+            Ok(a) => IpNet::from(a),
+            Err(_) => return Err(format!("client '{client}' is neither an address nor a subnet")),
+        },
+    };
+    Ok((qname, qtype, client))
+}
+
+/// Explains the answer to `name`/`qtype` for a client in `client` (an ECS subnet, or a
+/// resolver address as /32 or /128).
+pub fn explain<R: Random + ?Sized>(snap: &Snapshot, name: &Name, qtype: RecordType, client: IpNet, rng: &mut R) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "query      {name} {qtype} from {client}");
+    let mut result = lookup(&snap.zones, name, qtype);
+    let mut scope = 0;
+    match (snap.zones.zone_for(name), result.pooled.take()) {
+        (None, _) => {
+            let _ = writeln!(out, "zone       none: the name is outside every zone (REFUSED)");
+        }
+        (Some((_, zone)), None) => {
+            let _ = writeln!(out, "zone       {}", zone.origin);
+            let _ = writeln!(out, "steering   none: answered from the zone file, the same for every client");
+        }
+        (Some((_, zone)), Some(pooled)) => {
+            let pool_name = zone.pools.pool(pooled.pool).map(|p| p.name.clone()).unwrap_or_default();
+            let _ = writeln!(out, "zone       {}", zone.origin);
+            let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
+            let mut trace = Explain::new();
+            scope = steer_pooled(snap, &pooled, qtype, client, rng, &mut result, Some(&mut trace), &mut None);
+            let _ = write!(out, "{trace}");
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    let _ = writeln!(out, "reply      rcode {} aa {} ecs-scope {}", result.rcode, if result.authoritative { 1 } else { 0 }, scope);
+    for (section, records) in [("answer", &result.answer), ("authority", &result.authority), ("additional", &result.additional)] {
+        for r in records.iter() {
+            let _ = writeln!(out, "{section:<10} {} {} IN {} {}", r.name, r.ttl, r.record_type(), r.data);
+        }
+    }
+    out
+}

@@ -1,0 +1,43 @@
+//! What one query came to, in a few words: filled in by [`super::respond_with`] and read by
+//! the metrics and the sampled query log. Plain `Copy` data, no heap, so the transports can
+//! keep one per worker and overwrite it for every packet.
+use crate::steer::{AddrList, PoolId, RegionId};
+
+/// The summary of one query and its reply.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Outcome {
+    /// False when the packet was dropped (no reply sent): a runt, a response, …
+    pub replied: bool,
+    /// The full 12-bit rcode of the reply.
+    pub rcode: u16,
+    /// The question's type; `None` when the packet had no readable question.
+    pub qtype: Option<u16>,
+    /// The query carried a (well-formed) EDNS Client Subnet option.
+    pub ecs: bool,
+    /// The reply was cut to fit and has TC set.
+    pub truncated: bool,
+    /// For a pooled name: what the steering decided.
+    pub steered: Option<Steered>,
+}
+
+/// A steering decision, by ids into the snapshot that answered.
+#[derive(Clone, Copy, Debug)]
+pub struct Steered {
+    /// Index of the zone in the snapshot's `ZoneSet`.
+    pub zone: usize,
+    /// The pool whose regions answered (after any fallback).
+    pub pool: PoolId,
+    /// The region that answered; `None` for `region_policy = "all"` or when nothing was chosen.
+    pub region: Option<RegionId>,
+    pub answer: SteeredAnswer,
+}
+
+/// Inline addresses on purpose, as in [`crate::steer::Answer`]: no heap on the hot path.
+#[derive(Clone, Copy, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum SteeredAnswer {
+    Addresses(AddrList),
+    /// A CNAME hand-off to the region's load balancer.
+    Cname,
+    NoData,
+}
