@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use gslbd::admin::{serve_admin, spawn_watcher, AdminState, Reloader, Trigger};
 use gslbd::config;
+use gslbd::dns::rrl::Rrl;
 use gslbd::dns::server::{bind, serve_tcp, serve_udp, TcpCounters};
 
 #[derive(Parser)]
@@ -163,6 +164,8 @@ fn serve(path: PathBuf) -> ExitCode {
     runtime.block_on(async move {
         let listen = snapshot.server.listen.clone();
         let workers = snapshot.server.udp_workers;
+        // One rate-limit table for every UDP socket: sized once, kept across reloads.
+        let rrl = Arc::new(Rrl::new(&snapshot.server.rrl));
         let admin = snapshot.ops.admin.clone();
         let (reloader, shared, overrides) = Reloader::start(path, snapshot);
         let counters = Arc::new(TcpCounters::default());
@@ -197,7 +200,7 @@ fn serve(path: PathBuf) -> ExitCode {
         }
         for b in bound {
             for sock in b.udp {
-                tokio::spawn(serve_udp(sock, shared.clone()));
+                tokio::spawn(serve_udp(sock, shared.clone(), rrl.clone()));
             }
             tokio::spawn(serve_tcp(b.tcp, shared.clone(), counters.clone()));
             tracing::info!(addr = %b.addr, "serving UDP and TCP");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gslbd::config;
+use gslbd::dns::rrl::Rrl;
 use gslbd::dns::server::{bind, serve_tcp, serve_udp, SharedSnapshot, TcpCounters};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
@@ -18,10 +19,11 @@ use tokio::time::timeout;
 async fn start(limits: impl FnOnce(&mut config::TcpLimits)) -> SocketAddr {
     let mut snap = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")).unwrap();
     limits(&mut snap.server.tcp);
+    let rrl = Arc::new(Rrl::new(&snap.server.rrl));
     let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snap));
     let b = bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
     for s in b.udp {
-        tokio::spawn(serve_udp(s, shared.clone()));
+        tokio::spawn(serve_udp(s, shared.clone(), rrl.clone()));
     }
     tokio::spawn(serve_tcp(b.tcp, shared, Arc::new(TcpCounters::default())));
     b.addr

@@ -47,7 +47,21 @@ struct RawServer {
     nsid: Option<Spanned<String>>,
     #[serde(default)]
     tcp: RawTcp,
+    #[serde(default)]
+    rrl: RawRrl,
     udp_workers: Option<Spanned<usize>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRrl {
+    enabled: Option<bool>,
+    responses_per_second: Option<Spanned<u32>>,
+    slip: Option<Spanned<u32>>,
+    window: Option<Spanned<u32>>,
+    ipv4_prefix: Option<Spanned<u8>>,
+    ipv6_prefix: Option<Spanned<u8>>,
+    table_size: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -95,12 +109,44 @@ impl Default for TcpLimits {
     }
 }
 
+/// Response rate limiting for UDP (`[server.rrl]`; see `dns::rrl` and the README).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RrlSettings {
+    pub enabled: bool,
+    /// Identical responses per second one client network may get (also the burst allowance).
+    pub responses_per_second: u32,
+    /// Every `slip`-th limited reply is sent truncated (TC=1, no records); 0 = drop them all.
+    pub slip: u32,
+    /// Seconds of excess a bucket remembers: after a flood a client is limited for at most this long.
+    pub window: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    /// Buckets in the table (rounded up to a power of two); 8 bytes each.
+    pub table_size: usize,
+}
+
+impl Default for RrlSettings {
+    fn default() -> Self {
+        RrlSettings {
+            enabled: true,
+            responses_per_second: 20,
+            slip: 2,
+            window: 15,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            table_size: 65536,
+        }
+    }
+}
+
 /// Settings that are read at start-up (sockets) and those that may change on reload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerSettings {
     pub listen: Vec<SocketAddr>,
     pub nsid: Option<Vec<u8>>,
     pub tcp: TcpLimits,
+    /// Read once at start-up (the table is sized then); a reload does not change it.
+    pub rrl: RrlSettings,
     /// UDP sockets (SO_REUSEPORT) per listen address; default: the number of CPUs.
     pub udp_workers: usize,
 }
@@ -217,6 +263,50 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     millis(raw.server.tcp.idle_timeout_ms, "idle_timeout_ms", &mut tcp.idle_timeout);
     millis(raw.server.tcp.max_lifetime_ms, "max_lifetime_ms", &mut tcp.max_lifetime);
 
+    let mut rrl = RrlSettings::default();
+    let r = raw.server.rrl;
+    if let Some(e) = r.enabled {
+        rrl.enabled = e;
+    }
+    let mut within = |v: Option<Spanned<u64>>, name: &str, lo: u64, hi: u64| -> Option<u64> {
+        let v = v?;
+        if (lo..=hi).contains(v.get_ref()) {
+            Some(v.into_inner())
+        } else {
+            errors.push(ConfigError::new(path, at(v.span()), format!("rrl.{name}: must be {lo} to {hi}")));
+            None
+        }
+    };
+    let widen = |v: Option<Spanned<u32>>| v.map(|s| Spanned::new(s.span(), *s.get_ref() as u64));
+    let widen8 = |v: Option<Spanned<u8>>| v.map(|s| Spanned::new(s.span(), *s.get_ref() as u64));
+    let rps_span = r.responses_per_second.as_ref().map(|s| s.span());
+    if let Some(v) = within(widen(r.responses_per_second), "responses_per_second", 1, 100_000) {
+        rrl.responses_per_second = v as u32;
+    }
+    if let Some(v) = within(widen(r.slip), "slip", 0, 10) {
+        rrl.slip = v as u32;
+    }
+    if let Some(v) = within(widen(r.window), "window", 1, 60) {
+        rrl.window = v as u32;
+    }
+    if let Some(v) = within(widen8(r.ipv4_prefix), "ipv4_prefix", 8, 32) {
+        rrl.ipv4_prefix = v as u8;
+    }
+    if let Some(v) = within(widen8(r.ipv6_prefix), "ipv6_prefix", 16, 128) {
+        rrl.ipv6_prefix = v as u8;
+    }
+    if let Some(v) = within(r.table_size.map(|s| Spanned::new(s.span(), *s.get_ref() as u64)), "table_size", 1024, 1 << 24) {
+        rrl.table_size = v as usize;
+    }
+    if rrl.responses_per_second as u64 * rrl.window as u64 > crate::dns::rrl::MAX_RATE_TIMES_WINDOW {
+        let line = rps_span.map(at).unwrap_or(0);
+        errors.push(ConfigError::new(
+            path,
+            line,
+            format!("rrl: responses_per_second × window must be at most {}", crate::dns::rrl::MAX_RATE_TIMES_WINDOW),
+        ));
+    }
+
     let mut zones: Vec<ZoneEntry> = Vec::new();
     for z in raw.zone {
         let line = at(z.origin.span());
@@ -253,7 +343,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, udp_workers }, zones, geoip, ops })
+    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, rrl, udp_workers }, zones, geoip, ops })
 }
 
 /// The default admin listener: loopback only.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{line_of, ConfigError, ConfigErrors};
 pub use file::{
-    parse_config, AdminSettings, ConfigFile, GeoEntry, LogSettings, OpsSettings, ServerSettings, TcpLimits, ZoneEntry,
+    parse_config, AdminSettings, ConfigFile, GeoEntry, LogSettings, OpsSettings, RrlSettings, ServerSettings, TcpLimits, ZoneEntry,
     DEFAULT_ADMIN_LISTEN,
 };
 

@@ -13,7 +13,9 @@
 pub mod encode;
 pub mod explain;
 pub mod hickory;
+pub mod invariants;
 pub mod outcome;
+pub mod rrl;
 pub mod server;
 pub mod wire;
 

@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::{timeout, Instant};
 
+use super::rrl::{slip_in_place, Rrl, Verdict};
 use super::{respond_with, Outcome, Transport};
 use crate::config::Snapshot;
 use crate::steer::SplitMix64;
@@ -86,8 +87,9 @@ pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
     Err(last_err.unwrap_or_else(|| std::io::Error::other("no free port for both UDP and TCP")))
 }
 
-/// Serves one UDP socket until the task is dropped.
-pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot) {
+/// Serves one UDP socket until the task is dropped. Every reply passes the response rate
+/// limiter `rrl` (shared by all UDP workers): sent, slipped (TC=1, no records) or dropped.
+pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot, rrl: Arc<Rrl>) {
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
     let mut rng = SplitMix64::new(entropy_seed());
@@ -107,10 +109,16 @@ pub async fn serve_udp(sock: UdpSocket, shared: SharedSnapshot) {
         let reply = respond_with(&snap, &buf[..n], src.ip(), Transport::Udp, &mut out, &mut rng, &mut outcome);
         // Counted before the reply leaves, so a client that has its answer sees it counted.
         crate::admin::observe(&snap, &outcome, Transport::Udp, &buf[..n], src.ip(), &mut rng);
-        if let Some(w) = reply
-            && let Err(e) = sock.send_to(&out[..w.len], src).await
-        {
-            tracing::debug!(error = %e, %src, "udp send error");
+        drop(snap);
+        if let Some(w) = reply {
+            let len = match rrl.check(&out[..w.len], src.ip(), rrl.elapsed()) {
+                Verdict::Send => w.len,
+                Verdict::Slip => slip_in_place(&mut out, w.len),
+                Verdict::Drop => continue,
+            };
+            if let Err(e) = sock.send_to(&out[..len], src).await {
+                tracing::debug!(error = %e, %src, "udp send error");
+            }
         }
     }
 }
