@@ -186,7 +186,7 @@ if scale:
               "(each pool: nearest of 3 regions, 2 weighted members each; the default country GeoIP DB). "
               "Timed: `gslbd check` (wall clock, and its max RSS from `/usr/bin/time`), and `gslbd serve` from exec "
               "until it prints `gslbd listening on`; RSS of the server at that moment. Target: under 5 s.\n")
-    md.append("| static records | pooled names | pools | zone KiB | pools KiB | `gslbd check` s | serve → listening s | serve RSS KiB | spot check (h999999, p99999) |")
+    md.append("| static records | pooled names | pools | zone KiB | pools KiB | `gslbd check` s | serve → listening s | serve RSS KiB | answers for the last static name and the last pooled name |")
     md.append("|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for s in scale:
         md.append("| " + " | ".join(s) + " |")

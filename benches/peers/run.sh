@@ -179,8 +179,8 @@ setup_null() {
 setup_gslbd() {
     local d="$W/$1-gslbd"
     mkdir -p "$d"
-    local zf="$W/static.zone"
-    [ "$1" = pooled ] && zf="$W/pooled-gslbd.zone"
+    local zf="$W/pooled-gslbd.zone"
+    [ "$1" = static ] && zf="$W/static.zone"
     fill "$T/gslbd.toml.in" "$d/gslbd.toml" PORT="$2" GEODB="$3" ZONEFILE="$zf" POOLS="$W/pools.toml"
     [ "$1" = static ] && sed -i '/^pools = /d' "$d/gslbd.toml"
     RUST_LOG=warn start gslbd "$W/$1-gslbd.log" "$GSLBD" serve --config "$d/gslbd.toml"
