@@ -1,0 +1,136 @@
+//! The floor for the side-by-side benchmark (`benches/peers/run.sh`): a UDP responder that
+//! does no DNS work at all. It answers every query with the query itself, QR and AA set and
+//! one fixed `A 192.0.2.1` record (TTL 30, owner = pointer to the question name) inserted
+//! after the question; an OPT (or anything else) in the additional section is copied back
+//! unchanged.
+//!
+//! Its socket loop is the one gslbd's UDP path uses today (`src/dns/server.rs`,
+//! `serve_udp`): a multi-thread tokio runtime, per address one SO_REUSEPORT socket per
+//! CPU (4 MiB receive buffer), each served by one task with one receive and one send buffer
+//! reused for every packet, `recv_from().await` then `send_to().await`. No
+//! recvmmsg/sendmmsg. If gslbd's loop changes, change this one the same way, so that the
+//! difference between the two stays "the cost of the DNS work".
+//!
+//!   cargo run --release --example null_responder -- 127.0.0.1:5399 [workers]
+//!
+//! It prints `null-responder listening on ADDR` once bound, like gslbd.
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_port(true)?;
+    let _ = s.set_recv_buffer_size(4 << 20);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// The fixed answer: owner 0xC00C, type A, class IN, TTL 30, rdlength 4, 192.0.2.1.
+const ANSWER: [u8; 16] = [0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 1];
+
+/// Writes the reply to `q` into `out`; `None` for anything that is not a one-question query.
+fn reply(q: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    if q.len() < 12 || q[2] & 0x80 != 0 || q[4..6] != [0, 1] {
+        return None;
+    }
+    // End of the question: the name's labels, then type and class.
+    let mut i = 12;
+    loop {
+        let l = *q.get(i)? as usize;
+        if l == 0 {
+            i += 1;
+            break;
+        }
+        if l & 0xC0 != 0 {
+            return None;
+        }
+        i += 1 + l;
+    }
+    let qend = i + 4;
+    if qend > q.len() {
+        return None;
+    }
+    out.clear();
+    out.extend_from_slice(&q[..qend]);
+    out[2] |= 0x84; // QR, AA
+    out[3] = 0; // RA, Z, RCODE = NOERROR
+    out[6] = 0;
+    out[7] = 1; // ANCOUNT = 1
+    out[8] = 0;
+    out[9] = 0; // NSCOUNT = 0; ARCOUNT as in the query
+    out.extend_from_slice(&ANSWER);
+    out.extend_from_slice(&q[qend..]);
+    Some(())
+}
+
+async fn serve(sock: UdpSocket) {
+    let mut buf = vec![0u8; 65535];
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        let (n, src) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(_) => continue,
+        };
+        if src.port() == 0 {
+            continue;
+        }
+        if reply(&buf[..n], &mut out).is_some() {
+            let _ = sock.send_to(&out, src).await;
+        }
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let addr: SocketAddr = args.next().unwrap_or_else(|| "127.0.0.1:5399".into()).parse().expect("address");
+    let workers: usize = match args.next() {
+        Some(w) => w.parse().expect("workers"),
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        let first = udp_socket(addr).expect("bind");
+        let addr = first.local_addr().expect("local address");
+        let mut socks = vec![UdpSocket::from_std(first).expect("socket")];
+        for _ in 1..workers.max(1) {
+            socks.push(UdpSocket::from_std(udp_socket(addr).expect("bind")).expect("socket"));
+        }
+        for s in socks {
+            tokio::spawn(serve(s));
+        }
+        println!("null-responder listening on {addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = tokio::signal::ctrl_c().await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reply;
+
+    #[test]
+    fn echoes_question_and_adds_one_a_record() {
+        // id 0x1234, RD, one question www.example. A IN, no EDNS.
+        let q = [
+            0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'w', b'w', b'w', 7, b'e', b'x', b'a', b'm', b'p', b'l',
+            b'e', 0, 0, 1, 0, 1,
+        ];
+        let mut out = Vec::new();
+        reply(&q, &mut out).unwrap();
+        assert_eq!(&out[..2], &[0x12, 0x34]);
+        assert_eq!(out[2], 0x85);
+        assert_eq!(&out[6..8], &[0, 1]);
+        assert_eq!(out.len(), q.len() + 16);
+        assert_eq!(&out[out.len() - 4..], &[192, 0, 2, 1]);
+        let mut r = q;
+        r[2] = 0x80;
+        assert!(reply(&r, &mut out).is_none());
+    }
+}
