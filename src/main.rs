@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use gslbd::admin::{serve_admin, spawn_watcher, AdminState, Reloader, Trigger};
 use gslbd::config;
 use gslbd::dns::rrl::Rrl;
-use gslbd::dns::server::{bind, serve_tcp, serve_udp, TcpCounters};
+use gslbd::health::{HealthOptions, HealthService};
+use gslbd::dns::server::{entropy_seed, bind, serve_tcp, serve_udp, TcpCounters};
 
 #[derive(Parser)]
 #[command(name = "gslbd", version, about = "Authoritative GSLB DNS server")]
@@ -74,13 +75,28 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let snap = match config::load(&path) {
+    let mut snap = match config::load(&path) {
         Ok(s) => s,
         Err(errors) => {
             eprintln!("{errors}");
             return ExitCode::FAILURE;
         }
     };
+    // Probe the members once (bounded by health_startup_wait_ms), so the explanation shows
+    // their live state, last result and time since the last change.
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        let wait = snap.server.health_startup_wait;
+        rt.block_on(async {
+            gslbd::health::install_crypto_provider();
+            if let Ok(h) = HealthService::start(HealthOptions { state_file: None, seed: entropy_seed() }) {
+                gslbd::admin::attach_probes(Some(&h), &mut snap);
+                if h.tasks() > 0 {
+                    h.wait_first_round(wait).await;
+                }
+                h.shutdown();
+            }
+        });
+    }
     let mut rng = gslbd::steer::SplitMix64::new(gslbd::dns::server::entropy_seed());
     print!("{}", gslbd::dns::explain::explain(&snap, &qname, qtype, client, &mut rng));
     ExitCode::SUCCESS
@@ -167,7 +183,23 @@ fn serve(path: PathBuf) -> ExitCode {
         // One rate-limit table for every UDP socket: sized once, kept across reloads.
         let rrl = Arc::new(Rrl::new(&snapshot.server.rrl));
         let admin = snapshot.ops.admin.clone();
-        let (reloader, shared, overrides) = Reloader::start(path, snapshot);
+        // Probes: one task per (target, probe) named in the pool files; results feed every snapshot.
+        let startup_wait = snapshot.server.health_startup_wait;
+        gslbd::health::install_crypto_provider();
+        let health = match HealthService::start(HealthOptions { state_file: None, seed: entropy_seed() }) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!("cannot start health probes: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (reloader, shared, overrides) = Reloader::start(path, snapshot, health.clone());
+        if let Some(h) = &health {
+            // Never answer "all down" for want of a first probe: wait for one round, bounded.
+            if h.tasks() > 0 && !h.wait_first_round(startup_wait).await {
+                tracing::warn!(?startup_wait, "not every probe finished its first round; unknown members use health_assume");
+            }
+        }
         let counters = Arc::new(TcpCounters::default());
         let mut bound = Vec::new();
         for addr in &listen {

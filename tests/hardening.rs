@@ -123,7 +123,7 @@ async fn slow_client_flood_is_cut_off_and_udp_keeps_answering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rrl_bounds_reflection_from_one_network_and_serves_others() {
     const RATE: u64 = 10;
-    let srv = start(|_| {}, RrlSettings { responses_per_second: RATE as u32, slip: 2, window: 2, ..RrlSettings::default() }).await;
+    let srv = start(|_| {}, RrlSettings { enabled: true, responses_per_second: RATE as u32, slip: 2, window: 2, ..RrlSettings::default() }).await;
     let name = "static.gslb.example.com.";
     // The "victim" network 127.1.1.0/24: 50 spoofed-looking sources flood the same query.
     let mut flooders = Vec::new();

@@ -24,6 +24,7 @@ use super::overrides::{Override, OverrideEntry, OverrideTarget, Overrides};
 use super::reload::{ReloadReport, Reloader, Trigger};
 use crate::config::Snapshot;
 use crate::dns::server::SharedSnapshot;
+use crate::steer::HealthView;
 use crate::steer::{Content, MemberPolicy, RegionPolicy};
 
 /// The largest request body accepted (no call needs one; this bounds what a client can send).
@@ -148,6 +149,8 @@ struct MemberJson {
     value: Override,
     /// What steering uses now: the override if any, else the pool file.
     up: bool,
+    /// The probe state (state, last result, time since the last change), or why not probed.
+    health: Option<String>,
     answers: u64,
 }
 
@@ -156,7 +159,7 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
     let mut zones = Vec::new();
     for (zi, zone) in snap.zones.zones().iter().enumerate() {
         let pools = &zone.pools;
-        let file = pools.file_health();
+        let health = snap.live.health(zi, pools);
         let pool_name = |id| pools.pool(id).map(|p| p.name.clone()).unwrap_or_default();
         let pooled_names = pools.names().map(|(n, p)| NameJson { name: n.to_string(), pool: pool_name(p) }).collect();
         let mut pj = Vec::new();
@@ -171,7 +174,8 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
                         weight,
                         down_in_file: info.is_some_and(|i| i.down_in_file),
                         value: snap.live.override_of(zi, id),
-                        up: snap.live.is_up(zi, id, &file),
+                        up: health.is_up(id),
+                        health: health.describe(id),
                         answers: snap.live.answers_of(zi, id),
                     });
                 };

@@ -14,7 +14,8 @@ use super::metrics::Metrics;
 use super::overrides::Override;
 use crate::config::Snapshot;
 use crate::dns::outcome::{Steered, SteeredAnswer};
-use crate::steer::{Content, HealthView, MemberId, MemberTarget, Pools};
+use crate::health::PoolsHealth;
+use crate::steer::{Content, FileHealth, HealthView, MemberId, MemberTarget, Pools};
 
 /// The config's identity: which load this is and what it was made of.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -46,6 +47,42 @@ pub struct LiveState {
     /// pool has one more slot, after its regions, for "no single region" (policy all, NODATA).
     decisions: Vec<Box<[Arc<AtomicU64>]>>,
     pub version: ConfigVersion,
+    /// [zone]: the probes' view of the zone's members (empty when the server runs no probes,
+    /// e.g. `gslbd check`); built by the health service when the snapshot is published.
+    pub probes: Vec<PoolsHealth>,
+}
+
+/// The health the steering decision reads for one zone: an admin override wins; otherwise
+/// the probes' view (which honours the pool file's `down = true`), or the pool file alone.
+pub struct LiveHealth<'a> {
+    live: &'a LiveState,
+    zone: usize,
+    file: FileHealth<'a>,
+}
+
+impl HealthView for LiveHealth<'_> {
+    #[inline]
+    fn is_up(&self, m: MemberId) -> bool {
+        match self.live.override_of(self.zone, m) {
+            Override::ForceUp => true,
+            Override::ForceDown | Override::Drain => false,
+            Override::None => match self.live.probes.get(self.zone) {
+                Some(view) => view.is_up(m),
+                None => self.file.is_up(m),
+            },
+        }
+    }
+
+    fn describe(&self, m: MemberId) -> Option<String> {
+        let base = match self.live.probes.get(self.zone) {
+            Some(view) => view.describe(m),
+            None => self.file.describe(m),
+        };
+        match self.live.override_of(self.zone, m) {
+            Override::None => base,
+            o => Some(format!("admin override {o:?}; {}", base.unwrap_or_default())),
+        }
+    }
 }
 
 /// The names a counter is carried across reloads by.
@@ -118,14 +155,10 @@ impl LiveState {
         }
     }
 
-    /// Is the member up, given the pool file's view: an override wins, otherwise `file` decides.
+    /// The health view of zone `zone` (whose pools are `pools`) for the steering decision.
     #[inline]
-    pub fn is_up<H: HealthView + ?Sized>(&self, zone: usize, member: MemberId, file: &H) -> bool {
-        match self.override_of(zone, member) {
-            Override::ForceUp => true,
-            Override::ForceDown | Override::Drain => false,
-            Override::None => file.is_up(member),
-        }
+    pub fn health<'a>(&'a self, zone: usize, pools: &'a Pools) -> LiveHealth<'a> {
+        LiveHealth { live: self, zone, file: pools.file_health() }
     }
 
     /// The override in force for a member of this snapshot.

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::live::{ConfigVersion, LiveState};
 use super::overrides::OverrideTable;
+use crate::health::HealthService;
 use crate::config::{self, parse_config, ConfigErrors, Snapshot};
 use crate::dns::server::SharedSnapshot;
 
@@ -60,6 +61,8 @@ pub struct Reloader {
     path: PathBuf,
     shared: SharedSnapshot,
     overrides: Arc<OverrideTable>,
+    /// The probes (absent when the server runs none).
+    health: Option<HealthService>,
     /// One reload at a time: a second trigger waits and then loads the files as they are then.
     serial: tokio::sync::Mutex<()>,
     generation: AtomicU64,
@@ -71,12 +74,15 @@ pub struct Reloader {
 impl Reloader {
     /// Publishes `first` (the config loaded at start-up) as generation 1: returns the reloader,
     /// the shared snapshot the transports read, and the override table.
-    pub fn start(path: PathBuf, mut first: Snapshot) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
+    /// With `health`, every published snapshot gets the probes' view of its members, and the
+    /// probe tasks follow the config (kept pairs keep their state across reloads).
+    pub fn start(path: PathBuf, mut first: Snapshot, health: Option<HealthService>) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
         let now = unix_now();
         let files = config_files(&path);
         // `first.live` is still empty, so nothing is carried: every counter starts at 0.
         let live = LiveState::build(&first, &first, version_of(1, now, &files));
         first.live = live;
+        attach_probes(health.as_ref(), &mut first);
         first.live.metrics.last_success_unix.store(now, Ordering::Relaxed);
         let shared: SharedSnapshot = Arc::new(arc_swap::ArcSwap::from_pointee(first));
         let overrides = OverrideTable::new(shared.clone());
@@ -85,6 +91,7 @@ impl Reloader {
             path,
             shared: shared.clone(),
             overrides: overrides.clone(),
+            health,
             serial: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
             last: Mutex::new(report),
@@ -133,6 +140,7 @@ impl Reloader {
                     version: format!("{generation}@{}", rfc3339(now)),
                 };
                 snap.live = LiveState::build(&snap, &self.shared.load(), version);
+                attach_probes(self.health.as_ref(), &mut snap);
                 self.overrides.publish(snap);
                 self.files.send_replace(files);
                 metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
@@ -175,6 +183,18 @@ impl Reloader {
                 .collect(),
         }
     }
+}
+
+/// Starts, keeps or stops probe tasks for the snapshot's members and gives the snapshot the
+/// probes' view of them.
+pub fn attach_probes(health: Option<&HealthService>, snap: &mut Snapshot) {
+    let Some(health) = health else { return };
+    let all: Vec<&crate::steer::Pools> = snap.zones.zones().iter().map(|z| &z.pools).collect();
+    let report = health.update(&all);
+    for c in &report.conflicts {
+        tracing::warn!(conflict = ?c, "a probe name is defined differently in two pool files; the first definition is used");
+    }
+    snap.live.probes = snap.zones.zones().iter().map(|z| health.view(&z.pools)).collect();
 }
 
 fn version_of(generation: u64, now: u64, files: &[PathBuf]) -> ConfigVersion {

@@ -50,6 +50,7 @@ struct RawServer {
     #[serde(default)]
     rrl: RawRrl,
     udp_workers: Option<Spanned<usize>>,
+    health_startup_wait_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -128,7 +129,8 @@ pub struct RrlSettings {
 impl Default for RrlSettings {
     fn default() -> Self {
         RrlSettings {
-            enabled: true,
+            // Off by default, as in Knot: see README "Response rate limiting" for why.
+            enabled: false,
             responses_per_second: 20,
             slip: 2,
             window: 15,
@@ -149,6 +151,9 @@ pub struct ServerSettings {
     pub rrl: RrlSettings,
     /// UDP sockets (SO_REUSEPORT) per listen address; default: the number of CPUs.
     pub udp_workers: usize,
+    /// At start, answers wait this long at most for the first probe round, so no pool answers
+    /// "all down" for want of a probe. Default 3 s; members still unknown then use `health_assume`.
+    pub health_startup_wait: Duration,
 }
 
 /// A zone entry of the config, paths resolved against the config file's folder.
@@ -263,6 +268,14 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     millis(raw.server.tcp.idle_timeout_ms, "idle_timeout_ms", &mut tcp.idle_timeout);
     millis(raw.server.tcp.max_lifetime_ms, "max_lifetime_ms", &mut tcp.max_lifetime);
 
+    let mut health_startup_wait = Duration::from_secs(3);
+    if let Some(w) = raw.server.health_startup_wait_ms {
+        if *w.get_ref() > 60_000 {
+            errors.push(ConfigError::new(path, at(w.span()), "health_startup_wait_ms: must be 0 to 60000 ms"));
+        } else {
+            health_startup_wait = Duration::from_millis(w.into_inner());
+        }
+    }
     let mut rrl = RrlSettings::default();
     let r = raw.server.rrl;
     if let Some(e) = r.enabled {
@@ -343,7 +356,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, rrl, udp_workers }, zones, geoip, ops })
+    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait }, zones, geoip, ops })
 }
 
 /// The default admin listener: loopback only.

@@ -27,7 +27,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use ipnet::IpNet;
 
 use crate::config::Snapshot;
-use crate::steer::{decide, Answer, Client, Explain, Family, MemberId, Random};
+use crate::steer::{decide, Answer, Client, Explain, Family, Random};
 use crate::zone::{lookup, Lookup, Pooled};
 use encode::{encode, EdnsReply, Reply, Written};
 pub use outcome::{Outcome, Steered, SteeredAnswer};
@@ -148,9 +148,8 @@ fn steer_pooled<R: Random + ?Sized>(
     // ANY gets the A answer (RFC 8482 lets us pick one RRset).
     let family = if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
     let client = steering_client(snap, subnet);
-    // The pool file's marks, under the admin overrides (drain, force up/down).
-    let file = zone.pools.file_health();
-    let health = |id: MemberId| snap.live.is_up(pooled.zone, id, &file);
+    // Probe results (or the pool file's marks), under the admin overrides (drain, force up/down).
+    let health = snap.live.health(pooled.zone, &zone.pools);
     let d = decide(&zone.pools, pooled.pool, family, &client, &health, rng, explain);
     *steered = Some(Steered {
         zone: pooled.zone,

@@ -1,0 +1,172 @@
+//! Health probes through the real server: `gslbd serve` probes real loopback HTTP servers,
+//! and its DNS answers leave a member out within interval × fall + 1 s of the member's server
+//! stopping, fail over to the next region when a whole region stops, and take members back
+//! within interval × rise + 1 s of their servers returning. The TTL drops to `degraded_ttl`
+//! while the pool is degraded, and `/status` shows each member's probe state.
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+use support::*;
+
+const INTERVAL_MS: u64 = 300;
+const RISE: u64 = 2;
+const FALL: u64 = 2;
+
+/// A minimal HTTP/1.1 health endpoint on one loopback address; stopped by dropping it.
+struct Endpoint {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Endpoint {
+    fn start(addr: SocketAddr) -> Endpoint {
+        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                        let mut buf = [0u8; 1024];
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Endpoint { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn zone() -> &'static str {
+    "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n"
+}
+
+fn pools(port: u16) -> String {
+    format!(
+        r#"[names]
+www = "web"
+
+[probe.h]
+kind = "http"
+port = {port}
+path = "/health"
+interval_ms = {INTERVAL_MS}
+timeout_ms = 200
+rise = {RISE}
+fall = {FALL}
+
+[pool.web]
+ttl = 30
+degraded_ttl = 5
+region_policy = "failover"
+member_policy = "all"
+failover_order = ["a", "b"]
+
+[pool.web.region.a]
+probe = "h"
+members = [ {{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }} ]
+
+[pool.web.region.b]
+probe = "h"
+members = [ {{ address = "127.0.0.3" }} ]
+"#
+    )
+}
+
+fn answer(dns: SocketAddr) -> (Vec<IpAddr>, u32) {
+    let m = query_udp(dns, &QuerySpec::new("www.h.test.", RecordType::A).to_message(7));
+    let mut addrs: Vec<IpAddr> = m.answers.iter().filter_map(|r| r.data.ip_addr()).collect();
+    addrs.sort();
+    (addrs, m.answers.first().map(|r| r.ttl).unwrap_or(0))
+}
+
+/// Polls until the answer is `want`; returns how long that took (panics past `limit`).
+fn until(dns: SocketAddr, want: &[&str], limit: Duration) -> (Duration, u32) {
+    let want: Vec<IpAddr> = want.iter().map(|a| a.parse().unwrap()).collect();
+    let start = Instant::now();
+    loop {
+        let (got, ttl) = answer(dns);
+        if got == want {
+            return (start.elapsed(), ttl);
+        }
+        assert!(start.elapsed() < limit, "after {:?} the answer is {got:?}, want {want:?}", start.elapsed());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn a_failed_member_leaves_the_answer_and_comes_back() {
+    let port = free_port();
+    let ep = |i: u8| Endpoint::start(SocketAddr::from(([127, 0, 0, i], port)));
+    let (mut a1, mut a2, _b) = (Some(ep(1)), Some(ep(2)), ep(3));
+    let config = r#"[server]
+listen = ["127.0.0.1:0"]
+health_startup_wait_ms = 3000
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[zone]]
+origin = "h.test."
+file = "h.test.zone"
+pools = "h.test.pools.toml"
+"#;
+    let pool_text = pools(port);
+    let srv = GslbdServer::start(config, &[("h.test.zone", zone()), ("h.test.pools.toml", &pool_text)]);
+    let dns = srv.addr();
+    let leave = Duration::from_millis(INTERVAL_MS * FALL + 1000);
+    let back = Duration::from_millis(INTERVAL_MS * RISE + 1000);
+
+    // The first round finished before the server answered: both of region a, full TTL.
+    assert_eq!(answer(dns), (vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()], 30));
+
+    // One member fails: it leaves the answer, and the TTL drops while the pool is degraded.
+    a2.take();
+    let (took, ttl) = until(dns, &["127.0.0.1"], leave);
+    eprintln!("member left the answer after {took:?} (bound {leave:?})");
+    assert_eq!(ttl, 5, "degraded_ttl while a member is down");
+    let (code, body) = http(srv.admin(), "GET", "/status", None);
+    assert_eq!(code, 200);
+    assert!(body.contains("\"member\":\"127.0.0.2\""), "{body}");
+    assert!(body.contains("probe h: down"), "status shows the probe state: {body}");
+
+    // The whole region fails: its clients go to the next region of the failover order.
+    a1.take();
+    let (took, _) = until(dns, &["127.0.0.3"], leave);
+    eprintln!("region a failed over to b after {took:?} (bound {leave:?})");
+
+    // Both come back: region a answers again, with the full TTL once nothing is down.
+    a1 = Some(ep(1));
+    a2 = Some(ep(2));
+    let (took, ttl) = until(dns, &["127.0.0.1", "127.0.0.2"], back);
+    eprintln!("region a back after {took:?} (bound {back:?})");
+    assert!(took <= back);
+    let _ = ttl;
+    let start = Instant::now();
+    while answer(dns).1 != 30 {
+        assert!(start.elapsed() < back, "TTL back to 30 once every member is up");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    drop((a1, a2));
+}
