@@ -23,9 +23,9 @@ fn hickory_server_with_our_handler_answers_like_respond() {
     let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snap));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let addr = rt.block_on(async {
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+        // gslbd's own bind: one port for UDP and TCP, retried if TCP finds it taken.
+        let mut b = gslbd::dns::server::bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let (addr, udp, tcp) = (b.addr, b.udp.pop().unwrap(), b.tcp);
         let mut server = Server::new(HickoryHandler { shared: shared.clone() });
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 8);

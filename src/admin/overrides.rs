@@ -13,6 +13,7 @@
 //! module's `set_override(key, ForceUp|ForceDown|Drain|None)` is meant to sit behind the same
 //! trait once it lands, so the endpoints do not change.
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -22,7 +23,7 @@ use crate::dns::server::SharedSnapshot;
 use crate::steer::{Content, MemberId};
 
 /// What an operator imposes on a member or a region.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Override {
     /// Considered up whatever the pool file or the probes say.
@@ -66,7 +67,7 @@ impl Override {
 
 /// What an override applies to, by names: zone origin (lower case, with the final dot),
 /// pool, region and, for a member, its address or CNAME target as the pool file shows it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct OverrideTarget {
     pub zone: String,
     pub pool: String,
@@ -77,7 +78,7 @@ pub struct OverrideTarget {
 }
 
 /// One override in force.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct OverrideEntry {
     #[serde(flatten)]
     pub target: OverrideTarget,
@@ -100,11 +101,47 @@ pub struct OverrideTable {
     shared: SharedSnapshot,
     /// The table; its lock also serialises publishing a reloaded snapshot (see [`Self::publish`]).
     table: Mutex<BTreeMap<OverrideTarget, Override>>,
+    /// The state file the table is kept in, so overrides survive a restart.
+    state_file: Option<PathBuf>,
 }
 
 impl OverrideTable {
-    pub fn new(shared: SharedSnapshot) -> Arc<OverrideTable> {
-        Arc::new(OverrideTable { shared, table: Mutex::new(BTreeMap::new()) })
+    /// A table read from `state_file` (a missing file is an empty table; an unreadable one is
+    /// logged and treated as empty, so a damaged file never stops the server), applied to the
+    /// serving snapshot.
+    pub fn new(shared: SharedSnapshot, state_file: Option<PathBuf>) -> Arc<OverrideTable> {
+        let mut table = BTreeMap::new();
+        if let Some(path) = &state_file {
+            match std::fs::read_to_string(path) {
+                Ok(text) => match serde_json::from_str::<Vec<OverrideEntry>>(&text) {
+                    Ok(entries) => {
+                        for e in entries {
+                            table.insert(e.target, e.value);
+                        }
+                        tracing::info!(file = %path.display(), overrides = table.len(), "admin overrides restored");
+                    }
+                    Err(e) => tracing::error!(file = %path.display(), error = %e, "state file unreadable; starting without overrides"),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::error!(file = %path.display(), error = %e, "cannot read the state file; starting without overrides"),
+            }
+        }
+        apply(&table, &shared.load());
+        Arc::new(OverrideTable { shared, table: Mutex::new(table), state_file })
+    }
+
+    /// Writes the table to the state file: a temp file beside it, then a rename (atomic).
+    fn save(&self, table: &BTreeMap<OverrideTarget, Override>) {
+        let Some(path) = &self.state_file else { return };
+        let entries: Vec<OverrideEntry> = table.iter().map(|(t, v)| OverrideEntry { target: t.clone(), value: *v }).collect();
+        let tmp = path.with_extension("state.tmp");
+        let result = serde_json::to_vec_pretty(&entries)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = result {
+            tracing::error!(file = %path.display(), error = %e, "cannot write the state file; the override holds until restart");
+        }
     }
 
     /// Writes the table's overrides into `snap`'s live state and publishes it, under the
@@ -124,6 +161,7 @@ impl Overrides for OverrideTable {
         } else {
             table.insert(target, value);
         }
+        self.save(&table);
         apply(&table, &self.shared.load());
     }
 

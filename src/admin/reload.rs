@@ -85,7 +85,8 @@ impl Reloader {
         attach_probes(health.as_ref(), &mut first);
         first.live.metrics.last_success_unix.store(now, Ordering::Relaxed);
         let shared: SharedSnapshot = Arc::new(arc_swap::ArcSwap::from_pointee(first));
-        let overrides = OverrideTable::new(shared.clone());
+        let state_file = shared.load().ops.admin.as_ref().map(|a| a.state_file.clone());
+        let overrides = OverrideTable::new(shared.clone(), state_file);
         let report = ReloadReport { ok: true, trigger: Trigger::Start, at_unix: now, at: rfc3339(now), generation: 1, errors: Vec::new() };
         let reloader = Arc::new(Reloader {
             path,

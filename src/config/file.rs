@@ -26,6 +26,7 @@ struct RawConfig {
 struct RawAdmin {
     listen: Option<Spanned<String>>,
     token_file: Option<Spanned<PathBuf>>,
+    state_file: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +181,9 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
     /// The bearer token that mutating calls must present; read at every (re)load.
     pub token_file: Option<PathBuf>,
+    /// Where drain/force overrides are kept so they survive a restart (default `gslbd.state`
+    /// beside gslbd.toml); rewritten atomically on every change.
+    pub state_file: PathBuf,
     /// The line of `token_file`, for errors reading it.
     pub token_line: usize,
 }
@@ -381,7 +385,8 @@ fn parse_ops(path: &Path, text: &str, admin: Option<RawAdmin>, log: Option<RawLo
             return None;
         }
         let token_line = a.token_file.as_ref().map(|t| at(t.span())).unwrap_or(0);
-        Some(AdminSettings { listen, token_file: a.token_file.map(|t| base.join(t.get_ref())), token_line })
+        let state_file = base.join(a.state_file.as_ref().map(|p| p.get_ref().clone()).unwrap_or_else(|| PathBuf::from("gslbd.state")));
+        Some(AdminSettings { listen, token_file: a.token_file.map(|t| base.join(t.get_ref())), state_file, token_line })
     });
     let mut query_sample = 0.0;
     if let Some(q) = log.and_then(|l| l.query_sample) {

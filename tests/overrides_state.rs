@@ -1,0 +1,68 @@
+//! Admin overrides are kept in the state file: a drain set through the override table holds
+//! for a server started afresh on the same state file, and a damaged file starts clean.
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use gslbd::admin::{LiveState, Override, OverrideTable, OverrideTarget, Overrides};
+use gslbd::config::{self, Snapshot};
+use gslbd::dns::server::SharedSnapshot;
+use gslbd::steer::{Content, HealthView, MemberId};
+
+fn fresh() -> SharedSnapshot {
+    let mut snap: Snapshot = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")).unwrap();
+    snap.live = LiveState::build(&snap, &snap, Default::default());
+    Arc::new(ArcSwap::from_pointee(snap))
+}
+
+/// The member id of `addr` in region `region` of pool `web`, and whether it is up.
+fn member_up(shared: &SharedSnapshot, region: &str, addr: &str) -> (MemberId, bool) {
+    let snap = shared.load();
+    let zone = &snap.zones.zones()[0];
+    let pool = zone.pools.pool(zone.pools.pool_id("web").unwrap()).unwrap();
+    let r = pool.regions.iter().find(|r| r.name == region).unwrap();
+    let Content::Members(ms) = &r.content else { panic!("members") };
+    let id = ms.iter().find(|m| m.address.to_string() == addr).unwrap().id;
+    (id, snap.live.health(0, &zone.pools).is_up(id))
+}
+
+#[test]
+fn a_drain_survives_a_restart_through_the_state_file() {
+    let dir = std::env::temp_dir().join(format!("gslbd-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gslbd.state");
+    let _ = std::fs::remove_file(&file);
+    let target = OverrideTarget {
+        zone: "gslb.example.com.".into(),
+        pool: "web".into(),
+        region: "eu-west".into(),
+        member: Some("198.51.100.1".into()),
+    };
+
+    let first = fresh();
+    let table = OverrideTable::new(first.clone(), Some(file.clone()));
+    assert!(member_up(&first, "eu-west", "198.51.100.1").1);
+    table.set_override(target.clone(), Override::Drain);
+    assert!(!member_up(&first, "eu-west", "198.51.100.1").1, "drained at once");
+    assert!(member_up(&first, "eu-west", "198.51.100.2").1, "its neighbour is not");
+    drop(table);
+
+    // A new process: a fresh snapshot, the same state file.
+    let second = fresh();
+    let table = OverrideTable::new(second.clone(), Some(file.clone()));
+    assert!(!member_up(&second, "eu-west", "198.51.100.1").1, "the drain came back from {}", file.display());
+    assert_eq!(table.list().len(), 1);
+    table.set_override(target, Override::None);
+    assert!(member_up(&second, "eu-west", "198.51.100.1").1);
+    let third = fresh();
+    let _t = OverrideTable::new(third.clone(), Some(file.clone()));
+    assert!(member_up(&third, "eu-west", "198.51.100.1").1, "undrain is kept too");
+
+    // A damaged state file is logged and ignored: the server starts with no overrides.
+    std::fs::write(&file, "{ not json").unwrap();
+    let fourth = fresh();
+    let t = OverrideTable::new(fourth.clone(), Some(file.clone()));
+    assert!(t.list().is_empty());
+    assert!(member_up(&fourth, "eu-west", "198.51.100.1").1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
