@@ -195,6 +195,7 @@ fn serve(path: PathBuf) -> ExitCode {
         };
         let (reloader, shared, overrides) = Reloader::start(path, snapshot, health.clone());
         if let Some(h) = &health {
+            shared.load().live.metrics.add_source(Arc::new(gslbd::admin::ProbeMetrics(h.clone())));
             // Never answer "all down" for want of a first probe: wait for one round, bounded.
             if h.tasks() > 0 && !h.wait_first_round(startup_wait).await {
                 tracing::warn!(?startup_wait, "not every probe finished its first round; unknown members use health_assume");

@@ -168,5 +168,24 @@ pools = "h.test.pools.toml"
         assert!(start.elapsed() < back, "TTL back to 30 once every member is up");
         std::thread::sleep(Duration::from_millis(25));
     }
+    // The probes' counters: 127.0.0.2 went unknown → up → down → up, and failed in between.
+    let (code, text) = http(srv.admin(), "GET", "/metrics", None);
+    assert_eq!(code, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text");
+    let value = |name: &str, target: &str| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get("target") == Some(target) && s.labels.get("probe") == Some("h"))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("{name} for {target} in:\n{text}"))
+    };
+    assert!(value("gslbd_probe_transitions_total", "127.0.0.2") >= 3.0);
+    assert!(value("gslbd_probe_failures_total", "127.0.0.2") >= FALL as f64);
+    assert!(value("gslbd_probes_total", "127.0.0.3") >= 3.0);
+    assert_eq!(value("gslbd_probe_up", "127.0.0.1"), 1.0);
     drop((a1, a2));
 }

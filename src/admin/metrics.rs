@@ -267,3 +267,42 @@ mod tests {
         assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
     }
 }
+
+/// The health probes' counters and last results as Prometheus families, read from the health
+/// service when `/metrics` is scraped (never on the query path).
+pub struct ProbeMetrics(pub crate::health::HealthService);
+
+impl MetricsSource for ProbeMetrics {
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let status = self.0.status();
+        let label = |k: &crate::health::HealthKey| format!("target=\"{}\",probe=\"{}\"", esc(&k.target.to_string()), esc(&k.probe));
+        family(out, "gslbd_probes_total", "counter", "Health probes run, per (target, probe).");
+        for (k, s) in &status {
+            let _ = writeln!(out, "gslbd_probes_total{{{}}} {}", label(k), s.counts.probes);
+        }
+        family(out, "gslbd_probe_failures_total", "counter", "Health probes that failed.");
+        for (k, s) in &status {
+            let _ = writeln!(out, "gslbd_probe_failures_total{{{}}} {}", label(k), s.counts.failures);
+        }
+        family(out, "gslbd_probe_transitions_total", "counter", "Health state changes (rise/fall flips, the first result included).");
+        for (k, s) in &status {
+            let _ = writeln!(out, "gslbd_probe_transitions_total{{{}}} {}", label(k), s.counts.transitions);
+        }
+        family(out, "gslbd_probe_up", "gauge", "1 up, 0 down, -1 not known yet (probe state, before overrides).");
+        for (k, s) in &status {
+            let v = match s.state {
+                crate::health::State::Up => 1,
+                crate::health::State::Down => 0,
+                crate::health::State::Unknown => -1,
+            };
+            let _ = writeln!(out, "gslbd_probe_up{{{}}} {v}", label(k));
+        }
+        family(out, "gslbd_probe_last_duration_seconds", "gauge", "How long the last probe took.");
+        for (k, s) in &status {
+            if let Some(r) = &s.last {
+                let _ = writeln!(out, "gslbd_probe_last_duration_seconds{{{}}} {:.6}", label(k), r.took.as_secs_f64());
+            }
+        }
+    }
+}
