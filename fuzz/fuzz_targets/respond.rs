@@ -25,7 +25,7 @@ static SNAP: LazyLock<Snapshot> = LazyLock::new(|| {
 
 // Rate 1 and slip 1: after the first reply of a kind every reply is a slip, so slips get fuzzed.
 static RRL: LazyLock<Rrl> = LazyLock::new(|| {
-    Rrl::new(&RrlSettings { responses_per_second: 1, slip: 1, window: 1, table_size: 1024, ..RrlSettings::default() })
+    Rrl::new(&RrlSettings { enabled: true, responses_per_second: 1, slip: 1, window: 1, table_size: 1024, ..RrlSettings::default() })
 });
 
 /// Resolvers in different places (GeoIP steers pooled names by them when there is no ECS).

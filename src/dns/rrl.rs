@@ -360,7 +360,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn settings(rate: u32, slip: u32, window: u32) -> RrlSettings {
-        RrlSettings { responses_per_second: rate, slip, window, table_size: 1024, ..RrlSettings::default() }
+        RrlSettings { enabled: true, responses_per_second: rate, slip, window, table_size: 1024, ..RrlSettings::default() }
     }
 
     fn reply(qname: &str, qtype: RecordType, rcode: u16, answer: &[Record], authority: &[Record], aa: bool) -> Vec<u8> {

@@ -799,7 +799,10 @@ fn compile_names(
             continue;
         }
         let lower = LowerName::new(&name);
-        if let Some(prev) = spans.insert(lower.clone(), line_of(errs.text, span.start)) {
+        // The byte offset is kept, and turned into a line only for an error: counting lines
+        // for every name would be quadratic in the size of the file.
+        if let Some(prev) = spans.insert(lower.clone(), span.start) {
+            let prev = line_of(errs.text, prev);
             errs.at(span, format!("pooled name {name} is already defined on line {prev}"));
             continue;
         }
