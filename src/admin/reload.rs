@@ -249,20 +249,10 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Unix seconds as RFC 3339 UTC (`2026-11-21T20:17:00Z`), by the civil-from-days algorithm.
+/// Unix seconds as RFC 3339 UTC (`2026-11-21T20:17:00Z`).
 pub fn rfc3339(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
     let secs = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!("{}T{:02}:{:02}:{:02}Z", crate::geo::utc_date(unix), secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 #[cfg(test)]

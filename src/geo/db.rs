@@ -165,7 +165,8 @@ fn to_family(looked_up: IpAddr, net_ip: IpAddr, prefix: u8) -> IpNet {
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp, without a date crate (Hinnant's civil_from_days).
-fn utc_date(epoch: u64) -> String {
+/// Also used for the admin API's RFC 3339 times.
+pub fn utc_date(epoch: u64) -> String {
     let days = (epoch / 86_400) as i64;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

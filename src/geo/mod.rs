@@ -21,7 +21,7 @@ mod types;
 pub mod writer;
 
 pub use countries::{country_centroid, country_continent};
-pub use db::{GeoDb, GeoHit};
+pub use db::{utc_date, GeoDb, GeoHit};
 pub use types::{distance_km, Continent, Coordinates, Country, Location};
 pub use writer::{csv_to_mmdb, GeoDbBuilder};
 
