@@ -16,20 +16,8 @@
 //! It prints `null-responder listening on ADDR` once bound, like gslbd.
 use std::net::SocketAddr;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use gslbd::dns::server::udp_socket;
 use tokio::net::UdpSocket;
-
-fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_port(true)?;
-    let _ = s.set_recv_buffer_size(4 << 20);
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    Ok(s.into())
-}
 
 /// The fixed answer: owner 0xC00C, type A, class IN, TTL 30, rdlength 4, 192.0.2.1.
 const ANSWER: [u8; 16] = [0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 1];

@@ -2,6 +2,8 @@
 //! header flags, EDNS (payload, BADVERS, unknown options, NSID), Client Subnet echo and
 //! validation, truncation, 0x20, opcodes and classes. Knot comparisons live in knot_diff.rs;
 //! these are the cases Knot does not decide for us (ECS) or that must hold byte for byte.
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
@@ -9,8 +11,9 @@ use gslbd::config::{self, Snapshot};
 use gslbd::dns::{respond, Transport};
 use gslbd::steer::SplitMix64;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::EdnsCode;
 use hickory_proto::rr::RecordType;
+use support::ecs_of;
 
 fn snapshot() -> Snapshot {
     config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")).expect("default config loads")
@@ -81,22 +84,6 @@ fn ask(snap: &Snapshot, q: &Q, transport: Transport) -> (Vec<u8>, Message) {
     out.truncate(w.len);
     let m = Message::from_vec(&out).expect("the reply parses");
     (out, m)
-}
-
-fn ecs_of(m: &Message) -> Vec<String> {
-    m.edns
-        .as_ref()
-        .map(|e| {
-            e.options()
-                .get_all(EdnsCode::Subnet)
-                .into_iter()
-                .filter_map(|o| match o {
-                    EdnsOption::Subnet(s) => Some(format!("{}/{}/{}", s.addr(), s.source_prefix(), s.scope_prefix())),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]

@@ -38,7 +38,9 @@ pub struct Bound {
     pub tcp: TcpListener,
 }
 
-fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+/// One UDP socket as gslbd serves it: SO_REUSEPORT, v6-only for IPv6, a 4 MiB receive buffer,
+/// non-blocking. Public so the benchmark's null responder uses exactly the same socket.
+pub fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
