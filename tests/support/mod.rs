@@ -27,6 +27,9 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 
+/// nginx and HAProxy regional tiers and the bounded load generator (issue 8 tests).
+pub mod regional;
+
 /// How long one query may take before the client gives up.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a server may take to start listening.
