@@ -19,9 +19,13 @@
 //! A machine without nginx or HAProxy prints `SKIP: <reason>` and passes.
 mod support;
 
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
+use hickory_proto::rr::RecordType;
 use support::regional::{HeldConnections, Tiers, http_get};
+use support::{GslbdServer, TempDir, ecs_of, ecs_query, http, query_udp};
 
 /// The tier on its own: every VIP serves 200 from one of its two nginx, the stats CSV shows both
 /// servers UP (`act` 2), the frontend's current sessions (`scur`) follow connections held open,
@@ -82,4 +86,467 @@ fn the_regional_tier_serves_and_reports_sessions_and_backends() {
     eu.start_nginx(0);
     eu.haproxy()
         .wait_until("act 2 again", Duration::from_secs(5), |h| h.backends_up() == 2);
+}
+
+// ───────────────────────────── gslbd on top of the three tiers ─────────────────────────────
+
+const ZONE: &str = "gslb.test.";
+const WWW: &str = "www.gslb.test.";
+/// Every region's capacity, in HAProxy frontend sessions.
+const CAPACITY: f64 = 20.0;
+const HIGH: f64 = 0.8;
+const LOW: f64 = 0.6;
+/// gslbd's probe interval and fall (the VIP probe) and feedback poll interval, in ms.
+const PROBE_MS: u64 = 200;
+const FALL: u64 = 2;
+const FEED_MS: u64 = 200;
+
+/// Each region and its location (latitude, longitude).
+const REGIONS: [(&str, [f64; 2]); 3] = [("eu", [51.5, -0.1]), ("us", [39.0, -77.5]), ("ap", [1.3, 103.8])];
+
+/// GeoIP: 10.0.0.0/8 is in London (eu), 10.200.0.0/16 in Virginia (us), 10.201.0.0/16 in
+/// Singapore (ap). From London the next nearest region is us, then ap.
+const SITES_CSV: &str = "network,country,latitude,longitude\n10.0.0.0/8,GB,51.5,-0.1\n\
+                         10.200.0.0/16,US,39.0,-77.5\n10.201.0.0/16,SG,1.3,103.8\n";
+
+/// The zone and the pool file gslbd serves on top of `tiers` (also shown in README.md).
+fn pool_file(tiers: &Tiers) -> String {
+    let mut p = format!(
+        r#"[names]
+www = "web"
+
+# hand-off 1: the answer is the region's HAProxy VIP, probed on its port
+[probe.vip]
+kind = "tcp"
+port = {port}
+interval_ms = {PROBE_MS}
+timeout_ms = 150
+rise = 2
+fall = {FALL}
+
+[pool.web]
+ttl = 30
+region_policy = "nearest"
+"#,
+        port = tiers.vip_port
+    );
+    for r in &tiers.regions {
+        p.push_str(&format!(
+            r#"
+[feedback.{name}]
+kind = "haproxy"
+url = "{url}"
+frontend = "web"
+backend = "web_servers"
+interval_ms = {FEED_MS}
+stale_after_ms = 1000
+"#,
+            name = r.name,
+            url = r.stats_url()
+        ));
+    }
+    for (name, [lat, lon]) in REGIONS {
+        let vip = tiers.regions.iter().find(|r| r.name == name).unwrap().vip.ip();
+        p.push_str(&format!(
+            r#"
+[pool.web.region.{name}]
+location = [{lat}, {lon}]
+members = [{{ address = "{vip}" }}]
+probe = "vip"
+feedback = "{name}"
+capacity = {CAPACITY}
+high_watermark = {HIGH}
+low_watermark = {LOW}
+"#
+        ));
+    }
+    p
+}
+
+/// Three regional tiers and gslbd on top, every region usable, fed and fresh.
+struct Setup {
+    srv: GslbdServer,
+    tiers: Tiers,
+    _geo: TempDir,
+}
+
+impl Setup {
+    fn start() -> Option<Setup> {
+        let tiers = Tiers::start(&["eu", "us", "ap"])?;
+        let geo = TempDir::new("regional-geo");
+        geo.write("sites.csv", SITES_CSV);
+        let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+            .args(["mmdb-build", "sites.csv", "-o", "sites.mmdb"])
+            .current_dir(geo.path())
+            .output()
+            .expect("gslbd mmdb-build");
+        assert!(
+            out.status.success(),
+            "mmdb-build: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = format!(
+            r#"[server]
+listen = ["127.0.0.1:0"]
+health_startup_wait_ms = 3000
+
+[admin]
+listen = "127.0.0.1:0"
+
+[geoip]
+database = "{}"
+
+[[zone]]
+origin = "{ZONE}"
+file = "gslb.test.zone"
+pools = "gslb.test.pools.toml"
+"#,
+            geo.path().join("sites.mmdb").display()
+        );
+        let zone = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n";
+        let pools = pool_file(&tiers);
+        let srv = GslbdServer::start(&config, &[("gslb.test.zone", zone), ("gslb.test.pools.toml", &pools)]);
+        let s = Setup { srv, tiers, _geo: geo };
+        s.wait_feedback(
+            "every feed fresh, 2 backends up, no shedding",
+            Duration::from_secs(10),
+            |f| {
+                ["eu", "us", "ap"].iter().all(|r| {
+                    let f = &f[*r];
+                    f["state"] == "fresh" && f["backends_up"] == 2 && f["shed"] == 0.0
+                })
+            },
+        );
+        Some(s)
+    }
+
+    fn dns(&self) -> SocketAddr {
+        self.srv.addr()
+    }
+
+    /// `/status` → region name → its `feedback` object (zone gslb.test., pool web).
+    fn feedback(&self) -> serde_json::Map<String, serde_json::Value> {
+        let (code, body) = http(self.srv.admin(), "GET", "/status", None);
+        assert_eq!(code, 200, "/status: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status JSON: {e}: {body}"));
+        let zone = v["zones"]
+            .as_array()
+            .and_then(|z| z.iter().find(|z| z["origin"] == ZONE));
+        let pool = zone.and_then(|z| z["pools"].as_array()?.iter().find(|p| p["name"] == "web"));
+        let regions = pool
+            .and_then(|p| p["regions"].as_array())
+            .unwrap_or_else(|| panic!("no pool web in /status: {body}"));
+        regions
+            .iter()
+            .map(|r| {
+                let name = r["name"].as_str().unwrap_or_default().to_string();
+                assert!(
+                    r.get("feedback").is_some(),
+                    "region {name} has no `feedback` field in /status: {r}"
+                );
+                (name, r["feedback"].clone())
+            })
+            .collect()
+    }
+
+    /// Polls `/status` until `ok(feedback by region)` holds; returns how long it took.
+    fn wait_feedback(
+        &self,
+        what: &str,
+        limit: Duration,
+        ok: impl Fn(&serde_json::Map<String, serde_json::Value>) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let f = self.feedback();
+            if ok(&f) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "/status: {what} not reached within {limit:?}; feedback now: {}\ngslbd stderr:\n{}",
+                serde_json::Value::Object(f),
+                self.srv.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The region whose VIP gslbd answers `www` A with for a client in `subnet`, and the ECS
+    /// scope of the answer.
+    fn region_of(&self, subnet: &str) -> (String, u8) {
+        let m = query_udp(self.dns(), &ecs_query(WWW, RecordType::A, Some(subnet)));
+        let addrs: Vec<IpAddr> = m.answers.iter().filter_map(|r| r.data.ip_addr()).collect();
+        assert_eq!(addrs.len(), 1, "{subnet}: one VIP per answer, got {m:?}");
+        let region = self
+            .tiers
+            .regions
+            .iter()
+            .find(|r| r.vip.ip() == addrs[0])
+            .unwrap_or_else(|| panic!("{subnet}: answer {} is no region's VIP", addrs[0]));
+        let scope = ecs_of(&m)
+            .first()
+            .and_then(|e| e.rsplit('/').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{subnet}: no ECS in the reply {m:?}"));
+        (region.name.clone(), scope)
+    }
+
+    /// Polls until every subnet of `clients` is answered with `region`'s VIP; returns how long.
+    fn wait_region(&self, clients: &[String], region: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let got: Vec<(String, String)> = clients
+                .iter()
+                .map(|c| (c.clone(), self.region_of(c).0))
+                .filter(|(_, r)| r != region)
+                .collect();
+            if got.is_empty() {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "after {:?} not every client is in {region}: {got:?}\n/status feedback: {}\ngslbd stderr:\n{}",
+                start.elapsed(),
+                serde_json::Value::Object(self.feedback()),
+                self.srv.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// `/explain` for a client of `www` A.
+    fn explain(&self, client: &str) -> String {
+        let (code, body) = http(
+            self.srv.admin(),
+            "GET",
+            &format!("/explain?name={WWW}&type=A&client={client}"),
+            None,
+        );
+        assert_eq!(code, 200, "/explain: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("/explain JSON");
+        v["explain"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no explain text: {body}"))
+            .to_string()
+    }
+}
+
+/// `n` client /24s of the eu catchment (10.0.0.0/8 minus the us and ap /16s).
+fn eu_clients(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("10.{}.{}.0/24", 1 + i / 256, i % 256)).collect()
+}
+
+fn us_clients() -> Vec<String> {
+    (0..8).map(|i| format!("10.200.{i}.0/24")).collect()
+}
+
+fn ap_clients() -> Vec<String> {
+    (0..8).map(|i| format!("10.201.{i}.0/24")).collect()
+}
+
+/// A VIP that loses one of its two web servers still answers, HAProxy routes around it, and
+/// the DNS tier changes nothing. When both web servers are down (the feed reports 0 backends up)
+/// or the HAProxy itself is down (the VIP probe fails), the region's clients move to the next
+/// nearest region, and come back when it recovers.
+#[test]
+fn backend_vip_and_region_failures_at_the_dns_tier() {
+    let Some(mut s) = Setup::start() else { return };
+    let eu = eu_clients(64);
+    let (us, ap) = (us_clients(), ap_clients());
+    s.wait_region(&eu, "eu", Duration::from_secs(2));
+    s.wait_region(&us, "us", Duration::from_secs(2));
+    s.wait_region(&ap, "ap", Duration::from_secs(2));
+
+    // 1. One nginx of eu stops: L4 handles it.
+    s.tiers.region("eu").stop_nginx(0);
+    let took = s
+        .tiers
+        .region("eu")
+        .haproxy()
+        .wait_until("act 1", Duration::from_secs(5), |h| h.backends_up() == 1);
+    let seen = s.wait_feedback("eu backends_up 1", Duration::from_secs(5), |f| {
+        f["eu"]["backends_up"] == 1
+    });
+    eprintln!("one nginx down: HAProxy marked it DOWN after {took:?}, gslbd's feed showed 1 up {seen:?} later");
+    // For longer than the probe and feed need to react (fall × interval + 3 polls): no change.
+    let hold = Instant::now();
+    while hold.elapsed() < Duration::from_millis(PROBE_MS * FALL + 3 * FEED_MS + 400) {
+        for c in &eu {
+            assert_eq!(s.region_of(c).0, "eu", "{c}: one nginx down must not move eu's clients");
+        }
+        let (code, body) = http_get(s.tiers.region("eu").vip, "/").expect("the VIP still answers");
+        assert_eq!((code, body.trim()), (200, "eu-web2"));
+    }
+    let f = s.feedback();
+    assert_eq!(f["eu"]["state"], "fresh");
+    assert_eq!(f["eu"]["shed"], 0.0, "{f:?}");
+
+    // 2. Both nginx of eu stop: the feed says 0 backends up, eu is down, its clients go to us
+    //    (the next nearest); us and ap clients stay.
+    s.tiers.region("eu").stop_nginx(1);
+    let moved = s.wait_region(&eu, "us", Duration::from_secs(5));
+    eprintln!("all nginx of eu down: eu's clients moved to us after {moved:?} (HAProxy fall 2 × 200 ms + feed 200 ms)");
+    assert_eq!(s.feedback()["eu"]["backends_up"], 0);
+    s.wait_region(&us, "us", Duration::from_secs(1));
+    s.wait_region(&ap, "ap", Duration::from_secs(1));
+
+    // ... and back when the web servers return (HAProxy rise 2 × 200 ms, then the next poll).
+    s.tiers.region("eu").start_nginx(0);
+    s.tiers.region("eu").start_nginx(1);
+    let back = s.wait_region(&eu, "eu", Duration::from_secs(5));
+    eprintln!("eu's nginx back: its clients returned after {back:?}");
+
+    // 3. eu's HAProxy stops: the VIP probe fails (fall 2 × 200 ms) and eu's clients move to us.
+    //    The feed goes stale, which by itself moves nothing; /status says so.
+    s.tiers.region("eu").stop_haproxy();
+    let moved = s.wait_region(&eu, "us", Duration::from_millis(PROBE_MS * FALL + 2000));
+    eprintln!("eu's HAProxy down: its clients moved to us after {moved:?}");
+    s.wait_region(&us, "us", Duration::from_secs(1));
+    s.wait_feedback("eu feed stale", Duration::from_secs(5), |f| f["eu"]["state"] == "stale");
+    s.tiers.region("eu").start_haproxy();
+    let back = s.wait_region(&eu, "eu", Duration::from_secs(5));
+    eprintln!("eu's HAProxy back: its clients returned after {back:?}");
+    s.wait_feedback("eu feed fresh again", Duration::from_secs(5), |f| {
+        f["eu"]["state"] == "fresh"
+    });
+}
+
+/// The eu tier is driven above its high watermark by a bounded load generator (30 sessions on a
+/// capacity of 20, high watermark 80%); us holds 4 and ap 10 sessions, so their spare capacities
+/// are 16 − 4 = 12 and 16 − 10 = 6. eu sheds a growing, deterministic share of its clients, and
+/// the shed clients split between us and ap as 12 : 6 (66.7% / 33.3%, ±5 percentage points).
+/// `/status` and `/explain` show the load, the capacity and why eu sheds. When the load goes,
+/// eu takes its clients back.
+#[test]
+fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
+    let Some(mut s) = Setup::start() else { return };
+    let (eu_load, us_load, ap_load) = (30usize, 4usize, 10usize);
+    let limit = Duration::from_secs(45);
+    let vip = |s: &mut Setup, r: &str| s.tiers.region(r).vip;
+    let _us = HeldConnections::open(vip(&mut s, "us"), us_load, limit);
+    let _ap = HeldConnections::open(vip(&mut s, "ap"), ap_load, limit);
+    let eu_held = HeldConnections::open(vip(&mut s, "eu"), eu_load, limit);
+    for (r, n) in [("eu", eu_load), ("us", us_load), ("ap", ap_load)] {
+        s.tiers
+            .region(r)
+            .haproxy()
+            .wait_until(&format!("scur {n}"), Duration::from_secs(5), |h| {
+                h.frontend_scur() == n as u32
+            });
+    }
+    let start = Instant::now();
+    // Each fresh sample above the high watermark scales the kept share by 16/30, so the shed
+    // share after k samples is 1 − (16/30)^k: past 90% after 4 samples.
+    let took = s.wait_feedback("eu shedding over 90%", Duration::from_secs(10), |f| {
+        f["eu"]["shed"].as_f64().unwrap_or(0.0) > 0.9
+    });
+    eprintln!("eu above its high watermark: shed share over 90% after {took:?}");
+
+    // The /status feedback object of each region.
+    let f = s.feedback();
+    let eu = &f["eu"];
+    assert_eq!(eu["source"], "eu", "{eu}");
+    assert_eq!(eu["state"], "fresh", "{eu}");
+    assert_eq!(eu["load"], eu_load as f64, "{eu}");
+    assert_eq!(eu["capacity"], CAPACITY, "{eu}");
+    assert!((eu["utilization"].as_f64().unwrap() - 1.5).abs() < 1e-9, "{eu}");
+    assert_eq!(eu["high_watermark"], HIGH, "{eu}");
+    assert_eq!(eu["low_watermark"], LOW, "{eu}");
+    assert_eq!(eu["backends_up"], 2, "{eu}");
+    let reason = eu["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("high watermark"), "eu's shedding reason: {eu}");
+    for (r, load) in [("us", us_load), ("ap", ap_load)] {
+        let x = &f[r];
+        assert_eq!(
+            (x["state"].as_str(), x["load"].as_f64(), x["shed"].as_f64()),
+            (Some("fresh"), Some(load as f64), Some(0.0)),
+            "{r}: {x}"
+        );
+    }
+
+    // Count where 1,200 eu client networks go. Expected split of the moved ones: by spare.
+    let spare = |load: usize| HIGH * CAPACITY - load as f64;
+    let want_us = spare(us_load) / (spare(us_load) + spare(ap_load));
+    let clients = eu_clients(1200);
+    let shed_before = s.feedback()["eu"]["shed"].as_f64().unwrap();
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    let mut moved_example = None;
+    for c in &clients {
+        let (region, scope) = s.region_of(c);
+        if region != "eu" {
+            assert_eq!(scope, 24, "{c}: a shed decision is scoped to the hashed /24");
+            moved_example.get_or_insert_with(|| (c.clone(), region.clone()));
+        }
+        *counts.entry(region).or_default() += 1;
+    }
+    let f = s.feedback();
+    let shed_after = f["eu"]["shed"].as_f64().unwrap();
+    // The spares must not have changed while counting (a probe's connection can be a session for
+    // an instant): the loads are still exactly the held ones.
+    assert_eq!(
+        (f["us"]["load"].as_f64(), f["ap"]["load"].as_f64()),
+        (Some(us_load as f64), Some(ap_load as f64)),
+        "{f:?}"
+    );
+    let n = |r: &str| counts.get(r).copied().unwrap_or(0) as f64;
+    let moved = n("us") + n("ap");
+    let moved_share = moved / clients.len() as f64;
+    let us_share = n("us") / moved;
+    eprintln!(
+        "1200 eu clients: {counts:?} (moved {:.1}%, eu shed {:.3}..{:.3}); of the moved: us {:.1}% (want {:.1}%), ap {:.1}% ({:?} after the load started)",
+        moved_share * 100.0,
+        shed_before,
+        shed_after,
+        us_share * 100.0,
+        want_us * 100.0,
+        (1.0 - us_share) * 100.0,
+        start.elapsed()
+    );
+    assert!(
+        moved_share >= shed_before - 0.05 && moved_share <= shed_after + 0.05,
+        "the moved share {moved_share:.3} is eu's shed share {shed_before:.3}..{shed_after:.3}: {counts:?}"
+    );
+    assert!(
+        (us_share - want_us).abs() <= 0.05,
+        "shed clients to us {:.1}%, want {:.1}% ± 5 pp (spares us {} ap {}): {counts:?}",
+        us_share * 100.0,
+        want_us * 100.0,
+        spare(us_load),
+        spare(ap_load)
+    );
+
+    // /explain shows the load, the capacity, why eu sheds, and where a shed client went.
+    let (client, went) = moved_example.expect("some client moved");
+    let text = s.explain(&client);
+    for want in [
+        "feedback eu: load 30/20 (150%), watermarks 60%/80%, backends 2 up, fresh",
+        "feedback us: load 4/20 (20%)",
+        "feedback ap: load 10/20 (50%)",
+        "load above high watermark",
+        "shedding",
+    ] {
+        assert!(
+            text.contains(want),
+            "missing {want:?} in /explain for {client}:\n{text}"
+        );
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&went) && (l.contains("shed") || l.contains("spill"))),
+        "/explain for {client} does not say it spilled to {went}:\n{text}"
+    );
+
+    // The load goes: below the low watermark eu returns in 4 steps of 25%, and its clients come back.
+    drop(eu_held);
+    let start = Instant::now();
+    let sample: Vec<String> = clients.iter().step_by(10).cloned().collect();
+    let back = s.wait_region(&sample, "eu", Duration::from_secs(5));
+    eprintln!("eu's load gone: its clients back after {back:?} (staged return, 4 polls of {FEED_MS} ms)");
+    assert!(
+        start.elapsed() >= Duration::from_millis(2 * FEED_MS),
+        "the return is staged, not instant"
+    );
+    s.wait_feedback("eu not shedding", Duration::from_secs(2), |f| {
+        f["eu"]["shed"] == 0.0 && f["eu"]["load"] == 0.0
+    });
 }
