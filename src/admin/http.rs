@@ -181,7 +181,12 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
                 };
                 match &region.content {
                     Content::Members(ms) => ms.iter().for_each(|m| add(m.id, m.address.to_string(), Some(m.weight.get()))),
-                    Content::Cname { id, target } => add(*id, target.to_string(), None),
+                    Content::Cname { id, target, delegation } => {
+                        add(*id, target.to_string(), None);
+                        for (g, a) in delegation.iter().flat_map(|d| d.glue.iter()) {
+                            add(*g, a.to_string(), None);
+                        }
+                    }
                 }
                 regions.push(RegionJson { name: region.name.clone(), members });
             }
