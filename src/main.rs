@@ -83,7 +83,9 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
         }
     };
     // Probe the members once (bounded by health_startup_wait_ms), so the explanation shows
-    // their live state, last result and time since the last change.
+    // their live state, last result and time since the last change. Each load feed is polled
+    // once too (same bound): its load, backends and freshness are live, and its shed fraction
+    // is the controller's first step from 0 (what a server just started would use).
     if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
         let wait = snap.server.health_startup_wait;
         rt.block_on(async {
@@ -94,6 +96,13 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
                     h.wait_first_round(wait).await;
                 }
                 h.shutdown();
+            }
+            if let Ok(f) = gslbd::feedback::FeedbackService::start() {
+                gslbd::admin::attach_feedback(Some(&f), &mut snap);
+                if f.tasks() > 0 {
+                    f.wait_first_round(wait).await;
+                }
+                f.shutdown();
             }
         });
     }
@@ -193,7 +202,21 @@ fn serve(path: PathBuf) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let (reloader, shared, overrides) = Reloader::start(path, snapshot, health.clone());
+        // Load feedback: one poller per distinct feed named in the pool files.
+        let feedback = match gslbd::feedback::FeedbackService::start() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("cannot start load feedback: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let (reloader, shared, overrides) = Reloader::start_with_feedback(path, snapshot, health.clone(), feedback.clone());
+        if let Some(f) = &feedback
+            && f.tasks() > 0
+            && !f.wait_first_round(startup_wait).await
+        {
+            tracing::warn!(?startup_wait, "not every load feed answered its first poll; those regions count as unfed (stale) until they do");
+        }
         if let Some(h) = &health {
             shared.load().live.metrics.add_source(Arc::new(gslbd::admin::ProbeMetrics(h.clone())));
             // Never answer "all down" for want of a first probe: wait for one round, bounded.

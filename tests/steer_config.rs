@@ -23,9 +23,19 @@ fn check_fixture(path: &Path) -> Result<(), String> {
     if expects.is_empty() {
         return Err("no `# expect: LINE: text` header".into());
     }
-    let errs = match load_pools(path, &text, &origin()) {
-        Ok(_) => return Err("loaded without errors".into()),
-        Err(e) => e,
+    // `# zone: FILE`: the pool file loads on its own, and its errors are found when it is
+    // attached to that zone (zone cuts and glue of `delegate` regions).
+    let zone_file = text.lines().find_map(|l| l.strip_prefix("# zone: ")).map(|f| path.with_file_name(f.trim()));
+    let errs = match (load_pools(path, &text, &origin()), zone_file) {
+        (Ok(_), None) => return Err("loaded without errors".into()),
+        (Ok(pools), Some(zf)) => {
+            let mut zone = gslbd::zone::load_zone(&origin(), &zf).map_err(|e| format!("zone {}: {e:?}", zf.display()))?;
+            match zone.attach_pools(pools, path, &text) {
+                Ok(()) => return Err("attached without errors".into()),
+                Err(e) => e,
+            }
+        }
+        (Err(e), _) => e,
     };
     let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     for (line, msg) in &expects {

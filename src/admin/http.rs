@@ -136,6 +136,60 @@ struct PoolJson {
 struct RegionJson {
     name: String,
     members: Vec<MemberJson>,
+    /// The region's load feedback; `null` without `feedback`.
+    feedback: Option<FeedbackJson>,
+}
+
+/// A fed region's load, capacity and shedding, as the poller last saw them.
+#[derive(Serialize)]
+struct FeedbackJson {
+    /// The `[feedback.NAME]`.
+    source: String,
+    /// "fresh" | "stale" | "missing" (never read).
+    state: &'static str,
+    load: f64,
+    /// `null` when the region has no capacity (the feed then only reports backends).
+    capacity: Option<f64>,
+    /// load / capacity.
+    utilization: Option<f64>,
+    high_watermark: Option<f64>,
+    low_watermark: Option<f64>,
+    /// `null` when the feed does not report backends.
+    backends_up: Option<u32>,
+    /// The shed fraction s (0..=1).
+    shed: f64,
+    reason: String,
+    /// Seconds since the last good sample (`null`: never read).
+    age_s: Option<f64>,
+    /// The last poll's error, if it failed.
+    error: Option<String>,
+}
+
+fn feedback_json(f: &crate::steer::RegionFeed, st: Option<crate::steer::LoadStatus>) -> FeedbackJson {
+    let cfg = f.shed.as_ref();
+    let st = st.unwrap_or(crate::steer::LoadStatus {
+        state: crate::steer::FeedState::Missing,
+        load: 0.0,
+        backends_up: None,
+        shed: 0.0,
+        reason: "not polled (this server runs no feedback pollers)".into(),
+        age: None,
+        error: None,
+    });
+    FeedbackJson {
+        source: f.feed.name.clone(),
+        state: st.state.as_str(),
+        load: st.load,
+        capacity: cfg.map(|c| c.capacity.get()),
+        utilization: cfg.map(|c| st.load / c.capacity.get()),
+        high_watermark: cfg.map(|c| c.high.get()),
+        low_watermark: cfg.map(|c| c.low.get()),
+        backends_up: st.backends_up,
+        shed: st.shed,
+        reason: st.reason,
+        age_s: st.age.map(|a| a.as_secs_f64()),
+        error: st.error,
+    }
 }
 
 #[derive(Serialize)]
@@ -181,9 +235,15 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
                 };
                 match &region.content {
                     Content::Members(ms) => ms.iter().for_each(|m| add(m.id, m.address.to_string(), Some(m.weight.get()))),
-                    Content::Cname { id, target } => add(*id, target.to_string(), None),
+                    Content::Cname { id, target, delegation } => {
+                        add(*id, target.to_string(), None);
+                        for (g, a) in delegation.iter().flat_map(|d| d.glue.iter()) {
+                            add(*g, a.to_string(), None);
+                        }
+                    }
                 }
-                regions.push(RegionJson { name: region.name.clone(), members });
+                let feedback = region.feedback.as_ref().map(|f| feedback_json(f, health.load_status(f.slot)));
+                regions.push(RegionJson { name: region.name.clone(), members, feedback });
             }
             pj.push(PoolJson {
                 name: pool.name.clone(),

@@ -14,8 +14,9 @@ use super::metrics::Metrics;
 use super::overrides::Override;
 use crate::config::Snapshot;
 use crate::dns::outcome::{Steered, SteeredAnswer};
+use crate::feedback::PoolsLoad;
 use crate::health::PoolsHealth;
-use crate::steer::{Content, FileHealth, HealthView, MemberId, MemberTarget, Pools};
+use crate::steer::{Content, FileHealth, HealthView, LoadSlot, LoadStatus, MemberId, MemberTarget, Pools, RegionLoad};
 
 /// The config's identity: which load this is and what it was made of.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -50,6 +51,9 @@ pub struct LiveState {
     /// [zone]: the probes' view of the zone's members (empty when the server runs no probes,
     /// e.g. `gslbd check`); built by the health service when the snapshot is published.
     pub probes: Vec<PoolsHealth>,
+    /// [zone]: the load feedback view of the zone's fed regions (empty without pollers); built
+    /// by the feedback service when the snapshot is published.
+    pub loads: Vec<PoolsLoad>,
 }
 
 /// The health the steering decision reads for one zone: an admin override wins; otherwise
@@ -82,6 +86,15 @@ impl HealthView for LiveHealth<'_> {
             Override::None => base,
             o => Some(format!("admin override {o:?}; {}", base.unwrap_or_default())),
         }
+    }
+
+    #[inline]
+    fn region_load(&self, slot: LoadSlot) -> Option<RegionLoad> {
+        self.live.loads.get(self.zone)?.region_load(slot)
+    }
+
+    fn load_status(&self, slot: LoadSlot) -> Option<LoadStatus> {
+        self.live.loads.get(self.zone)?.load_status(slot)
     }
 }
 

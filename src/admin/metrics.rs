@@ -234,11 +234,52 @@ impl Metrics {
             let _ = writeln!(out, "{name} {v}");
         }
 
+        render_load(&mut out, snap);
+
         // Hook: probe results, latencies and transitions come from the health module's source.
         for s in self.sources.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             s.render(&mut out);
         }
         out
+    }
+}
+
+/// The load feedback gauges of every fed region (read from the snapshot's load view).
+fn render_load(out: &mut String, snap: &Snapshot) {
+    let mut rows = Vec::new();
+    for (zi, zone) in snap.zones.zones().iter().enumerate() {
+        for (slot, pool, region, feed) in zone.pools.fed() {
+            let labels = format!(
+                "zone=\"{}\",pool=\"{}\",region=\"{}\",feed=\"{}\"",
+                esc(&zone.origin.to_string()),
+                esc(zone.pools.pool(pool).map(|p| p.name.as_str()).unwrap_or("")),
+                esc(&region.name),
+                esc(&feed.feed.name)
+            );
+            let st = snap.live.loads.get(zi).and_then(|l| l.load_status(slot));
+            rows.push((labels, feed.shed.map(|c| c.capacity.get()), st));
+        }
+    }
+    family(out, "gslbd_region_load", "gauge", "The region's load as its feed last reported it (sessions, connections or the metric's value).");
+    for (l, _, st) in &rows {
+        if let Some(st) = st {
+            let _ = writeln!(out, "gslbd_region_load{{{l}}} {}", st.load);
+        }
+    }
+    family(out, "gslbd_region_capacity", "gauge", "The region's configured capacity, in its feed's units.");
+    for (l, cap, _) in &rows {
+        if let Some(c) = cap {
+            let _ = writeln!(out, "gslbd_region_capacity{{{l}}} {c}");
+        }
+    }
+    family(out, "gslbd_region_shed_ratio", "gauge", "The share of the region's clients shed to other regions (0..1).");
+    for (l, _, st) in &rows {
+        let _ = writeln!(out, "gslbd_region_shed_ratio{{{l}}} {}", st.as_ref().map_or(0.0, |s| s.shed));
+    }
+    family(out, "gslbd_feedback_stale", "gauge", "1 if the region's feed is stale or was never read, 0 if fresh.");
+    for (l, _, st) in &rows {
+        let stale = st.as_ref().is_none_or(|s| s.state != crate::steer::FeedState::Fresh);
+        let _ = writeln!(out, "gslbd_feedback_stale{{{l}}} {}", u8::from(stale));
     }
 }
 

@@ -26,7 +26,7 @@ pub use http::{resolve, router, serve_admin, AdminState, ApiError, BODY_LIMIT};
 pub use live::{ConfigVersion, LiveState, NO_REGION};
 pub use metrics::{Metrics, MetricsSource, ProbeMetrics};
 pub use overrides::{Override, OverrideEntry, OverrideTable, OverrideTarget, Overrides};
-pub use reload::{attach_probes, config_files, digest, rfc3339, ErrorReport, ReloadReport, Reloader, Trigger};
+pub use reload::{attach_feedback, attach_probes, config_files, digest, rfc3339, ErrorReport, ReloadReport, Reloader, Trigger};
 pub use watch::{spawn_watcher, DEBOUNCE};
 
 use crate::config::Snapshot;

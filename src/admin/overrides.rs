@@ -181,7 +181,9 @@ fn apply(table: &BTreeMap<OverrideTarget, Override>, snap: &Snapshot) {
                 let region_value = table.get(&key).copied().unwrap_or(Override::None);
                 let members: Vec<(MemberId, String)> = match &region.content {
                     Content::Members(ms) => ms.iter().map(|m| (m.id, m.address.to_string())).collect(),
-                    Content::Cname { id, target } => vec![(*id, target.to_string())],
+                    Content::Cname { id, target, delegation } => std::iter::once((*id, target.to_string()))
+                        .chain(delegation.iter().flat_map(|d| d.glue.iter().map(|(g, a)| (*g, a.to_string()))))
+                        .collect(),
                 };
                 for (id, name) in members {
                     key.member = Some(name);

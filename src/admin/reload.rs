@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::live::{ConfigVersion, LiveState};
 use super::overrides::OverrideTable;
+use crate::feedback::FeedbackService;
 use crate::health::HealthService;
 use crate::config::{self, parse_config, ConfigErrors, Snapshot};
 use crate::dns::server::SharedSnapshot;
@@ -63,6 +64,8 @@ pub struct Reloader {
     overrides: Arc<OverrideTable>,
     /// The probes (absent when the server runs none).
     health: Option<HealthService>,
+    /// The load feedback pollers (absent when the server runs none).
+    feedback: Option<FeedbackService>,
     /// One reload at a time: a second trigger waits and then loads the files as they are then.
     serial: tokio::sync::Mutex<()>,
     generation: AtomicU64,
@@ -76,13 +79,25 @@ impl Reloader {
     /// the shared snapshot the transports read, and the override table.
     /// With `health`, every published snapshot gets the probes' view of its members, and the
     /// probe tasks follow the config (kept pairs keep their state across reloads).
-    pub fn start(path: PathBuf, mut first: Snapshot, health: Option<HealthService>) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
+    pub fn start(path: PathBuf, first: Snapshot, health: Option<HealthService>) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
+        Reloader::start_with_feedback(path, first, health, None)
+    }
+
+    /// [`Reloader::start`] with the load feedback pollers: every published snapshot gets their
+    /// view, and the pollers follow the config (kept feeds keep their samples and shed state).
+    pub fn start_with_feedback(
+        path: PathBuf,
+        mut first: Snapshot,
+        health: Option<HealthService>,
+        feedback: Option<FeedbackService>,
+    ) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
         let now = unix_now();
         let files = config_files(&path);
         // `first.live` is still empty, so nothing is carried: every counter starts at 0.
         let live = LiveState::build(&first, &first, version_of(1, now, &files));
         first.live = live;
         attach_probes(health.as_ref(), &mut first);
+        attach_feedback(feedback.as_ref(), &mut first);
         first.live.metrics.last_success_unix.store(now, Ordering::Relaxed);
         let shared: SharedSnapshot = Arc::new(arc_swap::ArcSwap::from_pointee(first));
         let state_file = shared.load().ops.admin.as_ref().map(|a| a.state_file.clone());
@@ -93,6 +108,7 @@ impl Reloader {
             shared: shared.clone(),
             overrides: overrides.clone(),
             health,
+            feedback,
             serial: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
             last: Mutex::new(report),
@@ -142,6 +158,7 @@ impl Reloader {
                 };
                 snap.live = LiveState::build(&snap, &self.shared.load(), version);
                 attach_probes(self.health.as_ref(), &mut snap);
+                attach_feedback(self.feedback.as_ref(), &mut snap);
                 self.overrides.publish(snap);
                 self.files.send_replace(files);
                 metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
@@ -196,6 +213,18 @@ pub fn attach_probes(health: Option<&HealthService>, snap: &mut Snapshot) {
         tracing::warn!(conflict = ?c, "a probe name is defined differently in two pool files; the first definition is used");
     }
     snap.live.probes = snap.zones.zones().iter().map(|z| health.view(&z.pools)).collect();
+}
+
+/// Starts, keeps or stops the feedback pollers for the snapshot's fed regions and gives the
+/// snapshot their view (samples and shed fractions survive: they are keyed by the source).
+pub fn attach_feedback(feedback: Option<&FeedbackService>, snap: &mut Snapshot) {
+    let Some(feedback) = feedback else { return };
+    let all: Vec<&crate::steer::Pools> = snap.zones.zones().iter().map(|z| &z.pools).collect();
+    let report = feedback.update(&all);
+    for c in &report.conflicts {
+        tracing::warn!(conflict = %c, "a feed is polled with different timings in two pool files; the first is used");
+    }
+    snap.live.loads = snap.zones.zones().iter().map(|z| feedback.view(&z.pools)).collect();
 }
 
 fn version_of(generation: u64, now: u64, files: &[PathBuf]) -> ConfigVersion {

@@ -28,6 +28,15 @@
 //!   A client with no GeoIP lookup at all (`geo: None`) contributes no GeoIP prefix.
 //! - **Usable region, with probes.** Also at least `⌈min_usable_fraction × members⌉` members
 //!   up (a half-dead region is not worth sending clients to; the policy's next choice takes them).
+//! - **Load feedback** (read through [`HealthView::region_load`], kept by the pollers; `decide`
+//!   reads no clock): a region whose feed is fresh and reports 0 backends up is not usable (L4
+//!   up but every L7 backend down is a region down); a stale or missing feed changes nothing.
+//! - **Shedding.** After the pick, a region with shed fraction s > 0 sheds the clients whose
+//!   hash (of the /24 or /56, as sticky) maps below s. A shed client goes to one of the other
+//!   usable regions with a fresh feed, s = 0 and spare = H·C − L > 0, by weighted rendezvous
+//!   hashing with weight = spare (so shed clients split in proportion to spare capacity). No
+//!   such candidate: the client stays. While candidates exist, the ECS scope is at least the
+//!   hashing granularity (every client of the region is tested against s).
 //! - **TTL** = the pool's ttl, or its `degraded_ttl` while any member not marked `down` in the
 //!   file is not up (so clients come back soon after a recovery); after fallbacks, the smallest
 //!   ttl along the chain (the answer may change as soon as the first pool recovers).
@@ -40,9 +49,9 @@ use ipnet::IpNet;
 use super::explain::{Explain, PoolTrace, RegionTrace};
 use super::model::{
     Content, HealthView, Member, MemberId, MemberPolicy, Pool, PoolId, Pools, Region, RegionId, RegionPolicy, WhenEmpty,
-    AllUp, MAX_ANSWERS,
+    AllUp, FeedState, LoadStatus, MAX_ANSWERS,
 };
-use super::rng::{below, rendezvous_score, sticky_key, Random};
+use super::rng::{below, rendezvous_score, rendezvous_score_f64, shed_point, sticky_key, Random};
 use crate::geo::{distance_km, Coordinates, GeoHit, Location};
 
 /// The address family asked for: A → V4, AAAA → V6.
@@ -181,6 +190,8 @@ pub enum ScopeWhy {
     GeoNetwork,
     /// Sticky hashing granularity.
     Sticky,
+    /// Load shedding hashes the client at the sticky granularity.
+    Shed,
 }
 
 #[derive(Copy, Clone, Debug, Default)]
@@ -282,7 +293,22 @@ fn nodata<'p>(pool: PoolId, ttl: u32, explain: Option<&mut Explain>) -> Decision
 }
 
 pub(crate) fn region_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
+    content_usable(r, h) && backends_ok(r, h)
+}
+
+/// False only when the region's feed is fresh and reports no backend up.
+fn backends_ok<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
+    match r.feedback.as_ref().and_then(|f| h.region_load(f.slot)) {
+        Some(l) if l.fresh => l.backends_up != Some(0),
+        _ => true,
+    }
+}
+
+fn content_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
     match &r.content {
+        Content::Cname { id, delegation: Some(d), .. } => {
+            h.is_up(*id) && (d.glue.is_empty() || d.glue.iter().any(|(g, _)| h.is_up(*g)))
+        }
         Content::Cname { id, .. } => h.is_up(*id),
         Content::Members(ms) => {
             let family_ok = |v4: bool| ms.iter().any(|m| m.address.is_ipv4() == v4 && h.is_up(m.id));
@@ -296,7 +322,10 @@ pub(crate) fn region_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
 fn degraded<H: HealthView + ?Sized>(pools: &Pools, p: &Pool, h: &H) -> bool {
     let counts = |id: MemberId| pools.member(id).is_some_and(|m| !m.down_in_file);
     p.regions.iter().any(|r| match &r.content {
-        Content::Cname { id, .. } => counts(*id) && !h.is_up(*id),
+        Content::Cname { id, delegation, .. } => {
+            (counts(*id) && !h.is_up(*id))
+                || delegation.as_ref().is_some_and(|d| d.glue.iter().any(|(g, _)| counts(*g) && !h.is_up(*g)))
+        }
         Content::Members(ms) => ms.iter().any(|m| counts(m.id) && !h.is_up(m.id)),
     })
 }
@@ -305,8 +334,118 @@ fn region_at(_pool: &Pool, i: usize) -> RegionId {
     RegionId(i as u32)
 }
 
-/// Picks the region (or all regions) to answer from, or `None` when none is usable for this client.
+/// Picks the region (or all regions) to answer from, or `None` when none is usable for this
+/// client: the policy's pick, then load shedding.
 fn select_region<H, R>(
+    p: &Pool,
+    client: &Client,
+    health: &H,
+    rng: &mut R,
+    scope: &mut Scope,
+    mut ex: Option<&mut Explain>,
+) -> Option<Pick>
+where
+    H: HealthView + ?Sized,
+    R: Random + ?Sized,
+{
+    match select_policy(p, client, health, rng, scope, ex.as_deref_mut())? {
+        Pick::One(r) => Some(Pick::One(shed(p, r, client, health, scope, &mut ex))),
+        Pick::All => Some(Pick::All),
+    }
+}
+
+/// Spare capacity of a spill candidate: a fed region with capacity, a fresh feed, s = 0 and
+/// H·C − L > 0.
+fn spare_of<H: HealthView + ?Sized>(r: &Region, h: &H) -> Option<f64> {
+    let f = r.feedback.as_ref()?;
+    let cfg = f.shed.as_ref()?;
+    let l = h.region_load(f.slot)?;
+    let spare = cfg.spare(l.load);
+    (l.fresh && l.shed <= 0.0 && spare > 0.0).then_some(spare)
+}
+
+/// Load shedding from the picked region `r` (see the module docs).
+fn shed<H: HealthView + ?Sized>(
+    p: &Pool,
+    r: RegionId,
+    client: &Client,
+    health: &H,
+    scope: &mut Scope,
+    ex: &mut Option<&mut Explain>,
+) -> RegionId {
+    let Some(region) = p.region(r) else { return r };
+    let Some(s) = region
+        .feedback
+        .as_ref()
+        .and_then(|f| health.region_load(f.slot))
+        .map(|l| l.shed)
+    else {
+        return r;
+    };
+    if !(s > 0.0) {
+        return r;
+    }
+    let (key, granularity) = sticky_key(client.subnet);
+    let mut best: Option<(usize, f64)> = None;
+    for (i, c) in p.regions.iter().enumerate() {
+        if i == r.index() {
+            continue;
+        }
+        let Some(spare) = spare_of(c, health) else {
+            continue;
+        };
+        if !region_usable(c, health) {
+            continue;
+        }
+        let score = rendezvous_score_f64(key, c.seed, spare);
+        if best.is_none_or(|(_, b)| score > b) {
+            best = Some((i, score));
+        }
+    }
+    let Some((to, _)) = best else {
+        note(ex, || {
+            format!(
+                "{} sheds {:.0}%, but no other region has a fresh feed, nothing shed and spare capacity: the client stays",
+                region.name,
+                s * 100.0
+            )
+        });
+        return r;
+    };
+    // Every client of the region is tested against s, by its /24 (/56): the answer depends on it.
+    scope.need(granularity, ScopeWhy::Shed);
+    let u = shed_point(key, region.seed);
+    if u >= s {
+        note(ex, || {
+            format!(
+                "{} sheds {:.0}%: this client /{granularity} is kept (hash {u:.3} >= {s:.3})",
+                region.name,
+                s * 100.0
+            )
+        });
+        return r;
+    }
+    note(ex, || {
+        let spares: Vec<String> = p
+            .regions
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| *i != r.index() && region_usable(c, health))
+            .filter_map(|(_, c)| spare_of(c, health).map(|sp| format!("{} {sp:.1}", c.name)))
+            .collect();
+        format!(
+            "{} sheds {:.0}%: this client /{granularity} is shed (hash {u:.3} < {s:.3}) and spills to {} (weighted by spare capacity: {})",
+            region.name,
+            s * 100.0,
+            p.regions[to].name,
+            spares.join(", ")
+        )
+    });
+    region_at(p, to)
+}
+
+/// The region the policy picks (before load shedding).
+fn select_policy<H, R>(
     p: &Pool,
     client: &Client,
     health: &H,
@@ -636,6 +775,10 @@ pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, hea
         .map(|r| {
             let (up, total) = match &r.content {
                 Content::Members(ms) => (ms.iter().filter(|m| health.is_up(m.id)).count(), ms.len()),
+                Content::Cname { id, delegation: Some(d), .. } if !d.glue.is_empty() => {
+                    let glue_up = d.glue.iter().filter(|(g, _)| health.is_up(*g)).count();
+                    (if health.is_up(*id) { glue_up } else { 0 }, d.glue.len())
+                }
                 Content::Cname { id, .. } => (usize::from(health.is_up(*id)), 1),
             };
             let distance = match (coords, r.location) {
@@ -673,12 +816,93 @@ pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, hea
                             }
                         })
                         .collect(),
-                    Content::Cname { target, id } => match health.describe(*id) {
-                        Some(d) => vec![format!("CNAME {target} [{d}]")],
-                        None => vec![format!("CNAME {target}")],
-                    },
+                    Content::Cname { target, id, delegation } => {
+                        let mut v = vec![match health.describe(*id) {
+                            Some(d) => format!("CNAME {target} [{d}]"),
+                            None => format!("CNAME {target}"),
+                        }];
+                        if let Some(d) = delegation {
+                            if let Some(cut) = &d.cut {
+                                v.push(format!("delegated at {cut}"));
+                            }
+                            for (g, a) in &d.glue {
+                                let mark = if health.is_up(*g) { "" } else { " (down)" };
+                                v.push(match health.describe(*g) {
+                                    Some(desc) => format!("glue {a}{mark} [{desc}]"),
+                                    None => format!("glue {a}{mark}"),
+                                });
+                            }
+                        }
+                        v
+                    }
                 },
+                feedback: r.feedback.as_ref().map(|f| feedback_line(f, health.load_status(f.slot))),
             }
         })
         .collect()
+}
+
+/// The explain line of a fed region: load against capacity, watermarks, backends,
+/// freshness and the shed fraction with its reason.
+fn feedback_line(f: &super::model::RegionFeed, st: Option<LoadStatus>) -> String {
+    let Some(st) = st else {
+        return format!(
+            "feedback {}: no live data (feeds are polled by the running server)",
+            f.feed.name
+        );
+    };
+    let mut out = format!("feedback {}: ", f.feed.name);
+    match &f.shed {
+        Some(cfg) => out.push_str(&format!(
+            "load {}/{} ({:.0}%), watermarks {:.0}%/{:.0}%",
+            num(st.load),
+            num(cfg.capacity.get()),
+            100.0 * st.load / cfg.capacity.get(),
+            100.0 * cfg.low.get(),
+            100.0 * cfg.high.get()
+        )),
+        None => out.push_str(&format!("load {} (no capacity)", num(st.load))),
+    }
+    match st.backends_up {
+        Some(b) => out.push_str(&format!(", backends {b} up")),
+        None => out.push_str(", backends not reported"),
+    }
+    let age = st.age.map(|a| format!("{:.1} s old", a.as_secs_f64()));
+    match (st.state, age) {
+        (FeedState::Fresh, Some(a)) => out.push_str(&format!(", fresh ({a})")),
+        (FeedState::Stale, Some(a)) => out.push_str(&format!(
+            ", stale ({a}{})",
+            st.error
+                .as_deref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        )),
+        (state, _) => out.push_str(&format!(
+            ", {} ({})",
+            state.as_str(),
+            st.error
+                .as_deref()
+                .map(|e| format!("never read; last error: {e}"))
+                .unwrap_or_else(|| "never read".into())
+        )),
+    }
+    if st.shed > 0.0 {
+        out.push_str(&format!(
+            ", shedding {:.0}%: {}",
+            st.shed * 100.0,
+            st.reason
+        ));
+    } else {
+        out.push_str(&format!(", not shedding: {}", st.reason));
+    }
+    out
+}
+
+/// A load or capacity as written: integers without a fraction.
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }

@@ -56,6 +56,8 @@ pub struct RegionTrace {
     pub chosen: bool,
     /// Members (marked when down) or the CNAME target.
     pub content: Vec<String>,
+    /// The load feedback line, for a region with `feedback`.
+    pub feedback: Option<String>,
 }
 
 impl PoolTrace {
@@ -124,6 +126,7 @@ impl Explain {
                 None => "no GeoIP lookup happened".into(),
             },
             ScopeWhy::Sticky => "sticky hashing granularity (/24 IPv4, /56 IPv6)".into(),
+            ScopeWhy::Shed => "load shedding hashes the client /24 (IPv4) or /56 (IPv6)".into(),
         };
     }
 }
@@ -178,6 +181,9 @@ impl fmt::Display for Explain {
                     write!(f, ", geo map match: {m}")?;
                 }
                 writeln!(f, " [{}]", r.content.join(", "))?;
+                if let Some(line) = &r.feedback {
+                    writeln!(f, "      {line}")?;
+                }
             }
             for n in &s.notes {
                 writeln!(f, "  -> {n}")?;

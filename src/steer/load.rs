@@ -16,11 +16,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{
-    Bias, Content, GeoMap, MaxAnswers, Member, MemberId, MemberInfo, MemberPolicy, MemberTarget, Pool, PoolId, Pools,
-    Region, RegionId, RegionPolicy, Ttl, Weight, WhenEmpty,
+    Bias, Capacity, Content, Delegation, GeoMap, LoadSlot, MaxAnswers, Member, MemberId, MemberInfo, MemberPolicy,
+    MemberTarget, Pool, PoolId, Pools, Region, RegionFeed, RegionId, RegionPolicy, ShedConfig, Ttl, Watermark, Weight,
+    WhenEmpty,
 };
 use super::rng::{seed_of, seed_of_addr};
 use crate::config::{line_of, ConfigError};
+use crate::feedback::{FeedKey, FeedKind, FeedSpec, MetricSel};
 use crate::geo::{Continent, Coordinates, Country};
 use crate::health::{HttpProbe, ProbeKind, ProbeSpec, Thresholds, TlsProbe};
 
@@ -38,6 +40,38 @@ struct RawFile {
     /// `[probe.NAME]`: health probes, referenced by name from members and regions.
     #[serde(default)]
     probe: BTreeMap<Spanned<String>, Spanned<RawProbe>>,
+    /// `[feedback.NAME]`: load and backend health reported by a region's L4/L7 tier,
+    /// referenced by name from regions.
+    #[serde(default)]
+    feedback: BTreeMap<Spanned<String>, Spanned<RawFeed>>,
+}
+
+/// `[feedback.NAME]`: one polled source of load (and optionally backends up).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    /// `kind`: `haproxy` (stats CSV) | `nginx` (stub_status) | `prometheus` (text) | `json`.
+    kind: Spanned<String>,
+    /// `url`: http:// or https://, polled with GET.
+    url: Spanned<String>,
+    /// `frontend`: haproxy only, required: load = this FRONTEND row's `scur`.
+    frontend: Option<Spanned<String>>,
+    /// `backend`: haproxy only: backends up = this BACKEND row's `act`.
+    backend: Option<Spanned<String>>,
+    /// `metric = 'name{label="value"}'`: prometheus only, required: load = the sum of the matches.
+    metric: Option<Spanned<String>>,
+    /// `backends_metric`: prometheus only: backends up = the sum of the matches.
+    backends_metric: Option<Spanned<String>>,
+    /// `path = "a.b"`: json only, required: load = the number at this dot path.
+    path: Option<Spanned<String>>,
+    /// `backends_path`: json only: backends up = the number at this dot path.
+    backends_path: Option<Spanned<String>>,
+    /// `interval_ms`: 100..=60000, default 1000.
+    interval_ms: Option<Spanned<i64>>,
+    /// `timeout_ms`: 1..=interval, default min(1000, interval).
+    timeout_ms: Option<Spanned<i64>>,
+    /// `stale_after_ms`: interval..=3600000, default 3 × interval.
+    stale_after_ms: Option<Spanned<i64>>,
 }
 
 /// `[probe.NAME]`: one health check, run once per distinct target that references it.
@@ -134,8 +168,20 @@ struct RawRegion {
     /// `cname = "lb.example.net."` or `cname = { name = "lb.example.net.", down = true }`:
     /// hand the client off to a regional load balancer instead of listing members.
     cname: Option<Spanned<toml::Value>>,
-    /// `probe = "NAME"`: the default probe of this region's members (or its cname target).
+    /// `probe = "NAME"`: the default probe of this region's members (or its cname target,
+    /// or a delegate region's glue addresses).
     probe: Option<Spanned<String>>,
+    /// `delegate = "www.eu-west"`: a CNAME hand-off to a name at or below a zone cut of this
+    /// zone (relative to the origin, or absolute inside the zone), answered with the referral.
+    delegate: Option<Spanned<String>>,
+    /// `feedback = "NAME"`: the `[feedback.NAME]` reporting this region's load and backends.
+    feedback: Option<Spanned<String>>,
+    /// `capacity`: > 0, in the feed's units; enables shedding above the high watermark.
+    capacity: Option<Spanned<toml::Value>>,
+    /// `high_watermark`: fraction of capacity, default 0.8.
+    high_watermark: Option<Spanned<toml::Value>>,
+    /// `low_watermark`: fraction of capacity, default 0.6; 0 < low < high ≤ 1.
+    low_watermark: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -192,6 +238,7 @@ pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<C
     };
     let mut errs = Errs { file: path, text, list: Vec::new() };
     let probes = compile_probes(&mut errs, &raw.probe, path.parent().unwrap_or(Path::new("")));
+    let feeds = compile_feeds(&mut errs, &raw.feedback);
 
     // Pools in file order; ids follow that order.
     let mut raw_pools: Vec<(Spanned<String>, Spanned<RawPool>)> = raw.pool.into_iter().collect();
@@ -205,11 +252,13 @@ pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<C
         let (pool, fb_span) = compile_pool(
             &mut errs,
             &mut pools.members,
+            &mut pools.fed,
             PoolId(i as u32),
             name,
             rp,
             &pool_ids,
             &probes,
+            &feeds,
             origin,
         );
         pools.pools.push(pool);
@@ -237,11 +286,13 @@ fn word(v: &Option<Spanned<String>>, default: &str) -> (String, Range<usize>) {
 fn compile_pool(
     errs: &mut Errs<'_>,
     members: &mut Vec<MemberInfo>,
+    fed: &mut Vec<(PoolId, RegionId)>,
     id: PoolId,
     name: &Spanned<String>,
     rp: &Spanned<RawPool>,
     pool_ids: &HashMap<String, PoolId>,
     probes: &HashMap<String, Arc<ProbeSpec>>,
+    feeds: &HashMap<String, Arc<FeedSpec>>,
     origin: &Name,
 ) -> (Pool, Option<Range<usize>>) {
     let pname = name.get_ref().as_str();
@@ -412,21 +463,31 @@ fn compile_pool(
         }
 
         let region_probe = r.probe.as_ref().and_then(|p| lookup_probe(errs, probes, p, &ctx));
-        let content = match (&r.members, &r.cname) {
-            (Some(_), Some(c)) => {
+        let content = match (&r.members, &r.cname, &r.delegate) {
+            (Some(_), Some(c), _) => {
                 errs.at(c.span(), format!("{ctx}: has both members and cname; a region answers with one or the other"));
                 None
             }
-            (None, None) => {
-                errs.at(rspan.clone(), format!("{ctx}: has neither members nor cname"));
+            (Some(_), None, Some(d)) | (None, Some(_), Some(d)) => {
+                errs.at(d.span(), format!("{ctx}: has delegate and members or cname; a region answers with one of them"));
                 None
             }
-            (Some(ms), None) => {
+            (None, None, None) => {
+                errs.at(rspan.clone(), format!("{ctx}: has neither members nor cname (nor delegate)"));
+                None
+            }
+            (Some(ms), None, None) => {
                 compile_members(errs, members, id, RegionId(rid as u32), ms, region_probe.as_ref(), probes, &ctx)
                     .map(Content::Members)
             }
-            (None, Some(c)) => compile_cname(errs, members, id, RegionId(rid as u32), c, region_probe.as_ref(), probes, &ctx, origin),
+            (None, Some(c), None) => compile_cname(errs, members, id, RegionId(rid as u32), c, region_probe.as_ref(), probes, &ctx, origin),
+            (None, None, Some(d)) => compile_delegate(errs, members, id, RegionId(rid as u32), d, region_probe.as_ref(), &ctx, origin),
         };
+        let feedback = compile_region_feed(errs, r, &ctx, feeds, rpol == RP::All).map(|(feed, shed)| {
+            let slot = LoadSlot(fed.len() as u32);
+            fed.push((id, RegionId(rid as u32)));
+            RegionFeed { slot, feed, shed }
+        });
         let (serves_v4, serves_v6) = match &content {
             Some(Content::Members(ms)) => (ms.iter().any(|m| m.address.is_ipv4()), ms.iter().any(|m| m.address.is_ipv6())),
             _ => (false, false),
@@ -448,6 +509,7 @@ fn compile_pool(
             serves_v4,
             serves_v6,
             min_up,
+            feedback,
         });
 
         // Keys that have no effect under the chosen policies are errors, so that a policy typo
@@ -478,6 +540,9 @@ fn compile_pool(
             }
             if let Some(c) = &r.cname {
                 errs.at(c.span(), format!("{ctx}: region_policy all merges the members of all regions, so a region cannot be a cname"));
+            }
+            if let Some(d) = &r.delegate {
+                errs.at(d.span(), format!("{ctx}: region_policy all merges the members of all regions, so a region cannot delegate"));
             }
         }
     }
@@ -714,8 +779,352 @@ fn compile_cname(
     };
     let id = MemberId(infos.len() as u32);
     infos.push(MemberInfo { pool, region, target: MemberTarget::Cname(target.clone()), down_in_file: down, probe });
-    Some(Content::Cname { id, target })
+    Some(Content::Cname { id, target, delegation: None })
 }
+
+/// `delegate = "www.eu-west"`: the target is resolved against the origin and must be inside
+/// the zone; the zone cut and glue are checked by `Zone::attach_pools`, which knows the zone.
+#[allow(clippy::too_many_arguments)]
+fn compile_delegate(
+    errs: &mut Errs<'_>,
+    infos: &mut Vec<MemberInfo>,
+    pool: PoolId,
+    region: RegionId,
+    d: &Spanned<String>,
+    region_probe: Option<&Arc<ProbeSpec>>,
+    ctx: &str,
+    origin: &Name,
+) -> Option<Content> {
+    let text = d.get_ref().as_str();
+    let target = match Name::from_ascii(text) {
+        Ok(n) if n.is_fqdn() => n,
+        Ok(n) => match n.append_domain(origin) {
+            Ok(n) => n,
+            Err(e) => {
+                errs.at(
+                    d.span(),
+                    format!("{ctx}: delegate \"{text}\" is too long below the origin: {e}"),
+                );
+                return None;
+            }
+        },
+        Err(e) => {
+            errs.at(
+                d.span(),
+                format!("{ctx}: delegate \"{text}\" is not a valid domain name: {e}"),
+            );
+            return None;
+        }
+    };
+    if !origin.zone_of(&target) || target == *origin {
+        errs.at(d.span(), format!("{ctx}: delegate target {target} must be below the zone {origin} (at or below one of its zone cuts)"));
+        return None;
+    }
+    let id = MemberId(infos.len() as u32);
+    // The name itself carries no probe: the region's probe runs against the glue addresses.
+    infos.push(MemberInfo {
+        pool,
+        region,
+        target: MemberTarget::Cname(target.clone()),
+        down_in_file: false,
+        probe: None,
+    });
+    let delegation = Delegation {
+        cut: None,
+        glue: Vec::new(),
+        probe: region_probe.cloned(),
+        offset: d.span().start,
+    };
+    Some(Content::Cname {
+        id,
+        target,
+        delegation: Some(Box::new(delegation)),
+    })
+}
+
+/// A TOML number (integer or float) as f64.
+fn number(v: &Spanned<toml::Value>) -> Option<f64> {
+    match v.get_ref() {
+        toml::Value::Float(f) => Some(*f),
+        toml::Value::Integer(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+/// A region's `feedback`, `capacity` and watermarks.
+fn compile_region_feed(
+    errs: &mut Errs<'_>,
+    r: &RawRegion,
+    ctx: &str,
+    feeds: &HashMap<String, Arc<FeedSpec>>,
+    policy_all: bool,
+) -> Option<(Arc<FeedSpec>, Option<ShedConfig>)> {
+    let feed = r.feedback.as_ref().and_then(|f| {
+        let found = feeds.get(f.get_ref()).cloned();
+        if found.is_none() {
+            let n = f.get_ref();
+            errs.at(
+                f.span(),
+                format!("{ctx}: feedback \"{n}\" is not defined (add a [feedback.{n}] table)"),
+            );
+        }
+        found
+    });
+    let capacity = r.capacity.as_ref().and_then(|c| {
+        let v = number(c).and_then(Capacity::new);
+        if v.is_none() {
+            errs.at(
+                c.span(),
+                format!("{ctx}: capacity must be a number > 0, got {}", c.get_ref()),
+            );
+        }
+        v
+    });
+    let watermark = |errs: &mut Errs<'_>,
+                     v: &Option<Spanned<toml::Value>>,
+                     key: &str,
+                     default: Watermark| match v {
+        None => Some(default),
+        Some(w) => {
+            let parsed = number(w).and_then(Watermark::new);
+            if parsed.is_none() {
+                errs.at(
+                    w.span(),
+                    format!(
+                        "{ctx}: {key} must be a fraction of capacity in (0, 1], got {}",
+                        w.get_ref()
+                    ),
+                );
+            }
+            parsed
+        }
+    };
+    let high = watermark(
+        errs,
+        &r.high_watermark,
+        "high_watermark",
+        Watermark::HIGH_DEFAULT,
+    );
+    let low = watermark(
+        errs,
+        &r.low_watermark,
+        "low_watermark",
+        Watermark::LOW_DEFAULT,
+    );
+    if let (Some(h), Some(l)) = (high, low)
+        && l >= h
+    {
+        let span = r
+            .low_watermark
+            .as_ref()
+            .or(r.high_watermark.as_ref())
+            .map_or(0..0, |s| s.span());
+        errs.at(span, format!("{ctx}: watermarks out of order: need 0 < low_watermark ({}) < high_watermark ({}) <= 1", l.get(), h.get()));
+    }
+    if r.capacity.is_none() {
+        for (key, v) in [
+            ("high_watermark", &r.high_watermark),
+            ("low_watermark", &r.low_watermark),
+        ] {
+            if let Some(v) = v {
+                errs.at(
+                    v.span(),
+                    format!("{ctx}: {key} has no effect without capacity"),
+                );
+            }
+        }
+    }
+    if let (Some(c), None) = (&r.capacity, &r.feedback) {
+        errs.at(c.span(), format!("{ctx}: capacity needs feedback = \"NAME\" (the feed whose load it is compared with)"));
+    }
+    if let (Some(c), true) = (&r.capacity, policy_all) {
+        errs.at(c.span(), format!("{ctx}: capacity has no effect with region_policy all (no single region is picked, so none sheds)"));
+    }
+    let shed = match (capacity, high, low) {
+        (Some(capacity), Some(high), Some(low)) if low < high => Some(ShedConfig {
+            capacity,
+            high,
+            low,
+        }),
+        _ => None,
+    };
+    Some((feed?, shed))
+}
+
+/// Compiles every `[feedback.NAME]`. A feed with errors is left out (and the load fails).
+fn compile_feeds(
+    errs: &mut Errs<'_>,
+    raw: &BTreeMap<Spanned<String>, Spanned<RawFeed>>,
+) -> HashMap<String, Arc<FeedSpec>> {
+    let mut out = HashMap::new();
+    let mut entries: Vec<_> = raw.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    for (name, rf) in entries {
+        let before = errs.list.len();
+        let spec = compile_feed(errs, name.get_ref(), rf.get_ref());
+        if errs.list.len() == before
+            && let Some(spec) = spec
+        {
+            out.insert(name.get_ref().clone(), Arc::new(spec));
+        }
+    }
+    out
+}
+
+fn compile_feed(errs: &mut Errs<'_>, name: &str, r: &RawFeed) -> Option<FeedSpec> {
+    let ctx = format!("feedback {name}");
+    let int = |errs: &mut Errs<'_>,
+               v: &Option<Spanned<i64>>,
+               key: &str,
+               lo: i64,
+               hi: i64,
+               default: i64|
+     -> i64 {
+        match v {
+            None => default,
+            Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
+            Some(x) => {
+                errs.at(
+                    x.span(),
+                    format!("{ctx}: {key} must be {lo}..={hi}, got {}", x.get_ref()),
+                );
+                default
+            }
+        }
+    };
+    let interval = int(errs, &r.interval_ms, "interval_ms", 100, 60_000, 1_000);
+    let timeout = int(
+        errs,
+        &r.timeout_ms,
+        "timeout_ms",
+        1,
+        interval,
+        interval.min(1_000),
+    );
+    let stale_after = int(
+        errs,
+        &r.stale_after_ms,
+        "stale_after_ms",
+        interval,
+        3_600_000,
+        3 * interval,
+    );
+
+    let url = r.url.get_ref();
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => errs.at(
+            r.url.span(),
+            format!("{ctx}: url must be an http:// or https:// URL, got \"{url}\""),
+        ),
+    }
+    let kind_word = r.kind.get_ref().as_str();
+    let known = matches!(kind_word, "haproxy" | "nginx" | "prometheus" | "json");
+    if !known {
+        errs.at(
+            r.kind.span(),
+            format!(
+                "{ctx}: unknown kind \"{kind_word}\" (expected haproxy, nginx, prometheus or json)"
+            ),
+        );
+    }
+    // Keys of other kinds are errors, so that a kind typo cannot silently ignore them.
+    for (key, v, owner) in [
+        ("frontend", &r.frontend, "haproxy"),
+        ("backend", &r.backend, "haproxy"),
+        ("metric", &r.metric, "prometheus"),
+        ("backends_metric", &r.backends_metric, "prometheus"),
+        ("path", &r.path, "json"),
+        ("backends_path", &r.backends_path, "json"),
+    ] {
+        if let (Some(v), true) = (v, known && kind_word != owner) {
+            errs.at(
+                v.span(),
+                format!("{ctx}: {key} has no effect with kind {kind_word} (only {owner})"),
+            );
+        }
+    }
+    let text = |errs: &mut Errs<'_>, v: &Option<Spanned<String>>, key: &str| -> Option<String> {
+        let v = v.as_ref()?;
+        let t = v.get_ref().trim();
+        if t.is_empty() || t.chars().any(char::is_control) {
+            errs.at(
+                v.span(),
+                format!("{ctx}: {key} must be non-empty text without control characters"),
+            );
+            return None;
+        }
+        Some(t.to_string())
+    };
+    let metric =
+        |errs: &mut Errs<'_>, v: &Option<Spanned<String>>, key: &str| -> Option<MetricSel> {
+            let v = v.as_ref()?;
+            MetricSel::parse(v.get_ref())
+                .map_err(|e| errs.at(v.span(), format!("{ctx}: {key}: {e}")))
+                .ok()
+        };
+    let json_path = |errs: &mut Errs<'_>,
+                     v: &Option<Spanned<String>>,
+                     key: &str|
+     -> Option<String> {
+        let v = v.as_ref()?;
+        let p = v.get_ref();
+        if p.is_empty() || p.split('.').any(str::is_empty) {
+            errs.at(v.span(), format!("{ctx}: {key} \"{p}\" must be a dot path like \"load.sessions\" (no empty segments)"));
+            return None;
+        }
+        Some(p.clone())
+    };
+    let kind = match kind_word {
+        "haproxy" => {
+            let frontend = text(errs, &r.frontend, "frontend");
+            if r.frontend.is_none() {
+                errs.at(r.kind.span(), format!("{ctx}: kind haproxy needs frontend = \"NAME\" (the FRONTEND row whose scur is the load)"));
+            }
+            FeedKind::Haproxy {
+                frontend: frontend?,
+                backend: text(errs, &r.backend, "backend"),
+            }
+        }
+        "nginx" => FeedKind::Nginx,
+        "prometheus" => {
+            if r.metric.is_none() {
+                errs.at(
+                    r.kind.span(),
+                    format!("{ctx}: kind prometheus needs metric = 'name{{label=\"value\"}}'"),
+                );
+            }
+            FeedKind::Prometheus {
+                metric: metric(errs, &r.metric, "metric")?,
+                backends: metric(errs, &r.backends_metric, "backends_metric"),
+            }
+        }
+        "json" => {
+            if r.path.is_none() {
+                errs.at(
+                    r.kind.span(),
+                    format!("{ctx}: kind json needs path = \"a.b\" (the dot path of the load)"),
+                );
+            }
+            FeedKind::Json {
+                path: json_path(errs, &r.path, "path")?,
+                backends_path: json_path(errs, &r.backends_path, "backends_path"),
+            }
+        }
+        _ => return None,
+    };
+    Some(FeedSpec {
+        name: name.to_string(),
+        key: FeedKey {
+            kind,
+            url: url.clone(),
+        },
+        interval: Duration::from_millis(interval as u64),
+        timeout: Duration::from_millis(timeout as u64),
+        stale_after: Duration::from_millis(stale_after as u64),
+    })
+}
+
 
 fn check_fallback_cycles(errs: &mut Errs<'_>, pools: &[Pool], spans: &[Option<Range<usize>>]) {
     for start in 0..pools.len() {

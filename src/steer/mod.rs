@@ -31,7 +31,8 @@ pub use decide::{decide, AddrList, Answer, Client, Decision, Family, ScopeWhy};
 pub use explain::{Explain, PoolTrace, RegionTrace};
 pub use load::load_pools;
 pub use model::{
-    AllUp, Bias, Content, FileHealth, GeoMap, HealthView, MaxAnswers, Member, MemberId, MemberInfo, MemberPolicy,
-    MemberTarget, Pool, PoolId, Pools, Region, RegionId, RegionPolicy, Ttl, Weight, WhenEmpty, MAX_ANSWERS,
+    AllUp, Bias, Capacity, Content, Delegation, FeedState, FileHealth, GeoMap, HealthView, LoadSlot, LoadStatus, MaxAnswers,
+    Member, MemberId, MemberInfo, MemberPolicy, MemberTarget, Pool, PoolId, Pools, Region, RegionFeed, RegionId, RegionLoad,
+    RegionPolicy, ShedConfig, Ttl, Watermark, Weight, WhenEmpty, MAX_ANSWERS,
 };
 pub use rng::{Random, SplitMix64, STICKY_V4_PREFIX, STICKY_V6_PREFIX};

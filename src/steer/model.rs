@@ -17,6 +17,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{LowerName, Name};
 use ipnet::IpNet;
 
+use crate::feedback::FeedSpec;
 use crate::geo::{Continent, Coordinates, Country};
 use crate::health::ProbeSpec;
 
@@ -172,7 +173,145 @@ pub struct Member {
 pub enum Content {
     Members(Vec<Member>),
     /// Hand-off to a regional load balancer: a CNAME to this name, health-checked as one member.
-    Cname { id: MemberId, target: Name },
+    /// With `delegation`, the target lies below a zone cut of this zone (`delegate = ...`): the
+    /// answer carries the referral too, and the region's health is its glue addresses' health.
+    Cname {
+        id: MemberId,
+        target: Name,
+        delegation: Option<Box<Delegation>>,
+    },
+}
+
+/// A `delegate` hand-off: the CNAME target is at or below a zone cut of the zone file.
+/// `load_pools` fills `offset` and `probe`; `Zone::attach_pools` checks the cut and fills
+/// `cut` and `glue` (one health-checked member per glue address).
+#[derive(Clone, Debug, Default)]
+pub struct Delegation {
+    /// The delegation point (the NS owner) the target is at or below.
+    pub cut: Option<Name>,
+    /// The in-zone name servers' addresses, each a health-checked member of the region.
+    pub glue: Vec<(MemberId, IpAddr)>,
+    /// The region's `probe`, run against every glue address.
+    pub(crate) probe: Option<Arc<ProbeSpec>>,
+    /// Byte offset of the `delegate` value in the pool file (for errors found at attach time).
+    pub(crate) offset: usize,
+}
+
+/// `capacity`: how much load (in the feed's units: sessions, connections, a metric's value)
+/// a region takes. Finite and > 0.
+#[derive(Copy, Clone, Debug, PartialEq, PartialOrd)]
+pub struct Capacity(f64);
+
+impl Capacity {
+    pub fn new(c: f64) -> Option<Capacity> {
+        (c.is_finite() && c > 0.0).then_some(Capacity(c))
+    }
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// A watermark: a fraction of capacity in (0, 1].
+#[derive(Copy, Clone, Debug, PartialEq, PartialOrd)]
+pub struct Watermark(f64);
+
+impl Watermark {
+    pub const HIGH_DEFAULT: Watermark = Watermark(0.8);
+    pub const LOW_DEFAULT: Watermark = Watermark(0.6);
+    pub fn new(w: f64) -> Option<Watermark> {
+        (w.is_finite() && w > 0.0 && w <= 1.0).then_some(Watermark(w))
+    }
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// A region's capacity and watermarks: what the shed controller and the spill weights use.
+/// Invariant (checked at load): 0 < low < high ≤ 1.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct ShedConfig {
+    pub capacity: Capacity,
+    pub high: Watermark,
+    pub low: Watermark,
+}
+
+impl ShedConfig {
+    /// The load at the high watermark: H·C.
+    pub fn high_load(&self) -> f64 {
+        self.high.get() * self.capacity.get()
+    }
+    /// Room left below the high watermark: H·C − L (negative when above it).
+    pub fn spare(&self, load: f64) -> f64 {
+        self.high_load() - load
+    }
+}
+
+/// Index of a region that has a feed, dense from 0 within one [`Pools`]: a load view is a
+/// plain vector of [`Pools::fed_count`] slots.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LoadSlot(pub(crate) u32);
+
+impl LoadSlot {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A region's `feedback = "NAME"` (and its capacity, when it sheds load).
+#[derive(Clone, Debug)]
+pub struct RegionFeed {
+    pub slot: LoadSlot,
+    pub feed: Arc<FeedSpec>,
+    /// `capacity` (and watermarks): without it the feed only reports backends.
+    pub shed: Option<ShedConfig>,
+}
+
+/// What the query path reads about a fed region (index + a few atomic loads; no clock).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct RegionLoad {
+    /// The last sample is younger than the feed's `stale_after` (decided by the poller).
+    pub fresh: bool,
+    /// The last sample's load (0 when never read).
+    pub load: f64,
+    /// Backends up in the last sample, when the feed reports them.
+    pub backends_up: Option<u32>,
+    /// The shed fraction s in [0, 1], kept by the poller's controller.
+    pub shed: f64,
+}
+
+/// The freshness of a feed, for status pages.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FeedState {
+    Fresh,
+    Stale,
+    /// Never read successfully.
+    Missing,
+}
+
+impl FeedState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedState::Fresh => "fresh",
+            FeedState::Stale => "stale",
+            FeedState::Missing => "missing",
+        }
+    }
+}
+
+/// A fed region's state with the details `explain` and `/status` show (allocates; never on
+/// the query path).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadStatus {
+    pub state: FeedState,
+    pub load: f64,
+    pub backends_up: Option<u32>,
+    pub shed: f64,
+    /// Why the shed fraction is what it is ("load above high watermark", ...).
+    pub reason: String,
+    /// Time since the last good sample.
+    pub age: Option<std::time::Duration>,
+    /// The last error, when the last poll failed.
+    pub error: Option<String>,
 }
 
 /// Explicit client-to-region map entries of one region (gdnsd geoip maps, Route 53 geolocation).
@@ -203,6 +342,8 @@ pub struct Region {
     /// Up members needed for the region to be usable: ⌈min_usable_fraction × members⌉
     /// (0 for a cname region, whose one target decides).
     pub(crate) min_up: u32,
+    /// `feedback`: load and backends reported by the region's own L4/L7 tier.
+    pub feedback: Option<RegionFeed>,
 }
 
 #[derive(Clone, Debug)]
@@ -270,6 +411,8 @@ pub struct Pools {
     /// Sorted by name for binary search.
     pub(crate) names: Vec<(LowerName, PoolId)>,
     pub(crate) members: Vec<MemberInfo>,
+    /// [load slot] → the fed region.
+    pub(crate) fed: Vec<(PoolId, RegionId)>,
 }
 
 impl Pools {
@@ -300,6 +443,17 @@ impl Pools {
     pub fn members(&self) -> impl Iterator<Item = (MemberId, &MemberInfo)> {
         self.members.iter().enumerate().map(|(i, m)| (MemberId(i as u32), m))
     }
+    /// How many regions have a feed; load slots are `0..fed_count()`.
+    pub fn fed_count(&self) -> usize {
+        self.fed.len()
+    }
+    /// Every fed region with its slot, pool and feed.
+    pub fn fed(&self) -> impl Iterator<Item = (LoadSlot, PoolId, &Region, &RegionFeed)> {
+        self.fed.iter().enumerate().filter_map(|(i, (p, r))| {
+            let region = self.pool(*p)?.region(*r)?;
+            Some((LoadSlot(i as u32), *p, region, region.feedback.as_ref()?))
+        })
+    }
     /// The health view the pool file itself describes: up unless `down = true`.
     pub fn file_health(&self) -> FileHealth<'_> {
         FileHealth(self)
@@ -314,6 +468,17 @@ pub trait HealthView {
     /// A short human description of the member's health for `explain` (state, last probe
     /// result, time since the last change). Views without details answer `None`.
     fn describe(&self, _member: MemberId) -> Option<String> {
+        None
+    }
+    /// The load view of a fed region (see [`RegionLoad`]); `None`: no feedback data (static
+    /// views, fail-open), which neither makes the region unusable nor sheds anything.
+    /// On the query path: must not allocate, lock or read a clock.
+    #[inline]
+    fn region_load(&self, _slot: LoadSlot) -> Option<RegionLoad> {
+        None
+    }
+    /// The fed region's state with details, for `explain` (may allocate).
+    fn load_status(&self, _slot: LoadSlot) -> Option<LoadStatus> {
         None
     }
 }

@@ -102,10 +102,23 @@ fn mask_u64(p: u8, width: u32) -> u64 {
 /// wins. `-w / ln(u)` with `u` uniform in (0, 1) from the hash makes each candidate win with
 /// probability proportional to its weight, and removing a candidate moves only its own clients.
 pub(crate) fn rendezvous_score(client_key: u64, seed: u64, weight: u32) -> f64 {
+    rendezvous_score_f64(client_key, seed, f64::from(weight))
+}
+
+/// [`rendezvous_score`] with a real-valued weight (> 0): spill by spare capacity.
+pub(crate) fn rendezvous_score_f64(client_key: u64, seed: u64, weight: f64) -> f64 {
     let h = mix64(client_key ^ seed.rotate_left(17) ^ mix64(seed));
     // 53 random bits, offset by half a step so u is never 0 or 1.
     let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    -f64::from(weight) / u.ln()
+    -weight / u.ln()
+}
+
+/// A client's position in [0, 1) for shedding from one region: a hash of the client key
+/// and the region's identity, independent of the rendezvous scores. A client is shed when
+/// this is below the region's shed fraction, so the shed set only grows as the fraction grows.
+pub(crate) fn shed_point(client_key: u64, region_seed: u64) -> f64 {
+    let h = mix64(client_key ^ mix64(region_seed ^ 0x5EED_5EED_0000_5EED));
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

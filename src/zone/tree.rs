@@ -11,7 +11,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::config::ConfigError;
-use crate::steer::{PoolId, Pools};
+use crate::steer::{Content, MemberId, MemberInfo, MemberTarget, PoolId, Pools};
 
 use super::parse::SourceRecord;
 
@@ -192,8 +192,9 @@ impl Zone {
     /// Makes the pooled names of `pools` answer from their pools. A pooled name may not
     /// also have static A, AAAA or CNAME records, nor sit at or below a delegation.
     /// Errors point at the pooled name's line in the pool file.
-    pub fn attach_pools(&mut self, pools: Pools, pool_file: &std::path::Path, pool_text: &str) -> Result<(), Vec<ConfigError>> {
+    pub fn attach_pools(&mut self, mut pools: Pools, pool_file: &std::path::Path, pool_text: &str) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
+        self.attach_delegations(&mut pools, pool_file, pool_text, &mut errors);
         let mut placed = Vec::new();
         for (lower, pool) in pools.names() {
             let name = Name::from(lower.clone());
@@ -220,6 +221,94 @@ impl Zone {
         }
         self.pools = pools;
         Ok(())
+    }
+
+    /// Checks every `delegate` region against this zone: its target must be at or below a
+    /// zone cut, and each in-zone name server of the cut must have glue. Fills the cut and
+    /// the glue addresses, each as a new health-checked member of the region (probed with
+    /// the region's probe, so the region is up while any glue address is up).
+    fn attach_delegations(
+        &self,
+        pools: &mut Pools,
+        pool_file: &std::path::Path,
+        pool_text: &str,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let mut infos = std::mem::take(&mut pools.members);
+        for pool in &mut pools.pools {
+            for region in pool.regions.iter_mut() {
+                let Content::Cname {
+                    target,
+                    delegation: Some(d),
+                    id,
+                } = &mut region.content
+                else {
+                    continue;
+                };
+                let ctx = format!("pool {}, region {}", pool.name, region.name);
+                let line = crate::config::line_of(pool_text, d.offset);
+                let Found::Delegation(cut, node) = self.find(target, RecordType::A) else {
+                    errors.push(ConfigError::new(pool_file, line, format!(
+                        "{ctx}: delegate target {target} is not at or below a zone cut (NS delegation) in the zone file of {}",
+                        self.origin
+                    )));
+                    continue;
+                };
+                let (pool_id, region_id) = match infos.get(id.index()) {
+                    Some(m) => (m.pool, m.region),
+                    None => continue,
+                };
+                let mut glue = Vec::new();
+                for r in node
+                    .rrset(RecordType::NS)
+                    .map(|s| s.records.as_slice())
+                    .unwrap_or(&[])
+                {
+                    let RData::NS(ns) = &r.data else { continue };
+                    if !self.origin.zone_of(&ns.0) {
+                        continue; // out of zone: the resolver looks it up; no glue needed
+                    }
+                    let addrs: Vec<std::net::IpAddr> = self
+                        .node(&ns.0)
+                        .map(|n| {
+                            [RecordType::A, RecordType::AAAA]
+                                .iter()
+                                .filter_map(|t| n.rrset(*t))
+                                .flat_map(|set| set.records.iter())
+                                .filter_map(|r| r.data.ip_addr())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if addrs.is_empty() {
+                        errors.push(ConfigError::new(pool_file, line, format!(
+                            "{ctx}: name server {} of the delegation {cut} has no glue (A or AAAA records) in the zone file",
+                            ns.0
+                        )));
+                    }
+                    for a in addrs {
+                        if !glue.iter().any(|(_, g)| *g == a) {
+                            let gid = MemberId(infos.len() as u32);
+                            infos.push(MemberInfo {
+                                pool: pool_id,
+                                region: region_id,
+                                target: MemberTarget::Address(a),
+                                down_in_file: false,
+                                probe: d.probe.clone(),
+                            });
+                            glue.push((gid, a));
+                        }
+                    }
+                }
+                if glue.is_empty() && d.probe.is_some() {
+                    errors.push(ConfigError::new(pool_file, line, format!(
+                        "{ctx}: the delegation {cut} has no in-zone name servers with glue, so the region's probe has no address to probe"
+                    )));
+                }
+                d.cut = Some(cut.clone());
+                d.glue = glue;
+            }
+        }
+        pools.members = infos;
     }
 
     pub fn names(&self) -> impl Iterator<Item = (&Name, &Node)> {
