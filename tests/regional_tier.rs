@@ -536,6 +536,35 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
         "/explain for {client} does not say it spilled to {went}:\n{text}"
     );
 
+    eprintln!("/status feedback of eu: {}\n/explain for {client}:\n{text}", f["eu"]);
+
+    // `gslbd explain` on the command line polls each feed once: the same live load, and the
+    // shed share of a first controller step from 0 (1 − 16/30 = 47%).
+    let cli = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["explain", "--config"])
+        .arg(s.srv.dir().join("gslbd.toml"))
+        .args([WWW, "A", "--client", &client])
+        .current_dir(s.srv.dir())
+        .output()
+        .expect("gslbd explain");
+    let cli_text = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "gslbd explain: {}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    for want in [
+        "feedback eu: load 30/20 (150%), watermarks 60%/80%, backends 2 up, fresh",
+        "shedding 47%: load above high watermark",
+        "feedback us: load 4/20 (20%), watermarks 60%/80%, backends 2 up, fresh",
+        "feedback ap: load 10/20 (50%), watermarks 60%/80%, backends 2 up, fresh",
+    ] {
+        assert!(
+            cli_text.contains(want),
+            "missing {want:?} in gslbd explain:\n{cli_text}"
+        );
+    }
+
     // The load goes: below the low watermark eu returns in 4 steps of 25%, and its clients come back.
     drop(eu_held);
     let start = Instant::now();
