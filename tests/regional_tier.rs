@@ -249,18 +249,19 @@ pools = "gslb.test.pools.toml"
             .collect()
     }
 
-    /// Polls `/status` until `ok(feedback by region)` holds; returns how long it took.
+    /// Polls `/status` until `ok(feedback by region)` holds; returns how long it took and the
+    /// feedback that satisfied it.
     fn wait_feedback(
         &self,
         what: &str,
         limit: Duration,
         ok: impl Fn(&serde_json::Map<String, serde_json::Value>) -> bool,
-    ) -> Duration {
+    ) -> (Duration, serde_json::Map<String, serde_json::Value>) {
         let start = Instant::now();
         loop {
             let f = self.feedback();
             if ok(&f) {
-                return start.elapsed();
+                return (start.elapsed(), f);
             }
             assert!(
                 start.elapsed() < limit,
@@ -364,7 +365,7 @@ fn backend_vip_and_region_failures_at_the_dns_tier() {
         .region("eu")
         .haproxy()
         .wait_until("act 1", Duration::from_secs(5), |h| h.backends_up() == 1);
-    let seen = s.wait_feedback("eu backends_up 1", Duration::from_secs(5), |f| {
+    let (seen, _) = s.wait_feedback("eu backends_up 1", Duration::from_secs(5), |f| {
         f["eu"]["backends_up"] == 1
     });
     eprintln!("one nginx down: HAProxy marked it DOWN after {took:?}, gslbd's feed showed 1 up {seen:?} later");
@@ -437,13 +438,19 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
     let start = Instant::now();
     // Each fresh sample above the high watermark scales the kept share by 16/30, so the shed
     // share after k samples is 1 − (16/30)^k: past 90% after 4 samples.
-    let took = s.wait_feedback("eu shedding over 90%", Duration::from_secs(10), |f| {
-        f["eu"]["shed"].as_f64().unwrap_or(0.0) > 0.9
+    // Polled until the loads read exactly the held sessions: a probe's connection to a VIP is a
+    // session too, for an instant, and a sample can catch it.
+    let exact = |f: &serde_json::Map<String, serde_json::Value>| {
+        [("eu", eu_load), ("us", us_load), ("ap", ap_load)]
+            .iter()
+            .all(|(r, n)| f[*r]["load"] == *n as f64)
+    };
+    let (took, f) = s.wait_feedback("eu shedding over 90%", Duration::from_secs(10), |f| {
+        f["eu"]["shed"].as_f64().unwrap_or(0.0) > 0.9 && exact(f)
     });
     eprintln!("eu above its high watermark: shed share over 90% after {took:?}");
 
     // The /status feedback object of each region.
-    let f = s.feedback();
     let eu = &f["eu"];
     assert_eq!(eu["source"], "eu", "{eu}");
     assert_eq!(eu["state"], "fresh", "{eu}");
@@ -468,7 +475,7 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
     let spare = |load: usize| HIGH * CAPACITY - load as f64;
     let want_us = spare(us_load) / (spare(us_load) + spare(ap_load));
     let clients = eu_clients(1200);
-    let shed_before = s.feedback()["eu"]["shed"].as_f64().unwrap();
+    let shed_before = f["eu"]["shed"].as_f64().unwrap();
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     let mut moved_example = None;
     for c in &clients {
@@ -479,15 +486,9 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
         }
         *counts.entry(region).or_default() += 1;
     }
-    let f = s.feedback();
+    // The spares did not change while counting: the loads are still exactly the held ones.
+    let (_, f) = s.wait_feedback("the held loads, after counting", Duration::from_secs(2), exact);
     let shed_after = f["eu"]["shed"].as_f64().unwrap();
-    // The spares must not have changed while counting (a probe's connection can be a session for
-    // an instant): the loads are still exactly the held ones.
-    assert_eq!(
-        (f["us"]["load"].as_f64(), f["ap"]["load"].as_f64()),
-        (Some(us_load as f64), Some(ap_load as f64)),
-        "{f:?}"
-    );
     let n = |r: &str| counts.get(r).copied().unwrap_or(0) as f64;
     let moved = n("us") + n("ap");
     let moved_share = moved / clients.len() as f64;
