@@ -14,7 +14,8 @@
 //! region down, or its HAProxy down, moves that region's clients to the next nearest region; a
 //! region held above its high watermark by a bounded load generator sheds its clients to the
 //! other regions in proportion to their spare capacity (±5 percentage points); `/status` and
-//! `/explain` show load, capacity and why a region sheds.
+//! `/explain` show load, capacity and why a region sheds. gslbd's other feed kinds read the
+//! tier's other real outputs: nginx `stub_status` and HAProxy's Prometheus exporter.
 //!
 //! A machine without nginx or HAProxy prints `SKIP: <reason>` and passes.
 mod support;
@@ -578,5 +579,96 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
     );
     s.wait_feedback("eu not shedding", Duration::from_secs(2), |f| {
         f["eu"]["shed"] == 0.0 && f["eu"]["load"] == 0.0
+    });
+}
+
+/// The other two real outputs of the tier, read by gslbd's feeds: nginx `stub_status`
+/// (`kind = "nginx"`: load = Active connections) and HAProxy's Prometheus exporter
+/// (`kind = "prometheus"`: current sessions of the `web` frontend, active servers of the
+/// `web_servers` backend). Connections held to the VIP and to one nginx show up as loads, and a
+/// stopped nginx as one backend fewer.
+#[test]
+fn feeds_read_real_nginx_stub_status_and_haproxy_prometheus_output() {
+    let Some(mut tiers) = Tiers::start(&["eu"]) else { return };
+    let eu = tiers.region("eu");
+    let (vip, web2, stats) = (eu.vip, eu.servers[1], eu.stats);
+    let pools = format!(
+        r#"[names]
+www = "web"
+
+[feedback.prom]
+kind = "prometheus"
+url = "http://{stats}/metrics"
+metric = 'haproxy_frontend_current_sessions{{proxy="web"}}'
+backends_metric = 'haproxy_backend_active_servers{{proxy="web_servers"}}'
+interval_ms = {FEED_MS}
+
+[feedback.ngx]
+kind = "nginx"
+url = "http://{web2}/nginx_status"
+interval_ms = {FEED_MS}
+
+[pool.web]
+region_policy = "failover"
+failover_order = ["vip", "web2"]
+
+[pool.web.region.vip]
+members = [{{ address = "{vip_ip}" }}]
+feedback = "prom"
+capacity = 100
+
+[pool.web.region.web2]
+members = [{{ address = "{web2_ip}" }}]
+feedback = "ngx"
+capacity = 100
+"#,
+        vip_ip = vip.ip(),
+        web2_ip = web2.ip()
+    );
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[zone]]\norigin = \"{ZONE}\"\nfile = \"gslb.test.zone\"\npools = \"gslb.test.pools.toml\"\n"
+    );
+    let zone = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n";
+    let srv = GslbdServer::start(&config, &[("gslb.test.zone", zone), ("gslb.test.pools.toml", &pools)]);
+    let mut s = Setup {
+        srv,
+        tiers,
+        _geo: TempDir::new("regional-nogeo"),
+    };
+
+    // 6 sessions on the VIP; 3 connections held to web2 directly, plus the stub_status request
+    // itself, which nginx counts as active while it answers it: 4.
+    let _vip_load = HeldConnections::open(vip, 6, Duration::from_secs(30));
+    let _web_load = HeldConnections::open(web2, 3, Duration::from_secs(30));
+    let (took, f) = s.wait_feedback(
+        "prometheus load 6 with 2 backends, nginx load 4",
+        Duration::from_secs(5),
+        |f| {
+            f["vip"]["state"] == "fresh"
+                && f["vip"]["load"] == 6.0
+                && f["vip"]["backends_up"] == 2
+                && f["web2"]["state"] == "fresh"
+                && f["web2"]["load"] == 4.0
+        },
+    );
+    eprintln!(
+        "real exporter outputs read after {took:?}: {}",
+        serde_json::Value::Object(f.clone())
+    );
+    assert_eq!(
+        f["web2"]["backends_up"],
+        serde_json::Value::Null,
+        "stub_status reports no backends"
+    );
+    assert_eq!(
+        (f["vip"]["source"].as_str(), f["web2"]["source"].as_str()),
+        (Some("prom"), Some("ngx"))
+    );
+
+    // One web server stops: HAProxy's exporter reports one active server.
+    s.tiers.region("eu").stop_nginx(0);
+    s.wait_feedback("prometheus backends 1", Duration::from_secs(5), |f| {
+        f["vip"]["backends_up"] == 1
     });
 }
