@@ -169,15 +169,15 @@ impl Nginx {
                 std::thread::sleep(Duration::from_millis(50));
                 return Err(format!("nginx exited with {s}; stderr:\n{}", proc.stderr()));
             }
-            if let Some((200, body)) = http_get(addr, "/") {
-                if body.trim() == name {
-                    return Ok(Nginx {
-                        proc,
-                        addr,
-                        name: name.to_string(),
-                        _dir: dir,
-                    });
-                }
+            if let Some((200, body)) = http_get(addr, "/")
+                && body.trim() == name
+            {
+                return Ok(Nginx {
+                    proc,
+                    addr,
+                    name: name.to_string(),
+                    _dir: dir,
+                });
             }
             if Instant::now() > deadline {
                 return Err(format!(
