@@ -166,7 +166,8 @@ fn shed_share_is_s_and_spill_follows_spare_capacity() {
 #[test]
 fn no_candidate_with_spare_capacity_means_nobody_moves() {
     let p = pools();
-    let cases: [(&str, fn(&mut View)); 4] = [
+    type Case = (&'static str, fn(&mut View));
+    let cases: [Case; 4] = [
         ("b full, c above its high watermark", |v| {
             v.set("b", true, 80.0, None, 0.0).set("c", true, 185.0, None, 0.0);
         }),

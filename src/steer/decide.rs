@@ -382,7 +382,8 @@ fn shed<H: HealthView + ?Sized>(
     else {
         return r;
     };
-    if !(s > 0.0) {
+    // NaN or ≤ 0: nothing shed.
+    if s.is_nan() || s <= 0.0 {
         return r;
     }
     let (key, granularity) = sticky_key(client.subnet);
