@@ -9,7 +9,8 @@
 //!                                                  │
 //!                       EDNS reply (1232, NSID, ECS echo + scope) ─► encode (TC on overflow)
 //! ```
-//! `respond` is shared by the UDP and TCP transports, the tests and the fuzz targets.
+//! `respond` is shared by the UDP fast path ([`udp`]), TCP ([`server`]), the tests and the
+//! fuzz targets. With a reused output buffer it allocates nothing (tests/zero_alloc.rs).
 pub mod encode;
 pub mod explain;
 pub mod hickory;
@@ -17,6 +18,7 @@ pub mod invariants;
 pub mod outcome;
 pub mod rrl;
 pub mod server;
+pub mod udp;
 pub mod wire;
 
 use std::net::IpAddr;
