@@ -270,6 +270,8 @@ pub struct Pools {
     /// Sorted by name for binary search.
     pub(crate) names: Vec<(LowerName, PoolId)>,
     pub(crate) members: Vec<MemberInfo>,
+    /// The GeoIP decision cache of these pools (nearest regions ranked per client location).
+    pub(crate) ranks: super::rank::RankCache,
 }
 
 impl Pools {
