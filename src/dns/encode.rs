@@ -174,33 +174,39 @@ fn opt_len(e: &EdnsReply<'_>) -> usize {
     n
 }
 
+/// Label offsets a message remembers for compression.
+const COMPRESSION_CAP: usize = 128;
+
 /// Offsets of the labels already written that a later name may point at (RFC 1035 §4.1.4).
 /// A fixed table: names past its capacity are written in full, never wrongly.
-pub struct Compressor {
-    starts: [u16; Self::CAP],
+pub struct Compressor<'q> {
+    starts: [u16; COMPRESSION_CAP],
     len: usize,
+    /// The question's name, written at offset 12: an owner that is this very name (the
+    /// lookup hands out the question's own `Name` for answers at the query name) is the
+    /// pointer 0xC00C without a search.
+    question: Option<&'q Name>,
 }
 
-impl Default for Compressor {
+impl Default for Compressor<'_> {
     fn default() -> Self {
-        Compressor { starts: [0; Self::CAP], len: 0 }
+        Compressor { starts: [0; COMPRESSION_CAP], len: 0, question: None }
     }
 }
 
-impl Compressor {
-    const CAP: usize = 128;
-
+impl<'q> Compressor<'q> {
     fn remember(&mut self, offset: usize) {
         // Pointers have 14 bits.
-        if offset < 0x3FFF && self.len < Self::CAP {
+        if offset < 0x3FFF && self.len < COMPRESSION_CAP {
             self.starts[self.len] = offset as u16;
             self.len += 1;
         }
     }
 
-    /// Whether the name written at `at` in `buf` is exactly `labels` (bytes, case included).
-    fn matches(buf: &[u8], mut at: usize, labels: &[&[u8]]) -> bool {
-        let mut rest = labels;
+    /// Whether the name at `at` in `buf` (labels, possibly ending in a pointer) is exactly the
+    /// uncompressed labels `new` (ending in the root label), bytes and case included.
+    fn matches(buf: &[u8], mut at: usize, new: &[u8]) -> bool {
+        let mut i = 0;
         // Each pointer we wrote points backwards, so this ends; the bound makes sure.
         for _ in 0..256 {
             let Some(&len) = buf.get(at) else { return false };
@@ -209,16 +215,16 @@ impl Compressor {
                 at = (usize::from(len & 0x3F) << 8) | usize::from(lo);
                 continue;
             }
+            let l = usize::from(len) + 1;
+            match (buf.get(at..at + l), new.get(i..i + l)) {
+                (Some(a), Some(b)) if a == b => {}
+                _ => return false,
+            }
             if len == 0 {
-                return rest.is_empty();
+                return true;
             }
-            let Some((first, tail)) = rest.split_first() else { return false };
-            let l = usize::from(len);
-            if buf.get(at + 1..at + 1 + l) != Some(*first) {
-                return false;
-            }
-            rest = tail;
-            at += 1 + l;
+            at += l;
+            i += l;
         }
         false
     }
@@ -226,29 +232,41 @@ impl Compressor {
     /// Writes `name`, compressed against earlier names when `compress`, and remembers the
     /// offsets of the labels it wrote out.
     pub fn write_name(&mut self, out: &mut Vec<u8>, name: &Name, compress: bool) {
-        let mut labels: [&[u8]; 128] = [&[]; 128];
+        if compress && self.question.is_some_and(|q| std::ptr::eq(q, name)) {
+            out.extend_from_slice(&[0xC0, 0x0C]);
+            return;
+        }
+        // Written out in full first; then the longest suffix already in the message, if
+        // any, is replaced by a pointer to it.
+        let start = out.len();
+        let mut label_starts = [0u16; 128];
         let mut n = 0;
         for l in name.iter() {
-            if n == labels.len() {
-                break; // cannot happen: a name has at most 127 labels
+            if n < label_starts.len() {
+                label_starts[n] = (out.len() - start) as u16;
+                n += 1;
             }
-            labels[n] = l;
-            n += 1;
+            out.push(l.len() as u8);
+            out.extend_from_slice(l);
         }
-        let labels = &labels[..n];
-        for i in 0..n {
-            if compress {
-                let suffix = &labels[i..];
-                if let Some(&p) = self.starts[..self.len].iter().find(|&&p| Self::matches(out, usize::from(p), suffix)) {
+        out.push(0);
+        if compress {
+            for k in 0..n {
+                let at = start + usize::from(label_starts[k]);
+                let table = &self.starts[..self.len];
+                if let Some(&p) = table.iter().find(|&&p| Self::matches(&out[..start], usize::from(p), &out[at..])) {
+                    out.truncate(at);
                     out.extend_from_slice(&(0xC000 | p).to_be_bytes());
+                    for &ls in &label_starts[..k] {
+                        self.remember(start + usize::from(ls));
+                    }
                     return;
                 }
             }
-            self.remember(out.len());
-            out.push(labels[i].len() as u8);
-            out.extend_from_slice(labels[i]);
         }
-        out.push(0);
+        for &ls in &label_starts[..n] {
+            self.remember(start + usize::from(ls));
+        }
     }
 }
 
@@ -323,6 +341,7 @@ pub fn encode(reply: &Reply<'_>, limit: usize, out: &mut Vec<u8>) -> Written {
     let mut counts = [0u16; 4];
     let mut comp = Compressor::default();
     // The header is written with zero counts and patched at the end.
+    debug_assert!(out.is_empty());
     out.extend_from_slice(&[0u8; 12]);
     if let Some(q) = reply.question {
         comp.write_name(out, &q.name, false);
@@ -333,6 +352,7 @@ pub fn encode(reply: &Reply<'_>, limit: usize, out: &mut Vec<u8>) -> Written {
             comp = Compressor::default();
         } else {
             counts[0] = 1;
+            comp.question = Some(&q.name);
         }
     }
     let sections = [reply.answer, reply.authority, reply.additional];
