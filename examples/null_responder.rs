@@ -4,12 +4,11 @@
 //! after the question; an OPT (or anything else) in the additional section is copied back
 //! unchanged.
 //!
-//! Its socket loop is the one gslbd's UDP path uses today (`src/dns/server.rs`,
-//! `serve_udp`): a multi-thread tokio runtime, per address one SO_REUSEPORT socket per
-//! CPU (4 MiB receive buffer), each served by one task with one receive and one send buffer
-//! reused for every packet, `recv_from().await` then `send_to().await`. No
-//! recvmmsg/sendmmsg. If gslbd's loop changes, change this one the same way, so that the
-//! difference between the two stays "the cost of the DNS work".
+//! Its socket loop is gslbd's own UDP fast path (`gslbd::dns::udp::serve`, generic over a
+//! handler): per address one SO_REUSEPORT socket per CPU (4 MiB receive buffer), each served
+//! by its own thread with `recvmmsg`/`sendmmsg` batches of 32 into preallocated buffers. Only
+//! the handler differs (a fixed reply instead of `respond`), so the difference between the
+//! two is "the cost of the DNS work".
 //!
 //!   cargo run --release --example null_responder -- 127.0.0.1:5399 [workers]
 //!
@@ -17,7 +16,7 @@
 use std::net::SocketAddr;
 
 use gslbd::dns::server::udp_socket;
-use tokio::net::UdpSocket;
+use gslbd::dns::udp::{spawn_workers, Handler};
 
 /// The fixed answer: owner 0xC00C, type A, class IN, TTL 30, rdlength 4, 192.0.2.1.
 const ANSWER: [u8; 16] = [0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 1];
@@ -57,20 +56,15 @@ fn reply(q: &[u8], out: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
-async fn serve(sock: UdpSocket) {
-    let mut buf = vec![0u8; 65535];
-    let mut out = Vec::with_capacity(4096);
-    loop {
-        let (n, src) = match sock.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(_) => continue,
-        };
-        if src.port() == 0 {
-            continue;
+/// The fixed-reply handler for gslbd's UDP loop.
+struct Null;
+
+impl Handler for Null {
+    fn handle(&mut self, query: &[u8], client: SocketAddr, out: &mut Vec<u8>) -> Option<usize> {
+        if client.port() == 0 {
+            return None;
         }
-        if reply(&buf[..n], &mut out).is_some() {
-            let _ = sock.send_to(&out, src).await;
-        }
+        reply(query, out).map(|_| out.len())
     }
 }
 
@@ -81,22 +75,20 @@ fn main() {
         Some(w) => w.parse().expect("workers"),
         None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    rt.block_on(async move {
-        let first = udp_socket(addr).expect("bind");
-        let addr = first.local_addr().expect("local address");
-        let mut socks = vec![UdpSocket::from_std(first).expect("socket")];
-        for _ in 1..workers.max(1) {
-            socks.push(UdpSocket::from_std(udp_socket(addr).expect("bind")).expect("socket"));
-        }
-        for s in socks {
-            tokio::spawn(serve(s));
-        }
-        println!("null-responder listening on {addr}");
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    let first = udp_socket(addr).expect("bind");
+    let addr = first.local_addr().expect("local address");
+    let mut socks = vec![first];
+    for _ in 1..workers.max(1) {
+        socks.push(udp_socket(addr).expect("bind"));
+    }
+    spawn_workers(socks, || Null).expect("worker threads");
+    println!("null-responder listening on {addr}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // The workers run until the process is killed.
+    loop {
+        std::thread::park();
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use gslbd::admin::{serve_admin, spawn_watcher, AdminState, Reloader, Trigger};
 use gslbd::config;
 use gslbd::dns::rrl::Rrl;
 use gslbd::health::{HealthOptions, HealthService};
-use gslbd::dns::server::{entropy_seed, bind, serve_tcp, serve_udp, TcpCounters};
+use gslbd::dns::server::{bind_std, entropy_seed, serve_tcp, TcpCounters};
+use gslbd::dns::udp::{spawn_workers, DnsHandler};
 
 #[derive(Parser)]
 #[command(name = "gslbd", version, about = "Authoritative GSLB DNS server")]
@@ -227,7 +228,7 @@ fn serve(path: PathBuf) -> ExitCode {
         let counters = Arc::new(TcpCounters::default());
         let mut bound = Vec::new();
         for addr in &listen {
-            match bind(*addr, workers) {
+            match bind_std(*addr, workers) {
                 Ok(b) => bound.push(b),
                 Err(e) => {
                     eprintln!("cannot listen on {addr}: {e}");
@@ -255,10 +256,20 @@ fn serve(path: PathBuf) -> ExitCode {
             tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
         }
         for b in bound {
-            for sock in b.udp {
-                tokio::spawn(serve_udp(sock, shared.clone(), rrl.clone()));
+            // UDP: the fast path, one thread per SO_REUSEPORT socket (recvmmsg/sendmmsg).
+            let (s, r) = (shared.clone(), rrl.clone());
+            if let Err(e) = spawn_workers(b.udp, move || DnsHandler::new(s.clone(), r.clone())) {
+                eprintln!("cannot start UDP workers on {}: {e}", b.addr);
+                return ExitCode::FAILURE;
             }
-            tokio::spawn(serve_tcp(b.tcp, shared.clone(), counters.clone()));
+            let tcp = match tokio::net::TcpListener::from_std(b.tcp) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("cannot listen on {} (TCP): {e}", b.addr);
+                    return ExitCode::FAILURE;
+                }
+            };
+            tokio::spawn(serve_tcp(tcp, shared.clone(), counters.clone()));
             tracing::info!(addr = %b.addr, "serving UDP and TCP");
             // Tests and scripts wait for this line to know the port.
             println!("gslbd listening on {}", b.addr);

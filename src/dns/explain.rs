@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::steer_pooled;
 use crate::config::Snapshot;
-use crate::steer::{Explain, Random};
+use crate::steer::{AddrList, Explain, Random};
 use crate::zone::lookup;
 
 /// Reads the arguments of an explain request (the CLI's and the admin API's): a name, a
@@ -35,6 +35,7 @@ pub fn explain<R: Random + ?Sized>(snap: &Snapshot, name: &Name, qtype: RecordTy
     let _ = writeln!(out, "query      {name} {qtype} from {client}");
     let mut result = lookup(&snap.zones, name, qtype);
     let mut scope = 0;
+    let mut addrs = AddrList::new();
     match (snap.zones.zone_for(name), result.pooled.take()) {
         (None, _) => {
             let _ = writeln!(out, "zone       none: the name is outside every zone (REFUSED)");
@@ -48,7 +49,7 @@ pub fn explain<R: Random + ?Sized>(snap: &Snapshot, name: &Name, qtype: RecordTy
             let _ = writeln!(out, "zone       {}", zone.origin);
             let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
             let mut trace = Explain::new();
-            scope = steer_pooled(snap, &pooled, qtype, client, rng, &mut result, Some(&mut trace), &mut None);
+            scope = steer_pooled(snap, pooled, qtype, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
             let _ = write!(out, "{trace}");
             if !out.ends_with('\n') {
                 out.push('\n');
@@ -56,7 +57,8 @@ pub fn explain<R: Random + ?Sized>(snap: &Snapshot, name: &Name, qtype: RecordTy
         }
     }
     let _ = writeln!(out, "reply      rcode {} aa {} ecs-scope {}", result.rcode, if result.authoritative { 1 } else { 0 }, scope);
-    for (section, records) in [("answer", &result.answer), ("authority", &result.authority), ("additional", &result.additional)] {
+    let [answer, authority, additional] = result.records(addrs.as_slice());
+    for (section, records) in [("answer", &answer), ("authority", &authority), ("additional", &additional)] {
         for r in records.iter() {
             let _ = writeln!(out, "{section:<10} {} {} IN {} {}", r.name, r.ttl, r.record_type(), r.data);
         }

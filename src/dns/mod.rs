@@ -9,7 +9,8 @@
 //!                                                  │
 //!                       EDNS reply (1232, NSID, ECS echo + scope) ─► encode (TC on overflow)
 //! ```
-//! `respond` is shared by the UDP and TCP transports, the tests and the fuzz targets.
+//! `respond` is shared by the UDP fast path ([`udp`]), TCP ([`server`]), the tests and the
+//! fuzz targets. With a reused output buffer it allocates nothing (tests/zero_alloc.rs).
 pub mod encode;
 pub mod explain;
 pub mod hickory;
@@ -17,19 +18,19 @@ pub mod invariants;
 pub mod outcome;
 pub mod rrl;
 pub mod server;
+pub mod udp;
 pub mod wire;
 
 use std::net::IpAddr;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA, CNAME};
-use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::rr::RecordType;
 use ipnet::IpNet;
 
 use crate::config::Snapshot;
-use crate::steer::{decide, Answer, Client, Explain, Family, Random};
+use crate::steer::{decide, AddrList, Answer, Client, Explain, Family, Random};
 use crate::zone::{lookup, Lookup, Pooled};
-use encode::{encode, EdnsReply, Reply, Written};
+use encode::{encode, EdnsReply, Reply, Rrs, Written};
 pub use outcome::{Outcome, Steered, SteeredAnswer};
 use wire::{ErrorRcode, Parsed};
 
@@ -48,6 +49,7 @@ const CLASS_IN: u16 = 1;
 
 /// Answers one query packet from `client` into `out`. `None`: drop the packet, send nothing.
 /// `rng` drives the weighted choices of pooled names; each worker passes its own.
+/// Allocates nothing when `out` has room for a whole message (64 KiB).
 pub fn respond<R: Random + ?Sized>(snap: &Snapshot, packet: &[u8], client: IpAddr, transport: Transport, out: &mut Vec<u8>, rng: &mut R) -> Option<Written> {
     respond_with(snap, packet, client, transport, out, rng, &mut Outcome::default())
 }
@@ -72,7 +74,17 @@ pub fn respond_with<R: Random + ?Sized>(
                 ErrorRcode::BadVers => u16::from(ResponseCode::BADVERS),
             };
             let edns = edns.map(|e| EdnsReply { payload: EDNS_PAYLOAD, dnssec_ok: e.dnssec_ok, nsid: None, ecs: None });
-            let reply = Reply { header, authoritative: false, rcode, question: question.as_ref(), answer: &[], authority: &[], additional: &[], edns };
+            let reply = Reply {
+                header,
+                authoritative: false,
+                rcode,
+                question: question.as_ref(),
+                answer: &[],
+                authority: &[],
+                additional: &[],
+                addrs: &[],
+                edns,
+            };
             let written = encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out);
             *outcome = Outcome { replied: true, rcode, qtype: question.as_ref().map(|q| u16::from(q.qtype)), ecs: false, truncated: written.truncated, steered: None };
             return Some(written);
@@ -90,13 +102,14 @@ pub fn respond_with<R: Random + ?Sized>(
     let ecs = query.edns.and_then(|e| e.ecs);
     // Static data does not depend on the client's address: scope 0 (RFC 7871 §7.2.1).
     let mut scope = 0;
+    let mut addrs = AddrList::new();
     if let Some(pooled) = result.pooled.take() {
         // RFC 7871 §7.1.2: a source prefix of 0 asks us not to use the client's subnet.
         let subnet = match ecs {
             Some(c) if c.source_prefix > 0 => c.net(),
             _ => IpNet::from(client),
         };
-        scope = steer_pooled(snap, &pooled, qtype, subnet, rng, &mut result, None, &mut outcome.steered);
+        scope = steer_pooled(snap, pooled, qtype, subnet, rng, &mut result, &mut addrs, None, &mut outcome.steered);
         if ecs.is_some_and(|c| c.source_prefix == 0) {
             scope = 0;
         }
@@ -112,9 +125,10 @@ pub fn respond_with<R: Random + ?Sized>(
         authoritative: result.authoritative,
         rcode: u16::from(result.rcode),
         question: Some(&query.question),
-        answer: &result.answer,
-        authority: &result.authority,
-        additional: &result.additional,
+        answer: result.answer.as_slice(),
+        authority: result.authority.as_slice(),
+        additional: result.additional.as_slice(),
+        addrs: addrs.as_slice(),
         edns,
     };
     let written = encode(&reply, size_limit(transport, query.edns.map(|e| e.payload)), out);
@@ -131,16 +145,18 @@ pub fn steering_client(snap: &Snapshot, subnet: IpNet) -> Client {
     Client { subnet, geo: snap.geo.as_ref().map(|g| g.lookup(subnet.addr())) }
 }
 
-/// Fills the answer of a pooled name from the steering decision; returns the ECS scope and
-/// puts the decision's ids in `steered`.
+/// Fills the answer of a pooled name from the steering decision (addresses go to `addrs`,
+/// which an [`Rrs::Addresses`] in the answer stands for); returns the ECS scope and puts the
+/// decision's ids in `steered`.
 #[allow(clippy::too_many_arguments)]
-fn steer_pooled<R: Random + ?Sized>(
-    snap: &Snapshot,
-    pooled: &Pooled,
+fn steer_pooled<'a, R: Random + ?Sized>(
+    snap: &'a Snapshot,
+    pooled: Pooled<'a>,
     qtype: RecordType,
     subnet: IpNet,
     rng: &mut R,
-    result: &mut Lookup,
+    result: &mut Lookup<'a>,
+    addrs: &mut AddrList,
     explain: Option<&mut Explain>,
     steered: &mut Option<Steered>,
 ) -> u8 {
@@ -161,33 +177,32 @@ fn steer_pooled<R: Random + ?Sized>(
             Answer::NoData => SteeredAnswer::NoData,
         },
     });
+    let negative = Rrs::Records { owner: None, records: std::slice::from_ref(zone.negative_soa()) };
     match d.answer {
         Answer::Addresses(list) => {
-            for a in list.as_slice() {
-                let rdata = match a {
-                    IpAddr::V4(v4) => RData::A(A(*v4)),
-                    IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
-                };
-                result.answer.push(Record::from_rdata(pooled.owner.clone(), d.ttl, rdata));
-            }
+            *addrs = list;
             if list.is_empty() {
-                result.authority.push(zone.negative_soa().clone());
+                result.authority.push(negative);
+            } else {
+                result.answer.push(Rrs::Addresses { owner: pooled.owner, ttl: d.ttl });
             }
         }
         Answer::Cname(target) => {
-            result.answer.push(Record::from_rdata(pooled.owner.clone(), d.ttl, RData::CNAME(CNAME(target.clone()))));
+            result.answer.push(Rrs::Cname { owner: pooled.owner, ttl: d.ttl, target });
             // An in-zone hand-off target is answered too, as for any in-zone CNAME.
             if zone.origin.zone_of(target) && qtype != RecordType::CNAME {
                 let more = lookup(&snap.zones, target, qtype);
                 if more.pooled.is_none() {
                     result.rcode = more.rcode;
-                    result.answer.extend(more.answer);
-                    result.authority.extend(more.authority);
-                    result.additional.extend(more.additional);
+                    result.answer.extend(&more.answer);
+                    result.authority.extend(&more.authority);
+                    result.additional.extend(&more.additional);
                 }
             }
         }
-        Answer::NoData => result.authority.push(zone.negative_soa().clone()),
+        Answer::NoData => {
+            result.authority.push(negative);
+        }
     }
     d.ecs_scope
 }

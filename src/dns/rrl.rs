@@ -354,7 +354,7 @@ pub fn slip_in_place(buf: &mut [u8], len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::encode::{encode, Reply};
+    use crate::dns::encode::{encode, Reply, Section};
     use crate::dns::wire::{QueryHeader, Question};
     use hickory_proto::rr::{Name, RData, Record, RecordType};
     use std::net::Ipv4Addr;
@@ -365,14 +365,16 @@ mod tests {
 
     fn reply(qname: &str, qtype: RecordType, rcode: u16, answer: &[Record], authority: &[Record], aa: bool) -> Vec<u8> {
         let q = Question { name: Name::from_ascii(qname).unwrap(), qtype, qclass: 1 };
+        let (answer, authority) = (Section::from_records(answer), Section::from_records(authority));
         let r = Reply {
             header: QueryHeader { id: 7, opcode: 0, rd: false, cd: false },
             authoritative: aa,
             rcode,
             question: Some(&q),
-            answer,
-            authority,
+            answer: answer.as_slice(),
+            authority: authority.as_slice(),
             additional: &[],
+            addrs: &[],
             edns: None,
         };
         let mut out = Vec::new();

@@ -1,7 +1,8 @@
 //! The UDP and TCP transports around [`super::respond`].
 //!
-//! UDP: per listen address, `udp_workers` sockets bound with SO_REUSEPORT, each served
-//! by its own task with one receive and one send buffer reused for every packet.
+//! UDP: per listen address, `udp_workers` sockets bound with SO_REUSEPORT. The server runs
+//! them on the fast path's threads ([`super::udp`]); [`serve_udp`] is the same handling as a
+//! tokio task (one packet per system call), kept for in-process tests and embedding.
 //! TCP (RFC 7766): pipelined queries are answered in order on each connection, under
 //! limits on connections in total and per client address, idle time, lifetime, and
 //! queries per connection, all from the config.
@@ -65,8 +66,15 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(s.into())
 }
 
+/// The sockets of one listen address as std sockets: for the UDP fast path's threads.
+pub struct BoundStd {
+    pub addr: SocketAddr,
+    pub udp: Vec<std::net::UdpSocket>,
+    pub tcp: std::net::TcpListener,
+}
+
 /// Binds UDP (`workers` sockets) and TCP on `addr`. Port 0 picks one port for both.
-pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
+pub fn bind_std(addr: SocketAddr, workers: usize) -> std::io::Result<BoundStd> {
     let mut last_err = None;
     // With port 0 the kernel picks the UDP port; TCP may find it taken, so try again.
     for _ in 0..16 {
@@ -80,13 +88,20 @@ pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
             }
             Err(e) => return Err(e),
         };
-        let mut udp = vec![UdpSocket::from_std(first)?];
+        let mut udp = vec![first];
         for _ in 1..workers.max(1) {
-            udp.push(UdpSocket::from_std(udp_socket(port_addr)?)?);
+            udp.push(udp_socket(port_addr)?);
         }
-        return Ok(Bound { addr: port_addr, udp, tcp: TcpListener::from_std(tcp)? });
+        return Ok(BoundStd { addr: port_addr, udp, tcp });
     }
     Err(last_err.unwrap_or_else(|| std::io::Error::other("no free port for both UDP and TCP")))
+}
+
+/// [`bind_std`], with the sockets registered on the current tokio runtime.
+pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
+    let b = bind_std(addr, workers)?;
+    let udp = b.udp.into_iter().map(UdpSocket::from_std).collect::<std::io::Result<Vec<_>>>()?;
+    Ok(Bound { addr: b.addr, udp, tcp: TcpListener::from_std(b.tcp)? })
 }
 
 /// Serves one UDP socket until the task is dropped. Every reply passes the response rate

@@ -18,7 +18,8 @@
 //!   first), then the GeoIP country, then continent; a usable mapped region wins over distance,
 //!   order and weight. An unusable one falls through to the next match and then to the policy.
 //! - **nearest**: smallest `distance_km × (1 − bias/100)` among usable regions with a location
-//!   (ties: file order). A client without coordinates goes to `default_region`; if that is not
+//!   (ties: file order). The ranking of a pool's regions for one client location is computed
+//!   once and kept in the pools' decision cache ([`super::rank`]); health is applied to it here. A client without coordinates goes to `default_region`; if that is not
 //!   usable (or no located region is), to the first usable region in file order.
 //! - **ECS scope** = the widest prefix that still determines the answer: the largest of the
 //!   prefixes that mattered (a matching mapped network; for a non-matching mapped network, the
@@ -252,7 +253,7 @@ where
             e.steps.push(PoolTrace::new(p, client, health, false));
         }
         let mut scope = Scope::default();
-        if let Some(pick) = select_region(p, client, health, rng, &mut scope, explain.as_deref_mut()) {
+        if let Some(pick) = select_region(pools, current, p, client, health, rng, &mut scope, explain.as_deref_mut()) {
             return finish(p, current, pick, family, client, health, rng, scope, ttl, false, explain);
         }
         match p.when_empty {
@@ -262,7 +263,7 @@ where
                     e.steps.push(PoolTrace::new(p, client, &AllUp, true));
                 }
                 let mut scope = Scope::default();
-                let pick = select_region(p, client, &AllUp, rng, &mut scope, explain.as_deref_mut());
+                let pick = select_region(pools, current, p, client, &AllUp, rng, &mut scope, explain.as_deref_mut());
                 let pick = pick.unwrap_or(Pick::One(RegionId(0)));
                 return finish(p, current, pick, family, client, &AllUp, rng, scope, ttl, true, explain);
             }
@@ -336,7 +337,10 @@ fn region_at(_pool: &Pool, i: usize) -> RegionId {
 
 /// Picks the region (or all regions) to answer from, or `None` when none is usable for this
 /// client: the policy's pick, then load shedding.
+#[allow(clippy::too_many_arguments)]
 fn select_region<H, R>(
+    pools: &Pools,
+    pool_id: PoolId,
     p: &Pool,
     client: &Client,
     health: &H,
@@ -348,7 +352,7 @@ where
     H: HealthView + ?Sized,
     R: Random + ?Sized,
 {
-    match select_policy(p, client, health, rng, scope, ex.as_deref_mut())? {
+    match select_policy(pools, pool_id, p, client, health, rng, scope, ex.as_deref_mut())? {
         Pick::One(r) => Some(Pick::One(shed(p, r, client, health, scope, &mut ex))),
         Pick::All => Some(Pick::All),
     }
@@ -446,7 +450,10 @@ fn shed<H: HealthView + ?Sized>(
 }
 
 /// The region the policy picks (before load shedding).
+#[allow(clippy::too_many_arguments)]
 fn select_policy<H, R>(
+    pools: &Pools,
+    pool_id: PoolId,
     p: &Pool,
     client: &Client,
     health: &H,
@@ -485,6 +492,18 @@ where
         RegionPolicy::Nearest { default_region } => {
             scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
             if let Some(c) = client.coords() {
+                // The located regions ranked for this location, from the decision cache;
+                // health is applied here, on the ranked list.
+                if let Some(ranking) = pools.ranks.ranking(pool_id.0, p, c) {
+                    if let Some(i) = ranking.iter().find(|&i| usable(i)) {
+                        note(&mut ex, || {
+                            let r = &p.regions[i];
+                            let eff = r.location.map_or(0.0, |l| distance_km(c, l) * r.bias.factor());
+                            format!("nearest usable region: {} at {:.0} km effective", r.name, eff)
+                        });
+                        return Some(Pick::One(region_at(p, i)));
+                    }
+                }
                 let mut best: Option<(usize, f64)> = None;
                 for (i, r) in p.regions.iter().enumerate() {
                     let Some(loc) = r.location else { continue };

@@ -25,6 +25,7 @@ pub mod model;
 mod decide;
 mod explain;
 mod load;
+pub mod rank;
 pub(crate) mod rng;
 
 pub use decide::{decide, AddrList, Answer, Client, Decision, Family, ScopeWhy};

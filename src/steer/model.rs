@@ -413,6 +413,8 @@ pub struct Pools {
     pub(crate) members: Vec<MemberInfo>,
     /// [load slot] → the fed region.
     pub(crate) fed: Vec<(PoolId, RegionId)>,
+    /// The GeoIP decision cache of these pools (nearest regions ranked per client location).
+    pub(crate) ranks: super::rank::RankCache,
 }
 
 impl Pools {

@@ -9,8 +9,10 @@ use std::collections::HashMap;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::config::ConfigError;
+use crate::dns::encode::{Rrs, Section};
 use crate::steer::{Content, MemberId, MemberInfo, MemberTarget, PoolId, Pools};
 
 use super::parse::SourceRecord;
@@ -49,10 +51,70 @@ pub struct Zone {
     pub origin: Name,
     /// The pools of this zone's pooled names (empty when the zone has no pool file).
     pub pools: Pools,
-    nodes: HashMap<Name, Node>,
+    nodes: HashMap<Name, Node, NameHash>,
     /// The SOA record, with its TTL already lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
     negative_soa: Record,
     soa: Record,
+}
+
+/// The hasher of the owner-name map. hickory hashes a `Name` one byte at a time (lower-cased);
+/// with std's SipHash that was the largest single cost of both loading a big zone and of a
+/// lookup. This is a multiply-rotate hash (FxHash's step) keyed per process: the keys are the
+/// operator's own names, and a query only looks up, so collisions cannot be forced into the table.
+#[derive(Clone, Debug)]
+pub struct NameHash(u64);
+
+impl NameHash {
+    fn new() -> NameHash {
+        NameHash(crate::dns::server::entropy_seed() | 1)
+    }
+}
+
+impl std::hash::BuildHasher for NameHash {
+    type Hasher = NameHasher;
+    fn build_hasher(&self) -> NameHasher {
+        NameHasher(self.0)
+    }
+}
+
+/// See [`NameHash`].
+pub struct NameHasher(u64);
+
+impl NameHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, b: u8) {
+        self.add(u64::from(b));
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // A final avalanche, so that the low bits hashbrown uses depend on every byte.
+        let mut z = self.0;
+        z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        z ^ (z >> 33)
+    }
 }
 
 /// How a query name relates to the zone's data: the result of the tree walk.
@@ -72,7 +134,7 @@ impl Zone {
     /// Builds a zone from parsed records, reporting every structural problem with its line.
     pub fn build(origin: Name, records: Vec<SourceRecord>) -> Result<Zone, Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let mut nodes: HashMap<Name, Node> = HashMap::new();
+        let mut nodes: HashMap<Name, Node, NameHash> = HashMap::with_hasher(NameHash::new());
         nodes.insert(origin.clone(), Node::default());
         let mut soa: Option<(Record, usize)> = None;
         let mut first_file = None;
@@ -326,8 +388,14 @@ impl Zone {
         let bottom = labels(qname);
         let mut encloser = &self.origin;
         for n in top + 1..=bottom {
-            let name = if n == bottom { qname.clone() } else { ancestor(qname, n) };
-            match self.nodes.get_key_value(&name) {
+            let above;
+            let name = if n == bottom {
+                qname
+            } else {
+                above = ancestor(qname, n);
+                &above
+            };
+            match self.nodes.get_key_value(name) {
                 Some((key, node)) => {
                     if node.delegation && !(n == bottom && qtype == RecordType::DS) {
                         return Found::Delegation(key, node);
@@ -355,12 +423,27 @@ fn labels(name: &Name) -> usize {
     name.iter().count()
 }
 
-/// The ancestor of `name` with `labels` labels, as a fully qualified name
-/// (hickory's `trim_to` drops the FQDN flag, which is part of name equality).
+/// The ancestor of `name` with `labels` labels, as a fully qualified name (hickory's
+/// `trim_to` drops the FQDN flag, which is part of name equality, and allocates). Built by
+/// reading the labels back from wire form on the stack: no heap for names under 32 bytes.
 fn ancestor(name: &Name, labels: usize) -> Name {
-    let mut n = name.trim_to(labels);
-    n.set_fqdn(true);
-    n
+    let total = name.iter().count();
+    let mut buf = [0u8; 256];
+    let mut len = 0;
+    for label in name.iter().skip(total.saturating_sub(labels)) {
+        if len + 1 + label.len() >= buf.len() {
+            break; // cannot happen: a name is at most 255 bytes
+        }
+        buf[len] = label.len() as u8;
+        buf[len + 1..len + 1 + label.len()].copy_from_slice(label);
+        len += 1 + label.len();
+    }
+    buf[len] = 0;
+    Name::read(&mut BinDecoder::new(&buf[..len + 1])).unwrap_or_else(|_| {
+        let mut n = name.trim_to(labels);
+        n.set_fqdn(true);
+        n
+    })
 }
 
 /// The line of the `[names]` key for `name` in a pool file (relative or absolute form), or 0.
@@ -397,31 +480,45 @@ impl ZoneSet {
     }
 }
 
-/// The answer to one query from static zone data, before EDNS and encoding.
+/// The answer to one query from static zone data, before EDNS and encoding. Every RRset is
+/// borrowed from the zone set (or is the query name itself): building one allocates nothing.
 #[derive(Debug)]
-pub struct Lookup {
+pub struct Lookup<'a> {
     pub rcode: ResponseCode,
     pub authoritative: bool,
-    pub answer: Vec<Record>,
-    pub authority: Vec<Record>,
-    pub additional: Vec<Record>,
+    pub answer: Section<'a>,
+    pub authority: Section<'a>,
+    pub additional: Section<'a>,
     /// A pooled name reached by the lookup, whose A/AAAA answer the steering decides.
-    pub pooled: Option<Pooled>,
+    pub pooled: Option<Pooled<'a>>,
 }
 
 /// Where the lookup ended on a pooled name.
-#[derive(Clone, Debug)]
-pub struct Pooled {
+#[derive(Clone, Copy, Debug)]
+pub struct Pooled<'a> {
     /// Index of the zone in [`ZoneSet::zones`]; its `pools` hold `pool`.
     pub zone: usize,
     pub pool: PoolId,
     /// The owner the address records carry (the query's letter case, or the CNAME target).
-    pub owner: Name,
+    pub owner: &'a Name,
 }
 
-impl Lookup {
-    pub fn refused() -> Lookup {
-        Lookup { rcode: ResponseCode::Refused, authoritative: false, answer: vec![], authority: vec![], additional: vec![], pooled: None }
+impl<'a> Lookup<'a> {
+    pub fn refused() -> Lookup<'a> {
+        Lookup {
+            rcode: ResponseCode::Refused,
+            authoritative: false,
+            answer: Section::new(),
+            authority: Section::new(),
+            additional: Section::new(),
+            pooled: None,
+        }
+    }
+    /// The answer, authority and additional records, owners filled in (for explain and
+    /// tests: this allocates). `addrs` are the pooled addresses of an `Rrs::Addresses`.
+    pub fn records(&self, addrs: &[std::net::IpAddr]) -> [Vec<Record>; 3] {
+        let flat = |s: &Section<'_>| s.as_slice().iter().flat_map(|r| r.to_records(addrs)).collect::<Vec<_>>();
+        [flat(&self.answer), flat(&self.authority), flat(&self.additional)]
     }
 }
 
@@ -430,46 +527,44 @@ const MAX_CNAME_CHAIN: usize = 12;
 
 /// Answers `qname`/`qtype` from the zone set. `qname` keeps the query's letter case,
 /// which is used for the owner of answers at the query name (RFC 4343).
-pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Lookup {
+pub fn lookup<'a>(zones: &'a ZoneSet, qname: &'a Name, qtype: RecordType) -> Lookup<'a> {
     let Some((zone_index, zone)) = zones.zone_for(qname) else {
         return Lookup::refused();
     };
-    let mut out = Lookup { rcode: ResponseCode::NoError, authoritative: true, answer: vec![], authority: vec![], additional: vec![], pooled: None };
-    let mut name = qname.clone();
+    let mut out = Lookup { rcode: ResponseCode::NoError, authoritative: true, ..Lookup::refused() };
+    let negative = |out: &mut Lookup<'a>| {
+        out.authority.push(Rrs::Records { owner: None, records: std::slice::from_ref(zone.negative_soa()) });
+    };
+    let mut name: &'a Name = qname;
     for _ in 0..MAX_CNAME_CHAIN {
-        let (node, synthesized) = match zone.find(&name, qtype) {
-            Found::Exact(n) => (n, false),
-            Found::Wildcard(n) => (n, true),
+        let node = match zone.find(name, qtype) {
+            Found::Exact(n) | Found::Wildcard(n) => n,
             Found::Delegation(cut, node) => {
                 // A referral (RFC 1034 §4.3.2 step 3b). After a CNAME the answer stays authoritative.
                 if out.answer.is_empty() {
                     out.authoritative = false;
                 }
                 if let Some(ns) = node.rrset(RecordType::NS) {
-                    out.authority.extend(ns.records.iter().cloned());
+                    out.authority.push(Rrs::Records { owner: None, records: &ns.records });
                     add_glue(zone, ns, Some(cut), &mut out.additional);
                 }
                 return out;
             }
             Found::NxDomain => {
                 out.rcode = ResponseCode::NXDomain;
-                out.authority.push(zone.negative_soa().clone());
+                negative(&mut out);
                 return out;
             }
         };
-        let owner = |r: &Record| -> Record {
-            let mut r = r.clone();
-            if synthesized || r.name == name {
-                r.name = name.clone();
-            }
-            r
-        };
+        // Records at the node carry the name asked for: the query's case, or the name a
+        // wildcard synthesizes (RFC 4592).
+        let at_name = |records: &'a [Record]| Rrs::Records { owner: Some(name), records };
         if let Some(cname) = node.rrset(RecordType::CNAME) {
             if qtype != RecordType::CNAME {
-                out.answer.extend(cname.records.iter().map(owner));
-                let RData::CNAME(target) = &cname.records[0].data else { break };
-                let target = target.0.clone();
-                if !zone.origin.zone_of(&target) {
+                out.answer.push(at_name(&cname.records));
+                let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else { break };
+                let target = &target.0;
+                if !zone.origin.zone_of(target) {
                     return out; // out of zone: the resolver follows it
                 }
                 name = target;
@@ -478,26 +573,28 @@ pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Lookup {
         }
         if let Some(pool) = node.pool {
             if matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY) {
-                out.pooled = Some(Pooled { zone: zone_index, pool, owner: name.clone() });
+                out.pooled = Some(Pooled { zone: zone_index, pool, owner: name });
                 return out;
             }
         }
         if qtype == RecordType::ANY {
             // RFC 8482 §4.2: answer with one RRset of the name.
             match node.rrsets.first() {
-                Some(set) => out.answer.extend(set.records.iter().map(owner)),
-                None => out.authority.push(zone.negative_soa().clone()),
+                Some(set) => {
+                    out.answer.push(at_name(&set.records));
+                }
+                None => negative(&mut out),
             }
             return out;
         }
         match node.rrset(qtype) {
             Some(set) => {
-                out.answer.extend(set.records.iter().map(owner));
+                out.answer.push(at_name(&set.records));
                 if matches!(qtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
                     add_glue(zone, set, None, &mut out.additional);
                 }
             }
-            None => out.authority.push(zone.negative_soa().clone()),
+            None => negative(&mut out),
         }
         return out;
     }
@@ -507,7 +604,7 @@ pub fn lookup(zones: &ZoneSet, qname: &Name, qtype: RecordType) -> Lookup {
 
 /// Adds the A and AAAA records of in-zone targets of NS, MX or SRV records.
 /// For a referral, `cut` is the delegation point: glue at or below it is served although it is occluded.
-fn add_glue(zone: &Zone, set: &RRset, cut: Option<&Name>, additional: &mut Vec<Record>) {
+fn add_glue<'a>(zone: &'a Zone, set: &'a RRset, cut: Option<&Name>, additional: &mut Section<'a>) {
     for r in &set.records {
         let target = match &r.data {
             RData::NS(ns) => &ns.0,
@@ -527,10 +624,9 @@ fn add_glue(zone: &Zone, set: &RRset, cut: Option<&Name>, additional: &mut Vec<R
         let Some(node) = zone.node(target) else { continue };
         for t in [RecordType::A, RecordType::AAAA] {
             if let Some(addrs) = node.rrset(t) {
-                for a in &addrs.records {
-                    if !additional.iter().any(|x| x == a) {
-                        additional.push(a.clone());
-                    }
+                // Two records naming one target: its addresses once.
+                if !additional.contains_records(&addrs.records) {
+                    additional.push(Rrs::Records { owner: None, records: &addrs.records });
                 }
             }
         }

@@ -1,0 +1,214 @@
+//! The GeoIP decision cache: for a (pool, client location) pair, the pool's located regions
+//! ranked by effective distance (`distance_km × bias factor`, ties in file order), computed
+//! once and reused by every later query from that location.
+//!
+//! A client location is what one GeoIP database record says (its quantized coordinates), so
+//! the cache holds at most one entry per (pool, database record) that queries have reached.
+//! Health is not part of the entry: `decide` walks the ranked list and takes the first
+//! usable region, so a health change needs no invalidation. The cache lives in [`super::Pools`],
+//! so each snapshot (reload) starts with an empty one.
+//!
+//! Design, as the GeoIP record cache (`src/geo/cache.rs`): a fixed-size, direct-mapped table
+//! of seqlock slots built only from atomics (no `unsafe`, no allocation after construction,
+//! no lock); a reader trusts a slot only if its sequence was even and unchanged and its key
+//! matches exactly, and a writer that loses a race simply does not cache.
+//!
+//! ```text
+//! slot = { seq, key: lat µ° (i32) | lon µ° (i32), meta: pool (32) | count (8), order: 16 × 4-bit region indices }
+//! ```
+//! Pools with more than 16 regions are ranked on every query (not cached).
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use crate::geo::{distance_km, Coordinates};
+
+use super::model::Pool;
+
+/// Regions one entry can rank.
+pub const MAX_RANKED: usize = 16;
+const SLOTS: usize = 1024;
+
+struct Slot {
+    seq: AtomicU64,
+    key: AtomicU64,
+    meta: AtomicU64,
+    order: AtomicU64,
+}
+
+/// A pool's located regions, nearest first (by effective distance, then file order).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Ranking {
+    len: u8,
+    order: u64,
+}
+
+impl Ranking {
+    /// Region indices, nearest first.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..usize::from(self.len)).map(move |i| ((self.order >> (4 * i)) & 0xF) as usize)
+    }
+
+    /// Ranks the located regions of `pool` for a client at `c`; `None` when the pool has more
+    /// regions than a ranking holds.
+    pub fn compute(pool: &Pool, c: Coordinates) -> Option<Ranking> {
+        if pool.regions.len() > MAX_RANKED {
+            return None;
+        }
+        let mut v = [(0.0f64, 0u8); MAX_RANKED];
+        let mut n = 0;
+        for (i, r) in pool.regions.iter().enumerate() {
+            let Some(loc) = r.location else { continue };
+            let eff = distance_km(c, loc) * r.bias.factor();
+            // Insertion sort, stable: an equal distance keeps file order.
+            let mut j = n;
+            while j > 0 && v[j - 1].0 > eff {
+                v[j] = v[j - 1];
+                j -= 1;
+            }
+            v[j] = (eff, i as u8);
+            n += 1;
+        }
+        let mut order = 0u64;
+        for (k, (_, i)) in v[..n].iter().enumerate() {
+            order |= u64::from(*i & 0xF) << (4 * k);
+        }
+        Some(Ranking { len: n as u8, order })
+    }
+}
+
+/// The table. `Clone` gives an empty table (a cache is never worth copying).
+pub struct RankCache {
+    slots: Box<[Slot]>,
+}
+
+impl Default for RankCache {
+    fn default() -> Self {
+        let slots = (0..SLOTS)
+            .map(|_| Slot { seq: AtomicU64::new(0), key: AtomicU64::new(0), meta: AtomicU64::new(0), order: AtomicU64::new(0) })
+            .collect();
+        RankCache { slots }
+    }
+}
+
+impl Clone for RankCache {
+    fn clone(&self) -> Self {
+        RankCache::default()
+    }
+}
+
+impl std::fmt::Debug for RankCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RankCache")
+    }
+}
+
+fn micro(deg: f64) -> i32 {
+    // Coordinates are range-checked (|deg| ≤ 180), so this never saturates.
+    (deg * 1e6).round() as i32
+}
+
+impl RankCache {
+    fn key(c: Coordinates) -> u64 {
+        (u64::from(micro(c.lat) as u32) << 32) | u64::from(micro(c.lon) as u32)
+    }
+
+    fn slot(&self, key: u64, pool: u32) -> &Slot {
+        let h = (key ^ u64::from(pool).rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        &self.slots[(h >> 54) as usize & (self.slots.len() - 1)]
+    }
+
+    /// The ranking of `pool` (id `pool_id`) for a client at `c`: cached, or computed and cached.
+    pub fn ranking(&self, pool_id: u32, pool: &Pool, c: Coordinates) -> Option<Ranking> {
+        let key = Self::key(c);
+        let slot = self.slot(key, pool_id);
+        let s1 = slot.seq.load(Ordering::Acquire);
+        if s1 != 0 && s1 & 1 == 0 {
+            let k = slot.key.load(Ordering::Relaxed);
+            let meta = slot.meta.load(Ordering::Relaxed);
+            let order = slot.order.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            let s2 = slot.seq.load(Ordering::Relaxed);
+            if s1 == s2 && k == key && (meta >> 32) as u32 == pool_id {
+                return Some(Ranking { len: (meta & 0xFF) as u8, order });
+            }
+        }
+        let r = Ranking::compute(pool, c)?;
+        let seq = slot.seq.load(Ordering::Relaxed);
+        if seq & 1 == 0 && slot.seq.compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            // Orders the odd `seq` before the data stores, for readers that see the new data.
+            fence(Ordering::Release);
+            slot.key.store(key, Ordering::Relaxed);
+            slot.meta.store((u64::from(pool_id) << 32) | u64::from(r.len), Ordering::Relaxed);
+            slot.order.store(r.order, Ordering::Relaxed);
+            slot.seq.store(seq.wrapping_add(2), Ordering::Release);
+        }
+        Some(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn pool(text: &str) -> crate::steer::Pools {
+        let origin = hickory_proto::rr::Name::from_ascii("z.").unwrap();
+        crate::steer::load_pools(std::path::Path::new("t.pools.toml"), text, &origin).unwrap()
+    }
+
+    const THREE: &str = r#"
+[names]
+www = "web"
+[pool.web]
+region_policy = "nearest"
+default_region = "nowhere"
+[pool.web.region.us]
+location = [39.04, -77.49]
+members = [{ address = "192.0.2.1" }]
+[pool.web.region.eu]
+location = [53.35, -6.26]
+bias = 10
+members = [{ address = "192.0.2.2" }]
+[pool.web.region.ap]
+location = [1.29, 103.85]
+members = [{ address = "192.0.2.3" }]
+[pool.web.region.nowhere]
+members = [{ address = "192.0.2.4" }]
+"#;
+
+    #[test]
+    fn ranks_located_regions_nearest_first_and_caches() {
+        let pools = pool(THREE);
+        let p = &pools.pools[0];
+        let london = Coordinates::new(51.5, -0.12).unwrap();
+        let r = Ranking::compute(p, london).unwrap();
+        assert_eq!(r.iter().collect::<Vec<_>>(), vec![1, 0, 2], "eu, us, ap; the unlocated region is not ranked");
+        let tokyo = Coordinates::new(35.7, 139.7).unwrap();
+        assert_eq!(Ranking::compute(p, tokyo).unwrap().iter().collect::<Vec<_>>(), vec![2, 1, 0], "ap, eu (biased), us");
+        let cache = RankCache::default();
+        assert_eq!(cache.ranking(0, p, london), Some(r));
+        assert_eq!(cache.ranking(0, p, london), Some(r), "a hit returns the same ranking");
+        assert_ne!(cache.ranking(0, p, tokyo), Some(r));
+    }
+
+    #[test]
+    fn concurrent_readers_see_only_whole_entries() {
+        let pools = Arc::new(pool(THREE));
+        let cache = Arc::new(RankCache::default());
+        let places: Vec<Coordinates> = (0..64).map(|i| Coordinates::new(-60.0 + 2.0 * f64::from(i), -170.0 + 5.0 * f64::from(i)).unwrap()).collect();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let (pools, cache, places) = (pools.clone(), cache.clone(), places.clone());
+                std::thread::spawn(move || {
+                    let p = &pools.pools[0];
+                    for i in 0..20_000usize {
+                        let c = places[(i * 7 + t) % places.len()];
+                        assert_eq!(cache.ranking((i % 3) as u32, p, c), Ranking::compute(p, c));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+}
