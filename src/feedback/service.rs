@@ -409,16 +409,7 @@ impl FeedbackService {
 
     /// Waits until every polled feed has been polled once, at most `max`. True when all were.
     pub async fn wait_first_round(&self, max: Duration) -> bool {
-        let deadline = Instant::now() + max;
-        loop {
-            let notified = self.inner.round.notified();
-            if self.all_polled() {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.all_polled();
-            }
-        }
+        crate::health::scheduler::wait_until(&self.inner.round, max, || self.all_polled()).await
     }
 
     fn all_polled(&self) -> bool {

@@ -246,17 +246,7 @@ impl<P: Prober> HealthService<P> {
 
     /// Waits until every probed key has a first result, at most `max`. True when all did.
     pub async fn wait_first_round(&self, max: Duration) -> bool {
-        let deadline = Instant::now() + max;
-        // Bounded by the deadline: each pass either returns or waits for a notification.
-        loop {
-            let notified = self.inner.round.notified();
-            if self.all_known() {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.all_known();
-            }
-        }
+        wait_until(&self.inner.round, max, || self.all_known()).await
     }
 
     fn all_known(&self) -> bool {
@@ -359,5 +349,21 @@ async fn probe_loop<P: Prober>(
         round.notify_waiters();
         let gap = spec.interval.saturating_sub(part_of(&mut rng, spec.jitter));
         next = (started + gap).max(Instant::now());
+    }
+}
+
+/// Waits until `done()` holds, re-checking it each time `notify` fires, for at most `max`.
+/// True when it held. Shared by the probe and feedback schedulers' first-round waits.
+pub async fn wait_until(notify: &Notify, max: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + max;
+    // Bounded by the deadline: each pass either returns or waits for a notification.
+    loop {
+        let notified = notify.notified();
+        if done() {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return done();
+        }
     }
 }
