@@ -8,22 +8,29 @@ use std::hint::black_box;
 use std::net::IpAddr;
 use std::path::Path;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
 use gslbd::steer::rank::Ranking;
-use gslbd::steer::{decide, load_pools, Client, Family, Pools, SplitMix64};
+use gslbd::steer::{Client, Family, Pools, SplitMix64, decide, load_pools};
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
-const REGIONS: [(&str, f64, f64); 5] =
-    [("us-east", 39.04, -77.49), ("eu-west", 53.35, -6.26), ("eu-central", 50.11, 8.68), ("ap-southeast", 1.29, 103.85), ("sa-east", -23.55, -46.63)];
+const REGIONS: [(&str, f64, f64); 5] = [
+    ("us-east", 39.04, -77.49),
+    ("eu-west", 53.35, -6.26),
+    ("eu-central", 50.11, 8.68),
+    ("ap-southeast", 1.29, 103.85),
+    ("sa-east", -23.55, -46.63),
+];
 
 fn pool_file(policy: &str) -> String {
     let mut t = String::from("[names]\nwww = \"web\"\n\n[pool.web]\nttl = 30\nmax_answers = 2\n");
     t += &format!("region_policy = \"{policy}\"\nmember_policy = \"weighted\"\n");
     match policy {
         "nearest" => t += "default_region = \"us-east\"\n",
-        "failover" => t += "failover_order = [\"us-east\", \"eu-west\", \"eu-central\", \"ap-southeast\", \"sa-east\"]\n",
+        "failover" => {
+            t += "failover_order = [\"us-east\", \"eu-west\", \"eu-central\", \"ap-southeast\", \"sa-east\"]\n"
+        }
         _ => {}
     }
     for (i, (name, lat, lon)) in REGIONS.iter().enumerate() {
@@ -36,7 +43,9 @@ fn pool_file(policy: &str) -> String {
         }
         t += "members = [\n";
         for m in 1..=4 {
-            t += &format!("  {{ address = \"10.{i}.0.{m}\", weight = {m} }},\n  {{ address = \"2001:db8:{i}::{m}\", weight = {m} }},\n");
+            t += &format!(
+                "  {{ address = \"10.{i}.0.{m}\", weight = {m} }},\n  {{ address = \"2001:db8:{i}::{m}\", weight = {m} }},\n"
+            );
         }
         t += "]\n";
     }
@@ -62,7 +71,11 @@ fn clients() -> Vec<Client> {
             let addr = IpAddr::from([(1 + x % 223) as u8, (x >> 8) as u8, (x >> 16) as u8, 0]);
             let lat = ((x >> 24) % 140) as f64 - 60.0;
             let lon = ((x >> 32) % 360) as f64 - 180.0;
-            let location = Location { country: Country::parse("GB"), continent: Some(Continent::EU), coords: Coordinates::new(lat, lon) };
+            let location = Location {
+                country: Country::parse("GB"),
+                continent: Some(Continent::EU),
+                coords: Coordinates::new(lat, lon),
+            };
             let network = IpNet::new(addr, 18).unwrap().trunc();
             Client { subnet: IpNet::new(addr, 24).unwrap(), geo: Some(GeoHit { location: Some(location), network }) }
         })

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::net::IpAddr;
 use std::path::Path;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use gslbd::geo::GeoDb;
 
 fn addrs(v6: bool) -> Vec<IpAddr> {
@@ -28,7 +28,8 @@ fn addrs(v6: bool) -> Vec<IpAddr> {
 }
 
 fn bench(c: &mut Criterion) {
-    let db = GeoDb::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("geoip/default-country.mmdb")).expect("the shipped GeoIP database");
+    let db = GeoDb::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("geoip/default-country.mmdb"))
+        .expect("the shipped GeoIP database");
     let mut g = c.benchmark_group("geo_lookup");
     for (name, list) in [("ipv4", addrs(false)), ("ipv6", addrs(true))] {
         let mut i = 0;

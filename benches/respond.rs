@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use gslbd::dns::{respond, Transport};
+use criterion::{Criterion, criterion_group, criterion_main};
+use gslbd::dns::{Transport, respond};
 use gslbd::steer::SplitMix64;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
@@ -34,11 +34,17 @@ fn bench(c: &mut Criterion) {
     let mut rng = SplitMix64::new(1);
     let mut g = c.benchmark_group("respond");
     let static_a = query("static.gslb.example.com.", RecordType::A, None);
-    g.bench_function("static_a", |b| b.iter(|| black_box(respond(&snap, black_box(&static_a), client, Transport::Udp, &mut out, &mut rng))));
+    g.bench_function("static_a", |b| {
+        b.iter(|| black_box(respond(&snap, black_box(&static_a), client, Transport::Udp, &mut out, &mut rng)))
+    });
     let pooled: Vec<Vec<u8>> = (0..1024u32)
         .map(|i| {
             let x = i.wrapping_mul(2_654_435_761);
-            query("www.gslb.example.com.", RecordType::A, Some(&format!("{}.{}.{}.0/24", 1 + (x >> 24) % 223, (x >> 16) & 0xff, (x >> 8) & 0xff)))
+            query(
+                "www.gslb.example.com.",
+                RecordType::A,
+                Some(&format!("{}.{}.{}.0/24", 1 + (x >> 24) % 223, (x >> 16) & 0xff, (x >> 8) & 0xff)),
+            )
         })
         .collect();
     let mut i = 0;
@@ -49,7 +55,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     let nx = query("nope.gslb.example.com.", RecordType::A, None);
-    g.bench_function("nxdomain", |b| b.iter(|| black_box(respond(&snap, black_box(&nx), client, Transport::Udp, &mut out, &mut rng))));
+    g.bench_function("nxdomain", |b| {
+        b.iter(|| black_box(respond(&snap, black_box(&nx), client, Transport::Udp, &mut out, &mut rng)))
+    });
     g.finish();
 }
 

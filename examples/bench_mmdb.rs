@@ -50,7 +50,13 @@ fn main() {
         let net: IpNet = f[0].parse().unwrap_or_else(|_| bad());
         let cc = gslbd::geo::Country::parse(f[1]).unwrap_or_else(|| bad());
         let continent = gslbd::geo::country_continent(cc).unwrap_or_else(|| bad());
-        rows.push((net, f[1].to_string(), continent.as_str().to_string(), f[2].parse().unwrap(), f[3].parse().unwrap()));
+        rows.push((
+            net,
+            f[1].to_string(),
+            continent.as_str().to_string(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+        ));
     }
     rows.sort_by_key(|r| r.0.prefix_len());
     let mut w = Writer::builder("gslbd-bench-City")

@@ -16,7 +16,7 @@
 use std::net::SocketAddr;
 
 use gslbd::dns::server::udp_socket;
-use gslbd::dns::udp::{spawn_workers, Handler};
+use gslbd::dns::udp::{Handler, spawn_workers};
 
 /// The fixed answer: owner 0xC00C, type A, class IN, TTL 30, rdlength 4, 192.0.2.1.
 const ANSWER: [u8; 16] = [0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2, 1];

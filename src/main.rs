@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use gslbd::admin::{serve_admin, spawn_watcher, AdminState, Reloader, Trigger};
+use gslbd::admin::{AdminState, Reloader, Trigger, serve_admin, spawn_watcher};
 use gslbd::config;
 use gslbd::dns::rrl::Rrl;
+use gslbd::dns::server::{TcpCounters, bind_std, entropy_seed, serve_tcp};
+use gslbd::dns::udp::{DnsHandler, spawn_workers};
 use gslbd::health::{HealthOptions, HealthService};
-use gslbd::dns::server::{bind_std, entropy_seed, serve_tcp, TcpCounters};
-use gslbd::dns::udp::{spawn_workers, DnsHandler};
 
 #[derive(Parser)]
 #[command(name = "gslbd", version, about = "Authoritative GSLB DNS server")]
@@ -147,7 +147,13 @@ fn check(path: PathBuf) -> ExitCode {
             let records: usize = snap.zones.zones().iter().map(|z| z.record_count()).sum();
             let pooled: usize = snap.zones.zones().iter().map(|z| z.pools.names().count()).sum();
             let geo = snap.geo.as_ref().map(|g| g.description()).unwrap_or_else(|| "no GeoIP database".into());
-            println!("{}: ok: {} zone(s), {} record(s), {} pooled name(s); {geo}", path.display(), snap.zones.zones().len(), records, pooled);
+            println!(
+                "{}: ok: {} zone(s), {} record(s), {} pooled name(s); {geo}",
+                path.display(),
+                snap.zones.zones().len(),
+                records,
+                pooled
+            );
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -211,18 +217,25 @@ fn serve(path: PathBuf) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let (reloader, shared, overrides) = Reloader::start_with_feedback(path, snapshot, health.clone(), feedback.clone());
+        let (reloader, shared, overrides) =
+            Reloader::start_with_feedback(path, snapshot, health.clone(), feedback.clone());
         if let Some(f) = &feedback
             && f.tasks() > 0
             && !f.wait_first_round(startup_wait).await
         {
-            tracing::warn!(?startup_wait, "not every load feed answered its first poll; those regions count as unfed (stale) until they do");
+            tracing::warn!(
+                ?startup_wait,
+                "not every load feed answered its first poll; those regions count as unfed (stale) until they do"
+            );
         }
         if let Some(h) = &health {
             shared.load().live.metrics.add_source(Arc::new(gslbd::admin::ProbeMetrics(h.clone())));
             // Never answer "all down" for want of a first probe: wait for one round, bounded.
             if h.tasks() > 0 && !h.wait_first_round(startup_wait).await {
-                tracing::warn!(?startup_wait, "not every probe finished its first round; unknown members use health_assume");
+                tracing::warn!(
+                    ?startup_wait,
+                    "not every probe finished its first round; unknown members use health_assume"
+                );
             }
         }
         let counters = Arc::new(TcpCounters::default());
@@ -284,7 +297,7 @@ fn serve(path: PathBuf) -> ExitCode {
 /// Waits for SIGINT or SIGTERM; on SIGHUP, reloads the config and swaps the snapshot in,
 /// keeping the old one if the new config has errors.
 async fn run_until_stopped(reloader: Arc<Reloader>) {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     else {

@@ -4,8 +4,8 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
@@ -161,7 +161,12 @@ fn a_hundred_reloads_under_a_steady_query_stream_lose_no_query() {
     std::thread::sleep(Duration::from_millis(400));
     stop.store(true, Ordering::Relaxed);
     let (sent, failures) = client.join().expect("client thread");
-    assert!(failures.is_empty(), "{} of {sent} queries failed: {:?}", failures.len(), &failures[..failures.len().min(10)]);
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} queries failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
     assert!(sent >= 200, "only {sent} queries were sent during the reloads");
     let st = status(&s);
     let reloads = st["version"]["generation"].as_u64().unwrap() - first;
@@ -271,7 +276,9 @@ impl Scraped {
             .iter()
             .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
             .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
                 _ => f64::NAN,
             })
             .collect();
@@ -320,16 +327,23 @@ fn metrics_add_up_to_the_queries_sent() {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let q = |t: &str, rcode: &str, qtype: &str| m.get("gslbd_queries_total", &[("transport", t), ("rcode", rcode), ("qtype", qtype)]);
+    let q = |t: &str, rcode: &str, qtype: &str| {
+        m.get("gslbd_queries_total", &[("transport", t), ("rcode", rcode), ("qtype", qtype)])
+    };
     assert_eq!(q("udp", "NOERROR", "A"), 5.0 + 3.0 + 2.0);
     assert_eq!(q("tcp", "NOERROR", "A"), 4.0);
     assert_eq!(q("udp", "NXDOMAIN", "A"), 6.0);
     assert_eq!(q("udp", "REFUSED", "MX"), 1.0);
     assert_eq!(q("udp", "NOERROR", "TXT"), 2.0);
-    let total: f64 = m.0.samples.iter().filter(|x| x.metric == "gslbd_queries_total").map(|x| match x.value {
-        prometheus_parse::Value::Counter(v) => v,
-        _ => 0.0,
-    }).sum();
+    let total: f64 =
+        m.0.samples
+            .iter()
+            .filter(|x| x.metric == "gslbd_queries_total")
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v) => v,
+                _ => 0.0,
+            })
+            .sum();
     assert_eq!(total, 23.0, "every query counted once");
     assert_eq!(m.get("gslbd_ecs_queries_total", &[("transport", "udp")]), 8.0);
     assert_eq!(m.get("gslbd_ecs_queries_total", &[("transport", "tcp")]), 0.0);
@@ -363,7 +377,9 @@ fn the_api_refuses_bad_calls_and_drains_what_it_is_told() {
     let admin = s.admin();
     let drain = "/members/gslb.test/web/east/192.0.2.1/drain";
 
-    for (path, token) in [(drain, None), (drain, Some("wrong")), ("/reload", None), ("/regions/gslb.test/web/east/drain", None)] {
+    for (path, token) in
+        [(drain, None), (drain, Some("wrong")), ("/reload", None), ("/regions/gslb.test/web/east/drain", None)]
+    {
         let (code, body) = http(admin, "POST", path, token);
         assert_eq!(code, 401, "{path} with {token:?}: {body}");
         assert!(json(&body)["error"].as_str().is_some_and(|e| e.contains("token") || e.contains("Bearer")), "{body}");
@@ -403,7 +419,10 @@ fn the_api_refuses_bad_calls_and_drains_what_it_is_told() {
     // A region forced down sends its clients elsewhere; clearing it restores the answer.
     let (code, _) = http(admin, "POST", "/regions/gslb.test/web/east/force-down", Some(TOKEN));
     assert_eq!(code, 200);
-    let m = query_udp(s.addr(), &QuerySpec { edns: Some(ecs([10, 1, 0])), ..QuerySpec::new("www.gslb.test.", RecordType::A) }.to_message(3));
+    let m = query_udp(
+        s.addr(),
+        &QuerySpec { edns: Some(ecs([10, 1, 0])), ..QuerySpec::new("www.gslb.test.", RecordType::A) }.to_message(3),
+    );
     assert!(!a_records(&m).iter().any(|a| east().contains(a)), "east is down: {:?}", m.answers);
     for path in ["/regions/gslb.test/web/east/clear", "/members/gslb.test/web/east/192.0.2.1/undrain"] {
         let (code, body) = http(admin, "POST", path, Some(TOKEN));

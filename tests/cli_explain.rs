@@ -5,7 +5,11 @@ use std::process::Command;
 
 fn gslbd(args: &[&str], cwd: &Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(args).current_dir(cwd).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -50,9 +54,12 @@ fn a_csv_of_private_networks_steers_them() {
     let (ok, out, err) = gslbd(&["mmdb-build", "sites.csv", "-o", "sites.mmdb"], &dir);
     assert!(ok, "{err}");
     assert!(out.contains("sites.mmdb"));
-    let config = std::fs::read_to_string(root.join("gslbd.toml")).unwrap().replace("geoip/default-country.mmdb", "sites.mmdb");
+    let config =
+        std::fs::read_to_string(root.join("gslbd.toml")).unwrap().replace("geoip/default-country.mmdb", "sites.mmdb");
     std::fs::write(dir.join("gslbd.toml"), config).unwrap();
-    for (client, region_addr, scope) in [("10.1.7.0/24", "198.51.100.1", 16), ("10.2.0.9", "203.0.113.1", 16), ("10.3.200.0/24", "192.0.2.1", 16)] {
+    for (client, region_addr, scope) in
+        [("10.1.7.0/24", "198.51.100.1", 16), ("10.2.0.9", "203.0.113.1", 16), ("10.3.200.0/24", "192.0.2.1", 16)]
+    {
         let (ok, out, err) = gslbd(&["explain", "www.gslb.example.com", "A", "--client", client], &dir);
         assert!(ok, "{err}");
         assert!(out.contains(&format!("IN A {region_addr}")), "{client}: {out}");

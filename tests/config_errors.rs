@@ -8,11 +8,17 @@ fn every_bad_config_reports_its_errors_with_file_and_line() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-config");
     let mut cases = 0;
     let mut failures = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut dirs: Vec<_> =
+        std::fs::read_dir(&root).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     for dir in dirs {
         cases += 1;
-        let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).arg("check").arg("--config").arg(dir.join("gslbd.toml")).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+            .arg("check")
+            .arg("--config")
+            .arg(dir.join("gslbd.toml"))
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).replace(&format!("{}/", dir.display()), "");
         let stderr = stderr.replace(&format!("{}//", dir.display()), "");
         if out.status.success() {
@@ -23,7 +29,9 @@ fn every_bad_config_reports_its_errors_with_file_and_line() {
         for want in expect.lines().filter(|l| !l.trim().is_empty()) {
             match stderr[from..].find(want) {
                 Some(at) => from += at + want.len(),
-                None => failures.push(format!("{}: missing or out of order: {want}\n--- got:\n{stderr}", dir.display())),
+                None => {
+                    failures.push(format!("{}: missing or out of order: {want}\n--- got:\n{stderr}", dir.display()))
+                }
             }
         }
     }

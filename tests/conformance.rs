@@ -45,7 +45,8 @@ fn dig(srv: &GslbdServer, args: &[&str]) -> Dig {
         .and_then(|s| s.split(';').next())
         .map(|f| f.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
-    let edns_version = text.split("EDNS: version: ").nth(1).and_then(|s| s.split(',').next()).and_then(|v| v.trim().parse().ok());
+    let edns_version =
+        text.split("EDNS: version: ").nth(1).and_then(|s| s.split(',').next()).and_then(|v| v.trim().parse().ok());
     Dig { status, flags, edns_version, text }
 }
 
@@ -90,7 +91,9 @@ fn rfc8906_probes_with_dig() {
 /// Runs tests/conformance/zonemaster-dnsviz.sh in a network namespace; `None` (after a
 /// printed SKIP) when it cannot run here.
 fn in_namespace(tool: &str, package: &str, env: &[(&str, &str)]) -> Option<String> {
-    for (bin, pkg) in [(tool, package), ("knotd", "knot"), ("dig", "bind9-dnsutils"), ("unshare", "util-linux"), ("ip", "iproute2")] {
+    for (bin, pkg) in
+        [(tool, package), ("knotd", "knot"), ("dig", "bind9-dnsutils"), ("unshare", "util-linux"), ("ip", "iproute2")]
+    {
         if which(bin).is_none() {
             println!("SKIP: {bin} not installed (apt-get install {pkg})");
             return None;
@@ -129,9 +132,16 @@ fn zonemaster_finds_no_error_or_warning() {
     println!("{out}");
     let findings: Vec<&str> = out
         .lines()
-        .filter(|l| l.split_whitespace().nth(1).is_some_and(|level| level == "ERROR" || level == "WARNING" || level == "CRITICAL"))
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|level| level == "ERROR" || level == "WARNING" || level == "CRITICAL")
+        })
         .collect();
-    assert!(out.contains("== zonemaster") && !out.contains("zonemaster-cli exit"), "zonemaster did not complete:\n{out}");
+    assert!(
+        out.contains("== zonemaster") && !out.contains("zonemaster-cli exit"),
+        "zonemaster did not complete:\n{out}"
+    );
     assert!(findings.is_empty(), "zonemaster findings:\n{}\n\nfull output:\n{out}", findings.join("\n"));
 }
 

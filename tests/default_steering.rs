@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use support::{answers_of, dig, dig_path, ecs_of, ecs_query, query_udp, GslbdServer};
+use support::{GslbdServer, answers_of, dig, dig_path, ecs_of, ecs_query, query_udp};
 
 const WWW: &str = "www.gslb.example.com.";
 const API: &str = "api.gslb.example.com.";
@@ -31,10 +31,10 @@ const AP_SOUTHEAST_A: [&str; 2] = ["203.0.113.1", "203.0.113.2"];
 /// Client subnet → (region's A set, ECS scope): the scope is the prefix of the database
 /// network that holds the subnet (capped at the /24 source).
 const STEERED: [(&str, [&str; 2], u8); 4] = [
-    ("81.2.69.0/24", EU_WEST_A, 18),       // GB, 81.2.64.0/18
-    ("1.0.16.0/24", AP_SOUTHEAST_A, 20),   // JP, 1.0.16.0/20
+    ("81.2.69.0/24", EU_WEST_A, 18),        // GB, 81.2.64.0/18
+    ("1.0.16.0/24", AP_SOUTHEAST_A, 20),    // JP, 1.0.16.0/20
     ("203.2.218.0/24", AP_SOUTHEAST_A, 21), // AU, 203.2.216.0/21
-    ("18.0.0.0/24", US_EAST_A, 11),        // US, 18.0.0.0/11
+    ("18.0.0.0/24", US_EAST_A, 11),         // US, 18.0.0.0/11
 ];
 
 fn server() -> GslbdServer {
@@ -106,7 +106,8 @@ fn without_ecs_the_source_address_is_steered_and_no_ecs_comes_back() {
     let s = server();
     for qtype in [RecordType::A, RecordType::AAAA] {
         let m = ask(s.addr(), WWW, qtype, None);
-        let want = if qtype == RecordType::A { sorted(&US_EAST_A) } else { sorted(&["2001:db8:1::1", "2001:db8:1::2"]) };
+        let want =
+            if qtype == RecordType::A { sorted(&US_EAST_A) } else { sorted(&["2001:db8:1::1", "2001:db8:1::2"]) };
         assert_eq!(rdata(&m, WWW, qtype, 30), want, "127.0.0.1 has no location: default region us-east");
         assert!(m.edns.is_some(), "an EDNS query gets an OPT back");
         assert_eq!(ecs_of(&m), Vec::<String>::new(), "no ECS in the reply to a query without ECS");
@@ -119,7 +120,7 @@ fn negative_replies_to_ecs_queries_carry_ecs_with_scope_0() {
     for (qname, qtype, rcode) in [
         ("nope.gslb.example.com.", RecordType::A, ResponseCode::NXDomain),
         ("mail.gslb.example.com.", RecordType::AAAA, ResponseCode::NoError), // static NODATA
-        (WWW, RecordType::TXT, ResponseCode::NoError),                     // pooled name, other type
+        (WWW, RecordType::TXT, ResponseCode::NoError),                       // pooled name, other type
     ] {
         let m = ask(s.addr(), qname, qtype, Some("81.2.69.0/24"));
         assert_eq!(m.metadata.response_code, rcode, "{qname} {qtype}: {m:?}");

@@ -12,17 +12,17 @@ mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use gslbd::config::{self, RrlSettings, TcpLimits};
 use gslbd::dns::rrl::Rrl;
-use gslbd::dns::server::{bind, serve_tcp, serve_udp, SharedSnapshot, TcpCounters};
+use gslbd::dns::server::{SharedSnapshot, TcpCounters, bind, serve_tcp, serve_udp};
 use hickory_proto::op::{Message, Query, ResponseCode};
-use support::{exchange_udp, GslbdServer};
 use hickory_proto::rr::{Name, RecordType};
+use support::{GslbdServer, exchange_udp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::time::timeout;
@@ -91,7 +91,8 @@ async fn slow_client_flood_is_cut_off_and_udp_keeps_answering() {
     assert_eq!(srv.counters.open(), 500, "every silent connection holds a slot");
     // UDP keeps answering during the flood.
     for i in 0..20u16 {
-        let m = udp_ask("127.0.0.1".parse().unwrap(), srv.addr, &query(i, "static.gslb.example.com.", RecordType::A)).await;
+        let m =
+            udp_ask("127.0.0.1".parse().unwrap(), srv.addr, &query(i, "static.gslb.example.com.", RecordType::A)).await;
         let m = m.expect("UDP answered during the TCP flood");
         assert_eq!((m.metadata.id, m.answers.len()), (i, 1));
     }
@@ -123,15 +124,22 @@ async fn slow_client_flood_is_cut_off_and_udp_keeps_answering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rrl_bounds_reflection_from_one_network_and_serves_others() {
     const RATE: u64 = 10;
-    let srv = start(|_| {}, RrlSettings { enabled: true, responses_per_second: RATE as u32, slip: 2, window: 2, ..RrlSettings::default() }).await;
+    let srv = start(
+        |_| {},
+        RrlSettings { enabled: true, responses_per_second: RATE as u32, slip: 2, window: 2, ..RrlSettings::default() },
+    )
+    .await;
     let name = "static.gslb.example.com.";
     // The "victim" network 127.1.1.0/24: 50 spoofed-looking sources flood the same query.
     let mut flooders = Vec::new();
     for i in 1..=50u8 {
-        flooders.push(Arc::new(UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 1, 1, i)), 0)).await.unwrap()));
+        flooders.push(Arc::new(
+            UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 1, 1, i)), 0)).await.unwrap(),
+        ));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let (full, slipped, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (full, slipped, bytes) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut readers = Vec::new();
     for s in &flooders {
         let (s, stop, full, slipped, bytes) = (s.clone(), stop.clone(), full.clone(), slipped.clone(), bytes.clone());
@@ -178,7 +186,8 @@ async fn rrl_bounds_reflection_from_one_network_and_serves_others() {
     for r in readers {
         r.await.unwrap();
     }
-    let (full, slipped, bytes) = (full.load(Ordering::Relaxed), slipped.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed));
+    let (full, slipped, bytes) =
+        (full.load(Ordering::Relaxed), slipped.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed));
     let stats = srv.rrl.stats();
     let full_reply_len = {
         let m = udp_ask("127.3.3.3".parse().unwrap(), srv.addr, &q).await.unwrap();
@@ -247,7 +256,8 @@ fn mutated_packets() -> Vec<Vec<u8>> {
 
 #[test]
 fn soak_mutated_packets_under_dnsperf_load_keeps_rss_flat_and_answers() {
-    let zone = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/gslb.example.com.zone")).unwrap();
+    let zone =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/gslb.example.com.zone")).unwrap();
     let conf = "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_workers = 2\n[server.rrl]\nenabled = false\n\
                 [[zone]]\norigin = \"gslb.example.com.\"\nfile = \"zones/gslb.example.com.zone\"\n";
     let srv = GslbdServer::start(conf, &[("zones/gslb.example.com.zone", &zone)]);
@@ -279,7 +289,9 @@ fn soak_mutated_packets_under_dnsperf_load_keeps_rss_flat_and_answers() {
             .expect("spawn dnsperf")
     });
     if perf.is_none() {
-        println!("SKIP (load part only): dnsperf not installed (apt-get install dnsperf); replaying mutated packets alone");
+        println!(
+            "SKIP (load part only): dnsperf not installed (apt-get install dnsperf); replaying mutated packets alone"
+        );
     }
     // Mutated packets at about 4000/s for the same time, from several source ports.
     let start = Instant::now();
@@ -310,9 +322,19 @@ fn soak_mutated_packets_under_dnsperf_load_keeps_rss_flat_and_answers() {
     assert_eq!(m.answers.len(), 1);
     let summary = perf_out
         .as_deref()
-        .map(|o| o.lines().filter(|l| l.contains("Queries sent") || l.contains("Queries completed") || l.contains("Queries per second")).collect::<Vec<_>>().join("; "))
+        .map(|o| {
+            o.lines()
+                .filter(|l| {
+                    l.contains("Queries sent") || l.contains("Queries completed") || l.contains("Queries per second")
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
         .unwrap_or_default();
-    println!("soak: {sent} mutated packets in {:?}; dnsperf: {summary}; VmRSS {before} kB -> {after} kB", start.elapsed());
+    println!(
+        "soak: {sent} mutated packets in {:?}; dnsperf: {summary}; VmRSS {before} kB -> {after} kB",
+        start.elapsed()
+    );
     if let Some(o) = &perf_out {
         assert!(o.contains("Queries completed"), "dnsperf output:\n{o}");
     }

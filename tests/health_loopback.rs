@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gslbd::health::{HealthOptions, HealthService, NetProber, ProbeKind, ProbeSpec, Prober};
-use gslbd::steer::{decide, load_pools, Answer, Client, Family, HealthView, MemberTarget, Pools, SplitMix64};
+use gslbd::steer::{Answer, Client, Family, HealthView, MemberTarget, Pools, SplitMix64, decide, load_pools};
 use hickory_proto::rr::Name;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -130,7 +130,8 @@ async fn until_answer(p: &Pools, h: &impl HealthView, want: &[&str], limit: Dura
 }
 
 fn pool_text(kind: &str, port: u16) -> String {
-    let http = if kind == "http" { "path = \"/health\"\nbody_contains = \"OK\"\nhost = \"www.example.com\"\n" } else { "" };
+    let http =
+        if kind == "http" { "path = \"/health\"\nbody_contains = \"OK\"\nhost = \"www.example.com\"\n" } else { "" };
     format!(
         r#"
 [names]
@@ -241,10 +242,13 @@ async fn http_checks_status_and_body() {
     let r = prober.probe(&t, &http_spec(port, |h| h.expect_status = vec![200, 503])).await;
     assert!(r.ok, "{r:?}");
     let r = prober
-        .probe(&t, &http_spec(port, |h| {
-            h.expect_status = vec![503];
-            h.body_contains = Some("healthy".into());
-        }))
+        .probe(
+            &t,
+            &http_spec(port, |h| {
+                h.expect_status = vec![503];
+                h.body_contains = Some("healthy".into());
+            }),
+        )
         .await;
     assert!(!r.ok && r.detail.contains("body lacks"), "{r:?}");
     srv[0].stop().await;

@@ -8,12 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gslbd::health::{
-    HealthKey, HealthOptions, HealthService, Override, ProbeResult, ProbeSpec, Prober, State, Target,
-};
-use gslbd::steer::{
-    decide, load_pools, Answer, Client, Family, HealthView, MemberTarget, Pools, Random, SplitMix64,
-};
+use gslbd::health::{HealthKey, HealthOptions, HealthService, Override, ProbeResult, ProbeSpec, Prober, State, Target};
+use gslbd::steer::{Answer, Client, Family, HealthView, MemberTarget, Pools, Random, SplitMix64, decide, load_pools};
 use hickory_proto::rr::Name;
 use tokio::time::Instant;
 
@@ -156,7 +152,10 @@ async fn member_failure_and_recovery_within_interval_times_fall_and_rise() {
     sw.set_down("10.0.0.1", true);
     let t = time_until(Duration::from_secs(10), || answer(&p, &view) == ["10.0.0.2"]).await.expect("left out");
     assert!(t <= interval * 3 + Duration::from_millis(10), "left out after {t:?} > interval × fall");
-    assert!(t >= (interval - Duration::from_millis(100)) * 2, "three failures need two gaps of ≥ interval − jitter: {t:?}");
+    assert!(
+        t >= (interval - Duration::from_millis(100)) * 2,
+        "three failures need two gaps of ≥ interval − jitter: {t:?}"
+    );
     assert_eq!(ttl(&p, &view), 5, "degraded: degraded_ttl");
 
     sw.set_down("10.0.0.1", false);
@@ -191,10 +190,15 @@ async fn thirty_percent_random_failures_make_a_bounded_number_of_transitions() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let flaky = Flaky { rng: Mutex::new(SplitMix64::new(0x5eed)), p_fail: 0.3, log: Arc::clone(&log) };
     let health = HealthService::with_prober(flaky, HealthOptions { state_file: None, seed: 7 }).expect("start");
-    let p = pools(&FAILOVER.replace("jitter_ms = 100", "jitter_ms = 0").replace(
-        "members = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" } ]",
-        "members = [ { address = \"10.0.0.1\" } ]",
-    ).replace("[pool.web.region.b]\nprobe = \"chk\"", "[pool.web.region.b]"));
+    let p = pools(
+        &FAILOVER
+            .replace("jitter_ms = 100", "jitter_ms = 0")
+            .replace(
+                "members = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" } ]",
+                "members = [ { address = \"10.0.0.1\" } ]",
+            )
+            .replace("[pool.web.region.b]\nprobe = \"chk\"", "[pool.web.region.b]"),
+    );
     health.update(&[&p]);
     assert_eq!(health.tasks(), 1, "only 10.0.0.1 is probed");
     // N probes at 1 s intervals (the first at t = 0).
@@ -350,7 +354,15 @@ async fn overrides_apply_at_once_and_survive_a_restart() {
         assert_eq!(answer(&p, &view), ["10.0.0.2"], "force-up wins over failing probes");
         let explained = {
             let mut e = gslbd::steer::Explain::new();
-            decide(&p, p.pool_id("web").expect("web"), Family::V4, &client(), &view, &mut SplitMix64::new(1), Some(&mut e));
+            decide(
+                &p,
+                p.pool_id("web").expect("web"),
+                Family::V4,
+                &client(),
+                &view,
+                &mut SplitMix64::new(1),
+                Some(&mut e),
+            );
             e.to_string()
         };
         assert!(explained.contains("10.0.0.1 (down) [probe chk: drain (probes: up)"), "{explained}");
@@ -372,12 +384,10 @@ async fn overrides_apply_at_once_and_survive_a_restart() {
 
 #[tokio::test(start_paused = true)]
 async fn min_usable_fraction_moves_clients_off_a_half_dead_region() {
-    let text = FAILOVER
-        .replace("ttl = 60", "ttl = 60\nmin_usable_fraction = 0.6")
-        .replace(
-            "members = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" } ]",
-            "members = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" }, { address = \"10.0.0.3\" } ]",
-        );
+    let text = FAILOVER.replace("ttl = 60", "ttl = 60\nmin_usable_fraction = 0.6").replace(
+        "members = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" } ]",
+        "members = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" }, { address = \"10.0.0.3\" } ]",
+    );
     let sw = Switches::default();
     let health = HealthService::with_prober(sw.clone(), HealthOptions::default()).expect("start");
     let p = pools(&text);

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use gslbd::config;
 use gslbd::dns::hickory::HickoryHandler;
 use gslbd::dns::server::SharedSnapshot;
-use gslbd::dns::{respond, Transport};
+use gslbd::dns::{Transport, respond};
 use gslbd::steer::SplitMix64;
 use hickory_proto::rr::RecordType;
 use hickory_server::Server;
@@ -49,7 +49,15 @@ fn hickory_server_with_our_handler_answers_like_respond() {
         let q = spec.to_message(100 + i as u16).to_vec().unwrap();
         for (transport, got) in [(Transport::Udp, exchange_udp(addr, &q)), (Transport::Tcp, exchange_tcp(addr, &q))] {
             let mut ours = Vec::new();
-            let w = respond(&shared.load(), &q, IpAddr::from([127, 0, 0, 1]), transport, &mut ours, &mut SplitMix64::new(7)).unwrap();
+            let w = respond(
+                &shared.load(),
+                &q,
+                IpAddr::from([127, 0, 0, 1]),
+                transport,
+                &mut ours,
+                &mut SplitMix64::new(7),
+            )
+            .unwrap();
             ours.truncate(w.len);
             let d = diff("respond", &normalise(&ours), "hickory Server", &normalise(&got));
             if !d.is_empty() {

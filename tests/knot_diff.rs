@@ -212,9 +212,7 @@ fn check_any(q: &Case, k: &Normal, g: &Normal) -> Vec<String> {
     let owner = q.spec.qname.to_lowercase();
     for rr in &g.answer {
         if !rr.starts_with(&format!("{owner} ")) {
-            p.push(format!(
-                "gslbd: ANY answer record not owned by the qname: {rr}"
-            ));
+            p.push(format!("gslbd: ANY answer record not owned by the qname: {rr}"));
         }
     }
     if k.opt != g.opt {
@@ -240,16 +238,10 @@ fn strip_ede(n: &mut Normal) {
 fn check_xfr(_q: &Case, k: &Normal, g: &Normal) -> Vec<String> {
     let mut p = Vec::new();
     if !matches!(k.rcode_name().as_str(), "NOTAUTH" | "REFUSED" | "NOTIMP") {
-        p.push(format!(
-            "knot: expected NOTAUTH, REFUSED or NOTIMP, got {}",
-            k.rcode_name()
-        ));
+        p.push(format!("knot: expected NOTAUTH, REFUSED or NOTIMP, got {}", k.rcode_name()));
     }
     if k.flags != g.flags || k.question != g.question || k.opt != g.opt {
-        p.push(format!(
-            "flags/question/OPT differ:\n{}",
-            diff("knot", k, "gslbd", g).join("\n")
-        ));
+        p.push(format!("flags/question/OPT differ:\n{}", diff("knot", k, "gslbd", g).join("\n")));
     }
     if g.rcode_name() != "REFUSED" {
         p.push(format!("gslbd: expected REFUSED, got {}", g.rcode_name()));
@@ -263,23 +255,13 @@ fn check_xfr(_q: &Case, k: &Normal, g: &Normal) -> Vec<String> {
 fn check_opcode_denied(_q: &Case, k: &Normal, g: &Normal) -> Vec<String> {
     let mut p = Vec::new();
     if !matches!(k.rcode_name().as_str(), "NOTAUTH" | "NOTIMP" | "REFUSED") {
-        p.push(format!(
-            "knot: expected NOTAUTH/NOTIMP/REFUSED, got {}",
-            k.rcode_name()
-        ));
+        p.push(format!("knot: expected NOTAUTH/NOTIMP/REFUSED, got {}", k.rcode_name()));
     }
     if k.opcode != g.opcode || k.question != g.question || k.opt != g.opt {
-        p.push(format!(
-            "opcode/question/OPT differ:\n{}",
-            diff("knot", k, "gslbd", g).join("\n")
-        ));
+        p.push(format!("opcode/question/OPT differ:\n{}", diff("knot", k, "gslbd", g).join("\n")));
     }
     if g.rcode_name() != "NOTIMP" || g.has_flag("aa") {
-        p.push(format!(
-            "gslbd: expected NOTIMP without AA, got {} [{}]",
-            g.rcode_name(),
-            g.flags.join(" ")
-        ));
+        p.push(format!("gslbd: expected NOTIMP without AA, got {} [{}]", g.rcode_name(), g.flags.join(" ")));
     }
     if !g.answer.is_empty() || !g.authority.is_empty() || !g.additional.is_empty() {
         p.push(format!("gslbd: records in a NOTIMP reply:\n{g}"));
@@ -303,14 +285,9 @@ struct Case {
 }
 
 fn parse_case(line: &'static str) -> Case {
-    let (query, want) = line
-        .split_once("=>")
-        .unwrap_or_else(|| panic!("no '=>' in {line:?}"));
+    let (query, want) = line.split_once("=>").unwrap_or_else(|| panic!("no '=>' in {line:?}"));
     let mut want = want.split_whitespace();
-    let want_rcode = want
-        .next()
-        .unwrap_or_else(|| panic!("no rcode in {line:?}"))
-        .to_string();
+    let want_rcode = want.next().unwrap_or_else(|| panic!("no rcode in {line:?}")).to_string();
     let want_flags = want.map(str::to_string).collect();
     let mut t = query.split_whitespace();
     let transport = match t.next() {
@@ -348,14 +325,9 @@ fn parse_case(line: &'static str) -> Case {
                 }
                 "ednsopt" => {
                     let (code, data) = v.split_once(':').unwrap_or((v, ""));
-                    let data = (0..data.len() / 2)
-                        .map(|i| u8::from_str_radix(&data[2 * i..2 * i + 2], 16).unwrap())
-                        .collect();
-                    spec.edns
-                        .as_mut()
-                        .unwrap_or_else(edns)
-                        .options
-                        .push((code.parse().unwrap(), data));
+                    let data =
+                        (0..data.len() / 2).map(|i| u8::from_str_radix(&data[2 * i..2 * i + 2], 16).unwrap()).collect();
+                    spec.edns.as_mut().unwrap_or_else(edns).options.push((code.parse().unwrap(), data));
                 }
                 "class" => {
                     spec.qclass = match v {
@@ -371,19 +343,9 @@ fn parse_case(line: &'static str) -> Case {
         }
     }
     if let Some(tag) = exception {
-        assert!(
-            EXCEPTIONS.iter().any(|e| e.tag == tag),
-            "unknown exception !{tag} in {line:?}"
-        );
+        assert!(EXCEPTIONS.iter().any(|e| e.tag == tag), "unknown exception !{tag} in {line:?}");
     }
-    Case {
-        line,
-        transport,
-        spec,
-        exception,
-        want_rcode,
-        want_flags,
-    }
+    Case { line, transport, spec, exception, want_rcode, want_flags }
 }
 
 fn cases() -> Vec<Case> {
@@ -414,9 +376,7 @@ fn check_expected(case: &Case, n: &Normal) -> Option<String> {
 }
 
 fn gslbd_config() -> String {
-    format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[zone]]\norigin = \"{ORIGIN}\"\nfile = \"zone.zone\"\n"
-    )
+    format!("[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[zone]]\norigin = \"{ORIGIN}\"\nfile = \"zone.zone\"\n")
 }
 
 #[test]
@@ -424,11 +384,7 @@ fn table_has_enough_cases() {
     let cases = cases();
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     for e in EXCEPTIONS {
-        assert!(
-            cases.iter().any(|c| c.exception == Some(e.tag)),
-            "exception {} unused",
-            e.tag
-        );
+        assert!(cases.iter().any(|c| c.exception == Some(e.tag)), "exception {} unused", e.tag);
     }
 }
 
@@ -450,12 +406,7 @@ fn knot_answers() {
             problems.push(format!("{}: knot {p}", case.line));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} Knot answers differ from the table:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} Knot answers differ from the table:\n{}", problems.len(), problems.join("\n"));
 }
 
 #[test]
@@ -476,19 +427,13 @@ fn gslbd_matches_knot() {
             Some(tag) => {
                 let e = EXCEPTIONS.iter().find(|e| e.tag == tag).unwrap();
                 let p = (e.check)(case, &k, &g);
-                if p.is_empty() {
-                    p
-                } else {
-                    [vec![format!("(exception !{tag}, {}: {})", e.rfc, e.why)], p].concat()
-                }
+                if p.is_empty() { p } else { [vec![format!("(exception !{tag}, {}: {})", e.rfc, e.why)], p].concat() }
             }
             None => diff("knot", &k, "gslbd", &g),
         };
         // The exception checks assert gslbd's own rcode and flags; elsewhere the table's
         // column is checked too (reported once when it is the same as the Knot diff).
-        let reported = problems
-            .iter()
-            .any(|x| x.starts_with("rcode") || x.starts_with("flags"));
+        let reported = problems.iter().any(|x| x.starts_with("rcode") || x.starts_with("flags"));
         if case.exception.is_none()
             && !reported
             && let Some(p) = check_expected(case, &g)
@@ -537,24 +482,13 @@ fn nsid_matches_knot() {
     .enumerate()
     {
         let case = parse_case(line);
-        let (mut k, mut g) = (
-            ask(knot.addr(), &case, 0x5000 + i as u16),
-            ask(gslbd.addr(), &case, 0x5000 + i as u16),
-        );
+        let (mut k, mut g) = (ask(knot.addr(), &case, 0x5000 + i as u16), ask(gslbd.addr(), &case, 0x5000 + i as u16));
         strip_ede(&mut k);
         strip_ede(&mut g);
         let mut d = diff("knot", &k, "gslbd", &g);
         d.extend(check_expected(&case, &g).map(|p| format!("gslbd {p}")));
-        let asked = case
-            .spec
-            .edns
-            .as_ref()
-            .is_some_and(|e| e.options.iter().any(|o| o.0 == 3));
-        let want: Vec<(u16, String)> = if asked {
-            vec![(3, hex(b"gslb-test-1"))]
-        } else {
-            vec![]
-        };
+        let asked = case.spec.edns.as_ref().is_some_and(|e| e.options.iter().any(|o| o.0 == 3));
+        let want: Vec<(u16, String)> = if asked { vec![(3, hex(b"gslb-test-1"))] } else { vec![] };
         if g.opt.as_ref().map(|o| &o.options) != Some(&want) {
             d.push(format!("gslbd: expected OPT options {want:?}"));
         }
@@ -567,12 +501,7 @@ fn nsid_matches_knot() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} NSID answers differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} NSID answers differ:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Ten queries pipelined on one TCP connection: every reply comes back, matched by ID,
@@ -583,18 +512,7 @@ fn tcp_pipelining_matches_knot() {
         return;
     };
     let gslbd = GslbdServer::start(&gslbd_config(), &[("zone.zone", ZONE)]);
-    let names = [
-        "static",
-        "alias",
-        "nope",
-        "foo.wild",
-        "child",
-        "big",
-        "ns1",
-        "chain",
-        "deep",
-        "_sip._udp",
-    ];
+    let names = ["static", "alias", "nope", "foo.wild", "child", "big", "ns1", "chain", "deep", "_sip._udp"];
     let types = [
         RecordType::A,
         RecordType::A,
@@ -623,26 +541,13 @@ fn tcp_pipelining_matches_knot() {
     for (i, q) in queries.iter().enumerate() {
         let id = msg_id(q);
         let k = normalise(&kr[&id]);
-        let g = normalise(
-            gr.get(&id)
-                .unwrap_or_else(|| panic!("gslbd: no pipelined reply for ID {id}")),
-        );
+        let g = normalise(gr.get(&id).unwrap_or_else(|| panic!("gslbd: no pipelined reply for ID {id}")));
         let d = diff("knot", &k, "gslbd", &g);
         if !d.is_empty() {
-            failures.push(format!(
-                "--- {}.{ORIGIN} {:?}\n  {}",
-                names[i],
-                types[i],
-                d.join("\n  ")
-            ));
+            failures.push(format!("--- {}.{ORIGIN} {:?}\n  {}", names[i], types[i], d.join("\n  ")));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} pipelined answers differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} pipelined answers differ:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Malformed or odd packets sent as raw bytes over UDP. For each, the replies that are
@@ -655,10 +560,7 @@ fn malformed_packets_match_knot() {
     let Some(knot) = Knot::start(ORIGIN, ZONE) else {
         return;
     };
-    let soa = QuerySpec::new(ORIGIN, RecordType::SOA)
-        .to_message(0x4000)
-        .to_vec()
-        .unwrap();
+    let soa = QuerySpec::new(ORIGIN, RecordType::SOA).to_message(0x4000).to_vec().unwrap();
     let mut two_questions = soa.clone();
     two_questions[5] = 2; // QDCOUNT=2, one question present
     let mut qd0 = soa[..12].to_vec();
@@ -667,19 +569,11 @@ fn malformed_packets_match_knot() {
     qr_set[2] |= 0x80; // a response: never answered (no reflection loops)
     let cut_name = soa[..20].to_vec(); // question cut inside the qname
     let raw: &[(&str, Vec<u8>, &[&str])] = &[
-        (
-            "QDCOUNT=2 with one question",
-            two_questions,
-            &["FORMERR", "silent"],
-        ),
+        ("QDCOUNT=2 with one question", two_questions, &["FORMERR", "silent"]),
         ("QDCOUNT=0 header only", qd0, &["FORMERR"]),
         ("QR=1", qr_set, &["silent"]),
         ("qname cut short", cut_name, &["FORMERR", "silent"]),
-        (
-            "5 bytes, shorter than a header",
-            vec![1, 2, 3, 4, 5],
-            &["silent"],
-        ),
+        ("5 bytes, shorter than a header", vec![1, 2, 3, 4, 5], &["silent"]),
     ];
     // "No reply" is waited for 700 ms: both servers answer loopback in well under that.
     let wait = std::time::Duration::from_millis(700);
@@ -689,34 +583,18 @@ fn malformed_packets_match_knot() {
         println!("=== {what}\n{who}: {n}");
         let mut c = n.rcode_name();
         if msg_id(&r) != msg_id(bytes) || n.flags != ["qr"] {
-            c.push_str(&format!(
-                " (id {:#x}, flags [{}])",
-                msg_id(&r),
-                n.flags.join(" ")
-            ));
+            c.push_str(&format!(" (id {:#x}, flags [{}])", msg_id(&r), n.flags.join(" ")));
         }
         c
     };
     let knot_replies: Vec<String> = raw
         .iter()
-        .map(|(what, bytes, _)| {
-            classify(
-                "knot",
-                what,
-                bytes,
-                udp_raw_timeout(knot.addr(), bytes, wait),
-            )
-        })
+        .map(|(what, bytes, _)| classify("knot", what, bytes, udp_raw_timeout(knot.addr(), bytes, wait)))
         .collect();
     let gslbd = GslbdServer::start(&gslbd_config(), &[("zone.zone", ZONE)]);
     let mut failures = Vec::new();
     for ((what, bytes, ok), k) in raw.iter().zip(knot_replies) {
-        let g = classify(
-            "gslbd",
-            what,
-            bytes,
-            udp_raw_timeout(gslbd.addr(), bytes, wait),
-        );
+        let g = classify("gslbd", what, bytes, udp_raw_timeout(gslbd.addr(), bytes, wait));
         println!("--- {what}: knot {k}, gslbd {g}");
         if !ok.contains(&k.as_str()) || !ok.contains(&g.as_str()) {
             failures.push(format!("--- {what}: allowed {ok:?}; knot {k}; gslbd {g}"));
@@ -724,17 +602,8 @@ fn malformed_packets_match_knot() {
     }
     // The server must still answer normally afterwards.
     let n = normalise(&exchange_udp(gslbd.addr(), &soa));
-    assert_eq!(
-        n.rcode_name(),
-        "NOERROR",
-        "gslbd after malformed packets:\n{n}"
-    );
-    assert!(
-        failures.is_empty(),
-        "{} malformed-packet answers not allowed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_eq!(n.rcode_name(), "NOERROR", "gslbd after malformed packets:\n{n}");
+    assert!(failures.is_empty(), "{} malformed-packet answers not allowed:\n{}", failures.len(), failures.join("\n"));
 }
 
 fn indent(s: &str) -> String {

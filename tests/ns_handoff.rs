@@ -114,27 +114,13 @@ fn a_delegated_region_resolves_through_unbound_at_the_regions_own_dns() {
     let out = Command::new("timeout")
         .args(["120", "unshare", "-n", "--"])
         .arg(exe)
-        .args([
-            "--exact",
-            "inside_the_namespace",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "inside_the_namespace", "--ignored", "--nocapture", "--test-threads=1"])
         .env(INNER, "1")
         .output()
         .expect("run the test binary in a network namespace");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{text}");
-    assert!(
-        out.status.success(),
-        "the namespace run failed ({}):\n{text}",
-        out.status
-    );
+    assert!(out.status.success(), "the namespace run failed ({}):\n{text}", out.status);
     assert!(text.contains("1 passed"), "the inner test did not run:\n{text}");
     eprintln!("namespace run took {:?}", start.elapsed());
 }
@@ -159,10 +145,7 @@ fn knot_at(addr: SocketAddr, origin: &str, zone_text: &str) -> (Proc, TempDir) {
     let mut cmd = Command::new(knotd);
     cmd.arg("-c").arg(&conf).current_dir(dir.path());
     let mut proc = Proc::spawn(cmd);
-    let q = QuerySpec::new(origin, RecordType::SOA)
-        .to_message(0x5eed)
-        .to_vec()
-        .unwrap();
+    let q = QuerySpec::new(origin, RecordType::SOA).to_message(0x5eed).to_vec().unwrap();
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(r) = udp_raw_timeout(addr, &q, Duration::from_millis(200))
@@ -196,11 +179,7 @@ fn inside_the_namespace() {
         );
         return;
     }
-    let ok = Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = Command::new("ip").args(["link", "set", "lo", "up"]).status().map(|s| s.success()).unwrap_or(false);
     assert!(ok, "ip link set lo up");
     let region_dns: SocketAddr = format!("{REGION_DNS}:53").parse().unwrap();
     let mut region = Some(knot_at(region_dns, "eu.gslb.example.com.", EU_ZONE));
@@ -209,34 +188,17 @@ fn inside_the_namespace() {
         "[server]\nlisten = [\"127.0.0.1:0\"]\nhealth_startup_wait_ms = 3000\n\n\
          [[zone]]\norigin = \"{ZONE}\"\nfile = \"gslb.example.com.zone\"\npools = \"gslb.example.com.pools.toml\"\n"
     );
-    let gslbd = GslbdServer::start(
-        &config,
-        &[
-            ("gslb.example.com.zone", GSLB_ZONE),
-            ("gslb.example.com.pools.toml", POOLS),
-        ],
-    );
+    let gslbd =
+        GslbdServer::start(&config, &[("gslb.example.com.zone", GSLB_ZONE), ("gslb.example.com.pools.toml", POOLS)]);
 
     // 1. Directly from gslbd: the CNAME into the cut, and the referral, exactly.
     for qtype in [RecordType::A, RecordType::AAAA] {
         let g = ask(gslbd.addr(), WWW, qtype);
         assert_eq!(g.rcode_name(), "NOERROR", "{qtype}:\n{g}");
         assert_eq!(g.flags, ["qr", "aa"], "{qtype}: authoritative for the CNAME:\n{g}");
-        assert_eq!(
-            g.answer,
-            ["www.gslb.example.com. 30 IN CNAME www.eu.gslb.example.com."],
-            "{qtype}:\n{g}"
-        );
-        assert_eq!(
-            g.authority,
-            ["eu.gslb.example.com. 300 IN NS ns1.eu.gslb.example.com."],
-            "{qtype}:\n{g}"
-        );
-        assert_eq!(
-            g.additional,
-            ["ns1.eu.gslb.example.com. 300 IN A 127.0.0.21"],
-            "{qtype}:\n{g}"
-        );
+        assert_eq!(g.answer, ["www.gslb.example.com. 30 IN CNAME www.eu.gslb.example.com."], "{qtype}:\n{g}");
+        assert_eq!(g.authority, ["eu.gslb.example.com. 300 IN NS ns1.eu.gslb.example.com."], "{qtype}:\n{g}");
+        assert_eq!(g.additional, ["ns1.eu.gslb.example.com. 300 IN A 127.0.0.21"], "{qtype}:\n{g}");
     }
     // The same as an authoritative server of record gives for the same data, written statically.
     let reference = format!("{GSLB_ZONE}www 30 CNAME www.eu\n");
@@ -253,14 +215,8 @@ fn inside_the_namespace() {
     // A name below the cut is a plain referral from gslbd too.
     let g = ask(gslbd.addr(), "www.eu.gslb.example.com.", RecordType::A);
     let k = ask(knot.addr(), "www.eu.gslb.example.com.", RecordType::A);
-    assert!(
-        diff("knot", &k, "gslbd", &g).is_empty(),
-        "below the cut:\nknot:\n{k}\ngslbd:\n{g}"
-    );
-    assert!(
-        g.answer.is_empty() && !g.has_flag("aa"),
-        "below the cut is a referral:\n{g}"
-    );
+    assert!(diff("knot", &k, "gslbd", &g).is_empty(), "below the cut:\nknot:\n{k}\ngslbd:\n{g}");
+    assert!(g.answer.is_empty() && !g.has_flag("aa"), "below the cut is a referral:\n{g}");
 
     // 2. Through Unbound: the CNAME chain ends at the address only the region's Knot has.
     let unbound =
@@ -268,26 +224,13 @@ fn inside_the_namespace() {
     let mut q = QuerySpec::new(WWW, RecordType::A);
     q.rd = true;
     let m = query_udp(unbound.addr(), &q.to_message(rand_id()));
-    assert_eq!(
-        m.metadata.response_code,
-        ResponseCode::NoError,
-        "{m:?}\nunbound stderr:\n{}",
-        unbound.stderr()
-    );
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m:?}\nunbound stderr:\n{}", unbound.stderr());
     let chain: Vec<(String, String, String)> = answers_of(&m).into_iter().map(|(o, _, t, d)| (o, t, d)).collect();
     assert_eq!(
         chain,
         [
-            (
-                "www.eu.gslb.example.com.".to_string(),
-                "A".to_string(),
-                "192.0.2.80".to_string()
-            ),
-            (
-                "www.gslb.example.com.".to_string(),
-                "CNAME".to_string(),
-                "www.eu.gslb.example.com.".to_string()
-            ),
+            ("www.eu.gslb.example.com.".to_string(), "A".to_string(), "192.0.2.80".to_string()),
+            ("www.gslb.example.com.".to_string(), "CNAME".to_string(), "www.eu.gslb.example.com.".to_string()),
         ],
         "through Unbound: {m:?}\nunbound stderr:\n{}",
         unbound.stderr()
@@ -305,10 +248,7 @@ fn inside_the_namespace() {
     loop {
         let g = ask(gslbd.addr(), WWW, RecordType::A);
         if g.answer == ["www.gslb.example.com. 30 IN A 192.0.2.1"] {
-            assert!(
-                g.authority.is_empty() && g.additional.is_empty(),
-                "no referral with a plain answer:\n{g}"
-            );
+            assert!(g.authority.is_empty() && g.additional.is_empty(), "no referral with a plain answer:\n{g}");
             break;
         }
         assert!(

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use gslbd::config::{self, Snapshot};
 use gslbd::dns::invariants::check_exchange;
-use gslbd::dns::{respond, Transport, EDNS_PAYLOAD};
+use gslbd::dns::{EDNS_PAYLOAD, Transport, respond};
 use gslbd::steer::SplitMix64;
 use hickory_proto::op::Message;
 use hickory_proto::rr::rdata::opt::EdnsCode;
@@ -164,7 +164,13 @@ fn edns() -> impl Strategy<Value = Edns> {
         prop_oneof![4 => Just(0u8), 1 => any::<u8>()],
         prop_oneof![Just(0u16), Just(0x8000), any::<u16>()],
         prop::option::of(ecs()),
-        prop::collection::vec((prop_oneof![Just(3u16), Just(10), Just(12), Just(100), any::<u16>()], prop::collection::vec(any::<u8>(), 0..16)), 0..3),
+        prop::collection::vec(
+            (
+                prop_oneof![Just(3u16), Just(10), Just(12), Just(100), any::<u16>()],
+                prop::collection::vec(any::<u8>(), 0..16),
+            ),
+            0..3,
+        ),
     )
         .prop_map(|(payload, version, flags, ecs, options)| Edns { payload, version, flags, ecs, options })
 }
@@ -228,7 +234,15 @@ proptest! {
 /// The largest reply the default zone has: truncated without EDNS, within every payload size.
 #[test]
 fn the_big_txt_fits_every_limit() {
-    let q = Query { id: 9, flags: 0, opcode: 0, labels: vec![b"big".to_vec(), b"gslb".to_vec(), b"example".to_vec(), b"com".to_vec()], qtype: 16, qclass: 1, edns: None };
+    let q = Query {
+        id: 9,
+        flags: 0,
+        opcode: 0,
+        labels: vec![b"big".to_vec(), b"gslb".to_vec(), b"example".to_vec(), b"com".to_vec()],
+        qtype: 16,
+        qclass: 1,
+        edns: None,
+    };
     let r = run(&q.bytes());
     let udp = Message::from_vec(r[0].as_ref().unwrap()).unwrap();
     assert!(udp.metadata.truncation, "600+ bytes of TXT do not fit 512");

@@ -8,11 +8,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use gslbd::config::{self, Snapshot};
-use gslbd::dns::{respond, Transport};
+use gslbd::dns::{Transport, respond};
 use gslbd::steer::SplitMix64;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::EdnsCode;
 use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::EdnsCode;
 use support::ecs_of;
 
 fn snapshot() -> Snapshot {
@@ -33,7 +33,16 @@ struct Q {
 
 impl Q {
     fn new(name: &'static str, qtype: RecordType) -> Q {
-        Q { id: 0x4242, flags: 0x0100, name, qtype: qtype.into(), qclass: 1, edns: None, options: vec![], qdcount: None }
+        Q {
+            id: 0x4242,
+            flags: 0x0100,
+            name,
+            qtype: qtype.into(),
+            qclass: 1,
+            edns: None,
+            options: vec![],
+            qdcount: None,
+        }
     }
     fn edns(mut self) -> Q {
         self.edns = Some((1232, 0, 0));
@@ -67,7 +76,9 @@ impl Q {
             let opts: Vec<u8> = self
                 .options
                 .iter()
-                .flat_map(|(c, d)| [c.to_be_bytes().to_vec(), (d.len() as u16).to_be_bytes().to_vec(), d.clone()].concat())
+                .flat_map(|(c, d)| {
+                    [c.to_be_bytes().to_vec(), (d.len() as u16).to_be_bytes().to_vec(), d.clone()].concat()
+                })
                 .collect();
             b.extend_from_slice(&(opts.len() as u16).to_be_bytes());
             b.extend_from_slice(&opts);
@@ -181,7 +192,9 @@ fn malformed_ecs_gets_formerr() {
         assert_eq!(m.metadata.response_code, ResponseCode::FormErr, "{why}");
         assert!(m.answers.is_empty(), "{why}");
     }
-    let twice = Q::new("static.gslb.example.com.", RecordType::A).opt(8, &[0, 1, 24, 0, 81, 2, 69]).opt(8, &[0, 1, 24, 0, 81, 2, 69]);
+    let twice = Q::new("static.gslb.example.com.", RecordType::A)
+        .opt(8, &[0, 1, 24, 0, 81, 2, 69])
+        .opt(8, &[0, 1, 24, 0, 81, 2, 69]);
     let (_, m) = ask(&snap, &twice, Transport::Udp);
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr, "the option twice");
 }
@@ -204,7 +217,10 @@ fn opcodes_counts_and_classes() {
     q.qclass = 3;
     assert_eq!(ask(&snap, &q, Transport::Udp).1.metadata.response_code, ResponseCode::Refused, "CHAOS is not served");
     for t in [RecordType::AXFR, RecordType::IXFR] {
-        assert_eq!(ask(&snap, &Q::new("gslb.example.com.", t), Transport::Tcp).1.metadata.response_code, ResponseCode::Refused);
+        assert_eq!(
+            ask(&snap, &Q::new("gslb.example.com.", t), Transport::Tcp).1.metadata.response_code,
+            ResponseCode::Refused
+        );
     }
     // Garbage and responses: a runt is dropped, a response is dropped, a bad name is FORMERR.
     assert!(respond(&snap, &[1, 2, 3], CLIENT, Transport::Udp, &mut out, &mut SplitMix64::new(1)).is_none());

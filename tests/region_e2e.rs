@@ -88,7 +88,9 @@ fn haproxy(scur: u32, act: u32) -> String {
 }
 
 fn nginx(active: u32) -> String {
-    format!("Active connections: {active} \nserver accepts handled requests\n 16630948 16630948 31070465 \nReading: 6 Writing: 179 Waiting: 106 \n")
+    format!(
+        "Active connections: {active} \nserver accepts handled requests\n 16630948 16630948 31070465 \nReading: 6 Writing: 179 Waiting: 106 \n"
+    )
 }
 
 fn prometheus(sessions: f64) -> String {
@@ -182,10 +184,14 @@ fn ask(dns: SocketAddr, net: &str) -> (IpAddr, String) {
 
 /// 3,000 distinct client /24s.
 fn nets() -> Vec<String> {
-    (0u32..3000).map(|i| {
-        let x = i.wrapping_mul(2_654_435_761) >> 8;
-        format!("{}.{}.{}.0/24", 1 + (x >> 16) % 200, (x >> 8) & 255, x & 255)
-    }).collect::<BTreeSet<_>>().into_iter().collect()
+    (0u32..3000)
+        .map(|i| {
+            let x = i.wrapping_mul(2_654_435_761) >> 8;
+            format!("{}.{}.{}.0/24", 1 + (x >> 16) % 200, (x >> 8) & 255, x & 255)
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// The eu region's feedback object from /status.
@@ -228,7 +234,9 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     assert_eq!(fb["backends_up"], 0, "{fb}");
     assert_eq!(ask(dns, "81.2.69.0/24").0, ip("127.0.1.2"), "eu has 0 backends up: failover to us");
     eu.set(&haproxy(10, 2));
-    wait_for("eu back once its backends are up", Duration::from_secs(3), || ask(dns, "81.2.69.0/24").0 == ip("127.0.1.1"));
+    wait_for("eu back once its backends are up", Duration::from_secs(3), || {
+        ask(dns, "81.2.69.0/24").0 == ip("127.0.1.1")
+    });
 
     // 2. eu above its high watermark: it sheds until s ≥ 0.35, then holds between the watermarks.
     eu.set(&haproxy(100, 2));
@@ -238,8 +246,14 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     let fb = eu_feedback(admin);
     let s = fb["shed"].as_f64().unwrap();
     assert_eq!(fb["reason"], "load between watermarks: holding", "{fb}");
-    assert_eq!((fb["load"].as_f64(), fb["capacity"].as_f64(), fb["utilization"].as_f64()), (Some(70.0), Some(100.0), Some(0.7)));
-    assert_eq!((fb["high_watermark"].as_f64(), fb["low_watermark"].as_f64(), fb["source"].as_str()), (Some(0.8), Some(0.6), Some("eu")));
+    assert_eq!(
+        (fb["load"].as_f64(), fb["capacity"].as_f64(), fb["utilization"].as_f64()),
+        (Some(70.0), Some(100.0), Some(0.7))
+    );
+    assert_eq!(
+        (fb["high_watermark"].as_f64(), fb["low_watermark"].as_f64(), fb["source"].as_str()),
+        (Some(0.8), Some(0.6), Some("eu"))
+    );
     assert!(s > 0.35 && s < 1.0, "{fb}");
 
     let nets = nets();
@@ -265,12 +279,17 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     assert!((us_part - 0.75).abs() < 0.06, "us spare 30, ap spare 10: us takes {us_part:.3} ≈ 0.75");
 
     let (_, explain) = http(admin, "GET", "/explain?name=www.r.test.&type=A&client=81.2.69.0/24", None);
-    assert!(explain.contains("feedback eu: load 70/100 (70%), watermarks 60%/80%, backends 2 up, fresh ("), "{explain}");
+    assert!(
+        explain.contains("feedback eu: load 70/100 (70%), watermarks 60%/80%, backends 2 up, fresh ("),
+        "{explain}"
+    );
     assert!(explain.contains("load between watermarks: holding"), "{explain}");
 
     // 3. The eu feed stops: stale, s held, the same answers for every client.
     drop(eu);
-    let took = wait_for("eu stale", Duration::from_millis(STALE_MS + 3 * INTERVAL_MS + 1000), || eu_feedback(admin)["state"] == "stale");
+    let took = wait_for("eu stale", Duration::from_millis(STALE_MS + 3 * INTERVAL_MS + 1000), || {
+        eu_feedback(admin)["state"] == "stale"
+    });
     eprintln!("stale after {took:?}");
     let fb = eu_feedback(admin);
     assert_eq!(fb["shed"].as_f64(), Some(s), "a stale feed holds s: {fb}");

@@ -39,11 +39,7 @@ fn the_regional_tier_serves_and_reports_sessions_and_backends() {
     for r in &tiers.regions {
         let (code, body) = http_get(r.vip, "/").unwrap_or_else(|| panic!("no answer from VIP {}", r.vip));
         assert_eq!(code, 200, "GET / through {}: {body}", r.vip);
-        assert!(
-            body.starts_with(&format!("{}-web", r.name)),
-            "VIP {} answered {body:?}",
-            r.vip
-        );
+        assert!(body.starts_with(&format!("{}-web", r.name)), "VIP {} answered {body:?}", r.vip);
         let h = r.haproxy();
         h.wait_until("both web servers UP", Duration::from_secs(5), |h| h.backends_up() == 2);
         assert_eq!(h.stat("web_servers", "web1", "status"), "UP");
@@ -57,36 +53,28 @@ fn the_regional_tier_serves_and_reports_sessions_and_backends() {
     }
     // Round robin reaches both servers of a region.
     let eu = tiers.region("eu");
-    let mut seen: Vec<String> = (0..4)
-        .map(|_| http_get(eu.vip, "/").expect("GET").1.trim().to_string())
-        .collect();
+    let mut seen: Vec<String> = (0..4).map(|_| http_get(eu.vip, "/").expect("GET").1.trim().to_string()).collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen, ["eu-web1", "eu-web2"]);
 
     // Held connections are frontend sessions, and they go away when the generator is dropped.
     let held = HeldConnections::open(eu.vip, 7, Duration::from_secs(20));
-    let took = eu
-        .haproxy()
-        .wait_until("scur 7", Duration::from_secs(5), |h| h.frontend_scur() == 7);
+    let took = eu.haproxy().wait_until("scur 7", Duration::from_secs(5), |h| h.frontend_scur() == 7);
     eprintln!("scur reached 7 after {took:?}");
     drop(held);
-    eu.haproxy()
-        .wait_until("scur 0", Duration::from_secs(5), |h| h.frontend_scur() == 0);
+    eu.haproxy().wait_until("scur 0", Duration::from_secs(5), |h| h.frontend_scur() == 0);
 
     // One web server stops: HAProxy marks it DOWN (fall 2 × inter 200 ms) and the VIP still serves.
     eu.stop_nginx(0);
-    let took = eu
-        .haproxy()
-        .wait_until("act 1", Duration::from_secs(5), |h| h.backends_up() == 1);
+    let took = eu.haproxy().wait_until("act 1", Duration::from_secs(5), |h| h.backends_up() == 1);
     eprintln!("HAProxy saw eu-web1 down after {took:?}");
     for _ in 0..4 {
         let (code, body) = http_get(eu.vip, "/").expect("VIP still answers");
         assert_eq!((code, body.trim()), (200, "eu-web2"));
     }
     eu.start_nginx(0);
-    eu.haproxy()
-        .wait_until("act 2 again", Duration::from_secs(5), |h| h.backends_up() == 2);
+    eu.haproxy().wait_until("act 2 again", Duration::from_secs(5), |h| h.backends_up() == 2);
 }
 
 // ───────────────────────────── gslbd on top of the three tiers ─────────────────────────────
@@ -181,11 +169,7 @@ impl Setup {
             .current_dir(geo.path())
             .output()
             .expect("gslbd mmdb-build");
-        assert!(
-            out.status.success(),
-            "mmdb-build: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "mmdb-build: {}", String::from_utf8_lossy(&out.stderr));
         let config = format!(
             r#"[server]
 listen = ["127.0.0.1:0"]
@@ -208,16 +192,12 @@ pools = "gslb.test.pools.toml"
         let pools = pool_file(&tiers);
         let srv = GslbdServer::start(&config, &[("gslb.test.zone", zone), ("gslb.test.pools.toml", &pools)]);
         let s = Setup { srv, tiers, _geo: geo };
-        s.wait_feedback(
-            "every feed fresh, 2 backends up, no shedding",
-            Duration::from_secs(10),
-            |f| {
-                ["eu", "us", "ap"].iter().all(|r| {
-                    let f = &f[*r];
-                    f["state"] == "fresh" && f["backends_up"] == 2 && f["shed"] == 0.0
-                })
-            },
-        );
+        s.wait_feedback("every feed fresh, 2 backends up, no shedding", Duration::from_secs(10), |f| {
+            ["eu", "us", "ap"].iter().all(|r| {
+                let f = &f[*r];
+                f["state"] == "fresh" && f["backends_up"] == 2 && f["shed"] == 0.0
+            })
+        });
         Some(s)
     }
 
@@ -230,21 +210,15 @@ pools = "gslb.test.pools.toml"
         let (code, body) = http(self.srv.admin(), "GET", "/status", None);
         assert_eq!(code, 200, "/status: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("/status JSON: {e}: {body}"));
-        let zone = v["zones"]
-            .as_array()
-            .and_then(|z| z.iter().find(|z| z["origin"] == ZONE));
+        let zone = v["zones"].as_array().and_then(|z| z.iter().find(|z| z["origin"] == ZONE));
         let pool = zone.and_then(|z| z["pools"].as_array()?.iter().find(|p| p["name"] == "web"));
-        let regions = pool
-            .and_then(|p| p["regions"].as_array())
-            .unwrap_or_else(|| panic!("no pool web in /status: {body}"));
+        let regions =
+            pool.and_then(|p| p["regions"].as_array()).unwrap_or_else(|| panic!("no pool web in /status: {body}"));
         regions
             .iter()
             .map(|r| {
                 let name = r["name"].as_str().unwrap_or_default().to_string();
-                assert!(
-                    r.get("feedback").is_some(),
-                    "region {name} has no `feedback` field in /status: {r}"
-                );
+                assert!(r.get("feedback").is_some(), "region {name} has no `feedback` field in /status: {r}");
                 (name, r["feedback"].clone())
             })
             .collect()
@@ -297,11 +271,8 @@ pools = "gslb.test.pools.toml"
     fn wait_region(&self, clients: &[String], region: &str, limit: Duration) -> Duration {
         let start = Instant::now();
         loop {
-            let got: Vec<(String, String)> = clients
-                .iter()
-                .map(|c| (c.clone(), self.region_of(c).0))
-                .filter(|(_, r)| r != region)
-                .collect();
+            let got: Vec<(String, String)> =
+                clients.iter().map(|c| (c.clone(), self.region_of(c).0)).filter(|(_, r)| r != region).collect();
             if got.is_empty() {
                 return start.elapsed();
             }
@@ -318,18 +289,10 @@ pools = "gslb.test.pools.toml"
 
     /// `/explain` for a client of `www` A.
     fn explain(&self, client: &str) -> String {
-        let (code, body) = http(
-            self.srv.admin(),
-            "GET",
-            &format!("/explain?name={WWW}&type=A&client={client}"),
-            None,
-        );
+        let (code, body) = http(self.srv.admin(), "GET", &format!("/explain?name={WWW}&type=A&client={client}"), None);
         assert_eq!(code, 200, "/explain: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("/explain JSON");
-        v["explain"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no explain text: {body}"))
-            .to_string()
+        v["explain"].as_str().unwrap_or_else(|| panic!("no explain text: {body}")).to_string()
     }
 }
 
@@ -361,14 +324,8 @@ fn backend_vip_and_region_failures_at_the_dns_tier() {
 
     // 1. One nginx of eu stops: L4 handles it.
     s.tiers.region("eu").stop_nginx(0);
-    let took = s
-        .tiers
-        .region("eu")
-        .haproxy()
-        .wait_until("act 1", Duration::from_secs(5), |h| h.backends_up() == 1);
-    let (seen, _) = s.wait_feedback("eu backends_up 1", Duration::from_secs(5), |f| {
-        f["eu"]["backends_up"] == 1
-    });
+    let took = s.tiers.region("eu").haproxy().wait_until("act 1", Duration::from_secs(5), |h| h.backends_up() == 1);
+    let (seen, _) = s.wait_feedback("eu backends_up 1", Duration::from_secs(5), |f| f["eu"]["backends_up"] == 1);
     eprintln!("one nginx down: HAProxy marked it DOWN after {took:?}, gslbd's feed showed 1 up {seen:?} later");
     // For longer than the probe and feed need to react (fall × interval + 3 polls): no change.
     let hold = Instant::now();
@@ -408,9 +365,7 @@ fn backend_vip_and_region_failures_at_the_dns_tier() {
     s.tiers.region("eu").start_haproxy();
     let back = s.wait_region(&eu, "eu", Duration::from_secs(5));
     eprintln!("eu's HAProxy back: its clients returned after {back:?}");
-    s.wait_feedback("eu feed fresh again", Duration::from_secs(5), |f| {
-        f["eu"]["state"] == "fresh"
-    });
+    s.wait_feedback("eu feed fresh again", Duration::from_secs(5), |f| f["eu"]["state"] == "fresh");
 }
 
 /// The eu tier is driven above its high watermark by a bounded load generator (30 sessions on a
@@ -432,9 +387,7 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
         s.tiers
             .region(r)
             .haproxy()
-            .wait_until(&format!("scur {n}"), Duration::from_secs(5), |h| {
-                h.frontend_scur() == n as u32
-            });
+            .wait_until(&format!("scur {n}"), Duration::from_secs(5), |h| h.frontend_scur() == n as u32);
     }
     let start = Instant::now();
     // Each fresh sample above the high watermark scales the kept share by 16/30, so the shed
@@ -442,9 +395,7 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
     // Polled until the loads read exactly the held sessions: a probe's connection to a VIP is a
     // session too, for an instant, and a sample can catch it.
     let exact = |f: &serde_json::Map<String, serde_json::Value>| {
-        [("eu", eu_load), ("us", us_load), ("ap", ap_load)]
-            .iter()
-            .all(|(r, n)| f[*r]["load"] == *n as f64)
+        [("eu", eu_load), ("us", us_load), ("ap", ap_load)].iter().all(|(r, n)| f[*r]["load"] == *n as f64)
     };
     let (took, f) = s.wait_feedback("eu shedding over 90%", Duration::from_secs(10), |f| {
         f["eu"]["shed"].as_f64().unwrap_or(0.0) > 0.9 && exact(f)
@@ -527,14 +478,10 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
         "load above high watermark",
         "shedding",
     ] {
-        assert!(
-            text.contains(want),
-            "missing {want:?} in /explain for {client}:\n{text}"
-        );
+        assert!(text.contains(want), "missing {want:?} in /explain for {client}:\n{text}");
     }
     assert!(
-        text.lines()
-            .any(|l| l.contains(&went) && (l.contains("shed") || l.contains("spill"))),
+        text.lines().any(|l| l.contains(&went) && (l.contains("shed") || l.contains("spill"))),
         "/explain for {client} does not say it spilled to {went}:\n{text}"
     );
 
@@ -550,21 +497,14 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
         .output()
         .expect("gslbd explain");
     let cli_text = String::from_utf8_lossy(&cli.stdout);
-    assert!(
-        cli.status.success(),
-        "gslbd explain: {}",
-        String::from_utf8_lossy(&cli.stderr)
-    );
+    assert!(cli.status.success(), "gslbd explain: {}", String::from_utf8_lossy(&cli.stderr));
     for want in [
         "feedback eu: load 30/20 (150%), watermarks 60%/80%, backends 2 up, fresh",
         "shedding 47%: load above high watermark",
         "feedback us: load 4/20 (20%), watermarks 60%/80%, backends 2 up, fresh",
         "feedback ap: load 10/20 (50%), watermarks 60%/80%, backends 2 up, fresh",
     ] {
-        assert!(
-            cli_text.contains(want),
-            "missing {want:?} in gslbd explain:\n{cli_text}"
-        );
+        assert!(cli_text.contains(want), "missing {want:?} in gslbd explain:\n{cli_text}");
     }
 
     // The load goes: below the low watermark eu returns in 4 steps of 25%, and its clients come back.
@@ -573,13 +513,8 @@ fn a_region_above_its_high_watermark_spills_in_proportion_to_spare_capacity() {
     let sample: Vec<String> = clients.iter().step_by(10).cloned().collect();
     let back = s.wait_region(&sample, "eu", Duration::from_secs(5));
     eprintln!("eu's load gone: its clients back after {back:?} (staged return, 4 polls of {FEED_MS} ms)");
-    assert!(
-        start.elapsed() >= Duration::from_millis(2 * FEED_MS),
-        "the return is staged, not instant"
-    );
-    s.wait_feedback("eu not shedding", Duration::from_secs(2), |f| {
-        f["eu"]["shed"] == 0.0 && f["eu"]["load"] == 0.0
-    });
+    assert!(start.elapsed() >= Duration::from_millis(2 * FEED_MS), "the return is staged, not instant");
+    s.wait_feedback("eu not shedding", Duration::from_secs(2), |f| f["eu"]["shed"] == 0.0 && f["eu"]["load"] == 0.0);
 }
 
 /// The other two real outputs of the tier, read by gslbd's feeds: nginx `stub_status`
@@ -631,44 +566,24 @@ capacity = 100
     );
     let zone = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n";
     let srv = GslbdServer::start(&config, &[("gslb.test.zone", zone), ("gslb.test.pools.toml", &pools)]);
-    let mut s = Setup {
-        srv,
-        tiers,
-        _geo: TempDir::new("regional-nogeo"),
-    };
+    let mut s = Setup { srv, tiers, _geo: TempDir::new("regional-nogeo") };
 
     // 6 sessions on the VIP; 3 connections held to web2 directly, plus the stub_status request
     // itself, which nginx counts as active while it answers it: 4.
     let _vip_load = HeldConnections::open(vip, 6, Duration::from_secs(30));
     let _web_load = HeldConnections::open(web2, 3, Duration::from_secs(30));
-    let (took, f) = s.wait_feedback(
-        "prometheus load 6 with 2 backends, nginx load 4",
-        Duration::from_secs(5),
-        |f| {
-            f["vip"]["state"] == "fresh"
-                && f["vip"]["load"] == 6.0
-                && f["vip"]["backends_up"] == 2
-                && f["web2"]["state"] == "fresh"
-                && f["web2"]["load"] == 4.0
-        },
-    );
-    eprintln!(
-        "real exporter outputs read after {took:?}: {}",
-        serde_json::Value::Object(f.clone())
-    );
-    assert_eq!(
-        f["web2"]["backends_up"],
-        serde_json::Value::Null,
-        "stub_status reports no backends"
-    );
-    assert_eq!(
-        (f["vip"]["source"].as_str(), f["web2"]["source"].as_str()),
-        (Some("prom"), Some("ngx"))
-    );
+    let (took, f) = s.wait_feedback("prometheus load 6 with 2 backends, nginx load 4", Duration::from_secs(5), |f| {
+        f["vip"]["state"] == "fresh"
+            && f["vip"]["load"] == 6.0
+            && f["vip"]["backends_up"] == 2
+            && f["web2"]["state"] == "fresh"
+            && f["web2"]["load"] == 4.0
+    });
+    eprintln!("real exporter outputs read after {took:?}: {}", serde_json::Value::Object(f.clone()));
+    assert_eq!(f["web2"]["backends_up"], serde_json::Value::Null, "stub_status reports no backends");
+    assert_eq!((f["vip"]["source"].as_str(), f["web2"]["source"].as_str()), (Some("prom"), Some("ngx")));
 
     // One web server stops: HAProxy's exporter reports one active server.
     s.tiers.region("eu").stop_nginx(0);
-    s.wait_feedback("prometheus backends 1", Duration::from_secs(5), |f| {
-        f["vip"]["backends_up"] == 1
-    });
+    s.wait_feedback("prometheus backends 1", Duration::from_secs(5), |f| f["vip"]["backends_up"] == 1);
 }

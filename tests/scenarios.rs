@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use gslbd::geo::{Continent, Coordinates, Country, GeoDb, GeoDbBuilder, Location};
-use gslbd::steer::{decide, load_pools, Answer, Client, Explain, Family, MemberId, MemberTarget, SplitMix64};
+use gslbd::steer::{Answer, Client, Explain, Family, MemberId, MemberTarget, SplitMix64, decide, load_pools};
 use hickory_proto::rr::{LowerName, Name};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -86,7 +86,11 @@ fn geo_db_for(entries: &[GeoEntry]) -> Result<Option<GeoDb>, String> {
         };
         let loc = Location {
             country: e.country.as_deref().map(|c| Country::parse(c).ok_or(format!("country {c}"))).transpose()?,
-            continent: e.continent.as_deref().map(|c| Continent::parse(c).ok_or(format!("continent {c}"))).transpose()?,
+            continent: e
+                .continent
+                .as_deref()
+                .map(|c| Continent::parse(c).ok_or(format!("continent {c}")))
+                .transpose()?,
             coords,
         };
         table.push((net, loc));
@@ -179,13 +183,15 @@ fn run_case(path: &Path) -> Result<(), String> {
         }
     }
     if let Some(pool_of) = &e.one_of
-        && let Some(x) = got.iter().find(|a| !pool_of.contains(a)) {
-            problems.push(format!("answer {x} is not one of {pool_of:?}"));
-        }
+        && let Some(x) = got.iter().find(|a| !pool_of.contains(a))
+    {
+        problems.push(format!("answer {x} is not one of {pool_of:?}"));
+    }
     if let Some(n) = e.count
-        && got.len() != n {
-            problems.push(format!("{} addresses, expected {n}", got.len()));
-        }
+        && got.len() != n
+    {
+        problems.push(format!("{} addresses, expected {n}", got.len()));
+    }
     match (&e.cname, &d.answer) {
         (Some(want), Answer::Cname(n)) if n.to_string() == *want => {}
         (Some(want), other) => problems.push(format!("answer {other:?}, expected CNAME {want}")),
@@ -212,9 +218,10 @@ fn run_case(path: &Path) -> Result<(), String> {
         }
     }
     if let Some(want) = &e.pool
-        && p.map(|p| p.name.as_str()) != Some(want.as_str()) {
-            problems.push(format!("pool {:?}, expected {want}", p.map(|p| &p.name)));
-        }
+        && p.map(|p| p.name.as_str()) != Some(want.as_str())
+    {
+        problems.push(format!("pool {:?}, expected {want}", p.map(|p| &p.name)));
+    }
     if d.failed_open != e.failed_open {
         problems.push(format!("failed_open {}, expected {}", d.failed_open, e.failed_open));
     }
@@ -238,7 +245,8 @@ fn scenarios() {
     let mut failures = Vec::new();
     for f in &files {
         if let Err(e) = run_case(f) {
-            failures.push(format!("{}: {e}", f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())));
+            failures
+                .push(format!("{}: {e}", f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())));
         }
     }
     println!("{} scenarios, {} failed", files.len(), failures.len());

@@ -3,7 +3,7 @@
 //! others. Also: the shipped pool file loads, and what it loads is what operators read in it.
 use std::path::{Path, PathBuf};
 
-use gslbd::steer::{load_pools, Content, MemberPolicy, RegionPolicy, WhenEmpty};
+use gslbd::steer::{Content, MemberPolicy, RegionPolicy, WhenEmpty, load_pools};
 use hickory_proto::rr::{LowerName, Name};
 
 fn origin() -> Name {
@@ -29,7 +29,8 @@ fn check_fixture(path: &Path) -> Result<(), String> {
     let errs = match (load_pools(path, &text, &origin()), zone_file) {
         (Ok(_), None) => return Err("loaded without errors".into()),
         (Ok(pools), Some(zf)) => {
-            let mut zone = gslbd::zone::load_zone(&origin(), &zf).map_err(|e| format!("zone {}: {e:?}", zf.display()))?;
+            let mut zone =
+                gslbd::zone::load_zone(&origin(), &zf).map_err(|e| format!("zone {}: {e:?}", zf.display()))?;
             match zone.attach_pools(pools, path, &text) {
                 Ok(()) => return Err("attached without errors".into()),
                 Err(e) => e,
@@ -59,10 +60,8 @@ fn bad_pool_files_report_every_error_with_its_line() {
         .collect();
     files.sort();
     assert!(files.len() >= 20, "only {} fixtures", files.len());
-    let failures: Vec<String> = files
-        .iter()
-        .filter_map(|f| check_fixture(f).err().map(|e| format!("{}: {e}", f.display())))
-        .collect();
+    let failures: Vec<String> =
+        files.iter().filter_map(|f| check_fixture(f).err().map(|e| format!("{}: {e}", f.display()))).collect();
     println!("{} bad pool files checked", files.len());
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
@@ -84,7 +83,9 @@ fn shipped_pool_file_loads_as_documented() {
     let names: Vec<&str> = web.regions.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["us-east", "eu-west", "ap-southeast"], "regions keep file order");
     match &web.region_policy {
-        RegionPolicy::Nearest { default_region } => assert_eq!(web.region(*default_region).map(|r| r.name.as_str()), Some("us-east")),
+        RegionPolicy::Nearest { default_region } => {
+            assert_eq!(web.region(*default_region).map(|r| r.name.as_str()), Some("us-east"))
+        }
         other => panic!("{other:?}"),
     }
     for r in &web.regions {
@@ -102,7 +103,9 @@ fn shipped_pool_file_loads_as_documented() {
     assert!(matches!(api.region_policy, RegionPolicy::Failover { ref order } if order.len() == 2));
     assert_eq!(api.when_empty, WhenEmpty::Fallback(pools.pool_id("web").expect("web")));
     let lb = api.region(api.region_id("us-lb").expect("us-lb")).expect("region");
-    assert!(matches!(&lb.content, Content::Cname { target, .. } if target.to_string() == "api-lb.us-east.example.net."));
+    assert!(
+        matches!(&lb.content, Content::Cname { target, .. } if target.to_string() == "api-lb.us-east.example.net.")
+    );
 
     assert!(pools.pool_for(&LowerName::new(&Name::from_ascii("static.gslb.example.com.").expect("n"))).is_none());
     assert_eq!(pools.member_count(), 12 + 2 + 1, "one health id per address and per cname target");

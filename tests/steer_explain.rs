@@ -1,7 +1,7 @@
 //! `Explain` shows operators why: the client, its location, every candidate region with
 //! distance, bias, effective distance, health and geo-map match, then the answer, TTL and scope.
 use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
-use gslbd::steer::{decide, load_pools, Client, Explain, Family, SplitMix64};
+use gslbd::steer::{Client, Explain, Family, SplitMix64, decide, load_pools};
 use hickory_proto::rr::{LowerName, Name};
 
 #[test]

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use gslbd::steer::{
-    decide, load_pools, Answer, Client, Explain, Family, HealthView, LoadSlot, MemberId, PoolId, Pools, RegionLoad, SplitMix64,
+    Answer, Client, Explain, Family, HealthView, LoadSlot, MemberId, PoolId, Pools, RegionLoad, SplitMix64, decide,
+    load_pools,
 };
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net};
@@ -251,6 +252,14 @@ fn decide_allocates_nothing_while_shedding() {
     assert!(moved > 2_000, "the loop did shed ({moved})");
     let before = ALLOCS.with(|c| c.get());
     let mut ex = Explain::new();
-    decide(&p, id, Family::V4, &Client { subnet: "192.0.2.0/24".parse().unwrap(), geo: None }, &v, &mut rng, Some(&mut ex));
+    decide(
+        &p,
+        id,
+        Family::V4,
+        &Client { subnet: "192.0.2.0/24".parse().unwrap(), geo: None },
+        &v,
+        &mut rng,
+        Some(&mut ex),
+    );
     assert!(ALLOCS.with(|c| c.get()) > before, "the counter counts (explain allocates)");
 }

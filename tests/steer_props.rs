@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
-use gslbd::steer::{decide, load_pools, Answer, Client, Explain, Family, MemberId, MemberTarget, Pools, SplitMix64};
+use gslbd::steer::{Answer, Client, Explain, Family, MemberId, MemberTarget, Pools, SplitMix64, decide, load_pools};
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
@@ -101,7 +101,10 @@ fn arb_subnet() -> impl Strategy<Value = IpNet> {
 type ArbGeo = Option<(u8, Option<(u8, u8, Option<(f64, f64)>)>)>;
 
 fn arb_geo() -> impl Strategy<Value = ArbGeo> {
-    proptest::option::of((0u8..=128, proptest::option::of((0u8..6, 0u8..7, proptest::option::of((-90.0f64..=90.0, -180.0f64..=180.0))))))
+    proptest::option::of((
+        0u8..=128,
+        proptest::option::of((0u8..6, 0u8..7, proptest::option::of((-90.0f64..=90.0, -180.0f64..=180.0)))),
+    ))
 }
 
 fn geo_hit(subnet: IpNet, g: ArbGeo) -> Option<GeoHit> {

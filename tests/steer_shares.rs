@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use gslbd::steer::{decide, load_pools, Answer, Client, Family, MemberId, MemberTarget, Pools, Random, SplitMix64};
+use gslbd::steer::{Answer, Client, Family, MemberId, MemberTarget, Pools, Random, SplitMix64, decide, load_pools};
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
@@ -150,7 +150,9 @@ fn sticky_member_leaving_moves_only_its_share() {
     let (moved, had) = sticky_churn(&p, "2001:db8::3", true, Family::V6);
     let share = moved as f64 / CLIENTS as f64 * 100.0;
     let bound = 100.0 / n as f64 + 1.0;
-    println!("sticky members: one of {n} left, {share:.2}% of clients moved (bound {bound:.2}%), all {had} of its clients");
+    println!(
+        "sticky members: one of {n} left, {share:.2}% of clients moved (bound {bound:.2}%), all {had} of its clients"
+    );
     assert_eq!(moved, had);
     assert!(share <= bound, "{share:.2}% moved");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use gslbd::config;
 use gslbd::dns::rrl::Rrl;
-use gslbd::dns::server::{bind, serve_tcp, serve_udp, SharedSnapshot, TcpCounters};
+use gslbd::dns::server::{SharedSnapshot, TcpCounters, bind, serve_tcp, serve_udp};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -65,7 +65,11 @@ async fn pipelined_queries_are_all_answered_in_order() {
     let names = ["static.gslb.example.com.", "big.gslb.example.com.", "nothere.gslb.example.com.", "gslb.example.com."];
     let mut batch = Vec::new();
     for i in 0..40u16 {
-        batch.extend(framed(&query(1000 + i, names[i as usize % 4], if i % 4 == 1 { RecordType::TXT } else { RecordType::A })));
+        batch.extend(framed(&query(
+            1000 + i,
+            names[i as usize % 4],
+            if i % 4 == 1 { RecordType::TXT } else { RecordType::A },
+        )));
     }
     s.write_all(&batch).await.unwrap();
     for i in 0..40u16 {

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use support::{answers_of, dig, dig_path, ecs_of, ecs_query, query_udp, GslbdServer, Unbound};
+use support::{GslbdServer, Unbound, answers_of, dig, dig_path, ecs_of, ecs_query, query_udp};
 
 const WWW: &str = "www.gslb.example.com.";
 

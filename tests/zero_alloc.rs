@@ -11,18 +11,18 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gslbd::config;
 use gslbd::dns::rrl::Rrl;
-use gslbd::dns::server::{udp_socket, SharedSnapshot};
-use gslbd::dns::udp::{serve, DnsHandler};
+use gslbd::dns::server::{SharedSnapshot, udp_socket};
+use gslbd::dns::udp::{DnsHandler, serve};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use support::{answers_of, ecs_of, ecs_query, QuerySpec};
+use support::{QuerySpec, answers_of, ecs_of, ecs_query};
 
 /// Counts allocations (alloc, alloc_zeroed, realloc) made by threads that opted in.
 struct Counting;
@@ -186,14 +186,19 @@ fn steady_state_udp_handling_allocates_nothing() {
             }
         }
     }
-    assert_eq!(answers_of(&static_replies[0]), vec![("static.gslb.example.com.".into(), 3600, "A".into(), "192.0.2.10".into())]);
+    assert_eq!(
+        answers_of(&static_replies[0]),
+        vec![("static.gslb.example.com.".into(), 3600, "A".into(), "192.0.2.10".into())]
+    );
     assert_eq!(static_replies[1].answers.len(), 3, "chain -> alias -> static");
     assert_eq!(ecs_of(&static_replies[1]), vec!["81.2.69.0/24/0".to_string()], "static data: scope 0");
     assert_eq!(static_replies[2].answers[0].record_type(), RecordType::SOA);
     assert_eq!(nx_replies[0].metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(nx_replies[0].authorities[0].record_type(), RecordType::SOA);
 
-    println!("worker allocations: {pooled_allocs} for 2000 pooled queries with ECS, {static_allocs} for 400 static/NXDOMAIN queries");
+    println!(
+        "worker allocations: {pooled_allocs} for 2000 pooled queries with ECS, {static_allocs} for 400 static/NXDOMAIN queries"
+    );
     assert_eq!(pooled_allocs, 0, "pooled A/AAAA with ECS: allocations on the worker thread");
     assert_eq!(static_allocs, 0, "static answers and NXDOMAIN: allocations on the worker thread");
 }

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use gslbd::config::parse_config;
-use gslbd::steer::{decide, load_pools, Answer, Client, Family, SplitMix64, MAX_ANSWERS};
+use gslbd::steer::{Answer, Client, Family, MAX_ANSWERS, SplitMix64, decide, load_pools};
 use hickory_proto::rr::Name;
 use libfuzzer_sys::fuzz_target;
 
@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else { return };
     let Ok(text) = std::str::from_utf8(rest) else { return };
     let lines = text.lines().count() + 1;
-    let line_ok = |line: usize, msg: &dyn std::fmt::Display| assert!(line <= lines, "error on line {line} of {lines}: {msg}");
+    let line_ok =
+        |line: usize, msg: &dyn std::fmt::Display| assert!(line <= lines, "error on line {line} of {lines}: {msg}");
     if which & 1 == 0 {
         if let Err(errs) = parse_config(Path::new("/fuzz/gslbd.toml"), text) {
             assert!(!errs.is_empty());

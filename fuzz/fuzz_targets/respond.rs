@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use gslbd::config::{self, RrlSettings, Snapshot};
 use gslbd::dns::invariants::check_exchange;
-use gslbd::dns::rrl::{slip_in_place, Rrl, Verdict};
-use gslbd::dns::{respond, Transport};
+use gslbd::dns::rrl::{Rrl, Verdict, slip_in_place};
+use gslbd::dns::{Transport, respond};
 use gslbd::steer::SplitMix64;
 use libfuzzer_sys::fuzz_target;
 
@@ -25,7 +25,14 @@ static SNAP: LazyLock<Snapshot> = LazyLock::new(|| {
 
 // Rate 1 and slip 1: after the first reply of a kind every reply is a slip, so slips get fuzzed.
 static RRL: LazyLock<Rrl> = LazyLock::new(|| {
-    Rrl::new(&RrlSettings { enabled: true, responses_per_second: 1, slip: 1, window: 1, table_size: 1024, ..RrlSettings::default() })
+    Rrl::new(&RrlSettings {
+        enabled: true,
+        responses_per_second: 1,
+        slip: 1,
+        window: 1,
+        table_size: 1024,
+        ..RrlSettings::default()
+    })
 });
 
 /// Resolvers in different places (GeoIP steers pooled names by them when there is no ECS).
@@ -50,7 +57,8 @@ fuzz_target!(|data: &[u8]| {
         if let (Transport::Udp, Some(w)) = (transport, w) {
             if RRL.check(&out[..w.len], client, Duration::from_secs(1)) == Verdict::Slip {
                 let n = slip_in_place(&mut out, w.len);
-                let m = hickory_proto::op::Message::from_vec(&out[..n]).unwrap_or_else(|e| panic!("slip does not parse: {e}"));
+                let m = hickory_proto::op::Message::from_vec(&out[..n])
+                    .unwrap_or_else(|e| panic!("slip does not parse: {e}"));
                 assert!(m.metadata.truncation, "a slip has TC set");
                 assert!(m.answers.is_empty() && m.authorities.is_empty() && m.additionals.is_empty());
                 assert_eq!(out[..2], data[..2], "a slip keeps the ID");

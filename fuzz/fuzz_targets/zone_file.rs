@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use gslbd::zone::parse::parse_master_text;
-use gslbd::zone::{lookup, Zone, ZoneSet};
+use gslbd::zone::{Zone, ZoneSet, lookup};
 use hickory_proto::rr::{Name, RecordType};
 use libfuzzer_sys::fuzz_target;
 

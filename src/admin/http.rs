@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -47,7 +47,13 @@ pub fn router(state: AdminState) -> Router {
         .route("/reload", post(reload))
         .route("/members/{zone}/{pool}/{region}/{member}/{action}", post(member_action))
         .route("/regions/{zone}/{pool}/{region}/{action}", post(region_action))
-        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint: see GET /status, /explain, /metrics; POST /reload, /members/..., /regions/...".into()) })
+        .fallback(|| async {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "no such endpoint: see GET /status, /explain, /metrics; POST /reload, /members/..., /regions/..."
+                    .into(),
+            )
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -76,7 +82,10 @@ impl IntoResponse for ApiError {
 /// Checks the bearer token of a mutating call against the serving config's token.
 fn authorize(snap: &Snapshot, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &snap.admin_token else {
-        return Err(ApiError(StatusCode::FORBIDDEN, "changes through the API are disabled: set admin.token_file in the config".into()));
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "changes through the API are disabled: set admin.token_file in the config".into(),
+        ));
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -84,9 +93,14 @@ fn authorize(snap: &Snapshot, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match given {
-        None => Err(ApiError(StatusCode::UNAUTHORIZED, "this call changes the server: send Authorization: Bearer <token>".into())),
+        None => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "this call changes the server: send Authorization: Bearer <token>".into(),
+        )),
         Some(g) if constant_time_eq(g.as_bytes(), token.0.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError(StatusCode::UNAUTHORIZED, "the bearer token is not the one in admin.token_file".into())),
+        Some(_) => {
+            Err(ApiError(StatusCode::UNAUTHORIZED, "the bearer token is not the one in admin.token_file".into()))
+        }
     }
 }
 
@@ -234,7 +248,9 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
                     });
                 };
                 match &region.content {
-                    Content::Members(ms) => ms.iter().for_each(|m| add(m.id, m.address.to_string(), Some(m.weight.get()))),
+                    Content::Members(ms) => {
+                        ms.iter().for_each(|m| add(m.id, m.address.to_string(), Some(m.weight.get())))
+                    }
                     Content::Cname { id, target, delegation } => {
                         add(*id, target.to_string(), None);
                         for (g, a) in delegation.iter().flat_map(|d| d.glue.iter()) {
@@ -285,11 +301,18 @@ struct ExplainParams {
     client: Option<String>,
 }
 
-async fn explain(State(st): State<AdminState>, Query(p): Query<ExplainParams>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn explain(
+    State(st): State<AdminState>,
+    Query(p): Query<ExplainParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (Some(name), Some(qtype), Some(client)) = (p.name, p.qtype, p.client) else {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "explain needs name, type and client, e.g. ?name=www.example.com&type=A&client=81.2.69.0/24".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "explain needs name, type and client, e.g. ?name=www.example.com&type=A&client=81.2.69.0/24".into(),
+        ));
     };
-    let (qname, rtype, net) = crate::dns::explain::parse_args(&name, &qtype, &client).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    let (qname, rtype, net) =
+        crate::dns::explain::parse_args(&name, &qtype, &client).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     let snap = st.shared.load();
     let mut rng = crate::steer::SplitMix64::new(crate::dns::server::entropy_seed());
     let text = crate::dns::explain::explain(&snap, &qname, rtype, net, &mut rng);
@@ -333,11 +356,22 @@ async fn region_action(
     set(&st, &headers, &zone, &pool, &region, None, &action)
 }
 
-fn set(st: &AdminState, headers: &HeaderMap, zone: &str, pool: &str, region: &str, member: Option<&str>, action: &str) -> Result<Json<serde_json::Value>, ApiError> {
+fn set(
+    st: &AdminState,
+    headers: &HeaderMap,
+    zone: &str,
+    pool: &str,
+    region: &str,
+    member: Option<&str>,
+    action: &str,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let snap = st.shared.load();
     authorize(&snap, headers)?;
     let Some(value) = Override::from_action(action) else {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown action '{action}': use drain, undrain, force-up, force-down or clear")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown action '{action}': use drain, undrain, force-up, force-down or clear"),
+        ));
     };
     let target = resolve(&snap, zone, pool, region, member)?;
     st.overrides.set_override(target.clone(), value);
@@ -346,7 +380,13 @@ fn set(st: &AdminState, headers: &HeaderMap, zone: &str, pool: &str, region: &st
 }
 
 /// Checks the names against the serving snapshot; a 404 names the first that is unknown.
-pub fn resolve(snap: &Snapshot, zone: &str, pool: &str, region: &str, member: Option<&str>) -> Result<OverrideTarget, ApiError> {
+pub fn resolve(
+    snap: &Snapshot,
+    zone: &str,
+    pool: &str,
+    region: &str,
+    member: Option<&str>,
+) -> Result<OverrideTarget, ApiError> {
     let not_found = |m: String| ApiError(StatusCode::NOT_FOUND, m);
     let wanted = format!("{}.", zone.trim_end_matches('.')).to_ascii_lowercase();
     let Some(z) = snap.zones.zones().iter().find(|z| z.origin.to_string().to_ascii_lowercase() == wanted) else {
@@ -362,7 +402,11 @@ pub fn resolve(snap: &Snapshot, zone: &str, pool: &str, region: &str, member: Op
         None => None,
         Some(m) => {
             let found = match &r.content {
-                Content::Members(ms) => m.parse::<std::net::IpAddr>().ok().and_then(|a| ms.iter().find(|x| x.address == a)).map(|x| x.address.to_string()),
+                Content::Members(ms) => m
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+                    .and_then(|a| ms.iter().find(|x| x.address == a))
+                    .map(|x| x.address.to_string()),
                 Content::Cname { target, .. } => {
                     let want = format!("{}.", m.trim_end_matches('.')).to_ascii_lowercase();
                     (target.to_string().to_ascii_lowercase() == want).then(|| target.to_string())
@@ -370,7 +414,11 @@ pub fn resolve(snap: &Snapshot, zone: &str, pool: &str, region: &str, member: Op
             };
             match found {
                 Some(f) => Some(f),
-                None => return Err(not_found(format!("member '{m}' not found in region '{region}' of pool '{pool}' in zone {wanted}"))),
+                None => {
+                    return Err(not_found(format!(
+                        "member '{m}' not found in region '{region}' of pool '{pool}' in zone {wanted}"
+                    )));
+                }
             }
         }
     };

@@ -7,8 +7,8 @@
 //! (zone, pool, region, member) *name*, so counts survive a reload even when ids move; the
 //! override codes are then written from the name-keyed override table.
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::metrics::Metrics;
 use super::overrides::Override;
@@ -139,7 +139,12 @@ impl LiveState {
             for (_, pool) in pools.pools() {
                 base.push(decisions.len());
                 for region in pool.regions.iter().map(|r| r.name.as_str()).chain([NO_REGION]) {
-                    decisions.push(take(CounterKey { zone: origin.clone(), pool: pool.name.clone(), region: region.into(), member: String::new() }));
+                    decisions.push(take(CounterKey {
+                        zone: origin.clone(),
+                        pool: pool.name.clone(),
+                        region: region.into(),
+                        member: String::new(),
+                    }));
                 }
             }
             live.region_base.push(base.into());
@@ -162,7 +167,15 @@ impl LiveState {
                 let Some(base) = self.region_base.get(zi).and_then(|b| b.get(pid.index())) else { continue };
                 for (i, region) in pool.regions.iter().map(|r| r.name.as_str()).chain([NO_REGION]).enumerate() {
                     let Some(counter) = self.decisions.get(zi).and_then(|d| d.get(base + i)) else { continue };
-                    f(CounterKey { zone: origin.clone(), pool: pool.name.clone(), region: region.into(), member: String::new() }, counter);
+                    f(
+                        CounterKey {
+                            zone: origin.clone(),
+                            pool: pool.name.clone(),
+                            region: region.into(),
+                            member: String::new(),
+                        },
+                        counter,
+                    );
                 }
             }
         }

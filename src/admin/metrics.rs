@@ -15,10 +15,10 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::config::Snapshot;
-use crate::dns::outcome::Outcome;
-use crate::dns::Transport;
 use super::live::member_name;
+use crate::config::Snapshot;
+use crate::dns::Transport;
+use crate::dns::outcome::Outcome;
 
 const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 
@@ -169,7 +169,10 @@ impl Metrics {
                 for (q, (_, qname)) in QTYPES.iter().enumerate() {
                     let n = get(&self.queries[t][r][q]);
                     if n > 0 {
-                        let _ = writeln!(out, "gslbd_queries_total{{transport=\"{tname}\",rcode=\"{rname}\",qtype=\"{qname}\"}} {n}");
+                        let _ = writeln!(
+                            out,
+                            "gslbd_queries_total{{transport=\"{tname}\",rcode=\"{rname}\",qtype=\"{qname}\"}} {n}"
+                        );
                     }
                 }
             }
@@ -185,7 +188,12 @@ impl Metrics {
             }
         }
 
-        family(&mut out, "gslbd_answers_total", "counter", "Address records (or CNAME hand-offs) given out, by zone, pool, region and member.");
+        family(
+            &mut out,
+            "gslbd_answers_total",
+            "counter",
+            "Address records (or CNAME hand-offs) given out, by zone, pool, region and member.",
+        );
         for (zi, zone) in snap.zones.zones().iter().enumerate() {
             for (id, m) in zone.pools.members() {
                 let pool = zone.pools.pool(m.pool);
@@ -220,15 +228,36 @@ impl Metrics {
             }
         });
 
-        family(&mut out, "gslbd_reloads_total", "counter", "Config reloads, by result (ok: swapped in; error: the old config kept serving).");
+        family(
+            &mut out,
+            "gslbd_reloads_total",
+            "counter",
+            "Config reloads, by result (ok: swapped in; error: the old config kept serving).",
+        );
         let _ = writeln!(out, "gslbd_reloads_total{{result=\"ok\"}} {}", get(&self.reloads_ok));
         let _ = writeln!(out, "gslbd_reloads_total{{result=\"error\"}} {}", get(&self.reloads_failed));
         for (name, help, v) in [
-            ("gslbd_last_reload_timestamp_seconds", "Unix time of the last reload attempt (0: none since start).", get(&self.last_reload_unix)),
-            ("gslbd_last_successful_reload_timestamp_seconds", "Unix time the serving config was loaded.", get(&self.last_success_unix)),
-            ("gslbd_last_reload_success", "1 if the last reload attempt succeeded (or none was tried), else 0.", get(&self.last_reload_ok)),
+            (
+                "gslbd_last_reload_timestamp_seconds",
+                "Unix time of the last reload attempt (0: none since start).",
+                get(&self.last_reload_unix),
+            ),
+            (
+                "gslbd_last_successful_reload_timestamp_seconds",
+                "Unix time the serving config was loaded.",
+                get(&self.last_success_unix),
+            ),
+            (
+                "gslbd_last_reload_success",
+                "1 if the last reload attempt succeeded (or none was tried), else 0.",
+                get(&self.last_reload_ok),
+            ),
             ("gslbd_last_reload_errors", "Errors found by the last reload attempt.", get(&self.last_reload_errors)),
-            ("gslbd_config_generation", "The serving config's generation: 1 at start, +1 per successful reload.", snap.live.version.generation),
+            (
+                "gslbd_config_generation",
+                "The serving config's generation: 1 at start, +1 per successful reload.",
+                snap.live.version.generation,
+            ),
         ] {
             family(&mut out, name, "gauge", help);
             let _ = writeln!(out, "{name} {v}");
@@ -260,7 +289,12 @@ fn render_load(out: &mut String, snap: &Snapshot) {
             rows.push((labels, feed.shed.map(|c| c.capacity.get()), st));
         }
     }
-    family(out, "gslbd_region_load", "gauge", "The region's load as its feed last reported it (sessions, connections or the metric's value).");
+    family(
+        out,
+        "gslbd_region_load",
+        "gauge",
+        "The region's load as its feed last reported it (sessions, connections or the metric's value).",
+    );
     for (l, _, st) in &rows {
         if let Some(st) = st {
             let _ = writeln!(out, "gslbd_region_load{{{l}}} {}", st.load);
@@ -317,7 +351,9 @@ impl MetricsSource for ProbeMetrics {
     fn render(&self, out: &mut String) {
         use std::fmt::Write;
         let status = self.0.status();
-        let label = |k: &crate::health::HealthKey| format!("target=\"{}\",probe=\"{}\"", esc(&k.target.to_string()), esc(&k.probe));
+        let label = |k: &crate::health::HealthKey| {
+            format!("target=\"{}\",probe=\"{}\"", esc(&k.target.to_string()), esc(&k.probe))
+        };
         family(out, "gslbd_probes_total", "counter", "Health probes run, per (target, probe).");
         for (k, s) in &status {
             let _ = writeln!(out, "gslbd_probes_total{{{}}} {}", label(k), s.counts.probes);
@@ -326,7 +362,12 @@ impl MetricsSource for ProbeMetrics {
         for (k, s) in &status {
             let _ = writeln!(out, "gslbd_probe_failures_total{{{}}} {}", label(k), s.counts.failures);
         }
-        family(out, "gslbd_probe_transitions_total", "counter", "Health state changes (rise/fall flips, the first result included).");
+        family(
+            out,
+            "gslbd_probe_transitions_total",
+            "counter",
+            "Health state changes (rise/fall flips, the first result included).",
+        );
         for (k, s) in &status {
             let _ = writeln!(out, "gslbd_probe_transitions_total{{{}}} {}", label(k), s.counts.transitions);
         }

@@ -22,21 +22,30 @@ mod watch;
 
 use std::net::IpAddr;
 
-pub use http::{resolve, router, serve_admin, AdminState, ApiError, BODY_LIMIT};
+pub use http::{AdminState, ApiError, BODY_LIMIT, resolve, router, serve_admin};
 pub use live::{ConfigVersion, LiveState, NO_REGION};
 pub use metrics::{Metrics, MetricsSource, ProbeMetrics};
 pub use overrides::{Override, OverrideEntry, OverrideTable, OverrideTarget, Overrides};
-pub use reload::{attach_feedback, attach_probes, config_files, digest, rfc3339, ErrorReport, ReloadReport, Reloader, Trigger};
-pub use watch::{spawn_watcher, DEBOUNCE};
+pub use reload::{
+    ErrorReport, ReloadReport, Reloader, Trigger, attach_feedback, attach_probes, config_files, digest, rfc3339,
+};
+pub use watch::{DEBOUNCE, spawn_watcher};
 
 use crate::config::Snapshot;
-use crate::dns::outcome::Outcome;
 use crate::dns::Transport;
+use crate::dns::outcome::Outcome;
 use crate::steer::Random;
 
 /// After each query: count it, and log it if it falls in the `[log] query_sample` fraction.
 #[inline]
-pub fn observe<R: Random + ?Sized>(snap: &Snapshot, outcome: &Outcome, transport: Transport, packet: &[u8], client: IpAddr, rng: &mut R) {
+pub fn observe<R: Random + ?Sized>(
+    snap: &Snapshot,
+    outcome: &Outcome,
+    transport: Transport,
+    packet: &[u8],
+    client: IpAddr,
+    rng: &mut R,
+) {
     snap.live.metrics.record(snap, outcome, transport);
     let rate = snap.ops.log.query_sample;
     if rate > 0.0 && outcome.replied {
@@ -51,7 +60,7 @@ pub fn observe<R: Random + ?Sized>(snap: &Snapshot, outcome: &Outcome, transport
 /// One sampled query at info: client (ECS subnet or address), qname, qtype, rcode, region.
 #[cold]
 fn log_query(snap: &Snapshot, outcome: &Outcome, transport: Transport, packet: &[u8], client: IpAddr) {
-    use crate::dns::wire::{parse, Parsed};
+    use crate::dns::wire::{Parsed, parse};
     let (qname, ecs) = match parse(packet) {
         Parsed::Query(q) => (q.question.name.to_string(), q.edns.and_then(|e| e.ecs).map(|c| c.net())),
         Parsed::Error { question, .. } => (question.map(|q| q.name.to_string()).unwrap_or_default(), None),

@@ -120,10 +120,14 @@ impl OverrideTable {
                         }
                         tracing::info!(file = %path.display(), overrides = table.len(), "admin overrides restored");
                     }
-                    Err(e) => tracing::error!(file = %path.display(), error = %e, "state file unreadable; starting without overrides"),
+                    Err(e) => {
+                        tracing::error!(file = %path.display(), error = %e, "state file unreadable; starting without overrides")
+                    }
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::error!(file = %path.display(), error = %e, "cannot read the state file; starting without overrides"),
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "cannot read the state file; starting without overrides")
+                }
             }
         }
         apply(&table, &shared.load());
@@ -133,7 +137,8 @@ impl OverrideTable {
     /// Writes the table to the state file: a temp file beside it, then a rename (atomic).
     fn save(&self, table: &BTreeMap<OverrideTarget, Override>) {
         let Some(path) = &self.state_file else { return };
-        let entries: Vec<OverrideEntry> = table.iter().map(|(t, v)| OverrideEntry { target: t.clone(), value: *v }).collect();
+        let entries: Vec<OverrideEntry> =
+            table.iter().map(|(t, v)| OverrideEntry { target: t.clone(), value: *v }).collect();
         let tmp = path.with_extension("state.tmp");
         let result = serde_json::to_vec_pretty(&entries)
             .map_err(std::io::Error::other)
@@ -177,7 +182,12 @@ fn apply(table: &BTreeMap<OverrideTarget, Override>, snap: &Snapshot) {
         let origin = zone.origin.to_string().to_ascii_lowercase();
         for (_, pool) in zone.pools.pools() {
             for region in &pool.regions {
-                let mut key = OverrideTarget { zone: origin.clone(), pool: pool.name.clone(), region: region.name.clone(), member: None };
+                let mut key = OverrideTarget {
+                    zone: origin.clone(),
+                    pool: pool.name.clone(),
+                    region: region.name.clone(),
+                    member: None,
+                };
                 let region_value = table.get(&key).copied().unwrap_or(Override::None);
                 let members: Vec<(MemberId, String)> = match &region.content {
                     Content::Members(ms) => ms.iter().map(|m| (m.id, m.address.to_string())).collect(),

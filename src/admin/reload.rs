@@ -20,10 +20,10 @@ use sha2::{Digest, Sha256};
 
 use super::live::{ConfigVersion, LiveState};
 use super::overrides::OverrideTable;
+use crate::config::{self, ConfigErrors, Snapshot, parse_config};
+use crate::dns::server::SharedSnapshot;
 use crate::feedback::FeedbackService;
 use crate::health::HealthService;
-use crate::config::{self, parse_config, ConfigErrors, Snapshot};
-use crate::dns::server::SharedSnapshot;
 
 /// What asked for a reload.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -79,7 +79,11 @@ impl Reloader {
     /// the shared snapshot the transports read, and the override table.
     /// With `health`, every published snapshot gets the probes' view of its members, and the
     /// probe tasks follow the config (kept pairs keep their state across reloads).
-    pub fn start(path: PathBuf, first: Snapshot, health: Option<HealthService>) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
+    pub fn start(
+        path: PathBuf,
+        first: Snapshot,
+        health: Option<HealthService>,
+    ) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
         Reloader::start_with_feedback(path, first, health, None)
     }
 
@@ -102,7 +106,14 @@ impl Reloader {
         let shared: SharedSnapshot = Arc::new(arc_swap::ArcSwap::from_pointee(first));
         let state_file = shared.load().ops.admin.as_ref().map(|a| a.state_file.clone());
         let overrides = OverrideTable::new(shared.clone(), state_file);
-        let report = ReloadReport { ok: true, trigger: Trigger::Start, at_unix: now, at: rfc3339(now), generation: 1, errors: Vec::new() };
+        let report = ReloadReport {
+            ok: true,
+            trigger: Trigger::Start,
+            at_unix: now,
+            at: rfc3339(now),
+            generation: 1,
+            errors: Vec::new(),
+        };
         let reloader = Arc::new(Reloader {
             path,
             shared: shared.clone(),
@@ -175,7 +186,11 @@ impl Reloader {
                 self.failed(&metrics, trigger, now, errors)
             }
             Err(join) => {
-                let errors = ConfigErrors(vec![config::ConfigError::new(&self.path, 0, format!("the reload task failed: {join}"))]);
+                let errors = ConfigErrors(vec![config::ConfigError::new(
+                    &self.path,
+                    0,
+                    format!("the reload task failed: {join}"),
+                )]);
                 tracing::error!(?trigger, error = %join, "reload task failed; the old config keeps serving");
                 self.failed(&metrics, trigger, now, errors)
             }

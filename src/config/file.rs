@@ -8,7 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::error::{line_of, ConfigError};
+use super::error::{ConfigError, line_of};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -231,7 +231,11 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     for l in raw.server.listen.get_ref() {
         match l.get_ref().parse::<SocketAddr>() {
             Ok(a) => listen.push(a),
-            Err(_) => errors.push(ConfigError::new(path, at(l.span()), format!("listen: '{}' is not an address:port (IPv6 as [::1]:53)", l.get_ref()))),
+            Err(_) => errors.push(ConfigError::new(
+                path,
+                at(l.span()),
+                format!("listen: '{}' is not an address:port (IPv6 as [::1]:53)", l.get_ref()),
+            )),
         }
     }
     if raw.server.listen.get_ref().is_empty() {
@@ -257,7 +261,11 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     };
     positive(raw.server.tcp.max_connections, "max_connections", &mut tcp.max_connections);
     positive(raw.server.tcp.max_connections_per_ip, "max_connections_per_ip", &mut tcp.max_connections_per_ip);
-    positive(raw.server.tcp.max_queries_per_connection, "max_queries_per_connection", &mut tcp.max_queries_per_connection);
+    positive(
+        raw.server.tcp.max_queries_per_connection,
+        "max_queries_per_connection",
+        &mut tcp.max_queries_per_connection,
+    );
     let mut udp_workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     positive(raw.server.udp_workers, "udp_workers", &mut udp_workers);
     let mut millis = |v: Option<Spanned<u64>>, name: &str, slot: &mut Duration| {
@@ -312,7 +320,9 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if let Some(v) = within(widen8(r.ipv6_prefix), "ipv6_prefix", 16, 128) {
         rrl.ipv6_prefix = v as u8;
     }
-    if let Some(v) = within(r.table_size.map(|s| Spanned::new(s.span(), *s.get_ref() as u64)), "table_size", 1024, 1 << 24) {
+    if let Some(v) =
+        within(r.table_size.map(|s| Spanned::new(s.span(), *s.get_ref() as u64)), "table_size", 1024, 1 << 24)
+    {
         rrl.table_size = v as usize;
     }
     if rrl.responses_per_second as u64 * rrl.window as u64 > crate::dns::rrl::MAX_RATE_TIMES_WINDOW {
@@ -360,13 +370,26 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(ConfigFile { path: path.to_path_buf(), server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait }, zones, geoip, ops })
+    Ok(ConfigFile {
+        path: path.to_path_buf(),
+        server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait },
+        zones,
+        geoip,
+        ops,
+    })
 }
 
 /// The default admin listener: loopback only.
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8053);
 
-fn parse_ops(path: &Path, text: &str, admin: Option<RawAdmin>, log: Option<RawLog>, base: &Path, errors: &mut Vec<ConfigError>) -> OpsSettings {
+fn parse_ops(
+    path: &Path,
+    text: &str,
+    admin: Option<RawAdmin>,
+    log: Option<RawLog>,
+    base: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> OpsSettings {
     let at = |s: std::ops::Range<usize>| line_of(text, s.start);
     let admin = admin.and_then(|a| {
         let listen = match &a.listen {
@@ -374,18 +397,27 @@ fn parse_ops(path: &Path, text: &str, admin: Option<RawAdmin>, log: Option<RawLo
             Some(l) => match l.get_ref().parse::<SocketAddr>() {
                 Ok(addr) => addr,
                 Err(_) => {
-                    errors.push(ConfigError::new(path, at(l.span()), format!("admin.listen: '{}' is not an address:port", l.get_ref())));
+                    errors.push(ConfigError::new(
+                        path,
+                        at(l.span()),
+                        format!("admin.listen: '{}' is not an address:port", l.get_ref()),
+                    ));
                     return None;
                 }
             },
         };
         if !listen.ip().is_loopback() && a.token_file.is_none() {
             let line = a.listen.as_ref().map(|l| at(l.span())).unwrap_or(0);
-            errors.push(ConfigError::new(path, line, format!("admin.listen: {listen} is not loopback; a token_file is required")));
+            errors.push(ConfigError::new(
+                path,
+                line,
+                format!("admin.listen: {listen} is not loopback; a token_file is required"),
+            ));
             return None;
         }
         let token_line = a.token_file.as_ref().map(|t| at(t.span())).unwrap_or(0);
-        let state_file = base.join(a.state_file.as_ref().map(|p| p.get_ref().clone()).unwrap_or_else(|| PathBuf::from("gslbd.state")));
+        let state_file = base
+            .join(a.state_file.as_ref().map(|p| p.get_ref().clone()).unwrap_or_else(|| PathBuf::from("gslbd.state")));
         Some(AdminSettings { listen, token_file: a.token_file.map(|t| base.join(t.get_ref())), state_file, token_line })
     });
     let mut query_sample = 0.0;

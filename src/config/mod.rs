@@ -9,15 +9,15 @@ mod file;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{line_of, ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, line_of};
 pub use file::{
-    parse_config, AdminSettings, ConfigFile, GeoEntry, LogSettings, OpsSettings, RrlSettings, ServerSettings, TcpLimits, ZoneEntry,
-    DEFAULT_ADMIN_LISTEN,
+    AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, GeoEntry, LogSettings, OpsSettings, RrlSettings, ServerSettings,
+    TcpLimits, ZoneEntry, parse_config,
 };
 
 use crate::geo::GeoDb;
 use crate::steer::load_pools;
-use crate::zone::{load_zone, ZoneSet};
+use crate::zone::{ZoneSet, load_zone};
 
 /// Everything the query path reads, built once per (re)load and never mutated.
 pub struct Snapshot {
@@ -125,11 +125,19 @@ fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<
     match std::fs::read_to_string(path) {
         Ok(t) if !t.trim().is_empty() => Some(AdminToken(t.trim().to_string())),
         Ok(_) => {
-            errors.push(ConfigError::new(&file.path, admin.token_line, format!("admin.token_file: {} is empty", path.display())));
+            errors.push(ConfigError::new(
+                &file.path,
+                admin.token_line,
+                format!("admin.token_file: {} is empty", path.display()),
+            ));
             None
         }
         Err(e) => {
-            errors.push(ConfigError::new(&file.path, admin.token_line, format!("admin.token_file: cannot read {}: {e}", path.display())));
+            errors.push(ConfigError::new(
+                &file.path,
+                admin.token_line,
+                format!("admin.token_file: cannot read {}: {e}", path.display()),
+            ));
             None
         }
     }

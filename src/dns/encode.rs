@@ -70,7 +70,11 @@ impl Rrs<'_> {
                 })
                 .collect(),
             Rrs::Cname { owner, ttl, target } => {
-                vec![Record::from_rdata(owner.clone(), ttl, RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())))]
+                vec![Record::from_rdata(
+                    owner.clone(),
+                    ttl,
+                    RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
+                )]
             }
         }
     }
@@ -130,7 +134,10 @@ impl<'a> Section<'a> {
         let mut i = 0;
         while i < records.len() {
             let mut j = i + 1;
-            while j < records.len() && records[j].name == records[i].name && records[j].record_type() == records[i].record_type() {
+            while j < records.len()
+                && records[j].name == records[i].name
+                && records[j].record_type() == records[i].record_type()
+            {
                 j += 1;
             }
             s.push(Rrs::Records { owner: None, records: &records[i..j] });
@@ -271,7 +278,15 @@ impl<'q> Compressor<'q> {
 }
 
 /// Writes one resource record: owner, type, class, TTL and RDATA (length patched in).
-fn write_record(out: &mut Vec<u8>, comp: &mut Compressor, owner: &Name, rtype: u16, class: u16, ttl: u32, rdata: RdataRef<'_>) {
+fn write_record(
+    out: &mut Vec<u8>,
+    comp: &mut Compressor,
+    owner: &Name,
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    rdata: RdataRef<'_>,
+) {
     comp.write_name(out, owner, true);
     out.extend_from_slice(&rtype.to_be_bytes());
     out.extend_from_slice(&class.to_be_bytes());
@@ -402,7 +417,15 @@ fn write_rrs(out: &mut Vec<u8>, comp: &mut Compressor, rrs: &Rrs<'_>, addrs: &[I
         Rrs::Records { owner, records } => {
             for r in records {
                 let owner = owner.unwrap_or(&r.name);
-                write_record(out, comp, owner, u16::from(r.record_type()), u16::from(r.dns_class), r.ttl, RdataRef::Data(&r.data));
+                write_record(
+                    out,
+                    comp,
+                    owner,
+                    u16::from(r.record_type()),
+                    u16::from(r.dns_class),
+                    r.ttl,
+                    RdataRef::Data(&r.data),
+                );
             }
             records.len() as u16
         }
@@ -470,7 +493,17 @@ mod tests {
         let question = q("WwW.Example.COM.", RecordType::A);
         let addrs = ["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()];
         let answer = [Rrs::Addresses { owner: &question.name, ttl: 30 }];
-        let reply = Reply { header: header(), authoritative: true, rcode: 0, question: Some(&question), answer: &answer, authority: &[], additional: &[], addrs: &addrs, edns: None };
+        let reply = Reply {
+            header: header(),
+            authoritative: true,
+            rcode: 0,
+            question: Some(&question),
+            answer: &answer,
+            authority: &[],
+            additional: &[],
+            addrs: &addrs,
+            edns: None,
+        };
         let mut out = Vec::new();
         let w = encode(&reply, 512, &mut out);
         // header 12 + question (17 + 4) + 2 × (pointer 2 + 10 + 4)
@@ -491,7 +524,17 @@ mod tests {
         );
         let records = [mx];
         let answer = Section::from_records(&records);
-        let reply = Reply { header: header(), authoritative: true, rcode: 0, question: Some(&question), answer: answer.as_slice(), authority: &[], additional: &[], addrs: &[], edns: None };
+        let reply = Reply {
+            header: header(),
+            authoritative: true,
+            rcode: 0,
+            question: Some(&question),
+            answer: answer.as_slice(),
+            authority: &[],
+            additional: &[],
+            addrs: &[],
+            edns: None,
+        };
         let mut out = Vec::new();
         encode(&reply, 512, &mut out);
         // owner → C00C; exchange = "mail" + pointer to example.com at 12.
@@ -513,7 +556,17 @@ mod tests {
         };
         let records: Vec<Record> = (0..4).map(txt).collect();
         let answer = Section::from_records(&records);
-        let reply = Reply { header: header(), authoritative: true, rcode: 0, question: Some(&question), answer: answer.as_slice(), authority: &[], additional: &[], addrs: &[], edns: None };
+        let reply = Reply {
+            header: header(),
+            authoritative: true,
+            rcode: 0,
+            question: Some(&question),
+            answer: answer.as_slice(),
+            authority: &[],
+            additional: &[],
+            addrs: &[],
+            edns: None,
+        };
         let mut out = Vec::new();
         let w = encode(&reply, 512, &mut out);
         assert!(w.truncated);

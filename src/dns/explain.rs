@@ -17,7 +17,8 @@ pub fn parse_args(name: &str, qtype: &str, client: &str) -> Result<(Name, Record
     use std::str::FromStr;
     let mut qname = Name::from_ascii(name).map_err(|_| format!("'{name}' is not a domain name"))?;
     qname.set_fqdn(true);
-    let qtype = RecordType::from_str(&qtype.to_ascii_uppercase()).map_err(|_| format!("'{qtype}' is not a record type"))?;
+    let qtype =
+        RecordType::from_str(&qtype.to_ascii_uppercase()).map_err(|_| format!("'{qtype}' is not a record type"))?;
     let client = match client.parse::<IpNet>() {
         Ok(n) => n.trunc(),
         Err(_) => match client.parse::<std::net::IpAddr>() {
@@ -30,7 +31,13 @@ pub fn parse_args(name: &str, qtype: &str, client: &str) -> Result<(Name, Record
 
 /// Explains the answer to `name`/`qtype` for a client in `client` (an ECS subnet, or a
 /// resolver address as /32 or /128).
-pub fn explain<R: Random + ?Sized>(snap: &Snapshot, name: &Name, qtype: RecordType, client: IpNet, rng: &mut R) -> String {
+pub fn explain<R: Random + ?Sized>(
+    snap: &Snapshot,
+    name: &Name,
+    qtype: RecordType,
+    client: IpNet,
+    rng: &mut R,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "query      {name} {qtype} from {client}");
     let mut result = lookup(&snap.zones, name, qtype);
@@ -49,14 +56,21 @@ pub fn explain<R: Random + ?Sized>(snap: &Snapshot, name: &Name, qtype: RecordTy
             let _ = writeln!(out, "zone       {}", zone.origin);
             let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
             let mut trace = Explain::new();
-            scope = steer_pooled(snap, pooled, qtype, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
+            scope =
+                steer_pooled(snap, pooled, qtype, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
             let _ = write!(out, "{trace}");
             if !out.ends_with('\n') {
                 out.push('\n');
             }
         }
     }
-    let _ = writeln!(out, "reply      rcode {} aa {} ecs-scope {}", result.rcode, if result.authoritative { 1 } else { 0 }, scope);
+    let _ = writeln!(
+        out,
+        "reply      rcode {} aa {} ecs-scope {}",
+        result.rcode,
+        if result.authoritative { 1 } else { 0 },
+        scope
+    );
     let [answer, authority, additional] = result.records(addrs.as_slice());
     for (section, records) in [("answer", &answer), ("authority", &authority), ("additional", &additional)] {
         for r in records.iter() {

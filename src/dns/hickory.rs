@@ -5,15 +5,15 @@
 //! per UDP packet and has no TCP connection limits (see shared notes). This adapter hands
 //! hickory the raw request bytes, and turns our reply back into a `MessageResponse`. It is
 //! not a second implementation: every decision is `respond`'s.
-use hickory_proto::op::{Header, HeaderCounts, Message, Metadata, MessageType, ResponseCode};
-use hickory_server::net::xfer::Protocol;
+use hickory_proto::op::{Header, HeaderCounts, Message, MessageType, Metadata, ResponseCode};
 use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use super::server::{entropy_seed, SharedSnapshot};
+use super::server::{SharedSnapshot, entropy_seed};
+use super::{Transport, respond};
 use crate::steer::SplitMix64;
-use super::{respond, Transport};
 
 /// A [`RequestHandler`] that answers from the snapshot in service.
 pub struct HickoryHandler {
@@ -26,7 +26,11 @@ fn info(metadata: Metadata) -> ResponseInfo {
 
 #[async_trait::async_trait]
 impl RequestHandler for HickoryHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response_handle: R) -> ResponseInfo {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
         let transport = match request.protocol() {
             Protocol::Udp => Transport::Udp,
             _ => Transport::Tcp,
@@ -34,8 +38,15 @@ impl RequestHandler for HickoryHandler {
         let mut out = Vec::new();
         let reply = {
             let snap = self.shared.load();
-            respond(&snap, request.as_slice(), request.src().ip(), transport, &mut out, &mut SplitMix64::new(entropy_seed()))
-                .and_then(|w| Message::from_vec(&out[..w.len]).ok())
+            respond(
+                &snap,
+                request.as_slice(),
+                request.src().ip(),
+                transport,
+                &mut out,
+                &mut SplitMix64::new(entropy_seed()),
+            )
+            .and_then(|w| Message::from_vec(&out[..w.len]).ok())
         };
         let Some(msg) = reply else {
             // Dropped (a response or a runt): nothing is sent.
@@ -48,7 +59,13 @@ impl RequestHandler for HickoryHandler {
             builder.edns(e);
         }
         let metadata = msg.metadata;
-        let response = builder.build(metadata, msg.answers.iter(), msg.authorities.iter(), std::iter::empty(), msg.additionals.iter());
+        let response = builder.build(
+            metadata,
+            msg.answers.iter(),
+            msg.authorities.iter(),
+            std::iter::empty(),
+            msg.additionals.iter(),
+        );
         match response_handle.send_response(response).await {
             Ok(i) => i,
             Err(e) => {

@@ -12,7 +12,7 @@
 use hickory_proto::op::Message;
 
 use super::wire::{self, Parsed};
-use super::{Transport, EDNS_PAYLOAD, PLAIN_UDP_LIMIT};
+use super::{EDNS_PAYLOAD, PLAIN_UDP_LIMIT, Transport};
 
 /// Checks one exchange. `reply` is `None` when `respond` returned `None`.
 pub fn check_exchange(query: &[u8], reply: Option<&[u8]>, transport: Transport) -> Result<(), String> {

@@ -28,9 +28,9 @@ use hickory_proto::rr::RecordType;
 use ipnet::IpNet;
 
 use crate::config::Snapshot;
-use crate::steer::{decide, AddrList, Answer, Client, Explain, Family, Random};
-use crate::zone::{lookup, Lookup, Pooled};
-use encode::{encode, EdnsReply, Reply, Rrs, Written};
+use crate::steer::{AddrList, Answer, Client, Explain, Family, Random, decide};
+use crate::zone::{Lookup, Pooled, lookup};
+use encode::{EdnsReply, Reply, Rrs, Written, encode};
 pub use outcome::{Outcome, Steered, SteeredAnswer};
 use wire::{ErrorRcode, Parsed};
 
@@ -50,7 +50,14 @@ const CLASS_IN: u16 = 1;
 /// Answers one query packet from `client` into `out`. `None`: drop the packet, send nothing.
 /// `rng` drives the weighted choices of pooled names; each worker passes its own.
 /// Allocates nothing when `out` has room for a whole message (64 KiB).
-pub fn respond<R: Random + ?Sized>(snap: &Snapshot, packet: &[u8], client: IpAddr, transport: Transport, out: &mut Vec<u8>, rng: &mut R) -> Option<Written> {
+pub fn respond<R: Random + ?Sized>(
+    snap: &Snapshot,
+    packet: &[u8],
+    client: IpAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    rng: &mut R,
+) -> Option<Written> {
     respond_with(snap, packet, client, transport, out, rng, &mut Outcome::default())
 }
 
@@ -86,7 +93,14 @@ pub fn respond_with<R: Random + ?Sized>(
                 edns,
             };
             let written = encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out);
-            *outcome = Outcome { replied: true, rcode, qtype: question.as_ref().map(|q| u16::from(q.qtype)), ecs: false, truncated: written.truncated, steered: None };
+            *outcome = Outcome {
+                replied: true,
+                rcode,
+                qtype: question.as_ref().map(|q| u16::from(q.qtype)),
+                ecs: false,
+                truncated: written.truncated,
+                steered: None,
+            };
             return Some(written);
         }
         Parsed::Query(q) => q,

@@ -272,7 +272,11 @@ pub fn classify(reply: &[u8], h: &mut impl Hasher) -> Option<Kind> {
     let end = read_name(reply, pos, &mut oh)?;
     let t = u16::from_be_bytes([*reply.get(end)?, *reply.get(end + 1)?]);
     let kind = kind_of(t);
-    if t == TYPE_SOA || t == TYPE_NS { oh.feed(h) } else { qh.feed(h) }
+    if t == TYPE_SOA || t == TYPE_NS {
+        oh.feed(h)
+    } else {
+        qh.feed(h)
+    }
     Some(kind)
 }
 
@@ -354,13 +358,20 @@ pub fn slip_in_place(buf: &mut [u8], len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::encode::{encode, Reply, Section};
+    use crate::dns::encode::{Reply, Section, encode};
     use crate::dns::wire::{QueryHeader, Question};
     use hickory_proto::rr::{Name, RData, Record, RecordType};
     use std::net::Ipv4Addr;
 
     fn settings(rate: u32, slip: u32, window: u32) -> RrlSettings {
-        RrlSettings { enabled: true, responses_per_second: rate, slip, window, table_size: 1024, ..RrlSettings::default() }
+        RrlSettings {
+            enabled: true,
+            responses_per_second: rate,
+            slip,
+            window,
+            table_size: 1024,
+            ..RrlSettings::default()
+        }
     }
 
     fn reply(qname: &str, qtype: RecordType, rcode: u16, answer: &[Record], authority: &[Record], aa: bool) -> Vec<u8> {
@@ -392,7 +403,11 @@ mod tests {
     }
 
     fn ns(name: &str) -> Record {
-        Record::from_rdata(Name::from_ascii(name).unwrap(), 60, RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii("ns.example.net.").unwrap())))
+        Record::from_rdata(
+            Name::from_ascii(name).unwrap(),
+            60,
+            RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii("ns.example.net.").unwrap())),
+        )
     }
 
     fn kind(bytes: &[u8]) -> Kind {
@@ -425,7 +440,10 @@ mod tests {
         let sent = (0..20).filter(|&i| rrl.check(&nx(i), C1, t) == Verdict::Send).count();
         assert_eq!(sent, 5, "20 random-subdomain NXDOMAINs in one instant: the burst of 5 goes out");
         let pos = |i: usize| reply(&format!("h{i}.z."), RecordType::A, 0, &[a(&format!("h{i}.z."))], &[], true);
-        assert!((0..20).all(|i| rrl.check(&pos(i), C1, t) == Verdict::Send), "distinct positive answers are distinct buckets");
+        assert!(
+            (0..20).all(|i| rrl.check(&pos(i), C1, t) == Verdict::Send),
+            "distinct positive answers are distinct buckets"
+        );
     }
 
     #[test]
@@ -443,11 +461,17 @@ mod tests {
         // Limited replies still count (as BIND): a steady flood at twice the rate stays in debt
         // and gets nothing after its first burst; a client under the rate gets everything.
         let flood = Rrl::new(&settings(10, 0, 2));
-        let sent: Vec<u64> = (0..200u64).filter(|i| flood.check(&r, C1, t0 + Duration::from_millis(50 * i)) == Verdict::Send).collect();
-        assert!(sent.len() <= 20, "20/s for 10 s against 10/s: the burst and one second's refill at most, got {}", sent.len());
+        let sent: Vec<u64> =
+            (0..200u64).filter(|i| flood.check(&r, C1, t0 + Duration::from_millis(50 * i)) == Verdict::Send).collect();
+        assert!(
+            sent.len() <= 20,
+            "20/s for 10 s against 10/s: the burst and one second's refill at most, got {}",
+            sent.len()
+        );
         assert!(sent.iter().all(|&i| i < 40), "nothing after the first two seconds: {sent:?}");
         let calm = Rrl::new(&settings(10, 0, 2));
-        let sent = (0..80u64).filter(|i| calm.check(&r, C1, t0 + Duration::from_millis(125 * i)) == Verdict::Send).count();
+        let sent =
+            (0..80u64).filter(|i| calm.check(&r, C1, t0 + Duration::from_millis(125 * i)) == Verdict::Send).count();
         assert_eq!(sent, 80, "8/s for 10 s against 10/s");
     }
 

@@ -16,10 +16,10 @@ use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::time::{timeout, Instant};
+use tokio::time::{Instant, timeout};
 
-use super::rrl::{slip_in_place, Rrl, Verdict};
-use super::{respond_with, Outcome, Transport};
+use super::rrl::{Rrl, Verdict, slip_in_place};
+use super::{Outcome, Transport, respond_with};
 use crate::config::Snapshot;
 use crate::steer::SplitMix64;
 

@@ -35,9 +35,9 @@ use std::time::Duration;
 
 use arc_swap::Guard;
 
-use super::rrl::{slip_in_place, Rrl, Verdict};
-use super::server::{entropy_seed, SharedSnapshot};
-use super::{respond_with, Outcome, Transport};
+use super::rrl::{Rrl, Verdict, slip_in_place};
+use super::server::{SharedSnapshot, entropy_seed};
+use super::{Outcome, Transport, respond_with};
 use crate::config::Snapshot;
 use crate::steer::SplitMix64;
 
@@ -74,7 +74,14 @@ pub struct DnsHandler {
 
 impl DnsHandler {
     pub fn new(shared: SharedSnapshot, rrl: Arc<Rrl>) -> DnsHandler {
-        DnsHandler { shared, rrl, rng: SplitMix64::new(entropy_seed()), outcome: Outcome::default(), snap: None, now: Duration::ZERO }
+        DnsHandler {
+            shared,
+            rrl,
+            rng: SplitMix64::new(entropy_seed()),
+            outcome: Outcome::default(),
+            snap: None,
+            now: Duration::ZERO,
+        }
     }
 }
 
@@ -199,7 +206,9 @@ pub fn serve<H: Handler>(sock: std::net::UdpSocket, mut handler: H) -> io::Resul
         // SAFETY: `rx_hdr` holds BATCH initialised headers whose name, iovec and control
         // pointers point into `b`'s boxed buffers with the lengths given, all alive and not
         // otherwise borrowed for the duration of the call; `fd` is owned by `sock`, alive here.
-        let n = unsafe { libc::recvmmsg(fd, b.rx_hdr.as_mut_ptr(), BATCH as libc::c_uint, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+        let n = unsafe {
+            libc::recvmmsg(fd, b.rx_hdr.as_mut_ptr(), BATCH as libc::c_uint, libc::MSG_WAITFORONE, std::ptr::null_mut())
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
@@ -224,7 +233,9 @@ pub fn serve<H: Handler>(sock: std::net::UdpSocket, mut handler: H) -> io::Resul
             let dst = if pktinfo { destination(&b.rx_hdr[i].msg_hdr) } else { None };
             let out = &mut b.out[m];
             out.clear();
-            let Some(reply_len) = handler.handle(&b.rx[i * RECV_BUF..i * RECV_BUF + len], client, out) else { continue };
+            let Some(reply_len) = handler.handle(&b.rx[i * RECV_BUF..i * RECV_BUF + len], client, out) else {
+                continue;
+            };
             let reply_len = reply_len.min(out.len());
             b.tx_names[m] = b.names[i];
             b.tx_iov[m] = libc::iovec { iov_base: out.as_mut_ptr().cast(), iov_len: reply_len };
@@ -269,9 +280,18 @@ pub fn serve<H: Handler>(sock: std::net::UdpSocket, mut handler: H) -> io::Resul
 
 fn enable_pktinfo(fd: libc::c_int, v6: bool) -> io::Result<()> {
     let on: libc::c_int = 1;
-    let (level, opt) = if v6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO) } else { (libc::IPPROTO_IP, libc::IP_PKTINFO) };
+    let (level, opt) =
+        if v6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO) } else { (libc::IPPROTO_IP, libc::IP_PKTINFO) };
     // SAFETY: `on` is a live c_int and its size is passed; `fd` is an open socket.
-    let r = unsafe { libc::setsockopt(fd, level, opt, (&on as *const libc::c_int).cast(), size_of::<libc::c_int>() as libc::socklen_t) };
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
     if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
@@ -282,7 +302,10 @@ fn from_storage(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<Sock
             // SAFETY: the family says the storage holds a sockaddr_in, which it is large
             // enough and aligned for (sockaddr_storage is designed for exactly this).
             let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)), u16::from_be(a.sin_port))))
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
         }
         libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
             // SAFETY: as above, for sockaddr_in6.
@@ -315,11 +338,17 @@ fn destination(h: &libc::msghdr) -> Option<Destination> {
             let (level, kind) = ((*c).cmsg_level, (*c).cmsg_type);
             if level == libc::IPPROTO_IP && kind == libc::IP_PKTINFO {
                 let p: libc::in_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                return Some(Destination { addr: IpAddr::V4(Ipv4Addr::from(u32::from_be(p.ipi_addr.s_addr))), ifindex: p.ipi_ifindex as u32 });
+                return Some(Destination {
+                    addr: IpAddr::V4(Ipv4Addr::from(u32::from_be(p.ipi_addr.s_addr))),
+                    ifindex: p.ipi_ifindex as u32,
+                });
             }
             if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
                 let p: libc::in6_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                return Some(Destination { addr: IpAddr::V6(Ipv6Addr::from(p.ipi6_addr.s6_addr)), ifindex: p.ipi6_ifindex });
+                return Some(Destination {
+                    addr: IpAddr::V6(Ipv6Addr::from(p.ipi6_addr.s6_addr)),
+                    ifindex: p.ipi6_ifindex,
+                });
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
@@ -363,7 +392,8 @@ fn write_source(buf: &mut [u64; CTRL_BUF / 8], dst: Destination) -> usize {
                 (*c).cmsg_type = libc::IPV6_PKTINFO;
                 (*c).cmsg_len = libc::CMSG_LEN(size_of::<libc::in6_pktinfo>() as u32) as _;
                 // The interface matters for link-local addresses; keep the one it came in on.
-                let p = libc::in6_pktinfo { ipi6_addr: libc::in6_addr { s6_addr: a.octets() }, ipi6_ifindex: dst.ifindex };
+                let p =
+                    libc::in6_pktinfo { ipi6_addr: libc::in6_addr { s6_addr: a.octets() }, ipi6_ifindex: dst.ifindex };
                 std::ptr::write_unaligned(libc::CMSG_DATA(c).cast(), p);
                 space
             }

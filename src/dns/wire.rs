@@ -67,7 +67,12 @@ pub enum Parsed {
     /// Not a query we may answer (too short for a header, or a response: RFC 5452 §9.2-style reflection guard).
     Drop,
     /// Answer with this rcode and no records, echoing what could be read.
-    Error { header: QueryHeader, rcode: ErrorRcode, question: Option<Question>, edns: Option<EdnsQuery> },
+    Error {
+        header: QueryHeader,
+        rcode: ErrorRcode,
+        question: Option<Question>,
+        edns: Option<EdnsQuery>,
+    },
     Query(Query),
 }
 
@@ -94,7 +99,8 @@ pub fn parse(packet: &[u8]) -> Parsed {
     if flags & 0x8000 != 0 {
         return Parsed::Drop; // QR=1: a response, never answered
     }
-    let header = QueryHeader { id, opcode: ((flags >> 11) & 0xF) as u8, rd: flags & 0x0100 != 0, cd: flags & 0x0010 != 0 };
+    let header =
+        QueryHeader { id, opcode: ((flags >> 11) & 0xF) as u8, rd: flags & 0x0100 != 0, cd: flags & 0x0010 != 0 };
     let count = |i: usize| u16::from_be_bytes([packet[i], packet[i + 1]]);
     let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
     let formerr = |question, edns| Parsed::Error { header, rcode: ErrorRcode::FormErr, question, edns };
@@ -105,7 +111,8 @@ pub fn parse(packet: &[u8]) -> Parsed {
     }
     let question = if qdcount == 1 { read_question(&mut dec) } else { None };
     // The OPT record is read for every opcode: a NOTIMP reply to an EDNS query carries OPT too.
-    let edns = if question.is_some() || qdcount == 0 { read_edns(&mut dec, ancount, nscount, arcount) } else { Err(None) };
+    let edns =
+        if question.is_some() || qdcount == 0 { read_edns(&mut dec, ancount, nscount, arcount) } else { Err(None) };
     if header.opcode != 0 {
         // RFC 1035 §4.1.1 / RFC 8906 §3.1.4: an opcode we do not implement gets NOTIMP.
         return Parsed::Error { header, rcode: ErrorRcode::NotImp, question, edns: edns.unwrap_or_else(|e| e) };
@@ -127,7 +134,12 @@ pub fn parse(packet: &[u8]) -> Parsed {
 
 /// Skips the answer and authority sections and reads the OPT record from the additional
 /// section. `Err` means FORMERR, with the OPT as far as it was understood.
-fn read_edns(dec: &mut BinDecoder<'_>, ancount: u16, nscount: u16, arcount: u16) -> Result<Option<EdnsQuery>, Option<EdnsQuery>> {
+fn read_edns(
+    dec: &mut BinDecoder<'_>,
+    ancount: u16,
+    nscount: u16,
+    arcount: u16,
+) -> Result<Option<EdnsQuery>, Option<EdnsQuery>> {
     for _ in 0..(ancount as u32 + nscount as u32) {
         skip_record(dec).ok_or(None)?;
     }
@@ -142,7 +154,8 @@ fn read_edns(dec: &mut BinDecoder<'_>, ancount: u16, nscount: u16, arcount: u16)
             return Err(None);
         }
         let version = (rr.ttl >> 16) as u8;
-        let mut e = EdnsQuery { payload: rr.class.max(512), version, dnssec_ok: rr.ttl & 0x8000 != 0, nsid: false, ecs: None };
+        let mut e =
+            EdnsQuery { payload: rr.class.max(512), version, dnssec_ok: rr.ttl & 0x8000 != 0, nsid: false, ecs: None };
         let mut opts = rr.rdata;
         while !opts.is_empty() {
             if opts.len() < 4 {

@@ -35,22 +35,13 @@ pub use shed::{ShedReason, step};
 pub enum FeedKind {
     /// HAProxy's stats page as CSV (`;csv`): load = the FRONTEND row's `scur`; backends up =
     /// the BACKEND row's `act`.
-    Haproxy {
-        frontend: String,
-        backend: Option<String>,
-    },
+    Haproxy { frontend: String, backend: Option<String> },
     /// nginx `stub_status`: load = "Active connections". Reports no backends.
     Nginx,
     /// Prometheus text exposition: load = the sum of the samples matching `metric`.
-    Prometheus {
-        metric: MetricSel,
-        backends: Option<MetricSel>,
-    },
+    Prometheus { metric: MetricSel, backends: Option<MetricSel> },
     /// A JSON document: load = the number at the dot path `path`.
-    Json {
-        path: String,
-        backends_path: Option<String>,
-    },
+    Json { path: String, backends_path: Option<String> },
 }
 
 impl FeedKind {

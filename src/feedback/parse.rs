@@ -39,11 +39,7 @@ impl fmt::Display for MetricSel {
                 if i > 0 {
                     f.write_str(",")?;
                 }
-                write!(
-                    f,
-                    "{k}=\"{}\"",
-                    v.replace('\\', "\\\\").replace('"', "\\\"")
-                )?;
+                write!(f, "{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))?;
             }
             f.write_str("}")?;
         }
@@ -56,29 +52,22 @@ impl MetricSel {
     /// `{label="value", ...}`.
     pub fn parse(text: &str) -> Result<MetricSel, String> {
         let text = text.trim();
-        let (name, labels) = split_series(text).ok_or_else(|| {
-            format!("\"{text}\" is not a metric name with optional {{label=\"value\"}} labels")
-        })?;
+        let (name, labels) = split_series(text)
+            .ok_or_else(|| format!("\"{text}\" is not a metric name with optional {{label=\"value\"}} labels"))?;
         if !valid_metric_name(name) {
             return Err(format!("\"{name}\" is not a Prometheus metric name"));
         }
         let labels = match labels {
             None => Vec::new(),
-            Some(l) => parse_labels(l)
-                .ok_or_else(|| format!("the labels of \"{text}\" are not label=\"value\" pairs"))?,
+            Some(l) => {
+                parse_labels(l).ok_or_else(|| format!("the labels of \"{text}\" are not label=\"value\" pairs"))?
+            }
         };
-        Ok(MetricSel {
-            name: name.to_string(),
-            labels,
-        })
+        Ok(MetricSel { name: name.to_string(), labels })
     }
 
     fn matches(&self, name: &str, labels: &[(String, String)]) -> bool {
-        name == self.name
-            && self
-                .labels
-                .iter()
-                .all(|want| labels.iter().any(|have| have == want))
+        name == self.name && self.labels.iter().all(|want| labels.iter().any(|have| have == want))
     }
 }
 
@@ -97,12 +86,8 @@ pub fn sample(kind: &FeedKind, body: &[u8]) -> Result<Sample, String> {
             };
             Sample { load, backends_up }
         }
-        FeedKind::Json {
-            path,
-            backends_path,
-        } => {
-            let v: serde_json::Value =
-                serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+        FeedKind::Json { path, backends_path } => {
+            let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
             let load = json_number(&v, path)?;
             let backends_up = match backends_path {
                 Some(p) => Some(count(json_number(&v, p)?, "backends_path")?),
@@ -135,11 +120,8 @@ pub fn haproxy(text: &str, frontend: &str, backend: Option<&str>) -> Result<Samp
         .or_else(|| header.strip_prefix('#'))
         .ok_or("no `# pxname,svname,...` header line (is the URL the ;csv stats page?)")?;
     let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-    let col = |name: &str| {
-        cols.iter()
-            .position(|c| *c == name)
-            .ok_or_else(|| format!("no `{name}` column in the header"))
-    };
+    let col =
+        |name: &str| cols.iter().position(|c| *c == name).ok_or_else(|| format!("no `{name}` column in the header"));
     let (px, sv, scur, act) = (col("pxname")?, col("svname")?, col("scur")?, col("act")?);
     let mut load = None;
     let mut backends = None;
@@ -154,27 +136,18 @@ pub fn haproxy(text: &str, frontend: &str, backend: Option<&str>) -> Result<Samp
         if *s == "FRONTEND" && *p == frontend {
             let v = f.get(scur).copied().unwrap_or("");
             load = Some(
-                v.trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("frontend {frontend}: scur \"{v}\" is not a number"))?,
+                v.trim().parse::<f64>().map_err(|_| format!("frontend {frontend}: scur \"{v}\" is not a number"))?,
             );
         } else if *s == "BACKEND" && Some(*p) == backend {
             let v = f.get(act).copied().unwrap_or("");
-            backends = Some(
-                v.trim()
-                    .parse::<u32>()
-                    .map_err(|_| format!("backend {p}: act \"{v}\" is not a count"))?,
-            );
+            backends = Some(v.trim().parse::<u32>().map_err(|_| format!("backend {p}: act \"{v}\" is not a count"))?);
         }
     }
     let load = load.ok_or_else(|| format!("no FRONTEND row for frontend \"{frontend}\""))?;
     if let (Some(b), None) = (backend, backends) {
         return Err(format!("no BACKEND row for backend \"{b}\""));
     }
-    Ok(Sample {
-        load,
-        backends_up: backends,
-    })
+    Ok(Sample { load, backends_up: backends })
 }
 
 /// nginx stub_status.
@@ -182,13 +155,8 @@ pub fn nginx(text: &str) -> Result<Sample, String> {
     for line in text.lines() {
         if let Some(rest) = line.trim_start().strip_prefix("Active connections:") {
             let v = rest.trim();
-            let load = v
-                .parse::<u64>()
-                .map_err(|_| format!("\"Active connections: {v}\" is not a count"))?;
-            return Ok(Sample {
-                load: load as f64,
-                backends_up: None,
-            });
+            let load = v.parse::<u64>().map_err(|_| format!("\"Active connections: {v}\" is not a count"))?;
+            return Ok(Sample { load: load as f64, backends_up: None });
         }
     }
     Err("no \"Active connections:\" line (is the URL nginx's stub_status?)".into())
@@ -223,8 +191,7 @@ pub fn prometheus(text: &str, sel: &MetricSel) -> Result<f64, String> {
             continue;
         }
         let value = rest.split_whitespace().next().unwrap_or("");
-        let v = parse_prom_float(value)
-            .ok_or_else(|| format!("{series}: value \"{value}\" is not a number"))?;
+        let v = parse_prom_float(value).ok_or_else(|| format!("{series}: value \"{value}\" is not a number"))?;
         sum += v;
         found += 1;
     }
@@ -278,9 +245,7 @@ fn split_series(s: &str) -> Option<(&str, Option<&str>)> {
 
 fn valid_metric_name(n: &str) -> bool {
     let mut chars = n.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
@@ -348,8 +313,7 @@ pub fn json_number(v: &serde_json::Value, path: &str) -> Result<f64, String> {
         }
         .ok_or_else(|| format!("no value at \"{path}\" (missing \"{seg}\")"))?;
     }
-    cur.as_f64()
-        .ok_or_else(|| format!("the value at \"{path}\" is not a number"))
+    cur.as_f64().ok_or_else(|| format!("the value at \"{path}\" is not a number"))
 }
 
 #[cfg(test)]
@@ -394,67 +358,21 @@ nginx_connections_active{instance="c",job="other"} 1000
     #[test]
     fn haproxy_frontend_sessions_and_backends_up() {
         let s = haproxy(HAPROXY_26, "web", Some("web_servers")).unwrap();
-        assert_eq!(
-            s,
-            Sample {
-                load: 85.0,
-                backends_up: Some(2)
-            }
-        );
-        assert_eq!(
-            haproxy(HAPROXY_26, "web", None).unwrap(),
-            Sample {
-                load: 85.0,
-                backends_up: None
-            }
-        );
-        assert_eq!(
-            haproxy(HAPROXY_26, "stats", Some("stats")).unwrap(),
-            Sample {
-                load: 1.0,
-                backends_up: Some(0)
-            }
-        );
-        assert!(
-            haproxy(HAPROXY_26, "nope", None)
-                .unwrap_err()
-                .contains("no FRONTEND row for frontend \"nope\"")
-        );
-        assert!(
-            haproxy(HAPROXY_26, "web", Some("nope"))
-                .unwrap_err()
-                .contains("no BACKEND row")
-        );
+        assert_eq!(s, Sample { load: 85.0, backends_up: Some(2) });
+        assert_eq!(haproxy(HAPROXY_26, "web", None).unwrap(), Sample { load: 85.0, backends_up: None });
+        assert_eq!(haproxy(HAPROXY_26, "stats", Some("stats")).unwrap(), Sample { load: 1.0, backends_up: Some(0) });
+        assert!(haproxy(HAPROXY_26, "nope", None).unwrap_err().contains("no FRONTEND row for frontend \"nope\""));
+        assert!(haproxy(HAPROXY_26, "web", Some("nope")).unwrap_err().contains("no BACKEND row"));
         // Columns are found by name, wherever they are.
         let moved = "# svname,pxname,act,scur\nFRONTEND,web,,7\nBACKEND,b,0,3\n";
-        assert_eq!(
-            haproxy(moved, "web", Some("b")).unwrap(),
-            Sample {
-                load: 7.0,
-                backends_up: Some(0)
-            }
-        );
-        assert!(
-            haproxy("<html>stats</html>", "web", None)
-                .unwrap_err()
-                .contains("header")
-        );
-        assert!(
-            haproxy("# pxname,svname,scur\n", "web", None)
-                .unwrap_err()
-                .contains("no `act` column")
-        );
+        assert_eq!(haproxy(moved, "web", Some("b")).unwrap(), Sample { load: 7.0, backends_up: Some(0) });
+        assert!(haproxy("<html>stats</html>", "web", None).unwrap_err().contains("header"));
+        assert!(haproxy("# pxname,svname,scur\n", "web", None).unwrap_err().contains("no `act` column"));
     }
 
     #[test]
     fn nginx_active_connections() {
-        assert_eq!(
-            nginx(NGINX).unwrap(),
-            Sample {
-                load: 291.0,
-                backends_up: None
-            }
-        );
+        assert_eq!(nginx(NGINX).unwrap(), Sample { load: 291.0, backends_up: None });
         assert!(nginx("Active connections: lots\n").is_err());
         assert!(nginx("").is_err());
     }
@@ -462,50 +380,19 @@ nginx_connections_active{instance="c",job="other"} 1000
     #[test]
     fn prometheus_sums_matching_samples() {
         let sel = |s: &str| MetricSel::parse(s).unwrap();
+        assert_eq!(prometheus(PROMETHEUS, &sel(r#"haproxy_frontend_current_sessions{proxy="web"}"#)).unwrap(), 85.0);
+        assert_eq!(prometheus(PROMETHEUS, &sel("haproxy_frontend_current_sessions")).unwrap(), 98.0);
+        assert_eq!(prometheus(PROMETHEUS, &sel(r#"nginx_connections_active{job="lb"}"#)).unwrap(), 42.5);
         assert_eq!(
-            prometheus(
-                PROMETHEUS,
-                &sel(r#"haproxy_frontend_current_sessions{proxy="web"}"#)
-            )
-            .unwrap(),
-            85.0
-        );
-        assert_eq!(
-            prometheus(PROMETHEUS, &sel("haproxy_frontend_current_sessions")).unwrap(),
-            98.0
-        );
-        assert_eq!(
-            prometheus(PROMETHEUS, &sel(r#"nginx_connections_active{job="lb"}"#)).unwrap(),
-            42.5
-        );
-        assert_eq!(
-            prometheus(
-                PROMETHEUS,
-                &sel(r#"haproxy_backend_active_servers{proxy="api_servers"}"#)
-            )
-            .unwrap(),
+            prometheus(PROMETHEUS, &sel(r#"haproxy_backend_active_servers{proxy="api_servers"}"#)).unwrap(),
             0.0
         );
-        assert!(
-            prometheus(
-                PROMETHEUS,
-                &sel(r#"haproxy_frontend_current_sessions{proxy="x"}"#)
-            )
-            .is_err()
-        );
+        assert!(prometheus(PROMETHEUS, &sel(r#"haproxy_frontend_current_sessions{proxy="x"}"#)).is_err());
         let kind = FeedKind::Prometheus {
             metric: sel(r#"haproxy_frontend_current_sessions{proxy="web"}"#),
-            backends: Some(sel(
-                r#"haproxy_backend_active_servers{proxy="web_servers"}"#,
-            )),
+            backends: Some(sel(r#"haproxy_backend_active_servers{proxy="web_servers"}"#)),
         };
-        assert_eq!(
-            sample(&kind, PROMETHEUS.as_bytes()).unwrap(),
-            Sample {
-                load: 85.0,
-                backends_up: Some(2)
-            }
-        );
+        assert_eq!(sample(&kind, PROMETHEUS.as_bytes()).unwrap(), Sample { load: 85.0, backends_up: Some(2) });
         // Escaped quotes and braces inside label values.
         let text = "m{a=\"x\\\"}y\",b=\"2\"} 3\nm{a=\"z\"} 4\n";
         assert_eq!(prometheus(text, &sel(r#"m{a="x\"}y"}"#)).unwrap(), 3.0);
@@ -513,68 +400,25 @@ nginx_connections_active{instance="c",job="other"} 1000
 
     #[test]
     fn metric_selectors() {
-        assert_eq!(
-            MetricSel::parse("up").unwrap(),
-            MetricSel {
-                name: "up".into(),
-                labels: vec![]
-            }
-        );
+        assert_eq!(MetricSel::parse("up").unwrap(), MetricSel { name: "up".into(), labels: vec![] });
         let s = MetricSel::parse(r#"a_b:c{x="1", y="two"}"#).unwrap();
-        assert_eq!(
-            s.labels,
-            vec![
-                ("x".to_string(), "1".to_string()),
-                ("y".to_string(), "two".to_string())
-            ]
-        );
+        assert_eq!(s.labels, vec![("x".to_string(), "1".to_string()), ("y".to_string(), "two".to_string())]);
         assert_eq!(s.to_string(), r#"a_b:c{x="1",y="two"}"#);
-        for bad in [
-            "",
-            "1abc",
-            "a{b}",
-            "a{b=c}",
-            "a{b=\"c\"",
-            "a b",
-            "a{\"x\"=\"y\"}",
-        ] {
+        for bad in ["", "1abc", "a{b}", "a{b=c}", "a{b=\"c\"", "a b", "a{\"x\"=\"y\"}"] {
             assert!(MetricSel::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn json_paths() {
-        let kind = FeedKind::Json {
-            path: "load.sessions".into(),
-            backends_path: Some("pools.0.up".into()),
-        };
+        let kind = FeedKind::Json { path: "load.sessions".into(), backends_path: Some("pools.0.up".into()) };
         let body = br#"{"load":{"sessions":42.5},"pools":[{"up":3}]}"#;
-        assert_eq!(
-            sample(&kind, body).unwrap(),
-            Sample {
-                load: 42.5,
-                backends_up: Some(3)
-            }
-        );
-        assert!(
-            sample(&kind, br#"{"load":{"sessions":"42"}}"#)
-                .unwrap_err()
-                .contains("not a number")
-        );
-        assert!(
-            sample(&kind, br#"{"load":{}}"#)
-                .unwrap_err()
-                .contains("missing \"sessions\"")
-        );
+        assert_eq!(sample(&kind, body).unwrap(), Sample { load: 42.5, backends_up: Some(3) });
+        assert!(sample(&kind, br#"{"load":{"sessions":"42"}}"#).unwrap_err().contains("not a number"));
+        assert!(sample(&kind, br#"{"load":{}}"#).unwrap_err().contains("missing \"sessions\""));
         assert!(sample(&kind, b"not json").is_err());
-        let neg = FeedKind::Json {
-            path: "x".into(),
-            backends_path: None,
-        };
-        assert!(
-            sample(&neg, br#"{"x":-1}"#).is_err(),
-            "a negative load is an error"
-        );
+        let neg = FeedKind::Json { path: "x".into(), backends_path: None };
+        assert!(sample(&neg, br#"{"x":-1}"#).is_err(), "a negative load is an error");
     }
 
     mod props {

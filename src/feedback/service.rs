@@ -43,11 +43,7 @@ pub struct ShedState {
 
 impl ShedState {
     fn new(cfg: ShedConfig) -> ShedState {
-        ShedState {
-            cfg,
-            s: AtomicU64::new(0f64.to_bits()),
-            reason: AtomicU8::new(ShedReason::NoSample.to_u8()),
-        }
+        ShedState { cfg, s: AtomicU64::new(0f64.to_bits()), reason: AtomicU8::new(ShedReason::NoSample.to_u8()) }
     }
     #[inline]
     pub fn shed(&self) -> f64 {
@@ -67,11 +63,7 @@ impl ShedState {
 type ShedBits = (u64, u64, u64);
 
 fn bits(c: &ShedConfig) -> ShedBits {
-    (
-        c.capacity.get().to_bits(),
-        c.high.get().to_bits(),
-        c.low.get().to_bits(),
-    )
+    (c.capacity.get().to_bits(), c.high.get().to_bits(), c.low.get().to_bits())
 }
 
 #[derive(Debug, Default)]
@@ -137,10 +129,7 @@ impl FeedEntry {
         match r {
             Ok(s) => {
                 self.load.store(s.load.to_bits(), Ordering::Release);
-                self.backends.store(
-                    s.backends_up.map_or(NO_BACKENDS, u64::from),
-                    Ordering::Release,
-                );
+                self.backends.store(s.backends_up.map_or(NO_BACKENDS, u64::from), Ordering::Release);
                 self.fresh.store(true, Ordering::Release);
                 d.last_ok = Some(now);
                 d.last_error = None;
@@ -157,20 +146,14 @@ impl FeedEntry {
     }
 
     fn check_stale(&self, d: &Detail, now: Instant, stale_after: Duration) {
-        if d.last_ok
-            .is_none_or(|t| now.saturating_duration_since(t) > stale_after)
-        {
+        if d.last_ok.is_none_or(|t| now.saturating_duration_since(t) > stale_after) {
             self.fresh.store(false, Ordering::Release);
         }
     }
 
     /// The controller for `cfg`, created at s = 0 if new.
     fn shed_for(&self, cfg: &ShedConfig) -> Arc<ShedState> {
-        Arc::clone(
-            lock(&self.sheds)
-                .entry(bits(cfg))
-                .or_insert_with(|| Arc::new(ShedState::new(*cfg))),
-        )
+        Arc::clone(lock(&self.sheds).entry(bits(cfg)).or_insert_with(|| Arc::new(ShedState::new(*cfg))))
     }
 
     /// Polls run and failed.
@@ -310,17 +293,12 @@ impl FeedbackService {
         let mut wanted: HashMap<FeedKey, (Arc<FeedSpec>, Vec<ShedConfig>)> = HashMap::new();
         for pools in all {
             for (_, _, _, feed) in pools.fed() {
-                let e = wanted
-                    .entry(feed.feed.key.clone())
-                    .or_insert_with(|| (Arc::clone(&feed.feed), Vec::new()));
+                let e = wanted.entry(feed.feed.key.clone()).or_insert_with(|| (Arc::clone(&feed.feed), Vec::new()));
                 let (first, sheds) = e;
                 if (first.interval, first.timeout, first.stale_after)
                     != (feed.feed.interval, feed.feed.timeout, feed.feed.stale_after)
                 {
-                    let c = format!(
-                        "{}: polled with different timings in two places; using the first",
-                        feed.feed.key
-                    );
+                    let c = format!("{}: polled with different timings in two places; using the first", feed.feed.key);
                     if !report.conflicts.contains(&c) {
                         report.conflicts.push(c);
                     }
@@ -333,11 +311,7 @@ impl FeedbackService {
             }
         }
         let mut reg = lock(&self.inner.registry);
-        let gone: Vec<FeedKey> = reg
-            .keys()
-            .filter(|k| !wanted.contains_key(*k))
-            .cloned()
-            .collect();
+        let gone: Vec<FeedKey> = reg.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
         for k in gone {
             if let Some(mut r) = reg.remove(&k) {
                 if let Some(t) = r.task.take() {
@@ -396,15 +370,10 @@ impl FeedbackService {
             });
             let shed = feed.shed.as_ref().map(|c| r.entry.shed_for(c));
             if let Some(s) = slots.get_mut(slot.index()) {
-                *s = Some(Slot {
-                    entry: Arc::clone(&r.entry),
-                    shed,
-                });
+                *s = Some(Slot { entry: Arc::clone(&r.entry), shed });
             }
         }
-        PoolsLoad {
-            slots: slots.into_boxed_slice(),
-        }
+        PoolsLoad { slots: slots.into_boxed_slice() }
     }
 
     /// Waits until every polled feed has been polled once, at most `max`. True when all were.
@@ -413,18 +382,12 @@ impl FeedbackService {
     }
 
     fn all_polled(&self) -> bool {
-        lock(&self.inner.registry)
-            .values()
-            .filter(|r| r.task.is_some())
-            .all(|r| r.entry.counts().0 > 0)
+        lock(&self.inner.registry).values().filter(|r| r.task.is_some()).all(|r| r.entry.counts().0 > 0)
     }
 
     /// How many pollers run.
     pub fn tasks(&self) -> usize {
-        lock(&self.inner.registry)
-            .values()
-            .filter(|r| r.task.is_some())
-            .count()
+        lock(&self.inner.registry).values().filter(|r| r.task.is_some()).count()
     }
 
     /// Stops every poller (views keep their last state; feeds become stale only by polling, so
@@ -449,12 +412,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-async fn poll_loop(
-    spec: Arc<FeedSpec>,
-    entry: Arc<FeedEntry>,
-    client: reqwest::Client,
-    round: Arc<Notify>,
-) {
+async fn poll_loop(spec: Arc<FeedSpec>, entry: Arc<FeedEntry>, client: reqwest::Client, round: Arc<Notify>) {
     let mut next = Instant::now();
     loop {
         tokio::time::sleep_until(next).await;
@@ -499,11 +457,7 @@ fn short(e: &reqwest::Error) -> String {
         msg = s.to_string();
         src = s.source();
     }
-    if e.is_connect() {
-        format!("connect: {msg}")
-    } else {
-        msg
-    }
+    if e.is_connect() { format!("connect: {msg}") } else { msg }
 }
 
 #[cfg(test)]
@@ -527,14 +481,7 @@ mod tests {
         let stale = Duration::from_secs(2);
         assert!(!e.fresh());
         assert_eq!(e.status(Some(&shed), t0).state, FeedState::Missing);
-        e.record(
-            Ok(Sample {
-                load: 100.0,
-                backends_up: Some(2),
-            }),
-            t0,
-            stale,
-        );
+        e.record(Ok(Sample { load: 100.0, backends_up: Some(2) }), t0, stale);
         assert!(e.fresh());
         assert!((shed.shed() - 0.2).abs() < 1e-12);
         assert_eq!(e.backends_up(), Some(2));
@@ -551,14 +498,7 @@ mod tests {
         assert_eq!(st.error.as_deref(), Some("refused"));
         assert_eq!(st.load, 100.0);
         // A good sample again: fresh, and the controller steps from where it was.
-        e.record(
-            Ok(Sample {
-                load: 10.0,
-                backends_up: None,
-            }),
-            t0 + Duration::from_secs(4),
-            stale,
-        );
+        e.record(Ok(Sample { load: 10.0, backends_up: None }), t0 + Duration::from_secs(4), stale);
         assert!(e.fresh());
         assert_eq!(shed.shed(), 0.0);
         assert_eq!(e.backends_up(), None);

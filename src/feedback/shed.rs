@@ -63,11 +63,7 @@ impl fmt::Display for ShedReason {
 /// One controller step on a fresh sample. `prev` outside [0, 1] (or NaN) is treated as 0;
 /// the result is always in [0, 1].
 pub fn step(prev: f64, load: f64, cfg: &ShedConfig) -> (f64, ShedReason) {
-    let s = if prev.is_finite() {
-        prev.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let s = if prev.is_finite() { prev.clamp(0.0, 1.0) } else { 0.0 };
     let hc = cfg.high_load();
     let lo = cfg.low.get() * cfg.capacity.get();
     if !load.is_finite() || load < 0.0 {
@@ -78,23 +74,9 @@ pub fn step(prev: f64, load: f64, cfg: &ShedConfig) -> (f64, ShedReason) {
         (next.clamp(0.0, 1.0), ShedReason::AboveHigh)
     } else if load < lo {
         let next = (s - RETURN_STEP).max(0.0);
-        (
-            next,
-            if next > 0.0 {
-                ShedReason::Returning
-            } else {
-                ShedReason::NotShedding
-            },
-        )
+        (next, if next > 0.0 { ShedReason::Returning } else { ShedReason::NotShedding })
     } else {
-        (
-            s,
-            if s > 0.0 {
-                ShedReason::Holding
-            } else {
-                ShedReason::NotShedding
-            },
-        )
+        (s, if s > 0.0 { ShedReason::Holding } else { ShedReason::NotShedding })
     }
 }
 
@@ -136,11 +118,7 @@ mod tests {
         let c = cfg(100.0, 0.8, 0.6);
         let mut s = 0.2;
         let (n, why) = step(s, 50.0, &c);
-        assert_eq!(
-            (n, why),
-            (0.0, ShedReason::NotShedding),
-            "0.2 − 0.25 is bounded at 0"
-        );
+        assert_eq!((n, why), (0.0, ShedReason::NotShedding), "0.2 − 0.25 is bounded at 0");
         s = 0.9;
         let mut seen = Vec::new();
         for _ in 0..5 {
@@ -160,16 +138,8 @@ mod tests {
     fn holds_between_the_watermarks() {
         let c = cfg(100.0, 0.8, 0.6);
         assert_eq!(step(0.3, 70.0, &c), (0.3, ShedReason::Holding));
-        assert_eq!(
-            step(0.3, 60.0, &c),
-            (0.3, ShedReason::Holding),
-            "at the low watermark: hold"
-        );
-        assert_eq!(
-            step(0.3, 80.0, &c),
-            (0.3, ShedReason::Holding),
-            "at the high watermark: hold"
-        );
+        assert_eq!(step(0.3, 60.0, &c), (0.3, ShedReason::Holding), "at the low watermark: hold");
+        assert_eq!(step(0.3, 80.0, &c), (0.3, ShedReason::Holding), "at the high watermark: hold");
         assert_eq!(step(0.0, 75.0, &c), (0.0, ShedReason::NotShedding));
     }
 
@@ -182,10 +152,7 @@ mod tests {
         let (s, _) = step(0.0, f64::MAX, &c);
         assert!((0.0..=1.0).contains(&s));
         for v in 0..=6 {
-            assert_eq!(
-                ShedReason::from_u8(ShedReason::from_u8(v).to_u8()),
-                ShedReason::from_u8(v)
-            );
+            assert_eq!(ShedReason::from_u8(ShedReason::from_u8(v).to_u8()), ShedReason::from_u8(v));
         }
     }
 }

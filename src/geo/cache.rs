@@ -22,7 +22,7 @@
 //!
 //! Coordinates are stored in whole micro-degrees (about 0.1 m). The reader quantizes every
 //! decoded location the same way ([`quantize`]), so a hit and a miss return identical values.
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use super::types::{Continent, Coordinates, Country, Location};
 
@@ -180,11 +180,7 @@ mod tests {
     use std::sync::Arc;
 
     fn loc(cc: &str, cont: Continent, lat: f64, lon: f64) -> Location {
-        quantize(Location {
-            country: Country::parse(cc),
-            continent: Some(cont),
-            coords: Coordinates::new(lat, lon),
-        })
+        quantize(Location { country: Country::parse(cc), continent: Some(cont), coords: Coordinates::new(lat, lon) })
     }
 
     #[test]
@@ -232,10 +228,7 @@ mod tests {
         // any hit must return exactly that offset's location.
         let cache = Arc::new(LocationCache::for_data_len(0));
         let base = 3u32;
-        let offsets: Vec<u32> = (0u32..)
-            .filter(|&o| std::ptr::eq(cache.slot(o), cache.slot(base)))
-            .take(4)
-            .collect();
+        let offsets: Vec<u32> = (0u32..).filter(|&o| std::ptr::eq(cache.slot(o), cache.slot(base))).take(4).collect();
         let expect = |o: u32| loc("NZ", Continent::OC, -f64::from(o % 80), f64::from(o % 170));
         let threads: Vec<_> = (0..4)
             .map(|t| {

@@ -22,7 +22,7 @@ use std::path::Path;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::{Mmap, Reader};
 
-use super::cache::{quantize, LocationCache};
+use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
 use super::types::Location;
 
@@ -64,11 +64,13 @@ impl GeoDb {
     /// Opens `path` by memory-mapping it. The file must not be modified in place while open:
     /// replace it by writing a new file and renaming it over the old one, then open again.
     pub fn open(path: &Path) -> Result<GeoDb, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: cannot open GeoIP database: {e}", path.display()))?;
+        let file =
+            std::fs::File::open(path).map_err(|e| format!("{}: cannot open GeoIP database: {e}", path.display()))?;
         // SAFETY: the map is read-only and private to this process. The documented contract
         // (above) is that database files are replaced by rename, never rewritten in place,
         // so the mapped bytes do not change under the reader.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| format!("{}: cannot map GeoIP database: {e}", path.display()))?;
+        let map =
+            unsafe { Mmap::map(&file) }.map_err(|e| format!("{}: cannot map GeoIP database: {e}", path.display()))?;
         GeoDb::from_source(Source::Mapped(map)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -152,9 +154,13 @@ fn host_net(ip: IpAddr) -> IpNet {
 /// IPv4 network is 0.0.0.0/0.
 fn to_family(looked_up: IpAddr, net_ip: IpAddr, prefix: u8) -> IpNet {
     match (looked_up, net_ip) {
-        (IpAddr::V4(_), IpAddr::V4(a)) => Ipv4Net::new(a, prefix).map(IpNet::V4).unwrap_or_else(|_| host_net(looked_up)),
+        (IpAddr::V4(_), IpAddr::V4(a)) => {
+            Ipv4Net::new(a, prefix).map(IpNet::V4).unwrap_or_else(|_| host_net(looked_up))
+        }
         (IpAddr::V4(_), IpAddr::V6(_)) => IpNet::V4(Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).unwrap_or_default()),
-        (IpAddr::V6(_), IpAddr::V6(a)) => Ipv6Net::new(a, prefix).map(IpNet::V6).unwrap_or_else(|_| host_net(looked_up)),
+        (IpAddr::V6(_), IpAddr::V6(a)) => {
+            Ipv6Net::new(a, prefix).map(IpNet::V6).unwrap_or_else(|_| host_net(looked_up))
+        }
         (IpAddr::V6(_), IpAddr::V4(a)) => {
             // Not produced by maxminddb for IPv6 lookups; map it back rather than guess.
             Ipv6Net::new(a.to_ipv6_mapped(), prefix.saturating_add(96).min(128))

@@ -21,9 +21,9 @@ mod types;
 pub mod writer;
 
 pub use countries::{country_centroid, country_continent};
-pub use db::{utc_date, GeoDb, GeoHit};
-pub use types::{distance_km, Continent, Coordinates, Country, Location};
-pub use writer::{csv_to_mmdb, GeoDbBuilder};
+pub use db::{GeoDb, GeoHit, utc_date};
+pub use types::{Continent, Coordinates, Country, Location, distance_km};
+pub use writer::{GeoDbBuilder, csv_to_mmdb};
 
 #[cfg(test)]
 mod tests;

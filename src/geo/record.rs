@@ -13,8 +13,8 @@
 //! because vendors differ, and the maxminddb decoder is strict per Rust type.
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::countries::{country_centroid, country_continent};
 use super::types::{Continent, Coordinates, Country, Location};

@@ -95,7 +95,8 @@ fn ipv4_mapped_addresses_are_looked_up_as_ipv4() {
 #[test]
 fn cached_answers_equal_fresh_ones() {
     let db = sample_db();
-    let first: Vec<GeoHit> = ["81.2.69.1", "10.1.1.1", "2001:db8::5", "192.0.2.1"].iter().map(|s| db.lookup(ip(s))).collect();
+    let first: Vec<GeoHit> =
+        ["81.2.69.1", "10.1.1.1", "2001:db8::5", "192.0.2.1"].iter().map(|s| db.lookup(ip(s))).collect();
     for _ in 0..3 {
         let again: Vec<GeoHit> =
             ["81.2.69.1", "10.1.1.1", "2001:db8::5", "192.0.2.1"].iter().map(|s| db.lookup(ip(s))).collect();
@@ -197,7 +198,11 @@ fn flat_dbip_float_coordinates_and_country_only_records() {
     w.insert(net("81.2.69.0/24"), &london).unwrap();
     w.insert(net("1.0.16.0/20"), &FlatCountry { country_code: "jp" }).unwrap();
     let reg = MmRegisteredOnly {
-        registered_country: MmCountry { geoname_id: 2077456, iso_code: "AU", names: Names { en: "Australia", de: "Australien" } },
+        registered_country: MmCountry {
+            geoname_id: 2077456,
+            iso_code: "AU",
+            names: Names { en: "Australia", de: "Australien" },
+        },
     };
     w.insert(net("1.128.0.0/11"), &reg).unwrap();
     w.insert(net("198.51.100.0/24"), &FlatCountry { country_code: "not a code" }).unwrap();
@@ -269,9 +274,17 @@ fn damaged_databases_never_panic() {
     b.insert(net("2001:db8::/32"), &at("NZ", -41.0, 174.0)).unwrap();
     let good = b.to_bytes().unwrap();
     let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
-    let probes: Vec<IpAddr> = (0..64).map(|_| IpAddr::from((noise.next() as u32 & 0x0a3f_ffff).to_be_bytes())).chain(
-        [ip("2001:db8::1"), ip("::1"), ip("::ffff:10.1.1.1"), ip("255.255.255.255"), ip("0.0.0.0"), ip("ffff::1")],
-    ).collect();
+    let probes: Vec<IpAddr> = (0..64)
+        .map(|_| IpAddr::from((noise.next() as u32 & 0x0a3f_ffff).to_be_bytes()))
+        .chain([
+            ip("2001:db8::1"),
+            ip("::1"),
+            ip("::ffff:10.1.1.1"),
+            ip("255.255.255.255"),
+            ip("0.0.0.0"),
+            ip("ffff::1"),
+        ])
+        .collect();
     // Truncations.
     for cut in [0, 1, 16, good.len() / 2, good.len() - 1] {
         if let Ok(db) = GeoDb::from_bytes(good[..cut].to_vec()) {
@@ -427,8 +440,18 @@ fn print_networks() {
     };
     println!("{}", db.description());
     for a in [
-        "81.2.69.160", "133.0.0.1", "1.0.16.1", "1.128.0.1", "203.2.218.1", "18.0.0.1", "128.103.0.1", "4.2.2.1",
-        "2400:4050::1", "2001:4860:4860::8888", "2001:67c::1", "10.1.2.3",
+        "81.2.69.160",
+        "133.0.0.1",
+        "1.0.16.1",
+        "1.128.0.1",
+        "203.2.218.1",
+        "18.0.0.1",
+        "128.103.0.1",
+        "4.2.2.1",
+        "2400:4050::1",
+        "2001:4860:4860::8888",
+        "2001:67c::1",
+        "10.1.2.3",
     ] {
         let hit = db.lookup(ip(a));
         println!("{a:>24} -> {:<18} {:?}", hit.network.to_string(), hit.location);
@@ -448,8 +471,9 @@ fn lookup_cost() {
     println!("{}", db.description());
     let mut noise = Noise(0x1234_5678_9abc_def1);
     let v4: Vec<IpAddr> = (0..1_000_000).map(|_| IpAddr::from((noise.next() as u32).to_be_bytes())).collect();
-    let v6: Vec<IpAddr> =
-        (0..1_000_000).map(|_| IpAddr::from(((0x2000u128 << 112) | u128::from(noise.next()) << 64).to_be_bytes())).collect();
+    let v6: Vec<IpAddr> = (0..1_000_000)
+        .map(|_| IpAddr::from(((0x2000u128 << 112) | u128::from(noise.next()) << 64).to_be_bytes()))
+        .collect();
     for (name, ips) in [("IPv4 random", &v4), ("IPv6 random 2000::/4", &v6)] {
         for pass in ["cold", "warm"] {
             let t = std::time::Instant::now();

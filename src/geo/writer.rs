@@ -192,18 +192,16 @@ pub fn csv_to_mmdb(csv_text: &str, csv_name: &str) -> Result<Vec<u8>, Vec<Config
 /// One data line → network and location, or the reason it is wrong.
 fn parse_line(fields: &[&str]) -> Result<(IpNet, Location), String> {
     let [net, country, lat, lon] = fields else {
-        return Err(format!(
-            "expected 4 fields `network,country,latitude,longitude`, found {}",
-            fields.len()
-        ));
+        return Err(format!("expected 4 fields `network,country,latitude,longitude`, found {}", fields.len()));
     };
     let net = parse_network(net)?;
     let country =
         Country::parse(country).ok_or_else(|| format!("country {country:?} is not a two-letter ISO 3166 code"))?;
     let coords = match (lat.is_empty(), lon.is_empty()) {
-        (true, true) => Some(country_centroid(country).ok_or_else(|| {
-            format!("no latitude/longitude given and no built-in centroid for country {country}")
-        })?),
+        (true, true) => Some(
+            country_centroid(country)
+                .ok_or_else(|| format!("no latitude/longitude given and no built-in centroid for country {country}"))?,
+        ),
         (false, false) => {
             let la: f64 = lat.parse().map_err(|_| format!("latitude {lat:?} is not a number"))?;
             let lo: f64 = lon.parse().map_err(|_| format!("longitude {lon:?} is not a number"))?;

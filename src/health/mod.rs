@@ -34,7 +34,7 @@ pub mod view;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use probe::{install_crypto_provider, HttpProbe, NetProber, ProbeKind, ProbeResult, ProbeSpec, Prober, TlsProbe};
+pub use probe::{HttpProbe, NetProber, ProbeKind, ProbeResult, ProbeSpec, Prober, TlsProbe, install_crypto_provider};
 pub use scheduler::{HealthMetrics, HealthOptions, HealthService, UpdateReport};
 pub use state::{Machine, Override, State, Thresholds};
 pub use view::{Counts, Entry, EntryStatus, HealthKey, PoolsHealth, Target};

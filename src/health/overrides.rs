@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::HealthError;
 use super::state::Override;
 use super::view::{HealthKey, Target};
-use super::HealthError;
 
 #[derive(Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -41,10 +41,16 @@ pub(crate) fn load(path: &Path) -> Result<BTreeMap<HealthKey, Override>, HealthE
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(HealthError::StateFile(path.to_path_buf(), e.to_string())),
     };
-    let file: File = toml::from_str(&text).map_err(|e| HealthError::StateFile(path.to_path_buf(), e.message().to_string()))?;
+    let file: File =
+        toml::from_str(&text).map_err(|e| HealthError::StateFile(path.to_path_buf(), e.message().to_string()))?;
     let mut out = BTreeMap::new();
     for row in file.overrides {
-        let bad = |what: &str| HealthError::StateFile(path.to_path_buf(), format!("{what} in override for {} probe {}", row.target, row.probe));
+        let bad = |what: &str| {
+            HealthError::StateFile(
+                path.to_path_buf(),
+                format!("{what} in override for {} probe {}", row.target, row.probe),
+            )
+        };
         let target = Target::parse(&row.target).ok_or_else(|| bad("bad target"))?;
         let o = Override::parse(&row.state).filter(|o| *o != Override::None).ok_or_else(|| bad("bad state"))?;
         out.insert(HealthKey { target, probe: row.probe.clone() }, o);
@@ -101,7 +107,10 @@ mod tests {
         assert!(load(&p).expect("missing is empty").is_empty());
         let mut rows = BTreeMap::new();
         rows.insert(HealthKey { target: Target::parse("192.0.2.1").expect("t"), probe: "web".into() }, Override::Drain);
-        rows.insert(HealthKey { target: Target::parse("lb.example.net.").expect("t"), probe: "tcp".into() }, Override::ForceUp);
+        rows.insert(
+            HealthKey { target: Target::parse("lb.example.net.").expect("t"), probe: "tcp".into() },
+            Override::ForceUp,
+        );
         save(&p, &rows).expect("save");
         assert_eq!(load(&p).expect("load"), rows);
         assert!(!temp_path(&p).exists(), "no temp file left behind");

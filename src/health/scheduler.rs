@@ -24,11 +24,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::HealthError;
 use super::overrides;
 use super::probe::{NetProber, ProbeResult, ProbeSpec, Prober};
 use super::state::{Override, State};
 use super::view::{Counters, Counts, Entry, EntryStatus, HealthKey, PoolsHealth, Target};
-use super::HealthError;
 use crate::steer::rng::{mix64, seed_of};
 use crate::steer::{MemberTarget, Pools, Random, SplitMix64};
 
@@ -200,7 +200,13 @@ impl<P: Prober> HealthService<P> {
         report
     }
 
-    fn spawn(&self, key: &HealthKey, target: &MemberTarget, spec: &Arc<ProbeSpec>, entry: &Arc<Entry>) -> JoinHandle<()> {
+    fn spawn(
+        &self,
+        key: &HealthKey,
+        target: &MemberTarget,
+        spec: &Arc<ProbeSpec>,
+        entry: &Arc<Entry>,
+    ) -> JoinHandle<()> {
         let rng = SplitMix64::new(mix64(self.inner.seed ^ seed_of(key.to_string().as_bytes())));
         let fut = probe_loop(
             target.clone(),

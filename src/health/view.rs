@@ -250,7 +250,11 @@ impl Entry {
 enum Slot {
     /// No probe: the pool file's `down` mark; or `down = true`, which wins over any probe.
     Static(bool),
-    Live { entry: Arc<Entry>, assume_up: bool, key: HealthKey },
+    Live {
+        entry: Arc<Entry>,
+        assume_up: bool,
+        key: HealthKey,
+    },
 }
 
 /// The [`HealthView`] of one `Pools` snapshot, built once when the snapshot is made

@@ -49,11 +49,11 @@ use ipnet::IpNet;
 
 use super::explain::{Explain, PoolTrace, RegionTrace};
 use super::model::{
-    Content, HealthView, Member, MemberId, MemberPolicy, Pool, PoolId, Pools, Region, RegionId, RegionPolicy, WhenEmpty,
-    AllUp, FeedState, LoadStatus, MAX_ANSWERS,
+    AllUp, Content, FeedState, HealthView, LoadStatus, MAX_ANSWERS, Member, MemberId, MemberPolicy, Pool, PoolId,
+    Pools, Region, RegionId, RegionPolicy, WhenEmpty,
 };
-use super::rng::{below, rendezvous_score, rendezvous_score_f64, shed_point, sticky_key, Random};
-use crate::geo::{distance_km, Coordinates, GeoHit, Location};
+use super::rng::{Random, below, rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
+use crate::geo::{Coordinates, GeoHit, Location, distance_km};
 
 /// The address family asked for: A → V4, AAAA → V6.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -314,7 +314,10 @@ fn content_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
         Content::Members(ms) => {
             let family_ok = |v4: bool| ms.iter().any(|m| m.address.is_ipv4() == v4 && h.is_up(m.id));
             let enough = || r.min_up == 0 || ms.iter().filter(|m| h.is_up(m.id)).count() >= r.min_up as usize;
-            (r.serves_v4 || r.serves_v6) && (!r.serves_v4 || family_ok(true)) && (!r.serves_v6 || family_ok(false)) && enough()
+            (r.serves_v4 || r.serves_v6)
+                && (!r.serves_v4 || family_ok(true))
+                && (!r.serves_v6 || family_ok(false))
+                && enough()
         }
     }
 }
@@ -378,12 +381,7 @@ fn shed<H: HealthView + ?Sized>(
     ex: &mut Option<&mut Explain>,
 ) -> RegionId {
     let Some(region) = p.region(r) else { return r };
-    let Some(s) = region
-        .feedback
-        .as_ref()
-        .and_then(|f| health.region_load(f.slot))
-        .map(|l| l.shed)
-    else {
+    let Some(s) = region.feedback.as_ref().and_then(|f| health.region_load(f.slot)).map(|l| l.shed) else {
         return r;
     };
     // NaN or ≤ 0: nothing shed.
@@ -483,9 +481,10 @@ where
 
     // 1. The explicit geo map: network (most specific), then country, then continent.
     if p.has_geo_maps
-        && let Some(r) = geo_map(p, client, scope, &usable, &mut ex) {
-            return Some(Pick::One(r));
-        }
+        && let Some(r) = geo_map(p, client, scope, &usable, &mut ex)
+    {
+        return Some(Pick::One(r));
+    }
 
     // 2. The policy.
     match &p.region_policy {
@@ -516,7 +515,9 @@ where
                     }
                 }
                 if let Some((i, eff)) = best {
-                    note(&mut ex, || format!("nearest usable region: {} at {:.0} km effective", p.regions[i].name, eff));
+                    note(&mut ex, || {
+                        format!("nearest usable region: {} at {:.0} km effective", p.regions[i].name, eff)
+                    });
                     return Some(Pick::One(region_at(p, i)));
                 }
                 note(&mut ex, || "no usable region has a location".to_string());
@@ -536,7 +537,9 @@ where
         RegionPolicy::Failover { order } => {
             for r in order {
                 if usable(r.index()) {
-                    note(&mut ex, || format!("failover: first usable region in order is {}", p.regions[r.index()].name));
+                    note(&mut ex, || {
+                        format!("failover: first usable region in order is {}", p.regions[r.index()].name)
+                    });
                     return Some(Pick::One(*r));
                 }
             }
@@ -544,7 +547,8 @@ where
             None
         }
         RegionPolicy::Weighted => {
-            let total: u64 = p.regions.iter().enumerate().filter(|(i, _)| usable(*i)).map(|(_, r)| u64::from(r.weight.get())).sum();
+            let total: u64 =
+                p.regions.iter().enumerate().filter(|(i, _)| usable(*i)).map(|(_, r)| u64::from(r.weight.get())).sum();
             let mut x = below(rng, total.max(1));
             for (i, r) in p.regions.iter().enumerate() {
                 if !usable(i) {
@@ -573,7 +577,9 @@ where
             }
             let (i, _) = best?;
             scope.need(granularity, ScopeWhy::Sticky);
-            note(&mut ex, || format!("sticky: rendezvous hash of the client /{granularity} picks {}", p.regions[i].name));
+            note(&mut ex, || {
+                format!("sticky: rendezvous hash of the client /{granularity} picks {}", p.regions[i].name)
+            });
             Some(Pick::One(region_at(p, i)))
         }
         RegionPolicy::All => Some(Pick::All),
@@ -632,21 +638,23 @@ fn geo_map(
     scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
     let loc = client.location()?;
     if let Some(cc) = loc.country
-        && let Some(i) = p.regions.iter().position(|r| r.geo.countries.contains(&cc)) {
-            if usable(i) {
-                note(ex, || format!("geo map: country {cc} -> {}", p.regions[i].name));
-                return Some(region_at(p, i));
-            }
-            note(ex, || format!("geo map: country {cc} -> {}, which is not usable", p.regions[i].name));
+        && let Some(i) = p.regions.iter().position(|r| r.geo.countries.contains(&cc))
+    {
+        if usable(i) {
+            note(ex, || format!("geo map: country {cc} -> {}", p.regions[i].name));
+            return Some(region_at(p, i));
         }
+        note(ex, || format!("geo map: country {cc} -> {}, which is not usable", p.regions[i].name));
+    }
     if let Some(ct) = loc.continent
-        && let Some(i) = p.regions.iter().position(|r| r.geo.continents.contains(&ct)) {
-            if usable(i) {
-                note(ex, || format!("geo map: continent {} -> {}", ct.as_str(), p.regions[i].name));
-                return Some(region_at(p, i));
-            }
-            note(ex, || format!("geo map: continent {} -> {}, which is not usable", ct.as_str(), p.regions[i].name));
+        && let Some(i) = p.regions.iter().position(|r| r.geo.continents.contains(&ct))
+    {
+        if usable(i) {
+            note(ex, || format!("geo map: continent {} -> {}", ct.as_str(), p.regions[i].name));
+            return Some(region_at(p, i));
         }
+        note(ex, || format!("geo map: continent {} -> {}, which is not usable", ct.as_str(), p.regions[i].name));
+    }
     None
 }
 
@@ -731,7 +739,8 @@ fn pick_members<'a, R, I>(
             let mut n = 0;
             while n < k {
                 let taken = &chosen[..n];
-                let total: u64 = candidates().filter(|m| !taken.contains(&m.id)).map(|m| u64::from(m.weight.get())).sum();
+                let total: u64 =
+                    candidates().filter(|m| !taken.contains(&m.id)).map(|m| u64::from(m.weight.get())).sum();
                 if total == 0 {
                     break;
                 }
@@ -806,7 +815,8 @@ pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, hea
                 _ => None,
             };
             let mut geo_match = None;
-            if let Some(n) = r.geo.networks.iter().filter(|n| n.contains(&client.subnet)).max_by_key(|n| n.prefix_len()) {
+            if let Some(n) = r.geo.networks.iter().filter(|n| n.contains(&client.subnet)).max_by_key(|n| n.prefix_len())
+            {
                 geo_match = Some(format!("network {n}"));
             } else if let Some(cc) = loc.and_then(|l| l.country).filter(|cc| r.geo.countries.contains(cc)) {
                 geo_match = Some(format!("country {cc}"));
@@ -866,10 +876,7 @@ pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, hea
 /// freshness and the shed fraction with its reason.
 fn feedback_line(f: &super::model::RegionFeed, st: Option<LoadStatus>) -> String {
     let Some(st) = st else {
-        return format!(
-            "feedback {}: no live data (feeds are polled by the running server)",
-            f.feed.name
-        );
+        return format!("feedback {}: no live data (feeds are polled by the running server)", f.feed.name);
     };
     let mut out = format!("feedback {}: ", f.feed.name);
     match &f.shed {
@@ -892,26 +899,16 @@ fn feedback_line(f: &super::model::RegionFeed, st: Option<LoadStatus>) -> String
         (FeedState::Fresh, Some(a)) => out.push_str(&format!(", fresh ({a})")),
         (FeedState::Stale, Some(a)) => out.push_str(&format!(
             ", stale ({a}{})",
-            st.error
-                .as_deref()
-                .map(|e| format!("; last error: {e}"))
-                .unwrap_or_default()
+            st.error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
         )),
         (state, _) => out.push_str(&format!(
             ", {} ({})",
             state.as_str(),
-            st.error
-                .as_deref()
-                .map(|e| format!("never read; last error: {e}"))
-                .unwrap_or_else(|| "never read".into())
+            st.error.as_deref().map(|e| format!("never read; last error: {e}")).unwrap_or_else(|| "never read".into())
         )),
     }
     if st.shed > 0.0 {
-        out.push_str(&format!(
-            ", shedding {:.0}%: {}",
-            st.shed * 100.0,
-            st.reason
-        ));
+        out.push_str(&format!(", shedding {:.0}%: {}", st.shed * 100.0, st.reason));
     } else {
         out.push_str(&format!(", not shedding: {}", st.reason));
     }
@@ -920,9 +917,5 @@ fn feedback_line(f: &super::model::RegionFeed, st: Option<LoadStatus>) -> String
 
 /// A load or capacity as written: integers without a fraction.
 fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.1}") }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use ipnet::IpNet;
 
-use super::decide::{region_rows, Answer, Client, Decision, Family, ScopeWhy};
+use super::decide::{Answer, Client, Decision, Family, ScopeWhy, region_rows};
 use super::model::{HealthView, Pool, RegionId};
 use crate::geo::{Coordinates, Location};
 
@@ -61,7 +61,12 @@ pub struct RegionTrace {
 }
 
 impl PoolTrace {
-    pub(crate) fn new<H: HealthView + ?Sized>(p: &Pool, client: &Client, health: &H, health_ignored: bool) -> PoolTrace {
+    pub(crate) fn new<H: HealthView + ?Sized>(
+        p: &Pool,
+        client: &Client,
+        health: &H,
+        health_ignored: bool,
+    ) -> PoolTrace {
         PoolTrace {
             pool: p.name.clone(),
             region_policy: match &p.region_policy {
@@ -200,7 +205,11 @@ impl fmt::Display for Explain {
             writeln!(f, "ttl        {} (degraded: {})", self.ttl, self.degraded.join(", "))?;
         }
         if self.scope_uncapped > self.scope {
-            write!(f, "ecs scope  /{} (capped from /{} at the source prefix): {}", self.scope, self.scope_uncapped, self.scope_why)
+            write!(
+                f,
+                "ecs scope  /{} (capped from /{} at the source prefix): {}",
+                self.scope, self.scope_uncapped, self.scope_why
+            )
         } else {
             write!(f, "ecs scope  /{}: {}", self.scope, self.scope_why)
         }

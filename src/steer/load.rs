@@ -21,7 +21,7 @@ use super::model::{
     WhenEmpty,
 };
 use super::rng::{seed_of, seed_of_addr};
-use crate::config::{line_of, ConfigError};
+use crate::config::{ConfigError, line_of};
 use crate::feedback::{FeedKey, FeedKind, FeedSpec, MetricSel};
 use crate::geo::{Continent, Coordinates, Country};
 use crate::health::{HttpProbe, ProbeKind, ProbeSpec, Thresholds, TlsProbe};
@@ -302,14 +302,20 @@ fn compile_pool(
     let ttl = match &raw.ttl {
         None => Ttl::DEFAULT,
         Some(t) => Ttl::new(*t.get_ref()).unwrap_or_else(|| {
-            errs.at(t.span(), format!("pool {pname}: ttl must be {}..={} seconds, got {}", Ttl::MIN, Ttl::MAX, t.get_ref()));
+            errs.at(
+                t.span(),
+                format!("pool {pname}: ttl must be {}..={} seconds, got {}", Ttl::MIN, Ttl::MAX, t.get_ref()),
+            );
             Ttl::DEFAULT
         }),
     };
     let max_answers = match &raw.max_answers {
         None => MaxAnswers::ALL,
         Some(n) => MaxAnswers::new(*n.get_ref()).unwrap_or_else(|| {
-            errs.at(n.span(), format!("pool {pname}: max_answers must be 1..={}, got {}", MaxAnswers::ALL.get(), n.get_ref()));
+            errs.at(
+                n.span(),
+                format!("pool {pname}: max_answers must be 1..={}, got {}", MaxAnswers::ALL.get(), n.get_ref()),
+            );
             MaxAnswers::ALL
         }),
     };
@@ -334,7 +340,10 @@ fn compile_pool(
     let degraded_ttl = raw.degraded_ttl.as_ref().and_then(|t| match Ttl::new(*t.get_ref()) {
         Some(d) if d <= ttl => Some(d),
         _ => {
-            errs.at(t.span(), format!("pool {pname}: degraded_ttl must be 1..=ttl ({}), got {}", ttl.get(), t.get_ref()));
+            errs.at(
+                t.span(),
+                format!("pool {pname}: degraded_ttl must be 1..=ttl ({}), got {}", ttl.get(), t.get_ref()),
+            );
             None
         }
     });
@@ -379,7 +388,10 @@ fn compile_pool(
         "sticky" => MemberPolicy::Sticky,
         "all" => MemberPolicy::All,
         other => {
-            errs.at(mp_span, format!("pool {pname}: unknown member_policy \"{other}\" (expected weighted, sticky or all)"));
+            errs.at(
+                mp_span,
+                format!("pool {pname}: unknown member_policy \"{other}\" (expected weighted, sticky or all)"),
+            );
             MemberPolicy::Weighted
         }
     };
@@ -388,7 +400,10 @@ fn compile_pool(
     let mut raw_regions: Vec<(&Spanned<String>, &Spanned<RawRegion>)> = raw.region.iter().collect();
     raw_regions.sort_by_key(|(k, _)| k.span().start);
     if raw_regions.is_empty() {
-        errs.at(pspan.clone(), format!("pool {pname} has no regions: add at least one [pool.{pname}.region.NAME] table"));
+        errs.at(
+            pspan.clone(),
+            format!("pool {pname} has no regions: add at least one [pool.{pname}.region.NAME] table"),
+        );
     }
     let mut regions = Vec::with_capacity(raw_regions.len());
     let mut seen_country: HashMap<Country, String> = HashMap::new();
@@ -428,14 +443,18 @@ fn compile_pool(
                         }
                         geo.countries.push(cc);
                     }
-                    None => errs.at(c.span(), format!("{ctx}: \"{}\" is not a two-letter ISO 3166 country code", c.get_ref())),
+                    None => errs
+                        .at(c.span(), format!("{ctx}: \"{}\" is not a two-letter ISO 3166 country code", c.get_ref())),
                 }
             }
             for c in &gr.continents {
                 match Continent::parse(c.get_ref()) {
                     Some(cc) => {
                         if let Some(prev) = seen_continent.insert(cc, rname.to_string()) {
-                            errs.at(c.span(), format!("{ctx}: continent {} is already mapped to region {prev}", cc.as_str()));
+                            errs.at(
+                                c.span(),
+                                format!("{ctx}: continent {} is already mapped to region {prev}", cc.as_str()),
+                            );
                         }
                         geo.continents.push(cc);
                     }
@@ -447,17 +466,16 @@ fn compile_pool(
             }
             for n in &gr.networks {
                 match n.get_ref().parse::<IpNet>() {
-                    Ok(net) if net.trunc() != net => errs.at(
-                        n.span(),
-                        format!("{ctx}: network {net} has host bits set; did you mean {}?", net.trunc()),
-                    ),
+                    Ok(net) if net.trunc() != net => errs
+                        .at(n.span(), format!("{ctx}: network {net} has host bits set; did you mean {}?", net.trunc())),
                     Ok(net) => {
                         if let Some(prev) = seen_net.insert(net, rname.to_string()) {
                             errs.at(n.span(), format!("{ctx}: network {net} is already mapped to region {prev}"));
                         }
                         geo.networks.push(net);
                     }
-                    Err(_) => errs.at(n.span(), format!("{ctx}: \"{}\" is not a CIDR network (like 192.0.2.0/24)", n.get_ref())),
+                    Err(_) => errs
+                        .at(n.span(), format!("{ctx}: \"{}\" is not a CIDR network (like 192.0.2.0/24)", n.get_ref())),
                 }
             }
         }
@@ -469,7 +487,10 @@ fn compile_pool(
                 None
             }
             (Some(_), None, Some(d)) | (None, Some(_), Some(d)) => {
-                errs.at(d.span(), format!("{ctx}: has delegate and members or cname; a region answers with one of them"));
+                errs.at(
+                    d.span(),
+                    format!("{ctx}: has delegate and members or cname; a region answers with one of them"),
+                );
                 None
             }
             (None, None, None) => {
@@ -480,8 +501,12 @@ fn compile_pool(
                 compile_members(errs, members, id, RegionId(rid as u32), ms, region_probe.as_ref(), probes, &ctx)
                     .map(Content::Members)
             }
-            (None, Some(c), None) => compile_cname(errs, members, id, RegionId(rid as u32), c, region_probe.as_ref(), probes, &ctx, origin),
-            (None, None, Some(d)) => compile_delegate(errs, members, id, RegionId(rid as u32), d, region_probe.as_ref(), &ctx, origin),
+            (None, Some(c), None) => {
+                compile_cname(errs, members, id, RegionId(rid as u32), c, region_probe.as_ref(), probes, &ctx, origin)
+            }
+            (None, None, Some(d)) => {
+                compile_delegate(errs, members, id, RegionId(rid as u32), d, region_probe.as_ref(), &ctx, origin)
+            }
         };
         let feedback = compile_region_feed(errs, r, &ctx, feeds, rpol == RP::All).map(|(feed, shed)| {
             let slot = LoadSlot(fed.len() as u32);
@@ -489,7 +514,9 @@ fn compile_pool(
             RegionFeed { slot, feed, shed }
         });
         let (serves_v4, serves_v6) = match &content {
-            Some(Content::Members(ms)) => (ms.iter().any(|m| m.address.is_ipv4()), ms.iter().any(|m| m.address.is_ipv6())),
+            Some(Content::Members(ms)) => {
+                (ms.iter().any(|m| m.address.is_ipv4()), ms.iter().any(|m| m.address.is_ipv6()))
+            }
             _ => (false, false),
         };
         let min_up = match &content {
@@ -516,33 +543,57 @@ fn compile_pool(
         // or a forgotten switch cannot silently change behaviour.
         if rpol != RP::Nearest {
             if let Some(l) = &r.location {
-                errs.at(l.span(), format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest uses it)"));
+                errs.at(
+                    l.span(),
+                    format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest uses it)"),
+                );
             }
             if let Some(b) = &r.bias {
-                errs.at(b.span(), format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest uses it)"));
+                errs.at(
+                    b.span(),
+                    format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest uses it)"),
+                );
             }
         }
         if !matches!(rpol, RP::Weighted | RP::Sticky)
-            && let Some(w) = &r.weight {
-                errs.at(w.span(), format!("{ctx}: region weight has no effect with region_policy {rp_word} (only weighted and sticky use it)"));
-            }
+            && let Some(w) = &r.weight
+        {
+            errs.at(
+                w.span(),
+                format!(
+                    "{ctx}: region weight has no effect with region_policy {rp_word} (only weighted and sticky use it)"
+                ),
+            );
+        }
         if member_policy == MemberPolicy::All
-            && let Some(ms) = &r.members {
-                for m in ms.get_ref() {
-                    if let Some(w) = &m.get_ref().weight {
-                        errs.at(w.span(), format!("{ctx}: member weight has no effect with member_policy all"));
-                    }
+            && let Some(ms) = &r.members
+        {
+            for m in ms.get_ref() {
+                if let Some(w) = &m.get_ref().weight {
+                    errs.at(w.span(), format!("{ctx}: member weight has no effect with member_policy all"));
                 }
             }
+        }
         if rpol == RP::All {
             if let Some(g) = &r.geo {
-                errs.at(g.span(), format!("{ctx}: a geo map has no effect with region_policy all (every usable region answers)"));
+                errs.at(
+                    g.span(),
+                    format!("{ctx}: a geo map has no effect with region_policy all (every usable region answers)"),
+                );
             }
             if let Some(c) = &r.cname {
-                errs.at(c.span(), format!("{ctx}: region_policy all merges the members of all regions, so a region cannot be a cname"));
+                errs.at(
+                    c.span(),
+                    format!(
+                        "{ctx}: region_policy all merges the members of all regions, so a region cannot be a cname"
+                    ),
+                );
             }
             if let Some(d) = &r.delegate {
-                errs.at(d.span(), format!("{ctx}: region_policy all merges the members of all regions, so a region cannot delegate"));
+                errs.at(
+                    d.span(),
+                    format!("{ctx}: region_policy all merges the members of all regions, so a region cannot delegate"),
+                );
             }
         }
     }
@@ -552,20 +603,28 @@ fn compile_pool(
 
     // Policy-specific keys.
     if rpol != RP::Failover
-        && let Some(f) = &raw.failover_order {
-            errs.at(f.span(), format!("pool {pname}: failover_order has no effect with region_policy {rp_word}"));
-        }
+        && let Some(f) = &raw.failover_order
+    {
+        errs.at(f.span(), format!("pool {pname}: failover_order has no effect with region_policy {rp_word}"));
+    }
     if rpol != RP::Nearest
-        && let Some(d) = &raw.default_region {
-            errs.at(d.span(), format!("pool {pname}: default_region has no effect with region_policy {rp_word} (only nearest uses it)"));
-        }
+        && let Some(d) = &raw.default_region
+    {
+        errs.at(
+            d.span(),
+            format!("pool {pname}: default_region has no effect with region_policy {rp_word} (only nearest uses it)"),
+        );
+    }
     let find_region = |n: &str| regions.iter().position(|r| r.name == n).map(|i| RegionId(i as u32));
     let region_policy = match rpol {
         RP::Nearest => {
             let default_region = match &raw.default_region {
                 None => RegionId(0),
                 Some(d) => find_region(d.get_ref()).unwrap_or_else(|| {
-                    errs.at(d.span(), format!("pool {pname}: default_region \"{}\" is not a region of this pool", d.get_ref()));
+                    errs.at(
+                        d.span(),
+                        format!("pool {pname}: default_region \"{}\" is not a region of this pool", d.get_ref()),
+                    );
                     RegionId(0)
                 }),
             };
@@ -583,18 +642,28 @@ fn compile_pool(
         RP::Failover => {
             let mut order = Vec::new();
             match &raw.failover_order {
-                None => errs.at(pspan.clone(), format!("pool {pname}: region_policy failover needs failover_order = [\"region\", ..]")),
+                None => errs.at(
+                    pspan.clone(),
+                    format!("pool {pname}: region_policy failover needs failover_order = [\"region\", ..]"),
+                ),
                 Some(f) if f.get_ref().is_empty() => {
                     errs.at(f.span(), format!("pool {pname}: failover_order is empty"));
                 }
                 Some(f) => {
                     for n in f.get_ref() {
                         match find_region(n.get_ref()) {
-                            Some(r) if order.contains(&r) => {
-                                errs.at(n.span(), format!("pool {pname}: region \"{}\" appears twice in failover_order", n.get_ref()))
-                            }
+                            Some(r) if order.contains(&r) => errs.at(
+                                n.span(),
+                                format!("pool {pname}: region \"{}\" appears twice in failover_order", n.get_ref()),
+                            ),
                             Some(r) => order.push(r),
-                            None => errs.at(n.span(), format!("pool {pname}: failover_order names \"{}\", which is not a region of this pool", n.get_ref())),
+                            None => errs.at(
+                                n.span(),
+                                format!(
+                                    "pool {pname}: failover_order names \"{}\", which is not a region of this pool",
+                                    n.get_ref()
+                                ),
+                            ),
                         }
                     }
                 }
@@ -603,7 +672,13 @@ fn compile_pool(
                 for (i, r) in regions.iter().enumerate() {
                     if !order.contains(&RegionId(i as u32)) && r.geo.is_empty() {
                         let span = raw_regions.get(i).map_or(pspan.clone(), |(_, rr)| rr.span());
-                        errs.at(span, format!("pool {pname}, region {}: unreachable: it is not in failover_order and has no geo map", r.name));
+                        errs.at(
+                            span,
+                            format!(
+                                "pool {pname}, region {}: unreachable: it is not in failover_order and has no geo map",
+                                r.name
+                            ),
+                        );
                     }
                 }
             }
@@ -623,9 +698,10 @@ fn compile_pool(
         None => WhenEmpty::FailOpen,
         Some(v) => {
             let bad = |errs: &mut Errs<'_>| {
-                errs.at(v.span(), format!(
-                    "pool {pname}: when_empty must be \"fail-open\", \"nodata\" or {{ fallback = \"pool\" }}"
-                ));
+                errs.at(
+                    v.span(),
+                    format!("pool {pname}: when_empty must be \"fail-open\", \"nodata\" or {{ fallback = \"pool\" }}"),
+                );
                 WhenEmpty::FailOpen
             };
             match v.get_ref() {
@@ -672,7 +748,11 @@ fn parse_weight(errs: &mut Errs<'_>, w: &Option<Spanned<i64>>, ctx: &str) -> Opt
     if parsed.is_none() {
         errs.at(
             w.span(),
-            format!("{ctx}: weight must be 1..={}, got {} (to drain a member use down = true)", Weight::MAX, w.get_ref()),
+            format!(
+                "{ctx}: weight must be 1..={}, got {} (to drain a member use down = true)",
+                Weight::MAX,
+                w.get_ref()
+            ),
         );
     }
     parsed
@@ -700,7 +780,10 @@ fn compile_members(
         let addr: IpAddr = match rm.address.get_ref().parse() {
             Ok(a) => a,
             Err(_) => {
-                errs.at(rm.address.span(), format!("{ctx}: \"{}\" is not an IPv4 or IPv6 address", rm.address.get_ref()));
+                errs.at(
+                    rm.address.span(),
+                    format!("{ctx}: \"{}\" is not an IPv4 or IPv6 address", rm.address.get_ref()),
+                );
                 continue;
             }
         };
@@ -744,7 +827,9 @@ fn compile_cname(
                 match p {
                     Some(p) => match probes.get(p) {
                         Some(spec) => probe = Some(Arc::clone(spec)),
-                        None => errs.at(c.span(), format!("{ctx}: probe \"{p}\" is not defined (add a [probe.{p}] table)")),
+                        None => {
+                            errs.at(c.span(), format!("{ctx}: probe \"{p}\" is not defined (add a [probe.{p}] table)"))
+                        }
                     },
                     None => errs.at(c.span(), format!("{ctx}: cname probe must be a probe name")),
                 }
@@ -759,7 +844,10 @@ fn compile_cname(
             }
         }
         _ => {
-            errs.at(c.span(), format!("{ctx}: cname must be \"target.name.\" or {{ name = \"target.name.\", down = true|false }}"));
+            errs.at(
+                c.span(),
+                format!("{ctx}: cname must be \"target.name.\" or {{ name = \"target.name.\", down = true|false }}"),
+            );
             return None;
         }
     };
@@ -801,23 +889,22 @@ fn compile_delegate(
         Ok(n) => match n.append_domain(origin) {
             Ok(n) => n,
             Err(e) => {
-                errs.at(
-                    d.span(),
-                    format!("{ctx}: delegate \"{text}\" is too long below the origin: {e}"),
-                );
+                errs.at(d.span(), format!("{ctx}: delegate \"{text}\" is too long below the origin: {e}"));
                 return None;
             }
         },
         Err(e) => {
-            errs.at(
-                d.span(),
-                format!("{ctx}: delegate \"{text}\" is not a valid domain name: {e}"),
-            );
+            errs.at(d.span(), format!("{ctx}: delegate \"{text}\" is not a valid domain name: {e}"));
             return None;
         }
     };
     if !origin.zone_of(&target) || target == *origin {
-        errs.at(d.span(), format!("{ctx}: delegate target {target} must be below the zone {origin} (at or below one of its zone cuts)"));
+        errs.at(
+            d.span(),
+            format!(
+                "{ctx}: delegate target {target} must be below the zone {origin} (at or below one of its zone cuts)"
+            ),
+        );
         return None;
     }
     let id = MemberId(infos.len() as u32);
@@ -829,17 +916,8 @@ fn compile_delegate(
         down_in_file: false,
         probe: None,
     });
-    let delegation = Delegation {
-        cut: None,
-        glue: Vec::new(),
-        probe: region_probe.cloned(),
-        offset: d.span().start,
-    };
-    Some(Content::Cname {
-        id,
-        target,
-        delegation: Some(Box::new(delegation)),
-    })
+    let delegation = Delegation { cut: None, glue: Vec::new(), probe: region_probe.cloned(), offset: d.span().start };
+    Some(Content::Cname { id, target, delegation: Some(Box::new(delegation)) })
 }
 
 /// A TOML number (integer or float) as f64.
@@ -863,89 +941,66 @@ fn compile_region_feed(
         let found = feeds.get(f.get_ref()).cloned();
         if found.is_none() {
             let n = f.get_ref();
-            errs.at(
-                f.span(),
-                format!("{ctx}: feedback \"{n}\" is not defined (add a [feedback.{n}] table)"),
-            );
+            errs.at(f.span(), format!("{ctx}: feedback \"{n}\" is not defined (add a [feedback.{n}] table)"));
         }
         found
     });
     let capacity = r.capacity.as_ref().and_then(|c| {
         let v = number(c).and_then(Capacity::new);
         if v.is_none() {
-            errs.at(
-                c.span(),
-                format!("{ctx}: capacity must be a number > 0, got {}", c.get_ref()),
-            );
+            errs.at(c.span(), format!("{ctx}: capacity must be a number > 0, got {}", c.get_ref()));
         }
         v
     });
-    let watermark = |errs: &mut Errs<'_>,
-                     v: &Option<Spanned<toml::Value>>,
-                     key: &str,
-                     default: Watermark| match v {
+    let watermark = |errs: &mut Errs<'_>, v: &Option<Spanned<toml::Value>>, key: &str, default: Watermark| match v {
         None => Some(default),
         Some(w) => {
             let parsed = number(w).and_then(Watermark::new);
             if parsed.is_none() {
                 errs.at(
                     w.span(),
-                    format!(
-                        "{ctx}: {key} must be a fraction of capacity in (0, 1], got {}",
-                        w.get_ref()
-                    ),
+                    format!("{ctx}: {key} must be a fraction of capacity in (0, 1], got {}", w.get_ref()),
                 );
             }
             parsed
         }
     };
-    let high = watermark(
-        errs,
-        &r.high_watermark,
-        "high_watermark",
-        Watermark::HIGH_DEFAULT,
-    );
-    let low = watermark(
-        errs,
-        &r.low_watermark,
-        "low_watermark",
-        Watermark::LOW_DEFAULT,
-    );
+    let high = watermark(errs, &r.high_watermark, "high_watermark", Watermark::HIGH_DEFAULT);
+    let low = watermark(errs, &r.low_watermark, "low_watermark", Watermark::LOW_DEFAULT);
     if let (Some(h), Some(l)) = (high, low)
         && l >= h
     {
-        let span = r
-            .low_watermark
-            .as_ref()
-            .or(r.high_watermark.as_ref())
-            .map_or(0..0, |s| s.span());
-        errs.at(span, format!("{ctx}: watermarks out of order: need 0 < low_watermark ({}) < high_watermark ({}) <= 1", l.get(), h.get()));
+        let span = r.low_watermark.as_ref().or(r.high_watermark.as_ref()).map_or(0..0, |s| s.span());
+        errs.at(
+            span,
+            format!(
+                "{ctx}: watermarks out of order: need 0 < low_watermark ({}) < high_watermark ({}) <= 1",
+                l.get(),
+                h.get()
+            ),
+        );
     }
     if r.capacity.is_none() {
-        for (key, v) in [
-            ("high_watermark", &r.high_watermark),
-            ("low_watermark", &r.low_watermark),
-        ] {
+        for (key, v) in [("high_watermark", &r.high_watermark), ("low_watermark", &r.low_watermark)] {
             if let Some(v) = v {
-                errs.at(
-                    v.span(),
-                    format!("{ctx}: {key} has no effect without capacity"),
-                );
+                errs.at(v.span(), format!("{ctx}: {key} has no effect without capacity"));
             }
         }
     }
     if let (Some(c), None) = (&r.capacity, &r.feedback) {
-        errs.at(c.span(), format!("{ctx}: capacity needs feedback = \"NAME\" (the feed whose load it is compared with)"));
+        errs.at(
+            c.span(),
+            format!("{ctx}: capacity needs feedback = \"NAME\" (the feed whose load it is compared with)"),
+        );
     }
     if let (Some(c), true) = (&r.capacity, policy_all) {
-        errs.at(c.span(), format!("{ctx}: capacity has no effect with region_policy all (no single region is picked, so none sheds)"));
+        errs.at(
+            c.span(),
+            format!("{ctx}: capacity has no effect with region_policy all (no single region is picked, so none sheds)"),
+        );
     }
     let shed = match (capacity, high, low) {
-        (Some(capacity), Some(high), Some(low)) if low < high => Some(ShedConfig {
-            capacity,
-            high,
-            low,
-        }),
+        (Some(capacity), Some(high), Some(low)) if low < high => Some(ShedConfig { capacity, high, low }),
         _ => None,
     };
     Some((feed?, shed))
@@ -973,59 +1028,31 @@ fn compile_feeds(
 
 fn compile_feed(errs: &mut Errs<'_>, name: &str, r: &RawFeed) -> Option<FeedSpec> {
     let ctx = format!("feedback {name}");
-    let int = |errs: &mut Errs<'_>,
-               v: &Option<Spanned<i64>>,
-               key: &str,
-               lo: i64,
-               hi: i64,
-               default: i64|
-     -> i64 {
+    let int = |errs: &mut Errs<'_>, v: &Option<Spanned<i64>>, key: &str, lo: i64, hi: i64, default: i64| -> i64 {
         match v {
             None => default,
             Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
             Some(x) => {
-                errs.at(
-                    x.span(),
-                    format!("{ctx}: {key} must be {lo}..={hi}, got {}", x.get_ref()),
-                );
+                errs.at(x.span(), format!("{ctx}: {key} must be {lo}..={hi}, got {}", x.get_ref()));
                 default
             }
         }
     };
     let interval = int(errs, &r.interval_ms, "interval_ms", 100, 60_000, 1_000);
-    let timeout = int(
-        errs,
-        &r.timeout_ms,
-        "timeout_ms",
-        1,
-        interval,
-        interval.min(1_000),
-    );
-    let stale_after = int(
-        errs,
-        &r.stale_after_ms,
-        "stale_after_ms",
-        interval,
-        3_600_000,
-        3 * interval,
-    );
+    let timeout = int(errs, &r.timeout_ms, "timeout_ms", 1, interval, interval.min(1_000));
+    let stale_after = int(errs, &r.stale_after_ms, "stale_after_ms", interval, 3_600_000, 3 * interval);
 
     let url = r.url.get_ref();
     match reqwest::Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => errs.at(
-            r.url.span(),
-            format!("{ctx}: url must be an http:// or https:// URL, got \"{url}\""),
-        ),
+        _ => errs.at(r.url.span(), format!("{ctx}: url must be an http:// or https:// URL, got \"{url}\"")),
     }
     let kind_word = r.kind.get_ref().as_str();
     let known = matches!(kind_word, "haproxy" | "nginx" | "prometheus" | "json");
     if !known {
         errs.at(
             r.kind.span(),
-            format!(
-                "{ctx}: unknown kind \"{kind_word}\" (expected haproxy, nginx, prometheus or json)"
-            ),
+            format!("{ctx}: unknown kind \"{kind_word}\" (expected haproxy, nginx, prometheus or json)"),
         );
     }
     // Keys of other kinds are errors, so that a kind typo cannot silently ignore them.
@@ -1038,39 +1065,30 @@ fn compile_feed(errs: &mut Errs<'_>, name: &str, r: &RawFeed) -> Option<FeedSpec
         ("backends_path", &r.backends_path, "json"),
     ] {
         if let (Some(v), true) = (v, known && kind_word != owner) {
-            errs.at(
-                v.span(),
-                format!("{ctx}: {key} has no effect with kind {kind_word} (only {owner})"),
-            );
+            errs.at(v.span(), format!("{ctx}: {key} has no effect with kind {kind_word} (only {owner})"));
         }
     }
     let text = |errs: &mut Errs<'_>, v: &Option<Spanned<String>>, key: &str| -> Option<String> {
         let v = v.as_ref()?;
         let t = v.get_ref().trim();
         if t.is_empty() || t.chars().any(char::is_control) {
-            errs.at(
-                v.span(),
-                format!("{ctx}: {key} must be non-empty text without control characters"),
-            );
+            errs.at(v.span(), format!("{ctx}: {key} must be non-empty text without control characters"));
             return None;
         }
         Some(t.to_string())
     };
-    let metric =
-        |errs: &mut Errs<'_>, v: &Option<Spanned<String>>, key: &str| -> Option<MetricSel> {
-            let v = v.as_ref()?;
-            MetricSel::parse(v.get_ref())
-                .map_err(|e| errs.at(v.span(), format!("{ctx}: {key}: {e}")))
-                .ok()
-        };
-    let json_path = |errs: &mut Errs<'_>,
-                     v: &Option<Spanned<String>>,
-                     key: &str|
-     -> Option<String> {
+    let metric = |errs: &mut Errs<'_>, v: &Option<Spanned<String>>, key: &str| -> Option<MetricSel> {
+        let v = v.as_ref()?;
+        MetricSel::parse(v.get_ref()).map_err(|e| errs.at(v.span(), format!("{ctx}: {key}: {e}"))).ok()
+    };
+    let json_path = |errs: &mut Errs<'_>, v: &Option<Spanned<String>>, key: &str| -> Option<String> {
         let v = v.as_ref()?;
         let p = v.get_ref();
         if p.is_empty() || p.split('.').any(str::is_empty) {
-            errs.at(v.span(), format!("{ctx}: {key} \"{p}\" must be a dot path like \"load.sessions\" (no empty segments)"));
+            errs.at(
+                v.span(),
+                format!("{ctx}: {key} \"{p}\" must be a dot path like \"load.sessions\" (no empty segments)"),
+            );
             return None;
         }
         Some(p.clone())
@@ -1079,20 +1097,17 @@ fn compile_feed(errs: &mut Errs<'_>, name: &str, r: &RawFeed) -> Option<FeedSpec
         "haproxy" => {
             let frontend = text(errs, &r.frontend, "frontend");
             if r.frontend.is_none() {
-                errs.at(r.kind.span(), format!("{ctx}: kind haproxy needs frontend = \"NAME\" (the FRONTEND row whose scur is the load)"));
+                errs.at(
+                    r.kind.span(),
+                    format!("{ctx}: kind haproxy needs frontend = \"NAME\" (the FRONTEND row whose scur is the load)"),
+                );
             }
-            FeedKind::Haproxy {
-                frontend: frontend?,
-                backend: text(errs, &r.backend, "backend"),
-            }
+            FeedKind::Haproxy { frontend: frontend?, backend: text(errs, &r.backend, "backend") }
         }
         "nginx" => FeedKind::Nginx,
         "prometheus" => {
             if r.metric.is_none() {
-                errs.at(
-                    r.kind.span(),
-                    format!("{ctx}: kind prometheus needs metric = 'name{{label=\"value\"}}'"),
-                );
+                errs.at(r.kind.span(), format!("{ctx}: kind prometheus needs metric = 'name{{label=\"value\"}}'"));
             }
             FeedKind::Prometheus {
                 metric: metric(errs, &r.metric, "metric")?,
@@ -1101,10 +1116,7 @@ fn compile_feed(errs: &mut Errs<'_>, name: &str, r: &RawFeed) -> Option<FeedSpec
         }
         "json" => {
             if r.path.is_none() {
-                errs.at(
-                    r.kind.span(),
-                    format!("{ctx}: kind json needs path = \"a.b\" (the dot path of the load)"),
-                );
+                errs.at(r.kind.span(), format!("{ctx}: kind json needs path = \"a.b\" (the dot path of the load)"));
             }
             FeedKind::Json {
                 path: json_path(errs, &r.path, "path")?,
@@ -1115,16 +1127,12 @@ fn compile_feed(errs: &mut Errs<'_>, name: &str, r: &RawFeed) -> Option<FeedSpec
     };
     Some(FeedSpec {
         name: name.to_string(),
-        key: FeedKey {
-            kind,
-            url: url.clone(),
-        },
+        key: FeedKey { kind, url: url.clone() },
         interval: Duration::from_millis(interval as u64),
         timeout: Duration::from_millis(timeout as u64),
         stale_after: Duration::from_millis(stale_after as u64),
     })
 }
-
 
 fn check_fallback_cycles(errs: &mut Errs<'_>, pools: &[Pool], spans: &[Option<Range<usize>>]) {
     for start in 0..pools.len() {
@@ -1137,7 +1145,12 @@ fn check_fallback_cycles(errs: &mut Errs<'_>, pools: &[Pool], spans: &[Option<Ra
             if next == start {
                 // Report each cycle once, at its first pool in file order.
                 if path.iter().all(|&p| p >= start) {
-                    let names: Vec<&str> = path.iter().chain(std::iter::once(&start)).filter_map(|&p| pools.get(p)).map(|p| p.name.as_str()).collect();
+                    let names: Vec<&str> = path
+                        .iter()
+                        .chain(std::iter::once(&start))
+                        .filter_map(|&p| pools.get(p))
+                        .map(|p| p.name.as_str())
+                        .collect();
                     let span = spans.get(start).cloned().flatten().unwrap_or(0..0);
                     errs.at(span, format!("fallback cycle: {}", names.join(" -> ")));
                 }
@@ -1194,7 +1207,10 @@ fn compile_names(
         let pool = match pool_ids.get(val.get_ref()) {
             Some(&p) => Some(p),
             None => {
-                errs.at(val.span(), format!("pooled name {k} refers to pool \"{}\", which is not defined", val.get_ref()));
+                errs.at(
+                    val.span(),
+                    format!("pooled name {k} refers to pool \"{}\", which is not defined", val.get_ref()),
+                );
                 None
             }
         };
@@ -1306,7 +1322,13 @@ fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> P
             (false, false)
         }
     };
-    let default_port = if tls { 443 } else if is_http { 80 } else { 0 };
+    let default_port = if tls {
+        443
+    } else if is_http {
+        80
+    } else {
+        0
+    };
     let port = match &r.port {
         None if !is_http => {
             if matches!(kind_word, "tcp") {
@@ -1338,11 +1360,16 @@ fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> P
 
     let path = match &r.path {
         None => "/".to_string(),
-        Some(p) if p.get_ref().starts_with('/') && !p.get_ref().chars().any(|c| c.is_whitespace() || c.is_control()) => {
+        Some(p)
+            if p.get_ref().starts_with('/') && !p.get_ref().chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
             p.get_ref().clone()
         }
         Some(p) => {
-            errs.at(p.span(), format!("{ctx}: path must start with '/' and contain no spaces, got \"{}\"", p.get_ref()));
+            errs.at(
+                p.span(),
+                format!("{ctx}: path must start with '/' and contain no spaces, got \"{}\"", p.get_ref()),
+            );
             "/".to_string()
         }
     };
@@ -1354,13 +1381,18 @@ fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> P
             for c in list.get_ref() {
                 match u16::try_from(*c.get_ref()) {
                     Ok(code) if (100..=599).contains(&code) => expect_status.push(code),
-                    _ => errs.at(c.span(), format!("{ctx}: expect_status {} is not an HTTP status (100..=599)", c.get_ref())),
+                    _ => errs.at(
+                        c.span(),
+                        format!("{ctx}: expect_status {} is not an HTTP status (100..=599)", c.get_ref()),
+                    ),
                 }
             }
         }
     }
     let text_ok = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_control());
-    for (key, v) in [("host", &r.host), ("sni", &r.sni), ("user_agent", &r.user_agent), ("body_contains", &r.body_contains)] {
+    for (key, v) in
+        [("host", &r.host), ("sni", &r.sni), ("user_agent", &r.user_agent), ("body_contains", &r.body_contains)]
+    {
         if let Some(v) = v
             && !text_ok(v.get_ref())
         {
@@ -1385,10 +1417,10 @@ fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> P
             expect_status,
             body_contains: r.body_contains.as_ref().map(|b| b.get_ref().clone()),
             host: r.host.as_ref().map(|h| h.get_ref().clone()),
-            user_agent: r
-                .user_agent
-                .as_ref()
-                .map_or_else(|| concat!("gslbd-health/", env!("CARGO_PKG_VERSION")).to_string(), |u| u.get_ref().clone()),
+            user_agent: r.user_agent.as_ref().map_or_else(
+                || concat!("gslbd-health/", env!("CARGO_PKG_VERSION")).to_string(),
+                |u| u.get_ref().clone(),
+            ),
             tls: tls.then(|| TlsProbe { sni: r.sni.as_ref().map(|s| s.get_ref().clone()), insecure, ca_file }),
         })
     } else {

@@ -28,12 +28,12 @@ mod load;
 pub mod rank;
 pub(crate) mod rng;
 
-pub use decide::{decide, AddrList, Answer, Client, Decision, Family, ScopeWhy};
+pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide};
 pub use explain::{Explain, PoolTrace, RegionTrace};
 pub use load::load_pools;
 pub use model::{
-    AllUp, Bias, Capacity, Content, Delegation, FeedState, FileHealth, GeoMap, HealthView, LoadSlot, LoadStatus, MaxAnswers,
-    Member, MemberId, MemberInfo, MemberPolicy, MemberTarget, Pool, PoolId, Pools, Region, RegionFeed, RegionId, RegionLoad,
-    RegionPolicy, ShedConfig, Ttl, Watermark, Weight, WhenEmpty, MAX_ANSWERS,
+    AllUp, Bias, Capacity, Content, Delegation, FeedState, FileHealth, GeoMap, HealthView, LoadSlot, LoadStatus,
+    MAX_ANSWERS, MaxAnswers, Member, MemberId, MemberInfo, MemberPolicy, MemberTarget, Pool, PoolId, Pools, Region,
+    RegionFeed, RegionId, RegionLoad, RegionPolicy, ShedConfig, Ttl, Watermark, Weight, WhenEmpty,
 };
-pub use rng::{Random, SplitMix64, STICKY_V4_PREFIX, STICKY_V6_PREFIX};
+pub use rng::{Random, STICKY_V4_PREFIX, STICKY_V6_PREFIX, SplitMix64};

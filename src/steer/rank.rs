@@ -17,9 +17,9 @@
 //! slot = { seq, key: lat µ° (i32) | lon µ° (i32), meta: pool (32) | count (8), order: 16 × 4-bit region indices }
 //! ```
 //! Pools with more than 16 regions are ranked on every query (not cached).
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use crate::geo::{distance_km, Coordinates};
+use crate::geo::{Coordinates, distance_km};
 
 use super::model::Pool;
 
@@ -83,7 +83,12 @@ pub struct RankCache {
 impl Default for RankCache {
     fn default() -> Self {
         let slots = (0..SLOTS)
-            .map(|_| Slot { seq: AtomicU64::new(0), key: AtomicU64::new(0), meta: AtomicU64::new(0), order: AtomicU64::new(0) })
+            .map(|_| Slot {
+                seq: AtomicU64::new(0),
+                key: AtomicU64::new(0),
+                meta: AtomicU64::new(0),
+                order: AtomicU64::new(0),
+            })
             .collect();
         RankCache { slots }
     }
@@ -133,7 +138,9 @@ impl RankCache {
         }
         let r = Ranking::compute(pool, c)?;
         let seq = slot.seq.load(Ordering::Relaxed);
-        if seq & 1 == 0 && slot.seq.compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        if seq & 1 == 0
+            && slot.seq.compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed).is_ok()
+        {
             // Orders the odd `seq` before the data stores, for readers that see the new data.
             fence(Ordering::Release);
             slot.key.store(key, Ordering::Relaxed);
@@ -183,7 +190,11 @@ members = [{ address = "192.0.2.4" }]
         let r = Ranking::compute(p, london).unwrap();
         assert_eq!(r.iter().collect::<Vec<_>>(), vec![1, 0, 2], "eu, us, ap; the unlocated region is not ranked");
         let tokyo = Coordinates::new(35.7, 139.7).unwrap();
-        assert_eq!(Ranking::compute(p, tokyo).unwrap().iter().collect::<Vec<_>>(), vec![2, 1, 0], "ap, eu (biased), us");
+        assert_eq!(
+            Ranking::compute(p, tokyo).unwrap().iter().collect::<Vec<_>>(),
+            vec![2, 1, 0],
+            "ap, eu (biased), us"
+        );
         let cache = RankCache::default();
         assert_eq!(cache.ranking(0, p, london), Some(r));
         assert_eq!(cache.ranking(0, p, london), Some(r), "a hit returns the same ranking");
@@ -194,7 +205,9 @@ members = [{ address = "192.0.2.4" }]
     fn concurrent_readers_see_only_whole_entries() {
         let pools = Arc::new(pool(THREE));
         let cache = Arc::new(RankCache::default());
-        let places: Vec<Coordinates> = (0..64).map(|i| Coordinates::new(-60.0 + 2.0 * f64::from(i), -170.0 + 5.0 * f64::from(i)).unwrap()).collect();
+        let places: Vec<Coordinates> = (0..64)
+            .map(|i| Coordinates::new(-60.0 + 2.0 * f64::from(i), -170.0 + 5.0 * f64::from(i)).unwrap())
+            .collect();
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let (pools, cache, places) = (pools.clone(), cache.clone(), places.clone());

@@ -9,7 +9,7 @@ use std::path::Path;
 use hickory_proto::rr::Name;
 
 use crate::config::ConfigError;
-pub use tree::{lookup, Found, Lookup, Node, Pooled, RRset, Zone, ZoneSet};
+pub use tree::{Found, Lookup, Node, Pooled, RRset, Zone, ZoneSet, lookup};
 
 /// Loads and validates the master file at `path` as the zone `origin`.
 pub fn load_zone(origin: &Name, path: &Path) -> Result<Zone, Vec<ConfigError>> {

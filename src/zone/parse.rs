@@ -8,12 +8,12 @@
 //! of large zones, are parsed directly.
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
-use std::sync::Arc;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::txt::{parse_ttl, Parser};
+use hickory_proto::serialize::txt::{Parser, parse_ttl};
 
 use crate::config::ConfigError;
 
@@ -198,7 +198,14 @@ fn logical_records<'a>(text: &'a str, file: &Path, errors: &mut Vec<ConfigError>
     recs
 }
 
-fn parse_into(text: &str, file: &Path, st: &mut State, depth: usize, out: &mut Vec<SourceRecord>, errors: &mut Vec<ConfigError>) {
+fn parse_into(
+    text: &str,
+    file: &Path,
+    st: &mut State,
+    depth: usize,
+    out: &mut Vec<SourceRecord>,
+    errors: &mut Vec<ConfigError>,
+) {
     let shared_file: Arc<Path> = Arc::from(file);
     for rec in logical_records(text, file, errors) {
         let line = rec.line;
@@ -359,7 +366,9 @@ fn parse_rdata(rtype: RecordType, toks: &[Tok<'_>], origin: &Name) -> Result<RDa
         RecordType::AAAA => Ipv6Addr::from_str(toks[0].text)
             .map(|a| RData::AAAA(AAAA(a)))
             .map_err(|_| format!("'{}' is not an IPv6 address", toks[0].text)),
-        RecordType::OPT | RecordType::ANY | RecordType::AXFR | RecordType::IXFR => Err("not a record type that can be stored in a zone".into()),
+        RecordType::OPT | RecordType::ANY | RecordType::AXFR | RecordType::IXFR => {
+            Err("not a record type that can be stored in a zone".into())
+        }
         _ => {
             // Hand the RDATA alone to hickory's parser, with the origin in force.
             let mut text = String::with_capacity(64);
@@ -397,7 +406,10 @@ mod tests {
 
     #[test]
     fn multi_line_soa_blank_owner_and_comments() {
-        let r = parse("$TTL 1h\n@ IN SOA ns1 host ( 1 ; serial\n 2 3 4\n 5 )\n  IN NS ns1 ; apex\nns1 300 IN A 192.0.2.1\n").unwrap();
+        let r = parse(
+            "$TTL 1h\n@ IN SOA ns1 host ( 1 ; serial\n 2 3 4\n 5 )\n  IN NS ns1 ; apex\nns1 300 IN A 192.0.2.1\n",
+        )
+        .unwrap();
         assert_eq!(r.len(), 3);
         assert_eq!(r[1].record.record_type(), RecordType::NS);
         assert_eq!(r[1].record.name.to_ascii(), "example.com.");

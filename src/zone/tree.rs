@@ -147,17 +147,29 @@ impl Zone {
             let rec = sr.record;
             let owner = rec.name.clone();
             if !origin.zone_of(&owner) {
-                errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("{owner} is outside the zone {origin}")));
+                errors.push(ConfigError::new(
+                    sr.file.as_ref(),
+                    sr.line,
+                    format!("{owner} is outside the zone {origin}"),
+                ));
                 continue;
             }
             let rtype = rec.record_type();
             if rtype == RecordType::SOA {
                 if owner != origin {
-                    errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("SOA at {owner}: an SOA belongs only at the zone apex {origin}")));
+                    errors.push(ConfigError::new(
+                        sr.file.as_ref(),
+                        sr.line,
+                        format!("SOA at {owner}: an SOA belongs only at the zone apex {origin}"),
+                    ));
                     continue;
                 }
                 if let Some((_, l)) = &soa {
-                    errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("second SOA record (the first is on line {l})")));
+                    errors.push(ConfigError::new(
+                        sr.file.as_ref(),
+                        sr.line,
+                        format!("second SOA record (the first is on line {l})"),
+                    ));
                     continue;
                 }
                 soa = Some((rec.clone(), sr.line));
@@ -185,7 +197,11 @@ impl Zone {
                         continue; // a duplicate record is one record (RFC 2181 §5)
                     }
                     if rtype == RecordType::CNAME {
-                        errors.push(ConfigError::new(sr.file.as_ref(), sr.line, format!("{owner}: a name can have only one CNAME")));
+                        errors.push(ConfigError::new(
+                            sr.file.as_ref(),
+                            sr.line,
+                            format!("{owner}: a name can have only one CNAME"),
+                        ));
                         continue;
                     }
                     // RFC 2181 §5.2: one TTL per RRset; the first record's TTL is used.
@@ -254,7 +270,12 @@ impl Zone {
     /// Makes the pooled names of `pools` answer from their pools. A pooled name may not
     /// also have static A, AAAA or CNAME records, nor sit at or below a delegation.
     /// Errors point at the pooled name's line in the pool file.
-    pub fn attach_pools(&mut self, mut pools: Pools, pool_file: &std::path::Path, pool_text: &str) -> Result<(), Vec<ConfigError>> {
+    pub fn attach_pools(
+        &mut self,
+        mut pools: Pools,
+        pool_file: &std::path::Path,
+        pool_text: &str,
+    ) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
         self.attach_delegations(&mut pools, pool_file, pool_text, &mut errors);
         let mut placed = Vec::new();
@@ -263,13 +284,21 @@ impl Zone {
             // The line is looked up only for an error: a scan per name would be quadratic.
             let line = || key_line(pool_text, &name, &self.origin);
             if let Found::Delegation(cut, _) = self.find(&name, RecordType::A) {
-                errors.push(ConfigError::new(pool_file, line(), format!("pooled name {name} is at or below the delegation {cut}")));
+                errors.push(ConfigError::new(
+                    pool_file,
+                    line(),
+                    format!("pooled name {name} is at or below the delegation {cut}"),
+                ));
                 continue;
             }
             if let Some(node) = self.nodes.get(&name) {
                 for t in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
                     if node.rrset(t).is_some() {
-                        errors.push(ConfigError::new(pool_file, line(), format!("pooled name {name} also has static {t} records in the zone file")));
+                        errors.push(ConfigError::new(
+                            pool_file,
+                            line(),
+                            format!("pooled name {name} also has static {t} records in the zone file"),
+                        ));
                     }
                 }
             }
@@ -299,12 +328,7 @@ impl Zone {
         let mut infos = std::mem::take(&mut pools.members);
         for pool in &mut pools.pools {
             for region in pool.regions.iter_mut() {
-                let Content::Cname {
-                    target,
-                    delegation: Some(d),
-                    id,
-                } = &mut region.content
-                else {
+                let Content::Cname { target, delegation: Some(d), id } = &mut region.content else {
                     continue;
                 };
                 let ctx = format!("pool {}, region {}", pool.name, region.name);
@@ -321,11 +345,7 @@ impl Zone {
                     None => continue,
                 };
                 let mut glue = Vec::new();
-                for r in node
-                    .rrset(RecordType::NS)
-                    .map(|s| s.records.as_slice())
-                    .unwrap_or(&[])
-                {
+                for r in node.rrset(RecordType::NS).map(|s| s.records.as_slice()).unwrap_or(&[]) {
                     let RData::NS(ns) = &r.data else { continue };
                     if !self.origin.zone_of(&ns.0) {
                         continue; // out of zone: the resolver looks it up; no glue needed
@@ -449,7 +469,8 @@ fn ancestor(name: &Name, labels: usize) -> Name {
 /// The line of the `[names]` key for `name` in a pool file (relative or absolute form), or 0.
 fn key_line(text: &str, name: &Name, origin: &Name) -> usize {
     let abs = name.to_ascii();
-    let rel = abs.strip_suffix(&format!(".{}", origin.to_ascii())).map(str::to_string).unwrap_or_else(|| "@".to_string());
+    let rel =
+        abs.strip_suffix(&format!(".{}", origin.to_ascii())).map(str::to_string).unwrap_or_else(|| "@".to_string());
     text.lines()
         .position(|l| {
             let k = l.split('=').next().unwrap_or("").trim().trim_matches('"');

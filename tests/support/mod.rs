@@ -44,10 +44,8 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
@@ -85,9 +83,7 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let stdout = child.stdout.take().unwrap();
         let stderr_pipe = child.stderr.take().unwrap();
@@ -115,11 +111,7 @@ impl Proc {
                 }
             }
         });
-        Proc {
-            child,
-            stderr,
-            stdout_lines: rx,
-        }
+        Proc { child, stderr, stdout_lines: rx }
     }
 
     pub fn stderr(&self) -> String {
@@ -173,10 +165,7 @@ impl GslbdServer {
         let conf = dir.write("gslbd.toml", config_toml);
         let listens = listen_count(config_toml);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&conf)
-            .current_dir(dir.path());
+        cmd.arg("serve").arg("--config").arg(&conf).current_dir(dir.path());
         Self::wait_ready(Proc::spawn(cmd), listens, dir)
     }
 
@@ -197,23 +186,18 @@ impl GslbdServer {
                 copy_tree(&src, &dir.path().join(&p));
             }
         }
-        let server = table
-            .entry("server")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        server.as_table_mut().expect("[server] is a table").insert(
-            "listen".into(),
-            toml::Value::Array(vec!["127.0.0.1:0".into()]),
-        );
+        let server = table.entry("server").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        server
+            .as_table_mut()
+            .expect("[server] is a table")
+            .insert("listen".into(), toml::Value::Array(vec!["127.0.0.1:0".into()]));
         // The admin API too picks a free port, so tests can run side by side.
         if let Some(admin) = table.get_mut("admin").and_then(|a| a.as_table_mut()) {
             admin.insert("listen".into(), "127.0.0.1:0".into());
         }
         let conf = dir.write("gslbd.toml", &toml::to_string(&table).unwrap());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&conf)
-            .current_dir(dir.path());
+        cmd.arg("serve").arg("--config").arg(&conf).current_dir(dir.path());
         Self::wait_ready(Proc::spawn(cmd), 1, dir)
     }
 
@@ -234,12 +218,8 @@ impl GslbdServer {
 
     /// Sends SIGHUP (a reload) to the server.
     pub fn sighup(&self) {
-        let ok = Command::new("kill")
-            .arg("-HUP")
-            .arg(self.pid().to_string())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+        let ok =
+            Command::new("kill").arg("-HUP").arg(self.pid().to_string()).status().map(|s| s.success()).unwrap_or(false);
         assert!(ok, "kill -HUP {} failed", self.pid());
     }
 
@@ -279,10 +259,8 @@ pub fn wait_listening_admin(proc: &mut Proc, count: usize, what: &str) -> (Vec<S
                 if let Some(rest) = line.trim().strip_prefix("gslbd admin listening on ") {
                     admin = rest.trim().parse().ok();
                 } else if let Some(rest) = line.trim().strip_prefix("gslbd listening on ") {
-                    let a: SocketAddr = rest
-                        .trim()
-                        .parse()
-                        .unwrap_or_else(|e| panic!("{what}: bad address in {line:?}: {e}"));
+                    let a: SocketAddr =
+                        rest.trim().parse().unwrap_or_else(|e| panic!("{what}: bad address in {line:?}: {e}"));
                     addrs.push(a);
                 }
             }
@@ -307,34 +285,26 @@ pub fn wait_listening_admin(proc: &mut Proc, count: usize, what: &str) -> (Vec<S
 /// [`QUERY_TIMEOUT`]); returns the status code and the body.
 pub fn http(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     assert_loopback(addr);
-    let mut s = TcpStream::connect_timeout(&addr, QUERY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("admin connect {addr}: {e}"));
+    let mut s =
+        TcpStream::connect_timeout(&addr, QUERY_TIMEOUT).unwrap_or_else(|e| panic!("admin connect {addr}: {e}"));
     s.set_read_timeout(Some(QUERY_TIMEOUT)).unwrap();
     s.set_write_timeout(Some(QUERY_TIMEOUT)).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    );
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).expect("admin request write");
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("admin {method} {path}: {e}"));
+    s.read_to_end(&mut raw).unwrap_or_else(|e| panic!("admin {method} {path}: {e}"));
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("admin {method} {path}: no HTTP header end in {text:?}"));
+    let (head, body) =
+        text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("admin {method} {path}: no HTTP header end in {text:?}"));
     let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("admin {method} {path}: bad status line in {head:?}"));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     (code, body)
 }
 
@@ -398,9 +368,7 @@ pub fn knotd_path() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
     }
-    dirs.into_iter()
-        .map(|d| d.join("knotd"))
-        .find(|p| p.is_file())
+    dirs.into_iter().map(|d| d.join("knotd")).find(|p| p.is_file())
 }
 
 /// A running Knot DNS (`knotd`) serving one zone on 127.0.0.1. Killed on Drop.
@@ -487,9 +455,7 @@ fn wait_answers_soa(proc: &mut Proc, addr: SocketAddr, origin: &str) -> Result<(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!(
-        "no NOERROR SOA answer from {addr} within {START_TIMEOUT:?}"
-    ))
+    Err(format!("no NOERROR SOA answer from {addr} within {START_TIMEOUT:?}"))
 }
 
 /// A port that was free on 127.0.0.1 for both UDP and TCP a moment ago.
@@ -518,12 +484,7 @@ pub struct EdnsSpec {
 
 impl Default for EdnsSpec {
     fn default() -> Self {
-        EdnsSpec {
-            version: 0,
-            payload: 1232,
-            flags: 0,
-            options: Vec::new(),
-        }
+        EdnsSpec { version: 0, payload: 1232, flags: 0, options: Vec::new() }
     }
 }
 
@@ -570,8 +531,7 @@ impl QuerySpec {
             edns.set_max_payload(e.payload);
             *edns.flags_mut() = e.flags.into();
             for (code, data) in &e.options {
-                edns.options_mut()
-                    .insert(EdnsOption::Unknown(*code, data.clone()));
+                edns.options_mut().insert(EdnsOption::Unknown(*code, data.clone()));
             }
             m.set_edns(edns);
         }
@@ -582,18 +542,11 @@ impl QuerySpec {
 // ───────────────────────────── transports ─────────────────────────────
 
 fn local_for(addr: SocketAddr) -> &'static str {
-    if addr.is_ipv4() {
-        "127.0.0.1:0"
-    } else {
-        "[::1]:0"
-    }
+    if addr.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }
 }
 
 fn assert_loopback(addr: SocketAddr) {
-    assert!(
-        addr.ip().is_loopback(),
-        "tests only talk to loopback, not {addr}"
-    );
+    assert!(addr.ip().is_loopback(), "tests only talk to loopback, not {addr}");
 }
 
 /// Sends `query` over UDP and returns the first datagram back, or `None` after [`QUERY_TIMEOUT`].
@@ -654,17 +607,11 @@ pub fn tcp_pipeline(addr: SocketAddr, queries: &[Vec<u8>]) -> HashMap<u16, Vec<u
     s.write_all(&out).expect("pipelined write");
     let mut replies = HashMap::new();
     for i in 0..queries.len() {
-        let r = read_frame(&mut s)
-            .unwrap_or_else(|| panic!("{addr}: pipelined reply {i} of {} missing", queries.len()));
-        assert!(
-            r.len() >= 12,
-            "{addr}: pipelined reply {i} shorter than a header"
-        );
+        let r =
+            read_frame(&mut s).unwrap_or_else(|| panic!("{addr}: pipelined reply {i} of {} missing", queries.len()));
+        assert!(r.len() >= 12, "{addr}: pipelined reply {i} shorter than a header");
         let id = u16::from_be_bytes([r[0], r[1]]);
-        assert!(
-            replies.insert(id, r).is_none(),
-            "{addr}: two replies with ID {id}"
-        );
+        assert!(replies.insert(id, r).is_none(), "{addr}: two replies with ID {id}");
     }
     replies
 }
@@ -676,23 +623,15 @@ pub fn msg_id(bytes: &[u8]) -> u16 {
 
 /// UDP exchange that checks the reply's ID. Panics on timeout or mismatch.
 pub fn exchange_udp(addr: SocketAddr, query: &[u8]) -> Vec<u8> {
-    let r =
-        udp_raw(addr, query).unwrap_or_else(|| panic!("{addr}: no UDP reply in {QUERY_TIMEOUT:?}"));
-    assert!(
-        r.len() >= 12 && msg_id(&r) == msg_id(query),
-        "{addr}: UDP reply with wrong ID or too short"
-    );
+    let r = udp_raw(addr, query).unwrap_or_else(|| panic!("{addr}: no UDP reply in {QUERY_TIMEOUT:?}"));
+    assert!(r.len() >= 12 && msg_id(&r) == msg_id(query), "{addr}: UDP reply with wrong ID or too short");
     r
 }
 
 /// TCP exchange that checks the reply's ID. Panics on timeout or mismatch.
 pub fn exchange_tcp(addr: SocketAddr, query: &[u8]) -> Vec<u8> {
-    let r =
-        tcp_raw(addr, query).unwrap_or_else(|| panic!("{addr}: no TCP reply in {QUERY_TIMEOUT:?}"));
-    assert!(
-        r.len() >= 12 && msg_id(&r) == msg_id(query),
-        "{addr}: TCP reply with wrong ID or too short"
-    );
+    let r = tcp_raw(addr, query).unwrap_or_else(|| panic!("{addr}: no TCP reply in {QUERY_TIMEOUT:?}"));
+    assert!(r.len() >= 12 && msg_id(&r) == msg_id(query), "{addr}: TCP reply with wrong ID or too short");
     r
 }
 
@@ -802,38 +741,21 @@ pub fn normalise(bytes: &[u8]) -> Normal {
             return n;
         }
     };
-    n.question = m
-        .queries
-        .iter()
-        .map(|q| format!("{} {} {}", q.name(), q.query_class(), q.query_type()))
-        .collect();
+    n.question = m.queries.iter().map(|q| format!("{} {} {}", q.name(), q.query_class(), q.query_type())).collect();
     let fmt_rr = |r: &hickory_proto::rr::Record| {
         let rdata = match &r.data {
             // Quote each character-string: hickory's Display runs them together.
-            RData::TXT(t) => t
-                .txt_data
-                .iter()
-                .map(|s| format!("{:?}", String::from_utf8_lossy(s)))
-                .collect::<Vec<_>>()
-                .join(" "),
+            RData::TXT(t) => {
+                t.txt_data.iter().map(|s| format!("{:?}", String::from_utf8_lossy(s))).collect::<Vec<_>>().join(" ")
+            }
             // RDATA made only of names and numbers: names compare case-insensitively
             // (RFC 4343), and Knot compresses them against a 0x20 qname.
-            d @ (RData::SOA(_)
-            | RData::NS(_)
-            | RData::CNAME(_)
-            | RData::MX(_)
-            | RData::SRV(_)
-            | RData::PTR(_)) => d.to_string().to_lowercase(),
+            d @ (RData::SOA(_) | RData::NS(_) | RData::CNAME(_) | RData::MX(_) | RData::SRV(_) | RData::PTR(_)) => {
+                d.to_string().to_lowercase()
+            }
             d => d.to_string(),
         };
-        format!(
-            "{} {} {} {} {}",
-            r.name.to_lowercase(),
-            r.ttl,
-            r.dns_class,
-            r.record_type(),
-            rdata
-        )
+        format!("{} {} {} {} {}", r.name.to_lowercase(), r.ttl, r.dns_class, r.record_type(), rdata)
     };
     let section = |rs: &[hickory_proto::rr::Record]| {
         let mut v: Vec<String> = rs.iter().map(fmt_rr).collect();
@@ -871,13 +793,7 @@ pub fn hex(data: &[u8]) -> String {
 
 impl fmt::Display for Normal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            ";; opcode {} status {} flags: {}",
-            self.opcode,
-            self.rcode_name(),
-            self.flags.join(" ")
-        )?;
+        writeln!(f, ";; opcode {} status {} flags: {}", self.opcode, self.rcode_name(), self.flags.join(" "))?;
         if let Some(e) = &self.decode_error {
             writeln!(f, ";; UNDECODABLE: {e}")?;
         }
@@ -910,30 +826,16 @@ impl fmt::Display for Normal {
 pub fn diff(a_name: &str, a: &Normal, b_name: &str, b: &Normal) -> Vec<String> {
     let mut out = Vec::new();
     if a.opcode != b.opcode {
-        out.push(format!(
-            "opcode: {a_name} {} vs {b_name} {}",
-            a.opcode, b.opcode
-        ));
+        out.push(format!("opcode: {a_name} {} vs {b_name} {}", a.opcode, b.opcode));
     }
     if a.full_rcode() != b.full_rcode() {
-        out.push(format!(
-            "rcode: {a_name} {} vs {b_name} {}",
-            a.rcode_name(),
-            b.rcode_name()
-        ));
+        out.push(format!("rcode: {a_name} {} vs {b_name} {}", a.rcode_name(), b.rcode_name()));
     }
     if a.flags != b.flags {
-        out.push(format!(
-            "flags: {a_name} [{}] vs {b_name} [{}]",
-            a.flags.join(" "),
-            b.flags.join(" ")
-        ));
+        out.push(format!("flags: {a_name} [{}] vs {b_name} [{}]", a.flags.join(" "), b.flags.join(" ")));
     }
     if a.decode_error != b.decode_error {
-        out.push(format!(
-            "decode: {a_name} {:?} vs {b_name} {:?}",
-            a.decode_error, b.decode_error
-        ));
+        out.push(format!("decode: {a_name} {:?} vs {b_name} {:?}", a.decode_error, b.decode_error));
     }
     for (title, x, y) in [
         ("question", &a.question, &b.question),
@@ -944,9 +846,7 @@ pub fn diff(a_name: &str, a: &Normal, b_name: &str, b: &Normal) -> Vec<String> {
         if x != y {
             let only_a: Vec<_> = multiset_minus(x, y);
             let only_b: Vec<_> = multiset_minus(y, x);
-            out.push(format!(
-                "{title}: only {a_name} {only_a:?}; only {b_name} {only_b:?}"
-            ));
+            out.push(format!("{title}: only {a_name} {only_a:?}; only {b_name} {only_b:?}"));
         }
     }
     if a.opt != b.opt {
@@ -991,10 +891,7 @@ pub fn ecs_option(net: &str) -> (u16, Vec<u8>) {
 /// ("a.b.c.d/len") or none.
 pub fn ecs_query(qname: &str, qtype: RecordType, ecs: Option<&str>) -> Message {
     let mut q = QuerySpec::new(qname, qtype);
-    q.edns = Some(EdnsSpec {
-        options: ecs.map(ecs_option).into_iter().collect(),
-        ..EdnsSpec::default()
-    });
+    q.edns = Some(EdnsSpec { options: ecs.map(ecs_option).into_iter().collect(), ..EdnsSpec::default() });
     q.to_message(rand_id())
 }
 
@@ -1029,14 +926,7 @@ pub fn answers_of(m: &Message) -> Vec<(String, u32, String, String)> {
     let mut v: Vec<_> = m
         .answers
         .iter()
-        .map(|r| {
-            (
-                r.name.to_lowercase().to_string(),
-                r.ttl,
-                r.record_type().to_string(),
-                r.data.to_string(),
-            )
-        })
+        .map(|r| (r.name.to_lowercase().to_string(), r.ttl, r.record_type().to_string(), r.data.to_string()))
         .collect();
     v.sort();
     v
@@ -1086,12 +976,7 @@ pub struct DigReply {
 impl DigReply {
     /// The RDATA of the answers of type `rtype`, sorted.
     pub fn rdata(&self, rtype: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .answers
-            .iter()
-            .filter(|r| r.rtype == rtype)
-            .map(|r| r.rdata.clone())
-            .collect();
+        let mut v: Vec<String> = self.answers.iter().filter(|r| r.rtype == rtype).map(|r| r.rdata.clone()).collect();
         v.sort();
         v
     }
@@ -1146,10 +1031,8 @@ pub fn parse_dig(text: &str) -> DigReply {
         .find_map(|l| l.split("status: ").nth(1))
         .map(|s| s.split(',').next().unwrap_or("").trim().to_string())
         .unwrap_or_else(|| panic!("no status line in dig output:\n{text}"));
-    let client_subnet = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("; CLIENT-SUBNET:"))
-        .map(|s| s.trim().to_string());
+    let client_subnet =
+        text.lines().find_map(|l| l.trim().strip_prefix("; CLIENT-SUBNET:")).map(|s| s.trim().to_string());
     let mut answers = Vec::new();
     let mut in_answer = false;
     for l in text.lines() {
@@ -1172,12 +1055,7 @@ pub fn parse_dig(text: &str) -> DigReply {
         }
     }
     answers.sort();
-    DigReply {
-        status,
-        answers,
-        client_subnet,
-        text: text.to_string(),
-    }
+    DigReply { status, answers, client_subnet, text: text.to_string() }
 }
 
 // ───────────────────────────── Unbound ─────────────────────────────

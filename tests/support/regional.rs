@@ -95,11 +95,8 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let (head, body) = text.split_once("\r\n\r\n")?;
     let code = head.split_whitespace().nth(1)?.parse().ok()?;
     // HAProxy's stats applet answers chunked even to HTTP/1.0.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     Some((code, body))
 }
 
@@ -172,12 +169,7 @@ impl Nginx {
             if let Some((200, body)) = http_get(addr, "/")
                 && body.trim() == name
             {
-                return Ok(Nginx {
-                    proc,
-                    addr,
-                    name: name.to_string(),
-                    _dir: dir,
-                });
+                return Ok(Nginx { proc, addr, name: name.to_string(), _dir: dir });
             }
             if Instant::now() > deadline {
                 return Err(format!(
@@ -315,18 +307,10 @@ impl Haproxy {
             }
             let stats_up = http_get(stats, "/stats;csv").is_some_and(|(c, _)| c == 200);
             if stats_up && TcpStream::connect_timeout(&vip, HTTP_TIMEOUT).is_ok() {
-                return Ok(Haproxy {
-                    proc,
-                    vip,
-                    stats,
-                    _dir: dir,
-                });
+                return Ok(Haproxy { proc, vip, stats, _dir: dir });
             }
             if Instant::now() > deadline {
-                return Err(format!(
-                    "haproxy on {vip} not up within {START_TIMEOUT:?}; stderr:\n{}",
-                    proc.stderr()
-                ));
+                return Err(format!("haproxy on {vip} not up within {START_TIMEOUT:?}; stderr:\n{}", proc.stderr()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -351,13 +335,8 @@ impl Haproxy {
 
     /// The stats CSV, one map (column → value) per row; panics when HAProxy does not answer.
     pub fn stats(&self) -> Vec<HashMap<String, String>> {
-        let (code, body) = http_get(self.stats, "/stats;csv").unwrap_or_else(|| {
-            panic!(
-                "no answer from HAProxy stats on {}; stderr:\n{}",
-                self.stats,
-                self.stderr()
-            )
-        });
+        let (code, body) = http_get(self.stats, "/stats;csv")
+            .unwrap_or_else(|| panic!("no answer from HAProxy stats on {}; stderr:\n{}", self.stats, self.stderr()));
         assert_eq!(code, 200, "HAProxy stats: {body}");
         parse_stats_csv(&body)
     }
@@ -381,9 +360,7 @@ impl Haproxy {
 
     /// Active servers UP in `backend web_servers`.
     pub fn backends_up(&self) -> u32 {
-        self.stat("web_servers", "BACKEND", "act")
-            .parse()
-            .expect("act is a number")
+        self.stat("web_servers", "BACKEND", "act").parse().expect("act is a number")
     }
 
     /// Polls until `f(self)` holds (bounded by `limit`); panics with `what` and the last stats.
@@ -415,13 +392,7 @@ pub fn parse_stats_csv(text: &str) -> Vec<HashMap<String, String>> {
         .collect();
     lines
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split(','))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
+        .map(|l| header.iter().zip(l.split(',')).map(|(h, v)| (h.to_string(), v.to_string())).collect())
         .collect()
 }
 
@@ -440,9 +411,7 @@ pub struct Region {
 
 impl Region {
     pub fn haproxy(&self) -> &Haproxy {
-        self.haproxy
-            .as_ref()
-            .unwrap_or_else(|| panic!("region {}: HAProxy is stopped", self.name))
+        self.haproxy.as_ref().unwrap_or_else(|| panic!("region {}: HAProxy is stopped", self.name))
     }
 
     pub fn stats_url(&self) -> String {
@@ -451,11 +420,7 @@ impl Region {
 
     /// Kills web server `i` (0 or 1).
     pub fn stop_nginx(&mut self, i: usize) {
-        assert!(
-            self.nginx[i].take().is_some(),
-            "region {}: nginx {i} already stopped",
-            self.name
-        );
+        assert!(self.nginx[i].take().is_some(), "region {}: nginx {i} already stopped", self.name);
     }
 
     pub fn start_nginx(&mut self, i: usize) {
@@ -466,11 +431,7 @@ impl Region {
 
     /// Kills the region's HAProxy: the VIP stops accepting connections.
     pub fn stop_haproxy(&mut self) {
-        assert!(
-            self.haproxy.take().is_some(),
-            "region {}: HAProxy already stopped",
-            self.name
-        );
+        assert!(self.haproxy.take().is_some(), "region {}: HAProxy already stopped", self.name);
     }
 
     pub fn start_haproxy(&mut self) {
@@ -493,9 +454,8 @@ impl Tiers {
         if !tier_tools_present() {
             return None;
         }
-        let vip_ips: Vec<IpAddr> = (0..names.len())
-            .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, u8::try_from(i + 1).unwrap(), 1)))
-            .collect();
+        let vip_ips: Vec<IpAddr> =
+            (0..names.len()).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, u8::try_from(i + 1).unwrap(), 1))).collect();
         let mut last = String::new();
         'attempt: for _ in 0..3 {
             let port = free_port_on(&vip_ips);
@@ -520,19 +480,13 @@ impl Tiers {
                     }
                 }
             }
-            return Some(Tiers {
-                regions,
-                vip_port: port,
-            });
+            return Some(Tiers { regions, vip_port: port });
         }
         panic!("regional tiers did not start in 3 tries: {last}");
     }
 
     pub fn region(&mut self, name: &str) -> &mut Region {
-        self.regions
-            .iter_mut()
-            .find(|r| r.name == name)
-            .unwrap_or_else(|| panic!("no region {name}"))
+        self.regions.iter_mut().find(|r| r.name == name).unwrap_or_else(|| panic!("no region {name}"))
     }
 }
 
@@ -569,11 +523,7 @@ impl HeldConnections {
             }
             c.lock().unwrap().clear();
         });
-        HeldConnections {
-            conns,
-            stop,
-            timer: Some(timer),
-        }
+        HeldConnections { conns, stop, timer: Some(timer) }
     }
 
     /// How many are still held.
