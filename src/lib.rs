@@ -1,25 +1,50 @@
 //! gslbd: an authoritative GSLB DNS server.
 //!
-//! ```text
-//! files ──► config::load ──► Snapshot (zones + pools + geo) ──► ArcSwap<Snapshot>
-//!                                                                    │
-//! UDP/TCP ──► dns::wire::parse ──► zone lookup / steer ──► dns::wire::encode ──► reply
-//! ```
+//! # Layers
 //!
-//! Each module owns one idea:
-//! - [`config`]: gslbd.toml and the files it names → one validated, immutable [`config::Snapshot`];
-//! - [`zone`]: authoritative data and RFC 1034/4592 lookups (static records, delegations, negatives);
-//! - [`geo`]: GeoIP lookup (MaxMind and flat schemas), country centroids, distances;
-//! - [`steer`]: the pure decision for pooled names;
-//! - [`health`]: TCP/HTTP(S) probes, rise/fall state, overrides, the live health view;
-//! - [`feedback`]: load and backends reported by the regional L4/L7 tier, the shed controller;
-//! - [`dns`]: the wire front end: parse, answer, EDNS/ECS, truncation, UDP and TCP transports;
-//! - [`admin`]: reloads, file watching, the admin HTTP API, metrics and admin overrides.
-pub mod admin;
+//! Each top-level module belongs to one layer and imports only from the layers above it in
+//! this table, and from modules listed before it in its own row (`tests/layers.rs` reads this
+//! table and fails on any other `crate::` import, so the table is the rule, not a picture of it).
+//!
+//! | layer | modules | what it holds |
+//! |---|---|---|
+//! | 0 leaves | `diag`, `util` | config errors with file:line; randomness, the clock, durable writes |
+//! | 1 model | `geo`, `pool`, `zone` | GeoIP; the pool model and its ids; zone data, lookups and answer types |
+//! | 2 pure logic | `steer`, `health`, `feedback` | the steering decision; the rise/fall machine and health view; feed parsers, shed controller, load view |
+//! | 3 config | `config` | files → one immutable compiled `Snapshot`; pools linked into zones |
+//! | 4 services | `services` | probers and feed pollers on one keyed-task registry |
+//! | 5 serving | `serving` | `Serving { config, live }` swapped atomically; overrides; counters |
+//! | 6 front end | `dns` | wire parsing, `respond`, encoding, UDP/TCP transports, RRL, hickory adapter |
+//! | 7 operations | `ops`, `app` | reload, admin API, metrics, query log; the `App` that `main.rs` runs |
+//!
+//! # One query, socket to reply
+//!
+//! ```text
+//! dns::udp::serve_until          recvmmsg a batch into preallocated buffers (dns::udp::batch)
+//!  └ DnsHandler::begin_batch     one lock-free load of Shared<Serving> per batch
+//!  └ DnsHandler::handle
+//!     └ dns::respond_with        dns::wire::parse → header, question, EDNS/ECS (FORMERR, NOTIMP, BADVERS)
+//!        └ zone::lookup          zone::ZoneSet::zone_for → Zone::find → answer / referral / negative
+//!        └ dns::steer_pooled     for a pooled name: geo::GeoDb::lookup, AnswerSource::health (serving::LiveHealth)
+//!           └ steer::decide      region and members → addresses or CNAME, TTL, ECS scope
+//!        └ dns::encode::encode   reply written into the buffer, names compressed, TC on overflow
+//!     └ Observer::observe        ops::QueryObserver: ops::Metrics::record, Live::count_steered, sampled log
+//!     └ dns::rrl::Rrl::check     send, slip (TC) or drop
+//!  └ Batch::send                 sendmmsg the replies, each from the address it was sent to
+//! ```
+//! TCP runs the same `respond_with` and observer per frame (`dns::tcp`); hickory-server's
+//! listeners run it through `dns::hickory::HickoryHandler`.
+pub mod app;
 pub mod config;
+pub mod diag;
 pub mod dns;
 pub mod feedback;
 pub mod geo;
 pub mod health;
+pub mod ops;
+pub mod pool;
+pub mod serving;
+pub mod services;
 pub mod steer;
+pub mod util;
 pub mod zone;

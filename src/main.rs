@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use gslbd::admin::{AdminState, Reloader, Trigger, serve_admin, spawn_watcher};
+use gslbd::app::{App, Listeners};
 use gslbd::config;
-use gslbd::dns::rrl::Rrl;
-use gslbd::dns::server::{TcpCounters, bind_std, entropy_seed, serve_tcp};
-use gslbd::dns::udp::{DnsHandler, spawn_workers};
-use gslbd::health::{HealthOptions, HealthService};
+use gslbd::ops::{Reloader, Services, Trigger};
+use gslbd::serving::ConfigVersion;
+use gslbd::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
+use gslbd::util::rng::{SplitMix64, entropy_seed};
 
 #[derive(Parser)]
 #[command(name = "gslbd", version, about = "Authoritative GSLB DNS server")]
@@ -76,7 +76,7 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut snap = match config::load(&path) {
+    let snap = match config::load(&path) {
         Ok(s) => s,
         Err(errors) => {
             eprintln!("{errors}");
@@ -87,28 +87,32 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
     // their live state, last result and time since the last change. Each load feed is polled
     // once too (same bound): its load, backends and freshness are live, and its shed fraction
     // is the controller's first step from 0 (what a server just started would use).
-    if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = rt.block_on(async {
+        install_crypto_provider();
         let wait = snap.server.health_startup_wait;
-        rt.block_on(async {
-            gslbd::health::install_crypto_provider();
-            if let Ok(h) = HealthService::start(HealthOptions { state_file: None, seed: entropy_seed() }) {
-                gslbd::admin::attach_probes(Some(&h), &mut snap);
-                if h.tasks() > 0 {
-                    h.wait_first_round(wait).await;
-                }
-                h.shutdown();
-            }
-            if let Ok(f) = gslbd::feedback::FeedbackService::start() {
-                gslbd::admin::attach_feedback(Some(&f), &mut snap);
-                if f.tasks() > 0 {
-                    f.wait_first_round(wait).await;
-                }
-                f.shutdown();
-            }
-        });
-    }
-    let mut rng = gslbd::steer::SplitMix64::new(gslbd::dns::server::entropy_seed());
-    print!("{}", gslbd::dns::explain::explain(&snap, &qname, qtype, client, &mut rng));
+        let services = Services {
+            health: HealthService::start(HealthOptions { seed: entropy_seed() }).ok(),
+            feedback: FeedbackService::start().ok(),
+        };
+        let serving = services.serve(snap, None, ConfigVersion::default());
+        if let Some(h) = services.health.as_ref().filter(|h| h.tasks() > 0) {
+            h.wait_first_round(wait).await;
+        }
+        if let Some(f) = services.feedback.as_ref().filter(|f| f.tasks() > 0) {
+            f.wait_first_round(wait).await;
+        }
+        services.shutdown();
+        let mut rng = SplitMix64::new(entropy_seed());
+        gslbd::dns::explain::explain(&serving, &qname, qtype, client, &mut rng)
+    });
+    print!("{text}");
     ExitCode::SUCCESS
 }
 
@@ -193,121 +197,44 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let listen = snapshot.server.listen.clone();
-        let workers = snapshot.server.udp_workers;
-        // One rate-limit table for every UDP socket: sized once, kept across reloads.
-        let rrl = Arc::new(Rrl::new(&snapshot.server.rrl));
-        let admin = snapshot.ops.admin.clone();
-        // Probes: one task per (target, probe) named in the pool files; results feed every snapshot.
-        let startup_wait = snapshot.server.health_startup_wait;
-        gslbd::health::install_crypto_provider();
-        let health = match HealthService::start(HealthOptions { state_file: None, seed: entropy_seed() }) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                eprintln!("cannot start health probes: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        // Load feedback: one poller per distinct feed named in the pool files.
-        let feedback = match gslbd::feedback::FeedbackService::start() {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("cannot start load feedback: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let (reloader, shared, overrides) =
-            Reloader::start_with_feedback(path, snapshot, health.clone(), feedback.clone());
-        if let Some(f) = &feedback
-            && f.tasks() > 0
-            && !f.wait_first_round(startup_wait).await
-        {
-            tracing::warn!(
-                ?startup_wait,
-                "not every load feed answered its first poll; those regions count as unfed (stale) until they do"
-            );
-        }
-        if let Some(h) = &health {
-            shared.load().live.metrics.add_source(Arc::new(gslbd::admin::ProbeMetrics(h.clone())));
-            // Never answer "all down" for want of a first probe: wait for one round, bounded.
-            if h.tasks() > 0 && !h.wait_first_round(startup_wait).await {
-                tracing::warn!(
-                    ?startup_wait,
-                    "not every probe finished its first round; unknown members use health_assume"
-                );
-            }
-        }
-        let counters = Arc::new(TcpCounters::default());
-        let mut bound = Vec::new();
-        for addr in &listen {
-            match bind_std(*addr, workers) {
-                Ok(b) => bound.push(b),
-                Err(e) => {
-                    eprintln!("cannot listen on {addr}: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
-        // The admin API is bound before the DNS lines are printed, so a script that has read
-        // them can also rely on the admin line that came first.
-        if let Some(admin) = admin {
-            let listener = match tokio::net::TcpListener::bind(admin.listen).await {
-                Ok(l) => l,
-                Err(e) => {
-                    eprintln!("cannot listen on {} (admin): {e}", admin.listen);
-                    return ExitCode::FAILURE;
-                }
-            };
-            let addr = listener.local_addr().unwrap_or(admin.listen);
-            let state = AdminState { shared: shared.clone(), reloader: reloader.clone(), overrides: overrides.clone() };
-            tokio::spawn(serve_admin(listener, state));
+    let result = runtime.block_on(async move {
+        let listeners = Listeners::bind(&snapshot)?;
+        let app = App::build(path, snapshot, listeners).await?;
+        // Tests and scripts wait for these lines to know the ports; the admin line comes first.
+        if let Some(addr) = app.admin_addr() {
             tracing::info!(%addr, "admin API");
             println!("gslbd admin listening on {addr}");
         }
-        if let Err(e) = spawn_watcher(reloader.clone()) {
-            tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
-        }
-        for b in bound {
-            // UDP: the fast path, one thread per SO_REUSEPORT socket (recvmmsg/sendmmsg).
-            let (s, r) = (shared.clone(), rrl.clone());
-            if let Err(e) = spawn_workers(b.udp, move || DnsHandler::new(s.clone(), r.clone())) {
-                eprintln!("cannot start UDP workers on {}: {e}", b.addr);
-                return ExitCode::FAILURE;
-            }
-            let tcp = match tokio::net::TcpListener::from_std(b.tcp) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("cannot listen on {} (TCP): {e}", b.addr);
-                    return ExitCode::FAILURE;
-                }
-            };
-            tokio::spawn(serve_tcp(tcp, shared.clone(), counters.clone()));
-            tracing::info!(addr = %b.addr, "serving UDP and TCP");
-            // Tests and scripts wait for this line to know the port.
-            println!("gslbd listening on {}", b.addr);
+        for addr in app.dns_addrs() {
+            println!("gslbd listening on {addr}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        run_until_stopped(reloader).await;
-        ExitCode::SUCCESS
-    })
+        let reloader = app.reloader();
+        app.run(signals(reloader)).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-/// Waits for SIGINT or SIGTERM; on SIGHUP, reloads the config and swaps the snapshot in,
-/// keeping the old one if the new config has errors.
-async fn run_until_stopped(reloader: Arc<Reloader>) {
+/// Resolves on SIGINT or SIGTERM; on SIGHUP, reloads the config beside the signal loop (so a
+/// slow load never holds up a stop), keeping the old one if the new config has errors.
+async fn signals(reloader: Arc<Reloader>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     else {
-        tracing::error!("cannot install signal handlers");
-        return;
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
     };
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                // Run beside the signal loop, so SIGTERM is never held up by a slow load.
                 let r = reloader.clone();
                 tokio::spawn(async move { r.reload(Trigger::Signal).await });
             }
@@ -315,5 +242,4 @@ async fn run_until_stopped(reloader: Arc<Reloader>) {
             _ = int.recv() => break,
         }
     }
-    tracing::info!("stopping");
 }

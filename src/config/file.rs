@@ -8,7 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::error::{ConfigError, line_of};
+use crate::diag::{ConfigError, line_of};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +110,9 @@ impl Default for TcpLimits {
         }
     }
 }
+
+/// Largest `responses_per_second × window` the rate limiter's packed balance can hold.
+pub const MAX_RATE_TIMES_WINDOW: u64 = 1_000_000;
 
 /// Response rate limiting for UDP (`[server.rrl]`; see `dns::rrl` and the README).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -325,12 +328,12 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     {
         rrl.table_size = v as usize;
     }
-    if rrl.responses_per_second as u64 * rrl.window as u64 > crate::dns::rrl::MAX_RATE_TIMES_WINDOW {
+    if rrl.responses_per_second as u64 * rrl.window as u64 > MAX_RATE_TIMES_WINDOW {
         let line = rps_span.map(at).unwrap_or(0);
         errors.push(ConfigError::new(
             path,
             line,
-            format!("rrl: responses_per_second × window must be at most {}", crate::dns::rrl::MAX_RATE_TIMES_WINDOW),
+            format!("rrl: responses_per_second × window must be at most {}", MAX_RATE_TIMES_WINDOW),
         ));
     }
 

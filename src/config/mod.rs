@@ -2,21 +2,36 @@
 //! validated, immutable [`Snapshot`]. Every problem is reported with its file and line,
 //! and all of them are collected before the load fails.
 //!
+//! ```text
+//! gslbd.toml ─parse_config─► ConfigFile ─build─┬─ zone files ─zone::load_zone─► Zone
+//!                                              ├─ pool files ─load_pools─► Pools ─link_pools─► Zone with pooled nodes
+//!                                              ├─ GeoIP database ─GeoDb::open
+//!                                              └─ admin token file
+//!                                                    ▼
+//!                                  Snapshot { server, zones: ZoneSet, geo, ops, admin_token }
+//! ```
+//!
 //! A reload builds a new snapshot beside the one serving and swaps it in; a snapshot
-//! that fails to build is never seen by the query path.
-mod error;
+//! that fails to build is never seen by the query path. Nothing in a snapshot changes after
+//! it is built: the live state (health, load, overrides, counters) lives beside it, in the
+//! serving state.
 mod file;
+mod link;
+mod pools;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{ConfigError, ConfigErrors, line_of};
+pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
+    MAX_RATE_TIMES_WINDOW,
     AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, GeoEntry, LogSettings, OpsSettings, RrlSettings, ServerSettings,
     TcpLimits, ZoneEntry, parse_config,
 };
 
+pub use link::link_pools;
+pub use pools::load_pools;
+
 use crate::geo::GeoDb;
-use crate::steer::load_pools;
 use crate::zone::{ZoneSet, load_zone};
 
 /// Everything the query path reads, built once per (re)load and never mutated.
@@ -30,9 +45,6 @@ pub struct Snapshot {
     pub ops: OpsSettings,
     /// The admin bearer token, read from `admin.token_file` at this load.
     pub admin_token: Option<AdminToken>,
-    /// Admin overrides and answer counters of this snapshot's members (see [`crate::admin::LiveState`]);
-    /// empty as loaded, filled by the reloader before the snapshot is published.
-    pub live: crate::admin::LiveState,
 }
 
 /// A bearer token; never printed.
@@ -85,7 +97,7 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
             };
             match load_pools(pool_path, &text, &z.origin) {
                 Ok(pools) => {
-                    if let Err(e) = zone.attach_pools(pools, pool_path, &text) {
+                    if let Err(e) = link_pools(&mut zone, pools, pool_path, &text) {
                         errors.extend(e);
                     }
                 }
@@ -115,7 +127,6 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         geo,
         ops: file.ops,
         admin_token,
-        live: Default::default(),
     })
 }
 

@@ -7,8 +7,9 @@ use hickory_proto::rr::{Name, RecordType};
 use ipnet::IpNet;
 
 use super::steer_pooled;
-use crate::config::Snapshot;
-use crate::steer::{AddrList, Explain, Random};
+use crate::serving::AnswerSource;
+use crate::steer::{AddrList, Explain};
+use crate::util::rng::Random;
 use crate::zone::lookup;
 
 /// Reads the arguments of an explain request (the CLI's and the admin API's): a name, a
@@ -31,13 +32,14 @@ pub fn parse_args(name: &str, qtype: &str, client: &str) -> Result<(Name, Record
 
 /// Explains the answer to `name`/`qtype` for a client in `client` (an ECS subnet, or a
 /// resolver address as /32 or /128).
-pub fn explain<R: Random + ?Sized>(
-    snap: &Snapshot,
+pub fn explain<S: AnswerSource, R: Random + ?Sized>(
+    src: &S,
     name: &Name,
     qtype: RecordType,
     client: IpNet,
     rng: &mut R,
 ) -> String {
+    let snap = src.config();
     let mut out = String::new();
     let _ = writeln!(out, "query      {name} {qtype} from {client}");
     let mut result = lookup(&snap.zones, name, qtype);

@@ -11,13 +11,13 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use super::server::{SharedSnapshot, entropy_seed};
 use super::{Transport, respond};
-use crate::steer::SplitMix64;
+use crate::serving::{AnswerSource, Shared};
+use crate::util::rng::{SplitMix64, entropy_seed};
 
-/// A [`RequestHandler`] that answers from the snapshot in service.
-pub struct HickoryHandler {
-    pub shared: SharedSnapshot,
+/// A [`RequestHandler`] that answers from the state in service.
+pub struct HickoryHandler<S: AnswerSource> {
+    pub shared: Shared<S>,
 }
 
 fn info(metadata: Metadata) -> ResponseInfo {
@@ -25,7 +25,7 @@ fn info(metadata: Metadata) -> ResponseInfo {
 }
 
 #[async_trait::async_trait]
-impl RequestHandler for HickoryHandler {
+impl<S: AnswerSource> RequestHandler for HickoryHandler<S> {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
@@ -39,7 +39,7 @@ impl RequestHandler for HickoryHandler {
         let reply = {
             let snap = self.shared.load();
             respond(
-                &snap,
+                &**snap,
                 request.as_slice(),
                 request.src().ip(),
                 transport,

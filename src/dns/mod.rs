@@ -1,23 +1,29 @@
-//! The DNS front end: one function, [`respond`], turns a query packet into a reply
-//! packet against a config snapshot; [`server`] runs it on UDP and TCP sockets.
+//! The DNS front end: one function, [`respond_with`], turns a query packet into a reply
+//! packet against an [`AnswerSource`] (the serving state, or a bare compiled config); [`udp`]
+//! and [`tcp`] run it on the sockets [`server`] binds, and report each outcome to an injected
+//! [`Observer`] (metrics and the query log live in `ops`).
 //!
 //! ```text
 //! packet ─► wire::parse ─► Drop | Error(rcode) | Query
 //!                                                  │ class IN? zone? AXFR?
 //!                                                  ▼
 //!                                  zone::lookup (static data, referrals, negatives)
+//!                                                  │ pooled name?
+//!                                  steer::decide(pools, .., src.health(zone), rng) → addresses / CNAME
 //!                                                  │
 //!                       EDNS reply (1232, NSID, ECS echo + scope) ─► encode (TC on overflow)
 //! ```
-//! `respond` is shared by the UDP fast path ([`udp`]), TCP ([`server`]), the tests and the
-//! fuzz targets. With a reused output buffer it allocates nothing (tests/zero_alloc.rs).
+//! `respond` is shared by the UDP fast path ([`udp`]), TCP ([`tcp`]), hickory's `Server`
+//! ([`hickory`]), explain, the tests and the fuzz targets. With a reused output buffer it
+//! allocates nothing (tests/zero_alloc.rs).
 pub mod encode;
 pub mod explain;
 pub mod hickory;
-pub mod invariants;
+pub mod observe;
 pub mod outcome;
 pub mod rrl;
 pub mod server;
+pub mod tcp;
 pub mod udp;
 pub mod wire;
 
@@ -28,10 +34,13 @@ use hickory_proto::rr::RecordType;
 use ipnet::IpNet;
 
 use crate::config::Snapshot;
-use crate::steer::{AddrList, Answer, Client, Explain, Family, Random, decide};
-use crate::zone::{Lookup, Pooled, lookup};
-use encode::{EdnsReply, Reply, Rrs, Written, encode};
-pub use outcome::{Outcome, Steered, SteeredAnswer};
+use crate::serving::{AnswerSource, Steered, SteeredAnswer};
+use crate::steer::{AddrList, Answer, Client, Explain, Family, decide};
+use crate::util::rng::Random;
+use crate::zone::{Lookup, Pooled, Rrs, lookup};
+use encode::{EdnsReply, Reply, Written, encode};
+pub use observe::{NoObserver, Observer};
+pub use outcome::Outcome;
 use wire::{ErrorRcode, Parsed};
 
 /// The EDNS UDP payload size we advertise and the most we send over UDP (DNS flag day 2020).
@@ -50,20 +59,20 @@ const CLASS_IN: u16 = 1;
 /// Answers one query packet from `client` into `out`. `None`: drop the packet, send nothing.
 /// `rng` drives the weighted choices of pooled names; each worker passes its own.
 /// Allocates nothing when `out` has room for a whole message (64 KiB).
-pub fn respond<R: Random + ?Sized>(
-    snap: &Snapshot,
+pub fn respond<S: AnswerSource, R: Random + ?Sized>(
+    src: &S,
     packet: &[u8],
     client: IpAddr,
     transport: Transport,
     out: &mut Vec<u8>,
     rng: &mut R,
 ) -> Option<Written> {
-    respond_with(snap, packet, client, transport, out, rng, &mut Outcome::default())
+    respond_with(src, packet, client, transport, out, rng, &mut Outcome::default())
 }
 
 /// [`respond`], also summing up what happened in `outcome` (overwritten) for metrics and logs.
-pub fn respond_with<R: Random + ?Sized>(
-    snap: &Snapshot,
+pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
+    src: &S,
     packet: &[u8],
     client: IpAddr,
     transport: Transport,
@@ -72,6 +81,7 @@ pub fn respond_with<R: Random + ?Sized>(
     outcome: &mut Outcome,
 ) -> Option<Written> {
     *outcome = Outcome::default();
+    let snap = src.config();
     let query = match wire::parse(packet) {
         Parsed::Drop => return None,
         Parsed::Error { header, rcode, question, edns } => {
@@ -120,11 +130,11 @@ pub fn respond_with<R: Random + ?Sized>(
     if let Some(pooled) = result.pooled.take() {
         // RFC 7871 §7.1.2: a source prefix of 0 asks us not to use the client's subnet.
         let subnet = match ecs {
-            Some(c) if c.source_prefix > 0 => c.net(),
+            Some(c) if c.source_prefix() > 0 => c.net(),
             _ => IpNet::from(client),
         };
-        scope = steer_pooled(snap, pooled, qtype, subnet, rng, &mut result, &mut addrs, None, &mut outcome.steered);
-        if ecs.is_some_and(|c| c.source_prefix == 0) {
+        scope = steer_pooled(src, pooled, qtype, subnet, rng, &mut result, &mut addrs, None, &mut outcome.steered);
+        if ecs.is_some_and(|c| c.source_prefix() == 0) {
             scope = 0;
         }
     }
@@ -163,8 +173,8 @@ pub fn steering_client(snap: &Snapshot, subnet: IpNet) -> Client {
 /// which an [`Rrs::Addresses`] in the answer stands for); returns the ECS scope and puts the
 /// decision's ids in `steered`.
 #[allow(clippy::too_many_arguments)]
-fn steer_pooled<'a, R: Random + ?Sized>(
-    snap: &'a Snapshot,
+fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
+    src: &'a S,
     pooled: Pooled<'a>,
     qtype: RecordType,
     subnet: IpNet,
@@ -174,12 +184,13 @@ fn steer_pooled<'a, R: Random + ?Sized>(
     explain: Option<&mut Explain>,
     steered: &mut Option<Steered>,
 ) -> u8 {
+    let snap = src.config();
     let Some(zone) = snap.zones.zones().get(pooled.zone) else { return 0 };
     // ANY gets the A answer (RFC 8482 lets us pick one RRset).
     let family = if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
     let client = steering_client(snap, subnet);
     // Probe results (or the pool file's marks), under the admin overrides (drain, force up/down).
-    let health = snap.live.health(pooled.zone, &zone.pools);
+    let health = src.health(pooled.zone, &zone.pools);
     let d = decide(&zone.pools, pooled.pool, family, &client, &health, rng, explain);
     *steered = Some(Steered {
         zone: pooled.zone,

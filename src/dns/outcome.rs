@@ -1,7 +1,7 @@
 //! What one query came to, in a few words: filled in by [`super::respond_with`] and read by
 //! the metrics and the sampled query log. Plain `Copy` data, no heap, so the transports can
 //! keep one per worker and overwrite it for every packet.
-use crate::steer::{AddrList, PoolId, RegionId};
+use crate::serving::Steered;
 
 /// The summary of one query and its reply.
 #[derive(Clone, Copy, Debug, Default)]
@@ -18,26 +18,4 @@ pub struct Outcome {
     pub truncated: bool,
     /// For a pooled name: what the steering decided.
     pub steered: Option<Steered>,
-}
-
-/// A steering decision, by ids into the snapshot that answered.
-#[derive(Clone, Copy, Debug)]
-pub struct Steered {
-    /// Index of the zone in the snapshot's `ZoneSet`.
-    pub zone: usize,
-    /// The pool whose regions answered (after any fallback).
-    pub pool: PoolId,
-    /// The region that answered; `None` for `region_policy = "all"` or when nothing was chosen.
-    pub region: Option<RegionId>,
-    pub answer: SteeredAnswer,
-}
-
-/// Inline addresses on purpose, as in [`crate::steer::Answer`]: no heap on the hot path.
-#[derive(Clone, Copy, Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum SteeredAnswer {
-    Addresses(AddrList),
-    /// A CNAME hand-off to the region's load balancer.
-    Cname,
-    NoData,
 }

@@ -33,10 +33,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use crate::config::RrlSettings;
-
-/// Largest `responses_per_second × window` the packed balance can hold.
-pub const MAX_RATE_TIMES_WINDOW: u64 = 1_000_000;
+pub use crate::config::{MAX_RATE_TIMES_WINDOW, RrlSettings};
 
 /// What to do with a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -358,7 +355,8 @@ pub fn slip_in_place(buf: &mut [u8], len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::encode::{Reply, Section, encode};
+    use crate::dns::encode::{Reply, encode};
+    use crate::zone::Section;
     use crate::dns::wire::{QueryHeader, Question};
     use hickory_proto::rr::{Name, RData, Record, RecordType};
     use std::net::Ipv4Addr;

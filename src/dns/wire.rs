@@ -27,18 +27,33 @@ pub struct Question {
     pub qclass: u16,
 }
 
-/// An EDNS Client Subnet option as the client sent it (RFC 7871 §6), already checked.
+/// An EDNS Client Subnet option as the client sent it (RFC 7871 §6), checked: the family is
+/// 1 or 2, the source prefix fits it, and no address bit past the prefix is set. Only
+/// [`parse`] makes one, so the encoder can trust `source_prefix` to size the echoed address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientSubnet {
-    pub family: u16,
-    pub source_prefix: u8,
+    family: u16,
+    source_prefix: u8,
     /// The address with every bit past `source_prefix` zero.
-    pub addr: IpAddr,
+    addr: IpAddr,
 }
 
 impl ClientSubnet {
+    /// The subnet the client sent.
     pub fn net(&self) -> IpNet {
         IpNet::new(self.addr, self.source_prefix).unwrap_or_else(|_| IpNet::from(self.addr))
+    }
+    /// 1 (IPv4) or 2 (IPv6).
+    pub fn family(&self) -> u16 {
+        self.family
+    }
+    /// 0..=32 for IPv4, 0..=128 for IPv6.
+    pub fn source_prefix(&self) -> u8 {
+        self.source_prefix
+    }
+    /// The address, zero past the source prefix.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
     }
 }
 

@@ -1,9 +1,11 @@
-//! Load feedback from the regional L4/L7 tier: what each region's load balancers report
-//! (HAProxy stats CSV, nginx stub_status, a Prometheus metric, a JSON number), the shed
-//! controller that turns load into a shed fraction, and the pollers that keep both live.
+//! Load feedback from the regional L4/L7 tier, as pure logic: the parsers of what each region's
+//! load balancers report (HAProxy stats CSV, nginx stub_status, a Prometheus metric, a JSON
+//! number), the shed controller that turns load into a shed fraction, and the live entries and
+//! per-snapshot view they publish into. The pollers that fetch the feeds run in
+//! `services::feedback`.
 //!
 //! ```text
-//! [feedback.NAME] ─► FeedSpec (kind, url, interval, timeout, stale_after)   compiled by steer::load
+//! [feedback.NAME] ─► FeedSpec (kind, url, interval, timeout, stale_after)   compiled by config
 //!                        │ one task per distinct FeedKey (kind + url + fields), reconciled on reload
 //!                        ▼
 //!   poll: GET url (timeout, body ≤ 1 MiB) ─► parse::sample(kind, body) ─► Sample { load, backends_up }
@@ -20,68 +22,10 @@
 //! freshness is decided by the poller task, which wakes at least once per interval; a stale
 //! or missing feed holds the shed fraction where it was and never makes a region unusable.
 pub mod parse;
-pub mod service;
 pub mod shed;
+pub mod view;
 
-use std::fmt;
-use std::time::Duration;
-
-pub use parse::{MetricSel, Sample, sample};
-pub use service::{FeedEntry, FeedbackService, PoolsLoad, ShedState, UpdateReport};
+pub use parse::{Sample, sample, selector};
 pub use shed::{ShedReason, step};
+pub use view::{FeedEntry, PoolsLoad, ShedState};
 
-/// What one feed reports and how it is read.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum FeedKind {
-    /// HAProxy's stats page as CSV (`;csv`): load = the FRONTEND row's `scur`; backends up =
-    /// the BACKEND row's `act`.
-    Haproxy { frontend: String, backend: Option<String> },
-    /// nginx `stub_status`: load = "Active connections". Reports no backends.
-    Nginx,
-    /// Prometheus text exposition: load = the sum of the samples matching `metric`.
-    Prometheus { metric: MetricSel, backends: Option<MetricSel> },
-    /// A JSON document: load = the number at the dot path `path`.
-    Json { path: String, backends_path: Option<String> },
-}
-
-impl FeedKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            FeedKind::Haproxy { .. } => "haproxy",
-            FeedKind::Nginx => "nginx",
-            FeedKind::Prometheus { .. } => "prometheus",
-            FeedKind::Json { .. } => "json",
-        }
-    }
-}
-
-/// What feed state is keyed by: the source, not the `[feedback.NAME]` name, so two pool files
-/// naming the same source share one poller and one state.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FeedKey {
-    pub kind: FeedKind,
-    pub url: String,
-}
-
-impl fmt::Display for FeedKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind.name(), self.url)
-    }
-}
-
-/// One `[feedback.NAME]`, validated.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct FeedSpec {
-    /// The `[feedback.NAME]` name (shown as `source` on status pages).
-    pub name: String,
-    pub key: FeedKey,
-    /// Time between the starts of two polls; 100 ms..=60 s.
-    pub interval: Duration,
-    /// Bound on one whole poll (connect, request, body); ≤ interval.
-    pub timeout: Duration,
-    /// A sample older than this (or none at all) is stale; ≥ interval.
-    pub stale_after: Duration,
-}
-
-/// The most bytes of a feed's body read; a longer body is an error (not a truncated sample).
-pub const MAX_BODY: usize = 1024 * 1024;

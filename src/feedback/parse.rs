@@ -10,9 +10,7 @@
 //! - Prometheus text exposition (0.0.4): load = the sum of the samples whose name is the
 //!   selector's and whose labels include each of the selector's labels with the same value.
 //! - JSON: load = the number at a dot path (`load.sessions`, array indices as numbers).
-use std::fmt;
-
-use super::FeedKind;
+use crate::pool::{FeedKind, MetricSel};
 
 /// One good reading of a feed.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -23,34 +21,9 @@ pub struct Sample {
     pub backends_up: Option<u32>,
 }
 
-/// A Prometheus metric selector: `name` or `name{label="value",...}` (exact label values).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct MetricSel {
-    pub name: String,
-    pub labels: Vec<(String, String)>,
-}
-
-impl fmt::Display for MetricSel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)?;
-        if !self.labels.is_empty() {
-            f.write_str("{")?;
-            for (i, (k, v)) in self.labels.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(",")?;
-                }
-                write!(f, "{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))?;
-            }
-            f.write_str("}")?;
-        }
-        Ok(())
-    }
-}
-
-impl MetricSel {
-    /// Parses a selector as written in a pool file: a metric name, optionally followed by
-    /// `{label="value", ...}`.
-    pub fn parse(text: &str) -> Result<MetricSel, String> {
+/// Parses a Prometheus metric selector as written in a pool file: a metric name, optionally
+/// followed by `{label="value", ...}`.
+pub fn selector(text: &str) -> Result<MetricSel, String> {
         let text = text.trim();
         let (name, labels) = split_series(text)
             .ok_or_else(|| format!("\"{text}\" is not a metric name with optional {{label=\"value\"}} labels"))?;
@@ -64,11 +37,12 @@ impl MetricSel {
             }
         };
         Ok(MetricSel { name: name.to_string(), labels })
-    }
+}
 
-    fn matches(&self, name: &str, labels: &[(String, String)]) -> bool {
-        name == self.name && self.labels.iter().all(|want| labels.iter().any(|have| have == want))
-    }
+/// Whether a sample (name and labels) is one the selector picks: same name, and each of the
+/// selector's labels present with the same value.
+fn matches(sel: &MetricSel, name: &str, labels: &[(String, String)]) -> bool {
+    name == sel.name && sel.labels.iter().all(|want| labels.iter().any(|have| have == want))
 }
 
 /// Reads one body of a feed of `kind`.
@@ -187,7 +161,7 @@ pub fn prometheus(text: &str, sel: &MetricSel) -> Result<f64, String> {
                 None => continue,
             },
         };
-        if !sel.matches(name, &labels) {
+        if !matches(sel, name, &labels) {
             continue;
         }
         let value = rest.split_whitespace().next().unwrap_or("");
@@ -379,7 +353,7 @@ nginx_connections_active{instance="c",job="other"} 1000
 
     #[test]
     fn prometheus_sums_matching_samples() {
-        let sel = |s: &str| MetricSel::parse(s).unwrap();
+        let sel = |s: &str| selector(s).unwrap();
         assert_eq!(prometheus(PROMETHEUS, &sel(r#"haproxy_frontend_current_sessions{proxy="web"}"#)).unwrap(), 85.0);
         assert_eq!(prometheus(PROMETHEUS, &sel("haproxy_frontend_current_sessions")).unwrap(), 98.0);
         assert_eq!(prometheus(PROMETHEUS, &sel(r#"nginx_connections_active{job="lb"}"#)).unwrap(), 42.5);
@@ -400,12 +374,12 @@ nginx_connections_active{instance="c",job="other"} 1000
 
     #[test]
     fn metric_selectors() {
-        assert_eq!(MetricSel::parse("up").unwrap(), MetricSel { name: "up".into(), labels: vec![] });
-        let s = MetricSel::parse(r#"a_b:c{x="1", y="two"}"#).unwrap();
+        assert_eq!(selector("up").unwrap(), MetricSel { name: "up".into(), labels: vec![] });
+        let s = selector(r#"a_b:c{x="1", y="two"}"#).unwrap();
         assert_eq!(s.labels, vec![("x".to_string(), "1".to_string()), ("y".to_string(), "two".to_string())]);
         assert_eq!(s.to_string(), r#"a_b:c{x="1",y="two"}"#);
         for bad in ["", "1abc", "a{b}", "a{b=c}", "a{b=\"c\"", "a b", "a{\"x\"=\"y\"}"] {
-            assert!(MetricSel::parse(bad).is_err(), "{bad}");
+            assert!(selector(bad).is_err(), "{bad}");
         }
     }
 
@@ -434,7 +408,7 @@ nginx_connections_active{instance="c",job="other"} 1000
                 let kinds = [
                     FeedKind::Haproxy { frontend: "web".into(), backend: Some("b".into()) },
                     FeedKind::Nginx,
-                    FeedKind::Prometheus { metric: MetricSel::parse(r#"m{a="1"}"#).unwrap(), backends: Some(MetricSel::parse("b").unwrap()) },
+                    FeedKind::Prometheus { metric: selector(r#"m{a="1"}"#).unwrap(), backends: Some(selector("b").unwrap()) },
                     FeedKind::Json { path: "a.0.b".into(), backends_path: Some("c".into()) },
                 ];
                 if let Ok(s) = sample(&kinds[pick], &body) {
@@ -447,8 +421,8 @@ nginx_connections_active{instance="c",job="other"} 1000
             fn format_shaped_text_is_total(s in "[#a-z_{}=\",.\\\\ 0-9:\n-]{0,300}") {
                 let _ = haproxy(&s, "a", Some("b"));
                 let _ = nginx(&s);
-                let _ = MetricSel::parse(&s);
-                if let Ok(sel) = MetricSel::parse("a") {
+                let _ = selector(&s);
+                if let Ok(sel) = selector("a") {
                     let _ = prometheus(&s, &sel);
                 }
             }

@@ -9,7 +9,7 @@
 //! - otherwise: hold.
 use std::fmt;
 
-use crate::steer::ShedConfig;
+use crate::pool::ShedConfig;
 
 /// The step of the staged return (a quarter of the clients per sample).
 pub const RETURN_STEP: f64 = 0.25;
@@ -83,7 +83,7 @@ pub fn step(prev: f64, load: f64, cfg: &ShedConfig) -> (f64, ShedReason) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steer::{Capacity, Watermark};
+    use crate::pool::{Capacity, Watermark};
 
     fn cfg(c: f64, h: f64, l: f64) -> ShedConfig {
         ShedConfig {

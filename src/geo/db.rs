@@ -1,4 +1,4 @@
-//! The GeoIP database reader: one `.mmdb` file (memory-mapped) or byte buffer, answering
+//! The GeoIP database reader: one `.mmdb` file read into memory, answering
 //! "where is this address, and which network of the database says so".
 //!
 //! ```text
@@ -20,31 +20,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use maxminddb::{Mmap, Reader};
+use maxminddb::Reader;
 
 use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
 use super::types::Location;
 
-/// The bytes behind a reader: a read-only map of the file, or a buffer we own.
-enum Source {
-    Mapped(Mmap),
-    Owned(Vec<u8>),
-}
-
-impl AsRef<[u8]> for Source {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            Source::Mapped(m) => m,
-            Source::Owned(v) => v,
-        }
-    }
-}
 
 /// An open GeoIP database with its decoded-record cache. `Send + Sync`: share it behind an
 /// `Arc` (or inside the config snapshot); to change databases, open a new one and swap.
 pub struct GeoDb {
-    reader: Reader<Source>,
+    reader: Reader<Vec<u8>>,
     cache: LocationCache,
 }
 
@@ -61,27 +47,19 @@ pub struct GeoHit {
 }
 
 impl GeoDb {
-    /// Opens `path` by memory-mapping it. The file must not be modified in place while open:
-    /// replace it by writing a new file and renaming it over the old one, then open again.
+    /// Opens `path` by reading it whole into memory the process owns. The database is never
+    /// mapped from the operator's file, so whatever happens to that file afterwards (an
+    /// in-place copy, a truncation) cannot change or crash the running server: a new file is
+    /// seen only when a reload opens it again.
     pub fn open(path: &Path) -> Result<GeoDb, String> {
-        let file =
-            std::fs::File::open(path).map_err(|e| format!("{}: cannot open GeoIP database: {e}", path.display()))?;
-        // SAFETY: the map is read-only and private to this process. The documented contract
-        // (above) is that database files are replaced by rename, never rewritten in place,
-        // so the mapped bytes do not change under the reader.
-        let map =
-            unsafe { Mmap::map(&file) }.map_err(|e| format!("{}: cannot map GeoIP database: {e}", path.display()))?;
-        GeoDb::from_source(Source::Mapped(map)).map_err(|e| format!("{}: {e}", path.display()))
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read GeoIP database: {e}", path.display()))?;
+        GeoDb::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Opens a database held in memory (tests, databases built at load time from CSV).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
-        GeoDb::from_source(Source::Owned(bytes))
-    }
-
-    fn from_source(source: Source) -> Result<GeoDb, String> {
-        let len = source.as_ref().len();
-        let reader = Reader::from_source(source).map_err(|e| format!("not a valid MaxMind DB file: {e}"))?;
+        let len = bytes.len();
+        let reader = Reader::from_source(bytes).map_err(|e| format!("not a valid MaxMind DB file: {e}"))?;
         let meta = reader.metadata();
         if meta.ip_version != 4 && meta.ip_version != 6 {
             return Err(format!("unsupported ip_version {} in MaxMind DB metadata", meta.ip_version));
@@ -134,7 +112,7 @@ impl GeoDb {
             m.database_type,
             m.ip_version,
             m.build_epoch,
-            utc_date(m.build_epoch),
+            crate::util::clock::utc_date(m.build_epoch),
             m.node_count,
             m.record_size,
             self.cache.slot_count(),
@@ -170,22 +148,6 @@ fn to_family(looked_up: IpAddr, net_ip: IpAddr, prefix: u8) -> IpNet {
     }
 }
 
-/// `YYYY-MM-DD` (UTC) of a Unix timestamp, without a date crate (Hinnant's civil_from_days).
-/// Also used for the admin API's RFC 3339 times.
-pub fn utc_date(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,12 +158,6 @@ mod tests {
         assert_send_sync::<GeoDb>();
     }
 
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc_date(0), "1970-01-01");
-        assert_eq!(utc_date(1_781_725_900), "2026-06-17");
-        assert_eq!(utc_date(951_782_400), "2000-02-29");
-    }
 
     #[test]
     fn family_conversion() {

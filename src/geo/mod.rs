@@ -21,7 +21,7 @@ mod types;
 pub mod writer;
 
 pub use countries::{country_centroid, country_continent};
-pub use db::{GeoDb, GeoHit, utc_date};
+pub use db::{GeoDb, GeoHit};
 pub use types::{Continent, Coordinates, Country, Location, distance_km};
 pub use writer::{GeoDbBuilder, csv_to_mmdb};
 

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::countries::{country_centroid, country_continent};
 use super::types::{Country, Location};
-use crate::config::ConfigError;
+use crate::diag::ConfigError;
 
 /// Which record layout [`GeoDbBuilder`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The rise/fall state machine of one probed thing, and the admin overrides.
+//! The rise/fall state machine of one probed thing.
 //!
 //! Pure and clock-free: [`Machine::observe`] takes one probe result and says whether the state
 //! flipped (pingora's `consecutive_success` / `consecutive_failure`, applied by one function).
@@ -12,9 +12,11 @@
 //!
 //! Unknown leaves on the first result, whatever rise and fall say: the server waits for the
 //! first round at startup, and holding a member unknown for `rise` more intervals would only
-//! delay that. Overrides sit on top of the machine (which keeps running, so lifting an override
-//! shows the live state at once).
+//! delay that. Admin overrides are not part of health: they sit on top of it in the serving
+//! state (`serving::LiveHealth`), so lifting one shows the probes' live state at once.
 use std::fmt;
+
+pub use crate::pool::Thresholds;
 
 /// What the probes say.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -53,77 +55,6 @@ impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// An operator's decision that wins over the probes. Stored in the state file so that it
-/// survives a restart. For DNS answers `ForceDown` and `Drain` are the same (the member is
-/// left out); they differ in intent, which status pages show: a drain is planned work.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Override {
-    #[default]
-    None,
-    ForceUp,
-    ForceDown,
-    Drain,
-}
-
-impl Override {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Override::None => "none",
-            Override::ForceUp => "force-up",
-            Override::ForceDown => "force-down",
-            Override::Drain => "drain",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Override> {
-        match s {
-            "none" => Some(Override::None),
-            "force-up" => Some(Override::ForceUp),
-            "force-down" => Some(Override::ForceDown),
-            "drain" => Some(Override::Drain),
-            _ => None,
-        }
-    }
-    pub(crate) fn to_u8(self) -> u8 {
-        match self {
-            Override::None => 0,
-            Override::ForceUp => 1,
-            Override::ForceDown => 2,
-            Override::Drain => 3,
-        }
-    }
-    pub(crate) fn from_u8(v: u8) -> Override {
-        match v {
-            1 => Override::ForceUp,
-            2 => Override::ForceDown,
-            3 => Override::Drain,
-            _ => Override::None,
-        }
-    }
-    /// What the override says about "is it up", if it says anything.
-    pub fn forced(self) -> Option<bool> {
-        match self {
-            Override::None => None,
-            Override::ForceUp => Some(true),
-            Override::ForceDown | Override::Drain => Some(false),
-        }
-    }
-}
-
-impl fmt::Display for Override {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Consecutive results needed to flip: checked at load (1..=100 each).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Thresholds {
-    /// Successes in a row that bring a down target up.
-    pub rise: u8,
-    /// Failures in a row that take an up target down.
-    pub fall: u8,
 }
 
 /// The state of one probed thing plus the streak that may flip it.
@@ -224,11 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn override_codes_round_trip() {
-        for o in [Override::None, Override::ForceUp, Override::ForceDown, Override::Drain] {
-            assert_eq!(Override::from_u8(o.to_u8()), o);
-            assert_eq!(Override::parse(o.as_str()), Some(o));
-        }
+    fn state_codes_round_trip() {
         for s in [State::Unknown, State::Up, State::Down] {
             assert_eq!(State::from_u8(s.to_u8()), s);
         }

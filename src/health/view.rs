@@ -3,7 +3,7 @@
 //! answers with.
 //!
 //! ```text
-//! probe task ──record()──► Entry { word: AtomicU8 = override<<2 | state, details under a Mutex }
+//! probe task ──record()──► Entry { state: AtomicU8, details under a Mutex }
 //!                               ▲ Arc, shared by every snapshot that has the key
 //! PoolsHealth.slots[member id] ─┘   is_up = index + one atomic load (no hashing, no lock)
 //! ```
@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::probe::ProbeResult;
-use super::state::{Machine, Override, State, Thresholds};
-use crate::steer::{HealthView, MemberId, MemberTarget};
+use super::ProbeResult;
+use super::state::{Machine, State, Thresholds};
+use crate::pool::{HealthView, MemberId, MemberTarget};
 
 /// What health state is keyed by: the probed thing and the probe's name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,14 +80,14 @@ pub struct Counts {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub struct Counters {
     probes: AtomicU64,
     failures: AtomicU64,
     transitions: AtomicU64,
 }
 
 impl Counters {
-    pub(crate) fn add(&self, ok: bool, flipped: bool) {
+    pub fn add(&self, ok: bool, flipped: bool) {
         self.probes.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -96,7 +96,7 @@ impl Counters {
             self.transitions.fetch_add(1, Ordering::Relaxed);
         }
     }
-    pub(crate) fn get(&self) -> Counts {
+    pub fn get(&self) -> Counts {
         Counts {
             probes: self.probes.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
@@ -108,16 +108,15 @@ impl Counters {
 /// The shared state of one key.
 #[derive(Debug)]
 pub struct Entry {
-    /// `override << 2 | state`: the only thing the DNS path reads.
+    /// The [`State`] code: the only thing the DNS path reads.
     word: AtomicU8,
     detail: Mutex<Detail>,
-    pub(crate) counters: Counters,
+    pub counters: Counters,
 }
 
 #[derive(Debug, Default)]
 struct Detail {
     machine: Machine,
-    over: Override,
     last: Option<ProbeResult>,
     last_at: Option<Instant>,
     changed_at: Option<Instant>,
@@ -127,7 +126,6 @@ struct Detail {
 #[derive(Clone, Debug, PartialEq)]
 pub struct EntryStatus {
     pub state: State,
-    pub over: Override,
     pub last: Option<ProbeResult>,
     /// Time since the last probe finished.
     pub since_last: Option<Duration>,
@@ -137,12 +135,9 @@ pub struct EntryStatus {
 }
 
 impl EntryStatus {
-    /// "up (HTTP 200, 12.3s ago; state since 40.1s)", "drain (probes: down, ...)".
+    /// "up, last HTTP 200 12.3s ago, changed 40.1s ago".
     pub fn describe(&self) -> String {
-        let mut s = match self.over {
-            Override::None => self.state.to_string(),
-            o => format!("{o} (probes: {})", self.state),
-        };
+        let mut s = self.state.to_string();
         match (&self.last, self.since_last) {
             (Some(r), Some(ago)) => s.push_str(&format!(", last {} {:.1}s ago", r.detail, ago.as_secs_f64())),
             _ => s.push_str(", not probed yet"),
@@ -165,35 +160,27 @@ impl Entry {
         Entry { word: AtomicU8::new(0), detail: Mutex::new(Detail::default()), counters: Counters::default() }
     }
 
-    /// Up, after overrides; `assume_up` answers for the unknown state.
+    /// Up: `assume_up` answers for the unknown state.
     #[inline]
     pub fn is_up(&self, assume_up: bool) -> bool {
-        let w = self.word.load(Ordering::Acquire);
-        match Override::from_u8(w >> 2).forced() {
-            Some(b) => b,
-            None => match State::from_u8(w & 3) {
-                State::Up => true,
-                State::Down => false,
-                State::Unknown => assume_up,
-            },
+        match State::from_u8(self.word.load(Ordering::Acquire)) {
+            State::Up => true,
+            State::Down => false,
+            State::Unknown => assume_up,
         }
     }
 
     pub fn state(&self) -> State {
-        State::from_u8(self.word.load(Ordering::Acquire) & 3)
-    }
-
-    pub fn over(&self) -> Override {
-        Override::from_u8(self.word.load(Ordering::Acquire) >> 2)
+        State::from_u8(self.word.load(Ordering::Acquire))
     }
 
     fn publish(&self, d: &Detail) {
-        self.word.store(d.over.to_u8() << 2 | d.machine.state().to_u8(), Ordering::Release);
+        self.word.store(d.machine.state().to_u8(), Ordering::Release);
     }
 
     /// Feeds one probe result; returns the new state when it flipped. Counts it in `self` and
     /// in `totals`.
-    pub(crate) fn record(&self, r: ProbeResult, t: Thresholds, now: Instant, totals: &Counters) -> Option<State> {
+    pub fn record(&self, r: ProbeResult, t: Thresholds, now: Instant, totals: &Counters) -> Option<State> {
         let ok = r.ok;
         let flipped = match self.detail.lock() {
             Ok(mut d) => {
@@ -220,15 +207,6 @@ impl Entry {
         flipped
     }
 
-    pub(crate) fn set_override(&self, o: Override) {
-        let mut d = match self.detail.lock() {
-            Ok(d) => d,
-            Err(p) => p.into_inner(),
-        };
-        d.over = o;
-        self.publish(&d);
-    }
-
     pub fn status(&self, now: Instant) -> EntryStatus {
         let d = match self.detail.lock() {
             Ok(d) => d,
@@ -236,7 +214,6 @@ impl Entry {
         };
         EntryStatus {
             state: d.machine.state(),
-            over: d.over,
             last: d.last.clone(),
             since_last: d.last_at.map(|t| now.saturating_duration_since(t)),
             since_change: d.changed_at.map(|t| now.saturating_duration_since(t)),
@@ -265,7 +242,7 @@ pub struct PoolsHealth {
 }
 
 impl PoolsHealth {
-    pub(crate) fn builder(n: usize) -> PoolsHealthBuilder {
+    pub fn builder(n: usize) -> PoolsHealthBuilder {
         PoolsHealthBuilder { slots: Vec::with_capacity(n) }
     }
     /// The live entry of a member, with its key (None: not probed).
@@ -281,18 +258,18 @@ impl PoolsHealth {
     }
 }
 
-pub(crate) struct PoolsHealthBuilder {
+pub struct PoolsHealthBuilder {
     slots: Vec<Slot>,
 }
 
 impl PoolsHealthBuilder {
-    pub(crate) fn fixed(&mut self, up: bool) {
+    pub fn fixed(&mut self, up: bool) {
         self.slots.push(Slot::Static(up));
     }
-    pub(crate) fn live(&mut self, key: HealthKey, entry: Arc<Entry>, assume_up: bool) {
+    pub fn live(&mut self, key: HealthKey, entry: Arc<Entry>, assume_up: bool) {
         self.slots.push(Slot::Live { entry, assume_up, key });
     }
-    pub(crate) fn build(self) -> PoolsHealth {
+    pub fn build(self) -> PoolsHealth {
         PoolsHealth { slots: self.slots.into_boxed_slice() }
     }
 }
@@ -313,7 +290,7 @@ impl HealthView for PoolsHealth {
             Slot::Static(false) => Some("down in the pool file".into()),
             Slot::Live { entry, assume_up, key } => {
                 let st = entry.status(Instant::now());
-                let assumed = if st.state == State::Unknown && st.over == Override::None {
+                let assumed = if st.state == State::Unknown {
                     if *assume_up { " (assumed up)" } else { " (assumed down)" }
                 } else {
                     ""
@@ -333,20 +310,15 @@ mod tests {
     }
 
     #[test]
-    fn overrides_win_and_unknown_follows_assume() {
+    fn unknown_follows_assume_then_the_machine_decides() {
         let t = Thresholds { rise: 1, fall: 1 };
         let totals = Counters::default();
         let e = Entry::new();
         assert!(e.is_up(true) && !e.is_up(false), "unknown answers the assumption");
         e.record(ok(false), t, Instant::now(), &totals);
         assert!(!e.is_up(true));
-        e.set_override(Override::ForceUp);
-        assert!(e.is_up(false));
-        e.set_override(Override::Drain);
         e.record(ok(true), t, Instant::now(), &totals);
-        assert_eq!(e.state(), State::Up, "the machine keeps running under an override");
-        assert!(!e.is_up(true));
-        e.set_override(Override::None);
+        assert_eq!(e.state(), State::Up);
         assert!(e.is_up(false));
         assert_eq!(totals.get(), Counts { probes: 2, failures: 1, transitions: 2 });
     }

@@ -19,7 +19,7 @@
 //!   order and weight. An unusable one falls through to the next match and then to the policy.
 //! - **nearest**: smallest `distance_km × (1 − bias/100)` among usable regions with a location
 //!   (ties: file order). The ranking of a pool's regions for one client location is computed
-//!   once and kept in the pools' decision cache ([`super::rank`]); health is applied to it here. A client without coordinates goes to `default_region`; if that is not
+//!   once and kept in the pools' decision cache ([`crate::pool::rank`]); health is applied to it here. A client without coordinates goes to `default_region`; if that is not
 //!   usable (or no located region is), to the first usable region in file order.
 //! - **ECS scope** = the widest prefix that still determines the answer: the largest of the
 //!   prefixes that mattered (a matching mapped network; for a non-matching mapped network, the
@@ -48,12 +48,13 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
 use super::explain::{Explain, PoolTrace, RegionTrace};
-use super::model::{
+use super::hash::{rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
+use crate::geo::{Coordinates, GeoHit, Location, distance_km};
+use crate::pool::{
     AllUp, Content, FeedState, HealthView, LoadStatus, MAX_ANSWERS, Member, MemberId, MemberPolicy, Pool, PoolId,
     Pools, Region, RegionId, RegionPolicy, WhenEmpty,
 };
-use super::rng::{Random, below, rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
-use crate::geo::{Coordinates, GeoHit, Location, distance_km};
+use crate::util::rng::{Random, below};
 
 /// The address family asked for: A → V4, AAAA → V6.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -874,7 +875,7 @@ pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, hea
 
 /// The explain line of a fed region: load against capacity, watermarks, backends,
 /// freshness and the shed fraction with its reason.
-fn feedback_line(f: &super::model::RegionFeed, st: Option<LoadStatus>) -> String {
+fn feedback_line(f: &crate::pool::RegionFeed, st: Option<LoadStatus>) -> String {
     let Some(st) = st else {
         return format!("feedback {}: no live data (feeds are polled by the running server)", f.feed.name);
     };

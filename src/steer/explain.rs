@@ -5,8 +5,8 @@ use std::fmt;
 use ipnet::IpNet;
 
 use super::decide::{Answer, Client, Decision, Family, ScopeWhy, region_rows};
-use super::model::{HealthView, Pool, RegionId};
 use crate::geo::{Coordinates, Location};
+use crate::pool::{HealthView, Pool, RegionId, RegionPolicy};
 
 /// The trace of one decision.
 #[derive(Clone, Debug, Default)]
@@ -70,11 +70,11 @@ impl PoolTrace {
         PoolTrace {
             pool: p.name.clone(),
             region_policy: match &p.region_policy {
-                super::RegionPolicy::Nearest { .. } => "nearest".into(),
-                super::RegionPolicy::Failover { .. } => "failover".into(),
-                super::RegionPolicy::Weighted => "weighted".into(),
-                super::RegionPolicy::Sticky => "sticky".into(),
-                super::RegionPolicy::All => "all".into(),
+                RegionPolicy::Nearest { .. } => "nearest".into(),
+                RegionPolicy::Failover { .. } => "failover".into(),
+                RegionPolicy::Weighted => "weighted".into(),
+                RegionPolicy::Sticky => "sticky".into(),
+                RegionPolicy::All => "all".into(),
             },
             member_policy: format!("{:?}", p.member_policy).to_lowercase(),
             ttl: p.ttl.get(),

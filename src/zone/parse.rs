@@ -15,7 +15,7 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::{Parser, parse_ttl};
 
-use crate::config::ConfigError;
+use crate::diag::ConfigError;
 
 /// One record as written in the file, with where it came from.
 #[derive(Clone, Debug)]

@@ -18,12 +18,68 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::live::{ConfigVersion, LiveState};
-use super::overrides::OverrideTable;
+use super::metrics::Metrics;
 use crate::config::{self, ConfigErrors, Snapshot, parse_config};
-use crate::dns::server::SharedSnapshot;
-use crate::feedback::FeedbackService;
-use crate::health::HealthService;
+use crate::feedback::PoolsLoad;
+use crate::health::PoolsHealth;
+use crate::pool::Pools;
+use crate::serving::{ConfigVersion, Live, OverrideTable, Serving, Shared};
+use crate::services::{FeedbackService, HealthService};
+use crate::util::clock::{rfc3339, unix_now};
+use crate::util::lock;
+
+/// The running services that follow the config: reconciled on every (re)load, and asked for
+/// their views of each new snapshot. Either may be absent (tools that run no probes).
+#[derive(Clone, Default)]
+pub struct Services {
+    pub health: Option<HealthService>,
+    pub feedback: Option<FeedbackService>,
+}
+
+impl Services {
+    /// Starts, keeps or stops probe and poller tasks for `snap`'s members and fed regions, and
+    /// returns the services' views of them (empty without the service).
+    pub fn attach(&self, snap: &Snapshot) -> (Vec<PoolsHealth>, Vec<PoolsLoad>) {
+        let all: Vec<&Pools> = snap.zones.zones().iter().map(|z| &z.pools).collect();
+        let probes = match &self.health {
+            Some(h) => {
+                for c in h.update(&all).conflicts {
+                    tracing::warn!(conflict = %c, "a probe name is defined differently in two pool files; the first definition is used");
+                }
+                all.iter().map(|p| h.view(p)).collect()
+            }
+            None => Vec::new(),
+        };
+        let loads = match &self.feedback {
+            Some(f) => {
+                for c in f.update(&all).conflicts {
+                    tracing::warn!(conflict = %c, "a feed is polled with different timings in two pool files; the first is used");
+                }
+                all.iter().map(|p| f.view(p)).collect()
+            }
+            None => Vec::new(),
+        };
+        (probes, loads)
+    }
+
+    /// The serving state of `config`: the services reconciled with it and their views, counters
+    /// carried over from `old` by name. The override table still has to write its codes.
+    pub fn serve(&self, config: Snapshot, old: Option<&Serving>, version: ConfigVersion) -> Serving {
+        let (probes, loads) = self.attach(&config);
+        let live = Live::build(&config, old, version, probes, loads);
+        Serving { config, live }
+    }
+
+    /// Stops every task of both services.
+    pub fn shutdown(&self) {
+        if let Some(h) = &self.health {
+            h.shutdown();
+        }
+        if let Some(f) = &self.feedback {
+            f.shutdown();
+        }
+    }
+}
 
 /// What asked for a reload.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
@@ -60,12 +116,10 @@ pub struct ReloadReport {
 /// Loads and swaps snapshots; remembers the outcome of the last attempt.
 pub struct Reloader {
     path: PathBuf,
-    shared: SharedSnapshot,
+    shared: Shared<Serving>,
     overrides: Arc<OverrideTable>,
-    /// The probes (absent when the server runs none).
-    health: Option<HealthService>,
-    /// The load feedback pollers (absent when the server runs none).
-    feedback: Option<FeedbackService>,
+    services: Services,
+    metrics: Arc<Metrics>,
     /// One reload at a time: a second trigger waits and then loads the files as they are then.
     serial: tokio::sync::Mutex<()>,
     generation: AtomicU64,
@@ -75,51 +129,30 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Publishes `first` (the config loaded at start-up) as generation 1: returns the reloader,
-    /// the shared snapshot the transports read, and the override table.
-    /// With `health`, every published snapshot gets the probes' view of its members, and the
-    /// probe tasks follow the config (kept pairs keep their state across reloads).
+    /// Publishes `first` (the config loaded at start-up) as generation 1, with the services'
+    /// views and the override table's state file (`[admin] state_file`): returns the reloader,
+    /// the shared serving state the transports read, and the override table.
     pub fn start(
         path: PathBuf,
         first: Snapshot,
-        health: Option<HealthService>,
-    ) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
-        Reloader::start_with_feedback(path, first, health, None)
-    }
-
-    /// [`Reloader::start`] with the load feedback pollers: every published snapshot gets their
-    /// view, and the pollers follow the config (kept feeds keep their samples and shed state).
-    pub fn start_with_feedback(
-        path: PathBuf,
-        mut first: Snapshot,
-        health: Option<HealthService>,
-        feedback: Option<FeedbackService>,
-    ) -> (Arc<Reloader>, SharedSnapshot, Arc<OverrideTable>) {
+        services: Services,
+        metrics: Arc<Metrics>,
+    ) -> (Arc<Reloader>, Shared<Serving>, Arc<OverrideTable>) {
         let now = unix_now();
         let files = config_files(&path);
-        // `first.live` is still empty, so nothing is carried: every counter starts at 0.
-        let live = LiveState::build(&first, &first, version_of(1, now, &files));
-        first.live = live;
-        attach_probes(health.as_ref(), &mut first);
-        attach_feedback(feedback.as_ref(), &mut first);
-        first.live.metrics.last_success_unix.store(now, Ordering::Relaxed);
-        let shared: SharedSnapshot = Arc::new(arc_swap::ArcSwap::from_pointee(first));
-        let state_file = shared.load().ops.admin.as_ref().map(|a| a.state_file.clone());
+        let state_file = first.ops.admin.as_ref().map(|a| a.state_file.clone());
+        let serving = services.serve(first, None, version_of(1, now, &files));
+        metrics.last_success_unix.store(now, Ordering::Relaxed);
+        let shared: Shared<Serving> = Arc::new(arc_swap::ArcSwap::from_pointee(serving));
         let overrides = OverrideTable::new(shared.clone(), state_file);
-        let report = ReloadReport {
-            ok: true,
-            trigger: Trigger::Start,
-            at_unix: now,
-            at: rfc3339(now),
-            generation: 1,
-            errors: Vec::new(),
-        };
+        let report =
+            ReloadReport { ok: true, trigger: Trigger::Start, at_unix: now, at: rfc3339(now), generation: 1, errors: Vec::new() };
         let reloader = Arc::new(Reloader {
             path,
             shared: shared.clone(),
             overrides: overrides.clone(),
-            health,
-            feedback,
+            services,
+            metrics,
             serial: tokio::sync::Mutex::new(()),
             generation: AtomicU64::new(1),
             last: Mutex::new(report),
@@ -134,7 +167,7 @@ impl Reloader {
 
     /// The last attempt's report.
     pub fn last(&self) -> ReloadReport {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.last).clone()
     }
 
     /// The files of the serving config; changes after each successful reload.
@@ -155,10 +188,10 @@ impl Reloader {
         })
         .await;
         let now = unix_now();
-        let metrics = self.shared.load().live.metrics.clone();
+        let metrics = &self.metrics;
         metrics.last_reload_unix.store(now, Ordering::Relaxed);
         let report = match loaded {
-            Ok(Ok((mut snap, files, digest))) => {
+            Ok(Ok((snap, files, digest))) => {
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 let version = ConfigVersion {
                     generation,
@@ -167,10 +200,8 @@ impl Reloader {
                     digest,
                     version: format!("{generation}@{}", rfc3339(now)),
                 };
-                snap.live = LiveState::build(&snap, &self.shared.load(), version);
-                attach_probes(self.health.as_ref(), &mut snap);
-                attach_feedback(self.feedback.as_ref(), &mut snap);
-                self.overrides.publish(snap);
+                let serving = self.services.serve(snap, Some(&self.shared.load()), version);
+                self.overrides.publish(serving);
                 self.files.send_replace(files);
                 metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 metrics.last_success_unix.store(now, Ordering::Relaxed);
@@ -183,7 +214,7 @@ impl Reloader {
                 for e in &errors.0 {
                     tracing::error!(?trigger, file = %e.file.display(), line = e.line, error = %e.message, "reload failed; the old config keeps serving");
                 }
-                self.failed(&metrics, trigger, now, errors)
+                self.failed(trigger, now, errors)
             }
             Err(join) => {
                 let errors = ConfigErrors(vec![config::ConfigError::new(
@@ -192,14 +223,15 @@ impl Reloader {
                     format!("the reload task failed: {join}"),
                 )]);
                 tracing::error!(?trigger, error = %join, "reload task failed; the old config keeps serving");
-                self.failed(&metrics, trigger, now, errors)
+                self.failed(trigger, now, errors)
             }
         };
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = report.clone();
+        *lock(&self.last) = report.clone();
         report
     }
 
-    fn failed(&self, metrics: &super::Metrics, trigger: Trigger, now: u64, errors: ConfigErrors) -> ReloadReport {
+    fn failed(&self, trigger: Trigger, now: u64, errors: ConfigErrors) -> ReloadReport {
+        let metrics = &self.metrics;
         metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
         metrics.last_reload_ok.store(0, Ordering::Relaxed);
         metrics.last_reload_errors.store(errors.0.len() as u64, Ordering::Relaxed);
@@ -216,30 +248,6 @@ impl Reloader {
                 .collect(),
         }
     }
-}
-
-/// Starts, keeps or stops probe tasks for the snapshot's members and gives the snapshot the
-/// probes' view of them.
-pub fn attach_probes(health: Option<&HealthService>, snap: &mut Snapshot) {
-    let Some(health) = health else { return };
-    let all: Vec<&crate::steer::Pools> = snap.zones.zones().iter().map(|z| &z.pools).collect();
-    let report = health.update(&all);
-    for c in &report.conflicts {
-        tracing::warn!(conflict = ?c, "a probe name is defined differently in two pool files; the first definition is used");
-    }
-    snap.live.probes = snap.zones.zones().iter().map(|z| health.view(&z.pools)).collect();
-}
-
-/// Starts, keeps or stops the feedback pollers for the snapshot's fed regions and gives the
-/// snapshot their view (samples and shed fractions survive: they are keyed by the source).
-pub fn attach_feedback(feedback: Option<&FeedbackService>, snap: &mut Snapshot) {
-    let Some(feedback) = feedback else { return };
-    let all: Vec<&crate::steer::Pools> = snap.zones.zones().iter().map(|z| &z.pools).collect();
-    let report = feedback.update(&all);
-    for c in &report.conflicts {
-        tracing::warn!(conflict = %c, "a feed is polled with different timings in two pool files; the first is used");
-    }
-    snap.live.loads = snap.zones.zones().iter().map(|z| feedback.view(&z.pools)).collect();
 }
 
 fn version_of(generation: u64, now: u64, files: &[PathBuf]) -> ConfigVersion {
@@ -289,26 +297,9 @@ pub fn digest(files: &[PathBuf]) -> String {
     out
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// Unix seconds as RFC 3339 UTC (`2026-11-21T20:17:00Z`).
-pub fn rfc3339(unix: u64) -> String {
-    let secs = unix % 86_400;
-    format!("{}T{:02}:{:02}:{:02}Z", crate::geo::utc_date(unix), secs / 3600, secs / 60 % 60, secs % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-    }
 
     #[test]
     fn digest_changes_with_content() {

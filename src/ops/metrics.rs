@@ -9,16 +9,14 @@
 //! a few lines to write. Tests read it back with a real parser (`prometheus-parse`).
 //!
 //! Everything here is created once at start-up ([`Metrics`]) or once per reload (the
-//! per-member counters in [`super::LiveState`]); [`Metrics::record`] does fixed-index
+//! per-member counters in the serving state's `Live`); [`Metrics::record`] does fixed-index
 //! `fetch_add`s and nothing else.
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::live::member_name;
-use crate::config::Snapshot;
-use crate::dns::Transport;
-use crate::dns::outcome::Outcome;
+use crate::dns::{Outcome, Transport};
+use crate::serving::{Serving, member_name};
 
 const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 
@@ -67,7 +65,7 @@ pub trait MetricsSource: Send + Sync {
     fn render(&self, out: &mut String);
 }
 
-/// Process-wide counters. Created once; shared by every snapshot's [`super::LiveState`].
+/// Process-wide counters. Created once at start-up; outlive every reload.
 pub struct Metrics {
     /// [transport][rcode bucket][qtype bucket]
     queries: [[Row<{ QTYPES.len() }>; RCODES.len()]; 2],
@@ -121,7 +119,7 @@ fn rcode_index(rcode: u16) -> usize {
 }
 
 /// The rcode's name as the metrics label it (NOERROR, NXDOMAIN, …, or "other").
-pub(crate) fn rcode_name(rcode: u16) -> &'static str {
+pub fn rcode_name(rcode: u16) -> &'static str {
     RCODES[rcode_index(rcode)].1
 }
 
@@ -135,7 +133,7 @@ fn qtype_index(qtype: Option<u16>) -> usize {
 impl Metrics {
     /// Counts one query. Fixed-index atomic increments only.
     #[inline]
-    pub fn record(&self, snap: &Snapshot, outcome: &Outcome, transport: Transport) {
+    pub fn record(&self, outcome: &Outcome, transport: Transport) {
         let t = transport_index(transport);
         if !outcome.replied {
             self.dropped[t].fetch_add(1, Ordering::Relaxed);
@@ -148,9 +146,13 @@ impl Metrics {
         if outcome.truncated {
             self.truncated[t].fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(s) = &outcome.steered {
-            snap.live.count_steered(snap, s);
-        }
+    }
+
+    /// Packets handled on `transport` since start: (replied, dropped without a reply).
+    pub fn totals(&self, transport: Transport) -> (u64, u64) {
+        let t = transport_index(transport);
+        let replied = self.queries[t].iter().flatten().map(|c| c.load(Ordering::Relaxed)).sum();
+        (replied, self.dropped[t].load(Ordering::Relaxed))
     }
 
     /// Adds a subsystem's metrics to every scrape (the health module registers here).
@@ -159,7 +161,8 @@ impl Metrics {
     }
 
     /// The whole exposition: our counters, the snapshot's per-member counters, the sources'.
-    pub fn render(&self, snap: &Snapshot) -> String {
+    pub fn render(&self, serving: &Serving) -> String {
+        let (snap, live) = (&serving.config, &serving.live);
         let mut out = String::with_capacity(8192);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
 
@@ -205,7 +208,7 @@ impl Metrics {
                     esc(pool.map(|p| p.name.as_str()).unwrap_or("")),
                     esc(region),
                     esc(&member_name(&m.target)),
-                    snap.live.answers_of(zi, id)
+                    live.answers_of(zi, id)
                 );
             }
         }
@@ -215,7 +218,7 @@ impl Metrics {
             "counter",
             "Steering decisions, by zone, pool and the region that answered (\"-\": no single region).",
         );
-        snap.live.for_each_counter(snap, |key, counter| {
+        live.for_each_counter(snap, |key, counter| {
             if key.member.is_empty() {
                 let _ = writeln!(
                     out,
@@ -256,14 +259,14 @@ impl Metrics {
             (
                 "gslbd_config_generation",
                 "The serving config's generation: 1 at start, +1 per successful reload.",
-                snap.live.version.generation,
+                live.version.generation,
             ),
         ] {
             family(&mut out, name, "gauge", help);
             let _ = writeln!(out, "{name} {v}");
         }
 
-        render_load(&mut out, snap);
+        render_load(&mut out, serving);
 
         // Hook: probe results, latencies and transitions come from the health module's source.
         for s in self.sources.lock().unwrap_or_else(|p| p.into_inner()).iter() {
@@ -274,7 +277,8 @@ impl Metrics {
 }
 
 /// The load feedback gauges of every fed region (read from the snapshot's load view).
-fn render_load(out: &mut String, snap: &Snapshot) {
+fn render_load(out: &mut String, serving: &Serving) {
+    let snap = &serving.config;
     let mut rows = Vec::new();
     for (zi, zone) in snap.zones.zones().iter().enumerate() {
         for (slot, pool, region, feed) in zone.pools.fed() {
@@ -285,7 +289,7 @@ fn render_load(out: &mut String, snap: &Snapshot) {
                 esc(&region.name),
                 esc(&feed.feed.name)
             );
-            let st = snap.live.loads.get(zi).and_then(|l| l.load_status(slot));
+            let st = serving.live.loads.get(zi).and_then(|l| l.load_status(slot));
             rows.push((labels, feed.shed.map(|c| c.capacity.get()), st));
         }
     }
@@ -312,7 +316,7 @@ fn render_load(out: &mut String, snap: &Snapshot) {
     }
     family(out, "gslbd_feedback_stale", "gauge", "1 if the region's feed is stale or was never read, 0 if fresh.");
     for (l, _, st) in &rows {
-        let stale = st.as_ref().is_none_or(|s| s.state != crate::steer::FeedState::Fresh);
+        let stale = st.as_ref().is_none_or(|s| s.state != crate::pool::FeedState::Fresh);
         let _ = writeln!(out, "gslbd_feedback_stale{{{l}}} {}", u8::from(stale));
     }
 }
@@ -345,7 +349,7 @@ mod tests {
 
 /// The health probes' counters and last results as Prometheus families, read from the health
 /// service when `/metrics` is scraped (never on the query path).
-pub struct ProbeMetrics(pub crate::health::HealthService);
+pub struct ProbeMetrics(pub crate::services::HealthService);
 
 impl MetricsSource for ProbeMetrics {
     fn render(&self, out: &mut String) {

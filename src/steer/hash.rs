@@ -1,69 +1,8 @@
-//! Randomness and hashing for steering: the [`Random`] source is passed in (never global), and
-//! the rendezvous-hash scores are pure functions of (client key, member identity).
-use std::net::IpAddr;
-
+//! The client keys and hash scores of the sticky, spill and shed policies: pure functions of
+//! (client subnet, candidate identity), so a client keeps its answer while the candidates do.
 use ipnet::IpNet;
 
-/// A source of uniformly distributed 64-bit values. The server passes one per worker; tests
-/// pass a seeded [`SplitMix64`] so random policies are reproducible.
-pub trait Random {
-    fn next_u64(&mut self) -> u64;
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, passes BigCrush, fine for load spreading.
-/// Not for anything secret.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64 { state: seed }
-    }
-}
-
-impl Random for SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix64(self.state)
-    }
-}
-
-impl<R: Random + ?Sized> Random for &mut R {
-    fn next_u64(&mut self) -> u64 {
-        (**self).next_u64()
-    }
-}
-
-/// The SplitMix64 / Murmur3 finaliser: a bijection that spreads every input bit over the output.
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A uniform integer in `0..n` (n > 0) by multiply-shift (Lemire); bias ≤ n / 2^64.
-pub(crate) fn below(rng: &mut (impl Random + ?Sized), n: u64) -> u64 {
-    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
-}
-
-/// A stable 64-bit identity for a byte string (FNV-1a, then mixed).
-pub(crate) fn seed_of(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    mix64(h)
-}
-
-pub(crate) fn seed_of_addr(a: IpAddr) -> u64 {
-    match a {
-        IpAddr::V4(v4) => seed_of(&v4.octets()),
-        IpAddr::V6(v6) => seed_of(&v6.octets()),
-    }
-}
+use crate::util::rng::mix64;
 
 /// Sticky hashing granularity: the client subnet is truncated to at most /24 (IPv4) or /56
 /// (IPv6) before hashing, so all clients of one /24 (or /56) get the same sticky answer and the
@@ -72,7 +11,7 @@ pub const STICKY_V4_PREFIX: u8 = 24;
 pub const STICKY_V6_PREFIX: u8 = 56;
 
 /// The client key for sticky policies, and the prefix it covers.
-pub(crate) fn sticky_key(subnet: IpNet) -> (u64, u8) {
+pub fn sticky_key(subnet: IpNet) -> (u64, u8) {
     match subnet {
         IpNet::V4(n) => {
             let p = n.prefix_len().min(STICKY_V4_PREFIX);
@@ -101,12 +40,12 @@ fn mask_u64(p: u8, width: u32) -> u64 {
 /// Weighted rendezvous (highest random weight) score of one candidate for one client: larger
 /// wins. `-w / ln(u)` with `u` uniform in (0, 1) from the hash makes each candidate win with
 /// probability proportional to its weight, and removing a candidate moves only its own clients.
-pub(crate) fn rendezvous_score(client_key: u64, seed: u64, weight: u32) -> f64 {
+pub fn rendezvous_score(client_key: u64, seed: u64, weight: u32) -> f64 {
     rendezvous_score_f64(client_key, seed, f64::from(weight))
 }
 
 /// [`rendezvous_score`] with a real-valued weight (> 0): spill by spare capacity.
-pub(crate) fn rendezvous_score_f64(client_key: u64, seed: u64, weight: f64) -> f64 {
+pub fn rendezvous_score_f64(client_key: u64, seed: u64, weight: f64) -> f64 {
     let h = mix64(client_key ^ seed.rotate_left(17) ^ mix64(seed));
     // 53 random bits, offset by half a step so u is never 0 or 1.
     let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
@@ -116,7 +55,7 @@ pub(crate) fn rendezvous_score_f64(client_key: u64, seed: u64, weight: f64) -> f
 /// A client's position in [0, 1) for shedding from one region: a hash of the client key
 /// and the region's identity, independent of the rendezvous scores. A client is shed when
 /// this is below the region's shed fraction, so the shed set only grows as the fraction grows.
-pub(crate) fn shed_point(client_key: u64, region_seed: u64) -> f64 {
+pub fn shed_point(client_key: u64, region_seed: u64) -> f64 {
     let h = mix64(client_key ^ mix64(region_seed ^ 0x5EED_5EED_0000_5EED));
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
@@ -147,13 +86,4 @@ mod tests {
         assert_eq!(sticky_key(w).1, 8);
     }
 
-    #[test]
-    fn below_stays_in_range() {
-        let mut r = SplitMix64::new(7);
-        for n in [1u64, 2, 3, 10, 1_000_000] {
-            for _ in 0..1000 {
-                assert!(below(&mut r, n) < n);
-            }
-        }
-    }
 }

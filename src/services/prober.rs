@@ -1,87 +1,20 @@
-//! Probe definitions (`[probe.NAME]` in a pool file, compiled by `steer::load`) and one probe
-//! run against one target: TCP connect, or an HTTP(S) GET through reqwest (rustls with ring).
+//! One probe run against one target, as a `[probe.NAME]` defines it: TCP connect, or an
+//! HTTP(S) GET through reqwest (rustls with ring).
 //!
 //! A run never panics and never outlives `timeout`: the whole attempt (connect, TLS, request,
 //! bounded body read) sits inside one `tokio::time::timeout`. HTTP connections are never reused
 //! (`pool_max_idle_per_host(0)`), so every probe proves the listener still accepts.
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::state::Thresholds;
-use crate::steer::MemberTarget;
+use crate::health::ProbeResult;
+use crate::pool::{HttpProbe, MemberTarget, ProbeKind, ProbeSpec, TlsProbe};
 
 /// The most body bytes read when looking for `body_contains`.
 pub const MAX_BODY: usize = 64 * 1024;
-
-/// One named probe. Identical (target, probe) pairs share one task, whatever pools use them.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ProbeSpec {
-    /// The `[probe.NAME]` name: part of the health key, so state and overrides follow it.
-    pub name: String,
-    pub kind: ProbeKind,
-    /// Time between the starts of two probes; each gap is shortened by a random part of
-    /// `jitter`, so `interval` is an upper bound (detection within `interval × fall`).
-    pub interval: Duration,
-    /// 0..=interval/2.
-    pub jitter: Duration,
-    /// Bound on one whole probe; 1 ms..=interval.
-    pub timeout: Duration,
-    pub thresholds: Thresholds,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ProbeKind {
-    /// Success = the TCP handshake completes.
-    Tcp { port: u16 },
-    /// Success = a response with an expected status (and body substring, when set).
-    Http(HttpProbe),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct HttpProbe {
-    pub port: u16,
-    /// Starts with '/'.
-    pub path: String,
-    /// Non-empty; each 100..=599.
-    pub expect_status: Vec<u16>,
-    pub body_contains: Option<String>,
-    /// Host header; default: the target (address or name).
-    pub host: Option<String>,
-    pub user_agent: String,
-    /// `Some` for HTTPS.
-    pub tls: Option<TlsProbe>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TlsProbe {
-    /// Server name sent in SNI and verified in the certificate; default: none for an address
-    /// target (the certificate must then name the IP), the name for a CNAME target.
-    pub sni: Option<String>,
-    /// Accept any certificate (self-signed test servers). Encryption, no authentication.
-    pub insecure: bool,
-    /// Trust only the CA certificates in this PEM file instead of the system roots.
-    pub ca_file: Option<PathBuf>,
-}
-
-/// What one probe found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProbeResult {
-    pub ok: bool,
-    /// Short, for status pages: "connected", "HTTP 200", "timeout after 1s", "refused".
-    pub detail: String,
-    pub took: Duration,
-}
-
-impl ProbeResult {
-    pub fn new(ok: bool, detail: impl Into<String>, took: Duration) -> ProbeResult {
-        ProbeResult { ok, detail: detail.into(), took }
-    }
-}
 
 /// Runs probes. The network implementation is [`NetProber`]; tests use fakes on paused time.
 pub trait Prober: Send + Sync + 'static {

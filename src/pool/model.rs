@@ -1,6 +1,6 @@
-//! The compiled, validated pool model: what `load_pools` produces and `decide` trusts.
+//! The compiled, validated pool model: what `config` builds from a pool file and `decide` trusts.
 //!
-//! Invariants (established once by [`super::load_pools`], relied on by the hot path):
+//! Invariants (established once by `config::load_pools`, relied on by the hot path):
 //! - every pool has at least one region; every region has either a non-empty member list or a
 //!   CNAME target, never both; member addresses are unique within a region;
 //! - `Failover` carries a non-empty order of distinct, existing regions;
@@ -17,9 +17,8 @@ use std::sync::Arc;
 use hickory_proto::rr::{LowerName, Name};
 use ipnet::IpNet;
 
-use crate::feedback::FeedSpec;
+use super::spec::{FeedSpec, ProbeSpec};
 use crate::geo::{Continent, Coordinates, Country};
-use crate::health::ProbeSpec;
 
 /// Seconds a pooled answer may be cached. 1..=86400; the default is 30.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

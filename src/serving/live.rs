@@ -1,43 +1,51 @@
-//! Per-snapshot operational state: the admin overrides and the answer counters of the
-//! snapshot's members, laid out by the snapshot's own ids so that the query path reads and
-//! increments them by index, with no lookup, lock or allocation.
+//! The live part of the serving state: the health and load views of the snapshot's members and
+//! regions, the admin override codes, and the answer counters, laid out by the snapshot's own
+//! ids so that the query path reads and increments them by index, with no lookup, lock or
+//! allocation.
 //!
-//! A freshly loaded snapshot has an empty [`LiveState`]. Before it is published, the reloader
-//! fills it ([`LiveState::build`]): counters are carried over from the previous snapshot by
-//! (zone, pool, region, member) *name*, so counts survive a reload even when ids move; the
-//! override codes are then written from the name-keyed override table.
+//! [`Live::build`] makes it for a freshly compiled snapshot, before the pair is published:
+//! counters are carried over from the serving state by (zone, pool, region, member) *name*, so
+//! counts survive a reload even when ids move; the override table then writes the codes.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use super::metrics::Metrics;
 use super::overrides::Override;
+use super::version::ConfigVersion;
 use crate::config::Snapshot;
-use crate::dns::outcome::{Steered, SteeredAnswer};
 use crate::feedback::PoolsLoad;
 use crate::health::PoolsHealth;
-use crate::steer::{Content, FileHealth, HealthView, LoadSlot, LoadStatus, MemberId, MemberTarget, Pools, RegionLoad};
+use crate::pool::{
+    Content, FileHealth, HealthView, LoadSlot, LoadStatus, MemberId, MemberTarget, PoolId, Pools, RegionId, RegionLoad,
+};
+use crate::steer::AddrList;
 
-/// The config's identity: which load this is and what it was made of.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct ConfigVersion {
-    /// 1 for the load at start-up, +1 for every successful reload.
-    pub generation: u64,
-    /// When this snapshot was loaded (seconds since the Unix epoch).
-    pub loaded_at_unix: u64,
-    /// The same instant in RFC 3339 (UTC).
-    pub loaded_at: String,
-    /// `sha256:<hex>` over the config, zone, pool and GeoIP files' bytes.
-    pub digest: String,
-    /// `<generation>@<loaded_at>`: one string that changes with every reload.
-    pub version: String,
+/// A steering decision, by ids into the snapshot that answered: what the front end reports
+/// so that the decision and answer counters can be bumped.
+#[derive(Clone, Copy, Debug)]
+pub struct Steered {
+    /// Index of the zone in the snapshot's `ZoneSet`.
+    pub zone: usize,
+    /// The pool whose regions answered (after any fallback).
+    pub pool: PoolId,
+    /// The region that answered; `None` for `region_policy = "all"` or when nothing was chosen.
+    pub region: Option<RegionId>,
+    pub answer: SteeredAnswer,
 }
 
-/// Counters and overrides of one snapshot's members. See the module docs.
+/// Inline addresses on purpose, as in [`crate::steer::Answer`]: no heap on the hot path.
+#[derive(Clone, Copy, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum SteeredAnswer {
+    Addresses(AddrList),
+    /// A CNAME hand-off to the region's load balancer.
+    Cname,
+    NoData,
+}
+
+/// The live part of one snapshot's serving state. See the module docs.
 #[derive(Default)]
-pub struct LiveState {
-    /// The process-wide query counters (shared by every snapshot).
-    pub metrics: Arc<Metrics>,
+pub struct Live {
     /// [zone][member id]: an [`Override`] code, written by the admin API, read per decision.
     overrides: Vec<Box<[AtomicU8]>>,
     /// [zone][member id]: address records (or CNAME hand-offs) given out for the member.
@@ -59,7 +67,7 @@ pub struct LiveState {
 /// The health the steering decision reads for one zone: an admin override wins; otherwise
 /// the probes' view (which honours the pool file's `down = true`), or the pool file alone.
 pub struct LiveHealth<'a> {
-    live: &'a LiveState,
+    live: &'a Live,
     zone: usize,
     file: FileHealth<'a>,
 }
@@ -100,7 +108,7 @@ impl HealthView for LiveHealth<'_> {
 
 /// The names a counter is carried across reloads by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct CounterKey {
+pub struct CounterKey {
     pub zone: String,
     pub pool: String,
     pub region: String,
@@ -111,16 +119,24 @@ pub(crate) struct CounterKey {
 /// The label used for "no single region" decisions.
 pub const NO_REGION: &str = "-";
 
-impl LiveState {
-    /// Builds the state for `snap`, carrying counters from `old` (the serving snapshot) by
-    /// name and sharing its metrics. Overrides start empty; the override table fills them.
-    pub fn build(snap: &Snapshot, old: &Snapshot, version: ConfigVersion) -> LiveState {
+impl Live {
+    /// Builds the live part for `snap` with the services' views, carrying counters from `old`
+    /// (the serving state, if any) by name. Overrides start empty; the override table fills them.
+    pub fn build(
+        snap: &Snapshot,
+        old: Option<&super::Serving>,
+        version: ConfigVersion,
+        probes: Vec<PoolsHealth>,
+        loads: Vec<PoolsLoad>,
+    ) -> Live {
         let mut carried: HashMap<CounterKey, Arc<AtomicU64>> = HashMap::new();
-        old.live.for_each_counter(old, |key, counter| {
-            carried.insert(key, counter.clone());
-        });
+        if let Some(old) = old {
+            old.live.for_each_counter(&old.config, |key, counter| {
+                carried.insert(key, counter.clone());
+            });
+        }
         let mut take = |key: CounterKey| carried.remove(&key).unwrap_or_default();
-        let mut live = LiveState { metrics: old.live.metrics.clone(), version, ..LiveState::default() };
+        let mut live = Live { version, probes, loads, ..Live::default() };
         for zone in snap.zones.zones() {
             let origin = zone.origin.to_string();
             let pools = &zone.pools;
@@ -154,7 +170,7 @@ impl LiveState {
     }
 
     /// Calls `f` with every counter of `snap` (whose live state this is) and its names.
-    pub(crate) fn for_each_counter(&self, snap: &Snapshot, mut f: impl FnMut(CounterKey, &Arc<AtomicU64>)) {
+    pub fn for_each_counter(&self, snap: &Snapshot, mut f: impl FnMut(CounterKey, &Arc<AtomicU64>)) {
         for (zi, zone) in snap.zones.zones().iter().enumerate() {
             let origin = zone.origin.to_string();
             let pools = &zone.pools;
@@ -250,13 +266,13 @@ impl LiveState {
     }
 
     /// The answers counter of a member (for rendering).
-    pub(crate) fn answers_of(&self, zone: usize, member: MemberId) -> u64 {
+    pub fn answers_of(&self, zone: usize, member: MemberId) -> u64 {
         self.answers.get(zone).and_then(|a| a.get(member.index())).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)
     }
 }
 
 /// A member's name in labels, counters and override targets: its address or CNAME target.
-pub(crate) fn member_name(t: &MemberTarget) -> String {
+pub fn member_name(t: &MemberTarget) -> String {
     match t {
         MemberTarget::Address(a) => a.to_string(),
         MemberTarget::Cname(n) => n.to_string(),
@@ -264,7 +280,7 @@ pub(crate) fn member_name(t: &MemberTarget) -> String {
 }
 
 /// The pool and region names of a member.
-fn names_of(pools: &Pools, pool: crate::steer::PoolId, region: crate::steer::RegionId) -> (String, String) {
+fn names_of(pools: &Pools, pool: PoolId, region: RegionId) -> (String, String) {
     let p = pools.pool(pool);
     (
         p.map(|p| p.name.clone()).unwrap_or_default(),

@@ -19,13 +19,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::live::ConfigVersion;
-use super::overrides::{Override, OverrideEntry, OverrideTarget, Overrides};
+use super::metrics::Metrics;
 use super::reload::{ReloadReport, Reloader, Trigger};
 use crate::config::Snapshot;
-use crate::dns::server::SharedSnapshot;
-use crate::steer::HealthView;
-use crate::steer::{Content, MemberPolicy, RegionPolicy};
+use crate::pool::{Content, FeedState, HealthView, LoadStatus, MemberPolicy, RegionFeed, RegionPolicy};
+use crate::serving::{ConfigVersion, Override, OverrideEntry, OverrideTarget, Overrides, Serving, Shared};
+use crate::util::rng::{SplitMix64, entropy_seed};
 
 /// The largest request body accepted (no call needs one; this bounds what a client can send).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -33,9 +32,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AdminState {
-    pub shared: SharedSnapshot,
+    pub shared: Shared<Serving>,
     pub reloader: Arc<Reloader>,
     pub overrides: Arc<dyn Overrides>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The API's routes.
@@ -58,9 +58,13 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until the task is dropped.
-pub async fn serve_admin(listener: tokio::net::TcpListener, state: AdminState) {
-    if let Err(e) = axum::serve(listener, router(state)).await {
+/// Serves the API on `listener` until `shutdown` resolves (requests in progress finish).
+pub async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "admin listener stopped");
     }
 }
@@ -179,10 +183,10 @@ struct FeedbackJson {
     error: Option<String>,
 }
 
-fn feedback_json(f: &crate::steer::RegionFeed, st: Option<crate::steer::LoadStatus>) -> FeedbackJson {
+fn feedback_json(f: &RegionFeed, st: Option<LoadStatus>) -> FeedbackJson {
     let cfg = f.shed.as_ref();
-    let st = st.unwrap_or(crate::steer::LoadStatus {
-        state: crate::steer::FeedState::Missing,
+    let st = st.unwrap_or(LoadStatus {
+        state: FeedState::Missing,
         load: 0.0,
         backends_up: None,
         shed: 0.0,
@@ -223,11 +227,12 @@ struct MemberJson {
 }
 
 async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
-    let snap = st.shared.load();
+    let serving = st.shared.load();
+    let (snap, live) = (&serving.config, &serving.live);
     let mut zones = Vec::new();
     for (zi, zone) in snap.zones.zones().iter().enumerate() {
         let pools = &zone.pools;
-        let health = snap.live.health(zi, pools);
+        let health = live.health(zi, pools);
         let pool_name = |id| pools.pool(id).map(|p| p.name.clone()).unwrap_or_default();
         let pooled_names = pools.names().map(|(n, p)| NameJson { name: n.to_string(), pool: pool_name(p) }).collect();
         let mut pj = Vec::new();
@@ -241,10 +246,10 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
                         member,
                         weight,
                         down_in_file: info.is_some_and(|i| i.down_in_file),
-                        value: snap.live.override_of(zi, id),
+                        value: live.override_of(zi, id),
                         up: health.is_up(id),
                         health: health.describe(id),
-                        answers: snap.live.answers_of(zi, id),
+                        answers: live.answers_of(zi, id),
                     });
                 };
                 match &region.content {
@@ -282,7 +287,7 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
         zones.push(ZoneJson { origin: zone.origin.to_string(), pooled_names, pools: pj });
     }
     let body = StatusJson {
-        version: snap.live.version.clone(),
+        version: live.version.clone(),
         last_reload: st.reloader.last(),
         health_source: "pool file (down = true) under admin overrides",
         zones,
@@ -313,26 +318,26 @@ async fn explain(
     };
     let (qname, rtype, net) =
         crate::dns::explain::parse_args(&name, &qtype, &client).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
-    let snap = st.shared.load();
-    let mut rng = crate::steer::SplitMix64::new(crate::dns::server::entropy_seed());
-    let text = crate::dns::explain::explain(&snap, &qname, rtype, net, &mut rng);
+    let serving = st.shared.load();
+    let mut rng = SplitMix64::new(entropy_seed());
+    let text = crate::dns::explain::explain(&**serving, &qname, rtype, net, &mut rng);
     Ok(Json(serde_json::json!({
         "name": qname.to_string(),
         "type": rtype.to_string(),
         "client": net.to_string(),
-        "generation": snap.live.version.generation,
+        "generation": serving.live.version.generation,
         "explain": text,
     })))
 }
 
 async fn metrics(State(st): State<AdminState>) -> Response {
-    let snap = st.shared.load();
-    let text = snap.live.metrics.render(&snap);
+    let serving = st.shared.load();
+    let text = st.metrics.render(&serving);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 async fn reload(State(st): State<AdminState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&st.shared.load(), &headers)?;
+    authorize(&st.shared.load().config, &headers)?;
     let report = st.reloader.reload(Trigger::Api).await;
     let code = if report.ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok((code, Json(report)).into_response())
@@ -365,15 +370,16 @@ fn set(
     member: Option<&str>,
     action: &str,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let snap = st.shared.load();
-    authorize(&snap, headers)?;
+    let serving = st.shared.load();
+    let snap = &serving.config;
+    authorize(snap, headers)?;
     let Some(value) = Override::from_action(action) else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("unknown action '{action}': use drain, undrain, force-up, force-down or clear"),
         ));
     };
-    let target = resolve(&snap, zone, pool, region, member)?;
+    let target = resolve(snap, zone, pool, region, member)?;
     st.overrides.set_override(target.clone(), value);
     tracing::info!(zone = %target.zone, pool = %target.pool, region = %target.region, member = ?target.member, ?value, "admin override");
     Ok(Json(serde_json::json!({ "target": target, "override": value })))

@@ -8,19 +8,21 @@
 //!        LiveState override codes of the serving snapshot (by member id, read per query)
 //! ```
 //!
-//! The HTTP API talks to the [`Overrides`] trait only. [`OverrideTable`] is the in-process
-//! implementation that makes overrides effective in the steering decision today; the health
-//! module's `set_override(key, ForceUp|ForceDown|Drain|None)` is meant to sit behind the same
-//! trait once it lands, so the endpoints do not change.
+//! This is gslbd's one override system: the HTTP API talks to the [`Overrides`] trait, and
+//! [`OverrideTable`] makes overrides effective by writing a code per member into the serving
+//! state's live part, which [`super::LiveHealth`] reads before the probes' view. The table is
+//! kept in the state file (JSON, replaced durably on every change), so overrides survive a
+//! restart.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::config::Snapshot;
-use crate::dns::server::SharedSnapshot;
-use crate::steer::{Content, MemberId};
+use super::{Serving, Shared};
+use crate::pool::{Content, MemberId};
+use crate::util::fs::write_atomic;
+use crate::util::lock;
 
 /// What an operator imposes on a member or a region.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -98,7 +100,7 @@ pub trait Overrides: Send + Sync {
 /// The in-process override table: name-keyed, and written through to the serving
 /// snapshot's per-member codes. A member override wins over its region's.
 pub struct OverrideTable {
-    shared: SharedSnapshot,
+    shared: Shared<Serving>,
     /// The table; its lock also serialises publishing a reloaded snapshot (see [`Self::publish`]).
     table: Mutex<BTreeMap<OverrideTarget, Override>>,
     /// The state file the table is kept in, so overrides survive a restart.
@@ -109,7 +111,7 @@ impl OverrideTable {
     /// A table read from `state_file` (a missing file is an empty table; an unreadable one is
     /// logged and treated as empty, so a damaged file never stops the server), applied to the
     /// serving snapshot.
-    pub fn new(shared: SharedSnapshot, state_file: Option<PathBuf>) -> Arc<OverrideTable> {
+    pub fn new(shared: Shared<Serving>, state_file: Option<PathBuf>) -> Arc<OverrideTable> {
         let mut table = BTreeMap::new();
         if let Some(path) = &state_file {
             match std::fs::read_to_string(path) {
@@ -134,33 +136,30 @@ impl OverrideTable {
         Arc::new(OverrideTable { shared, table: Mutex::new(table), state_file })
     }
 
-    /// Writes the table to the state file: a temp file beside it, then a rename (atomic).
+    /// Writes the table to the state file, durably (temp file, fsync, rename, fsync the directory).
     fn save(&self, table: &BTreeMap<OverrideTarget, Override>) {
         let Some(path) = &self.state_file else { return };
         let entries: Vec<OverrideEntry> =
             table.iter().map(|(t, v)| OverrideEntry { target: t.clone(), value: *v }).collect();
-        let tmp = path.with_extension("state.tmp");
-        let result = serde_json::to_vec_pretty(&entries)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, path));
+        let result =
+            serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other).and_then(|bytes| write_atomic(path, &bytes));
         if let Err(e) = result {
             tracing::error!(file = %path.display(), error = %e, "cannot write the state file; the override holds until restart");
         }
     }
 
-    /// Writes the table's overrides into `snap`'s live state and publishes it, under the
+    /// Writes the table's overrides into `serving`'s live state and publishes it, under the
     /// table's lock, so that an override set during a reload is never lost.
-    pub fn publish(&self, snap: Snapshot) {
-        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        apply(&table, &snap);
-        self.shared.store(Arc::new(snap));
+    pub fn publish(&self, serving: Serving) {
+        let table = lock(&self.table);
+        apply(&table, &serving);
+        self.shared.store(Arc::new(serving));
     }
 }
 
 impl Overrides for OverrideTable {
     fn set_override(&self, target: OverrideTarget, value: Override) {
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = lock(&self.table);
         if value == Override::None {
             table.remove(&target);
         } else {
@@ -171,14 +170,14 @@ impl Overrides for OverrideTable {
     }
 
     fn list(&self) -> Vec<OverrideEntry> {
-        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let table = lock(&self.table);
         table.iter().map(|(t, v)| OverrideEntry { target: t.clone(), value: *v }).collect()
     }
 }
 
-/// Recomputes every member's code in `snap` from the table.
-fn apply(table: &BTreeMap<OverrideTarget, Override>, snap: &Snapshot) {
-    for (zi, zone) in snap.zones.zones().iter().enumerate() {
+/// Recomputes every member's code in `serving` from the table.
+fn apply(table: &BTreeMap<OverrideTarget, Override>, serving: &Serving) {
+    for (zi, zone) in serving.config.zones.zones().iter().enumerate() {
         let origin = zone.origin.to_string().to_ascii_lowercase();
         for (_, pool) in zone.pools.pools() {
             for region in &pool.regions {
@@ -201,7 +200,7 @@ fn apply(table: &BTreeMap<OverrideTarget, Override>, snap: &Snapshot) {
                         Some(v) => *v,
                         None => region_value,
                     };
-                    snap.live.set_override(zi, id, value);
+                    serving.live.set_override(zi, id, value);
                 }
             }
         }

@@ -1,0 +1,186 @@
+//! The application: everything `gslbd serve` runs, built from a loaded config and sockets the
+//! caller bound ([`Listeners`]), and run until a shutdown future resolves.
+//!
+//! ```text
+//! App::build(config_path, snapshot, listeners)
+//!     services (probes, pollers) ─► first round (bounded) ─► Reloader::start ─► Shared<Serving>
+//! App::run(shutdown)
+//!     UDP workers (one thread per SO_REUSEPORT socket) ┐
+//!     TCP acceptors (one task per listen address)      ├─ answer from Shared<Serving>, report to QueryObserver
+//!     admin API, file watcher                          ┘
+//!     shutdown resolves ─► stop accepting ─► answer what was already received ─► close TCP after
+//!                          its replies ─► stop services ─► return (state is saved on every change)
+//! ```
+//!
+//! Tests build an `App` in-process on sockets bound to port 0 and run it with a shutdown
+//! future they control; `main.rs` does the same with the config's addresses and SIGTERM.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::Snapshot;
+use crate::dns::rrl::Rrl;
+use crate::dns::server::{Bound, bind};
+use crate::dns::tcp::{TcpCounters, serve_tcp};
+use crate::dns::udp::{DnsHandler, spawn_workers};
+use crate::ops::{AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, serve_admin, spawn_watcher};
+use crate::serving::{OverrideTable, Serving, Shared};
+use crate::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
+use crate::util::rng::entropy_seed;
+
+/// How long a stopping server waits for its TCP connections and UDP workers.
+const STOP_GRACE: Duration = Duration::from_millis(1500);
+
+/// The sockets the server serves on, bound before it starts (so a caller can bind port 0 and
+/// learn the ports, or bind privileged ports before dropping privileges).
+pub struct Listeners {
+    /// UDP (one socket per worker) and TCP, per DNS listen address.
+    pub dns: Vec<Bound>,
+    /// The admin API's listener, if it is enabled.
+    pub admin: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the config's `[server] listen` addresses (UDP with `udp_workers` sockets, and
+    /// TCP) and its `[admin] listen` address.
+    pub fn bind(config: &Snapshot) -> Result<Listeners, String> {
+        let mut dns = Vec::new();
+        for addr in &config.server.listen {
+            dns.push(bind(*addr, config.server.udp_workers).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+        }
+        let admin = match &config.ops.admin {
+            Some(a) => Some(
+                std::net::TcpListener::bind(a.listen)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|e| format!("cannot listen on {} (admin): {e}", a.listen))?,
+            ),
+            None => None,
+        };
+        Ok(Listeners { dns, admin })
+    }
+}
+
+/// The running server's parts. See the module docs.
+pub struct App {
+    reloader: Arc<Reloader>,
+    shared: Shared<Serving>,
+    overrides: Arc<OverrideTable>,
+    services: Services,
+    metrics: Arc<Metrics>,
+    listeners: Listeners,
+}
+
+impl App {
+    /// Starts the probes and load pollers of `config`, waits for their first round (at most
+    /// `health_startup_wait`), and publishes the first serving state. Runs inside a Tokio
+    /// runtime.
+    pub async fn build(config_path: PathBuf, config: Snapshot, listeners: Listeners) -> Result<App, String> {
+        install_crypto_provider();
+        let health = HealthService::start(HealthOptions { seed: entropy_seed() })
+            .map_err(|e| format!("cannot start health probes: {e}"))?;
+        let feedback = FeedbackService::start().map_err(|e| format!("cannot start load feedback: {e}"))?;
+        let services = Services { health: Some(health.clone()), feedback: Some(feedback.clone()) };
+        let metrics = Arc::new(Metrics::default());
+        metrics.add_source(Arc::new(ProbeMetrics(health.clone())));
+        let startup_wait = config.server.health_startup_wait;
+        let (reloader, shared, overrides) = Reloader::start(config_path, config, services.clone(), metrics.clone());
+        // Never answer "all down" for want of a first probe: wait for one round, bounded.
+        if feedback.tasks() > 0 && !feedback.wait_first_round(startup_wait).await {
+            tracing::warn!(?startup_wait, "not every load feed answered its first poll; those regions count as unfed (stale) until they do");
+        }
+        if health.tasks() > 0 && !health.wait_first_round(startup_wait).await {
+            tracing::warn!(?startup_wait, "not every probe finished its first round; unknown members use health_assume");
+        }
+        Ok(App { reloader, shared, overrides, services, metrics, listeners })
+    }
+
+    /// The DNS addresses served (UDP and TCP on each).
+    pub fn dns_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.dns.iter().map(|b| b.addr).collect()
+    }
+
+    /// The admin API's address, if enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.listeners.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// What reloads the config (SIGHUP, the API and the watcher call it).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
+    /// The serving state (for in-process callers: tests, tools).
+    pub fn shared(&self) -> Shared<Serving> {
+        self.shared.clone()
+    }
+
+    /// The process-wide query counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops gracefully: stops accepting, answers every
+    /// query already received (UDP datagrams the kernel has queued, TCP queries already read),
+    /// closes TCP connections after their replies, and stops the services. Returns within
+    /// about 1.5 s of the shutdown.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+        let App { reloader, shared, overrides, services, metrics, listeners } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(admin) = listeners.admin {
+            let listener = tokio::net::TcpListener::from_std(admin).map_err(|e| format!("admin listener: {e}"))?;
+            let state =
+                AdminState { shared: shared.clone(), reloader: reloader.clone(), overrides, metrics: metrics.clone() };
+            let mut stop = stop_rx.clone();
+            tasks.spawn(serve_admin(listener, state, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+        }
+        if let Err(e) = spawn_watcher(reloader.clone()) {
+            tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
+        }
+        // One rate-limit table for every UDP socket: sized once, kept across reloads.
+        let rrl = Arc::new(Rrl::new(&shared.load().config.server.rrl));
+        let counters = Arc::new(TcpCounters::default());
+        let observer = QueryObserver::new(metrics.clone());
+        let mut workers = Vec::new();
+        for b in listeners.dns {
+            let (s, r, o) = (shared.clone(), rrl.clone(), observer.clone());
+            let w = spawn_workers(b.udp, move || DnsHandler::with_observer(s.clone(), r.clone(), o.clone()))
+                .map_err(|e| format!("cannot start UDP workers on {}: {e}", b.addr))?;
+            workers.push(w);
+            let tcp = tokio::net::TcpListener::from_std(b.tcp).map_err(|e| format!("TCP listener {}: {e}", b.addr))?;
+            tasks.spawn(serve_tcp(tcp, shared.clone(), counters.clone(), observer.clone(), stop_rx.clone()));
+            tracing::info!(addr = %b.addr, "serving UDP and TCP");
+        }
+
+        shutdown.await;
+        tracing::info!("stopping: no new connections; answering what was received");
+        let _ = stop_tx.send(true);
+        for w in &workers {
+            w.stop();
+        }
+        let joined = tokio::task::spawn_blocking(move || workers.into_iter().for_each(|w| w.join()));
+        let stopped = async {
+            while tasks.join_next().await.is_some() {}
+            let _ = joined.await;
+        };
+        if tokio::time::timeout(STOP_GRACE, stopped).await.is_err() {
+            tracing::warn!(open = counters.open(), "closing the TCP connections still open after the grace period");
+        }
+        services.shutdown();
+        let (udp, tcp) = (metrics.totals(crate::dns::Transport::Udp), metrics.totals(crate::dns::Transport::Tcp));
+        tracing::info!(
+            udp_replied = udp.0,
+            udp_dropped = udp.1,
+            tcp_replied = tcp.0,
+            tcp_dropped = tcp.1,
+            "stopped"
+        );
+        Ok(())
+    }
+}

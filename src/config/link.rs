@@ -1,0 +1,141 @@
+//! Linking a zone's pools into its data: each pooled name becomes a node that answers from its
+//! pool, and each `delegate` region is checked against the zone's cuts and given its glue
+//! addresses as health-checked members. Errors point at the pool file's lines.
+use std::path::Path;
+
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use crate::diag::{ConfigError, line_of};
+use crate::pool::{Content, MemberId, MemberInfo, MemberTarget, Pools};
+use crate::zone::{Found, Zone};
+
+/// Makes the pooled names of `pools` answer from their pools. A pooled name may not
+/// also have static A, AAAA or CNAME records, nor sit at or below a delegation.
+/// Errors point at the pooled name's line in the pool file.
+pub fn link_pools(zone: &mut Zone, mut pools: Pools, pool_file: &Path, pool_text: &str) -> Result<(), Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    link_delegations(zone, &mut pools, pool_file, pool_text, &mut errors);
+    let mut placed = Vec::new();
+    for (lower, pool) in pools.names() {
+        let name = Name::from(lower.clone());
+        // The line is looked up only for an error: a scan per name would be quadratic.
+        let line = || key_line(pool_text, &name, &zone.origin);
+        if let Found::Delegation(cut, _) = zone.find(&name, RecordType::A) {
+            errors.push(ConfigError::new(
+                pool_file,
+                line(),
+                format!("pooled name {name} is at or below the delegation {cut}"),
+            ));
+            continue;
+        }
+        if let Some(node) = zone.node(&name) {
+            for t in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
+                if node.rrset(t).is_some() {
+                    errors.push(ConfigError::new(
+                        pool_file,
+                        line(),
+                        format!("pooled name {name} also has static {t} records in the zone file"),
+                    ));
+                }
+            }
+        }
+        placed.push((name, pool));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    for (name, pool) in placed {
+        zone.ensure_node(&name).pool = Some(pool);
+    }
+    zone.pools = pools;
+    Ok(())
+}
+
+/// Checks every `delegate` region against this zone: its target must be at or below a
+/// zone cut, and each in-zone name server of the cut must have glue. Fills the cut and
+/// the glue addresses, each as a new health-checked member of the region (probed with
+/// the region's probe, so the region is up while any glue address is up).
+fn link_delegations(zone: &Zone, pools: &mut Pools, pool_file: &Path, pool_text: &str, errors: &mut Vec<ConfigError>) {
+    let mut infos = std::mem::take(&mut pools.members);
+    for pool in &mut pools.pools {
+        for region in pool.regions.iter_mut() {
+            let Content::Cname { target, delegation: Some(d), id } = &mut region.content else {
+                continue;
+            };
+            let ctx = format!("pool {}, region {}", pool.name, region.name);
+            let line = line_of(pool_text, d.offset);
+            let Found::Delegation(cut, node) = zone.find(target, RecordType::A) else {
+                errors.push(ConfigError::new(pool_file, line, format!(
+                    "{ctx}: delegate target {target} is not at or below a zone cut (NS delegation) in the zone file of {}",
+                    zone.origin
+                )));
+                continue;
+            };
+            let (pool_id, region_id) = match infos.get(id.index()) {
+                Some(m) => (m.pool, m.region),
+                None => continue,
+            };
+            let mut glue = Vec::new();
+            for r in node.rrset(RecordType::NS).map(|s| s.records.as_slice()).unwrap_or(&[]) {
+                let RData::NS(ns) = &r.data else { continue };
+                if !zone.origin.zone_of(&ns.0) {
+                    continue; // out of zone: the resolver looks it up; no glue needed
+                }
+                let addrs: Vec<std::net::IpAddr> = zone
+                    .node(&ns.0)
+                    .map(|n| {
+                        [RecordType::A, RecordType::AAAA]
+                            .iter()
+                            .filter_map(|t| n.rrset(*t))
+                            .flat_map(|set| set.records.iter())
+                            .filter_map(|r| r.data.ip_addr())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if addrs.is_empty() {
+                    errors.push(ConfigError::new(pool_file, line, format!(
+                        "{ctx}: name server {} of the delegation {cut} has no glue (A or AAAA records) in the zone file",
+                        ns.0
+                    )));
+                }
+                for a in addrs {
+                    if !glue.iter().any(|(_, g)| *g == a) {
+                        let gid = MemberId(infos.len() as u32);
+                        infos.push(MemberInfo {
+                            pool: pool_id,
+                            region: region_id,
+                            target: MemberTarget::Address(a),
+                            down_in_file: false,
+                            probe: d.probe.clone(),
+                        });
+                        glue.push((gid, a));
+                    }
+                }
+            }
+            if glue.is_empty() && d.probe.is_some() {
+                errors.push(ConfigError::new(pool_file, line, format!(
+                    "{ctx}: the delegation {cut} has no in-zone name servers with glue, so the region's probe has no address to probe"
+                )));
+            }
+            d.cut = Some(cut.clone());
+            d.glue = glue;
+        }
+    }
+    pools.members = infos;
+}
+
+
+/// The line of the `[names]` key for `name` in a pool file (relative or absolute form), or 0.
+fn key_line(text: &str, name: &Name, origin: &Name) -> usize {
+let abs = name.to_ascii();
+let rel =
+    abs.strip_suffix(&format!(".{}", origin.to_ascii())).map(str::to_string).unwrap_or_else(|| "@".to_string());
+text.lines()
+    .position(|l| {
+        let k = l.split('=').next().unwrap_or("").trim().trim_matches('"');
+        k.eq_ignore_ascii_case(&rel) || k.eq_ignore_ascii_case(&abs)
+    })
+    .map(|i| i + 1)
+    .unwrap_or(0)
+}
+

@@ -1,0 +1,193 @@
+//! The pool file's TOML as serde reads it, spans kept for error lines. Parsing only: every
+//! check happens when these are compiled (see the sibling modules). The format is documented
+//! key by key here and in `zones/README.md`.
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    /// `[names]`: pooled owner name → pool name. Names are relative to the zone origin, `@` is
+    /// the apex, and a name with a trailing dot is absolute (and must be inside the zone).
+    #[serde(default)]
+    pub(super) names: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// `[pool.NAME]`: one table per pool.
+    #[serde(default)]
+    pub(super) pool: BTreeMap<Spanned<String>, Spanned<RawPool>>,
+    /// `[probe.NAME]`: health probes, referenced by name from members and regions.
+    #[serde(default)]
+    pub(super) probe: BTreeMap<Spanned<String>, Spanned<RawProbe>>,
+    /// `[feedback.NAME]`: load and backend health reported by a region's L4/L7 tier,
+    /// referenced by name from regions.
+    #[serde(default)]
+    pub(super) feedback: BTreeMap<Spanned<String>, Spanned<RawFeed>>,
+}
+
+/// `[feedback.NAME]`: one polled source of load (and optionally backends up).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFeed {
+    /// `kind`: `haproxy` (stats CSV) | `nginx` (stub_status) | `prometheus` (text) | `json`.
+    pub(super) kind: Spanned<String>,
+    /// `url`: http:// or https://, polled with GET.
+    pub(super) url: Spanned<String>,
+    /// `frontend`: haproxy only, required: load = this FRONTEND row's `scur`.
+    pub(super) frontend: Option<Spanned<String>>,
+    /// `backend`: haproxy only: backends up = this BACKEND row's `act`.
+    pub(super) backend: Option<Spanned<String>>,
+    /// `metric = 'name{label="value"}'`: prometheus only, required: load = the sum of the matches.
+    pub(super) metric: Option<Spanned<String>>,
+    /// `backends_metric`: prometheus only: backends up = the sum of the matches.
+    pub(super) backends_metric: Option<Spanned<String>>,
+    /// `path = "a.b"`: json only, required: load = the number at this dot path.
+    pub(super) path: Option<Spanned<String>>,
+    /// `backends_path`: json only: backends up = the number at this dot path.
+    pub(super) backends_path: Option<Spanned<String>>,
+    /// `interval_ms`: 100..=60000, default 1000.
+    pub(super) interval_ms: Option<Spanned<i64>>,
+    /// `timeout_ms`: 1..=interval, default min(1000, interval).
+    pub(super) timeout_ms: Option<Spanned<i64>>,
+    /// `stale_after_ms`: interval..=3600000, default 3 × interval.
+    pub(super) stale_after_ms: Option<Spanned<i64>>,
+}
+
+/// `[probe.NAME]`: one health check, run once per distinct target that references it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProbe {
+    /// `kind`: `tcp` (connect) | `http` | `https` (GET, status and optional body check).
+    pub(super) kind: Spanned<String>,
+    /// `port`: required for tcp; default 80 (http) or 443 (https).
+    pub(super) port: Option<Spanned<i64>>,
+    /// `path`: http(s) only, starts with '/', default "/".
+    pub(super) path: Option<Spanned<String>>,
+    /// `expect_status = [200, 204]`: http(s) only; default [200].
+    pub(super) expect_status: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// `body_contains`: http(s) only; the first 64 KiB of the body must contain it.
+    pub(super) body_contains: Option<Spanned<String>>,
+    /// `host`: http(s) only; the Host header (default: the target).
+    pub(super) host: Option<Spanned<String>>,
+    /// `sni`: https only; the TLS server name sent and verified.
+    pub(super) sni: Option<Spanned<String>>,
+    /// `user_agent`: http(s) only; default "gslbd-health/VERSION".
+    pub(super) user_agent: Option<Spanned<String>>,
+    /// `insecure = true`: https only; accept any certificate.
+    pub(super) insecure: Option<Spanned<bool>>,
+    /// `ca_file`: https only; PEM CA certificates to trust instead of the system roots
+    /// (relative to the pool file's directory).
+    pub(super) ca_file: Option<Spanned<String>>,
+    /// `interval_ms`: 100..=3600000, default 5000.
+    pub(super) interval_ms: Option<Spanned<i64>>,
+    /// `jitter_ms`: 0..=interval/2, default interval/10; each gap is shortened by up to this.
+    pub(super) jitter_ms: Option<Spanned<i64>>,
+    /// `timeout_ms`: 1..=interval, default min(2000, interval).
+    pub(super) timeout_ms: Option<Spanned<i64>>,
+    /// `rise`: consecutive successes that bring a down target up, 1..=100, default 2.
+    pub(super) rise: Option<Spanned<i64>>,
+    /// `fall`: consecutive failures that take an up target down, 1..=100, default 3.
+    pub(super) fall: Option<Spanned<i64>>,
+}
+
+/// `[pool.NAME]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPool {
+    /// `ttl`: seconds, 1..=86400, default 30. Pooled answers should be short-lived so that a
+    /// health change reaches clients quickly.
+    pub(super) ttl: Option<Spanned<i64>>,
+    /// `max_answers`: at most this many address records per answer, 1..=32; default 32, i.e.
+    /// all of the chosen members (up to the cap, which keeps replies inside 512 bytes).
+    pub(super) max_answers: Option<Spanned<i64>>,
+    /// `region_policy`: `nearest` (default) | `failover` | `weighted` | `sticky` | `all`.
+    pub(super) region_policy: Option<Spanned<String>>,
+    /// `member_policy`: `weighted` (default) | `sticky` | `all`.
+    pub(super) member_policy: Option<Spanned<String>>,
+    /// `failover_order`: region names, first preferred. Required for (and only allowed with)
+    /// `region_policy = "failover"`.
+    pub(super) failover_order: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `default_region`: where `nearest` sends clients without coordinates. Only with
+    /// `nearest`; defaults to the first region in the file.
+    pub(super) default_region: Option<Spanned<String>>,
+    /// `when_empty`: what to answer when no region is usable: `"fail-open"` (default: decide
+    /// as if every member were up), `"nodata"`, or `{ fallback = "other-pool" }`.
+    pub(super) when_empty: Option<Spanned<toml::Value>>,
+    /// `min_usable_fraction`: 0.0..=1.0, default 0 (one up member per served family is
+    /// enough). A region with a smaller fraction of up members is not usable.
+    pub(super) min_usable_fraction: Option<Spanned<toml::Value>>,
+    /// `degraded_ttl`: 1..=ttl; the TTL while a member of the pool is down (probes or
+    /// overrides; `down = true` members do not count). Default: the pool's ttl.
+    pub(super) degraded_ttl: Option<Spanned<i64>>,
+    /// `health_assume`: `up` (default) | `down`: what a probed member counts as before its
+    /// first result.
+    pub(super) health_assume: Option<Spanned<String>>,
+    /// `[pool.NAME.region.REGION]`: one table per region, at least one.
+    #[serde(default)]
+    pub(super) region: BTreeMap<Spanned<String>, Spanned<RawRegion>>,
+}
+
+/// `[pool.NAME.region.REGION]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegion {
+    /// `location = [lat, lon]` in degrees. Only with `nearest`, where every region needs one
+    /// unless it has a geo map or is the default region.
+    pub(super) location: Option<Spanned<Vec<f64>>>,
+    /// `bias`: -99..=99, default 0, only with `nearest`. Effective distance =
+    /// great-circle distance × (1 − bias/100): positive bias grows the catchment.
+    pub(super) bias: Option<Spanned<i64>>,
+    /// `weight`: 1..=1000000, default 1, only with `region_policy` weighted or sticky.
+    pub(super) weight: Option<Spanned<i64>>,
+    /// `geo = { countries = [..], continents = [..], networks = [..] }`: clients matched here
+    /// go to this region (if usable) before any distance, order or weight is considered.
+    pub(super) geo: Option<Spanned<RawGeo>>,
+    /// `members = [ { address = "192.0.2.1", weight = 10, down = true }, .. ]`.
+    pub(super) members: Option<Spanned<Vec<Spanned<RawMember>>>>,
+    /// `cname = "lb.example.net."` or `cname = { name = "lb.example.net.", down = true }`:
+    /// hand the client off to a regional load balancer instead of listing members.
+    pub(super) cname: Option<Spanned<toml::Value>>,
+    /// `probe = "NAME"`: the default probe of this region's members (or its cname target,
+    /// or a delegate region's glue addresses).
+    pub(super) probe: Option<Spanned<String>>,
+    /// `delegate = "www.eu-west"`: a CNAME hand-off to a name at or below a zone cut of this
+    /// zone (relative to the origin, or absolute inside the zone), answered with the referral.
+    pub(super) delegate: Option<Spanned<String>>,
+    /// `feedback = "NAME"`: the `[feedback.NAME]` reporting this region's load and backends.
+    pub(super) feedback: Option<Spanned<String>>,
+    /// `capacity`: > 0, in the feed's units; enables shedding above the high watermark.
+    pub(super) capacity: Option<Spanned<toml::Value>>,
+    /// `high_watermark`: fraction of capacity, default 0.8.
+    pub(super) high_watermark: Option<Spanned<toml::Value>>,
+    /// `low_watermark`: fraction of capacity, default 0.6; 0 < low < high ≤ 1.
+    pub(super) low_watermark: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGeo {
+    /// ISO 3166-1 alpha-2 codes ("US", "GB").
+    #[serde(default)]
+    pub(super) countries: Vec<Spanned<String>>,
+    /// AF AN AS EU NA OC SA.
+    #[serde(default)]
+    pub(super) continents: Vec<Spanned<String>>,
+    /// CIDR networks, matched against the client (ECS) subnet.
+    #[serde(default)]
+    pub(super) networks: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMember {
+    /// An IPv4 or IPv6 address: answered in A or AAAA responses respectively.
+    pub(super) address: Spanned<String>,
+    /// 1..=1000000, default 1, only with `member_policy` weighted or sticky.
+    pub(super) weight: Option<Spanned<i64>>,
+    /// `down = true`: drained: down whatever probes say.
+    #[serde(default)]
+    pub(super) down: bool,
+    /// `probe = "NAME"`: overrides the region's probe for this member.
+    pub(super) probe: Option<Spanned<String>>,
+}

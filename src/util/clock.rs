@@ -1,0 +1,49 @@
+//! The one module that reads the wall clock. Everything else measures time with
+//! `tokio::time::Instant`, which follows a paused test clock; `clippy.toml` forbids
+//! `std::time::Instant` and `SystemTime::now` outside this file.
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+#[allow(clippy::disallowed_methods)]
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-11-21T20:17:00Z`).
+pub fn rfc3339(unix: u64) -> String {
+    let secs = unix % 86_400;
+    format!("{}T{:02}:{:02}:{:02}Z", utc_date(unix), secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// The UTC calendar date of a Unix time, `YYYY-MM-DD` (civil-from-days, proleptic Gregorian).
+pub fn utc_date(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(1_781_725_900), "2026-06-17");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+    }
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}
