@@ -10,8 +10,11 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
-use gslbd::steer::rank::Ranking;
-use gslbd::steer::{Client, Family, Pools, SplitMix64, decide, load_pools};
+use gslbd::pool::rank::Ranking;
+use gslbd::config::load_pools;
+use gslbd::pool::Pools;
+use gslbd::steer::{Client, Family, decide};
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gslbd::dns::{Transport, respond};
-use gslbd::steer::SplitMix64;
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};

@@ -16,8 +16,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gslbd::health::{HealthOptions, HealthService};
-use gslbd::steer::load_pools;
+use gslbd::services::{HealthOptions, HealthService};
+use gslbd::config::load_pools;
 use hickory_proto::rr::Name;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -118,7 +118,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     rt.block_on(async {
         let rss_before = mem_kib("VmRSS:");
-        let health = HealthService::start(HealthOptions { state_file: None, seed: 1 }).expect("start");
+        let health = HealthService::start(HealthOptions { seed: 1 }).expect("start");
         let r = health.update(&[&pools]);
         let _view = health.view(&pools);
         let first = Instant::now();

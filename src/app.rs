@@ -71,6 +71,8 @@ pub struct App {
     overrides: Arc<OverrideTable>,
     services: Services,
     metrics: Arc<Metrics>,
+    rrl: Arc<Rrl>,
+    tcp: Arc<TcpCounters>,
     listeners: Listeners,
 }
 
@@ -95,7 +97,10 @@ impl App {
         if health.tasks() > 0 && !health.wait_first_round(startup_wait).await {
             tracing::warn!(?startup_wait, "not every probe finished its first round; unknown members use health_assume");
         }
-        Ok(App { reloader, shared, overrides, services, metrics, listeners })
+        // One rate-limit table for every UDP socket: sized once, kept across reloads.
+        let rrl = Arc::new(Rrl::new(&shared.load().config.server.rrl));
+        let tcp = Arc::new(TcpCounters::default());
+        Ok(App { reloader, shared, overrides, services, metrics, rrl, tcp, listeners })
     }
 
     /// The DNS addresses served (UDP and TCP on each).
@@ -123,12 +128,22 @@ impl App {
         self.metrics.clone()
     }
 
+    /// The response rate limiter every UDP worker shares.
+    pub fn rrl(&self) -> Arc<Rrl> {
+        self.rrl.clone()
+    }
+
+    /// The open TCP connections, in total and per client address.
+    pub fn tcp_connections(&self) -> Arc<TcpCounters> {
+        self.tcp.clone()
+    }
+
     /// Serves until `shutdown` resolves, then stops gracefully: stops accepting, answers every
     /// query already received (UDP datagrams the kernel has queued, TCP queries already read),
     /// closes TCP connections after their replies, and stops the services. Returns within
     /// about 1.5 s of the shutdown.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-        let App { reloader, shared, overrides, services, metrics, listeners } = self;
+        let App { reloader, shared, overrides, services, metrics, rrl, tcp: counters, listeners } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(admin) = listeners.admin {
@@ -143,9 +158,6 @@ impl App {
         if let Err(e) = spawn_watcher(reloader.clone()) {
             tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
         }
-        // One rate-limit table for every UDP socket: sized once, kept across reloads.
-        let rrl = Arc::new(Rrl::new(&shared.load().config.server.rrl));
-        let counters = Arc::new(TcpCounters::default());
         let observer = QueryObserver::new(metrics.clone());
         let mut workers = Vec::new();
         for b in listeners.dns {

@@ -16,10 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-use gslbd::config::{self, RrlSettings, TcpLimits};
-use gslbd::dns::rrl::Rrl;
-use gslbd::dns::server::{SharedSnapshot, TcpCounters, bind, serve_tcp, serve_udp};
+use gslbd::config::{RrlSettings, TcpLimits};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use support::{GslbdServer, exchange_udp};
@@ -27,25 +24,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::time::timeout;
 
-struct Running {
-    addr: SocketAddr,
-    rrl: Arc<Rrl>,
-    counters: Arc<TcpCounters>,
-}
-
 /// The default setup on 127.0.0.1:0, in this process, with `tcp` and `rrl` settings.
-async fn start(tcp: impl FnOnce(&mut TcpLimits), rrl: RrlSettings) -> Running {
-    let mut snap = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")).unwrap();
-    tcp(&mut snap.server.tcp);
-    let rrl = Arc::new(Rrl::new(&rrl));
-    let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snap));
-    let counters = Arc::new(TcpCounters::default());
-    let b = bind("127.0.0.1:0".parse().unwrap(), 2).unwrap();
-    for s in b.udp {
-        tokio::spawn(serve_udp(s, shared.clone(), rrl.clone()));
-    }
-    tokio::spawn(serve_tcp(b.tcp, shared, counters.clone()));
-    Running { addr: b.addr, rrl, counters }
+async fn start(tcp: impl FnOnce(&mut TcpLimits), rrl: RrlSettings) -> support::app::InProcess {
+    support::app::start(2, |snap| {
+        tcp(&mut snap.server.tcp);
+        snap.server.rrl = rrl;
+    })
+    .await
 }
 
 fn query(id: u16, name: &str, t: RecordType) -> Vec<u8> {

@@ -8,8 +8,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gslbd::health::{HealthOptions, HealthService, NetProber, ProbeKind, ProbeSpec, Prober};
-use gslbd::steer::{Answer, Client, Family, HealthView, MemberTarget, Pools, SplitMix64, decide, load_pools};
+use gslbd::pool::{ProbeKind, ProbeSpec};
+use gslbd::services::{HealthOptions, HealthService, NetProber, Prober};
+use gslbd::config::load_pools;
+use gslbd::pool::{HealthView, MemberTarget, Pools};
+use gslbd::steer::{Answer, Client, Family, decide};
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -167,7 +171,7 @@ members = [ {{ address = "127.0.0.4" }} ]
 async fn failover_and_recovery(kind: &str) {
     let (port, mut srv) = servers(&["127.0.0.2", "127.0.0.3", "127.0.0.4"], 200, "all OK").await;
     let p = pools(&pool_text(kind, port));
-    let health = HealthService::start(HealthOptions { state_file: None, seed: 42 }).expect("start");
+    let health = HealthService::start(HealthOptions { seed: 42 }).expect("start");
     health.update(&[&p]);
     let view = health.view(&p);
     assert!(health.wait_first_round(Duration::from_secs(2)).await, "{:?}", health.status());
@@ -220,7 +224,7 @@ async fn tcp_member_and_region_failover_and_recovery() {
     failover_and_recovery("tcp").await;
 }
 
-fn http_spec(port: u16, f: impl FnOnce(&mut gslbd::health::HttpProbe)) -> ProbeSpec {
+fn http_spec(port: u16, f: impl FnOnce(&mut gslbd::pool::HttpProbe)) -> ProbeSpec {
     let text = format!(
         "[probe.h]\nkind = \"http\"\nport = {port}\n[pool.web]\n[pool.web.region.a]\nprobe = \"h\"\nmembers = [ {{ address = \"127.0.0.1\" }} ]\n"
     );
@@ -322,7 +326,7 @@ async fn https_checks_trust_sni_and_insecure() {
     let spec = |sni: Option<&str>, insecure: bool, ca: bool| {
         let mut s = http_spec(port, |h| {
             h.body_contains = Some("secure".into());
-            h.tls = Some(gslbd::health::TlsProbe {
+            h.tls = Some(gslbd::pool::TlsProbe {
                 sni: sni.map(str::to_string),
                 insecure,
                 ca_file: ca.then(|| ca_file.clone()),

@@ -8,8 +8,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gslbd::health::{HealthKey, HealthOptions, HealthService, Override, ProbeResult, ProbeSpec, Prober, State, Target};
-use gslbd::steer::{Answer, Client, Family, HealthView, MemberTarget, Pools, Random, SplitMix64, decide, load_pools};
+use gslbd::health::{HealthKey, ProbeResult, State, Target};
+use gslbd::pool::{ProbeSpec};
+use gslbd::services::{HealthOptions, HealthService, Prober};
+use gslbd::config::load_pools;
+use gslbd::pool::{HealthView, MemberTarget, Pools};
+use gslbd::steer::{Answer, Client, Family, decide};
+use gslbd::util::rng::{Random, SplitMix64};
 use hickory_proto::rr::Name;
 use tokio::time::Instant;
 
@@ -189,7 +194,7 @@ async fn thirty_percent_random_failures_make_a_bounded_number_of_transitions() {
     const N: u64 = 3000;
     let log = Arc::new(Mutex::new(Vec::new()));
     let flaky = Flaky { rng: Mutex::new(SplitMix64::new(0x5eed)), p_fail: 0.3, log: Arc::clone(&log) };
-    let health = HealthService::with_prober(flaky, HealthOptions { state_file: None, seed: 7 }).expect("start");
+    let health = HealthService::with_prober(flaky, HealthOptions { seed: 7 }).expect("start");
     let p = pools(
         &FAILOVER
             .replace("jitter_ms = 100", "jitter_ms = 0")
@@ -328,58 +333,6 @@ async fn unknown_state_answers_the_pools_assumption_until_the_first_result() {
     let st = health.status().into_iter().find(|(k, _)| *k == key).expect("status").1;
     assert_eq!(st.state, State::Down);
     assert_eq!(st.last.as_ref().map(|r| r.detail.as_str()), Some("scripted down"));
-}
-
-#[tokio::test(start_paused = true)]
-async fn overrides_apply_at_once_and_survive_a_restart() {
-    let dir = std::env::temp_dir().join(format!("gslbd-health-ov-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let state = dir.join("gslbd.state");
-    let _ = std::fs::remove_file(&state);
-    let opts = HealthOptions { state_file: Some(state.clone()), seed: 1 };
-    let sw = Switches::default();
-    let p = pools(FAILOVER);
-    let k1 = HealthKey { target: Target::parse("10.0.0.1").expect("t"), probe: "chk".into() };
-    let k2 = HealthKey { target: Target::parse("10.0.0.2").expect("t"), probe: "chk".into() };
-    {
-        let health = HealthService::with_prober(sw.clone(), opts.clone()).expect("start");
-        health.update(&[&p]);
-        let view = health.view(&p);
-        assert!(health.wait_first_round(Duration::from_secs(1)).await);
-        health.set_override(&k1, Override::Drain).expect("persist");
-        assert_eq!(answer(&p, &view), ["10.0.0.2"], "drain applies to the live view at once");
-        sw.set_down("10.0.0.2", true);
-        health.set_override(&k2, Override::ForceUp).expect("persist");
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(answer(&p, &view), ["10.0.0.2"], "force-up wins over failing probes");
-        let explained = {
-            let mut e = gslbd::steer::Explain::new();
-            decide(
-                &p,
-                p.pool_id("web").expect("web"),
-                Family::V4,
-                &client(),
-                &view,
-                &mut SplitMix64::new(1),
-                Some(&mut e),
-            );
-            e.to_string()
-        };
-        assert!(explained.contains("10.0.0.1 (down) [probe chk: drain (probes: up)"), "{explained}");
-        assert!(explained.contains("10.0.0.2 [probe chk: force-up (probes: down), last scripted down"), "{explained}");
-        assert!(explained.contains("changed"), "{explained}");
-    }
-    // A new service (a restart) reads the state file.
-    let health = HealthService::with_prober(sw.clone(), opts).expect("restart");
-    assert_eq!(health.overrides(), vec![(k1.clone(), Override::Drain), (k2.clone(), Override::ForceUp)]);
-    health.update(&[&p]);
-    let view = health.view(&p);
-    assert_eq!(answer(&p, &view), ["10.0.0.2"], "overrides in force before any probe");
-    health.set_override(&k1, Override::None).expect("persist");
-    health.set_override(&k2, Override::None).expect("persist");
-    assert!(health.wait_first_round(Duration::from_secs(1)).await);
-    assert_eq!(answer(&p, &view), ["10.0.0.1"]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(start_paused = true)]

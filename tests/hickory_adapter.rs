@@ -12,7 +12,7 @@ use gslbd::config;
 use gslbd::dns::hickory::HickoryHandler;
 use gslbd::dns::server::SharedSnapshot;
 use gslbd::dns::{Transport, respond};
-use gslbd::steer::SplitMix64;
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::RecordType;
 use hickory_server::Server;
 use support::*;
@@ -25,7 +25,8 @@ fn hickory_server_with_our_handler_answers_like_respond() {
     let addr = rt.block_on(async {
         // gslbd's own bind: one port for UDP and TCP, retried if TCP finds it taken.
         let mut b = gslbd::dns::server::bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
-        let (addr, udp, tcp) = (b.addr, b.udp.pop().unwrap(), b.tcp);
+        let udp = tokio::net::UdpSocket::from_std(b.udp.pop().unwrap()).unwrap();
+        let (addr, tcp) = (b.addr, tokio::net::TcpListener::from_std(b.tcp).unwrap());
         let mut server = Server::new(HickoryHandler { shared: shared.clone() });
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 8);
@@ -50,7 +51,7 @@ fn hickory_server_with_our_handler_answers_like_respond() {
         for (transport, got) in [(Transport::Udp, exchange_udp(addr, &q)), (Transport::Tcp, exchange_tcp(addr, &q))] {
             let mut ours = Vec::new();
             let w = respond(
-                &shared.load(),
+                &**shared.load(),
                 &q,
                 IpAddr::from([127, 0, 0, 1]),
                 transport,

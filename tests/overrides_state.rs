@@ -4,26 +4,29 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use gslbd::admin::{LiveState, Override, OverrideTable, OverrideTarget, Overrides};
-use gslbd::config::{self, Snapshot};
-use gslbd::dns::server::SharedSnapshot;
-use gslbd::steer::{Content, HealthView, MemberId};
+use gslbd::config;
+use gslbd::pool::{Content, HealthView, MemberId};
+use gslbd::serving::{
+    AnswerSource, Live, Override, OverrideTable, OverrideTarget, Overrides, Serving, Shared,
+};
 
-fn fresh() -> SharedSnapshot {
-    let mut snap: Snapshot = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")).unwrap();
-    snap.live = LiveState::build(&snap, &snap, Default::default());
-    Arc::new(ArcSwap::from_pointee(snap))
+/// The default setup as a freshly started server serves it (no probes running).
+fn fresh() -> Shared<Serving> {
+    let config = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")).unwrap();
+    let live = Live::build(&config, None, Default::default(), Vec::new(), Vec::new());
+    Arc::new(ArcSwap::from_pointee(Serving { config, live }))
 }
 
 /// The member id of `addr` in region `region` of pool `web`, and whether it is up.
-fn member_up(shared: &SharedSnapshot, region: &str, addr: &str) -> (MemberId, bool) {
-    let snap = shared.load();
+fn member_up(shared: &Shared<Serving>, region: &str, addr: &str) -> (MemberId, bool) {
+    let serving = shared.load();
+    let snap = &serving.config;
     let zone = &snap.zones.zones()[0];
     let pool = zone.pools.pool(zone.pools.pool_id("web").unwrap()).unwrap();
     let r = pool.regions.iter().find(|r| r.name == region).unwrap();
     let Content::Members(ms) = &r.content else { panic!("members") };
     let id = ms.iter().find(|m| m.address.to_string() == addr).unwrap().id;
-    (id, snap.live.health(0, &zone.pools).is_up(id))
+    (id, serving.health(0, &zone.pools).is_up(id))
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! (names inside and outside the zone, every kind of qtype, EDNS on/off and its version,
 //! options including valid and invalid Client Subnet, header flags, opcodes) and mutated
 //! queries all go through `respond` over UDP and TCP, and each exchange must pass
-//! `gslbd::dns::invariants::check_exchange`: dropped only when RFC 1035/5452 say so, else a
+//! `tests/support/invariants.rs`: dropped only when RFC 1035/5452 say so, else a
 //! parsable reply with the query's ID, opcode and question, never bigger than the client
 //! can take (512 without EDNS, min(payload, 1232) with it, 65535 over TCP). Also: UDP replies
 //! never exceed 1232 bytes, and a query with a valid ECS option gets ECS back.
@@ -10,10 +10,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::LazyLock;
 
+#[path = "support/invariants.rs"]
+mod invariants;
+
 use gslbd::config::{self, Snapshot};
-use gslbd::dns::invariants::check_exchange;
 use gslbd::dns::{EDNS_PAYLOAD, Transport, respond};
-use gslbd::steer::SplitMix64;
+use gslbd::util::rng::SplitMix64;
+use invariants::check_exchange;
 use hickory_proto::op::Message;
 use hickory_proto::rr::rdata::opt::EdnsCode;
 use proptest::prelude::*;
@@ -32,7 +35,7 @@ fn run_from(packet: &[u8], client: IpAddr, seed: u64) -> Vec<Option<Vec<u8>>> {
     let mut rng = SplitMix64::new(seed);
     for t in [Transport::Udp, Transport::Tcp] {
         let mut out = Vec::new();
-        let w = respond(&SNAP, packet, client, t, &mut out, &mut rng);
+        let w = respond(&*SNAP, packet, client, t, &mut out, &mut rng);
         let reply = w.map(|w| out[..w.len].to_vec());
         if let Err(e) = check_exchange(packet, reply.as_deref(), t) {
             panic!("{t:?}: {e}\nquery: {packet:02x?}\nreply: {reply:02x?}");

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use gslbd::config::{self, Snapshot};
 use gslbd::dns::{Transport, respond};
-use gslbd::steer::SplitMix64;
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::op::{Message, OpCode, ResponseCode};
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::EdnsCode;

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use gslbd::geo::{Continent, Coordinates, Country, GeoDb, GeoDbBuilder, Location};
-use gslbd::steer::{Answer, Client, Explain, Family, MemberId, MemberTarget, SplitMix64, decide, load_pools};
+use gslbd::config::load_pools;
+use gslbd::pool::{MemberId, MemberTarget};
+use gslbd::steer::{Answer, Client, Explain, Family, decide};
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::{LowerName, Name};
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -159,7 +162,7 @@ fn run_case(path: &Path) -> Result<(), String> {
         down.extend(ids);
     }
     let file = pools.file_health();
-    let health = |m: MemberId| !down.contains(&m) && gslbd::steer::HealthView::is_up(&file, m);
+    let health = |m: MemberId| !down.contains(&m) && gslbd::pool::HealthView::is_up(&file, m);
     let mut rng = SplitMix64::new(case.seed.unwrap_or(1));
     let mut explain = Explain::new();
     let d = decide(&pools, pool, family, &client, &health, &mut rng, Some(&mut explain));

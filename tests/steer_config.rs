@@ -3,7 +3,8 @@
 //! others. Also: the shipped pool file loads, and what it loads is what operators read in it.
 use std::path::{Path, PathBuf};
 
-use gslbd::steer::{Content, MemberPolicy, RegionPolicy, WhenEmpty, load_pools};
+use gslbd::config::load_pools;
+use gslbd::pool::{Content, MemberPolicy, RegionPolicy, WhenEmpty};
 use hickory_proto::rr::{LowerName, Name};
 
 fn origin() -> Name {
@@ -31,7 +32,7 @@ fn check_fixture(path: &Path) -> Result<(), String> {
         (Ok(pools), Some(zf)) => {
             let mut zone =
                 gslbd::zone::load_zone(&origin(), &zf).map_err(|e| format!("zone {}: {e:?}", zf.display()))?;
-            match zone.attach_pools(pools, path, &text) {
+            match gslbd::config::link_pools(&mut zone, pools, path, &text) {
                 Ok(()) => return Err("attached without errors".into()),
                 Err(e) => e,
             }

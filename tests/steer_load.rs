@@ -11,10 +11,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use gslbd::steer::{
-    Answer, Client, Explain, Family, HealthView, LoadSlot, MemberId, PoolId, Pools, RegionLoad, SplitMix64, decide,
-    load_pools,
-};
+use gslbd::config::load_pools;
+use gslbd::pool::{HealthView, LoadSlot, MemberId, PoolId, Pools, RegionLoad};
+use gslbd::steer::{Answer, Client, Explain, Family, decide};
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net};
 

@@ -7,7 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
-use gslbd::steer::{Answer, Client, Explain, Family, MemberId, MemberTarget, Pools, SplitMix64, decide, load_pools};
+use gslbd::config::load_pools;
+use gslbd::pool::{MemberId, MemberTarget, Pools};
+use gslbd::steer::{Answer, Client, Explain, Family, decide};
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use gslbd::steer::{Answer, Client, Family, MemberId, MemberTarget, Pools, Random, SplitMix64, decide, load_pools};
+use gslbd::config::load_pools;
+use gslbd::pool::{MemberId, MemberTarget, Pools};
+use gslbd::steer::{Answer, Client, Family, decide};
+use gslbd::util::rng::{Random, SplitMix64};
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 

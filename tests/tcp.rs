@@ -1,32 +1,19 @@
 //! TCP transport over real loopback sockets (RFC 7766): pipelined queries are all
 //! answered in order, and the connection limits of `[server.tcp]` hold.
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use gslbd::config;
-use gslbd::dns::rrl::Rrl;
-use gslbd::dns::server::{SharedSnapshot, TcpCounters, bind, serve_tcp, serve_udp};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
-/// Starts the default setup on 127.0.0.1:0 with `limits` applied; returns the address.
-async fn start(limits: impl FnOnce(&mut config::TcpLimits)) -> SocketAddr {
-    let mut snap = config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("gslbd.toml")).unwrap();
-    limits(&mut snap.server.tcp);
-    let rrl = Arc::new(Rrl::new(&snap.server.rrl));
-    let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snap));
-    let b = bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
-    for s in b.udp {
-        tokio::spawn(serve_udp(s, shared.clone(), rrl.clone()));
-    }
-    tokio::spawn(serve_tcp(b.tcp, shared, Arc::new(TcpCounters::default())));
-    b.addr
+/// Starts the default setup in this process on 127.0.0.1:0 with `limits` applied.
+async fn start(limits: impl FnOnce(&mut config::TcpLimits)) -> support::app::InProcess {
+    support::app::start(1, |snap| limits(&mut snap.server.tcp)).await
 }
 
 fn query(id: u16, name: &str, t: RecordType) -> Vec<u8> {
@@ -60,7 +47,8 @@ async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn pipelined_queries_are_all_answered_in_order() {
-    let addr = start(|_| {}).await;
+    let srv = start(|_| {}).await;
+    let addr = srv.addr;
     let mut s = TcpStream::connect(addr).await.unwrap();
     let names = ["static.gslb.example.com.", "big.gslb.example.com.", "nothere.gslb.example.com.", "gslb.example.com."];
     let mut batch = Vec::new();
@@ -84,7 +72,8 @@ async fn pipelined_queries_are_all_answered_in_order() {
 
 #[tokio::test]
 async fn a_connection_ends_after_its_query_limit() {
-    let addr = start(|l| l.max_queries_per_connection = 3).await;
+    let srv = start(|l| l.max_queries_per_connection = 3).await;
+    let addr = srv.addr;
     let mut s = TcpStream::connect(addr).await.unwrap();
     for i in 0..5u16 {
         s.write_all(&framed(&query(i, "static.gslb.example.com.", RecordType::A))).await.unwrap_or(());
@@ -97,11 +86,12 @@ async fn a_connection_ends_after_its_query_limit() {
 
 #[tokio::test]
 async fn idle_connections_are_cut_off_and_udp_keeps_answering() {
-    let addr = start(|l| {
+    let srv = start(|l| {
         l.idle_timeout = Duration::from_millis(300);
         l.max_connections_per_ip = 4;
     })
     .await;
+    let addr = srv.addr;
     // Four silent connections fill this client's slots; a fifth is closed at once.
     let mut silent = Vec::new();
     for _ in 0..4 {
@@ -127,12 +117,13 @@ async fn idle_connections_are_cut_off_and_udp_keeps_answering() {
 
 #[tokio::test]
 async fn total_connection_limit_and_lifetime() {
-    let addr = start(|l| {
+    let srv = start(|l| {
         l.max_connections = 2;
         l.max_lifetime = Duration::from_millis(500);
         l.idle_timeout = Duration::from_secs(10);
     })
     .await;
+    let addr = srv.addr;
     let mut a = TcpStream::connect(addr).await.unwrap();
     let _b = TcpStream::connect(addr).await.unwrap();
     let mut c = TcpStream::connect(addr).await.unwrap();

@@ -1,5 +1,5 @@
 //! The config loaders: arbitrary text → `gslbd::config::parse_config` (gslbd.toml) and
-//! `gslbd::steer::load_pools` (a pool file). The first byte picks the loader. Nothing may
+//! `gslbd::config::load_pools` (a pool file). The first byte picks the loader. Nothing may
 //! panic; every error names a line of the text (or 0); a pool file that loads can be steered:
 //! `decide` answers every pooled name for v4/v6 clients, with and without ECS-like subnets,
 //! at most MAX_ANSWERS addresses, a TTL from 1 to 86400, a scope within the source prefix.
@@ -8,7 +8,10 @@
 use std::path::Path;
 
 use gslbd::config::parse_config;
-use gslbd::steer::{Answer, Client, Family, MAX_ANSWERS, SplitMix64, decide, load_pools};
+use gslbd::config::load_pools;
+use gslbd::pool::MAX_ANSWERS;
+use gslbd::steer::{Answer, Client, Family, decide};
+use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;
 use libfuzzer_sys::fuzz_target;
 

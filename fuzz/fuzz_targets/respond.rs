@@ -1,7 +1,7 @@
 //! Wire bytes → full request handling (`gslbd::dns::respond`) on the default setup (the
 //! `gslb.example.com.` zone with its pools and GeoIP data), from one of four resolvers
 //! (picked by the input's hash), over UDP and TCP, then the response rate limiter
-//! on the reply. Judged by `gslbd::dns::invariants::check_exchange`: dropped only as the RFCs
+//! on the reply. Judged by `tests/support/invariants.rs` (`check_exchange`): dropped only as the RFCs
 //! say, otherwise a parsable reply with the query's ID, opcode and question, within the
 //! client's size limit. A slipped reply (RRL) must parse too, with TC set and no records.
 #![no_main]
@@ -12,11 +12,15 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use gslbd::config::{self, RrlSettings, Snapshot};
-use gslbd::dns::invariants::check_exchange;
 use gslbd::dns::rrl::{Rrl, Verdict, slip_in_place};
 use gslbd::dns::{Transport, respond};
-use gslbd::steer::SplitMix64;
+use gslbd::util::rng::SplitMix64;
 use libfuzzer_sys::fuzz_target;
+
+/// The same oracle the property tests use (tests/support/invariants.rs).
+#[path = "../../tests/support/invariants.rs"]
+mod invariants;
+use invariants::check_exchange;
 
 static SNAP: LazyLock<Snapshot> = LazyLock::new(|| {
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gslbd.toml");
@@ -49,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     let client = CLIENTS[(seed % 4) as usize];
     let mut rng = SplitMix64::new(seed);
     for transport in [Transport::Udp, Transport::Tcp] {
-        let w = respond(&SNAP, data, client, transport, &mut out, &mut rng);
+        let w = respond(&*SNAP, data, client, transport, &mut out, &mut rng);
         let reply = w.map(|w| &out[..w.len]);
         if let Err(e) = check_exchange(data, reply, transport) {
             panic!("{transport:?}: {e}\nquery: {data:02x?}\nreply: {reply:02x?}");

@@ -374,7 +374,8 @@ fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
 mod tests {
     use super::*;
     use hickory_proto::op::Message;
-    use hickory_proto::rr::RecordType;
+    use hickory_proto::rr::{Record, RecordType};
+    use crate::zone::Section;
     use std::str::FromStr;
 
     fn q(name: &str, t: RecordType) -> Question {

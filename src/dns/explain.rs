@@ -59,7 +59,7 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
             let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
             let mut trace = Explain::new();
             scope =
-                steer_pooled(snap, pooled, qtype, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
+                steer_pooled(src, pooled, qtype, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
             let _ = write!(out, "{trace}");
             if !out.ends_with('\n') {
                 out.push('\n');

@@ -180,12 +180,18 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
             match read {
                 Some(Ok(Ok(n))) if n > 0 => {}
                 Some(Ok(Ok(_))) => return, // the client closed: every complete query was answered
-                Some(_) => break,          // idle, past its lifetime, or a read error
+                Some(Ok(Err(_))) => return, // a read error: the connection is gone
+                // Idle (nothing unread, so closing cannot reset anything) or past its lifetime.
+                Some(Err(_)) => {
+                    let busy = !self.input.is_empty() || Instant::now() >= deadline;
+                    return self.close(busy).await;
+                }
                 // Stopping: take what the kernel already holds for us; the loop answers it.
                 None => self.read_ready(),
             }
         }
-        self.close().await;
+        // At the query limit or stopping: input may be waiting unread.
+        self.close(true).await;
     }
 
     /// Reads what is already readable, without waiting (bounded by one frame's worth).
@@ -232,11 +238,11 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
         ok
     }
 
-    /// Shuts down the write half (the client sees FIN after the last reply), then reads and
-    /// discards input until the client closes, so that closing with unread input (which makes
-    /// the kernel send a reset) cannot destroy replies the client has not read yet.
-    async fn close(mut self) {
-        if self.stream.shutdown().await.is_err() {
+    /// Shuts down the write half (the client sees FIN after the last reply); with `drain`, then
+    /// reads and discards input until the client closes, so that closing with unread input
+    /// (which makes the kernel send a reset) cannot destroy replies the client has not read yet.
+    async fn close(mut self, drain: bool) {
+        if self.stream.shutdown().await.is_err() || !drain {
             return;
         }
         let deadline = Instant::now() + DRAIN_TIME;

@@ -1,4 +1,4 @@
-//! The oracle for [`super::respond`]: what must hold for every packet, whatever its bytes.
+//! The oracle for `gslbd::dns::respond`: what must hold for every packet, whatever its bytes.
 //! Used by the fuzz targets (`fuzz/`), the property tests (`tests/proptest_wire.rs`) and the
 //! soak test, so all three judge replies the same way.
 //!
@@ -11,8 +11,8 @@
 //!   1232) with it (never under 512), 65535 over TCP.
 use hickory_proto::op::Message;
 
-use super::wire::{self, Parsed};
-use super::{EDNS_PAYLOAD, PLAIN_UDP_LIMIT, Transport};
+use gslbd::dns::wire::{self, Parsed};
+use gslbd::dns::{EDNS_PAYLOAD, PLAIN_UDP_LIMIT, Transport};
 
 /// Checks one exchange. `reply` is `None` when `respond` returned `None`.
 pub fn check_exchange(query: &[u8], reply: Option<&[u8]>, transport: Transport) -> Result<(), String> {

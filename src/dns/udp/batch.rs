@@ -404,13 +404,28 @@ mod tests {
                 h.msg_len = data.len() as u32;
                 std::ptr::write(h.msg_hdr.msg_name.cast::<libc::sockaddr_storage>(), *from);
                 h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-                let mut ctrl = [0u64; CTRL_BUF / 8];
-                let n = write_source(&mut ctrl, *dst);
+                let (ctrl, n) = received_pktinfo(*dst);
                 std::ptr::copy_nonoverlapping(ctrl.as_ptr().cast::<u8>(), h.msg_hdr.msg_control.cast::<u8>(), n);
                 h.msg_hdr.msg_controllen = n as _;
             }
         }
         datagrams.len()
+    }
+
+    /// The PKTINFO cmsg the kernel attaches to a received datagram (the header's destination
+    /// is `ipi_addr` for IPv4; the IPv6 layout is the same both ways).
+    fn received_pktinfo(dst: Destination) -> (Ctrl, usize) {
+        let mut ctrl = [0u64; CTRL_BUF / 8];
+        let n = write_source(&mut ctrl, dst);
+        if let IpAddr::V4(a) = dst.addr {
+            let mut b = ctrl_bytes(&ctrl);
+            let at = CMSG_HDR + offset_of!(libc::in_pktinfo, ipi_addr);
+            b[at..at + 4].copy_from_slice(&a.octets());
+            for (w, chunk) in ctrl.iter_mut().zip(b.chunks_exact(8)) {
+                *w = u64::from_ne_bytes(chunk.try_into().unwrap());
+            }
+        }
+        (ctrl, n)
     }
 
     #[test]
@@ -448,7 +463,7 @@ mod tests {
         h.msg_flags = libc::MSG_CTRUNC;
         assert_eq!(destination(&ctrl, &h), None, "truncated control data is not trusted");
         h.msg_flags = 0;
-        h.msg_controllen = (n - 1) as _;
+        h.msg_controllen = (cmsg_len(PKTINFO6) - 1) as _;
         assert_eq!(destination(&ctrl, &h), None, "a cmsg longer than the control data");
         ctrl[0] = 3; // cmsg_len shorter than a header
         h.msg_controllen = n as _;
