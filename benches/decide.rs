@@ -9,10 +9,10 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
-use gslbd::pool::rank::Ranking;
 use gslbd::config::load_pools;
+use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
 use gslbd::pool::Pools;
+use gslbd::pool::rank::Ranking;
 use gslbd::steer::{Client, Family, decide};
 use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;

@@ -10,14 +10,17 @@
 //! Members are distinct loopback addresses 127.1.x.y; one wildcard listener in a child process
 //! (this binary with `--serve PORT MODE`) accepts for all of them, so its CPU is not counted
 //! as probe cost. CPU is read from /proc (utime + stime, 100 ticks per second on Linux).
+// Black-box timing of a real server and real peers: wall-clock time is what is measured here,
+// so the clippy.toml rule (tokio's pausable clock inside the server) does not apply.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gslbd::services::{HealthOptions, HealthService};
 use gslbd::config::load_pools;
+use gslbd::services::{HealthOptions, HealthService};
 use hickory_proto::rr::Name;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

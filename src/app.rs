@@ -28,8 +28,8 @@ use crate::dns::server::{Bound, bind};
 use crate::dns::tcp::{TcpCounters, serve_tcp};
 use crate::dns::udp::{DnsHandler, spawn_workers};
 use crate::ops::{AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, serve_admin, spawn_watcher};
-use crate::serving::{OverrideTable, Serving, Shared};
 use crate::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
+use crate::serving::{OverrideTable, Serving, Shared};
 use crate::util::rng::entropy_seed;
 
 /// How long a stopping server waits for its TCP connections and UDP workers.
@@ -92,10 +92,16 @@ impl App {
         let (reloader, shared, overrides) = Reloader::start(config_path, config, services.clone(), metrics.clone());
         // Never answer "all down" for want of a first probe: wait for one round, bounded.
         if feedback.tasks() > 0 && !feedback.wait_first_round(startup_wait).await {
-            tracing::warn!(?startup_wait, "not every load feed answered its first poll; those regions count as unfed (stale) until they do");
+            tracing::warn!(
+                ?startup_wait,
+                "not every load feed answered its first poll; those regions count as unfed (stale) until they do"
+            );
         }
         if health.tasks() > 0 && !health.wait_first_round(startup_wait).await {
-            tracing::warn!(?startup_wait, "not every probe finished its first round; unknown members use health_assume");
+            tracing::warn!(
+                ?startup_wait,
+                "not every probe finished its first round; unknown members use health_assume"
+            );
         }
         // One rate-limit table for every UDP socket: sized once, kept across reloads.
         let rrl = Arc::new(Rrl::new(&shared.load().config.server.rrl));
@@ -186,13 +192,7 @@ impl App {
         }
         services.shutdown();
         let (udp, tcp) = (metrics.totals(crate::dns::Transport::Udp), metrics.totals(crate::dns::Transport::Tcp));
-        tracing::info!(
-            udp_replied = udp.0,
-            udp_dropped = udp.1,
-            tcp_replied = tcp.0,
-            tcp_dropped = tcp.1,
-            "stopped"
-        );
+        tracing::info!(udp_replied = udp.0, udp_dropped = udp.1, tcp_replied = tcp.0, tcp_dropped = tcp.1, "stopped");
         Ok(())
     }
 }

@@ -34,6 +34,9 @@
 //! ```
 //! TCP runs the same `respond_with` and observer per frame (`dns::tcp`); hickory-server's
 //! listeners run it through `dns::hickory::HickoryHandler`.
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod app;
 pub mod config;
 pub mod diag;
@@ -43,8 +46,8 @@ pub mod geo;
 pub mod health;
 pub mod ops;
 pub mod pool;
-pub mod serving;
 pub mod services;
+pub mod serving;
 pub mod steer;
 pub mod util;
 pub mod zone;

@@ -2,6 +2,8 @@
 //! address (UDP and TCP) and the admin API, and runs until SIGINT/SIGTERM; SIGHUP, `POST /reload`
 //! and a change to a watched file reload.
 //! `check` validates the config and every file it names, printing all errors.
+#![deny(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,8 +12,8 @@ use clap::{Parser, Subcommand};
 use gslbd::app::{App, Listeners};
 use gslbd::config;
 use gslbd::ops::{Reloader, Services, Trigger};
-use gslbd::serving::ConfigVersion;
 use gslbd::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
+use gslbd::serving::ConfigVersion;
 use gslbd::util::rng::{SplitMix64, entropy_seed};
 
 #[derive(Parser)]

@@ -3,15 +3,18 @@
 //! leaves a failed member out comes within interval × fall + 1 s, the first that includes a
 //! recovered one within interval × rise + 1 s, and a failed region's clients go to the next
 //! region. Plus the HTTP(S) checks themselves: status, body, Host, User-Agent, TLS trust.
+// Black-box timing of a real server and real peers: wall-clock time is what is measured here,
+// so the clippy.toml rule (tokio's pausable clock inside the server) does not apply.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gslbd::pool::{ProbeKind, ProbeSpec};
-use gslbd::services::{HealthOptions, HealthService, NetProber, Prober};
 use gslbd::config::load_pools;
 use gslbd::pool::{HealthView, MemberTarget, Pools};
+use gslbd::pool::{ProbeKind, ProbeSpec};
+use gslbd::services::{HealthOptions, HealthService, NetProber, Prober};
 use gslbd::steer::{Answer, Client, Family, decide};
 use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;

@@ -8,11 +8,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gslbd::health::{HealthKey, ProbeResult, State, Target};
-use gslbd::pool::{ProbeSpec};
-use gslbd::services::{HealthOptions, HealthService, Prober};
 use gslbd::config::load_pools;
+use gslbd::health::{HealthKey, ProbeResult, State, Target};
+use gslbd::pool::ProbeSpec;
 use gslbd::pool::{HealthView, MemberTarget, Pools};
+use gslbd::services::{HealthOptions, HealthService, Prober};
 use gslbd::steer::{Answer, Client, Family, decide};
 use gslbd::util::rng::{Random, SplitMix64};
 use hickory_proto::rr::Name;

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use gslbd::config;
 use gslbd::pool::{Content, HealthView, MemberId};
-use gslbd::serving::{
-    AnswerSource, Live, Override, OverrideTable, OverrideTarget, Overrides, Serving, Shared,
-};
+use gslbd::serving::{AnswerSource, Live, Override, OverrideTable, OverrideTarget, Overrides, Serving, Shared};
 
 /// The default setup as a freshly started server serves it (no probes running).
 fn fresh() -> Shared<Serving> {

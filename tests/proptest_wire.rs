@@ -16,9 +16,9 @@ mod invariants;
 use gslbd::config::{self, Snapshot};
 use gslbd::dns::{EDNS_PAYLOAD, Transport, respond};
 use gslbd::util::rng::SplitMix64;
-use invariants::check_exchange;
 use hickory_proto::op::Message;
 use hickory_proto::rr::rdata::opt::EdnsCode;
+use invariants::check_exchange;
 use proptest::prelude::*;
 
 static SNAP: LazyLock<Snapshot> =
@@ -207,8 +207,8 @@ proptest! {
         let packet = q.bytes();
         let replies = run_from(&packet, client, seed);
         // A plain QUERY with a valid ECS option (and EDNS version 0) gets ECS back (RFC 7871 §7.2.1).
-        if let (Some(e), 0) = (&q.edns, q.opcode) {
-            if let (Some(Ecs::Valid { .. }), 0, false) = (&e.ecs, e.version, e.options.iter().any(|(c, _)| *c == 8)) {
+        if let (Some(e), 0) = (&q.edns, q.opcode)
+            && let (Some(Ecs::Valid { .. }), 0, false) = (&e.ecs, e.version, e.options.iter().any(|(c, _)| *c == 8)) {
                 let udp = replies[0].as_ref().expect("a reply");
                 let m = Message::from_vec(udp).unwrap();
                 let labels_ok = q.labels.iter().all(|l| !l.is_empty() && l.len() < 64)
@@ -218,7 +218,6 @@ proptest! {
                     prop_assert!(opt.option(EdnsCode::Subnet).is_some(), "no ECS in the reply to {q:?}");
                 }
             }
-        }
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use gslbd::geo::{Continent, Coordinates, Country, GeoDb, GeoDbBuilder, Location};
 use gslbd::config::load_pools;
+use gslbd::geo::{Continent, Coordinates, Country, GeoDb, GeoDbBuilder, Location};
 use gslbd::pool::{MemberId, MemberTarget};
 use gslbd::steer::{Answer, Client, Explain, Family, decide};
 use gslbd::util::rng::SplitMix64;

@@ -1,7 +1,7 @@
 //! `Explain` shows operators why: the client, its location, every candidate region with
 //! distance, bias, effective distance, health and geo-map match, then the answer, TTL and scope.
-use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
 use gslbd::config::load_pools;
+use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
 use gslbd::steer::{Client, Explain, Family, decide};
 use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::{LowerName, Name};

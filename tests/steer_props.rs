@@ -6,8 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
 use gslbd::config::load_pools;
+use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
 use gslbd::pool::{MemberId, MemberTarget, Pools};
 use gslbd::steer::{Answer, Client, Explain, Family, decide};
 use gslbd::util::rng::SplitMix64;

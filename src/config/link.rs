@@ -12,7 +12,12 @@ use crate::zone::{Found, Zone};
 /// Makes the pooled names of `pools` answer from their pools. A pooled name may not
 /// also have static A, AAAA or CNAME records, nor sit at or below a delegation.
 /// Errors point at the pooled name's line in the pool file.
-pub fn link_pools(zone: &mut Zone, mut pools: Pools, pool_file: &Path, pool_text: &str) -> Result<(), Vec<ConfigError>> {
+pub fn link_pools(
+    zone: &mut Zone,
+    mut pools: Pools,
+    pool_file: &Path,
+    pool_text: &str,
+) -> Result<(), Vec<ConfigError>> {
     let mut errors = Vec::new();
     link_delegations(zone, &mut pools, pool_file, pool_text, &mut errors);
     let mut placed = Vec::new();
@@ -124,18 +129,16 @@ fn link_delegations(zone: &Zone, pools: &mut Pools, pool_file: &Path, pool_text:
     pools.members = infos;
 }
 
-
 /// The line of the `[names]` key for `name` in a pool file (relative or absolute form), or 0.
 fn key_line(text: &str, name: &Name, origin: &Name) -> usize {
-let abs = name.to_ascii();
-let rel =
-    abs.strip_suffix(&format!(".{}", origin.to_ascii())).map(str::to_string).unwrap_or_else(|| "@".to_string());
-text.lines()
-    .position(|l| {
-        let k = l.split('=').next().unwrap_or("").trim().trim_matches('"');
-        k.eq_ignore_ascii_case(&rel) || k.eq_ignore_ascii_case(&abs)
-    })
-    .map(|i| i + 1)
-    .unwrap_or(0)
+    let abs = name.to_ascii();
+    let rel =
+        abs.strip_suffix(&format!(".{}", origin.to_ascii())).map(str::to_string).unwrap_or_else(|| "@".to_string());
+    text.lines()
+        .position(|l| {
+            let k = l.split('=').next().unwrap_or("").trim().trim_matches('"');
+            k.eq_ignore_ascii_case(&rel) || k.eq_ignore_ascii_case(&abs)
+        })
+        .map(|i| i + 1)
+        .unwrap_or(0)
 }
-

@@ -23,9 +23,8 @@ use std::path::{Path, PathBuf};
 
 pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
-    MAX_RATE_TIMES_WINDOW,
-    AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, GeoEntry, LogSettings, OpsSettings, RrlSettings, ServerSettings,
-    TcpLimits, ZoneEntry, parse_config,
+    AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, GeoEntry, LogSettings, MAX_RATE_TIMES_WINDOW, OpsSettings,
+    RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
 };
 
 pub use link::link_pools;

@@ -373,9 +373,9 @@ fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zone::Section;
     use hickory_proto::op::Message;
     use hickory_proto::rr::{Record, RecordType};
-    use crate::zone::Section;
     use std::str::FromStr;
 
     fn q(name: &str, t: RecordType) -> Question {

@@ -58,8 +58,7 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
             let _ = writeln!(out, "zone       {}", zone.origin);
             let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
             let mut trace = Explain::new();
-            scope =
-                steer_pooled(src, pooled, qtype, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
+            scope = steer_pooled(src, pooled, qtype, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
             let _ = write!(out, "{trace}");
             if !out.ends_with('\n') {
                 out.push('\n');

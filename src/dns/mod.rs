@@ -116,13 +116,13 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         Parsed::Query(q) => q,
     };
     let qtype = query.question.qtype;
-    let mut result = if query.question.qclass != CLASS_IN {
-        Lookup::refused() // we serve class IN only
-    } else if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-        Lookup::refused() // no zone transfers: zones come from files on every node
+    // We serve class IN only, and no zone transfers: zones come from files on every node.
+    let mut result = if query.question.qclass != CLASS_IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+        Lookup::refused()
     } else {
         lookup(&snap.zones, &query.question.name, qtype)
     };
+
     let ecs = query.edns.and_then(|e| e.ecs);
     // Static data does not depend on the client's address: scope 0 (RFC 7871 §7.2.1).
     let mut scope = 0;

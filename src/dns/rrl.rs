@@ -147,7 +147,7 @@ impl Rrl {
             return Verdict::Send;
         }
         let n = self.limited.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.settings.slip > 0 && n % self.settings.slip as u64 == 0 {
+        if self.settings.slip > 0 && n.is_multiple_of(self.settings.slip as u64) {
             self.slipped.fetch_add(1, Ordering::Relaxed);
             Verdict::Slip
         } else {
@@ -337,12 +337,11 @@ pub fn slip_in_place(buf: &mut [u8], len: usize) -> usize {
     }
     let qd = u16::from_be_bytes([buf[4], buf[5]]);
     let mut new_len = HEADER;
-    if qd == 1 {
-        if let Some(end) = read_name(&buf[..len], HEADER, &mut NameHash::default()) {
-            if end + 4 <= len {
-                new_len = end + 4;
-            }
-        }
+    if qd == 1
+        && let Some(end) = read_name(&buf[..len], HEADER, &mut NameHash::default())
+        && end + 4 <= len
+    {
+        new_len = end + 4;
     }
     if new_len == HEADER {
         buf[4..6].fill(0);
@@ -356,8 +355,8 @@ pub fn slip_in_place(buf: &mut [u8], len: usize) -> usize {
 mod tests {
     use super::*;
     use crate::dns::encode::{Reply, encode};
-    use crate::zone::Section;
     use crate::dns::wire::{QueryHeader, Question};
+    use crate::zone::Section;
     use hickory_proto::rr::{Name, RData, Record, RecordType};
     use std::net::Ipv4Addr;
 

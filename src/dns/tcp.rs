@@ -214,8 +214,15 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
             };
             let Some(query) = self.input.get(at + 2..at + 2 + len) else { break };
             let snap = self.shared.load();
-            let reply =
-                respond_with(&**snap, query, self.peer.ip(), Transport::Tcp, &mut self.out, &mut self.rng, &mut self.outcome);
+            let reply = respond_with(
+                &**snap,
+                query,
+                self.peer.ip(),
+                Transport::Tcp,
+                &mut self.out,
+                &mut self.rng,
+                &mut self.outcome,
+            );
             self.observer.observe(&snap, &self.outcome, Transport::Tcp, query, self.peer.ip());
             drop(snap);
             if let Some(w) = reply {

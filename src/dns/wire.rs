@@ -139,10 +139,10 @@ pub fn parse(packet: &[u8]) -> Parsed {
         Ok(e) => e,
         Err(partial) => return formerr(Some(question), partial),
     };
-    if let Some(e) = edns {
-        if e.version != 0 {
-            return Parsed::Error { header, rcode: ErrorRcode::BadVers, question: Some(question), edns: Some(e) };
-        }
+    if let Some(e) = edns
+        && e.version != 0
+    {
+        return Parsed::Error { header, rcode: ErrorRcode::BadVers, question: Some(question), edns: Some(e) };
     }
     Parsed::Query(Query { header, question, edns })
 }

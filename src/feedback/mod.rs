@@ -28,4 +28,3 @@ pub mod view;
 pub use parse::{Sample, sample, selector};
 pub use shed::{ShedReason, step};
 pub use view::{FeedEntry, PoolsLoad, ShedState};
-

@@ -24,19 +24,17 @@ pub struct Sample {
 /// Parses a Prometheus metric selector as written in a pool file: a metric name, optionally
 /// followed by `{label="value", ...}`.
 pub fn selector(text: &str) -> Result<MetricSel, String> {
-        let text = text.trim();
-        let (name, labels) = split_series(text)
-            .ok_or_else(|| format!("\"{text}\" is not a metric name with optional {{label=\"value\"}} labels"))?;
-        if !valid_metric_name(name) {
-            return Err(format!("\"{name}\" is not a Prometheus metric name"));
-        }
-        let labels = match labels {
-            None => Vec::new(),
-            Some(l) => {
-                parse_labels(l).ok_or_else(|| format!("the labels of \"{text}\" are not label=\"value\" pairs"))?
-            }
-        };
-        Ok(MetricSel { name: name.to_string(), labels })
+    let text = text.trim();
+    let (name, labels) = split_series(text)
+        .ok_or_else(|| format!("\"{text}\" is not a metric name with optional {{label=\"value\"}} labels"))?;
+    if !valid_metric_name(name) {
+        return Err(format!("\"{name}\" is not a Prometheus metric name"));
+    }
+    let labels = match labels {
+        None => Vec::new(),
+        Some(l) => parse_labels(l).ok_or_else(|| format!("the labels of \"{text}\" are not label=\"value\" pairs"))?,
+    };
+    Ok(MetricSel { name: name.to_string(), labels })
 }
 
 /// Whether a sample (name and labels) is one the selector picks: same name, and each of the

@@ -183,6 +183,9 @@ impl FeedEntry {
     }
 }
 
+/// A load slot's feed entry and, when the region sheds, its shed state.
+pub type SlotParts = (Arc<FeedEntry>, Option<Arc<ShedState>>);
+
 /// What answers for one load slot.
 #[derive(Clone, Debug)]
 struct Slot {
@@ -199,7 +202,7 @@ pub struct PoolsLoad {
 impl PoolsLoad {
     /// A view from its slots, in load-slot order: each fed region's entry and, when it sheds,
     /// its shed state (`None`: a slot without a feed entry, which reads as no data).
-    pub fn new(slots: Vec<Option<(Arc<FeedEntry>, Option<Arc<ShedState>>)>>) -> PoolsLoad {
+    pub fn new(slots: Vec<Option<SlotParts>>) -> PoolsLoad {
         PoolsLoad { slots: slots.into_iter().map(|s| s.map(|(entry, shed)| Slot { entry, shed })).collect() }
     }
 

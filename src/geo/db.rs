@@ -26,7 +26,6 @@ use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
 use super::types::Location;
 
-
 /// An open GeoIP database with its decoded-record cache. `Send + Sync`: share it behind an
 /// `Arc` (or inside the config snapshot); to change databases, open a new one and swap.
 pub struct GeoDb {
@@ -157,7 +156,6 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<GeoDb>();
     }
-
 
     #[test]
     fn family_conversion() {

@@ -476,7 +476,7 @@ fn lookup_cost() {
         .collect();
     for (name, ips) in [("IPv4 random", &v4), ("IPv6 random 2000::/4", &v6)] {
         for pass in ["cold", "warm"] {
-            let t = std::time::Instant::now();
+            let t = tokio::time::Instant::now();
             let mut found = 0usize;
             for a in ips.iter() {
                 found += usize::from(std::hint::black_box(db.lookup(*a)).location.is_some());

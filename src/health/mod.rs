@@ -32,4 +32,3 @@ impl ProbeResult {
         ProbeResult { ok, detail: detail.into(), took }
     }
 }
-

@@ -331,22 +331,6 @@ fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buckets() {
-        assert_eq!(RCODES[rcode_index(3)].1, "NXDOMAIN");
-        assert_eq!(RCODES[rcode_index(16)].1, "BADVERS");
-        assert_eq!(RCODES[rcode_index(9)].1, "other");
-        assert_eq!(QTYPES[qtype_index(Some(28))].1, "AAAA");
-        assert_eq!(QTYPES[qtype_index(Some(999))].1, "other");
-        assert_eq!(QTYPES[qtype_index(None)].1, "none");
-        assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
-    }
-}
-
 /// The health probes' counters and last results as Prometheus families, read from the health
 /// service when `/metrics` is scraped (never on the query path).
 pub struct ProbeMetrics(pub crate::services::HealthService);
@@ -390,5 +374,21 @@ impl MetricsSource for ProbeMetrics {
                 let _ = writeln!(out, "gslbd_probe_last_duration_seconds{{{}}} {:.6}", label(k), r.took.as_secs_f64());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets() {
+        assert_eq!(RCODES[rcode_index(3)].1, "NXDOMAIN");
+        assert_eq!(RCODES[rcode_index(16)].1, "BADVERS");
+        assert_eq!(RCODES[rcode_index(9)].1, "other");
+        assert_eq!(QTYPES[qtype_index(Some(28))].1, "AAAA");
+        assert_eq!(QTYPES[qtype_index(Some(999))].1, "other");
+        assert_eq!(QTYPES[qtype_index(None)].1, "none");
+        assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

@@ -23,8 +23,8 @@ use crate::config::{self, ConfigErrors, Snapshot, parse_config};
 use crate::feedback::PoolsLoad;
 use crate::health::PoolsHealth;
 use crate::pool::Pools;
-use crate::serving::{ConfigVersion, Live, OverrideTable, Serving, Shared};
 use crate::services::{FeedbackService, HealthService};
+use crate::serving::{ConfigVersion, Live, OverrideTable, Serving, Shared};
 use crate::util::clock::{rfc3339, unix_now};
 use crate::util::lock;
 
@@ -145,8 +145,14 @@ impl Reloader {
         metrics.last_success_unix.store(now, Ordering::Relaxed);
         let shared: Shared<Serving> = Arc::new(arc_swap::ArcSwap::from_pointee(serving));
         let overrides = OverrideTable::new(shared.clone(), state_file);
-        let report =
-            ReloadReport { ok: true, trigger: Trigger::Start, at_unix: now, at: rfc3339(now), generation: 1, errors: Vec::new() };
+        let report = ReloadReport {
+            ok: true,
+            trigger: Trigger::Start,
+            at_unix: now,
+            at: rfc3339(now),
+            generation: 1,
+            errors: Vec::new(),
+        };
         let reloader = Arc::new(Reloader {
             path,
             shared: shared.clone(),

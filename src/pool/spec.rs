@@ -140,4 +140,3 @@ impl fmt::Display for MetricSel {
         Ok(())
     }
 }
-

@@ -87,7 +87,9 @@ impl FeedbackService {
         let mut report = inner.registry.reconcile(
             jobs,
             |a, b| timing(a) == timing(b),
-            |_, spec, entry| poll_loop(Arc::clone(spec), Arc::clone(entry), inner.client.clone(), inner.registry.round()),
+            |_, spec, entry| {
+                poll_loop(Arc::clone(spec), Arc::clone(entry), inner.client.clone(), inner.registry.round())
+            },
         );
         for (key, spec, sheds) in shed_sets {
             let entry = inner.registry.entry(&key, || spec);
@@ -180,4 +182,3 @@ fn short(e: &reqwest::Error) -> String {
     }
     if e.is_connect() { format!("connect: {msg}") } else { msg }
 }
-

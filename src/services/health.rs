@@ -158,9 +158,10 @@ impl<P: Prober> HealthService<P> {
                 None => b.fixed(true),
                 Some(spec) => {
                     let key = HealthKey { target: Target::of(&m.target), probe: spec.name.clone() };
-                    let entry = self.inner.registry.entry(&key, || {
-                        Arc::new(ProbeJob { target: m.target.clone(), spec: Arc::clone(spec) })
-                    });
+                    let entry = self
+                        .inner
+                        .registry
+                        .entry(&key, || Arc::new(ProbeJob { target: m.target.clone(), spec: Arc::clone(spec) }));
                     let assume_up = pools.pool(m.pool).is_none_or(|p| p.health_assume_up);
                     b.live(key, entry, assume_up);
                 }

@@ -126,7 +126,8 @@ impl<K: Eq + Hash + Clone, E: Default, J> Registry<K, E, J> {
     /// built before the reconcile that starts it).
     pub fn entry(&self, key: &K, job: impl FnOnce() -> Arc<J>) -> Arc<E> {
         let mut map = lock(&self.map);
-        let r = map.entry(key.clone()).or_insert_with(|| Running { entry: Arc::new(E::default()), job: job(), task: None });
+        let r =
+            map.entry(key.clone()).or_insert_with(|| Running { entry: Arc::new(E::default()), job: job(), task: None });
         Arc::clone(&r.entry)
     }
 

@@ -141,8 +141,9 @@ impl OverrideTable {
         let Some(path) = &self.state_file else { return };
         let entries: Vec<OverrideEntry> =
             table.iter().map(|(t, v)| OverrideEntry { target: t.clone(), value: *v }).collect();
-        let result =
-            serde_json::to_vec_pretty(&entries).map_err(std::io::Error::other).and_then(|bytes| write_atomic(path, &bytes));
+        let result = serde_json::to_vec_pretty(&entries)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomic(path, &bytes));
         if let Err(e) = result {
             tracing::error!(file = %path.display(), error = %e, "cannot write the state file; the override holds until restart");
         }

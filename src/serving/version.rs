@@ -14,4 +14,3 @@ pub struct ConfigVersion {
     /// `<generation>@<loaded_at>`: one string that changes with every reload.
     pub version: String,
 }
-

@@ -494,15 +494,15 @@ where
             if let Some(c) = client.coords() {
                 // The located regions ranked for this location, from the decision cache;
                 // health is applied here, on the ranked list.
-                if let Some(ranking) = pools.ranks.ranking(pool_id.0, p, c) {
-                    if let Some(i) = ranking.iter().find(|&i| usable(i)) {
-                        note(&mut ex, || {
-                            let r = &p.regions[i];
-                            let eff = r.location.map_or(0.0, |l| distance_km(c, l) * r.bias.factor());
-                            format!("nearest usable region: {} at {:.0} km effective", r.name, eff)
-                        });
-                        return Some(Pick::One(region_at(p, i)));
-                    }
+                if let Some(ranking) = pools.ranks.ranking(pool_id.0, p, c)
+                    && let Some(i) = ranking.iter().find(|&i| usable(i))
+                {
+                    note(&mut ex, || {
+                        let r = &p.regions[i];
+                        let eff = r.location.map_or(0.0, |l| distance_km(c, l) * r.bias.factor());
+                        format!("nearest usable region: {} at {:.0} km effective", r.name, eff)
+                    });
+                    return Some(Pick::One(region_at(p, i)));
                 }
                 let mut best: Option<(usize, f64)> = None;
                 for (i, r) in p.regions.iter().enumerate() {

@@ -85,5 +85,4 @@ mod tests {
         let w: IpNet = "10.0.0.0/8".parse().unwrap();
         assert_eq!(sticky_key(w).1, 8);
     }
-
 }

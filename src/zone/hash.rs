@@ -60,4 +60,3 @@ impl std::hash::Hasher for NameHasher {
         z ^ (z >> 33)
     }
 }
-

@@ -87,23 +87,23 @@ pub fn lookup<'a>(zones: &'a ZoneSet, qname: &'a Name, qtype: RecordType) -> Loo
         // Records at the node carry the name asked for: the query's case, or the name a
         // wildcard synthesizes (RFC 4592).
         let at_name = |records: &'a [Record]| Rrs::Records { owner: Some(name), records };
-        if let Some(cname) = node.rrset(RecordType::CNAME) {
-            if qtype != RecordType::CNAME {
-                out.answer.push(at_name(&cname.records));
-                let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else { break };
-                let target = &target.0;
-                if !zone.origin.zone_of(target) {
-                    return out; // out of zone: the resolver follows it
-                }
-                name = target;
-                continue;
+        if let Some(cname) = node.rrset(RecordType::CNAME)
+            && qtype != RecordType::CNAME
+        {
+            out.answer.push(at_name(&cname.records));
+            let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else { break };
+            let target = &target.0;
+            if !zone.origin.zone_of(target) {
+                return out; // out of zone: the resolver follows it
             }
+            name = target;
+            continue;
         }
-        if let Some(pool) = node.pool {
-            if matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY) {
-                out.pooled = Some(Pooled { zone: zone_index, pool, owner: name });
-                return out;
-            }
+        if let Some(pool) = node.pool
+            && matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY)
+        {
+            out.pooled = Some(Pooled { zone: zone_index, pool, owner: name });
+            return out;
         }
         if qtype == RecordType::ANY {
             // RFC 8482 §4.2: answer with one RRset of the name.
@@ -144,10 +144,10 @@ fn add_glue<'a>(zone: &'a Zone, set: &'a RRset, cut: Option<&Name>, additional: 
             continue;
         }
         // Data below another delegation point is not ours to give, except glue of this cut.
-        if let Found::Delegation(c, _) = zone.find(target, RecordType::A) {
-            if cut.is_none_or(|cut| !cut.zone_of(c)) {
-                continue;
-            }
+        if let Found::Delegation(c, _) = zone.find(target, RecordType::A)
+            && cut.is_none_or(|cut| !cut.zone_of(c))
+        {
+            continue;
         }
         let Some(node) = zone.node(target) else { continue };
         for t in [RecordType::A, RecordType::AAAA] {

@@ -104,10 +104,10 @@ fn logical_records<'a>(text: &'a str, file: &Path, errors: &mut Vec<ConfigError>
                 line += 1;
                 i += 1;
                 if depth == 0 {
-                    if let Some(l) = cur.take() {
-                        if !l.toks.is_empty() {
-                            recs.push(l);
-                        }
+                    if let Some(l) = cur.take()
+                        && !l.toks.is_empty()
+                    {
+                        recs.push(l);
                     }
                     at_line_start = true;
                 }
@@ -190,10 +190,10 @@ fn logical_records<'a>(text: &'a str, file: &Path, errors: &mut Vec<ConfigError>
     }
     if depth > 0 {
         errors.push(ConfigError::new(file, paren_line, "'(' is never closed"));
-    } else if let Some(l) = cur.take() {
-        if !l.toks.is_empty() {
-            recs.push(l);
-        }
+    } else if let Some(l) = cur.take()
+        && !l.toks.is_empty()
+    {
+        recs.push(l);
     }
     recs
 }
@@ -308,20 +308,19 @@ fn parse_record(rec: &Logical<'_>, st: &mut State) -> Result<Record, String> {
             continue;
         }
         let up = t.text.to_ascii_uppercase();
-        if class.is_none() {
-            if let Ok(c) = DNSClass::from_str(&up) {
-                if up == "IN" || up == "CH" || up == "HS" || up == "NONE" || up == "ANY" {
-                    class = Some(c);
-                    continue;
-                }
-            }
+        if class.is_none()
+            && let Ok(c) = DNSClass::from_str(&up)
+            && (up == "IN" || up == "CH" || up == "HS" || up == "NONE" || up == "ANY")
+        {
+            class = Some(c);
+            continue;
         }
         break RecordType::from_str(&up).map_err(|_| format!("{owner}: unknown record type '{}'", t.text))?;
     };
-    if let Some(c) = class {
-        if c != DNSClass::IN {
-            return Err(format!("{owner}: only class IN is served, found {c}"));
-        }
+    if let Some(c) = class
+        && c != DNSClass::IN
+    {
+        return Err(format!("{owner}: only class IN is served, found {c}"));
     }
     let ttl = match ttl.or(st.default_ttl) {
         Some(t) => t,

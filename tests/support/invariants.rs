@@ -50,12 +50,11 @@ pub fn check_exchange(query: &[u8], reply: Option<&[u8]>, transport: Transport) 
         if u16::from(rq.query_type()) != u16::from(q.qtype) || u16::from(rq.query_class()) != q.qclass {
             return Err("question type or class not echoed".into());
         }
-        if let Ok(hq) = Message::from_vec(query) {
-            if let [hq] = hq.queries.as_slice() {
-                if hq.name().to_ascii() != q.name.to_ascii() {
-                    return Err("gslbd and hickory read different question names".into());
-                }
-            }
+        if let Ok(hq) = Message::from_vec(query)
+            && let [hq] = hq.queries.as_slice()
+            && hq.name().to_ascii() != q.name.to_ascii()
+        {
+            return Err("gslbd and hickory read different question names".into());
         }
     }
     if edns.is_some() && msg.edns.is_none() {

@@ -10,7 +10,9 @@ use super::probe::lookup_probe;
 use super::raw::RawMember;
 use super::region::parse_weight;
 use super::{Ctx, name_below};
-use crate::pool::{Content, Delegation, Member, MemberId, MemberInfo, MemberTarget, PoolId, ProbeSpec, RegionId, Weight};
+use crate::pool::{
+    Content, Delegation, Member, MemberId, MemberInfo, MemberTarget, PoolId, ProbeSpec, RegionId, Weight,
+};
 use crate::util::rng::seed_of_addr;
 
 /// `members = [...]`: each address once, with its weight, `down` mark and probe.
@@ -109,7 +111,13 @@ pub(super) fn compile_cname(
         }
     };
     let id = MemberId(cx.members.len() as u32);
-    cx.members.push(MemberInfo { pool, region, target: MemberTarget::Cname(target.clone()), down_in_file: down, probe });
+    cx.members.push(MemberInfo {
+        pool,
+        region,
+        target: MemberTarget::Cname(target.clone()),
+        down_in_file: down,
+        probe,
+    });
     Some(Content::Cname { id, target, delegation: None })
 }
 
@@ -154,4 +162,3 @@ pub(super) fn compile_delegate(
     let delegation = Delegation { cut: None, glue: Vec::new(), probe: region_probe.cloned(), offset: d.span().start };
     Some(Content::Cname { id, target, delegation: Some(Box::new(delegation)) })
 }
-

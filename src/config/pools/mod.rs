@@ -90,7 +90,8 @@ pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<C
         fallback_spans.push(fb_span);
     }
     names::check_fallback_cycles(&mut cx.errs, &compiled, &fallback_spans);
-    let mut pools = Pools { pools: compiled, members: std::mem::take(&mut cx.members), fed: cx.fed, ..Pools::default() };
+    let mut pools =
+        Pools { pools: compiled, members: std::mem::take(&mut cx.members), fed: cx.fed, ..Pools::default() };
     names::compile_names(&mut cx.errs, &mut pools, raw.names, &cx.pool_ids, origin);
 
     let mut errors = cx.errs.list;

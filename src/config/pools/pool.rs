@@ -101,7 +101,9 @@ pub(super) fn compile_pool(
     let regions: Vec<Region> = raw_regions
         .iter()
         .enumerate()
-        .map(|(rid, (rname, rr))| region::compile_region(cx, &scope, RegionId(rid as u32), rname.get_ref(), rr, &mut seen))
+        .map(|(rid, (rname, rr))| {
+            region::compile_region(cx, &scope, RegionId(rid as u32), rname.get_ref(), rr, &mut seen)
+        })
         .collect();
     let region_spans: Vec<Range<usize>> = raw_regions.iter().map(|(_, rr)| rr.span()).collect();
     let region_policy = resolve_region_policy(cx, &scope, &pspan, raw, &regions, &region_spans);
@@ -167,8 +169,10 @@ fn member_policy(cx: &mut Ctx<'_>, pname: &str, raw: &RawPool) -> MemberPolicy {
         "sticky" => MemberPolicy::Sticky,
         "all" => MemberPolicy::All,
         other => {
-            cx.errs
-                .at(span, format!("pool {pname}: unknown member_policy \"{other}\" (expected weighted, sticky or all)"));
+            cx.errs.at(
+                span,
+                format!("pool {pname}: unknown member_policy \"{other}\" (expected weighted, sticky or all)"),
+            );
             MemberPolicy::Weighted
         }
     }
@@ -259,10 +263,9 @@ fn failover_order(
 ) -> Vec<RegionId> {
     let mut order = Vec::new();
     match &raw.failover_order {
-        None => cx.errs.at(
-            pspan.clone(),
-            format!("pool {pname}: region_policy failover needs failover_order = [\"region\", ..]"),
-        ),
+        None => cx
+            .errs
+            .at(pspan.clone(), format!("pool {pname}: region_policy failover needs failover_order = [\"region\", ..]")),
         Some(f) if f.get_ref().is_empty() => {
             cx.errs.at(f.span(), format!("pool {pname}: failover_order is empty"));
         }

@@ -188,4 +188,3 @@ fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> P
         thresholds: Thresholds { rise: rise as u8, fall: fall as u8 },
     }
 }
-

@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::content;
 use super::pool::{PolicyWord, PoolScope};
-use super::raw::{RawGeo, RawRegion};
 use super::probe::lookup_probe;
+use super::raw::{RawGeo, RawRegion};
 use super::{Ctx, Errs, number};
 use crate::geo::{Continent, Coordinates, Country};
 use crate::pool::{
@@ -66,7 +66,8 @@ pub(super) fn compile_region(
             None
         }
         (Some(_), None, Some(d)) | (None, Some(_), Some(d)) => {
-            cx.errs.at(d.span(), format!("{ctx}: has delegate and members or cname; a region answers with one of them"));
+            cx.errs
+                .at(d.span(), format!("{ctx}: has delegate and members or cname; a region answers with one of them"));
             None
         }
         (None, None, None) => {
@@ -161,7 +162,10 @@ fn check_policy_keys(errs: &mut Errs<'_>, p: &PoolScope<'_>, r: &RawRegion, ctx:
     let rp_word = p.policy_word;
     if p.policy != PolicyWord::Nearest {
         if let Some(l) = &r.location {
-            errs.at(l.span(), format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest uses it)"));
+            errs.at(
+                l.span(),
+                format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest uses it)"),
+            );
         }
         if let Some(b) = &r.bias {
             errs.at(b.span(), format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest uses it)"));
@@ -172,7 +176,9 @@ fn check_policy_keys(errs: &mut Errs<'_>, p: &PoolScope<'_>, r: &RawRegion, ctx:
     {
         errs.at(
             w.span(),
-            format!("{ctx}: region weight has no effect with region_policy {rp_word} (only weighted and sticky use it)"),
+            format!(
+                "{ctx}: region weight has no effect with region_policy {rp_word} (only weighted and sticky use it)"
+            ),
         );
     }
     if p.member_policy == MemberPolicy::All
@@ -186,7 +192,10 @@ fn check_policy_keys(errs: &mut Errs<'_>, p: &PoolScope<'_>, r: &RawRegion, ctx:
     }
     if p.policy == PolicyWord::All {
         if let Some(g) = &r.geo {
-            errs.at(g.span(), format!("{ctx}: a geo map has no effect with region_policy all (every usable region answers)"));
+            errs.at(
+                g.span(),
+                format!("{ctx}: a geo map has no effect with region_policy all (every usable region answers)"),
+            );
         }
         if let Some(c) = &r.cname {
             errs.at(
@@ -218,7 +227,6 @@ pub(super) fn parse_weight(errs: &mut Errs<'_>, w: &Option<Spanned<i64>>, ctx: &
     }
     parsed
 }
-
 
 /// Up members a region of `n` members needs: ⌈fraction × n⌉, robust to float error
 /// (0.3 × 10 is 3.0000000000000004, which must still need 3).

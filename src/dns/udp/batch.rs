@@ -142,9 +142,7 @@ impl Batch {
         // control pointers point into this batch's boxed buffers with the lengths given, and
         // none of those buffers is touched until the call returns. The socket is open (owned
         // by `sock`, borrowed for the call).
-        let n = unsafe {
-            libc::recvmmsg(sock.as_raw_fd(), hdrs, BATCH as libc::c_uint, flags, std::ptr::null_mut())
-        };
+        let n = unsafe { libc::recvmmsg(sock.as_raw_fd(), hdrs, BATCH as libc::c_uint, flags, std::ptr::null_mut()) };
         if n < 0 { Err(io::Error::last_os_error()) } else { Ok((n as usize).min(BATCH)) }
     }
 
@@ -206,9 +204,7 @@ impl Batch {
             // SAFETY: headers `sent..m` were armed just above; their name, iovec and control
             // pointers point into this batch's buffers (the reply `Vec`s are not touched until
             // the next batch) with the lengths given. The socket is open.
-            let r = unsafe {
-                libc::sendmmsg(sock.as_raw_fd(), hdrs.wrapping_add(sent), (m - sent) as libc::c_uint, 0)
-            };
+            let r = unsafe { libc::sendmmsg(sock.as_raw_fd(), hdrs.wrapping_add(sent), (m - sent) as libc::c_uint, 0) };
             if r < 0 {
                 let e = io::Error::last_os_error();
                 if e.raw_os_error() == Some(libc::EINTR) {
@@ -305,7 +301,7 @@ fn destination(ctrl: &Ctrl, h: &libc::msghdr) -> Option<Destination> {
         return None;
     }
     let b = ctrl_bytes(ctrl);
-    let total = (h.msg_controllen as usize).min(CTRL_BUF);
+    let total = h.msg_controllen.min(CTRL_BUF);
     let mut off = 0;
     while off + CMSG_HDR <= total {
         let len = usize::from_ne_bytes(b.get(off..off + ALIGN)?.try_into().ok()?);

@@ -39,8 +39,8 @@ use super::rrl::{Rrl, Verdict, slip_in_place};
 use super::{NoObserver, Observer, Outcome, Transport, respond_with};
 use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
-pub use batch::{BATCH, RECV_BUF};
 use batch::Batch;
+pub use batch::{BATCH, RECV_BUF};
 
 /// How long an idle worker waits before it looks at the stop flag again.
 const POLL: Duration = Duration::from_millis(100);
