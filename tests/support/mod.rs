@@ -228,6 +228,31 @@ impl GslbdServer {
         assert!(ok, "kill -HUP {} failed", self.pid());
     }
 
+    /// Sends SIGTERM (a graceful stop) to the server.
+    pub fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -TERM {} failed", self.pid());
+    }
+
+    /// Waits up to `within` for the server to exit; its exit status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.proc.exited() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// The first listen address (UDP and TCP share it).
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]
