@@ -1,0 +1,2 @@
+//! The fleet: gslbd nodes that agree through etcd.
+pub mod etcd;
