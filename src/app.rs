@@ -82,7 +82,7 @@ impl App {
     /// runtime.
     pub async fn build(config_path: PathBuf, config: Snapshot, listeners: Listeners) -> Result<App, String> {
         install_crypto_provider();
-        let health = HealthService::start(HealthOptions { seed: entropy_seed() })
+        let health = HealthService::start(HealthOptions { seed: entropy_seed(), source: config.server.probe_source })
             .map_err(|e| format!("cannot start health probes: {e}"))?;
         let feedback = FeedbackService::start().map_err(|e| format!("cannot start load feedback: {e}"))?;
         let services = Services { health: Some(health.clone()), feedback: Some(feedback.clone()) };
