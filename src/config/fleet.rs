@@ -152,7 +152,9 @@ pub(super) fn parse_cluster(
             if !parts_ok {
                 err(
                     p.span(),
-                    format!("cluster.prefix: '{v}' must start with '/', have no trailing '/', and parts of A-Z a-z 0-9 . _ -"),
+                    format!(
+                        "cluster.prefix: '{v}' must start with '/', have no trailing '/', and parts of A-Z a-z 0-9 . _ -"
+                    ),
                 );
             }
             v.clone()
@@ -222,7 +224,11 @@ pub(super) fn read_cluster_files(config: &Path, s: &ClusterSettings, errors: &mu
                 None
             }
             Err(e) => {
-                errors.push(ConfigError::new(config, s.line, format!("cluster.{what}: cannot read {}: {e}", p.display())));
+                errors.push(ConfigError::new(
+                    config,
+                    s.line,
+                    format!("cluster.{what}: cannot read {}: {e}", p.display()),
+                ));
                 None
             }
         }

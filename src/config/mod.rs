@@ -121,8 +121,7 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
                 }
             };
             let origin = z.origin.to_string();
-            let edits: Vec<&PoolEdit> =
-                overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
+            let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
             match load_pools_with(pool_path, &text, &z.origin, &edits) {
                 Ok(pools) => {
                     if let Err(e) = link_pools(&mut zone, pools, pool_path, &text) {
@@ -145,10 +144,10 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
         None => None,
     };
     let admin_token = read_admin_token(&file, &mut errors);
-    let cluster = file.cluster.as_ref().map(|s| ClusterConfig {
-        settings: s.clone(),
-        files: fleet::read_cluster_files(&file.path, s, &mut errors),
-    });
+    let cluster = file
+        .cluster
+        .as_ref()
+        .map(|s| ClusterConfig { settings: s.clone(), files: fleet::read_cluster_files(&file.path, s, &mut errors) });
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 use super::prober::{NetProber, Prober};
 use super::registry::{Registry, UpdateReport};
-use crate::health::{Counters, Counts, Entry, EntryStatus, HealthKey, PoolsHealth, ProbeResult, State, Target};
 use crate::config::ProbeSource;
+use crate::health::{Counters, Counts, Entry, EntryStatus, HealthKey, PoolsHealth, ProbeResult, State, Target};
 use crate::pool::{MemberTarget, Pools, ProbeSpec};
 use crate::util::rng::{Random, SplitMix64, mix64, seed_of};
 

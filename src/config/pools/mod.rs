@@ -73,12 +73,7 @@ pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<C
 /// [`load_pools`] with runtime changes applied to the parsed file before it compiles
 /// (`edits` are this zone's, in order); an edit whose pool, region or member is not in the file
 /// is an error too.
-pub fn load_pools_with(
-    path: &Path,
-    text: &str,
-    origin: &Name,
-    edits: &[&PoolEdit],
-) -> Result<Pools, Vec<ConfigError>> {
+pub fn load_pools_with(path: &Path, text: &str, origin: &Name, edits: &[&PoolEdit]) -> Result<Pools, Vec<ConfigError>> {
     let mut raw: RawFile = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
