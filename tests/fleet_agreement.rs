@@ -96,6 +96,13 @@ fn three_nodes_agree_by_quorum_diverge_with_local_and_outlive_a_dead_node() {
     std::thread::sleep(Duration::from_millis(300));
     let d = nodes[0].decision("127.0.0.1", "q");
     assert_eq!((d["state"].as_str(), d["reason"].as_str()), (Some("up"), Some("2/3 up")), "{d}");
+    // explain shows every node's vote and its age.
+    let explain_path = format!("/explain?name=www.gslb.test&type=A&client={}", nets[0]);
+    let (_, explain, _) = admin_call(nodes[0].admin, "GET", &explain_path, &[], None);
+    for part in ["decide=quorum: 2/3 up → up", "node1 down (HTTP 503", "node2 up (HTTP 200) ", "node3 up (HTTP 200) "]
+    {
+        assert!(explain.contains(part), "explain lacks {part:?}: {explain}");
+    }
     let mut split = Vec::new();
     for n in &nodes {
         assert_eq!(differ(&base, &www(n)), 0, "quorum: {} still answers 127.0.0.1 for its subnets", n.name);

@@ -127,6 +127,19 @@ fn a_weight_set_on_one_node_reaches_the_fleet_and_survives_a_restart() {
     assert_eq!(code, 412, "{body}");
     invalid_changes_are_refused_like_a_file(&nodes[2]);
 
+    // The drain call of the admin API goes through etcd too.
+    let (code, body) = support::http(nodes[1].admin, "POST", "/members/gslb.test./web/eu/192.0.2.1/drain", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    wait_for("node3 drains 192.0.2.1", Duration::from_secs(1), || {
+        nodes[2].status()["overrides"].as_array().is_some_and(|o| o.len() == 1)
+    });
+    let (code, body) =
+        support::http(nodes[2].admin, "POST", "/members/gslb.test./web/eu/192.0.2.1/undrain", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    wait_for("node1 undrains 192.0.2.1", Duration::from_secs(1), || {
+        nodes[0].status()["overrides"].as_array().is_some_and(|o| o.is_empty())
+    });
+
     // A restart of all three nodes keeps the change.
     for n in &mut nodes {
         n.restart();

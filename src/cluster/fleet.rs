@@ -350,5 +350,6 @@ impl Follower {
         }
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         *lock(&self.fleet.shared.decisions) = rows;
+        *lock(&self.fleet.shared.deciding) = reach;
     }
 }

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::etcd::LeaseId;
 use super::keys::NodeInfo;
-use crate::health::{FleetView, HealthKey, State};
+use crate::health::{FleetView, HealthKey, Reach, State};
 use crate::util::lock;
 
 /// Whether this node follows etcd.
@@ -43,6 +43,8 @@ pub struct FleetShared {
     pub decisions: Mutex<Vec<DecisionRow>>,
     /// Times etcd went out of reach (for longer than `fallback_after`).
     pub outages: AtomicU64,
+    /// Whether the decisions in force were made with etcd in reach (what status pages show).
+    pub deciding: Mutex<Reach>,
     /// The etcd revision folded up to.
     pub revision: tokio::sync::watch::Sender<i64>,
 }
@@ -62,6 +64,7 @@ impl FleetShared {
             nodes: Mutex::new(BTreeMap::new()),
             decisions: Mutex::new(Vec::new()),
             outages: AtomicU64::new(0),
+            deciding: Mutex::new(Reach::Unreachable),
             revision: tokio::sync::watch::channel(0).0,
         }
     }
@@ -72,6 +75,10 @@ impl FleetShared {
 
     pub fn reach(&self) -> ReachState {
         lock(&self.reach).clone()
+    }
+
+    pub fn deciding(&self) -> Reach {
+        *lock(&self.deciding)
     }
 
     pub fn outages(&self) -> u64 {

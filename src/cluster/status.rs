@@ -107,12 +107,11 @@ impl Fleet {
                     .collect(),
             })
             .collect();
-        let connected = reach.synced && (reach.connected || reach.since.elapsed() < s.fallback_after);
         let body = FleetJson {
             node: s.node.clone(),
             prefix: s.prefix.clone(),
             endpoints: s.endpoints.clone(),
-            etcd: if connected { Reach::Connected } else { Reach::Unreachable }.to_string(),
+            etcd: sh.deciding().to_string(),
             endpoint: reach.endpoint,
             error: reach.error,
             since_s: secs(now.saturating_duration_since(reach.since)),
@@ -130,9 +129,7 @@ impl Fleet {
 
     /// The fleet's Prometheus families (appended to `/metrics`).
     pub fn render_metrics(&self, out: &mut String) {
-        let s = self.settings();
-        let reach = self.shared.reach();
-        let connected = reach.synced && (reach.connected || reach.since.elapsed() < s.fallback_after);
+        let connected = self.shared.deciding() == Reach::Connected;
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
