@@ -62,11 +62,15 @@ pub struct Member {
     token: String,
     log: PathBuf,
     child: Option<Child>,
+    /// Extra flags (TLS files), and whether clients use https.
+    extra: Vec<String>,
+    https: bool,
 }
 
 impl Member {
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     /// Starts the process (again, on the same data dir and ports after a kill).
@@ -81,6 +85,7 @@ impl Member {
             .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &self.initial, "--initial-cluster-token", &self.token])
             .args(["--initial-cluster-state", "new", "--logger", "zap", "--log-outputs", "stderr"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -117,11 +122,19 @@ impl Drop for Member {
 /// An etcd cluster of 1 or 3 members in a temp dir.
 pub struct Etcd {
     pub members: Vec<Member>,
+    /// Flags etcdctl needs (TLS files, a user).
+    pub ctl_args: Vec<String>,
     _dir: TempDir,
 }
 
 impl Etcd {
     pub fn start(n: usize) -> Etcd {
+        Etcd::start_with(n, &[], &[])
+    }
+
+    /// `member_args` go to every member (with `--cert-file` among them, clients use https);
+    /// `ctl_args` to every etcdctl call.
+    pub fn start_with(n: usize, member_args: &[String], ctl_args: &[String]) -> Etcd {
         let dir = TempDir::new("fleet-etcd");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (fresh_port(), fresh_port())).collect();
         let initial =
@@ -137,11 +150,13 @@ impl Etcd {
                 token: format!("t{}", ports[0].1),
                 log: dir.path().join(format!("m{i}.log")),
                 child: None,
+                extra: member_args.to_vec(),
+                https: member_args.iter().any(|a| a == "--cert-file"),
             };
             m.spawn();
             members.push(m);
         }
-        let e = Etcd { members, _dir: dir };
+        let e = Etcd { members, ctl_args: ctl_args.to_vec(), _dir: dir };
         e.wait_healthy(Duration::from_secs(20));
         e
     }
@@ -157,7 +172,9 @@ impl Etcd {
         loop {
             let ok = Command::new("etcdctl")
                 .env("ETCDCTL_API", "3")
-                .args(["--endpoints", &running.join(","), "--command-timeout=1s", "endpoint", "health"])
+                .args(["--endpoints", &running.join(","), "--command-timeout=1s"])
+                .args(&self.ctl_args)
+                .args(["endpoint", "health"])
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false);
@@ -178,6 +195,7 @@ impl Etcd {
         let out = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
             .args(["--endpoints", &running.join(","), "--command-timeout=5s"])
+            .args(&self.ctl_args)
             .args(args)
             .output()
             .expect("etcdctl runs");
