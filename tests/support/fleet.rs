@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -382,7 +382,7 @@ pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Dur
     }
 }
 
-/// One admin HTTP/1.1 call with extra headers and an optional JSON body (the token is sent);
+/// One admin HTTP/1.0 call with extra headers and an optional JSON body (the token is sent);
 /// returns (status, body, headers lower-cased).
 pub fn admin_call(
     addr: SocketAddr,
@@ -396,7 +396,7 @@ pub fn admin_call(
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let body = body.unwrap_or("");
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -415,22 +415,8 @@ pub fn admin_call(
         .skip(1)
         .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
         .collect();
-    let chunked = hdrs.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
-    (code, body, hdrs)
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    // HTTP/1.0: the body is not chunked, it ends with the connection.
+    (code, rest.to_string(), hdrs)
 }
 
 /// The `ETag` of a reply, as a revision.
@@ -508,9 +494,4 @@ pub fn subnets(n: usize, seed: u32) -> Vec<String> {
         out.push(format!("{}/24", std::net::Ipv4Addr::from(net)));
     }
     out
-}
-
-/// Path helper for tests that inspect a node's files.
-pub fn file_in(dir: &Path, rel: &str) -> PathBuf {
-    dir.join(rel)
 }
