@@ -147,7 +147,11 @@ impl Fleet {
                 }
             }
             (None, Some(r)) => self.client.txn_delete_if(k, r).await.map_err(e)?,
-            (None, None) => TxnOutcome::Written { revision: self.client.delete(k).await.map_err(e)?.0 },
+            (None, None) => match self.client.delete(k).await.map_err(e)? {
+                // Nothing was there: no event will come back, nothing to wait for.
+                (revision, 0) => return Ok(WriteOutcome::Written { revision }),
+                (revision, _) => TxnOutcome::Written { revision },
+            },
         };
         match outcome {
             TxnOutcome::Conflict { current, .. } => Ok(WriteOutcome::Stale {

@@ -144,10 +144,11 @@ impl ChangeSet {
         out
     }
 
-    /// The records that edit the pool files, oldest first (the order they are applied in).
+    /// The records that edit the pool files, in the order they are applied: members added or
+    /// removed first (a weight may name an added member), then weights, each oldest first.
     pub fn config_records(&self) -> Vec<&ChangeRecord> {
         let mut v: Vec<&ChangeRecord> = self.records.values().filter(|r| r.key.setting != Setting::Override).collect();
-        v.sort_by_key(|r| (r.revision, r.key.clone()));
+        v.sort_by_key(|r| (r.key.setting != Setting::Member, r.revision, r.key.clone()));
         v
     }
 
@@ -233,8 +234,12 @@ mod tests {
         ] {
             set.records.insert(r.key.clone(), r);
         }
+        let added = rec(Some("192.0.2.7"), Setting::Member, serde_json::json!({"weight": 2}), 12);
+        set.records.insert(added.key.clone(), added);
         let o = set.overlay();
-        assert_eq!(o.edits.len(), 2);
+        assert_eq!(o.edits.len(), 3);
+        assert!(matches!(&o.edits[0].what, Edit::AddMember { address, .. } if address == "192.0.2.7"), "members first");
+        let o = Overlay { edits: o.edits[1..].to_vec() };
         assert_eq!(o.edits[0].what, Edit::RegionWeight(2));
         assert_eq!(o.edits[1].what, Edit::MemberWeight { member: "192.0.2.1".into(), weight: 5 });
         assert_eq!(set.overrides().len(), 1);

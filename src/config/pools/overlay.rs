@@ -80,3 +80,66 @@ fn same_address(m: &RawMember, who: &str) -> bool {
         _ => m.address.get_ref() == who,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use hickory_proto::rr::Name;
+
+    use crate::config::{Edit, PoolEdit, load_pools_with};
+    use crate::pool::Content;
+
+    const FILE: &str = "[pool.web]\nregion_policy = \"weighted\"\n\n[pool.web.region.eu]\nweight = 2\n\
+                        members = [ { address = \"192.0.2.1\" },\n  { address = \"192.0.2.2\", weight = 4 } ]\n";
+
+    fn edit(region: &str, what: Edit) -> PoolEdit {
+        PoolEdit { zone: "x.test.".into(), pool: "web".into(), region: region.into(), what }
+    }
+
+    fn load(edits: &[PoolEdit]) -> Result<crate::pool::Pools, Vec<crate::diag::ConfigError>> {
+        let refs: Vec<&PoolEdit> = edits.iter().collect();
+        load_pools_with(Path::new("x.pools.toml"), FILE, &Name::from_ascii("x.test.").unwrap(), &refs)
+    }
+
+    #[test]
+    fn edits_compile_like_the_same_edit_in_the_file() {
+        let p = load(&[
+            edit("eu", Edit::MemberWeight { member: "192.0.2.2".into(), weight: 9 }),
+            edit("eu", Edit::AddMember { address: "192.0.2.3".into(), weight: Some(5), probe: None }),
+            edit("eu", Edit::RemoveMember { member: "192.0.2.1".into() }),
+            edit("eu", Edit::RegionWeight(7)),
+        ])
+        .unwrap();
+        let (_, pool) = p.pools().next().unwrap();
+        let r = &pool.regions[0];
+        assert_eq!(r.weight.get(), 7);
+        let Content::Members(ms) = &r.content else { panic!("members") };
+        let got: Vec<(String, u32)> = ms.iter().map(|m| (m.address.to_string(), m.weight.get())).collect();
+        assert_eq!(got, vec![("192.0.2.2".into(), 9), ("192.0.2.3".into(), 5)]);
+    }
+
+    #[test]
+    fn errors_point_at_what_the_edit_touches() {
+        let e = load(&[edit("eu", Edit::MemberWeight { member: "192.0.2.2".into(), weight: 0 })]).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].line, 7, "the member's line: {e:?}");
+        assert!(e[0].message.contains("weight must be 1..=1000000, got 0"), "{e:?}");
+        let e = load(&[
+            edit("us", Edit::RegionWeight(1)),
+            edit("eu", Edit::RemoveMember { member: "192.0.2.9".into() }),
+            PoolEdit { pool: "api".into(), ..edit("eu", Edit::RegionWeight(1)) },
+        ])
+        .unwrap_err();
+        let msgs: Vec<&str> = e.iter().map(|x| x.message.as_str()).collect();
+        assert!(msgs.iter().any(|m| m.contains("pool web has no region us")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("no member 192.0.2.9 in region eu")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("pool api is not in this file")), "{msgs:?}");
+        let e = load(&[
+            edit("eu", Edit::RemoveMember { member: "192.0.2.1".into() }),
+            edit("eu", Edit::RemoveMember { member: "192.0.2.2".into() }),
+        ])
+        .unwrap_err();
+        assert!(e[0].message.contains("members is empty"), "{e:?}");
+    }
+}
