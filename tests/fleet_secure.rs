@@ -115,7 +115,7 @@ fn cluster_mistakes_are_reported_with_their_lines() {
     dir.write("z.zone", &zone());
     let conf = dir.write(
         "gslbd.toml",
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nprobe_source = [\"127.0.0.11\", \"127.0.0.12\"]\n\n[cluster]\n\
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nprobe_source = [\"127.0.0.11\", \"127.0.0.12\", \"192.0.2.1\"]\n\n[cluster]\n\
          endpoints = [\"https://127.0.0.1:2379\", \"ftp://x\"]\nnode = \"node/1\"\nprefix = \"fleet/\"\n\
          user = \"node1\"\nlease_ttl = 1\ndecide = \"majority\"\n\n[[zone]]\norigin = \"gslb.test.\"\nfile = \"z.zone\"\n",
     );
@@ -130,6 +130,7 @@ fn cluster_mistakes_are_reported_with_their_lines() {
     let c = conf.display().to_string();
     for want in [
         format!("{c}:3: probe_source: 127.0.0.12 is a second address of its family"),
+        format!("{c}:3: probe_source: 192.0.2.1 is not usable on this host"),
         format!("{c}:6: cluster.endpoints: 'https://127.0.0.1:2379' is https; set cluster.ca_file"),
         format!("{c}:6: cluster.endpoints: 'ftp://x' is not an http:// or https:// URL"),
         format!("{c}:7: cluster.node: 'node/1' must be 1 to 63 of A-Z a-z 0-9 . _ -"),

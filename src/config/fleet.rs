@@ -242,7 +242,8 @@ pub(super) fn read_cluster_files(config: &Path, s: &ClusterSettings, errors: &mu
     }
 }
 
-/// `probe_source = "192.0.2.53"` or `["192.0.2.53", "2001:db8::53"]`: one address per family.
+/// `probe_source = "192.0.2.53"` or `["192.0.2.53", "2001:db8::53"]`: one address per family,
+/// each an address of this host (checked by binding it).
 pub(super) fn parse_probe_source(
     path: &Path,
     text: &str,
@@ -258,6 +259,13 @@ pub(super) fn parse_probe_source(
     };
     for item in items {
         let parsed = item.as_str().and_then(|s| s.parse::<IpAddr>().ok());
+        // A source that is not an address of this host would fail every probe: refuse it here.
+        if let Some(a) = parsed
+            && let Err(e) = std::net::UdpSocket::bind((a, 0))
+        {
+            errors.push(ConfigError::new(path, line, format!("probe_source: {a} is not usable on this host: {e}")));
+            continue;
+        }
         match parsed {
             Some(IpAddr::V4(a)) if out.v4.is_none() => out.v4 = Some(a),
             Some(IpAddr::V6(a)) if out.v6.is_none() => out.v6 = Some(a),
