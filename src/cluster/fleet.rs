@@ -308,7 +308,7 @@ impl Follower {
                     tracing::warn!(error = ?r.error, ?grace,
                         "fleet: etcd out of reach; every key falls back to this node's own probes");
                 }
-                Reach::Connected => tracing::info!("fleet: etcd in reach again; deciding with the fleet"),
+                Reach::Connected => tracing::info!("fleet: etcd in reach; deciding with the fleet"),
             }
             self.reach = reach;
         }

@@ -260,9 +260,12 @@ async fn write(st: &AdminState, h: &HeaderMap, key: ChangeKey, body: Option<Byte
 }
 
 /// Who, why and on which node: `who` from the body, else the `X-Gslbd-Who` header, else "api".
+/// Both are kept printable and short: they go to logs, the audit file and status pages.
 fn meta_of(h: &HeaderMap, who: Option<String>, why: String) -> ChangeMeta {
     let header = h.get("x-gslbd-who").and_then(|v| v.to_str().ok()).map(str::to_string);
-    ChangeMeta { who: who.or(header).unwrap_or_else(|| "api".into()), why, node: "local".into() }
+    let clean = |s: &str, max: usize| s.chars().filter(|c| !c.is_control()).take(max).collect::<String>();
+    let who = clean(&who.or(header).unwrap_or_else(|| "api".into()), 200);
+    ChangeMeta { who, why: clean(&why, 1000), node: "local".into() }
 }
 
 fn stale(key: &ChangeKey, current: Option<Box<ChangeRecord>>) -> Fail {
