@@ -10,6 +10,7 @@
 //! | `POST /reload` | reload now; 200 with the report, 422 with every error (the old config keeps serving) |
 //! | `POST /members/{zone}/{pool}/{region}/{member}/{action}` | action: drain, undrain, force-up, force-down, clear |
 //! | `POST /regions/{zone}/{pool}/{region}/{action}` | the same for every member of a region |
+//! | `GET/PUT/DELETE /changes/...` | runtime changes: weights, members, region weights, overrides ([`super::changes`]) |
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
