@@ -121,7 +121,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
     rt.block_on(async {
         let rss_before = mem_kib("VmRSS:");
-        let health = HealthService::start(HealthOptions { seed: 1 }).expect("start");
+        let health = HealthService::start(HealthOptions { seed: 1, ..Default::default() }).expect("start");
         let r = health.update(&[&pools]);
         let _view = health.view(&pools);
         let first = Instant::now();

@@ -4,6 +4,8 @@
 //! ```text
 //! App::build(config_path, snapshot, listeners)
 //!     services (probes, pollers) ─► first round (bounded) ─► Reloader::start ─► Shared<Serving>
+//!     [cluster]: Fleet::start (votes, changes through etcd) ─► first sync (bounded)
+//!     runtime changes that edit pool files ─► one reload before serving
 //! App::run(shutdown)
 //!     UDP workers (one thread per SO_REUSEPORT socket) ┐
 //!     TCP acceptors (one task per listen address)      ├─ answer from Shared<Serving>, report to QueryObserver
@@ -22,12 +24,16 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::cluster::Fleet;
 use crate::config::Snapshot;
 use crate::dns::rrl::Rrl;
 use crate::dns::server::{Bound, bind};
 use crate::dns::tcp::{TcpCounters, serve_tcp};
 use crate::dns::udp::{DnsHandler, spawn_workers};
-use crate::ops::{AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, serve_admin, spawn_watcher};
+use crate::ops::{
+    AdminState, Changes, FleetMetrics, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, Trigger,
+    follow_changes, serve_admin, spawn_watcher,
+};
 use crate::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
 use crate::serving::{OverrideTable, Serving, Shared};
 use crate::util::rng::entropy_seed;
@@ -69,6 +75,7 @@ pub struct App {
     reloader: Arc<Reloader>,
     shared: Shared<Serving>,
     overrides: Arc<OverrideTable>,
+    fleet: Option<Arc<Fleet>>,
     services: Services,
     metrics: Arc<Metrics>,
     rrl: Arc<Rrl>,
@@ -82,14 +89,35 @@ impl App {
     /// runtime.
     pub async fn build(config_path: PathBuf, config: Snapshot, listeners: Listeners) -> Result<App, String> {
         install_crypto_provider();
-        let health = HealthService::start(HealthOptions { seed: entropy_seed() })
+        let health = HealthService::start(HealthOptions { seed: entropy_seed(), source: config.server.probe_source })
             .map_err(|e| format!("cannot start health probes: {e}"))?;
         let feedback = FeedbackService::start().map_err(|e| format!("cannot start load feedback: {e}"))?;
         let services = Services { health: Some(health.clone()), feedback: Some(feedback.clone()) };
         let metrics = Arc::new(Metrics::default());
         metrics.add_source(Arc::new(ProbeMetrics(health.clone())));
         let startup_wait = config.server.health_startup_wait;
+        let (cluster, source) = (config.cluster.clone(), config.server.probe_source);
         let (reloader, shared, overrides) = Reloader::start(config_path, config, services.clone(), metrics.clone());
+        let fleet = match &cluster {
+            Some(c) => Some(
+                Fleet::start(c, source, health.clone(), shared.clone(), overrides.clone())
+                    .map_err(|e| format!("[cluster]: {e}"))?,
+            ),
+            None => None,
+        };
+        if let Some(f) = &fleet {
+            metrics.add_source(Arc::new(FleetMetrics(f.clone())));
+            if !f.wait_synced(startup_wait).await {
+                tracing::warn!(
+                    ?startup_wait,
+                    "etcd did not answer at start; serving the changes last seen (state file)"
+                );
+            }
+        }
+        // Weights and members changed at run time (state file, or the fleet's etcd) apply at once.
+        if !overrides.changes().config_records().is_empty() {
+            reloader.reload(Trigger::Start).await;
+        }
         // Never answer "all down" for want of a first probe: wait for one round, bounded.
         if feedback.tasks() > 0 && !feedback.wait_first_round(startup_wait).await {
             tracing::warn!(
@@ -106,7 +134,7 @@ impl App {
         // One rate-limit table for every UDP socket: sized once, kept across reloads.
         let rrl = Arc::new(Rrl::new(&shared.load().config.server.rrl));
         let tcp = Arc::new(TcpCounters::default());
-        Ok(App { reloader, shared, overrides, services, metrics, rrl, tcp, listeners })
+        Ok(App { reloader, shared, overrides, fleet, services, metrics, rrl, tcp, listeners })
     }
 
     /// The DNS addresses served (UDP and TCP on each).
@@ -149,13 +177,20 @@ impl App {
     /// closes TCP connections after their replies, and stops the services. Returns within
     /// about 1.5 s of the shutdown.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-        let App { reloader, shared, overrides, services, metrics, rrl, tcp: counters, listeners } = self;
+        let App { reloader, shared, overrides, fleet, services, metrics, rrl, tcp: counters, listeners } = self;
+        let follow = fleet.as_ref().map(|f| tokio::spawn(follow_changes(f.clone(), reloader.clone())));
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(admin) = listeners.admin {
             let listener = tokio::net::TcpListener::from_std(admin).map_err(|e| format!("admin listener: {e}"))?;
-            let state =
-                AdminState { shared: shared.clone(), reloader: reloader.clone(), overrides, metrics: metrics.clone() };
+            let changes = Changes { table: overrides.clone(), fleet: fleet.clone() };
+            let state = AdminState {
+                shared: shared.clone(),
+                reloader: reloader.clone(),
+                overrides,
+                metrics: metrics.clone(),
+                changes,
+            };
             let mut stop = stop_rx.clone();
             tasks.spawn(serve_admin(listener, state, async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -191,6 +226,12 @@ impl App {
             tracing::warn!(open = counters.open(), "closing the TCP connections still open after the grace period");
         }
         services.shutdown();
+        if let Some(f) = follow {
+            f.abort();
+        }
+        if let Some(f) = &fleet {
+            f.shutdown().await;
+        }
         let (udp, tcp) = (metrics.totals(crate::dns::Transport::Udp), metrics.totals(crate::dns::Transport::Tcp));
         tracing::info!(udp_replied = udp.0, udp_dropped = udp.1, tcp_replied = tcp.0, tcp_dropped = tcp.1, "stopped");
         Ok(())

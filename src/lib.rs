@@ -14,8 +14,9 @@
 //! | 3 config | `config` | files → one immutable compiled `Snapshot`; pools linked into zones |
 //! | 4 services | `services` | probers and feed pollers on one keyed-task registry |
 //! | 5 serving | `serving` | `Serving { config, live }` swapped atomically; overrides; counters |
-//! | 6 front end | `dns` | wire parsing, `respond`, encoding, UDP/TCP transports, RRL, hickory adapter |
-//! | 7 operations | `ops`, `app` | reload, admin API, metrics, query log; the `App` that `main.rs` runs |
+//! | 6 fleet | `cluster` | the etcd client; health votes and runtime changes shared by the nodes (never on the query path) |
+//! | 7 front end | `dns` | wire parsing, `respond`, encoding, UDP/TCP transports, RRL, hickory adapter |
+//! | 8 operations | `ops`, `app` | reload, admin API, metrics, query log; the `App` that `main.rs` runs |
 //!
 //! # One query, socket to reply
 //!
@@ -38,6 +39,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod diag;
 pub mod dns;

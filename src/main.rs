@@ -100,7 +100,7 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
         install_crypto_provider();
         let wait = snap.server.health_startup_wait;
         let services = Services {
-            health: HealthService::start(HealthOptions { seed: entropy_seed() }).ok(),
+            health: HealthService::start(HealthOptions { seed: entropy_seed(), source: snap.server.probe_source }).ok(),
             feedback: FeedbackService::start().ok(),
         };
         let serving = services.serve(snap, None, ConfigVersion::default());

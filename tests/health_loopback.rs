@@ -174,7 +174,7 @@ members = [ {{ address = "127.0.0.4" }} ]
 async fn failover_and_recovery(kind: &str) {
     let (port, mut srv) = servers(&["127.0.0.2", "127.0.0.3", "127.0.0.4"], 200, "all OK").await;
     let p = pools(&pool_text(kind, port));
-    let health = HealthService::start(HealthOptions { seed: 42 }).expect("start");
+    let health = HealthService::start(HealthOptions { seed: 42, ..Default::default() }).expect("start");
     health.update(&[&p]);
     let view = health.view(&p);
     assert!(health.wait_first_round(Duration::from_secs(2)).await, "{:?}", health.status());

@@ -194,7 +194,7 @@ async fn thirty_percent_random_failures_make_a_bounded_number_of_transitions() {
     const N: u64 = 3000;
     let log = Arc::new(Mutex::new(Vec::new()));
     let flaky = Flaky { rng: Mutex::new(SplitMix64::new(0x5eed)), p_fail: 0.3, log: Arc::clone(&log) };
-    let health = HealthService::with_prober(flaky, HealthOptions { seed: 7 }).expect("start");
+    let health = HealthService::with_prober(flaky, HealthOptions { seed: 7, ..Default::default() }).expect("start");
     let p = pools(
         &FAILOVER
             .replace("jitter_ms = 100", "jitter_ms = 0")

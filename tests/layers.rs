@@ -144,5 +144,5 @@ fn a_wrong_way_import_is_caught() {
     let (_, bad) = violations(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(bad.len(), 1, "{bad:?}");
-    assert!(bad[0].contains("`zone` (layer 1) imports crate::dns (layer 6)"), "{bad:?}");
+    assert!(bad[0].contains("`zone` (layer 1) imports crate::dns (layer 7)"), "{bad:?}");
 }

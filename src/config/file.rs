@@ -8,6 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::fleet::{ClusterSettings, ProbeSource, RawCluster, parse_cluster, parse_probe_source};
 use crate::diag::{ConfigError, line_of};
 
 #[derive(Deserialize)]
@@ -19,6 +20,7 @@ struct RawConfig {
     geoip: Option<RawGeo>,
     admin: Option<RawAdmin>,
     log: Option<RawLog>,
+    cluster: Option<RawCluster>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +54,7 @@ struct RawServer {
     rrl: RawRrl,
     udp_workers: Option<Spanned<usize>>,
     health_startup_wait_ms: Option<Spanned<u64>>,
+    probe_source: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +161,8 @@ pub struct ServerSettings {
     /// At start, answers wait this long at most for the first probe round, so no pool answers
     /// "all down" for want of a probe. Default 3 s; members still unknown then use `health_assume`.
     pub health_startup_wait: Duration,
+    /// The addresses probes are sent from (`probe_source`); read at start-up.
+    pub probe_source: ProbeSource,
 }
 
 /// A zone entry of the config, paths resolved against the config file's folder.
@@ -215,6 +220,8 @@ pub struct ConfigFile {
     /// Without it every client is "no location" and nearest pools answer from their default region.
     pub geoip: Option<GeoEntry>,
     pub ops: OpsSettings,
+    /// `[cluster]`: `None` for a single node (no etcd).
+    pub cluster: Option<ClusterSettings>,
 }
 
 /// Parses gslbd.toml `text` read from `path`.
@@ -369,16 +376,19 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
         errors.push(ConfigError::new(path, 0, "no [[zone]] is configured"));
     }
     let ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
+    let probe_source = parse_probe_source(path, text, raw.server.probe_source, &mut errors);
+    let cluster = raw.cluster.and_then(|c| parse_cluster(path, text, c, &base, &mut errors));
     let geoip = raw.geoip.map(|g| GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()) });
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(ConfigFile {
         path: path.to_path_buf(),
-        server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait },
+        server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait, probe_source },
         zones,
         geoip,
         ops,
+        cluster,
     })
 }
 

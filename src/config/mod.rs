@@ -15,7 +15,9 @@
 //! that fails to build is never seen by the query path. Nothing in a snapshot changes after
 //! it is built: the live state (health, load, overrides, counters) lives beside it, in the
 //! serving state.
+mod edit;
 mod file;
+mod fleet;
 mod link;
 mod pools;
 
@@ -27,8 +29,10 @@ pub use file::{
     RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
 };
 
+pub use edit::{Edit, Overlay, PoolEdit};
+pub use fleet::{ClusterConfig, ClusterFiles, ClusterSettings, ProbeSource};
 pub use link::link_pools;
-pub use pools::load_pools;
+pub use pools::{load_pools, load_pools_with};
 
 use crate::geo::GeoDb;
 use crate::zone::{ZoneSet, load_zone};
@@ -44,6 +48,8 @@ pub struct Snapshot {
     pub ops: OpsSettings,
     /// The admin bearer token, read from `admin.token_file` at this load.
     pub admin_token: Option<AdminToken>,
+    /// `[cluster]` with its files read; `None` for a single node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// A bearer token; never printed.
@@ -68,15 +74,35 @@ impl std::fmt::Debug for Snapshot {
 
 /// Reads gslbd.toml at `path` and every file it names, and builds a snapshot.
 pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
+    load_with(path, &Overlay::default())
+}
+
+/// [`load`] with runtime changes applied on top of the pool files.
+pub fn load_with(path: &Path, overlay: &Overlay) -> Result<Snapshot, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, format!("cannot read config: {e}"))]))?;
     let file = parse_config(path, &text).map_err(ConfigErrors)?;
-    build(file)
+    build_with(file, overlay)
 }
 
 /// Builds a snapshot from a parsed config file, loading its zones.
 pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
+    build_with(file, &Overlay::default())
+}
+
+/// [`build`] with runtime changes applied on top of the pool files.
+pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, ConfigErrors> {
     let mut errors = Vec::new();
+    for e in &overlay.edits {
+        let pooled = file.zones.iter().any(|z| z.pools.is_some() && z.origin.to_string().eq_ignore_ascii_case(&e.zone));
+        if !pooled {
+            errors.push(ConfigError::new(
+                &file.path,
+                0,
+                format!("runtime change {e}: zone {} is not served with a pool file", e.zone),
+            ));
+        }
+    }
     let mut zones = Vec::new();
     for z in &file.zones {
         let mut zone = match load_zone(&z.origin, &z.file) {
@@ -94,7 +120,9 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
                     continue;
                 }
             };
-            match load_pools(pool_path, &text, &z.origin) {
+            let origin = z.origin.to_string();
+            let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
+            match load_pools_with(pool_path, &text, &z.origin, &edits) {
                 Ok(pools) => {
                     if let Err(e) = link_pools(&mut zone, pools, pool_path, &text) {
                         errors.extend(e);
@@ -116,6 +144,10 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         None => None,
     };
     let admin_token = read_admin_token(&file, &mut errors);
+    let cluster = file
+        .cluster
+        .as_ref()
+        .map(|s| ClusterConfig { settings: s.clone(), files: fleet::read_cluster_files(&file.path, s, &mut errors) });
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -126,6 +158,7 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         geo,
         ops: file.ops,
         admin_token,
+        cluster,
     })
 }
 

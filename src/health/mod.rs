@@ -12,11 +12,13 @@
 //! I/O; time comes in as `tokio::time::Instant` values from the caller.
 pub mod state;
 pub mod view;
+pub mod vote;
 
 use std::time::Duration;
 
 pub use state::{Machine, State, Thresholds};
 pub use view::{Counters, Counts, Entry, EntryStatus, HealthKey, PoolsHealth, PoolsHealthBuilder, Target};
+pub use vote::{Decision, FleetView, NodeVote, Reach, decide};
 
 /// What one probe found.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,9 +4,13 @@
 //!
 //! ```text
 //! probe task ──record()──► Entry { state: AtomicU8, details under a Mutex }
-//!                               ▲ Arc, shared by every snapshot that has the key
+//! fleet task ──set_fleet()─┘    ▲ Arc, shared by every snapshot that has the key
 //! PoolsHealth.slots[member id] ─┘   is_up = index + one atomic load (no hashing, no lock)
 //! ```
+//!
+//! The published state is the local rise/fall state, unless a fleet (`cluster`) decides the
+//! key together with other nodes: then it is the fleet's decision, written in the background,
+//! and the DNS path still reads the same one atomic.
 //!
 //! Entries are keyed by (address or name, probe name), not by member id, so a reload that
 //! keeps a member keeps its entry: the new snapshot's view points at the same `Arc<Entry>`.
@@ -19,6 +23,7 @@ use tokio::time::Instant;
 
 use super::ProbeResult;
 use super::state::{Machine, State, Thresholds};
+use super::vote::FleetView;
 use crate::pool::{HealthView, MemberId, MemberTarget};
 
 /// What health state is keyed by: the probed thing and the probe's name.
@@ -120,12 +125,19 @@ struct Detail {
     last: Option<ProbeResult>,
     last_at: Option<Instant>,
     changed_at: Option<Instant>,
+    /// The fleet's view of this key (in a `[cluster]`): when it decides, its state is published.
+    fleet: Option<FleetView>,
 }
 
 /// A point-in-time copy of an entry, for status pages and `explain`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EntryStatus {
+    /// This node's own rise/fall state.
     pub state: State,
+    /// What steering uses: the fleet's decision when it decides, else `state`.
+    pub effective: State,
+    /// How the fleet decided, with each node's vote and its age (in a `[cluster]`).
+    pub fleet: Option<String>,
     pub last: Option<ProbeResult>,
     /// Time since the last probe finished.
     pub since_last: Option<Duration>,
@@ -137,13 +149,20 @@ pub struct EntryStatus {
 impl EntryStatus {
     /// "up, last HTTP 200 12.3s ago, changed 40.1s ago".
     pub fn describe(&self) -> String {
-        let mut s = self.state.to_string();
+        let mut s = self.effective.to_string();
+        if self.fleet.is_some() {
+            s = format!("{} (here {})", self.effective, self.state);
+        }
         match (&self.last, self.since_last) {
             (Some(r), Some(ago)) => s.push_str(&format!(", last {} {:.1}s ago", r.detail, ago.as_secs_f64())),
             _ => s.push_str(", not probed yet"),
         }
         if let Some(c) = self.since_change {
             s.push_str(&format!(", changed {:.1}s ago", c.as_secs_f64()));
+        }
+        if let Some(f) = &self.fleet {
+            s.push_str("; fleet ");
+            s.push_str(f);
         }
         s
     }
@@ -175,32 +194,51 @@ impl Entry {
     }
 
     fn publish(&self, d: &Detail) {
-        self.word.store(d.machine.state().to_u8(), Ordering::Release);
+        let state = d.fleet.as_ref().and_then(|f| f.decided).unwrap_or(d.machine.state());
+        self.word.store(state.to_u8(), Ordering::Release);
+    }
+
+    fn detail(&self) -> std::sync::MutexGuard<'_, Detail> {
+        // A poisoned lock means a panic elsewhere while holding it; nothing here panics,
+        // but keep publishing rather than stop health checking.
+        self.detail.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This node's own rise/fall state (what it votes in a fleet).
+    pub fn local_state(&self) -> State {
+        self.detail().machine.state()
+    }
+
+    /// This node's own state and its last probe result, with its time.
+    pub fn local_vote(&self) -> (State, Option<ProbeResult>, Option<Instant>) {
+        let d = self.detail();
+        (d.machine.state(), d.last.clone(), d.last_at)
+    }
+
+    /// Sets the fleet's view (`None`: no fleet) and publishes the state it decides (or the
+    /// local state when it falls back). Returns the published state before and after.
+    pub fn set_fleet(&self, view: Option<FleetView>) -> (State, State) {
+        let mut d = self.detail();
+        let before = self.state();
+        d.fleet = view;
+        self.publish(&d);
+        (before, self.state())
     }
 
     /// Feeds one probe result; returns the new state when it flipped. Counts it in `self` and
     /// in `totals`.
     pub fn record(&self, r: ProbeResult, t: Thresholds, now: Instant, totals: &Counters) -> Option<State> {
         let ok = r.ok;
-        let flipped = match self.detail.lock() {
-            Ok(mut d) => {
-                let flipped = d.machine.observe(ok, t);
-                d.last = Some(r);
-                d.last_at = Some(now);
-                if flipped.is_some() {
-                    d.changed_at = Some(now);
-                }
-                self.publish(&d);
-                flipped
+        let flipped = {
+            let mut d = self.detail();
+            let flipped = d.machine.observe(ok, t);
+            d.last = Some(r);
+            d.last_at = Some(now);
+            if flipped.is_some() {
+                d.changed_at = Some(now);
             }
-            // A poisoned lock means a panic elsewhere while holding it; nothing here panics,
-            // but keep publishing rather than stop health checking.
-            Err(p) => {
-                let mut d = p.into_inner();
-                let flipped = d.machine.observe(ok, t);
-                self.publish(&d);
-                flipped
-            }
+            self.publish(&d);
+            flipped
         };
         self.counters.add(ok, flipped.is_some());
         totals.add(ok, flipped.is_some());
@@ -208,12 +246,11 @@ impl Entry {
     }
 
     pub fn status(&self, now: Instant) -> EntryStatus {
-        let d = match self.detail.lock() {
-            Ok(d) => d,
-            Err(p) => p.into_inner(),
-        };
+        let d = self.detail();
         EntryStatus {
             state: d.machine.state(),
+            effective: self.state(),
+            fleet: d.fleet.as_ref().map(|f| f.describe(now)),
             last: d.last.clone(),
             since_last: d.last_at.map(|t| now.saturating_duration_since(t)),
             since_change: d.changed_at.map(|t| now.saturating_duration_since(t)),
@@ -290,7 +327,7 @@ impl HealthView for PoolsHealth {
             Slot::Static(false) => Some("down in the pool file".into()),
             Slot::Live { entry, assume_up, key } => {
                 let st = entry.status(Instant::now());
-                let assumed = if st.state == State::Unknown {
+                let assumed = if st.effective == State::Unknown {
                     if *assume_up { " (assumed up)" } else { " (assumed down)" }
                 } else {
                     ""

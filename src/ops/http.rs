@@ -10,6 +10,7 @@
 //! | `POST /reload` | reload now; 200 with the report, 422 with every error (the old config keeps serving) |
 //! | `POST /members/{zone}/{pool}/{region}/{member}/{action}` | action: drain, undrain, force-up, force-down, clear |
 //! | `POST /regions/{zone}/{pool}/{region}/{action}` | the same for every member of a region |
+//! | `GET/PUT/DELETE /changes/...` | runtime changes: weights, members, region weights, overrides ([`super::changes`]) |
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -19,6 +20,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::changes::Changes;
 use super::metrics::Metrics;
 use super::reload::{ReloadReport, Reloader, Trigger};
 use crate::config::Snapshot;
@@ -36,6 +38,8 @@ pub struct AdminState {
     pub reloader: Arc<Reloader>,
     pub overrides: Arc<dyn Overrides>,
     pub metrics: Arc<Metrics>,
+    /// Runtime changes and the fleet (`/changes`, `changes.rs`).
+    pub changes: Changes,
 }
 
 /// The API's routes.
@@ -47,6 +51,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/reload", post(reload))
         .route("/members/{zone}/{pool}/{region}/{member}/{action}", post(member_action))
         .route("/regions/{zone}/{pool}/{region}/{action}", post(region_action))
+        .merge(super::changes::routes())
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -84,7 +89,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Checks the bearer token of a mutating call against the serving config's token.
-fn authorize(snap: &Snapshot, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn authorize(snap: &Snapshot, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &snap.admin_token else {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
@@ -126,6 +131,10 @@ struct StatusJson {
     health_source: &'static str,
     zones: Vec<ZoneJson>,
     overrides: Vec<OverrideEntry>,
+    /// Runtime changes in force (`applied` here or not), and the audit tail.
+    changes: serde_json::Value,
+    /// The fleet (`[cluster]`): etcd, nodes, and each (target, probe) with every node's vote.
+    fleet: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -292,6 +301,8 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
         health_source: "pool file (down = true) under admin overrides",
         zones,
         overrides: st.overrides.list(),
+        changes: super::changes::status_json(&st.changes),
+        fleet: st.changes.fleet.as_ref().map(|f| f.status_json()),
     };
     Json(serde_json::to_value(body).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })))
 }
@@ -350,7 +361,7 @@ async fn member_action(
     headers: HeaderMap,
     Path((zone, pool, region, member, action)): Path<(String, String, String, String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    set(&st, &headers, &zone, &pool, &region, Some(&member), &action)
+    set(&st, &headers, &zone, &pool, &region, Some(&member), &action).await
 }
 
 async fn region_action(
@@ -358,10 +369,10 @@ async fn region_action(
     headers: HeaderMap,
     Path((zone, pool, region, action)): Path<(String, String, String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    set(&st, &headers, &zone, &pool, &region, None, &action)
+    set(&st, &headers, &zone, &pool, &region, None, &action).await
 }
 
-fn set(
+async fn set(
     st: &AdminState,
     headers: &HeaderMap,
     zone: &str,
@@ -380,7 +391,7 @@ fn set(
         ));
     };
     let target = resolve(snap, zone, pool, region, member)?;
-    st.overrides.set_override(target.clone(), value);
+    super::changes::set_override(st, target.clone(), value, headers).await?;
     tracing::info!(zone = %target.zone, pool = %target.pool, region = %target.region, member = ?target.member, ?value, "admin override");
     Ok(Json(serde_json::json!({ "target": target, "override": value })))
 }

@@ -14,12 +14,16 @@
 //! Invariants: the query path never locks, looks up, hashes or allocates for metrics (the
 //! sampled log allocates only for the queries it logs); a snapshot is published only with its
 //! live part built; overrides and answer counters are keyed by name and survive reloads.
+mod changes;
+mod fleet;
 mod http;
 mod metrics;
 mod observer;
 mod reload;
 mod watch;
 
+pub use changes::Changes;
+pub use fleet::{FleetMetrics, follow_changes};
 pub use http::{AdminState, ApiError, BODY_LIMIT, resolve, router, serve_admin};
 pub use metrics::{Metrics, MetricsSource, ProbeMetrics};
 pub use observer::QueryObserver;

@@ -1,7 +1,7 @@
 //! Reloading: SIGHUP, `POST /reload` and the file watcher all call [`Reloader::reload`].
 //!
 //! ```text
-//! trigger ──► (one at a time) config::load on a blocking thread ──► Err: keep serving the old
+//! trigger ──► (one at a time) compile_changes (files + runtime changes) on a blocking thread ──► Err: keep serving the old
 //!                                      │ Ok                              snapshot; log, count and
 //!                                      ▼                                 keep every file:line error
 //!       LiveState::build (counters carried by name, version + digest)
@@ -24,7 +24,7 @@ use crate::feedback::PoolsLoad;
 use crate::health::PoolsHealth;
 use crate::pool::Pools;
 use crate::services::{FeedbackService, HealthService};
-use crate::serving::{ConfigVersion, Live, OverrideTable, Serving, Shared};
+use crate::serving::{ConfigVersion, Live, OverrideTable, Serving, Shared, compile_changes};
 use crate::util::clock::{rfc3339, unix_now};
 use crate::util::lock;
 
@@ -89,6 +89,8 @@ pub enum Trigger {
     Signal,
     Api,
     Watch,
+    /// A runtime change (a weight or a member) was made here or arrived from the fleet.
+    Change,
 }
 
 /// One config error, as the API shows it.
@@ -186,18 +188,21 @@ impl Reloader {
     pub async fn reload(&self, trigger: Trigger) -> ReloadReport {
         let _one = self.serial.lock().await;
         let path = self.path.clone();
+        let changes = self.overrides.changes();
         let loaded = tokio::task::spawn_blocking(move || {
-            let snap = config::load(&path)?;
+            let compiled = compile_changes(&path, &changes)?;
             let files = config_files(&path);
             let digest = digest(&files);
-            Ok::<_, ConfigErrors>((snap, files, digest))
+            Ok::<_, ConfigErrors>((compiled, files, digest))
         })
         .await;
         let now = unix_now();
         let metrics = &self.metrics;
         metrics.last_reload_unix.store(now, Ordering::Relaxed);
         let report = match loaded {
-            Ok(Ok((snap, files, digest))) => {
+            Ok(Ok((compiled, files, digest))) => {
+                self.overrides.set_not_applied(compiled.not_applied);
+                let snap = compiled.snapshot;
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 let version = ConfigVersion {
                     generation,

@@ -21,4 +21,4 @@ pub use model::{
     MAX_ANSWERS, MaxAnswers, Member, MemberId, MemberInfo, MemberPolicy, MemberTarget, Pool, PoolId, Pools, Region,
     RegionFeed, RegionId, RegionLoad, RegionPolicy, ShedConfig, Ttl, Watermark, Weight, WhenEmpty,
 };
-pub use spec::{FeedKey, FeedKind, FeedSpec, HttpProbe, MetricSel, ProbeKind, ProbeSpec, Thresholds, TlsProbe};
+pub use spec::{Decide, FeedKey, FeedKind, FeedSpec, HttpProbe, MetricSel, ProbeKind, ProbeSpec, Thresholds, TlsProbe};

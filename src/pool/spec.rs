@@ -19,6 +19,50 @@ pub struct ProbeSpec {
     /// Bound on one whole probe; 1 ms..=interval.
     pub timeout: Duration,
     pub thresholds: Thresholds,
+    /// In a fleet (`[cluster]`): how the nodes' votes on this probe are combined, and the fresh
+    /// voters needed; `None` takes the `[cluster]` defaults. Ignored on a single node.
+    pub decide: Option<Decide>,
+    pub min_voters: Option<u32>,
+}
+
+/// How a fleet turns its nodes' votes on one (target, probe) into the state every node uses.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Decide {
+    /// Each node uses its own probes (what a node without a fleet does).
+    Local,
+    /// Up when more than half of the fresh voters say up, down when more than half say down;
+    /// a tie keeps the node's own observation.
+    Quorum,
+    /// Up when any fresh voter says up.
+    Any,
+    /// Up only when every fresh voter says up.
+    All,
+}
+
+impl Decide {
+    pub fn parse(s: &str) -> Option<Decide> {
+        match s {
+            "local" => Some(Decide::Local),
+            "quorum" => Some(Decide::Quorum),
+            "any" => Some(Decide::Any),
+            "all" => Some(Decide::All),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decide::Local => "local",
+            Decide::Quorum => "quorum",
+            Decide::Any => "any",
+            Decide::All => "all",
+        }
+    }
+}
+
+impl fmt::Display for Decide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

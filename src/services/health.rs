@@ -4,6 +4,7 @@
 //! ```text
 //! update([&Pools]) ── wanted keys ──► Registry<HealthKey, Entry, ProbeJob>
 //! task: sleep_until(next) → timeout(prober.probe()) → entry.record() → next = start + interval − jitter·u
+//!                                                       └ on a flip: flips += 1 (the fleet task watches it)
 //! view(&Pools) ──► PoolsHealth: member id → Arc<Entry> (or the pool file's static mark)
 //! ```
 //!
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 
 use super::prober::{NetProber, Prober};
 use super::registry::{Registry, UpdateReport};
+use crate::config::ProbeSource;
 use crate::health::{Counters, Counts, Entry, EntryStatus, HealthKey, PoolsHealth, ProbeResult, State, Target};
 use crate::pool::{MemberTarget, Pools, ProbeSpec};
 use crate::util::rng::{Random, SplitMix64, mix64, seed_of};
@@ -27,6 +29,8 @@ use crate::util::rng::{Random, SplitMix64, mix64, seed_of};
 pub struct HealthOptions {
     /// Seeds the jitter of every task (mixed with the key).
     pub seed: u64,
+    /// The addresses probes are sent from (`[server] probe_source`).
+    pub source: ProbeSource,
 }
 
 /// Totals and per-key counters.
@@ -48,6 +52,8 @@ struct Inner<P: Prober> {
     registry: Registry<HealthKey, Entry, ProbeJob>,
     totals: Arc<Counters>,
     seed: u64,
+    /// Bumped on every state flip of any key.
+    flips: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The health subsystem. Cheap to clone; the probe tasks stop when the last clone is dropped
@@ -83,7 +89,7 @@ impl HealthService<NetProber> {
     /// Starts the subsystem with real network probes. Must be called inside a Tokio runtime;
     /// no probe runs until [`update`](Self::update).
     pub fn start(opts: HealthOptions) -> Result<HealthService<NetProber>, HealthError> {
-        HealthService::with_prober(NetProber::new(), opts)
+        HealthService::with_prober(NetProber::with_source(opts.source), opts)
     }
 }
 
@@ -97,6 +103,7 @@ impl<P: Prober> HealthService<P> {
                 registry: Registry::new(runtime),
                 totals: Arc::new(Counters::default()),
                 seed: opts.seed,
+                flips: Arc::new(tokio::sync::watch::channel(0).0),
             }),
         })
     }
@@ -139,6 +146,7 @@ impl<P: Prober> HealthService<P> {
                     Arc::clone(&inner.prober),
                     Arc::clone(&inner.totals),
                     inner.registry.round(),
+                    Arc::clone(&inner.flips),
                     rng,
                 )
             },
@@ -184,6 +192,16 @@ impl<P: Prober> HealthService<P> {
         v
     }
 
+    /// Every configured key with its entry and probe (the fleet task reads them).
+    pub fn running(&self) -> Vec<(HealthKey, Arc<Entry>, Arc<ProbeJob>)> {
+        self.inner.registry.running()
+    }
+
+    /// A counter bumped on every state flip of any key (the first result included).
+    pub fn flips(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.flips.subscribe()
+    }
+
     /// Probes run, failures and transitions: totals since start and per configured key.
     pub fn metrics(&self) -> HealthMetrics {
         let mut per_key = Vec::new();
@@ -215,6 +233,7 @@ async fn probe_loop<P: Prober>(
     prober: Arc<P>,
     totals: Arc<Counters>,
     round: Arc<tokio::sync::Notify>,
+    flips: Arc<tokio::sync::watch::Sender<u64>>,
     mut rng: SplitMix64,
 ) {
     let spec = &job.spec;
@@ -227,7 +246,9 @@ async fn probe_loop<P: Prober>(
             Ok(r) => r,
             Err(_) => ProbeResult::new(false, format!("timeout after {:?}", spec.timeout), spec.timeout),
         };
-        entry.record(r, spec.thresholds, Instant::now(), &totals);
+        if entry.record(r, spec.thresholds, Instant::now(), &totals).is_some() {
+            flips.send_modify(|n| *n += 1);
+        }
         round.notify_waiters();
         let gap = spec.interval.saturating_sub(part_of(&mut rng, spec.jitter));
         next = (started + gap).max(Instant::now());

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use tokio::time::Instant;
 
+use crate::config::ProbeSource;
 use crate::health::ProbeResult;
 use crate::pool::{HttpProbe, MemberTarget, ProbeKind, ProbeSpec, TlsProbe};
 
@@ -32,6 +33,8 @@ pub fn install_crypto_provider() {
 /// own client, because reqwest can only pin a name to an address per client.
 pub struct NetProber {
     clients: Mutex<HashMap<ClientKey, reqwest::Client>>,
+    /// The local addresses probes are sent from (`[server] probe_source`).
+    source: ProbeSource,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -40,6 +43,8 @@ struct ClientKey {
     user_agent: String,
     /// Only for SNI clients: the name → address pin.
     pin: Option<(String, SocketAddr)>,
+    /// The local address the client binds (probe_source of the target's family).
+    local: Option<IpAddr>,
 }
 
 impl Default for NetProber {
@@ -50,8 +55,13 @@ impl Default for NetProber {
 
 impl NetProber {
     pub fn new() -> NetProber {
+        NetProber::with_source(ProbeSource::default())
+    }
+
+    /// Probes sent from `source`'s addresses (each target from the one of its family).
+    pub fn with_source(source: ProbeSource) -> NetProber {
         install_crypto_provider();
-        NetProber { clients: Mutex::new(HashMap::new()) }
+        NetProber { clients: Mutex::new(HashMap::new()), source }
     }
 
     /// Drops cached clients (after a reload removed the probes that used them).
@@ -87,6 +97,9 @@ impl NetProber {
         if let Some((name, addr)) = &key.pin {
             b = b.resolve(name, *addr);
         }
+        if let Some(local) = key.local {
+            b = b.local_address(local);
+        }
         let client = b.build().map_err(|e| format!("http client: {e}"))?;
         if let Ok(mut m) = self.clients.lock() {
             m.insert(key, client.clone());
@@ -100,7 +113,7 @@ impl Prober for NetProber {
         let start = Instant::now();
         let attempt = async {
             match &spec.kind {
-                ProbeKind::Tcp { port } => tcp(target, *port).await,
+                ProbeKind::Tcp { port } => tcp(target, *port, self.source).await,
                 ProbeKind::Http(h) => http(self, target, h).await,
             }
         };
@@ -111,15 +124,34 @@ impl Prober for NetProber {
     }
 }
 
-async fn tcp(target: &MemberTarget, port: u16) -> (bool, String) {
-    let r = match target {
-        MemberTarget::Address(a) => tokio::net::TcpStream::connect(SocketAddr::new(*a, port)).await,
-        MemberTarget::Cname(n) => tokio::net::TcpStream::connect((n.to_ascii().trim_end_matches('.'), port)).await,
+async fn tcp(target: &MemberTarget, port: u16, source: ProbeSource) -> (bool, String) {
+    let r = match (target, source == ProbeSource::default()) {
+        (MemberTarget::Address(a), true) => tokio::net::TcpStream::connect(SocketAddr::new(*a, port)).await,
+        (MemberTarget::Cname(n), true) => {
+            tokio::net::TcpStream::connect((n.to_ascii().trim_end_matches('.'), port)).await
+        }
+        (MemberTarget::Address(a), false) => connect_from(source, SocketAddr::new(*a, port)).await,
+        (MemberTarget::Cname(n), false) => {
+            let host = n.to_ascii();
+            match tokio::net::lookup_host((host.trim_end_matches('.'), port)).await.map(|mut i| i.next()) {
+                Ok(Some(addr)) => connect_from(source, addr).await,
+                Ok(None) => return (false, format!("{host}: no address")),
+                Err(e) => return (false, format!("{host}: {e}")),
+            }
+        }
     };
     match r {
         Ok(_) => (true, "connected".into()),
         Err(e) => (false, short_io(&e)),
     }
+}
+
+/// Connects to `addr` from `source`'s address of its family (or any address if none is set).
+async fn connect_from(source: ProbeSource, addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let Some(local) = source.for_target(addr.ip()) else { return tokio::net::TcpStream::connect(addr).await };
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(addr).await
 }
 
 fn short_io(e: &std::io::Error) -> String {
@@ -156,7 +188,13 @@ async fn http(p: &NetProber, target: &MemberTarget, h: &HttpProbe) -> (bool, Str
         }
         (MemberTarget::Cname(n), None) => (n.to_ascii().trim_end_matches('.').to_string(), None),
     };
-    let key = ClientKey { tls: h.tls.clone(), user_agent: h.user_agent.clone(), pin };
+    // The source of the target's family; a name is probed from the IPv4 source if there is one.
+    let local = match (target, &pin) {
+        (_, Some((_, addr))) => p.source.for_target(addr.ip()),
+        (MemberTarget::Address(a), None) => p.source.for_target(*a),
+        (MemberTarget::Cname(_), None) => p.source.v4.map(IpAddr::V4).or(p.source.v6.map(IpAddr::V6)),
+    };
+    let key = ClientKey { tls: h.tls.clone(), user_agent: h.user_agent.clone(), pin, local };
     let client = match p.client(key) {
         Ok(c) => c,
         Err(e) => return (false, e),

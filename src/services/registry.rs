@@ -148,6 +148,12 @@ impl<K: Eq + Hash + Clone, E: Default, J> Registry<K, E, J> {
         }
     }
 
+    /// Every key that has a task (what the configuration wants now), with its entry and job.
+    pub fn running(&self) -> Vec<(K, Arc<E>, Arc<J>)> {
+        let map = lock(&self.map);
+        map.iter().filter(|(_, r)| r.task.is_some()).map(|(k, r)| (k.clone(), r.entry.clone(), r.job.clone())).collect()
+    }
+
     /// Stops every task; entries keep answering their last state.
     pub fn shutdown(&self) {
         for r in lock(&self.map).values_mut() {

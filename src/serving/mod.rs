@@ -14,6 +14,9 @@
 //!
 //! The front end answers from any [`AnswerSource`]: a [`Serving`] state (the server), or a bare
 //! [`Snapshot`] that answers with the pool file's own `down` marks (tools, benches, fuzzing).
+mod audit;
+mod changes;
+mod compile;
 mod live;
 mod overrides;
 mod version;
@@ -24,8 +27,11 @@ use arc_swap::ArcSwap;
 
 use crate::config::Snapshot;
 use crate::pool::{FileHealth, HealthView, Pools};
+pub use audit::{AUDIT_KEPT, AuditEntry, AuditLog};
+pub use changes::{ChangeKey, ChangeRecord, ChangeSet, ChangeValue, MemberSpec, Setting, edit_of};
+pub use compile::{Compiled, check_change, compile_changes};
 pub use live::{CounterKey, Live, LiveHealth, NO_REGION, Steered, SteeredAnswer, member_name};
-pub use overrides::{Override, OverrideEntry, OverrideTable, OverrideTarget, Overrides};
+pub use overrides::{ChangeMeta, Override, OverrideEntry, OverrideTable, OverrideTarget, Overrides, Stale};
 pub use version::ConfigVersion;
 
 /// A value published by atomic swaps: readers load it without a lock.

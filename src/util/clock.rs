@@ -8,6 +8,12 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+#[allow(clippy::disallowed_methods)]
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
 /// Unix seconds as RFC 3339 UTC (`2026-11-21T20:17:00Z`).
 pub fn rfc3339(unix: u64) -> String {
     let secs = unix % 86_400;

@@ -14,6 +14,7 @@
 mod content;
 mod feed;
 mod names;
+mod overlay;
 mod pool;
 mod probe;
 mod raw;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use hickory_proto::rr::Name;
 use toml::Spanned;
 
+use crate::config::PoolEdit;
 use crate::diag::{ConfigError, line_of};
 use crate::pool::{FeedSpec, MemberInfo, PoolId, Pools, ProbeSpec, RegionId};
 use raw::{RawFile, RawPool};
@@ -65,7 +67,14 @@ struct Ctx<'a> {
 /// Loads one pool file. `origin` is the zone's origin: relative pooled names are below it and
 /// absolute ones must be inside it. Returns every problem found, each with file and line.
 pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<ConfigError>> {
-    let raw: RawFile = match toml::from_str(text) {
+    load_pools_with(path, text, origin, &[])
+}
+
+/// [`load_pools`] with runtime changes applied to the parsed file before it compiles
+/// (`edits` are this zone's, in order); an edit whose pool, region or member is not in the file
+/// is an error too.
+pub fn load_pools_with(path: &Path, text: &str, origin: &Name, edits: &[&PoolEdit]) -> Result<Pools, Vec<ConfigError>> {
+    let mut raw: RawFile = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
             let line = e.span().map_or(0, |s| line_of(text, s.start));
@@ -73,6 +82,7 @@ pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<C
         }
     };
     let mut errs = Errs { file: path, text, list: Vec::new() };
+    overlay::apply(&mut errs, &mut raw, edits);
     let probes = probe::compile_probes(&mut errs, &raw.probe, path.parent().unwrap_or(Path::new("")));
     let feeds = feed::compile_feeds(&mut errs, &raw.feedback);
 

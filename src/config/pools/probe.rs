@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::Errs;
 use super::raw::RawProbe;
-use crate::pool::{HttpProbe, ProbeKind, ProbeSpec, Thresholds, TlsProbe};
+use crate::pool::{Decide, HttpProbe, ProbeKind, ProbeSpec, Thresholds, TlsProbe};
 
 /// The `[probe.NAME]` a member or region names; an error when it is not defined.
 pub(super) fn lookup_probe(
@@ -64,6 +64,17 @@ fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> P
     let timeout = int(errs, &r.timeout_ms, "timeout_ms", 1, interval, interval.min(2_000));
     let rise = int(errs, &r.rise, "rise", 1, 100, 2);
     let fall = int(errs, &r.fall, "fall", 1, 100, 3);
+    let min_voters = r.min_voters.as_ref().map(|_| int(errs, &r.min_voters, "min_voters", 1, 100, 1) as u32);
+    let decide = r.decide.as_ref().and_then(|d| {
+        let parsed = Decide::parse(d.get_ref());
+        if parsed.is_none() {
+            errs.at(
+                d.span(),
+                format!("{ctx}: decide must be \"local\", \"quorum\", \"any\" or \"all\", got \"{}\"", d.get_ref()),
+            );
+        }
+        parsed
+    });
 
     let kind_word = r.kind.get_ref().as_str();
     let (is_http, tls) = match kind_word {
@@ -186,5 +197,7 @@ fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> P
         jitter: Duration::from_millis(jitter as u64),
         timeout: Duration::from_millis(timeout as u64),
         thresholds: Thresholds { rise: rise as u8, fall: fall as u8 },
+        decide,
+        min_voters,
     }
 }

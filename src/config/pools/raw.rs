@@ -89,6 +89,11 @@ pub(super) struct RawProbe {
     pub(super) rise: Option<Spanned<i64>>,
     /// `fall`: consecutive failures that take an up target down, 1..=100, default 3.
     pub(super) fall: Option<Spanned<i64>>,
+    /// `decide`: in a fleet, `local` | `quorum` | `any` | `all`; default `[cluster] decide`.
+    pub(super) decide: Option<Spanned<String>>,
+    /// `min_voters`: in a fleet, fresh voters needed to decide together, 1..=100; default
+    /// `[cluster] min_voters`.
+    pub(super) min_voters: Option<Spanned<i64>>,
 }
 
 /// `[pool.NAME]`.
