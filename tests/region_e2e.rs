@@ -14,66 +14,11 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 use support::*;
-
-/// A loopback HTTP server answering every GET with the current body; stopped by dropping it.
-struct Feed {
-    addr: SocketAddr,
-    body: Arc<Mutex<String>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Feed {
-    fn start(addr: SocketAddr, body: &str) -> Feed {
-        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let body = Arc::new(Mutex::new(body.to_string()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (b, flag) = (body.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                        let mut buf = [0u8; 2048];
-                        let _ = s.read(&mut buf);
-                        let text = b.lock().unwrap().clone();
-                        let reply = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                            text.len()
-                        );
-                        let _ = s.write_all(reply.as_bytes());
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Feed { addr, body, stop, thread: Some(thread) }
-    }
-    fn set(&self, body: &str) {
-        *self.body.lock().unwrap() = body.to_string();
-    }
-}
-
-impl Drop for Feed {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// HAProxy 2.6 `;csv` stats (the leading columns; the parser picks columns by name).
 fn haproxy(scur: u32, act: u32) -> String {
@@ -220,13 +165,13 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duratio
 
 #[test]
 fn backends_shedding_stale_and_staged_return_through_dns() {
-    let eu = Feed::start("127.0.0.1:0".parse().unwrap(), &haproxy(10, 0));
-    let us = Feed::start("127.0.0.1:0".parse().unwrap(), &nginx(50));
-    let ap = Feed::start("127.0.0.1:0".parse().unwrap(), &prometheus(70.0));
-    let sa = Feed::start("127.0.0.1:0".parse().unwrap(), &json(80.0));
-    let eu_addr = eu.addr;
+    const EU: &str = "/stats;csv";
+    let mut eu = HttpStub::new().route(EU, 200, &haproxy(10, 0)).start();
+    let us = HttpStub::new().route("/nginx_status", 200, &nginx(50)).start();
+    let ap = HttpStub::new().route("/metrics", 200, &prometheus(70.0)).start();
+    let sa = HttpStub::new().route("/load.json", 200, &json(80.0)).start();
     let config = "[server]\nlisten = [\"127.0.0.1:0\"]\nhealth_startup_wait_ms = 3000\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[zone]]\norigin = \"r.test.\"\nfile = \"r.test.zone\"\npools = \"r.test.pools.toml\"\n";
-    let pool_text = pools(eu.addr, us.addr, ap.addr, sa.addr);
+    let pool_text = pools(eu.addr(), us.addr(), ap.addr(), sa.addr());
     let srv = GslbdServer::start(config, &[("r.test.zone", zone()), ("r.test.pools.toml", &pool_text)]);
     let (dns, admin) = (srv.addr(), srv.admin());
     let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
@@ -236,15 +181,15 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     assert_eq!(fb["state"], "fresh", "{fb}");
     assert_eq!(fb["backends_up"], 0, "{fb}");
     assert_eq!(ask(dns, "81.2.69.0/24").0, ip("127.0.1.2"), "eu has 0 backends up: failover to us");
-    eu.set(&haproxy(10, 2));
+    eu.set_body(EU, &haproxy(10, 2));
     wait_for("eu back once its backends are up", Duration::from_secs(3), || {
         ask(dns, "81.2.69.0/24").0 == ip("127.0.1.1")
     });
 
     // 2. eu above its high watermark: it sheds until s ≥ 0.35, then holds between the watermarks.
-    eu.set(&haproxy(100, 2));
+    eu.set_body(EU, &haproxy(100, 2));
     wait_for("eu sheds", Duration::from_secs(5), || eu_feedback(admin)["shed"].as_f64().unwrap_or(0.0) >= 0.35);
-    eu.set(&haproxy(70, 2));
+    eu.set_body(EU, &haproxy(70, 2));
     std::thread::sleep(Duration::from_millis(3 * INTERVAL_MS));
     let fb = eu_feedback(admin);
     let s = fb["shed"].as_f64().unwrap();
@@ -289,7 +234,7 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     assert!(explain.contains("load between watermarks: holding"), "{explain}");
 
     // 3. The eu feed stops: stale, s held, the same answers for every client.
-    drop(eu);
+    eu.stop();
     let took = wait_for("eu stale", Duration::from_millis(STALE_MS + 3 * INTERVAL_MS + 1000), || {
         eu_feedback(admin)["state"] == "stale"
     });
@@ -320,7 +265,8 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     assert_eq!(gauge("gslbd_region_load", "ap"), 70.0);
 
     // 4. The feed returns below the low watermark: s falls by 0.25 per sample, not at once.
-    let eu = Feed::start(eu_addr, &haproxy(10, 2));
+    eu.set_body(EU, &haproxy(10, 2));
+    eu.restart();
     let mut seen = vec![s];
     wait_for("all clients back in eu", Duration::from_secs(5), || {
         let fb = eu_feedback(admin);
@@ -338,5 +284,4 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     for n in nets.iter().take(300) {
         assert_eq!(ask(dns, n).0, ip("127.0.1.1"), "{n} is back in eu");
     }
-    drop((eu, us, ap, sa));
 }

@@ -1,0 +1,96 @@
+//! Unbound, the resolver of record: a stub zone to one authoritative server on loopback, with
+//! Client Subnet sent upstream, in its own temp dir, killed on Drop.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::launch::{answers_soa, spawn_ready, start_with_retries};
+use super::process::{Proc, TempDir, find_tool, free_port};
+use super::transport::assert_loopback;
+
+/// Where `unbound` lives, if installed. `GSLBD_TEST_UNBOUND=/path/to/unbound` overrides the
+/// search; set it empty to check the SKIP path.
+pub fn unbound_path() -> Option<PathBuf> {
+    find_tool("GSLBD_TEST_UNBOUND", "unbound")
+}
+
+/// A running Unbound resolver on 127.0.0.1 that reaches `zone` through a stub to one
+/// authoritative server, sending it ECS (RFC 7871). Killed on Drop.
+pub struct Unbound {
+    // Field order matters: the process dies before its directory is removed.
+    proc: Proc,
+    addr: SocketAddr,
+    dir: TempDir,
+}
+
+impl Unbound {
+    /// Starts Unbound with `zone` stubbed to `upstream` and Client Subnet sent to it, or prints
+    /// `SKIP: unbound not installed (apt-get install unbound)` and returns `None`.
+    ///
+    /// The configuration is self-contained (`-c`, no include of /etc/unbound): no trust anchor
+    /// (so neither unbound-anchor nor a root key is needed), DNSSEC validation off for `zone`
+    /// by `domain-insecure`, no remote control, no chroot, no privilege drop, no daemon.
+    pub fn start_stub_with_ecs(zone: &str, upstream: SocketAddr) -> Option<Unbound> {
+        let Some(unbound) = unbound_path() else {
+            eprintln!("SKIP: unbound not installed (apt-get install unbound)");
+            return None;
+        };
+        assert_loopback(upstream);
+        Some(start_with_retries("unbound", || {
+            let port = free_port();
+            let dir = TempDir::new("unbound-test");
+            let d = dir.path().display();
+            let up_ip = upstream.ip();
+            let up_port = upstream.port();
+            let conf = format!(
+                "server:\n\
+                 \x20   interface: 127.0.0.1\n\
+                 \x20   port: {port}\n\
+                 \x20   do-ip4: yes\n\
+                 \x20   do-ip6: no\n\
+                 \x20   access-control: 127.0.0.0/8 allow\n\
+                 \x20   do-daemonize: no\n\
+                 \x20   chroot: \"\"\n\
+                 \x20   username: \"\"\n\
+                 \x20   directory: \"{d}\"\n\
+                 \x20   pidfile: \"\"\n\
+                 \x20   logfile: \"\"\n\
+                 \x20   use-syslog: no\n\
+                 \x20   verbosity: 1\n\
+                 \x20   num-threads: 1\n\
+                 \x20   do-not-query-localhost: no\n\
+                 \x20   qname-minimisation: no\n\
+                 \x20   module-config: \"subnetcache validator iterator\"\n\
+                 \x20   send-client-subnet: {up_ip}\n\
+                 \x20   client-subnet-always-forward: yes\n\
+                 \x20   max-client-subnet-ipv4: 24\n\
+                 \x20   max-client-subnet-ipv6: 56\n\
+                 \x20   domain-insecure: \"{zone}\"\n\
+                 remote-control:\n\
+                 \x20   control-enable: no\n\
+                 stub-zone:\n\
+                 \x20   name: \"{zone}\"\n\
+                 \x20   stub-addr: {up_ip}@{up_port}\n"
+            );
+            let conf = dir.write("unbound.conf", &conf);
+            let mut cmd = Command::new(&unbound);
+            cmd.arg("-d").arg("-c").arg(&conf).current_dir(dir.path());
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            // Ready once it answers a recursive SOA query: it listens, and its stub works.
+            let proc = spawn_ready(&format!("unbound on {addr}"), cmd, || answers_soa(addr, zone, true))?;
+            Ok(Unbound { proc, addr, dir })
+        }))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.proc.stderr()
+    }
+}
