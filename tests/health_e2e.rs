@@ -23,35 +23,11 @@ fn zone() -> &'static str {
 }
 
 fn pools(port: u16) -> String {
-    format!(
-        r#"[names]
-www = "web"
-
-[probe.h]
-kind = "http"
-port = {port}
-path = "/health"
-interval_ms = {INTERVAL_MS}
-timeout_ms = 200
-rise = {RISE}
-fall = {FALL}
-
-[pool.web]
-ttl = 30
-degraded_ttl = 5
-region_policy = "failover"
-member_policy = "all"
-failover_order = ["a", "b"]
-
-[pool.web.region.a]
-probe = "h"
-members = [ {{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }} ]
-
-[pool.web.region.b]
-probe = "h"
-members = [ {{ address = "127.0.0.3" }} ]
-"#
-    )
+    let probe = format!(
+        "kind = \"http\", port = {port}, path = \"/health\", interval_ms = {INTERVAL_MS}, timeout_ms = 200, \
+         rise = {RISE}, fall = {FALL}"
+    );
+    probed_failover("h", &probe, 30, &["127.0.0.1", "127.0.0.2"], &["127.0.0.3"])
 }
 
 fn answer(dns: SocketAddr) -> (Vec<IpAddr>, u32) {

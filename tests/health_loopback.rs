@@ -57,37 +57,11 @@ async fn until_answer(p: &Pools, h: &impl HealthView, want: &[&str], limit: Dura
 
 fn pool_text(kind: &str, port: u16) -> String {
     let http =
-        if kind == "http" { "path = \"/health\"\nbody_contains = \"OK\"\nhost = \"www.example.com\"\n" } else { "" };
-    format!(
-        r#"
-[names]
-www = "web"
-
-[probe.chk]
-kind = "{kind}"
-port = {port}
-{http}interval_ms = 200
-jitter_ms = 20
-timeout_ms = 150
-rise = 2
-fall = 3
-
-[pool.web]
-ttl = 30
-degraded_ttl = 5
-region_policy = "failover"
-member_policy = "all"
-failover_order = ["a", "b"]
-
-[pool.web.region.a]
-probe = "chk"
-members = [ {{ address = "127.0.0.2" }}, {{ address = "127.0.0.3" }} ]
-
-[pool.web.region.b]
-probe = "chk"
-members = [ {{ address = "127.0.0.4" }} ]
-"#
-    )
+        if kind == "http" { "path = \"/health\", body_contains = \"OK\", host = \"www.example.com\", " } else { "" };
+    let probe = format!(
+        "kind = \"{kind}\", port = {port}, {http}interval_ms = 200, jitter_ms = 20, timeout_ms = 150, rise = 2, fall = 3"
+    );
+    support::probed_failover("chk", &probe, 30, &["127.0.0.2", "127.0.0.3"], &["127.0.0.4"])
 }
 
 async fn failover_and_recovery(kind: &str) {

@@ -47,32 +47,6 @@ ns1     A   127.0.0.1\n\
 eu      NS  ns1.eu\n\
 ns1.eu  A   127.0.0.21\n";
 
-/// The pool: region eu hands `www` off to the region's DNS; us is the failover with a plain
-/// address. eu's health is a tcp probe of its glue address on port 53.
-const POOLS: &str = r#"[names]
-www = "web"
-
-[probe.dns]
-kind = "tcp"
-port = 53
-interval_ms = 200
-timeout_ms = 150
-rise = 2
-fall = 2
-
-[pool.web]
-ttl = 30
-region_policy = "failover"
-failover_order = ["eu", "us"]
-
-[pool.web.region.eu]
-delegate = "www.eu"
-probe = "dns"
-
-[pool.web.region.us]
-members = [{ address = "192.0.2.1" }]
-"#;
-
 /// The region's zone on its own Knot.
 const EU_ZONE: &str = "$ORIGIN eu.gslb.example.com.\n$TTL 300\n\
 @    SOA ns1 hostmaster 1 7200 900 1209600 300\n\
@@ -120,7 +94,7 @@ fn a_delegated_region_resolves_through_unbound_at_the_regions_own_dns() {
 }
 
 /// Starts knotd serving `origin` on `addr` (port 53 inside the namespace); killed on Drop.
-fn knot_at(addr: SocketAddr, origin: &str, zone_text: &str) -> Knot {
+fn knot_at(addr: SocketAddr, origin: &str, zone_text: &str) -> Daemon {
     Knot::start_at(addr, origin, zone_text).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -147,8 +121,11 @@ fn inside_the_namespace() {
         "[server]\nlisten = [\"127.0.0.1:0\"]\nhealth_startup_wait_ms = 3000\n\n\
          [[zone]]\norigin = \"{ZONE}\"\nfile = \"gslb.example.com.zone\"\npools = \"gslb.example.com.pools.toml\"\n"
     );
+    // The pool: region eu hands `www` off to the region's DNS; us is the failover with a plain
+    // address. eu's health is a tcp probe of its glue address on port 53.
+    let pools = delegated_failover(53, 2, "192.0.2.1");
     let gslbd =
-        GslbdServer::start(&config, &[("gslb.example.com.zone", GSLB_ZONE), ("gslb.example.com.pools.toml", POOLS)]);
+        GslbdServer::start(&config, &[("gslb.example.com.zone", GSLB_ZONE), ("gslb.example.com.pools.toml", &pools)]);
 
     // 1. Directly from gslbd: the CNAME into the cut, and the referral, exactly.
     for qtype in [RecordType::A, RecordType::AAAA] {

@@ -53,70 +53,37 @@ fn json(load: f64) -> String {
     format!("{{\"load\":{{\"sessions\":{load}}},\"servers\":{{\"up\":2}}}}")
 }
 
+/// The path of the eu feed (HAProxy's CSV stats).
+const EU: &str = "/stats;csv";
 const INTERVAL_MS: u64 = 250;
 const STALE_MS: u64 = 1000;
 
-fn pools(eu: SocketAddr, us: SocketAddr, ap: SocketAddr, sa: SocketAddr) -> String {
-    format!(
-        r#"[names]
-www = "web"
-
-[feedback.eu]
-kind = "haproxy"
-url = "http://{eu}/stats;csv"
-frontend = "web"
-backend = "web_servers"
-interval_ms = {INTERVAL_MS}
-stale_after_ms = {STALE_MS}
-
-[feedback.us]
-kind = "nginx"
-url = "http://{us}/nginx_status"
-interval_ms = {INTERVAL_MS}
-stale_after_ms = {STALE_MS}
-
-[feedback.ap]
-kind = "prometheus"
-url = "http://{ap}/metrics"
-metric = 'haproxy_frontend_current_sessions{{proxy="web"}}'
-backends_metric = 'haproxy_backend_active_servers{{proxy="web_servers"}}'
-interval_ms = {INTERVAL_MS}
-stale_after_ms = {STALE_MS}
-
-[feedback.sa]
-kind = "json"
-url = "http://{sa}/load.json"
-path = "load.sessions"
-backends_path = "servers.up"
-interval_ms = {INTERVAL_MS}
-stale_after_ms = {STALE_MS}
-
-[pool.web]
-ttl = 30
-region_policy = "failover"
-failover_order = ["eu", "us", "ap", "sa"]
-
-[pool.web.region.eu]
-members = [ {{ address = "127.0.1.1" }} ]
-feedback = "eu"
-capacity = 100
-
-[pool.web.region.us]
-members = [ {{ address = "127.0.1.2" }} ]
-feedback = "us"
-capacity = 100
-
-[pool.web.region.ap]
-members = [ {{ address = "127.0.1.3" }} ]
-feedback = "ap"
-capacity = 100
-
-[pool.web.region.sa]
-members = [ {{ address = "127.0.1.4" }} ]
-feedback = "sa"
-capacity = 100
-"#
-    )
+/// The pool file: one region per feed, in failover order eu, us, ap, sa; region i has member
+/// 127.0.1.i and capacity 100, and reads its load from its own feed server.
+fn pools(eu: &HttpStub, us: &HttpStub, ap: &HttpStub, sa: &HttpStub) -> String {
+    let prometheus = r#"metric = 'haproxy_frontend_current_sessions{proxy="web"}', backends_metric = 'haproxy_backend_active_servers{proxy="web_servers"}'"#;
+    let feeds = [
+        ("eu", format!(r#"kind = "haproxy", url = "{}", frontend = "web", backend = "web_servers""#, eu.url(EU))),
+        ("us", format!(r#"kind = "nginx", url = "{}""#, us.url("/nginx_status"))),
+        ("ap", format!(r#"kind = "prometheus", url = "{}", {prometheus}"#, ap.url("/metrics"))),
+        (
+            "sa",
+            format!(
+                r#"kind = "json", url = "{}", path = "load.sessions", backends_path = "servers.up""#,
+                sa.url("/load.json")
+            ),
+        ),
+    ];
+    let mut text = String::from("[names]\nwww = \"web\"\n\n[feedback]\n");
+    for (name, keys) in &feeds {
+        text += &format!("{name} = {{ {keys}, interval_ms = {INTERVAL_MS}, stale_after_ms = {STALE_MS} }}\n");
+    }
+    text += "\n[pool.web]\nttl = 30\nregion_policy = \"failover\"\nfailover_order = [\"eu\", \"us\", \"ap\", \"sa\"]\n";
+    for (i, (name, _)) in feeds.iter().enumerate() {
+        let member = members(&[&format!("127.0.1.{}", i + 1)]);
+        text += &format!("\n[pool.web.region.{name}]\nmembers = [ {member} ]\nfeedback = \"{name}\"\ncapacity = 100\n");
+    }
+    text
 }
 
 fn zone() -> &'static str {
@@ -165,13 +132,12 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duratio
 
 #[test]
 fn backends_shedding_stale_and_staged_return_through_dns() {
-    const EU: &str = "/stats;csv";
     let mut eu = HttpStub::new().route(EU, 200, &haproxy(10, 0)).start();
     let us = HttpStub::new().route("/nginx_status", 200, &nginx(50)).start();
     let ap = HttpStub::new().route("/metrics", 200, &prometheus(70.0)).start();
     let sa = HttpStub::new().route("/load.json", 200, &json(80.0)).start();
     let config = "[server]\nlisten = [\"127.0.0.1:0\"]\nhealth_startup_wait_ms = 3000\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[zone]]\norigin = \"r.test.\"\nfile = \"r.test.zone\"\npools = \"r.test.pools.toml\"\n";
-    let pool_text = pools(eu.addr(), us.addr(), ap.addr(), sa.addr());
+    let pool_text = pools(&eu, &us, &ap, &sa);
     let srv = GslbdServer::start(config, &[("r.test.zone", zone()), ("r.test.pools.toml", &pool_text)]);
     let (dns, admin) = (srv.addr(), srv.admin());
     let ip = |s: &str| -> IpAddr { s.parse().unwrap() };

@@ -317,21 +317,5 @@ fn run_case(path: &Path) -> Result<(), String> {
 
 #[test]
 fn scenarios() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/scenarios")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 25, "only {} scenarios", files.len());
-    let mut failures = Vec::new();
-    for f in &files {
-        if let Err(e) = run_case(f) {
-            failures
-                .push(format!("{}: {e}", f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())));
-        }
-    }
-    println!("{} scenarios through decide and respond, {} failed", files.len(), failures.len());
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+    support::run_toml_cases("tests/scenarios", 25, run_case);
 }

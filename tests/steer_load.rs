@@ -28,15 +28,10 @@ const POOLS: &str = r#"
 [names]
 www = "web"
 
-[feedback.a]
-kind = "nginx"
-url = "http://127.0.0.1:1/a"
-[feedback.b]
-kind = "nginx"
-url = "http://127.0.0.1:1/b"
-[feedback.c]
-kind = "nginx"
-url = "http://127.0.0.1:1/c"
+[feedback]
+a = { kind = "nginx", url = "http://127.0.0.1:1/a" }
+b = { kind = "nginx", url = "http://127.0.0.1:1/b" }
+c = { kind = "nginx", url = "http://127.0.0.1:1/c" }
 
 [pool.web]
 region_policy = "failover"

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::launch::{answers_soa, spawn_ready, start_with_retries};
-use super::process::{Proc, TempDir, find_tool, free_port};
+use super::launch::{Daemon, answers_soa, start_with_retries};
+use super::process::{TempDir, find_tool, free_port};
 
 /// Where `knotd` lives, if installed. `GSLBD_TEST_KNOTD=/path/to/knotd` overrides the
 /// search; set it empty to check the SKIP path.
@@ -13,23 +13,19 @@ pub fn knotd_path() -> Option<PathBuf> {
     find_tool("GSLBD_TEST_KNOTD", "knotd")
 }
 
-/// A running Knot DNS (`knotd`) serving one zone on 127.0.0.1. Killed on Drop.
-pub struct Knot {
-    // Field order matters: the process dies before its directory is removed.
-    proc: Proc,
-    addr: SocketAddr,
-    dir: TempDir,
-}
+/// Knot DNS (`knotd`) serving one zone on loopback: each constructor returns the running
+/// [`Daemon`] (killed, its temp dir removed, on Drop).
+pub struct Knot;
 
 impl Knot {
     /// Starts knotd with `zone_file_text` as zone `zone_origin`, or prints
     /// `SKIP: knotd not installed (apt-get install knot)` to stderr and returns `None`.
-    pub fn start(zone_origin: &str, zone_file_text: &str) -> Option<Knot> {
+    pub fn start(zone_origin: &str, zone_file_text: &str) -> Option<Daemon> {
         Self::start_with_nsid(zone_origin, zone_file_text, "")
     }
 
     /// Like [`Knot::start`], with Knot's NSID (RFC 5001) set to `nsid` ("" = none).
-    pub fn start_with_nsid(zone_origin: &str, zone_file_text: &str, nsid: &str) -> Option<Knot> {
+    pub fn start_with_nsid(zone_origin: &str, zone_file_text: &str, nsid: &str) -> Option<Daemon> {
         let Some(knotd) = knotd_path() else {
             eprintln!("SKIP: knotd not installed (apt-get install knot)");
             return None;
@@ -42,12 +38,12 @@ impl Knot {
 
     /// Starts knotd on `addr` (say port 53 inside a network namespace); `Err` when it does not
     /// answer within the start timeout. Panics when knotd is not installed.
-    pub fn start_at(addr: SocketAddr, zone_origin: &str, zone_file_text: &str) -> Result<Knot, String> {
+    pub fn start_at(addr: SocketAddr, zone_origin: &str, zone_file_text: &str) -> Result<Daemon, String> {
         let knotd = knotd_path().expect("knotd is installed");
         Self::launch(&knotd, addr, zone_origin, zone_file_text, "")
     }
 
-    fn launch(knotd: &Path, addr: SocketAddr, origin: &str, zone_text: &str, nsid: &str) -> Result<Knot, String> {
+    fn launch(knotd: &Path, addr: SocketAddr, origin: &str, zone_text: &str, nsid: &str) -> Result<Daemon, String> {
         let dir = TempDir::new("knot-test");
         let zone = dir.write("zone.zone", zone_text);
         let d = dir.path().display();
@@ -68,19 +64,6 @@ impl Knot {
         let conf = dir.write("knot.conf", &conf);
         let mut cmd = Command::new(knotd);
         cmd.arg("-c").arg(&conf).current_dir(dir.path());
-        let proc = spawn_ready(&format!("knotd on {addr}"), cmd, || answers_soa(addr, origin, false))?;
-        Ok(Knot { proc, addr, dir })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn stderr(&self) -> String {
-        self.proc.stderr()
+        Daemon::start("knotd", cmd, addr, dir, || answers_soa(addr, origin, false))
     }
 }

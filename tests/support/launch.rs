@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 
 use super::normal::normalise;
-use super::process::Proc;
+use super::process::{Proc, TempDir};
 use super::query::{QuerySpec, rand_id};
 use super::transport::udp_raw_timeout;
 
@@ -42,6 +42,41 @@ pub fn spawn_ready(what: &str, cmd: Command, mut ready: impl FnMut() -> Result<(
             return Err(format!("{what} not ready within {START_TIMEOUT:?}: {last}; stderr:\n{}", proc.stderr()));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A daemon listening on `addr`, with its config in its own temp dir: killed, then the dir
+/// removed, on Drop. [`super::knot::Knot`] and [`super::unbound::Unbound`] are such daemons.
+pub struct Daemon {
+    // Field order matters: the process dies before its directory is removed.
+    proc: Proc,
+    addr: SocketAddr,
+    dir: TempDir,
+}
+
+impl Daemon {
+    /// [`spawn_ready`] for a daemon that serves on `addr` from `dir`.
+    pub fn start(
+        what: &str,
+        cmd: Command,
+        addr: SocketAddr,
+        dir: TempDir,
+        ready: impl FnMut() -> Result<(), String>,
+    ) -> Result<Daemon, String> {
+        let proc = spawn_ready(&format!("{what} on {addr}"), cmd, ready)?;
+        Ok(Daemon { proc, addr, dir })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.proc.stderr()
     }
 }
 

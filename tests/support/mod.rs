@@ -13,6 +13,9 @@
 //! Invariants: all traffic goes to loopback; every wait and loop is bounded; every child
 //! process is killed and its temp dir removed on Drop (so also on panic).
 //!
+//! `invariants.rs` (the oracle for `dns::respond`) is not a module here: tests/proptest_wire.rs
+//! and the fuzz targets include it by path, without the rest.
+//!
 //! Adding a helper: a new file `support/<name>.rs` and one `pub mod <name>;` line (plus a
 //! `pub use` line when its names should come with `use support::*`).
 
@@ -25,6 +28,7 @@
 
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
+pub mod cases;
 pub mod counting_alloc;
 pub mod dig;
 pub mod ecs;
@@ -35,6 +39,7 @@ pub mod http_stub;
 pub mod knot;
 pub mod launch;
 pub mod normal;
+pub mod pool_files;
 pub mod process;
 pub mod query;
 /// nginx and HAProxy regional tiers and the bounded load generator (issue 8 tests).
@@ -42,6 +47,7 @@ pub mod regional;
 pub mod transport;
 pub mod unbound;
 
+pub use cases::*;
 pub use counting_alloc::*;
 pub use dig::*;
 pub use ecs::*;
@@ -52,6 +58,7 @@ pub use http_stub::*;
 pub use knot::*;
 pub use launch::*;
 pub use normal::*;
+pub use pool_files::*;
 pub use process::*;
 pub use query::*;
 pub use transport::*;

@@ -1,11 +1,11 @@
 //! Unbound, the resolver of record: a stub zone to one authoritative server on loopback, with
 //! Client Subnet sent upstream, in its own temp dir, killed on Drop.
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use super::launch::{answers_soa, spawn_ready, start_with_retries};
-use super::process::{Proc, TempDir, find_tool, free_port};
+use super::launch::{Daemon, answers_soa, start_with_retries};
+use super::process::{TempDir, find_tool, free_port};
 use super::transport::assert_loopback;
 
 /// Where `unbound` lives, if installed. `GSLBD_TEST_UNBOUND=/path/to/unbound` overrides the
@@ -14,14 +14,9 @@ pub fn unbound_path() -> Option<PathBuf> {
     find_tool("GSLBD_TEST_UNBOUND", "unbound")
 }
 
-/// A running Unbound resolver on 127.0.0.1 that reaches `zone` through a stub to one
-/// authoritative server, sending it ECS (RFC 7871). Killed on Drop.
-pub struct Unbound {
-    // Field order matters: the process dies before its directory is removed.
-    proc: Proc,
-    addr: SocketAddr,
-    dir: TempDir,
-}
+/// Unbound on 127.0.0.1, reaching one zone through a stub to one authoritative server and
+/// sending it Client Subnet (RFC 7871): the constructor returns the running [`Daemon`].
+pub struct Unbound;
 
 impl Unbound {
     /// Starts Unbound with `zone` stubbed to `upstream` and Client Subnet sent to it, or prints
@@ -30,7 +25,7 @@ impl Unbound {
     /// The configuration is self-contained (`-c`, no include of /etc/unbound): no trust anchor
     /// (so neither unbound-anchor nor a root key is needed), DNSSEC validation off for `zone`
     /// by `domain-insecure`, no remote control, no chroot, no privilege drop, no daemon.
-    pub fn start_stub_with_ecs(zone: &str, upstream: SocketAddr) -> Option<Unbound> {
+    pub fn start_stub_with_ecs(zone: &str, upstream: SocketAddr) -> Option<Daemon> {
         let Some(unbound) = unbound_path() else {
             eprintln!("SKIP: unbound not installed (apt-get install unbound)");
             return None;
@@ -77,20 +72,7 @@ impl Unbound {
             cmd.arg("-d").arg("-c").arg(&conf).current_dir(dir.path());
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             // Ready once it answers a recursive SOA query: it listens, and its stub works.
-            let proc = spawn_ready(&format!("unbound on {addr}"), cmd, || answers_soa(addr, zone, true))?;
-            Ok(Unbound { proc, addr, dir })
+            Daemon::start("unbound", cmd, addr, dir, || answers_soa(addr, zone, true))
         }))
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn stderr(&self) -> String {
-        self.proc.stderr()
     }
 }
