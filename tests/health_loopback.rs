@@ -73,7 +73,7 @@ async fn failover_and_recovery(kind: &str) {
     health.update(&[&p]);
     let view = health.view(&p);
     assert!(health.wait_first_round(Duration::from_secs(2)).await, "{:?}", health.status());
-    assert_eq!(answer(&p, &view), ["127.0.0.2", "127.0.0.3"]);
+    assert_eq!(answer(&p, &view), ["127.0.0.2", "127.0.0.3"], "{:?}", health.status());
 
     let interval = Duration::from_millis(200);
     let fail_bound = interval * 3 + Duration::from_secs(1);

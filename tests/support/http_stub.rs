@@ -12,7 +12,7 @@
 //! for [`HttpStub::requests`]. A connection that sends nothing (a TCP probe) gets no response.
 //!
 //! Invariants: loopback only; every read is bounded (8 KiB of head, 1 s); stop and Drop return
-//! only once the listener is closed (an accept loop on its own thread, polled every 5 ms).
+//! only once the listener is closed (its accept loop runs on its own thread, woken by stop).
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -133,6 +133,8 @@ impl HttpStub {
     pub fn stop(&mut self) {
         if let Some((stop, thread)) = self.running.take() {
             stop.store(true, Ordering::Relaxed);
+            // Wakes the accept() at once (else it notices within its 100 ms timeout).
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
             let _ = thread.join();
         }
     }
@@ -147,19 +149,18 @@ impl HttpStub {
         assert!(self.addr.ip().is_loopback(), "tests only listen on loopback, not {}", self.addr);
         let listener = TcpListener::bind(self.addr)?;
         self.addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
+        // accept() waits at most this long, so the thread sees `stop` even if no wake-up comes.
+        socket2::SockRef::from(&listener).set_read_timeout(Some(Duration::from_millis(100)))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (flag, routes, requests) = (stop.clone(), self.routes.clone(), self.requests.clone());
         let thread = std::thread::spawn(move || {
             // Ends when the test stops the stub; the listener closes with this thread.
             while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((sock, _)) => {
-                        let (routes, requests) = (routes.clone(), requests.clone());
-                        std::thread::spawn(move || serve(sock, &routes, &requests));
-                    }
-                    // WouldBlock: nobody is connecting; anything else: try again (bounded by stop).
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                if let Ok((sock, _)) = listener.accept()
+                    && !flag.load(Ordering::Relaxed)
+                {
+                    let (routes, requests) = (routes.clone(), requests.clone());
+                    std::thread::spawn(move || serve(sock, &routes, &requests));
                 }
             }
         });
@@ -176,7 +177,6 @@ impl Drop for HttpStub {
 
 /// Reads one request head (bounded) and writes the route's response.
 fn serve(mut sock: TcpStream, routes: &Routes, requests: &Mutex<Vec<String>>) {
-    let _ = sock.set_nonblocking(false);
     let _ = sock.set_read_timeout(Some(Duration::from_secs(1)));
     let _ = sock.set_write_timeout(Some(Duration::from_secs(1)));
     let mut buf = vec![0u8; 8192];
