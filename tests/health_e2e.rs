@@ -8,11 +8,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
@@ -22,79 +18,16 @@ const INTERVAL_MS: u64 = 300;
 const RISE: u64 = 2;
 const FALL: u64 = 2;
 
-/// A minimal HTTP/1.1 health endpoint on one loopback address; stopped by dropping it.
-struct Endpoint {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Endpoint {
-    fn start(addr: SocketAddr) -> Endpoint {
-        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                        let mut buf = [0u8; 1024];
-                        let _ = s.read(&mut buf);
-                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        Endpoint { stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn zone() -> &'static str {
     "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.53\n"
 }
 
 fn pools(port: u16) -> String {
-    format!(
-        r#"[names]
-www = "web"
-
-[probe.h]
-kind = "http"
-port = {port}
-path = "/health"
-interval_ms = {INTERVAL_MS}
-timeout_ms = 200
-rise = {RISE}
-fall = {FALL}
-
-[pool.web]
-ttl = 30
-degraded_ttl = 5
-region_policy = "failover"
-member_policy = "all"
-failover_order = ["a", "b"]
-
-[pool.web.region.a]
-probe = "h"
-members = [ {{ address = "127.0.0.1" }}, {{ address = "127.0.0.2" }} ]
-
-[pool.web.region.b]
-probe = "h"
-members = [ {{ address = "127.0.0.3" }} ]
-"#
-    )
+    let probe = format!(
+        "kind = \"http\", port = {port}, path = \"/health\", interval_ms = {INTERVAL_MS}, timeout_ms = 200, \
+         rise = {RISE}, fall = {FALL}"
+    );
+    probed_failover("h", &probe, 30, &["127.0.0.1", "127.0.0.2"], &["127.0.0.3"])
 }
 
 fn answer(dns: SocketAddr) -> (Vec<IpAddr>, u32) {
@@ -120,9 +53,10 @@ fn until(dns: SocketAddr, want: &[&str], limit: Duration) -> (Duration, u32) {
 
 #[test]
 fn a_failed_member_leaves_the_answer_and_comes_back() {
-    let port = free_port();
-    let ep = |i: u8| Endpoint::start(SocketAddr::from(([127, 0, 0, i], port)));
-    let (mut a1, mut a2, _b) = (Some(ep(1)), Some(ep(2)), ep(3));
+    // The members' health endpoints, one per address, on one port.
+    let web = HttpStub::new().route("/health", 200, "ok").start_on_each(&["127.0.0.1", "127.0.0.2", "127.0.0.3"]);
+    let port = web[0].port();
+    let [mut a1, mut a2, _b] = <[HttpStub; 3]>::try_from(web).ok().expect("three stubs");
     let config = r#"[server]
 listen = ["127.0.0.1:0"]
 health_startup_wait_ms = 3000
@@ -145,7 +79,7 @@ pools = "h.test.pools.toml"
     assert_eq!(answer(dns), (vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()], 30));
 
     // One member fails: it leaves the answer, and the TTL drops while the pool is degraded.
-    a2.take();
+    a2.stop();
     let (took, ttl) = until(dns, &["127.0.0.1"], leave);
     eprintln!("member left the answer after {took:?} (bound {leave:?})");
     assert_eq!(ttl, 5, "degraded_ttl while a member is down");
@@ -155,13 +89,13 @@ pools = "h.test.pools.toml"
     assert!(body.contains("probe h: down"), "status shows the probe state: {body}");
 
     // The whole region fails: its clients go to the next region of the failover order.
-    a1.take();
+    a1.stop();
     let (took, _) = until(dns, &["127.0.0.3"], leave);
     eprintln!("region a failed over to b after {took:?} (bound {leave:?})");
 
     // Both come back: region a answers again, with the full TTL once nothing is down.
-    a1 = Some(ep(1));
-    a2 = Some(ep(2));
+    a1.restart();
+    a2.restart();
     let (took, ttl) = until(dns, &["127.0.0.1", "127.0.0.2"], back);
     eprintln!("region a back after {took:?} (bound {back:?})");
     assert!(took <= back);
@@ -192,5 +126,5 @@ pools = "h.test.pools.toml"
     assert!(value("gslbd_probe_failures_total", "127.0.0.2") >= FALL as f64);
     assert!(value("gslbd_probes_total", "127.0.0.3") >= 3.0);
     assert_eq!(value("gslbd_probe_up", "127.0.0.1"), 1.0);
-    drop((a1, a2));
+    assert!(a1.requests()[0].starts_with("GET /health HTTP/1.1\r\n"), "the probe asks the configured path");
 }

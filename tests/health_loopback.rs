@@ -6,9 +6,10 @@
 // Black-box timing of a real server and real peers: wall-clock time is what is measured here,
 // so the clippy.toml rule (tokio's pausable clock inside the server) does not apply.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
-use std::net::{IpAddr, SocketAddr};
+mod support;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gslbd::config::load_pools;
@@ -18,89 +19,7 @@ use gslbd::services::{HealthOptions, HealthService, NetProber, Prober};
 use gslbd::steer::{Answer, Client, Family, decide};
 use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-
-/// A minimal HTTP/1.1 server: answers every request with `status` and `body`, closes the
-/// connection, and records each request head.
-struct HttpServer {
-    addr: SocketAddr,
-    status: u16,
-    body: &'static str,
-    seen: Arc<Mutex<Vec<String>>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl HttpServer {
-    async fn start(addr: SocketAddr, status: u16, body: &'static str) -> std::io::Result<HttpServer> {
-        let mut s = HttpServer { addr, status, body, seen: Arc::default(), task: None };
-        s.restart().await?;
-        Ok(s)
-    }
-    async fn restart(&mut self) -> std::io::Result<()> {
-        let listener = TcpListener::bind(self.addr).await?;
-        self.addr = listener.local_addr()?;
-        let (status, body, seen) = (self.status, self.body, Arc::clone(&self.seen));
-        self.task = Some(tokio::spawn(async move {
-            // Ends when the test stops the server (abort) or the runtime ends.
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let seen = Arc::clone(&seen);
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 8192];
-                    let mut n = 0;
-                    // Bounded: at most 8 KiB of request head.
-                    while n < buf.len() {
-                        match sock.read(&mut buf[n..]).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(k) => n += k,
-                        }
-                        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                            break;
-                        }
-                    }
-                    seen.lock().expect("lock").push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                    let resp = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = sock.write_all(resp.as_bytes()).await;
-                    let _ = sock.shutdown().await;
-                });
-            }
-        }));
-        Ok(())
-    }
-    async fn stop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await; // the listener is closed once the task is gone
-        }
-    }
-}
-
-/// A port free on every loopback address we use (bound on each in turn; bounded retries).
-async fn servers(addrs: &[&str], status: u16, body: &'static str) -> (u16, Vec<HttpServer>) {
-    for _ in 0..20 {
-        let first: IpAddr = addrs[0].parse().expect("addr");
-        let Ok(s0) = HttpServer::start(SocketAddr::new(first, 0), status, body).await else { continue };
-        let port = s0.addr.port();
-        let mut all = vec![s0];
-        for a in &addrs[1..] {
-            match HttpServer::start(SocketAddr::new(a.parse().expect("addr"), port), status, body).await {
-                Ok(s) => all.push(s),
-                Err(_) => break,
-            }
-        }
-        if all.len() == addrs.len() {
-            return (port, all);
-        }
-        for s in &mut all {
-            s.stop().await;
-        }
-    }
-    panic!("no common free port on {addrs:?}");
-}
+use support::HttpStub;
 
 fn origin() -> Name {
     Name::from_ascii("gslb.example.com.").expect("origin")
@@ -138,61 +57,37 @@ async fn until_answer(p: &Pools, h: &impl HealthView, want: &[&str], limit: Dura
 
 fn pool_text(kind: &str, port: u16) -> String {
     let http =
-        if kind == "http" { "path = \"/health\"\nbody_contains = \"OK\"\nhost = \"www.example.com\"\n" } else { "" };
-    format!(
-        r#"
-[names]
-www = "web"
-
-[probe.chk]
-kind = "{kind}"
-port = {port}
-{http}interval_ms = 200
-jitter_ms = 20
-timeout_ms = 150
-rise = 2
-fall = 3
-
-[pool.web]
-ttl = 30
-degraded_ttl = 5
-region_policy = "failover"
-member_policy = "all"
-failover_order = ["a", "b"]
-
-[pool.web.region.a]
-probe = "chk"
-members = [ {{ address = "127.0.0.2" }}, {{ address = "127.0.0.3" }} ]
-
-[pool.web.region.b]
-probe = "chk"
-members = [ {{ address = "127.0.0.4" }} ]
-"#
-    )
+        if kind == "http" { "path = \"/health\", body_contains = \"OK\", host = \"www.example.com\", " } else { "" };
+    let probe = format!(
+        "kind = \"{kind}\", port = {port}, {http}interval_ms = 200, jitter_ms = 20, timeout_ms = 150, rise = 2, fall = 3"
+    );
+    support::probed_failover("chk", &probe, 30, &["127.0.0.2", "127.0.0.3"], &["127.0.0.4"])
 }
 
 async fn failover_and_recovery(kind: &str) {
-    let (port, mut srv) = servers(&["127.0.0.2", "127.0.0.3", "127.0.0.4"], 200, "all OK").await;
+    let mut srv =
+        HttpStub::new().route("/health", 200, "all OK").start_on_each(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    let port = srv[0].port();
     let p = pools(&pool_text(kind, port));
     let health = HealthService::start(HealthOptions { seed: 42, ..Default::default() }).expect("start");
     health.update(&[&p]);
     let view = health.view(&p);
     assert!(health.wait_first_round(Duration::from_secs(2)).await, "{:?}", health.status());
-    assert_eq!(answer(&p, &view), ["127.0.0.2", "127.0.0.3"]);
+    assert_eq!(answer(&p, &view), ["127.0.0.2", "127.0.0.3"], "{:?}", health.status());
 
     let interval = Duration::from_millis(200);
     let fail_bound = interval * 3 + Duration::from_secs(1);
     let rise_bound = interval * 2 + Duration::from_secs(1);
 
-    srv[0].stop().await;
+    srv[0].stop();
     let out = until_answer(&p, &view, &["127.0.0.3"], Duration::from_secs(5)).await;
-    srv[0].restart().await.expect("restart");
+    srv[0].restart();
     let back = until_answer(&p, &view, &["127.0.0.2", "127.0.0.3"], Duration::from_secs(5)).await;
-    srv[0].stop().await;
-    srv[1].stop().await;
+    srv[0].stop();
+    srv[1].stop();
     let region = until_answer(&p, &view, &["127.0.0.4"], Duration::from_secs(5)).await;
-    srv[0].restart().await.expect("restart");
-    srv[1].restart().await.expect("restart");
+    srv[0].restart();
+    srv[1].restart();
     let region_back = until_answer(&p, &view, &["127.0.0.2", "127.0.0.3"], Duration::from_secs(5)).await;
     println!(
         "{kind}: member left out after {out:?} (bound {fail_bound:?}), back after {back:?} (bound {rise_bound:?}); \
@@ -206,10 +101,10 @@ async fn failover_and_recovery(kind: &str) {
     assert!(m.total.transitions >= 3 + 2 + 2 + 2, "{m:?}");
     health.shutdown();
     for s in &mut srv {
-        s.stop().await;
+        s.stop();
     }
     if kind == "http" {
-        let seen = srv[2].seen.lock().expect("lock").clone();
+        let seen = srv[2].requests();
         let head = seen.first().expect("127.0.0.4 was probed").to_ascii_lowercase();
         assert!(head.starts_with("get /health http/1.1"), "{head}");
         assert!(head.contains("host: www.example.com"), "{head}");
@@ -241,7 +136,8 @@ fn http_spec(port: u16, f: impl FnOnce(&mut gslbd::pool::HttpProbe)) -> ProbeSpe
 
 #[tokio::test]
 async fn http_checks_status_and_body() {
-    let (port, mut srv) = servers(&["127.0.0.1"], 503, "maintenance").await;
+    let mut srv = HttpStub::new().route("/", 503, "maintenance").start();
+    let port = srv.port();
     let prober = NetProber::new();
     let t = MemberTarget::Address("127.0.0.1".parse().expect("a"));
     let r = prober.probe(&t, &http_spec(port, |_| {})).await;
@@ -258,7 +154,7 @@ async fn http_checks_status_and_body() {
         )
         .await;
     assert!(!r.ok && r.detail.contains("body lacks"), "{r:?}");
-    srv[0].stop().await;
+    srv.stop();
     let r = prober.probe(&t, &http_spec(port, |_| {})).await;
     assert!(!r.ok && r.detail.contains("connect"), "{r:?}");
 }

@@ -2,10 +2,12 @@
 //! network, no real sleeps. Failover/recovery timing, the flap bound, reloads keeping state,
 //! one task per unique (target, probe), unknown-state assumptions, overrides that survive a
 //! restart, and the health-driven parts of `decide` (min_usable_fraction, degraded_ttl).
+mod support;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use gslbd::config::load_pools;
@@ -100,33 +102,11 @@ fn ttl(p: &Pools, h: &impl HealthView) -> u32 {
     decide(p, pool, Family::V4, &client(), h, &mut SplitMix64::new(1), None).ttl
 }
 
-const FAILOVER: &str = r#"
-[names]
-www = "web"
-
-[probe.chk]
-kind = "tcp"
-port = 80
-interval_ms = 1000
-jitter_ms = 100
-rise = 2
-fall = 3
-
-[pool.web]
-ttl = 60
-degraded_ttl = 5
-region_policy = "failover"
-member_policy = "all"
-failover_order = ["a", "b"]
-
-[pool.web.region.a]
-probe = "chk"
-members = [ { address = "10.0.0.1" }, { address = "10.0.0.2" } ]
-
-[pool.web.region.b]
-probe = "chk"
-members = [ { address = "10.0.1.1" } ]
-"#;
+/// Two regions in failover order, every member probed by `chk` (tcp, every second).
+static FAILOVER: LazyLock<String> = LazyLock::new(|| {
+    let probe = "kind = \"tcp\", port = 80, interval_ms = 1000, jitter_ms = 100, rise = 2, fall = 3";
+    support::probed_failover("chk", probe, 60, &["10.0.0.1", "10.0.0.2"], &["10.0.1.1"])
+});
 
 /// Advances the paused clock in 10 ms steps until `cond` holds; returns the time taken.
 async fn time_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
@@ -145,7 +125,7 @@ async fn time_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<D
 async fn member_failure_and_recovery_within_interval_times_fall_and_rise() {
     let sw = Switches::default();
     let health = HealthService::with_prober(sw.clone(), HealthOptions::default()).expect("start");
-    let p = pools(FAILOVER);
+    let p = pools(&FAILOVER);
     let report = health.update(&[&p]);
     assert_eq!(report.started, 3);
     let view = health.view(&p);
@@ -244,7 +224,7 @@ async fn thirty_percent_random_failures_make_a_bounded_number_of_transitions() {
 async fn reload_keeps_state_of_kept_pairs_and_stops_removed_ones() {
     let sw = Switches::default();
     let health = HealthService::with_prober(sw.clone(), HealthOptions::default()).expect("start");
-    let old = pools(FAILOVER);
+    let old = pools(&FAILOVER);
     health.update(&[&old]);
     sw.set_down("10.0.0.1", true);
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -319,7 +299,7 @@ async fn unknown_state_answers_the_pools_assumption_until_the_first_result() {
     let sw = Switches { delay: Duration::from_millis(800), ..Switches::default() };
     sw.set_down("10.0.0.1", true);
     let health = HealthService::with_prober(sw.clone(), HealthOptions::default()).expect("start");
-    let up = pools(FAILOVER);
+    let up = pools(&FAILOVER);
     let down = pools(&FAILOVER.replace("ttl = 60", "ttl = 60\nhealth_assume = \"down\"\nwhen_empty = \"nodata\""));
     health.update(&[&up]);
     let (vu, vd) = (health.view(&up), health.view(&down));

@@ -25,7 +25,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -48,46 +47,12 @@ ns1     A   127.0.0.1\n\
 eu      NS  ns1.eu\n\
 ns1.eu  A   127.0.0.21\n";
 
-/// The pool: region eu hands `www` off to the region's DNS; us is the failover with a plain
-/// address. eu's health is a tcp probe of its glue address on port 53.
-const POOLS: &str = r#"[names]
-www = "web"
-
-[probe.dns]
-kind = "tcp"
-port = 53
-interval_ms = 200
-timeout_ms = 150
-rise = 2
-fall = 2
-
-[pool.web]
-ttl = 30
-region_policy = "failover"
-failover_order = ["eu", "us"]
-
-[pool.web.region.eu]
-delegate = "www.eu"
-probe = "dns"
-
-[pool.web.region.us]
-members = [{ address = "192.0.2.1" }]
-"#;
-
 /// The region's zone on its own Knot.
 const EU_ZONE: &str = "$ORIGIN eu.gslb.example.com.\n$TTL 300\n\
 @    SOA ns1 hostmaster 1 7200 900 1209600 300\n\
 @    NS  ns1\n\
 ns1  A   127.0.0.21\n\
 www  A   192.0.2.80\n";
-
-fn which(bin: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = vec!["/usr/sbin".into(), "/usr/local/sbin".into()];
-    if let Some(p) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&p));
-    }
-    dirs.into_iter().map(|d| d.join(bin)).find(|p| p.is_file())
-}
 
 #[test]
 fn a_delegated_region_resolves_through_unbound_at_the_regions_own_dns() {
@@ -100,7 +65,7 @@ fn a_delegated_region_resolves_through_unbound_at_the_regions_own_dns() {
         return;
     }
     for (bin, pkg) in [("unshare", "util-linux"), ("ip", "iproute2"), ("timeout", "coreutils")] {
-        if which(bin).is_none() {
+        if find_program(bin).is_none() {
             println!("SKIP: {bin} not installed (apt-get install {pkg})");
             return;
         }
@@ -129,43 +94,8 @@ fn a_delegated_region_resolves_through_unbound_at_the_regions_own_dns() {
 }
 
 /// Starts knotd serving `origin` on `addr` (port 53 inside the namespace); killed on Drop.
-fn knot_at(addr: SocketAddr, origin: &str, zone_text: &str) -> (Proc, TempDir) {
-    let knotd = knotd_path().expect("knotd (checked by the outer test)");
-    let dir = TempDir::new("knot-region");
-    let zone = dir.write("zone.zone", zone_text);
-    let d = dir.path().display();
-    let conf = format!(
-        "server:\n    listen: {}@{}\n    rundir: {d}\n\
-         log:\n  - target: stderr\n    any: warning\n\
-         database:\n    storage: {d}\n\
-         template:\n  - id: default\n    storage: {d}\n    zonefile-sync: -1\n    journal-content: none\n\
-         zone:\n  - domain: {origin}\n    file: {}\n",
-        addr.ip(),
-        addr.port(),
-        zone.display()
-    );
-    let conf = dir.write("knot.conf", &conf);
-    let mut cmd = Command::new(knotd);
-    cmd.arg("-c").arg(&conf).current_dir(dir.path());
-    let mut proc = Proc::spawn(cmd);
-    let q = QuerySpec::new(origin, RecordType::SOA).to_message(0x5eed).to_vec().unwrap();
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(r) = udp_raw_timeout(addr, &q, Duration::from_millis(200))
-            && normalise(&r).full_rcode() == 0
-        {
-            return (proc, dir);
-        }
-        if let Some(s) = proc.exited() {
-            panic!("knotd on {addr} exited with {s}: {}", proc.stderr());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "knotd on {addr} did not answer within {START_TIMEOUT:?}: {}",
-            proc.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn knot_at(addr: SocketAddr, origin: &str, zone_text: &str) -> Daemon {
+    Knot::start_at(addr, origin, zone_text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The reply of `server` to `name`/`qtype` with EDNS and RD clear, normalised.
@@ -191,8 +121,11 @@ fn inside_the_namespace() {
         "[server]\nlisten = [\"127.0.0.1:0\"]\nhealth_startup_wait_ms = 3000\n\n\
          [[zone]]\norigin = \"{ZONE}\"\nfile = \"gslb.example.com.zone\"\npools = \"gslb.example.com.pools.toml\"\n"
     );
+    // The pool: region eu hands `www` off to the region's DNS; us is the failover with a plain
+    // address. eu's health is a tcp probe of its glue address on port 53.
+    let pools = delegated_failover(53, 2, "192.0.2.1");
     let gslbd =
-        GslbdServer::start(&config, &[("gslb.example.com.zone", GSLB_ZONE), ("gslb.example.com.pools.toml", POOLS)]);
+        GslbdServer::start(&config, &[("gslb.example.com.zone", GSLB_ZONE), ("gslb.example.com.pools.toml", &pools)]);
 
     // 1. Directly from gslbd: the CNAME into the cut, and the referral, exactly.
     for qtype in [RecordType::A, RecordType::AAAA] {

@@ -21,34 +21,6 @@ fn zone() -> &'static str {
      eu 3600 NS ns1.eu\nns1.eu 3600 A 127.0.0.1\n"
 }
 
-fn pools(port: u16) -> String {
-    format!(
-        r#"[names]
-www = "web"
-
-[probe.dns]
-kind = "tcp"
-port = {port}
-interval_ms = 200
-timeout_ms = 150
-rise = 1
-fall = 1
-
-[pool.web]
-ttl = 30
-region_policy = "failover"
-failover_order = ["eu", "us"]
-
-[pool.web.region.eu]
-delegate = "www.eu"
-probe = "dns"
-
-[pool.web.region.us]
-members = [ {{ address = "127.0.1.2" }} ]
-"#
-    )
-}
-
 fn ask(dns: SocketAddr) -> Normal {
     let q: Message = QuerySpec::new("www.d.test.", RecordType::A).to_message(rand_id());
     normalise(&exchange_udp(dns, &q.to_bytes().expect("encode")))
@@ -59,7 +31,7 @@ fn delegate_answers_cname_plus_referral_and_follows_the_glue_probe() {
     let ns = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = ns.local_addr().unwrap().port();
     let config = "[server]\nlisten = [\"127.0.0.1:0\"]\nhealth_startup_wait_ms = 3000\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[zone]]\norigin = \"d.test.\"\nfile = \"d.test.zone\"\npools = \"d.test.pools.toml\"\n";
-    let pool_text = pools(port);
+    let pool_text = delegated_failover(port, 1, "127.0.1.2");
     let srv = GslbdServer::start(config, &[("d.test.zone", zone()), ("d.test.pools.toml", &pool_text)]);
     let r = ask(srv.addr());
     assert_eq!(r.rcode_name(), "NOERROR");

@@ -14,66 +14,11 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 use support::*;
-
-/// A loopback HTTP server answering every GET with the current body; stopped by dropping it.
-struct Feed {
-    addr: SocketAddr,
-    body: Arc<Mutex<String>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Feed {
-    fn start(addr: SocketAddr, body: &str) -> Feed {
-        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let body = Arc::new(Mutex::new(body.to_string()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (b, flag) = (body.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-                        let mut buf = [0u8; 2048];
-                        let _ = s.read(&mut buf);
-                        let text = b.lock().unwrap().clone();
-                        let reply = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                            text.len()
-                        );
-                        let _ = s.write_all(reply.as_bytes());
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Feed { addr, body, stop, thread: Some(thread) }
-    }
-    fn set(&self, body: &str) {
-        *self.body.lock().unwrap() = body.to_string();
-    }
-}
-
-impl Drop for Feed {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// HAProxy 2.6 `;csv` stats (the leading columns; the parser picks columns by name).
 fn haproxy(scur: u32, act: u32) -> String {
@@ -108,70 +53,37 @@ fn json(load: f64) -> String {
     format!("{{\"load\":{{\"sessions\":{load}}},\"servers\":{{\"up\":2}}}}")
 }
 
+/// The path of the eu feed (HAProxy's CSV stats).
+const EU: &str = "/stats;csv";
 const INTERVAL_MS: u64 = 250;
 const STALE_MS: u64 = 1000;
 
-fn pools(eu: SocketAddr, us: SocketAddr, ap: SocketAddr, sa: SocketAddr) -> String {
-    format!(
-        r#"[names]
-www = "web"
-
-[feedback.eu]
-kind = "haproxy"
-url = "http://{eu}/stats;csv"
-frontend = "web"
-backend = "web_servers"
-interval_ms = {INTERVAL_MS}
-stale_after_ms = {STALE_MS}
-
-[feedback.us]
-kind = "nginx"
-url = "http://{us}/nginx_status"
-interval_ms = {INTERVAL_MS}
-stale_after_ms = {STALE_MS}
-
-[feedback.ap]
-kind = "prometheus"
-url = "http://{ap}/metrics"
-metric = 'haproxy_frontend_current_sessions{{proxy="web"}}'
-backends_metric = 'haproxy_backend_active_servers{{proxy="web_servers"}}'
-interval_ms = {INTERVAL_MS}
-stale_after_ms = {STALE_MS}
-
-[feedback.sa]
-kind = "json"
-url = "http://{sa}/load.json"
-path = "load.sessions"
-backends_path = "servers.up"
-interval_ms = {INTERVAL_MS}
-stale_after_ms = {STALE_MS}
-
-[pool.web]
-ttl = 30
-region_policy = "failover"
-failover_order = ["eu", "us", "ap", "sa"]
-
-[pool.web.region.eu]
-members = [ {{ address = "127.0.1.1" }} ]
-feedback = "eu"
-capacity = 100
-
-[pool.web.region.us]
-members = [ {{ address = "127.0.1.2" }} ]
-feedback = "us"
-capacity = 100
-
-[pool.web.region.ap]
-members = [ {{ address = "127.0.1.3" }} ]
-feedback = "ap"
-capacity = 100
-
-[pool.web.region.sa]
-members = [ {{ address = "127.0.1.4" }} ]
-feedback = "sa"
-capacity = 100
-"#
-    )
+/// The pool file: one region per feed, in failover order eu, us, ap, sa; region i has member
+/// 127.0.1.i and capacity 100, and reads its load from its own feed server.
+fn pools(eu: &HttpStub, us: &HttpStub, ap: &HttpStub, sa: &HttpStub) -> String {
+    let prometheus = r#"metric = 'haproxy_frontend_current_sessions{proxy="web"}', backends_metric = 'haproxy_backend_active_servers{proxy="web_servers"}'"#;
+    let feeds = [
+        ("eu", format!(r#"kind = "haproxy", url = "{}", frontend = "web", backend = "web_servers""#, eu.url(EU))),
+        ("us", format!(r#"kind = "nginx", url = "{}""#, us.url("/nginx_status"))),
+        ("ap", format!(r#"kind = "prometheus", url = "{}", {prometheus}"#, ap.url("/metrics"))),
+        (
+            "sa",
+            format!(
+                r#"kind = "json", url = "{}", path = "load.sessions", backends_path = "servers.up""#,
+                sa.url("/load.json")
+            ),
+        ),
+    ];
+    let mut text = String::from("[names]\nwww = \"web\"\n\n[feedback]\n");
+    for (name, keys) in &feeds {
+        text += &format!("{name} = {{ {keys}, interval_ms = {INTERVAL_MS}, stale_after_ms = {STALE_MS} }}\n");
+    }
+    text += "\n[pool.web]\nttl = 30\nregion_policy = \"failover\"\nfailover_order = [\"eu\", \"us\", \"ap\", \"sa\"]\n";
+    for (i, (name, _)) in feeds.iter().enumerate() {
+        let member = members(&[&format!("127.0.1.{}", i + 1)]);
+        text += &format!("\n[pool.web.region.{name}]\nmembers = [ {member} ]\nfeedback = \"{name}\"\ncapacity = 100\n");
+    }
+    text
 }
 
 fn zone() -> &'static str {
@@ -220,13 +132,12 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duratio
 
 #[test]
 fn backends_shedding_stale_and_staged_return_through_dns() {
-    let eu = Feed::start("127.0.0.1:0".parse().unwrap(), &haproxy(10, 0));
-    let us = Feed::start("127.0.0.1:0".parse().unwrap(), &nginx(50));
-    let ap = Feed::start("127.0.0.1:0".parse().unwrap(), &prometheus(70.0));
-    let sa = Feed::start("127.0.0.1:0".parse().unwrap(), &json(80.0));
-    let eu_addr = eu.addr;
+    let mut eu = HttpStub::new().route(EU, 200, &haproxy(10, 0)).start();
+    let us = HttpStub::new().route("/nginx_status", 200, &nginx(50)).start();
+    let ap = HttpStub::new().route("/metrics", 200, &prometheus(70.0)).start();
+    let sa = HttpStub::new().route("/load.json", 200, &json(80.0)).start();
     let config = "[server]\nlisten = [\"127.0.0.1:0\"]\nhealth_startup_wait_ms = 3000\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[zone]]\norigin = \"r.test.\"\nfile = \"r.test.zone\"\npools = \"r.test.pools.toml\"\n";
-    let pool_text = pools(eu.addr, us.addr, ap.addr, sa.addr);
+    let pool_text = pools(&eu, &us, &ap, &sa);
     let srv = GslbdServer::start(config, &[("r.test.zone", zone()), ("r.test.pools.toml", &pool_text)]);
     let (dns, admin) = (srv.addr(), srv.admin());
     let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
@@ -236,15 +147,15 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     assert_eq!(fb["state"], "fresh", "{fb}");
     assert_eq!(fb["backends_up"], 0, "{fb}");
     assert_eq!(ask(dns, "81.2.69.0/24").0, ip("127.0.1.2"), "eu has 0 backends up: failover to us");
-    eu.set(&haproxy(10, 2));
+    eu.set_body(EU, &haproxy(10, 2));
     wait_for("eu back once its backends are up", Duration::from_secs(3), || {
         ask(dns, "81.2.69.0/24").0 == ip("127.0.1.1")
     });
 
     // 2. eu above its high watermark: it sheds until s ≥ 0.35, then holds between the watermarks.
-    eu.set(&haproxy(100, 2));
+    eu.set_body(EU, &haproxy(100, 2));
     wait_for("eu sheds", Duration::from_secs(5), || eu_feedback(admin)["shed"].as_f64().unwrap_or(0.0) >= 0.35);
-    eu.set(&haproxy(70, 2));
+    eu.set_body(EU, &haproxy(70, 2));
     std::thread::sleep(Duration::from_millis(3 * INTERVAL_MS));
     let fb = eu_feedback(admin);
     let s = fb["shed"].as_f64().unwrap();
@@ -289,7 +200,7 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     assert!(explain.contains("load between watermarks: holding"), "{explain}");
 
     // 3. The eu feed stops: stale, s held, the same answers for every client.
-    drop(eu);
+    eu.stop();
     let took = wait_for("eu stale", Duration::from_millis(STALE_MS + 3 * INTERVAL_MS + 1000), || {
         eu_feedback(admin)["state"] == "stale"
     });
@@ -320,7 +231,8 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     assert_eq!(gauge("gslbd_region_load", "ap"), 70.0);
 
     // 4. The feed returns below the low watermark: s falls by 0.25 per sample, not at once.
-    let eu = Feed::start(eu_addr, &haproxy(10, 2));
+    eu.set_body(EU, &haproxy(10, 2));
+    eu.restart();
     let mut seen = vec![s];
     wait_for("all clients back in eu", Duration::from_secs(5), || {
         let fb = eu_feedback(admin);
@@ -338,5 +250,4 @@ fn backends_shedding_stale_and_staged_return_through_dns() {
     for n in nets.iter().take(300) {
         assert_eq!(ask(dns, n).0, ip("127.0.1.1"), "{n} is back in eu");
     }
-    drop((eu, us, ap, sa));
 }

@@ -28,8 +28,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use support::regional::{HeldConnections, Tiers, http_get};
-use support::{GslbdServer, TempDir, ecs_of, ecs_query, http, query_udp};
+use support::regional::{HeldConnections, Tiers};
+use support::{GslbdServer, TempDir, ecs_of, ecs_query, http, http_get, query_udp};
 
 /// The tier on its own: every VIP serves 200 from one of its two nginx, the stats CSV shows both
 /// servers UP (`act` 2), the frontend's current sessions (`scur`) follow connections held open,

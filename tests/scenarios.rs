@@ -1,18 +1,30 @@
 //! Steering scenarios as data: every `tests/scenarios/*.toml` is one case (pool file, GeoIP
 //! entries, member states, client subnet, query type) with the exact expected answer, ECS scope
 //! and TTL. The format is described in `tests/scenarios/README.md`.
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+//!
+//! Each case is compiled into a real config (`gslbd::config::load`: the shipped zone file with
+//! the case's pool file linked into it, and the GeoIP database) and run twice, with the same
+//! seed: through `steer::decide`, the decision itself, and through `dns::respond`, the packet a
+//! resolver gets (ECS query in, reply parsed by hickory: answer records, TTL, ECS scope).
+mod support;
 
-use gslbd::config::load_pools;
-use gslbd::geo::{Continent, Coordinates, Country, GeoDb, GeoDbBuilder, Location};
-use gslbd::pool::{MemberId, MemberTarget};
-use gslbd::steer::{Answer, Client, Explain, Family, decide};
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use gslbd::config::{self, Snapshot};
+use gslbd::dns::{Transport, respond, steering_client};
+use gslbd::pool::{FileHealth, HealthView, MemberId, MemberTarget, Pools};
+use gslbd::serving::AnswerSource;
+use gslbd::steer::{Answer, Decision, Explain, Family, decide};
 use gslbd::util::rng::SplitMix64;
-use hickory_proto::rr::{LowerName, Name};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{LowerName, Name, RData, RecordType};
 use ipnet::IpNet;
 use serde::Deserialize;
+use support::{GeoEntry, TempDir, ecs_of, ecs_query, geo_db, steering_geo_db};
+
+const ORIGIN: &str = "gslb.example.com.";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,20 +43,10 @@ struct Case {
     /// Member addresses or CNAME targets that are down for this case.
     #[serde(default)]
     down: Vec<String>,
-    /// The GeoIP database of this case.
-    #[serde(default)]
-    geo: Vec<GeoEntry>,
+    /// The GeoIP database of this case: absent = the shared fixture (tests/fixtures/geo/),
+    /// `geo = []` = no database at all, entries = a database of just these.
+    geo: Option<Vec<GeoEntry>>,
     expect: Expect,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct GeoEntry {
-    network: String,
-    country: Option<String>,
-    continent: Option<String>,
-    lat: Option<f64>,
-    lon: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -67,88 +69,161 @@ struct Expect {
     failed_open: bool,
 }
 
-/// The case's GeoIP database, written as a real `.mmdb` with the geo module's builder (IPv6
-/// tree, IPv4 under `::/96`) and read back with `GeoDb`, as the server reads its file. `None`
-/// when the case lists no `[[geo]]` entries: no database, so no lookup at all.
-///
-/// Entries are inserted from the shortest prefix to the longest, because a later insert
-/// overrides what it covers: the longest prefix wins whatever the order in the case file.
-/// The scope a real database gives is the network of the tree node the walk stops at, which
-/// for an address inside an entry is that entry's network.
-fn geo_db_for(entries: &[GeoEntry]) -> Result<Option<GeoDb>, String> {
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    let mut table: Vec<(IpNet, Location)> = Vec::new();
-    for e in entries {
-        let net: IpNet = e.network.parse().map_err(|err| format!("geo network {}: {err}", e.network))?;
-        let coords = match (e.lat, e.lon) {
-            (Some(a), Some(o)) => Some(Coordinates::new(a, o).ok_or("geo coordinates")?),
-            (None, None) => None,
-            _ => return Err(format!("geo {net}: give both lat and lon, or neither")),
-        };
-        let loc = Location {
-            country: e.country.as_deref().map(|c| Country::parse(c).ok_or(format!("country {c}"))).transpose()?,
-            continent: e
-                .continent
-                .as_deref()
-                .map(|c| Continent::parse(c).ok_or(format!("continent {c}")))
-                .transpose()?,
-            coords,
-        };
-        table.push((net, loc));
-    }
-    table.sort_by_key(|(n, _)| n.prefix_len());
-    let mut builder = GeoDbBuilder::new(6);
-    for (net, loc) in &table {
-        builder.insert(*net, loc)?;
-    }
-    let bytes = builder.to_bytes()?;
-    // Through a file, opened (memory-mapped) like the server opens its database.
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "gslbd-scenario-{}-{}.mmdb",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, &bytes).map_err(|e| format!("write {}: {e}", path.display()))?;
-    let db = GeoDb::open(&path);
-    // The map stays valid after the name is removed.
-    let _ = std::fs::remove_file(&path);
-    db.map(Some)
+/// What an answer says, from a decision or from a reply, compared with [`Expect`].
+#[derive(Debug, PartialEq)]
+struct Got {
+    addrs: BTreeSet<String>,
+    cname: Option<String>,
+    nodata: bool,
+    scope: u8,
+    /// `None` for a reply without records for the name (its TTL is the SOA's).
+    ttl: Option<u32>,
 }
 
-fn run_case(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let case: Case = toml::from_str(&text).map_err(|e| format!("bad scenario: {e}"))?;
-    let origin = Name::from_ascii("gslb.example.com.").map_err(|e| e.to_string())?;
-    let (pool_path, pool_text) = match &case.pools {
-        Some(t) => (path.to_path_buf(), t.clone()),
-        None => {
-            let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("zones/gslb.example.com.pools.toml");
-            let t = std::fs::read_to_string(&p).map_err(|e| e.to_string())?;
-            (p, t)
+impl Got {
+    fn of_decision(d: &Decision<'_>) -> Got {
+        Got {
+            addrs: match &d.answer {
+                Answer::Addresses(a) => a.as_slice().iter().map(|a| a.to_string()).collect(),
+                _ => BTreeSet::new(),
+            },
+            cname: match &d.answer {
+                Answer::Cname(n) => Some(n.to_string()),
+                _ => None,
+            },
+            nodata: matches!(d.answer, Answer::NoData),
+            scope: d.ecs_scope,
+            ttl: Some(d.ttl),
         }
-    };
-    let pools = load_pools(&pool_path, &pool_text, &origin)
-        .map_err(|es| es.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
-    let qname = Name::from_ascii(case.name.as_deref().unwrap_or("www"))
-        .and_then(|n| n.append_domain(&origin))
-        .map_err(|e| e.to_string())?;
-    let pool = pools.pool_for(&LowerName::new(&qname)).ok_or("name is not pooled")?;
-    let family = match case.qtype.as_str() {
-        "A" => Family::V4,
-        "AAAA" => Family::V6,
-        other => return Err(format!("qtype {other}")),
-    };
-    let subnet: IpNet = case.client.parse().map_err(|e| format!("client: {e}"))?;
-    let db = geo_db_for(&case.geo)?;
-    // What the server does (dns::steering_client): one lookup of the subnet's address.
-    let client = Client { subnet, geo: db.as_ref().map(|g| g.lookup(subnet.addr())) };
+    }
 
-    let mut down: Vec<MemberId> = Vec::new();
+    /// The records owned by `qname` in the reply, and the scope of its ECS option.
+    fn of_reply(m: &Message, qname: &Name, qtype: RecordType, problems: &mut Vec<String>) -> Got {
+        if m.metadata.response_code != ResponseCode::NoError || !m.metadata.authoritative {
+            problems.push(format!("reply rcode {:?}, AA {}", m.metadata.response_code, m.metadata.authoritative));
+        }
+        // Names compare case-insensitively (RFC 4343), as hickory's `Name` does.
+        let own: Vec<_> = m.answers.iter().filter(|r| r.name == *qname).collect();
+        let ttls: BTreeSet<u32> = own.iter().map(|r| r.ttl).collect();
+        if ttls.len() > 1 {
+            problems.push(format!("reply: records of one name with TTLs {ttls:?}"));
+        }
+        let mut got =
+            Got { addrs: BTreeSet::new(), cname: None, nodata: own.is_empty(), scope: 0, ttl: ttls.first().copied() };
+        for r in &own {
+            match &r.data {
+                RData::A(a) if qtype == RecordType::A => {
+                    got.addrs.insert(a.to_string());
+                }
+                RData::AAAA(a) if qtype == RecordType::AAAA => {
+                    got.addrs.insert(a.to_string());
+                }
+                RData::CNAME(c) => got.cname = Some(c.0.to_string()),
+                other => problems.push(format!("reply: unexpected {} record {other}", r.record_type())),
+            }
+        }
+        if got.nodata && !m.authorities.iter().any(|r| r.record_type() == RecordType::SOA) {
+            problems.push("reply: no answer and no SOA in the authority section".into());
+        }
+        match ecs_of(m).as_slice() {
+            [one] => got.scope = one.rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or(u8::MAX),
+            other => problems.push(format!("reply: ECS options {other:?}, expected one")),
+        }
+        got
+    }
+
+    /// Appends to `problems` (prefixed `what`) every way this differs from `e`.
+    fn check(&self, what: &str, e: &Expect, problems: &mut Vec<String>) {
+        let mut p = Vec::new();
+        if let Some(want) = &e.answer {
+            let want: BTreeSet<String> = want.iter().cloned().collect();
+            if self.addrs != want {
+                p.push(format!("answer {:?}, expected {want:?}", self.addrs));
+            }
+        }
+        if let Some(pool_of) = &e.one_of
+            && let Some(x) = self.addrs.iter().find(|a| !pool_of.contains(a))
+        {
+            p.push(format!("answer {x} is not one of {pool_of:?}"));
+        }
+        if let Some(n) = e.count
+            && self.addrs.len() != n
+        {
+            p.push(format!("{} addresses, expected {n}", self.addrs.len()));
+        }
+        if self.cname != e.cname {
+            p.push(format!("CNAME {:?}, expected {:?}", self.cname, e.cname));
+        }
+        if e.nodata != self.nodata {
+            p.push(format!("nodata is {}, expected {}", self.nodata, e.nodata));
+        }
+        if self.scope != e.scope {
+            p.push(format!("scope /{}, expected /{}", self.scope, e.scope));
+        }
+        if self.ttl.is_some_and(|t| t != e.ttl) {
+            p.push(format!("ttl {:?}, expected {}", self.ttl, e.ttl));
+        }
+        problems.extend(p.into_iter().map(|p| format!("{what}: {p}")));
+    }
+}
+
+/// The compiled config of a case, with the case's down members under the file's marks.
+struct CaseSource {
+    snap: Snapshot,
+    down: Vec<MemberId>,
+}
+
+/// The file's marks, and the case's down members.
+struct CaseHealth<'a> {
+    file: FileHealth<'a>,
+    down: &'a [MemberId],
+}
+
+impl HealthView for CaseHealth<'_> {
+    fn is_up(&self, m: MemberId) -> bool {
+        !self.down.contains(&m) && self.file.is_up(m)
+    }
+}
+
+impl AnswerSource for CaseSource {
+    type Health<'a> = CaseHealth<'a>;
+    fn config(&self) -> &Snapshot {
+        &self.snap
+    }
+    fn health<'a>(&'a self, _zone: usize, pools: &'a Pools) -> CaseHealth<'a> {
+        CaseHealth { file: pools.file_health(), down: &self.down }
+    }
+}
+
+impl CaseSource {
+    fn pools(&self) -> &Pools {
+        &self.snap.zones.zones()[0].pools
+    }
+}
+
+/// The case's config: the shipped zone file, the case's pool file, the case's GeoIP database.
+fn compile(case: &Case, dir: &TempDir) -> Result<CaseSource, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let pools = match &case.pools {
+        Some(text) => text.clone(),
+        None => std::fs::read_to_string(root.join("zones/gslb.example.com.pools.toml")).map_err(|e| e.to_string())?,
+    };
+    dir.write("case.pools.toml", &pools);
+    let zone = root.join("zones/gslb.example.com.zone");
+    let conf = dir.write(
+        "gslbd.toml",
+        &format!("[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[zone]]\norigin = \"{ORIGIN}\"\nfile = {:?}\npools = \"case.pools.toml\"\n", zone.display()),
+    );
+    let mut snap = config::load(&conf).map_err(|e| format!("{e:?}"))?;
+    snap.geo = match &case.geo {
+        None => Some(steering_geo_db()),
+        Some(entries) if entries.is_empty() => None,
+        Some(entries) => Some(geo_db(entries)?),
+    };
+    let mut src = CaseSource { snap, down: Vec::new() };
     for d in &case.down {
-        let ids: Vec<MemberId> = pools
+        let ids: Vec<MemberId> = src
+            .pools()
             .members()
             .filter(|(_, m)| match &m.target {
                 MemberTarget::Address(a) => a.to_string() == *d,
@@ -159,60 +234,47 @@ fn run_case(path: &Path) -> Result<(), String> {
         if ids.is_empty() {
             return Err(format!("down: no member {d}"));
         }
-        down.extend(ids);
+        src.down.extend(ids);
     }
-    let file = pools.file_health();
-    let health = |m: MemberId| !down.contains(&m) && gslbd::pool::HealthView::is_up(&file, m);
-    let mut rng = SplitMix64::new(case.seed.unwrap_or(1));
+    Ok(src)
+}
+
+fn run_case(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let case: Case = toml::from_str(&text).map_err(|e| format!("bad scenario: {e}"))?;
+    let dir = TempDir::new("gslbd-scenario");
+    let src = compile(&case, &dir)?;
+    let origin = Name::from_ascii(ORIGIN).map_err(|e| e.to_string())?;
+    let qname = Name::from_ascii(case.name.as_deref().unwrap_or("www"))
+        .and_then(|n| n.append_domain(&origin))
+        .map_err(|e| e.to_string())?;
+    let pools = src.pools();
+    let pool = pools.pool_for(&LowerName::new(&qname)).ok_or("name is not pooled")?;
+    let (family, qtype) = match case.qtype.as_str() {
+        "A" => (Family::V4, RecordType::A),
+        "AAAA" => (Family::V6, RecordType::AAAA),
+        other => return Err(format!("qtype {other}")),
+    };
+    let subnet: IpNet = case.client.parse().map_err(|e| format!("client: {e}"))?;
+    // What the server does: one lookup of the subnet's address.
+    let client = steering_client(&src.snap, subnet);
+    let health = src.health(0, pools);
+    let seed = case.seed.unwrap_or(1);
     let mut explain = Explain::new();
-    let d = decide(&pools, pool, family, &client, &health, &mut rng, Some(&mut explain));
+    let d = decide(pools, pool, family, &client, &health, &mut SplitMix64::new(seed), Some(&mut explain));
     // The decision must not depend on whether it is being explained.
-    let mut rng2 = SplitMix64::new(case.seed.unwrap_or(1));
-    let quiet = decide(&pools, pool, family, &client, &health, &mut rng2, None);
+    let quiet = decide(pools, pool, family, &client, &health, &mut SplitMix64::new(seed), None);
 
     let mut problems = Vec::new();
     if quiet != d {
         problems.push(format!("decision differs without explain: {quiet:?}"));
     }
     let e = &case.expect;
-    let got: BTreeSet<String> = match &d.answer {
-        Answer::Addresses(a) => a.as_slice().iter().map(|a| a.to_string()).collect(),
-        _ => BTreeSet::new(),
-    };
-    if let Some(want) = &e.answer {
-        let want: BTreeSet<String> = want.iter().cloned().collect();
-        if got != want {
-            problems.push(format!("answer {got:?}, expected {want:?}"));
-        }
-    }
-    if let Some(pool_of) = &e.one_of
-        && let Some(x) = got.iter().find(|a| !pool_of.contains(a))
-    {
-        problems.push(format!("answer {x} is not one of {pool_of:?}"));
-    }
-    if let Some(n) = e.count
-        && got.len() != n
-    {
-        problems.push(format!("{} addresses, expected {n}", got.len()));
-    }
-    match (&e.cname, &d.answer) {
-        (Some(want), Answer::Cname(n)) if n.to_string() == *want => {}
-        (Some(want), other) => problems.push(format!("answer {other:?}, expected CNAME {want}")),
-        (None, Answer::Cname(n)) => problems.push(format!("unexpected CNAME {n}")),
-        _ => {}
-    }
-    if e.nodata != matches!(d.answer, Answer::NoData) {
-        problems.push(format!("nodata is {}, expected {}", !e.nodata, e.nodata));
-    }
     if e.answer.is_none() && e.one_of.is_none() && e.cname.is_none() && !e.nodata {
         problems.push("the case expects no answer at all: say answer, one_of, cname or nodata".into());
     }
-    if d.ecs_scope != e.scope {
-        problems.push(format!("scope /{}, expected /{}", d.ecs_scope, e.scope));
-    }
-    if d.ttl != e.ttl {
-        problems.push(format!("ttl {}, expected {}", d.ttl, e.ttl));
-    }
+    let decided = Got::of_decision(&d);
+    decided.check("decide", e, &mut problems);
     let p = pools.pool(d.pool);
     if let Some(want) = &e.region {
         let got = d.region.and_then(|r| p.and_then(|p| p.region(r))).map(|r| r.name.as_str());
@@ -228,30 +290,32 @@ fn run_case(path: &Path) -> Result<(), String> {
     if d.failed_open != e.failed_open {
         problems.push(format!("failed_open {}, expected {}", d.failed_open, e.failed_open));
     }
+
+    // The same question as a resolver asks it: the client subnet in ECS, one UDP packet.
+    let query = ecs_query(&qname.to_ascii(), qtype, Some(&case.client)).to_vec().map_err(|e| e.to_string())?;
+    let resolver = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53));
+    let mut out = Vec::with_capacity(65535);
+    let mut rng = SplitMix64::new(seed);
+    respond(&src, &query, resolver, Transport::Udp, &mut out, &mut rng).ok_or("respond sent nothing")?;
+    let reply = Message::from_vec(&out).map_err(|e| format!("reply does not parse: {e}"))?;
+    let replied = Got::of_reply(&reply, &qname, qtype, &mut problems);
+    replied.check("respond", e, &mut problems);
+    if replied.addrs != decided.addrs {
+        problems.push(format!("respond answered {:?}, decide {:?}", replied.addrs, decided.addrs));
+    }
+
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("{}\n  {}\n--- explain ---\n{explain}", case.about, problems.join("\n  ")))
+        Err(format!(
+            "{}\n  {}\n--- explain ---\n{explain}\n--- reply ---\n{reply:?}",
+            case.about,
+            problems.join("\n  ")
+        ))
     }
 }
 
 #[test]
 fn scenarios() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/scenarios")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 25, "only {} scenarios", files.len());
-    let mut failures = Vec::new();
-    for f in &files {
-        if let Err(e) = run_case(f) {
-            failures
-                .push(format!("{}: {e}", f.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())));
-        }
-    }
-    println!("{} scenarios, {} failed", files.len(), failures.len());
-    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+    support::run_toml_cases("tests/scenarios", 25, run_case);
 }

@@ -1,6 +1,8 @@
 //! Pool-file errors: every `tests/fixtures/bad-pools/*.toml` names, in `# expect: LINE: text`
 //! header lines, each error `load_pools` must report (line and message substring), and no
 //! others. Also: the shipped pool file loads, and what it loads is what operators read in it.
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use gslbd::config::load_pools;
@@ -53,18 +55,7 @@ fn check_fixture(path: &Path) -> Result<(), String> {
 
 #[test]
 fn bad_pool_files_report_every_error_with_its_line() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-pools");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("fixtures")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 20, "only {} fixtures", files.len());
-    let failures: Vec<String> =
-        files.iter().filter_map(|f| check_fixture(f).err().map(|e| format!("{}: {e}", f.display()))).collect();
-    println!("{} bad pool files checked", files.len());
-    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    support::run_toml_cases("tests/fixtures/bad-pools", 20, check_fixture);
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! `Explain` shows operators why: the client, its location, every candidate region with
 //! distance, bias, effective distance, health and geo-map match, then the answer, TTL and scope.
+//! The client is located by the steering tests' shared GeoIP fixture (tests/fixtures/geo/).
+mod support;
+
 use gslbd::config::load_pools;
-use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
 use gslbd::steer::{Client, Explain, Family, decide};
 use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::{LowerName, Name};
@@ -13,17 +15,8 @@ fn explain_tells_the_whole_story() {
     let text = std::fs::read_to_string(&path).expect("pool file");
     let pools = load_pools(&path, &text, &origin).expect("loads");
     let pool = pools.pool_for(&LowerName::new(&Name::from_ascii("www.gslb.example.com.").expect("n"))).expect("pooled");
-    let client = Client {
-        subnet: "1.1.1.0/24".parse().expect("net"),
-        geo: Some(GeoHit {
-            location: Some(Location {
-                country: Country::parse("JP"),
-                continent: Continent::parse("AS"),
-                coords: Coordinates::new(35.68, 139.69),
-            }),
-            network: "1.1.0.0/16".parse().expect("net"),
-        }),
-    };
+    let subnet: ipnet::IpNet = "1.1.1.0/24".parse().expect("net");
+    let client = Client { subnet, geo: Some(support::steering_geo_db().lookup(subnet.addr())) };
     let mut ex = Explain::new();
     let d = decide(&pools, pool, Family::V4, &client, &pools.file_health(), &mut SplitMix64::new(1), Some(&mut ex));
     let text = ex.to_string();

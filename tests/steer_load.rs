@@ -7,7 +7,8 @@
 //! - a fresh feed with 0 backends up makes the region unusable; a stale one does not;
 //! - the ECS scope of a decision tested against s is min(24, source prefix);
 //! - `decide` allocates nothing while shedding and spilling (counting allocator).
-use std::alloc::{GlobalAlloc, Layout, System};
+mod support;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -17,37 +18,20 @@ use gslbd::steer::{Answer, Client, Explain, Family, decide};
 use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net};
+use support::{CountingAlloc, count_allocations};
 
 /// Counts allocations per thread (the tests of this binary run in parallel).
-struct Counting;
-thread_local! {
-    static ALLOCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
 #[global_allocator]
-static A: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 const POOLS: &str = r#"
 [names]
 www = "web"
 
-[feedback.a]
-kind = "nginx"
-url = "http://127.0.0.1:1/a"
-[feedback.b]
-kind = "nginx"
-url = "http://127.0.0.1:1/b"
-[feedback.c]
-kind = "nginx"
-url = "http://127.0.0.1:1/c"
+[feedback]
+a = { kind = "nginx", url = "http://127.0.0.1:1/a" }
+b = { kind = "nginx", url = "http://127.0.0.1:1/b" }
+c = { kind = "nginx", url = "http://127.0.0.1:1/c" }
 
 [pool.web]
 region_policy = "failover"
@@ -243,23 +227,16 @@ fn decide_allocates_nothing_while_shedding() {
     let mut rng = SplitMix64::new(3);
     let id = pool_id(&p);
     let mut moved = 0;
-    let before = ALLOCS.with(|c| c.get());
-    for net in subnets().take(5_000) {
-        let d = decide(&p, id, Family::V4, &Client { subnet: net, geo: None }, &v, &mut rng, None);
-        moved += usize::from(d.region != p.pool(id).and_then(|x| x.region_id("a")));
-    }
-    assert_eq!(ALLOCS.with(|c| c.get()) - before, 0, "decide allocated");
+    let ((), allocs) = count_allocations(|| {
+        for net in subnets().take(5_000) {
+            let d = decide(&p, id, Family::V4, &Client { subnet: net, geo: None }, &v, &mut rng, None);
+            moved += usize::from(d.region != p.pool(id).and_then(|x| x.region_id("a")));
+        }
+    });
+    assert_eq!(allocs, 0, "decide allocated");
     assert!(moved > 2_000, "the loop did shed ({moved})");
-    let before = ALLOCS.with(|c| c.get());
     let mut ex = Explain::new();
-    decide(
-        &p,
-        id,
-        Family::V4,
-        &Client { subnet: "192.0.2.0/24".parse().unwrap(), geo: None },
-        &v,
-        &mut rng,
-        Some(&mut ex),
-    );
-    assert!(ALLOCS.with(|c| c.get()) > before, "the counter counts (explain allocates)");
+    let client = Client { subnet: "192.0.2.0/24".parse().unwrap(), geo: None };
+    let (_, allocs) = count_allocations(|| decide(&p, id, Family::V4, &client, &v, &mut rng, Some(&mut ex)));
+    assert!(allocs > 0, "the counter counts (explain allocates)");
 }

@@ -2,9 +2,9 @@
 //! answers at most max_answers addresses of the asked family, never claims a scope wider than
 //! the client's source prefix, answers only up members unless it failed open, and allocates
 //! nothing when not explaining (checked with a counting allocator in this test binary).
-use std::alloc::{GlobalAlloc, Layout, System};
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gslbd::config::load_pools;
 use gslbd::geo::{Continent, Coordinates, Country, GeoHit, Location};
@@ -14,20 +14,10 @@ use gslbd::util::rng::SplitMix64;
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
+use support::{CountingAlloc, count_allocations};
 
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
 #[global_allocator]
-static A: Counting = Counting;
+static ALLOC: CountingAlloc = CountingAlloc;
 
 /// Every policy, geo maps, a CNAME region, fallbacks and fail-open in one file.
 const POOLS: &str = r#"
@@ -142,9 +132,7 @@ proptest! {
         let family = if v6 { Family::V6 } else { Family::V4 };
         for (id, pool) in pools.pools() {
             let mut rng = SplitMix64::new(seed);
-            let before = ALLOCS.load(Ordering::Relaxed);
-            let d = decide(&pools, id, family, &client, &health, &mut rng, None);
-            let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+            let (d, allocs) = count_allocations(|| decide(&pools, id, family, &client, &health, &mut rng, None));
             prop_assert_eq!(allocs, 0, "decide allocated without explain");
             prop_assert!(d.ecs_scope <= subnet.prefix_len());
             if let Answer::Addresses(a) = &d.answer {
@@ -163,9 +151,9 @@ proptest! {
             }
             let mut rng = SplitMix64::new(seed);
             let mut ex = Explain::new();
-            let before = ALLOCS.load(Ordering::Relaxed);
-            let explained = decide(&pools, id, family, &client, &health, &mut rng, Some(&mut ex));
-            prop_assert!(ALLOCS.load(Ordering::Relaxed) > before, "the allocation counter counts");
+            let (explained, allocs) =
+                count_allocations(|| decide(&pools, id, family, &client, &health, &mut rng, Some(&mut ex)));
+            prop_assert!(allocs > 0, "the allocation counter counts");
             prop_assert_eq!(&explained, &d);
             prop_assert!(!ex.to_string().is_empty());
         }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use gslbd::config::load_pools;
 use gslbd::pool::{MemberId, MemberTarget, Pools};
-use gslbd::steer::{Answer, Client, Family, decide};
+use gslbd::steer::{Answer, Client, Decision, Family, decide};
 use gslbd::util::rng::{Random, SplitMix64};
 use hickory_proto::rr::Name;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -72,39 +72,45 @@ members = [ {{ address = "192.0.2.1", weight = 1 }}, {{ address = "192.0.2.2", w
     )
 }
 
-#[test]
-fn member_weighted_shares_follow_weights() {
-    let p = pools(&member_pool("weighted"));
+/// Decides for CLIENTS random IPv4 clients (random sources seeded `seeds`: answers, clients),
+/// hands each client and decision to `check` (with the answers' random source), and counts the
+/// first answered address.
+fn count_answers(
+    p: &Pools,
+    seeds: (u64, u64),
+    mut check: impl FnMut(&Client, &Decision<'_>, &mut SplitMix64),
+) -> HashMap<IpAddr, usize> {
     let pool = p.pool_id("web").expect("pool");
     let health = p.file_health();
-    let mut rng = SplitMix64::new(2026);
-    let mut clients = SplitMix64::new(1);
+    let (mut rng, mut clients) = (SplitMix64::new(seeds.0), SplitMix64::new(seeds.1));
     let mut counts = HashMap::new();
     for _ in 0..CLIENTS {
         let c = client(&mut clients, false);
-        let d = decide(&p, pool, Family::V4, &c, &health, &mut rng, None);
+        let d = decide(p, pool, Family::V4, &c, &health, &mut rng, None);
+        check(&c, &d, &mut rng);
         *counts.entry(first(&d.answer).expect("answer")).or_insert(0) += 1;
-        assert_eq!(d.ecs_scope, 0, "weighted answers do not depend on the client");
     }
+    counts
+}
+
+#[test]
+fn member_weighted_shares_follow_weights() {
+    let p = pools(&member_pool("weighted"));
+    let counts = count_answers(&p, (2026, 1), |_, d, _| {
+        assert_eq!(d.ecs_scope, 0, "weighted answers do not depend on the client");
+    });
     assert_shares(&counts, &WEIGHTS, "member weighted");
 }
 
 #[test]
 fn member_sticky_shares_follow_weights_and_stick() {
     let p = pools(&member_pool("sticky"));
-    let pool = p.pool_id("web").expect("pool");
-    let health = p.file_health();
-    let mut rng = SplitMix64::new(5);
-    let mut clients = SplitMix64::new(3);
-    let mut counts = HashMap::new();
-    for _ in 0..CLIENTS {
-        let c = client(&mut clients, false);
-        let d = decide(&p, pool, Family::V4, &c, &health, &mut rng, None);
-        let again = decide(&p, pool, Family::V4, &c, &health, &mut rng, None);
+    let (pool, health) = (p.pool_id("web").expect("pool"), p.file_health());
+    let counts = count_answers(&p, (5, 3), |c, d, rng| {
+        let again = decide(&p, pool, Family::V4, c, &health, rng, None);
         assert_eq!(d.answer, again.answer, "a sticky client keeps its answer");
         assert_eq!(d.ecs_scope, 24);
-        *counts.entry(first(&d.answer).expect("answer")).or_insert(0) += 1;
-    }
+    });
     assert_shares(&counts, &WEIGHTS, "member sticky");
 }
 
@@ -160,37 +166,23 @@ fn sticky_member_leaving_moves_only_its_share() {
     assert!(share <= bound, "{share:.2}% moved");
 }
 
-const REGION_POOL: &str = r#"
-[names]
-www = "web"
-[pool.web]
-region_policy = "POLICY"
-member_policy = "all"
-[pool.web.region.a]
-weight = 1
-members = [ { address = "192.0.2.1" } ]
-[pool.web.region.b]
-weight = 3
-members = [ { address = "192.0.2.2" } ]
-[pool.web.region.c]
-weight = 6
-members = [ { address = "192.0.2.3" } ]
-"#;
+/// Pool `web` with one region per (address, weight), named a, b, c, …, one member each.
+fn region_pool(policy: &str, regions: &[(&str, u32)]) -> String {
+    let mut text =
+        format!("[names]\nwww = \"web\"\n[pool.web]\nregion_policy = \"{policy}\"\nmember_policy = \"all\"\n");
+    for (name, (addr, weight)) in ('a'..).zip(regions) {
+        text.push_str(&format!(
+            "[pool.web.region.{name}]\nweight = {weight}\nmembers = [ {{ address = \"{addr}\" }} ]\n"
+        ));
+    }
+    text
+}
 
 const REGION_WEIGHTS: [(&str, u32); 3] = [("192.0.2.1", 1), ("192.0.2.2", 3), ("192.0.2.3", 6)];
 
 fn region_shares(policy: &str) {
-    let p = pools(&REGION_POOL.replace("POLICY", policy));
-    let pool = p.pool_id("web").expect("pool");
-    let health = p.file_health();
-    let mut rng = SplitMix64::new(77);
-    let mut clients = SplitMix64::new(78);
-    let mut counts = HashMap::new();
-    for _ in 0..CLIENTS {
-        let c = client(&mut clients, false);
-        let d = decide(&p, pool, Family::V4, &c, &health, &mut rng, None);
-        *counts.entry(first(&d.answer).expect("answer")).or_insert(0) += 1;
-    }
+    let p = pools(&region_pool(policy, &REGION_WEIGHTS));
+    let counts = count_answers(&p, (77, 78), |_, _, _| {});
     assert_shares(&counts, &REGION_WEIGHTS, &format!("region {policy}"));
 }
 
@@ -206,22 +198,9 @@ fn region_sticky_shares_follow_weights() {
 
 #[test]
 fn sticky_region_leaving_moves_only_its_share() {
-    let text = r#"
-[names]
-www = "web"
-[pool.web]
-region_policy = "sticky"
-member_policy = "all"
-[pool.web.region.a]
-members = [ { address = "192.0.2.1" } ]
-[pool.web.region.b]
-members = [ { address = "192.0.2.2" } ]
-[pool.web.region.c]
-members = [ { address = "192.0.2.3" } ]
-[pool.web.region.d]
-members = [ { address = "192.0.2.4" } ]
-"#;
-    let p = pools(text);
+    // Four regions of weight 1 (the default).
+    let regions = [("192.0.2.1", 1), ("192.0.2.2", 1), ("192.0.2.3", 1), ("192.0.2.4", 1)];
+    let p = pools(&region_pool("sticky", &regions));
     let (moved, had) = sticky_churn(&p, "192.0.2.2", false, Family::V4);
     let share = moved as f64 / CLIENTS as f64 * 100.0;
     println!("sticky regions: one of 4 left, {share:.2}% of clients moved (bound 26.00%)");

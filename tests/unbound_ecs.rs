@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use support::{GslbdServer, Unbound, answers_of, dig, dig_path, ecs_of, ecs_query, query_udp};
+use support::{Daemon, GslbdServer, Unbound, answers_of, dig, dig_path, ecs_of, ecs_query, query_udp};
 
 const WWW: &str = "www.gslb.example.com.";
 
@@ -30,7 +30,7 @@ fn sorted(a: &[&str]) -> Vec<String> {
 }
 
 /// gslbd (default setup) and an Unbound in front of it, or `None` (SKIP printed).
-fn pair() -> Option<(GslbdServer, Unbound)> {
+fn pair() -> Option<(GslbdServer, Daemon)> {
     // Check for Unbound before starting gslbd, so the SKIP costs nothing.
     support::unbound_path().or_else(|| {
         eprintln!("SKIP: unbound not installed (apt-get install unbound)");

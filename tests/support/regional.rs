@@ -18,37 +18,28 @@
 //! and the constructor returns `None`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Proc, START_TIMEOUT, TempDir};
+use super::http_client::http_get;
+use super::launch::{spawn_ready, start_with_retries};
+use super::process::{Proc, TempDir, find_tool, free_port_on, free_tcp_port};
 
-/// How long one HTTP exchange with nginx or HAProxy may take.
+/// How long a load connection may take to open.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn find(env: &str, name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
-        return (!p.is_empty()).then(|| PathBuf::from(p));
-    }
-    let mut dirs: Vec<PathBuf> = vec!["/usr/sbin".into(), "/usr/local/sbin".into()];
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
 
 /// Where `nginx` lives, if installed. `GSLBD_TEST_NGINX=/path` overrides; empty = missing.
 pub fn nginx_path() -> Option<PathBuf> {
-    find("GSLBD_TEST_NGINX", "nginx")
+    find_tool("GSLBD_TEST_NGINX", "nginx")
 }
 
 /// Where `haproxy` lives, if installed. `GSLBD_TEST_HAPROXY=/path` overrides; empty = missing.
 pub fn haproxy_path() -> Option<PathBuf> {
-    find("GSLBD_TEST_HAPROXY", "haproxy")
+    find_tool("GSLBD_TEST_HAPROXY", "haproxy")
 }
 
 /// `true` when both nginx and HAProxy are installed; otherwise prints the SKIP line.
@@ -62,55 +53,6 @@ pub fn tier_tools_present() -> bool {
         return false;
     }
     true
-}
-
-/// A TCP port free on every one of `ips` a moment ago.
-pub fn free_port_on(ips: &[IpAddr]) -> u16 {
-    'next: for _ in 0..50 {
-        let first = TcpListener::bind((ips[0], 0)).expect("bind a loopback port");
-        let port = first.local_addr().unwrap().port();
-        for ip in &ips[1..] {
-            if TcpListener::bind((*ip, port)).is_err() {
-                continue 'next;
-            }
-        }
-        return port;
-    }
-    panic!("no port free on all of {ips:?} in 50 tries");
-}
-
-/// One HTTP/1.0 GET (the server closes when done); `None` when nothing answers in time.
-pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    assert!(addr.ip().is_loopback(), "tests only talk to loopback, not {addr}");
-    let mut s = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).ok()?;
-    s.set_read_timeout(Some(HTTP_TIMEOUT)).ok()?;
-    s.set_write_timeout(Some(HTTP_TIMEOUT)).ok()?;
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    s.write_all(req.as_bytes()).ok()?;
-    let mut raw = Vec::new();
-    // Bounded: the peer closes (HTTP/1.0) or the read timeout fires.
-    let _ = s.take(1 << 20).read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    // HAProxy's stats applet answers chunked even to HTTP/1.0.
-    let body =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
-    Some((code, body))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 // ───────────────────────────── nginx ─────────────────────────────
@@ -131,15 +73,8 @@ impl Nginx {
             println!("SKIP: nginx not installed (apt-get install nginx)");
             None
         })?;
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port_on(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
-            match Self::start_at(&bin, name, SocketAddr::from(([127, 0, 0, 1], port))) {
-                Ok(n) => return Some(n),
-                Err(e) => last = e,
-            }
-        }
-        panic!("nginx {name} did not start: {last}");
+        let addr = || SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+        Some(start_with_retries(&format!("nginx {name}"), || Self::start_at(&bin, name, addr())))
     }
 
     /// Starts nginx again on the address a stopped one had (`Err` if it cannot bind).
@@ -148,7 +83,7 @@ impl Nginx {
         Self::start_at(&bin, name, addr)
     }
 
-    fn start_at(bin: &PathBuf, name: &str, addr: SocketAddr) -> Result<Nginx, String> {
+    fn start_at(bin: &Path, name: &str, addr: SocketAddr) -> Result<Nginx, String> {
         let dir = TempDir::new("nginx-test");
         dir.write("tmp/.keep", "");
         dir.write("nginx.conf", &nginx_conf(&dir.path().display().to_string(), addr, name));
@@ -159,26 +94,11 @@ impl Nginx {
             .arg(dir.path().join("nginx.conf"))
             .args(["-e", "stderr", "-g", "daemon off;"])
             .current_dir(dir.path());
-        let mut proc = Proc::spawn(cmd);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(s) = proc.exited() {
-                std::thread::sleep(Duration::from_millis(50));
-                return Err(format!("nginx exited with {s}; stderr:\n{}", proc.stderr()));
-            }
-            if let Some((200, body)) = http_get(addr, "/")
-                && body.trim() == name
-            {
-                return Ok(Nginx { proc, addr, name: name.to_string(), _dir: dir });
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "nginx on {addr} not serving within {START_TIMEOUT:?}; stderr:\n{}",
-                    proc.stderr()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let proc = spawn_ready(&format!("nginx on {addr}"), cmd, || match http_get(addr, "/") {
+            Some((200, body)) if body.trim() == name => Ok(()),
+            other => Err(format!("GET / answered {other:?}")),
+        })?;
+        Ok(Nginx { proc, addr, name: name.to_string(), _dir: dir })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -283,7 +203,7 @@ impl Haproxy {
             println!("SKIP: haproxy not installed (apt-get install haproxy)");
             None
         })?;
-        let stats = SocketAddr::from(([127, 0, 0, 1], free_port_on(&[IpAddr::V4(Ipv4Addr::LOCALHOST)])));
+        let stats = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
         Some(Self::start_at(&bin, vip, stats, servers))
     }
 
@@ -293,27 +213,19 @@ impl Haproxy {
         Self::start_at(&bin, vip, stats, servers)
     }
 
-    fn start_at(bin: &PathBuf, vip: SocketAddr, stats: SocketAddr, servers: &[SocketAddr]) -> Result<Haproxy, String> {
+    fn start_at(bin: &Path, vip: SocketAddr, stats: SocketAddr, servers: &[SocketAddr]) -> Result<Haproxy, String> {
         let dir = TempDir::new("haproxy-test");
         let cfg = dir.write("haproxy.cfg", &haproxy_cfg(vip, stats, servers));
         let mut cmd = Command::new(bin);
         cmd.arg("-f").arg(&cfg).arg("-db").current_dir(dir.path());
-        let mut proc = Proc::spawn(cmd);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(s) = proc.exited() {
-                std::thread::sleep(Duration::from_millis(50));
-                return Err(format!("haproxy exited with {s}; stderr:\n{}", proc.stderr()));
-            }
+        let proc = spawn_ready(&format!("haproxy on {vip}"), cmd, || {
             let stats_up = http_get(stats, "/stats;csv").is_some_and(|(c, _)| c == 200);
-            if stats_up && TcpStream::connect_timeout(&vip, HTTP_TIMEOUT).is_ok() {
-                return Ok(Haproxy { proc, vip, stats, _dir: dir });
+            match TcpStream::connect_timeout(&vip, HTTP_TIMEOUT) {
+                Ok(_) if stats_up => Ok(()),
+                vip_up => Err(format!("stats up: {stats_up}, VIP: {vip_up:?}")),
             }
-            if Instant::now() > deadline {
-                return Err(format!("haproxy on {vip} not up within {START_TIMEOUT:?}; stderr:\n{}", proc.stderr()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })?;
+        Ok(Haproxy { proc, vip, stats, _dir: dir })
     }
 
     pub fn vip(&self) -> SocketAddr {
@@ -456,33 +368,26 @@ impl Tiers {
         }
         let vip_ips: Vec<IpAddr> =
             (0..names.len()).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, u8::try_from(i + 1).unwrap(), 1))).collect();
-        let mut last = String::new();
-        'attempt: for _ in 0..3 {
+        Some(start_with_retries("regional tiers", || {
             let port = free_port_on(&vip_ips);
             let mut regions = Vec::new();
             for (i, name) in names.iter().enumerate() {
-                let n1 = Nginx::start(&format!("{name}-web1"))?;
-                let n2 = Nginx::start(&format!("{name}-web2"))?;
+                let n1 = Nginx::start(&format!("{name}-web1")).ok_or("nginx is not installed")?;
+                let n2 = Nginx::start(&format!("{name}-web2")).ok_or("nginx is not installed")?;
                 let servers = [n1.addr(), n2.addr()];
                 let vip = SocketAddr::new(vip_ips[i], port);
-                match Haproxy::start(vip, &servers)? {
-                    Ok(h) => regions.push(Region {
-                        name: name.to_string(),
-                        vip,
-                        stats: h.stats_addr(),
-                        servers,
-                        nginx: [Some(n1), Some(n2)],
-                        haproxy: Some(h),
-                    }),
-                    Err(e) => {
-                        last = e;
-                        continue 'attempt;
-                    }
-                }
+                let h = Haproxy::start(vip, &servers).ok_or("haproxy is not installed")??;
+                regions.push(Region {
+                    name: name.to_string(),
+                    vip,
+                    stats: h.stats_addr(),
+                    servers,
+                    nginx: [Some(n1), Some(n2)],
+                    haproxy: Some(h),
+                });
             }
-            return Some(Tiers { regions, vip_port: port });
-        }
-        panic!("regional tiers did not start in 3 tries: {last}");
+            Ok(Tiers { regions, vip_port: port })
+        }))
     }
 
     pub fn region(&mut self, name: &str) -> &mut Region {
