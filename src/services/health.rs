@@ -237,6 +237,7 @@ async fn probe_loop<P: Prober>(
     mut rng: SplitMix64,
 ) {
     let spec = &job.spec;
+    prober.prepare(&job.target, spec);
     // The first probe comes within one jitter of the start, spreading a cold start's burst.
     let mut next = Instant::now() + part_of(&mut rng, spec.jitter);
     loop {

@@ -20,6 +20,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Runs probes. The network implementation is [`NetProber`]; tests use fakes on paused time.
 pub trait Prober: Send + Sync + 'static {
     fn probe(&self, target: &MemberTarget, spec: &ProbeSpec) -> impl std::future::Future<Output = ProbeResult> + Send;
+    /// Called once when a probe task starts, outside any probe's timeout: work that a first
+    /// probe would otherwise pay for inside its timeout (building an HTTP client loads a TLS
+    /// configuration and a root store, which can take longer than a short timeout).
+    fn prepare(&self, _target: &MemberTarget, _spec: &ProbeSpec) {}
 }
 
 /// Installs ring as rustls' process-wide provider (reqwest is built without one). Idempotent.
@@ -71,6 +75,28 @@ impl NetProber {
         }
     }
 
+    /// The URL host and client of an HTTP probe whose client does not depend on a name
+    /// lookup (every case but a CNAME target with its own SNI).
+    fn fixed_key(&self, target: &MemberTarget, h: &HttpProbe) -> Option<(String, ClientKey)> {
+        let sni = h.tls.as_ref().and_then(|t| t.sni.clone());
+        // The URL's host is what rustls sends as SNI and verifies; with an explicit SNI for an
+        // address target, the name is pinned to the address in a client of its own.
+        let (url_h, pin, local) = match (target, sni) {
+            (MemberTarget::Address(a), Some(name)) => {
+                (name.clone(), Some((name, SocketAddr::new(*a, h.port))), self.source.for_target(*a))
+            }
+            (MemberTarget::Address(a), None) => (url_host(*a), None, self.source.for_target(*a)),
+            // A name is probed from the IPv4 source if there is one.
+            (MemberTarget::Cname(n), None) => (
+                n.to_ascii().trim_end_matches('.').to_string(),
+                None,
+                self.source.v4.map(IpAddr::V4).or(self.source.v6.map(IpAddr::V6)),
+            ),
+            (MemberTarget::Cname(_), Some(_)) => return None,
+        };
+        Some((url_h, ClientKey { tls: h.tls.clone(), user_agent: h.user_agent.clone(), pin, local }))
+    }
+
     fn client(&self, key: ClientKey) -> Result<reqwest::Client, String> {
         if let Some(c) = self.clients.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(c);
@@ -109,6 +135,15 @@ impl NetProber {
 }
 
 impl Prober for NetProber {
+    fn prepare(&self, target: &MemberTarget, spec: &ProbeSpec) {
+        if let ProbeKind::Http(h) = &spec.kind
+            && let Some((_, key)) = self.fixed_key(target, h)
+        {
+            // An error here is reported by the first probe, which builds the client again.
+            let _ = self.client(key);
+        }
+    }
+
     async fn probe(&self, target: &MemberTarget, spec: &ProbeSpec) -> ProbeResult {
         let start = Instant::now();
         let attempt = async {
@@ -172,29 +207,25 @@ fn url_host(a: IpAddr) -> String {
 async fn http(p: &NetProber, target: &MemberTarget, h: &HttpProbe) -> (bool, String) {
     let scheme = if h.tls.is_some() { "https" } else { "http" };
     let sni = h.tls.as_ref().and_then(|t| t.sni.clone());
-    // The URL's host is what rustls sends as SNI and verifies; with an explicit SNI for an
-    // address target, the name is pinned to the address in a client of its own.
-    let (url_h, pin) = match (target, &sni) {
-        (MemberTarget::Address(a), Some(name)) => (name.clone(), Some((name.clone(), SocketAddr::new(*a, h.port)))),
-        (MemberTarget::Address(a), None) => (url_host(*a), None),
+    let (url_h, key) = match (target, &sni) {
         (MemberTarget::Cname(n), Some(name)) => {
             // Resolve the target name ourselves, then pin the SNI name to that address.
             let host = n.to_ascii();
             match tokio::net::lookup_host((host.trim_end_matches('.'), h.port)).await.map(|mut i| i.next()) {
-                Ok(Some(addr)) => (name.clone(), Some((name.clone(), addr))),
+                Ok(Some(addr)) => {
+                    let pin = Some((name.clone(), addr));
+                    let local = p.source.for_target(addr.ip());
+                    (name.clone(), ClientKey { tls: h.tls.clone(), user_agent: h.user_agent.clone(), pin, local })
+                }
                 Ok(None) => return (false, format!("{host}: no address")),
                 Err(e) => return (false, format!("{host}: {e}")),
             }
         }
-        (MemberTarget::Cname(n), None) => (n.to_ascii().trim_end_matches('.').to_string(), None),
+        _ => match p.fixed_key(target, h) {
+            Some(k) => k,
+            None => return (false, "no client for this target".into()),
+        },
     };
-    // The source of the target's family; a name is probed from the IPv4 source if there is one.
-    let local = match (target, &pin) {
-        (_, Some((_, addr))) => p.source.for_target(addr.ip()),
-        (MemberTarget::Address(a), None) => p.source.for_target(*a),
-        (MemberTarget::Cname(_), None) => p.source.v4.map(IpAddr::V4).or(p.source.v6.map(IpAddr::V6)),
-    };
-    let key = ClientKey { tls: h.tls.clone(), user_agent: h.user_agent.clone(), pin, local };
     let client = match p.client(key) {
         Ok(c) => c,
         Err(e) => return (false, e),
