@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
-    AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, GeoEntry, LogSettings, MAX_RATE_TIMES_WINDOW, OpsSettings,
-    RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
+    AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, DEFAULT_LOG_LEVEL, GeoEntry, LogFormat, LogSettings,
+    MAX_RATE_TIMES_WINDOW, OpsSettings, RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
 };
 
 pub use link::link_pools;
@@ -44,6 +44,9 @@ pub struct Snapshot {
     pub ops: OpsSettings,
     /// The admin bearer token, read from `admin.token_file` at this load.
     pub admin_token: Option<AdminToken>,
+    /// `admin.token_file` names a file that does not exist yet (`gslbd serve` creates it with
+    /// a random token at start; until then changes through the API are refused).
+    pub admin_token_missing: Option<PathBuf>,
 }
 
 /// A bearer token; never printed.
@@ -78,6 +81,7 @@ pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
 pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
     let mut errors = Vec::new();
     let mut zones = Vec::new();
+    let mut probe_defs = Vec::new();
     for z in &file.zones {
         let mut zone = match load_zone(&z.origin, &z.file) {
             Ok(zone) => zone,
@@ -96,6 +100,7 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
             };
             match load_pools(pool_path, &text, &z.origin) {
                 Ok(pools) => {
+                    probe_defs.push((pool_path.clone(), pools.probe_defs().to_vec()));
                     if let Err(e) = link_pools(&mut zone, pools, pool_path, &text) {
                         errors.extend(e);
                     }
@@ -107,7 +112,7 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
     }
     let geo = match &file.geoip {
         Some(g) => match GeoDb::open(&g.database) {
-            Ok(db) => Some(db),
+            Ok(db) => Some(db.with_centroids(g.centroid)),
             Err(e) => {
                 errors.push(ConfigError::new(&file.path, g.line, format!("geoip.database: {e}")));
                 None
@@ -116,6 +121,11 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         None => None,
     };
     let admin_token = read_admin_token(&file, &mut errors);
+    let admin_token_missing = match (&admin_token, file.ops.admin.as_ref().and_then(|a| a.token_file.as_ref())) {
+        (None, Some(p)) if !p.exists() => Some(p.clone()),
+        _ => None,
+    };
+    check_probe_names(&probe_defs, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -126,7 +136,37 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         geo,
         ops: file.ops,
         admin_token,
+        admin_token_missing,
     })
+}
+
+/// A probe name means one check in every pool file (probes are shared by (target, probe
+/// name)): the same name defined differently in two pool files is an error at the second
+/// definition that names the first.
+type ProbeDefs = Vec<(PathBuf, Vec<(std::sync::Arc<crate::pool::ProbeSpec>, usize)>)>;
+
+fn check_probe_names(defs: &ProbeDefs, errors: &mut Vec<ConfigError>) {
+    use std::collections::HashMap;
+    let mut seen: HashMap<&str, (&crate::pool::ProbeSpec, &Path, usize)> = HashMap::new();
+    for (pool_file, list) in defs {
+        for (spec, line) in list {
+            match seen.get(spec.name.as_str()) {
+                Some((first, f, l)) if **first != **spec => errors.push(ConfigError::new(
+                    pool_file,
+                    *line,
+                    format!(
+                        "probe {} is also defined, differently, at {}:{l}; a probe name means one check in every pool file (give one of them another name)",
+                        spec.name,
+                        f.display()
+                    ),
+                )),
+                Some(_) => {}
+                None => {
+                    seen.insert(&spec.name, (spec, pool_file, *line));
+                }
+            }
+        }
+    }
 }
 
 fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {
@@ -142,6 +182,8 @@ fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<
             ));
             None
         }
+        // `gslbd serve` creates it at start (see `Snapshot::admin_token_missing`).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             errors.push(ConfigError::new(
                 &file.path,

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::prober::{NetProber, Prober};
 use super::registry::{Registry, UpdateReport};
+use super::transitions::{Transition, Transitions};
 use crate::health::{Counters, Counts, Entry, EntryStatus, HealthKey, PoolsHealth, ProbeResult, State, Target};
 use crate::pool::{MemberTarget, Pools, ProbeSpec};
 use crate::util::rng::{Random, SplitMix64, mix64, seed_of};
@@ -47,6 +48,8 @@ struct Inner<P: Prober> {
     prober: Arc<P>,
     registry: Registry<HealthKey, Entry, ProbeJob>,
     totals: Arc<Counters>,
+    /// Every state change, logged once and kept for the status page.
+    transitions: Arc<Transitions>,
     seed: u64,
 }
 
@@ -96,6 +99,7 @@ impl<P: Prober> HealthService<P> {
                 prober: Arc::new(prober),
                 registry: Registry::new(runtime),
                 totals: Arc::new(Counters::default()),
+                transitions: Arc::new(Transitions::default()),
                 seed: opts.seed,
             }),
         })
@@ -138,6 +142,7 @@ impl<P: Prober> HealthService<P> {
                     Arc::clone(entry),
                     Arc::clone(&inner.prober),
                     Arc::clone(&inner.totals),
+                    Arc::clone(&inner.transitions),
                     inner.registry.round(),
                     rng,
                 )
@@ -192,6 +197,11 @@ impl<P: Prober> HealthService<P> {
         HealthMetrics { total: self.inner.totals.get(), per_key }
     }
 
+    /// The most recent health transitions, newest first.
+    pub fn recent_transitions(&self) -> Vec<Transition> {
+        self.inner.transitions.recent()
+    }
+
     /// How many probe tasks run.
     pub fn tasks(&self) -> usize {
         self.inner.registry.tasks()
@@ -201,6 +211,11 @@ impl<P: Prober> HealthService<P> {
     pub fn shutdown(&self) {
         self.inner.registry.shutdown();
     }
+}
+
+/// A duration as people write it in the config: "1500 ms".
+pub fn millis(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
 }
 
 /// A uniformly random part of `d` (0 ≤ result < d).
@@ -214,10 +229,12 @@ async fn probe_loop<P: Prober>(
     entry: Arc<Entry>,
     prober: Arc<P>,
     totals: Arc<Counters>,
+    transitions: Arc<Transitions>,
     round: Arc<tokio::sync::Notify>,
     mut rng: SplitMix64,
 ) {
     let spec = &job.spec;
+    let key = HealthKey { target: Target::of(&job.target), probe: spec.name.clone() };
     // The first probe comes within one jitter of the start, spreading a cold start's burst.
     let mut next = Instant::now() + part_of(&mut rng, spec.jitter);
     loop {
@@ -225,9 +242,12 @@ async fn probe_loop<P: Prober>(
         let started = Instant::now();
         let r = match tokio::time::timeout(spec.timeout, prober.probe(&job.target, spec)).await {
             Ok(r) => r,
-            Err(_) => ProbeResult::new(false, format!("timeout after {:?}", spec.timeout), spec.timeout),
+            Err(_) => ProbeResult::new(false, format!("timeout after {}", millis(spec.timeout)), spec.timeout),
         };
-        entry.record(r, spec.thresholds, Instant::now(), &totals);
+        let (before, reason) = (entry.state(), r.detail.clone());
+        if let Some(after) = entry.record(r, spec.thresholds, Instant::now(), &totals) {
+            transitions.record(&key, before, after, &reason, entry.streak(), spec.thresholds);
+        }
         round.notify_waiters();
         let gap = spec.interval.saturating_sub(part_of(&mut rng, spec.jitter));
         next = (started + gap).max(Instant::now());

@@ -25,7 +25,7 @@ use arc_swap::ArcSwap;
 use crate::config::Snapshot;
 use crate::pool::{FileHealth, HealthView, Pools};
 pub use live::{CounterKey, Live, LiveHealth, NO_REGION, Steered, SteeredAnswer, member_name};
-pub use overrides::{Override, OverrideEntry, OverrideTable, OverrideTarget, Overrides};
+pub use overrides::{Override, OverrideEntry, OverrideNote, OverrideTable, OverrideTarget, Overrides};
 pub use version::ConfigVersion;
 
 /// A value published by atomic swaps: readers load it without a lock.
