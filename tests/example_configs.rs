@@ -56,10 +56,16 @@ fn the_private_networks_example_steers_each_office() {
         std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
     }
     assert!(gslbd(&["mmdb-build", "sites.csv", "-o", "sites.mmdb"], tmp.path()).0);
-    for (client, want) in [("10.2.7.0/24", "10.1.255.10"), ("10.3.1.0/24", "10.3.255.10"), ("10.4.0.0/24", "10.4.255.10"), ("10.9.1.0/24", "10.1.255.10")]
-    {
-        let (ok, out) =
-            gslbd(&["explain", "--config", "gslbd.toml", "intranet.corp.example.com", "A", "--client", client], tmp.path());
+    for (client, want) in [
+        ("10.2.7.0/24", "10.1.255.10"),
+        ("10.3.1.0/24", "10.3.255.10"),
+        ("10.4.0.0/24", "10.4.255.10"),
+        ("10.9.1.0/24", "10.1.255.10"),
+    ] {
+        let (ok, out) = gslbd(
+            &["explain", "--config", "gslbd.toml", "intranet.corp.example.com", "A", "--client", client],
+            tmp.path(),
+        );
         assert!(ok, "{out}");
         assert!(out.contains(&format!("answer     {want}\n")), "{client} -> {want}:\n{out}");
     }

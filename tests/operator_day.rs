@@ -366,3 +366,82 @@ fn a_health_transition_is_logged_once_with_target_probe_reason_and_counts() {
     let t = &status(&s)["transitions"];
     assert_eq!((t[0]["to"].as_str(), t[1]["to"].as_str()), (Some("up"), Some("down")), "{t}");
 }
+
+// ───────────────────────────── gslbd ctl and --help ─────────────────────────────
+
+fn ctl(s: &GslbdServer, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .arg("ctl")
+        .arg("--url")
+        .arg(format!("http://{}", s.admin()))
+        .arg("--token-file")
+        .arg(s.dir().join("admin.token"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn gslbd_ctl_drives_the_admin_api_with_exit_codes_for_scripts() {
+    let s = start("");
+    let (code, out, err) = ctl(&s, &["drain", "gslb.test", "web", "east", "192.0.2.1", "--reason", "disk swap"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("gslb.test./web/east/192.0.2.1: drain"), "{out}");
+    let o = &status(&s)["overrides"][0];
+    assert_eq!(o["reason"], "disk swap");
+    assert!(o["by"].as_str().unwrap().contains('@'), "ctl says who: {o}");
+
+    let (code, out, _) = ctl(&s, &["states"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("ZONE") && lines[0].contains("STATE"), "{out}");
+    assert_eq!(lines.len(), 4, "a header and the 3 members:\n{out}");
+    assert!(lines.iter().any(|l| l.contains("192.0.2.1") && l.contains("drained")), "{out}");
+    assert!(lines.iter().any(|l| l.contains("198.51.100.1") && l.split_whitespace().nth(4) == Some("up")), "{out}");
+
+    let (code, out, _) = ctl(&s, &["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("generation 1") && out.contains("overrides  1") && out.contains("disk swap"), "{out}");
+
+    let (code, out, _) = ctl(&s, &["explain", "www.gslb.test", "A", "--client", "10.0.0.0/24"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("answer     192.0.2.2"), "{out}");
+
+    let (code, out, _) = ctl(&s, &["undrain", "gslb.test", "web", "east", "192.0.2.1"]);
+    assert_eq!((code, out.trim()), (0, "gslb.test./web/east/192.0.2.1: none"));
+
+    // Refused: an unknown member (404) is exit 1 with the server's message.
+    let (code, _, err) = ctl(&s, &["drain", "gslb.test", "web", "east", "192.0.2.99"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("member '192.0.2.99' not found") && err.contains("HTTP 404"), "{err}");
+
+    // A reload with errors is exit 1 and prints them; a good one names the changed file.
+    std::fs::write(s.dir().join("gslb.test.pools.toml"), "[pool.web]\nttl = \"x\"\n").unwrap();
+    let (code, out, _) = ctl(&s, &["reload"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("reload failed") && out.contains("gslb.test.pools.toml:2"), "{out}");
+    std::fs::write(s.dir().join("gslb.test.pools.toml"), pools(EAST).replace("ttl = 60", "ttl = 61")).unwrap();
+    let (code, out, _) = ctl(&s, &["reload"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("generation 2") && out.contains("gslb.test.pools.toml"), "{out}");
+
+    // Unreachable: exit 3.
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["ctl", "--url", &format!("http://127.0.0.1:{}", free_port()), "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn help_names_the_signals_the_admin_api_the_state_file_and_the_logs() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["SIGHUP", "SIGTERM", "admin API", "Bearer", "state file", "[log] level", "RUST_LOG", "json", "ctl"] {
+        assert!(help.contains(needle), "--help mentions {needle}:\n{help}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(commit "), "--version names the commit");
+}

@@ -10,15 +10,45 @@ use toml::Spanned;
 
 use crate::diag::{ConfigError, line_of};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole file; read section by section (see [`raw_config`]) so that a mistake in one
+/// section does not hide those in the others.
 struct RawConfig {
     server: RawServer,
-    #[serde(default)]
     zone: Vec<RawZone>,
     geoip: Option<RawGeo>,
     admin: Option<RawAdmin>,
     log: Option<RawLog>,
+}
+
+/// Reads the sections of gslbd.toml, collecting every TOML error (all syntax errors, then the
+/// errors of every section and of every `[[zone]]`).
+fn raw_config(path: &Path, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
+    use super::toml_doc;
+    let doc = toml_doc::parse(path, text)?;
+    let mut errors = Vec::new();
+    let (mut server, mut zone, mut geoip, mut admin, mut log) = (None, Vec::new(), None, None, None);
+    for (k, v) in doc {
+        match k.get_ref().as_str() {
+            "server" => server = toml_doc::value::<RawServer>(&mut errors, path, text, v),
+            "zone" => zone = toml_doc::array::<RawZone>(&mut errors, path, text, "zone", v),
+            "geoip" => geoip = toml_doc::value::<RawGeo>(&mut errors, path, text, v),
+            "admin" => admin = toml_doc::value::<RawAdmin>(&mut errors, path, text, v),
+            "log" => log = toml_doc::value::<RawLog>(&mut errors, path, text, v),
+            other => errors.push(toml_doc::at(
+                path,
+                text,
+                k.span(),
+                format!("unknown section `{other}`, expected one of `server`, `zone`, `geoip`, `admin`, `log`"),
+            )),
+        }
+    }
+    if server.is_none() && errors.is_empty() {
+        errors.push(ConfigError::new(path, 0, "missing [server] section (listen = [...] at least)"));
+    }
+    match server {
+        Some(server) if errors.is_empty() => Ok(RawConfig { server, zone, geoip, admin, log }),
+        _ => Err(errors),
+    }
 }
 
 #[derive(Deserialize)]
@@ -250,13 +280,7 @@ pub struct ConfigFile {
 
 /// Parses gslbd.toml `text` read from `path`.
 pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigError>> {
-    let raw: RawConfig = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
-            return Err(vec![ConfigError::new(path, line, e.message().trim().to_string())]);
-        }
-    };
+    let raw = raw_config(path, text)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut errors = Vec::new();
     let at = |s: std::ops::Range<usize>| line_of(text, s.start);

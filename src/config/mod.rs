@@ -18,6 +18,7 @@
 mod file;
 mod link;
 mod pools;
+mod toml_doc;
 
 use std::path::{Path, PathBuf};
 

@@ -191,6 +191,10 @@ impl StartOnly {
     }
 }
 
+/// What [`Reloader::start`] returns: the reloader, the shared serving state the transports
+/// read, and the override table.
+pub type Started = (Arc<Reloader>, Shared<Serving>, Arc<OverrideTable>);
+
 /// Loads and swaps snapshots; remembers the outcome of the last attempt.
 pub struct Reloader {
     path: PathBuf,
@@ -214,12 +218,7 @@ impl Reloader {
     /// Publishes `first` (the config loaded at start-up) as generation 1, with the services'
     /// views and the override table's state file (`[admin] state_file`): returns the reloader,
     /// the shared serving state the transports read, and the override table.
-    pub fn start(
-        path: PathBuf,
-        first: Snapshot,
-        services: Services,
-        metrics: Arc<Metrics>,
-    ) -> Result<(Arc<Reloader>, Shared<Serving>, Arc<OverrideTable>), String> {
+    pub fn start(path: PathBuf, first: Snapshot, services: Services, metrics: Arc<Metrics>) -> Result<Started, String> {
         let now = unix_now();
         let files = config_files(&path);
         let (total, per_file) = digest_files(&files);

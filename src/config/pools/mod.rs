@@ -29,7 +29,7 @@ use toml::Spanned;
 
 use crate::diag::{ConfigError, line_of};
 use crate::pool::{FeedSpec, MemberInfo, PoolId, Pools, ProbeSpec, RegionId};
-use raw::{RawFile, RawPool};
+use raw::RawPool;
 
 /// Collects problems with their line numbers.
 struct Errs<'a> {
@@ -67,13 +67,7 @@ struct Ctx<'a> {
 /// Loads one pool file. `origin` is the zone's origin: relative pooled names are below it and
 /// absolute ones must be inside it. Returns every problem found, each with file and line.
 pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<ConfigError>> {
-    let raw: RawFile = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let line = e.span().map_or(0, |s| line_of(text, s.start));
-            return Err(vec![ConfigError::new(path, line, e.message().trim_end().to_string())]);
-        }
-    };
+    let raw = raw::read(path, text)?;
     let mut errs = Errs { file: path, text, list: Vec::new() };
     let probes = probe::compile_probes(&mut errs, &raw.probe, path.parent().unwrap_or(Path::new("")));
     let mut probe_defs: Vec<(Arc<ProbeSpec>, usize)> = raw
