@@ -232,9 +232,20 @@ fn a_damaged_state_file_stops_the_start() {
     dir.write("gslb.test.pools.toml", &pools(EAST));
     dir.write("admin.token", TOKEN);
     dir.write("gslbd.state", "[{ \"zone\": \"gslb.test.\", not json");
-    let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).args(["serve", "--config"]).arg(&conf).output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gslbd"));
+    cmd.args(["serve", "--config"]).arg(&conf);
+    let mut p = Proc::spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = p.exited() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "gslbd serve started on a damaged state file:\n{}", p.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    std::thread::sleep(Duration::from_millis(50));
+    let err = p.stderr();
     assert!(err.contains("gslbd.state: the state file (admin overrides) is damaged"), "{err}");
 }
 
@@ -444,4 +455,48 @@ fn help_names_the_signals_the_admin_api_the_state_file_and_the_logs() {
     }
     let out = Command::new(env!("CARGO_BIN_EXE_gslbd")).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("(commit "), "--version names the commit");
+}
+
+// ───────────────────────── JSON logs and the query log ─────────────────────────
+
+#[test]
+fn json_logs_and_the_query_log_carry_the_resolver_and_the_answer() {
+    let conf = config("").replace("[[zone]]", "[log]\nformat = \"json\"\nquery_sample = 1.0\n\n[[zone]]");
+    let p = pools(EAST);
+    let s =
+        GslbdServer::start(&conf, &[("gslb.test.zone", ZONE), ("gslb.test.pools.toml", &p), ("admin.token", TOKEN)]);
+    let m = query_udp(
+        s.addr(),
+        &QuerySpec {
+            edns: Some(EdnsSpec { options: vec![ecs_option("10.1.2.0/24")], ..Default::default() }),
+            ..QuerySpec::new("www.gslb.test.", RecordType::A)
+        }
+        .to_message(rand_id()),
+    );
+    assert_eq!(m.answers.len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let line = loop {
+        if let Some(l) = s.stderr().lines().find(|l| l.contains("gslbd::query")) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no query log line:\n{}", s.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+    let f = &v["fields"];
+    assert_eq!(f["resolver"], "127.0.0.1", "{v}");
+    assert_eq!(f["ecs"], "10.1.2.0/24");
+    assert_eq!(f["qname"], "www.gslb.test.");
+    assert_eq!(f["answer"], "192.0.2.1 192.0.2.2");
+    assert_eq!(f["region"], "east");
+    assert_eq!(f["rcode"], "NOERROR");
+    // Every line on stderr is JSON, the start-up summary included, and it comes once.
+    let starts: Vec<serde_json::Value> = s
+        .stderr()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|v: &serde_json::Value| v["fields"]["message"].as_str().is_some_and(|m| m.contains("starting")))
+        .collect();
+    assert_eq!(starts.len(), 1, "{}", s.stderr());
 }
