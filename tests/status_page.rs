@@ -1,7 +1,8 @@
 //! The status page in a real browser: `gslbd serve` with an admin API, `/` opened in headless
 //! Chromium (through ChromeDriver, no network beyond loopback). The rendered DOM lists every
 //! member with its state; a drain through the API shows on the page within one refresh; the
-//! page loads nothing from elsewhere, fits a phone's width, and screenshots are saved.
+//! page's own drain button works with the token and is refused without it; the page loads
+//! nothing from elsewhere, fits a phone's width, and screenshots are saved.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
@@ -140,6 +141,38 @@ fn the_status_page_shows_every_member_and_a_drain_within_one_refresh() {
     let text = b.eval("return document.body.innerText;").as_str().unwrap_or_default().to_string();
     assert!(text.contains("page test"), "the override's reason is listed:\n{text}");
     std::fs::write(out_dir.join("status-drained-1920x1080.png"), b.screenshot()).unwrap();
+
+    // The page's own drain button, under the API's token rules: without the token the server
+    // refuses (the page shows the error), with it the member is drained.
+    let click = |member: &str| {
+        b.eval(&format!(
+            "window.alert=function(m){{window.__alerts=(window.__alerts||[]).concat([m]);}};\
+             document.querySelector('tr.member[data-member=\"{member}\"] button[data-action]').click();"
+        ))
+    };
+    let alerts = || b.eval("return window.__alerts||[];").as_array().map(Vec::len).unwrap_or(0);
+    click("192.0.2.2");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alerts() == 0 {
+        assert!(Instant::now() < deadline, "no error shown for a drain without the token");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let said = b.eval("return window.__alerts[0];").as_str().unwrap_or_default().to_string();
+    assert!(said.contains("Bearer") || said.contains("token"), "the server's 401 message: {said}");
+    assert!(rows(&b).contains(&s3("east", "192.0.2.2", "up")), "refused: still up");
+    b.eval(&format!(
+        "var t=document.getElementById('token'); t.value='{TOKEN}'; t.dispatchEvent(new Event('change'));"
+    ));
+    click("192.0.2.2");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !rows(&b).contains(&s3("east", "192.0.2.2", "drained")) {
+        assert!(Instant::now() < deadline, "the page's drain button did not drain 192.0.2.2: {:?}", rows(&b));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st: serde_json::Value = serde_json::from_str(&http(s.admin(), "GET", "/status", None).1).unwrap();
+    let by_page =
+        st["overrides"].as_array().unwrap().iter().any(|o| o["member"] == "192.0.2.2" && o["by"] == "status-page");
+    assert!(by_page, "the override says it came from the page: {}", st["overrides"]);
 
     // A phone: the page is no wider than the screen (wide tables scroll inside their box).
     b.resize(390, 844);

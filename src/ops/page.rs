@@ -297,7 +297,7 @@ main{padding:0 1rem 2rem;max-width:1800px}.muted{color:var(--muted);font-weight:
 .summary{display:grid;gap:.2rem;margin-top:.6rem}.scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;min-width:640px}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:.8rem;color:var(--muted);font-weight:600}td.region{background:#f6f8fa;min-width:9rem}code{font-size:.9em}
-.badge{display:inline-block;padding:0 .45em;border-radius:1em;font-size:.8rem;color:#fff;background:var(--unk)}
+.badge{display:inline-block;white-space:nowrap;padding:0 .45em;border-radius:1em;font-size:.8rem;color:#fff;background:var(--unk)}
 .badge.ok{background:var(--ok)}.badge.bad{background:var(--bad)}.badge.drain{background:var(--drain)}
 button{font:inherit;font-size:.8rem;padding:.1rem .6rem}ul.errors{margin:.2rem 0}
 @media (max-width:700px){body{font-size:13px}main{padding:0 .5rem 1rem}header{padding:.5rem}}
