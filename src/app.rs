@@ -97,7 +97,7 @@ impl App {
         metrics.add_source(Arc::new(ProbeMetrics(health.clone())));
         let startup_wait = config.server.health_startup_wait;
         let (cluster, source) = (config.cluster.clone(), config.server.probe_source);
-        let (reloader, shared, overrides) = Reloader::start(config_path, config, services.clone(), metrics.clone());
+        let (reloader, shared, overrides) = Reloader::start(config_path, config, services.clone(), metrics.clone())?;
         let fleet = match &cluster {
             Some(c) => Some(
                 Fleet::start(c, source, health.clone(), shared.clone(), overrides.clone())
@@ -121,14 +121,16 @@ impl App {
         // Never answer "all down" for want of a first probe: wait for one round, bounded.
         if feedback.tasks() > 0 && !feedback.wait_first_round(startup_wait).await {
             tracing::warn!(
-                ?startup_wait,
-                "not every load feed answered its first poll; those regions count as unfed (stale) until they do"
+                startup_wait_ms = startup_wait.as_millis() as u64,
+                "not every load feed answered its first poll within {} ms; those regions count as unfed (stale) until they do",
+                startup_wait.as_millis()
             );
         }
         if health.tasks() > 0 && !health.wait_first_round(startup_wait).await {
             tracing::warn!(
-                ?startup_wait,
-                "not every probe finished its first round; unknown members use health_assume"
+                startup_wait_ms = startup_wait.as_millis() as u64,
+                "not every probe finished its first round within {} ms; unknown members use health_assume",
+                startup_wait.as_millis()
             );
         }
         // One rate-limit table for every UDP socket: sized once, kept across reloads.
@@ -208,7 +210,6 @@ impl App {
             workers.push(w);
             let tcp = tokio::net::TcpListener::from_std(b.tcp).map_err(|e| format!("TCP listener {}: {e}", b.addr))?;
             tasks.spawn(serve_tcp(tcp, shared.clone(), counters.clone(), observer.clone(), stop_rx.clone()));
-            tracing::info!(addr = %b.addr, "serving UDP and TCP");
         }
 
         shutdown.await;

@@ -1,31 +1,58 @@
 //! gslbd's command line. `serve` loads the config into a snapshot, binds every listen
 //! address (UDP and TCP) and the admin API, and runs until SIGINT/SIGTERM; SIGHUP, `POST /reload`
 //! and a change to a watched file reload.
-//! `check` validates the config and every file it names, printing all errors.
+//! `check` validates the config and every file it names, printing all errors; `ctl` talks to
+//! a running server's admin API; `man` and `completions` print the manual and shell completions.
 #![deny(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use gslbd::app::{App, Listeners};
-use gslbd::config;
-use gslbd::ops::{Reloader, Services, Trigger};
+use gslbd::config::{self, LogFormat, Snapshot};
+use gslbd::ops::{CtlArgs, Reloader, Services, Trigger};
 use gslbd::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
-use gslbd::serving::ConfigVersion;
+use gslbd::serving::{ConfigVersion, OverrideTable, Serving, Shared, compile_changes};
+use gslbd::util::build::version_line;
 use gslbd::util::rng::{SplitMix64, entropy_seed};
 
+const LONG_ABOUT: &str = "\
+gslbd is an authoritative DNS server for global server load balancing. For pooled names it picks \
+the A/AAAA answer per query (GeoIP on the EDNS Client Subnet, weights, health probes, load \
+feedback); every other name is served from ordinary zone files.
+
+Running it:
+  gslbd serve --config /etc/gslbd/gslbd.toml
+  SIGHUP (systemctl reload gslbd), POST /reload or a change to a config, zone, pool or GeoIP \
+file reloads the config; a config with errors is refused and the old one keeps serving.
+  SIGTERM or SIGINT stops it gracefully.
+
+The admin API ([admin] listen, default 127.0.0.1:8053): GET / is a status page for people; \
+GET /status, /explain, /metrics; POST /reload and drain/undrain/force calls, which need \
+\"Authorization: Bearer <token>\" with the token of [admin] token_file (gslbd serve creates that \
+file with a random token if it is missing). `gslbd ctl` talks to it.
+
+The state file ([admin] state_file; default $STATE_DIRECTORY/gslbd.state under systemd, else \
+gslbd.state beside the config) keeps drains and forces across restarts; a damaged state file \
+stops the start-up rather than silently dropping them.
+
+Logs go to stderr: [log] level (a tracing filter such as \"info\" or \"info,gslbd::health=debug\"; \
+RUST_LOG wins), [log] format = \"text\" or \"json\", and [log] query_sample for a sampled query log.";
+
 #[derive(Parser)]
-#[command(name = "gslbd", version, about = "Authoritative GSLB DNS server")]
+#[command(name = "gslbd", version = gslbd::util::build::VERSION, long_version = LONG_VERSION.as_str(), about = "Authoritative GSLB DNS server", long_about = LONG_ABOUT)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+static LONG_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(version_line);
+
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the zones in the config.
+    /// Serve the zones in the config (SIGHUP reloads, SIGTERM stops).
     Serve {
         /// The config file.
         #[arg(long, default_value = "gslbd.toml")]
@@ -58,6 +85,13 @@ enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Talk to a running server's admin API (status, states, drain, undrain, reload, explain).
+    /// Exit codes: 0 done, 1 refused or failed, 2 bad arguments, 3 unreachable.
+    Ctl(CtlArgs),
+    /// Print the manual page (roff) to stdout: `gslbd man | man -l -`.
+    Man,
+    /// Print shell completions to stdout, e.g. `gslbd completions bash > /etc/bash_completion.d/gslbd`.
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +101,21 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config),
         Command::Explain { config, name, qtype, client } => explain(config, &name, &qtype, &client),
         Command::MmdbBuild { csv, out } => mmdb_build(csv, out),
+        Command::Ctl(args) => gslbd::ops::run_ctl(args),
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            match man.render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("gslbd man: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "gslbd", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -103,7 +152,20 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
             health: HealthService::start(HealthOptions { seed: entropy_seed(), source: snap.server.probe_source }).ok(),
             feedback: FeedbackService::start().ok(),
         };
+        let state_file = snap.ops.admin.as_ref().map(|a| a.state_file.clone());
         let serving = services.serve(snap, None, ConfigVersion::default());
+        // The admin overrides a server on this config has in force, read from its state file
+        // (read only), so that a drained member is shown drained here too.
+        let shared: Shared<Serving> = Arc::new(arc_swap::ArcSwap::from_pointee(serving));
+        let table = OverrideTable::new(shared.clone(), state_file.clone())?;
+        // Weights and members changed at run time are compiled on top of the files, as the
+        // server does (an edit that does not compile is left out there too).
+        let changes = table.changes();
+        if !changes.config_records().is_empty() {
+            let compiled = compile_changes(&path, &changes).map_err(|e| e.to_string())?;
+            let old = shared.load_full();
+            table.publish(services.serve(compiled.snapshot, Some(&old), ConfigVersion::default()));
+        }
         if let Some(h) = services.health.as_ref().filter(|h| h.tasks() > 0) {
             h.wait_first_round(wait).await;
         }
@@ -112,10 +174,28 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
         }
         services.shutdown();
         let mut rng = SplitMix64::new(entropy_seed());
-        gslbd::dns::explain::explain(&serving, &qname, qtype, client, &mut rng)
+        let mut note = match (&state_file, gslbd::serving::Overrides::list(&*table).len()) {
+            (None, _) => "admin overrides: none (no [admin] section, so no state file)".to_string(),
+            (Some(f), 0) => format!("admin overrides: none in {}", f.display()),
+            (Some(f), n) => format!("admin overrides: {n} from {} applied", f.display()),
+        };
+        let edits = changes.config_records().len();
+        if edits > 0 {
+            note.push_str(&format!("; runtime changes to the pool files: {edits}"));
+        }
+        Ok::<_, String>((note, gslbd::dns::explain::explain(&**shared.load(), &qname, qtype, client, &mut rng)))
     });
-    print!("{text}");
-    ExitCode::SUCCESS
+    match text {
+        Ok((note, text)) => {
+            eprintln!("{note}");
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
@@ -150,16 +230,13 @@ fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
 fn check(path: PathBuf) -> ExitCode {
     match config::load(&path) {
         Ok(snap) => {
-            let records: usize = snap.zones.zones().iter().map(|z| z.record_count()).sum();
-            let pooled: usize = snap.zones.zones().iter().map(|z| z.pools.names().count()).sum();
-            let geo = snap.geo.as_ref().map(|g| g.description()).unwrap_or_else(|| "no GeoIP database".into());
-            println!(
-                "{}: ok: {} zone(s), {} record(s), {} pooled name(s); {geo}",
-                path.display(),
-                snap.zones.zones().len(),
-                records,
-                pooled
-            );
+            println!("{}: ok: {}", path.display(), summary(&snap));
+            if let Some(missing) = &snap.admin_token_missing {
+                println!(
+                    "note: admin.token_file {} does not exist yet; gslbd serve creates it with a random token",
+                    missing.display()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -172,26 +249,96 @@ fn check(path: PathBuf) -> ExitCode {
     }
 }
 
-fn init_logging() {
-    // hickory logs per request at info; keep it at warn so logging never sits on the query path.
+/// "1 zone(s), 5 record(s), 2 pooled name(s), 2 pool(s), 6 region(s), 11 member(s), 1 probe(s),
+/// 0 feed(s); GeoIP ..." (for `check` and the start-up log).
+fn summary(snap: &Snapshot) -> String {
+    let zones = snap.zones.zones();
+    let records: usize = zones.iter().map(|z| z.record_count()).sum();
+    let pooled: usize = zones.iter().map(|z| z.pools.names().count()).sum();
+    let pools: usize = zones.iter().map(|z| z.pools.pools().count()).sum();
+    let regions: usize = zones.iter().flat_map(|z| z.pools.pools()).map(|(_, p)| p.regions.len()).sum();
+    let members: usize = zones.iter().map(|z| z.pools.member_count()).sum();
+    let mut probes: Vec<&str> = zones.iter().flat_map(|z| z.pools.probe_defs()).map(|(p, _)| p.name.as_str()).collect();
+    probes.sort_unstable();
+    probes.dedup();
+    let feeds: usize = zones.iter().map(|z| z.pools.fed_count()).sum();
+    let geo = snap.geo.as_ref().map(|g| g.summary()).unwrap_or_else(|| "no GeoIP database".into());
+    format!(
+        "{} zone(s), {records} record(s), {pooled} pooled name(s), {pools} pool(s), {regions} region(s), {members} member(s), {} probe(s), {feeds} fed region(s); {geo}",
+        zones.len(),
+        probes.len()
+    )
+}
+
+/// Logs to stderr as `[log]` says (`RUST_LOG` wins over `level`). Colours only on a terminal.
+fn init_logging(log: &config::LogSettings) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_proto=warn"));
-    // Colours only on a terminal: journald and log files get plain key=value text.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Json => b.json().flatten_event(false).init(),
+        LogFormat::Text => b.with_ansi(ansi).init(),
+    }
+}
+
+/// Creates `admin.token_file` with a random token when the config names one that does not
+/// exist (owner-only permissions), so the API's changes work on a fresh setup.
+fn ensure_token_file(path: &Path) -> Result<(), String> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let Ok(file) = config::parse_config(path, &text) else { return Ok(()) };
+    let Some(token_file) = file.ops.admin.and_then(|a| a.token_file) else { return Ok(()) };
+    if token_file.exists() {
+        return Ok(());
+    }
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read /dev/urandom for a new admin token: {e}"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&token_file)
+        .and_then(|mut f| f.write_all(format!("{token}\n").as_bytes()))
+        .map_err(|e| format!("admin.token_file {}: cannot create it: {e}", token_file.display()))?;
+    eprintln!("created the admin token file {} (a random token; share it only with operators)", token_file.display());
+    Ok(())
 }
 
 fn serve(path: PathBuf) -> ExitCode {
-    init_logging();
+    // The log settings come from the config, so read them before anything is logged.
+    let log = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| config::parse_config(&path, &t).ok())
+        .map(|f| f.ops.log)
+        .unwrap_or_default();
+    init_logging(&log);
+    if let Err(e) = ensure_token_file(&path) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     let snapshot = match config::load(&path) {
         Ok(s) => s,
         Err(errors) => {
             for e in &errors.0 {
                 eprintln!("{e}");
             }
+            eprintln!("{} error(s); gslbd did not start", errors.0.len());
             return ExitCode::FAILURE;
         }
     };
+    tracing::info!(
+        version = gslbd::util::build::VERSION,
+        commit = gslbd::util::build::COMMIT,
+        config = %path.display(),
+        "gslbd {} starting: {}",
+        version_line(),
+        summary(&snapshot)
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -202,9 +349,9 @@ fn serve(path: PathBuf) -> ExitCode {
     let result = runtime.block_on(async move {
         let listeners = Listeners::bind(&snapshot)?;
         let app = App::build(path, snapshot, listeners).await?;
-        // Tests and scripts wait for these lines to know the ports; the admin line comes first.
+        // Tests and scripts wait for these lines (on stdout, once each; not repeated in the
+        // log) to know the ports; the admin line comes first.
         if let Some(addr) = app.admin_addr() {
-            tracing::info!(%addr, "admin API");
             println!("gslbd admin listening on {addr}");
         }
         for addr in app.dns_addrs() {

@@ -369,7 +369,19 @@ fn metrics_add_up_to_the_queries_sent() {
     assert_eq!(m2.get("gslbd_answers_total", &[("region", "west"), ("member", "198.51.100.1")]), 3.0);
     assert_eq!(m2.get("gslbd_steered_total", &[("region", "east")]), 9.0);
     assert_eq!(m2.get("gslbd_reloads_total", &[("result", "ok")]), 1.0);
-    assert_eq!(m2.get("gslbd_config_generation", &[]), 2.0);
+    assert_eq!(m2.get("gslbd_config_generation", &[]), 1.0, "no file changed: the same generation");
+
+    // Build, start time, effective member health and region usability.
+    assert_eq!(m2.get("gslbd_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
+    assert!(m2.get("process_start_time_seconds", &[]) > 1.7e9);
+    assert_eq!(m2.get("gslbd_member_up", &[("region", "east"), ("member", "192.0.2.1")]), 1.0);
+    assert_eq!(m2.get("gslbd_region_usable", &[("region", "east")]), 1.0);
+    let (code, body) = http(s.admin(), "POST", "/regions/gslb.test/web/east/drain", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    let m3 = scrape(&s);
+    assert_eq!(m3.get("gslbd_member_up", &[("region", "east"), ("member", "192.0.2.1")]), 0.0, "after the drain");
+    assert_eq!(m3.get("gslbd_region_usable", &[("region", "east")]), 0.0);
+    assert_eq!(m3.get("gslbd_region_usable", &[("region", "west")]), 1.0);
 }
 
 // ───────────────────────────── (4) the API refuses bad calls ─────────────────────────────
@@ -401,7 +413,7 @@ fn the_api_refuses_bad_calls_and_drains_what_it_is_told() {
         assert!(e.contains(names), "{path}: {e}");
     }
     let (code, _) = http(admin, "POST", "/members/gslb.test/web/east/192.0.2.1/explode", Some(TOKEN));
-    assert_eq!(code, 404);
+    assert_eq!(code, 400);
     let (code, _) = http(admin, "GET", "/nothing", None);
     assert_eq!(code, 404);
 

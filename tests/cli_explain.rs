@@ -24,7 +24,7 @@ fn explain_shows_the_location_the_candidates_and_the_choice() {
         "  * eu-west          usable   4/4 up, 290 km",
         "    us-east          usable   4/4 up, 5715 km",
         "ecs scope  /18: the GeoIP network 81.2.64.0/18 decided",
-        "reply      rcode No Error aa 1 ecs-scope 18",
+        "reply      rcode NOERROR aa 1 ecs-scope 18",
         "answer     www.gslb.example.com. 30 IN A 198.51.100.1",
         "answer     www.gslb.example.com. 30 IN A 198.51.100.2",
     ] {

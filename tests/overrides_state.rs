@@ -1,12 +1,15 @@
 //! Admin overrides are kept in the state file: a drain set through the override table holds
-//! for a server started afresh on the same state file, and a damaged file starts clean.
+//! for a server started afresh on the same state file, with who set it and why, and a damaged
+//! file is an error (starting without it would silently undo every drain).
 use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use gslbd::config;
 use gslbd::pool::{Content, HealthView, MemberId};
-use gslbd::serving::{AnswerSource, Live, Override, OverrideTable, OverrideTarget, Overrides, Serving, Shared};
+use gslbd::serving::{
+    AnswerSource, Live, Override, OverrideNote, OverrideTable, OverrideTarget, Overrides, Serving, Shared,
+};
 
 /// The default setup as a freshly started server serves it (no probes running).
 fn fresh() -> Shared<Serving> {
@@ -41,29 +44,31 @@ fn a_drain_survives_a_restart_through_the_state_file() {
     };
 
     let first = fresh();
-    let table = OverrideTable::new(first.clone(), Some(file.clone()));
+    let table = OverrideTable::new(first.clone(), Some(file.clone())).unwrap();
     assert!(member_up(&first, "eu-west", "198.51.100.1").1);
-    table.set_override(target.clone(), Override::Drain);
+    let note = OverrideNote { reason: Some("maintenance".into()), by: "alice".into() };
+    table.set_override(target.clone(), Override::Drain, note).unwrap();
     assert!(!member_up(&first, "eu-west", "198.51.100.1").1, "drained at once");
     assert!(member_up(&first, "eu-west", "198.51.100.2").1, "its neighbour is not");
     drop(table);
 
     // A new process: a fresh snapshot, the same state file.
     let second = fresh();
-    let table = OverrideTable::new(second.clone(), Some(file.clone()));
+    let table = OverrideTable::new(second.clone(), Some(file.clone())).unwrap();
     assert!(!member_up(&second, "eu-west", "198.51.100.1").1, "the drain came back from {}", file.display());
-    assert_eq!(table.list().len(), 1);
-    table.set_override(target, Override::None);
+    let list = table.list();
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].reason.as_deref(), list[0].by.as_str()), (Some("maintenance"), "alice"));
+    table.set_override(target, Override::None, OverrideNote::default()).unwrap();
     assert!(member_up(&second, "eu-west", "198.51.100.1").1);
     let third = fresh();
-    let _t = OverrideTable::new(third.clone(), Some(file.clone()));
+    let _t = OverrideTable::new(third.clone(), Some(file.clone())).unwrap();
     assert!(member_up(&third, "eu-west", "198.51.100.1").1, "undrain is kept too");
 
-    // A damaged state file is logged and ignored: the server starts with no overrides.
+    // A damaged state file is an error, naming the file.
     std::fs::write(&file, "{ not json").unwrap();
     let fourth = fresh();
-    let t = OverrideTable::new(fourth.clone(), Some(file.clone()));
-    assert!(t.list().is_empty());
-    assert!(member_up(&fourth, "eu-west", "198.51.100.1").1);
+    let err = OverrideTable::new(fourth.clone(), Some(file.clone())).err().expect("a damaged file is an error");
+    assert!(err.contains(&file.display().to_string()) && err.contains("damaged"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,16 +11,49 @@ use toml::Spanned;
 use super::fleet::{ClusterSettings, ProbeSource, RawCluster, parse_cluster, parse_probe_source};
 use crate::diag::{ConfigError, line_of};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole file; read section by section (see [`raw_config`]) so that a mistake in one
+/// section does not hide those in the others.
 struct RawConfig {
     server: RawServer,
-    #[serde(default)]
     zone: Vec<RawZone>,
     geoip: Option<RawGeo>,
     admin: Option<RawAdmin>,
     log: Option<RawLog>,
     cluster: Option<RawCluster>,
+}
+
+/// Reads the sections of gslbd.toml, collecting every TOML error (all syntax errors, then the
+/// errors of every section and of every `[[zone]]`).
+fn raw_config(path: &Path, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
+    use super::toml_doc;
+    let doc = toml_doc::parse(path, text)?;
+    let mut errors = Vec::new();
+    let (mut server, mut zone, mut geoip, mut admin, mut log, mut cluster) = (None, Vec::new(), None, None, None, None);
+    for (k, v) in doc {
+        match k.get_ref().as_str() {
+            "server" => server = toml_doc::value::<RawServer>(&mut errors, path, text, v),
+            "zone" => zone = toml_doc::array::<RawZone>(&mut errors, path, text, "zone", v),
+            "geoip" => geoip = toml_doc::value::<RawGeo>(&mut errors, path, text, v),
+            "admin" => admin = toml_doc::value::<RawAdmin>(&mut errors, path, text, v),
+            "log" => log = toml_doc::value::<RawLog>(&mut errors, path, text, v),
+            "cluster" => cluster = toml_doc::value::<RawCluster>(&mut errors, path, text, v),
+            other => errors.push(toml_doc::at(
+                path,
+                text,
+                k.span(),
+                format!(
+                    "unknown section `{other}`, expected one of `server`, `zone`, `geoip`, `admin`, `log`, `cluster`"
+                ),
+            )),
+        }
+    }
+    if server.is_none() && errors.is_empty() {
+        errors.push(ConfigError::new(path, 0, "missing [server] section (listen = [...] at least)"));
+    }
+    match server {
+        Some(server) if errors.is_empty() => Ok(RawConfig { server, zone, geoip, admin, log, cluster }),
+        _ => Err(errors),
+    }
 }
 
 #[derive(Deserialize)]
@@ -35,12 +68,15 @@ struct RawAdmin {
 #[serde(deny_unknown_fields)]
 struct RawLog {
     query_sample: Option<Spanned<f64>>,
+    level: Option<Spanned<String>>,
+    format: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGeo {
     database: Spanned<PathBuf>,
+    missing_coordinates: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -180,6 +216,10 @@ pub struct ZoneEntry {
 pub struct GeoEntry {
     pub database: PathBuf,
     pub line: usize,
+    /// `missing_coordinates`: where a record with a country but no coordinates is placed:
+    /// `"centroid"` (default: the country's centre) or `"default-region"` (no coordinates:
+    /// a `nearest` pool sends the client to its `default_region`).
+    pub centroid: bool,
 }
 
 /// `[admin]`: the HTTP API (status, explain, drain/force, reload, metrics).
@@ -189,18 +229,42 @@ pub struct AdminSettings {
     pub listen: SocketAddr,
     /// The bearer token that mutating calls must present; read at every (re)load.
     pub token_file: Option<PathBuf>,
-    /// Where drain/force overrides are kept so they survive a restart (default `gslbd.state`
-    /// beside gslbd.toml); rewritten atomically on every change.
+    /// Where drain/force overrides are kept so they survive a restart: default
+    /// `$STATE_DIRECTORY/gslbd.state` under systemd's `StateDirectory=`, else `gslbd.state`
+    /// beside gslbd.toml; rewritten atomically on every change.
     pub state_file: PathBuf,
     /// The line of `token_file`, for errors reading it.
     pub token_line: usize,
 }
 
+/// `[log] format`: how log lines are written to stderr.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `key=value` text, one event per line (journald adds its own timestamp).
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, `fields`).
+    Json,
+}
+
+/// The default log filter: info, with hickory's per-request logging kept at warn.
+pub const DEFAULT_LOG_LEVEL: &str = "info,hickory_proto=warn,hickory_server=warn";
+
 /// `[log]`: what is logged besides errors and reloads.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogSettings {
-    /// The fraction of queries logged at info (client, qname, qtype, rcode, region); 0 = none.
+    /// The fraction of queries logged at info (resolver, client subnet, qname, qtype, rcode,
+    /// region, answer); 0 = none.
     pub query_sample: f64,
+    /// A `tracing` filter (`info`, `debug`, `info,gslbd::health=debug`); `RUST_LOG` wins.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { query_sample: 0.0, level: DEFAULT_LOG_LEVEL.into(), format: LogFormat::Text }
+    }
 }
 
 /// The operations sections of gslbd.toml: `[admin]` and `[log]`.
@@ -226,13 +290,7 @@ pub struct ConfigFile {
 
 /// Parses gslbd.toml `text` read from `path`.
 pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigError>> {
-    let raw: RawConfig = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
-            return Err(vec![ConfigError::new(path, line, e.message().trim().to_string())]);
-        }
-    };
+    let raw = raw_config(path, text)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut errors = Vec::new();
     let at = |s: std::ops::Range<usize>| line_of(text, s.start);
@@ -378,7 +436,24 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     let ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
     let probe_source = parse_probe_source(path, text, raw.server.probe_source, &mut errors);
     let cluster = raw.cluster.and_then(|c| parse_cluster(path, text, c, &base, &mut errors));
-    let geoip = raw.geoip.map(|g| GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()) });
+    let geoip = raw.geoip.map(|g| {
+        let centroid = match &g.missing_coordinates {
+            None => true,
+            Some(m) => match m.get_ref().as_str() {
+                "centroid" => true,
+                "default-region" => false,
+                other => {
+                    errors.push(ConfigError::new(
+                        path,
+                        at(m.span()),
+                        format!("geoip.missing_coordinates: '{other}' is not centroid or default-region"),
+                    ));
+                    true
+                }
+            },
+        };
+        GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()), centroid }
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -429,17 +504,52 @@ fn parse_ops(
             return None;
         }
         let token_line = a.token_file.as_ref().map(|t| at(t.span())).unwrap_or(0);
-        let state_file = base
-            .join(a.state_file.as_ref().map(|p| p.get_ref().clone()).unwrap_or_else(|| PathBuf::from("gslbd.state")));
+        let state_file = match &a.state_file {
+            Some(p) => base.join(p.get_ref()),
+            // systemd's StateDirectory= (the shipped unit) names a writable directory.
+            None => match std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+                Some(dirs) => {
+                    let first = dirs.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+                    PathBuf::from(first).join("gslbd.state")
+                }
+                None => base.join("gslbd.state"),
+            },
+        };
         Some(AdminSettings { listen, token_file: a.token_file.map(|t| base.join(t.get_ref())), state_file, token_line })
     });
-    let mut query_sample = 0.0;
-    if let Some(q) = log.and_then(|l| l.query_sample) {
+    let mut settings = LogSettings::default();
+    let (query_sample, level, format) = match log {
+        Some(l) => (l.query_sample, l.level, l.format),
+        None => (None, None, None),
+    };
+    if let Some(q) = query_sample {
         if (0.0..=1.0).contains(q.get_ref()) {
-            query_sample = *q.get_ref();
+            settings.query_sample = *q.get_ref();
         } else {
             errors.push(ConfigError::new(path, at(q.span()), "log.query_sample: must be from 0 to 1"));
         }
     }
-    OpsSettings { admin, log: LogSettings { query_sample } }
+    if let Some(l) = level {
+        match tracing_subscriber::EnvFilter::try_new(l.get_ref()) {
+            Ok(_) => settings.level = l.into_inner(),
+            Err(e) => errors.push(ConfigError::new(
+                path,
+                at(l.span()),
+                format!(
+                    "log.level: '{}' is not a log filter (like \"info\" or \"info,gslbd::health=debug\"): {e}",
+                    l.get_ref()
+                ),
+            )),
+        }
+    }
+    if let Some(f) = format {
+        match f.get_ref().as_str() {
+            "text" => settings.format = LogFormat::Text,
+            "json" => settings.format = LogFormat::Json,
+            other => {
+                errors.push(ConfigError::new(path, at(f.span()), format!("log.format: '{other}' is not text or json")))
+            }
+        }
+    }
+    OpsSettings { admin, log: settings }
 }

@@ -20,6 +20,7 @@ pub fn link_pools(
 ) -> Result<(), Vec<ConfigError>> {
     let mut errors = Vec::new();
     link_delegations(zone, &mut pools, pool_file, pool_text, &mut errors);
+    check_in_zone_cnames(zone, &pools, pool_file, pool_text, &mut errors);
     let mut placed = Vec::new();
     for (lower, pool) in pools.names() {
         let name = Name::from(lower.clone());
@@ -127,6 +128,61 @@ fn link_delegations(zone: &Zone, pools: &mut Pools, pool_file: &Path, pool_text:
         }
     }
     pools.members = infos;
+}
+
+/// A `cname` hand-off to a name inside this zone must lead somewhere: to a name the zone file
+/// has (or a wildcard or delegation covers), or to another pooled name, never back to a name
+/// its own pool answers (a CNAME loop). Anything else is NXDOMAIN for that region's clients.
+fn check_in_zone_cnames(zone: &Zone, pools: &Pools, pool_file: &Path, pool_text: &str, errors: &mut Vec<ConfigError>) {
+    for (pid, pool) in pools.pools() {
+        for region in &pool.regions {
+            let Content::Cname { id, target, delegation: None } = &region.content else { continue };
+            let (line, relative) = pools
+                .cname_offsets
+                .iter()
+                .find(|(m, _, _)| m == id)
+                .map_or((0, false), |(_, o, rel)| (line_of(pool_text, *o), *rel));
+            let ctx = format!("pool {}, region {}", pool.name, region.name);
+            if relative {
+                // A relative name is read below the zone (lb.fra -> lb.fra.<zone>), which is
+                // almost never what was meant for a hand-off to a load balancer.
+                let written = target.to_ascii();
+                let written = written.strip_suffix(&format!(".{}", zone.origin.to_ascii())).unwrap_or(&written);
+                errors.push(ConfigError::new(
+                    pool_file,
+                    line,
+                    format!(
+                        "{ctx}: cname \"{written}\" is relative; write the full name with a trailing dot (\"{written}.example.net.\"), or \"{target}\" if the target is in this zone"
+                    ),
+                ));
+                continue;
+            }
+            if !zone.origin.zone_of(target) {
+                continue;
+            }
+            let lower = hickory_proto::rr::LowerName::from(target);
+            match pools.pool_for(&lower) {
+                Some(p) if p == pid => errors.push(ConfigError::new(
+                    pool_file,
+                    line,
+                    format!("{ctx}: cname {target} is a name this pool answers itself: a CNAME loop"),
+                )),
+                Some(_) => {}
+                None => {
+                    if matches!(zone.find(target, RecordType::A), Found::NxDomain) {
+                        errors.push(ConfigError::new(
+                            pool_file,
+                            line,
+                            format!(
+                                "{ctx}: cname {target} is inside the zone {} but the zone file has no such name (clients would get NXDOMAIN)",
+                                zone.origin
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The line of the `[names]` key for `name` in a pool file (relative or absolute form), or 0.

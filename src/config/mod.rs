@@ -20,13 +20,14 @@ mod file;
 mod fleet;
 mod link;
 mod pools;
+mod toml_doc;
 
 use std::path::{Path, PathBuf};
 
 pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
-    AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, GeoEntry, LogSettings, MAX_RATE_TIMES_WINDOW, OpsSettings,
-    RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
+    AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, DEFAULT_LOG_LEVEL, GeoEntry, LogFormat, LogSettings,
+    MAX_RATE_TIMES_WINDOW, OpsSettings, RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
 };
 
 pub use edit::{Edit, Overlay, PoolEdit};
@@ -50,6 +51,9 @@ pub struct Snapshot {
     pub admin_token: Option<AdminToken>,
     /// `[cluster]` with its files read; `None` for a single node.
     pub cluster: Option<ClusterConfig>,
+    /// `admin.token_file` names a file that does not exist yet (`gslbd serve` creates it with
+    /// a random token at start; until then changes through the API are refused).
+    pub admin_token_missing: Option<PathBuf>,
 }
 
 /// A bearer token; never printed.
@@ -104,6 +108,7 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
         }
     }
     let mut zones = Vec::new();
+    let mut probe_defs = Vec::new();
     for z in &file.zones {
         let mut zone = match load_zone(&z.origin, &z.file) {
             Ok(zone) => zone,
@@ -124,6 +129,7 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
             let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
             match load_pools_with(pool_path, &text, &z.origin, &edits) {
                 Ok(pools) => {
+                    probe_defs.push((pool_path.clone(), pools.probe_defs().to_vec()));
                     if let Err(e) = link_pools(&mut zone, pools, pool_path, &text) {
                         errors.extend(e);
                     }
@@ -135,7 +141,7 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
     }
     let geo = match &file.geoip {
         Some(g) => match GeoDb::open(&g.database) {
-            Ok(db) => Some(db),
+            Ok(db) => Some(db.with_centroids(g.centroid)),
             Err(e) => {
                 errors.push(ConfigError::new(&file.path, g.line, format!("geoip.database: {e}")));
                 None
@@ -148,6 +154,11 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
         .cluster
         .as_ref()
         .map(|s| ClusterConfig { settings: s.clone(), files: fleet::read_cluster_files(&file.path, s, &mut errors) });
+    let admin_token_missing = match (&admin_token, file.ops.admin.as_ref().and_then(|a| a.token_file.as_ref())) {
+        (None, Some(p)) if !p.exists() => Some(p.clone()),
+        _ => None,
+    };
+    check_probe_names(&probe_defs, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -159,7 +170,37 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
         ops: file.ops,
         admin_token,
         cluster,
+        admin_token_missing,
     })
+}
+
+/// A probe name means one check in every pool file (probes are shared by (target, probe
+/// name)): the same name defined differently in two pool files is an error at the second
+/// definition that names the first.
+type ProbeDefs = Vec<(PathBuf, Vec<(std::sync::Arc<crate::pool::ProbeSpec>, usize)>)>;
+
+fn check_probe_names(defs: &ProbeDefs, errors: &mut Vec<ConfigError>) {
+    use std::collections::HashMap;
+    let mut seen: HashMap<&str, (&crate::pool::ProbeSpec, &Path, usize)> = HashMap::new();
+    for (pool_file, list) in defs {
+        for (spec, line) in list {
+            match seen.get(spec.name.as_str()) {
+                Some((first, f, l)) if **first != **spec => errors.push(ConfigError::new(
+                    pool_file,
+                    *line,
+                    format!(
+                        "probe {} is also defined, differently, at {}:{l}; a probe name means one check in every pool file (give one of them another name)",
+                        spec.name,
+                        f.display()
+                    ),
+                )),
+                Some(_) => {}
+                None => {
+                    seen.insert(&spec.name, (spec, pool_file, *line));
+                }
+            }
+        }
+    }
 }
 
 fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {
@@ -175,6 +216,8 @@ fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<
             ));
             None
         }
+        // `gslbd serve` creates it at start (see `Snapshot::admin_token_missing`).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             errors.push(ConfigError::new(
                 &file.path,

@@ -30,6 +30,21 @@ pub fn parse_args(name: &str, qtype: &str, client: &str) -> Result<(Name, Record
     Ok((qname, qtype, client))
 }
 
+/// The RFC mnemonic of an rcode, as dig prints it (NOERROR, NXDOMAIN, ...).
+pub fn rcode_mnemonic(rcode: u16) -> String {
+    match rcode {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        9 => "NOTAUTH".into(),
+        16 => "BADVERS".into(),
+        n => format!("RCODE{n}"),
+    }
+}
+
 /// Explains the answer to `name`/`qtype` for a client in `client` (an ECS subnet, or a
 /// resolver address as /32 or /128).
 pub fn explain<S: AnswerSource, R: Random + ?Sized>(
@@ -68,7 +83,7 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
     let _ = writeln!(
         out,
         "reply      rcode {} aa {} ecs-scope {}",
-        result.rcode,
+        rcode_mnemonic(u16::from(result.rcode)),
         if result.authoritative { 1 } else { 0 },
         scope
     );

@@ -31,6 +31,9 @@ use super::types::Location;
 pub struct GeoDb {
     reader: Reader<Vec<u8>>,
     cache: LocationCache,
+    /// A record with a country but no coordinates gets the country's centroid (default);
+    /// without, it has no coordinates (a `nearest` pool then uses its default region).
+    centroids: bool,
 }
 
 /// The answer for one address.
@@ -65,7 +68,13 @@ impl GeoDb {
         }
         let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
         let cache = LocationCache::for_data_len(len.saturating_sub(tree_bytes));
-        Ok(GeoDb { reader, cache })
+        Ok(GeoDb { reader, cache, centroids: true })
+    }
+
+    /// `geoip.missing_coordinates`: `true` (centroid) or `false` (default region).
+    pub fn with_centroids(mut self, centroids: bool) -> GeoDb {
+        self.centroids = centroids;
+        self
     }
 
     /// Looks `ip` up: one tree walk, then the cached location of the record it lands on.
@@ -91,7 +100,7 @@ impl GeoDb {
             // A record that fails to decode is remembered as "nothing known", so a damaged
             // record costs one failed decode, not one per query.
             let loc = match result.decode::<RawRecord>() {
-                Ok(Some(raw)) => quantize(raw.into_location()),
+                Ok(Some(raw)) => quantize(raw.into_location(self.centroids)),
                 Ok(None) | Err(_) => Location::default(),
             };
             self.cache.put(offset, &loc);
@@ -100,6 +109,19 @@ impl GeoDb {
         // A record with no usable field is as good as no record.
         let location = location.filter(|l| *l != Location::default());
         GeoHit { location, network }
+    }
+
+    /// One line for people (`gslbd check`, the start-up log): the database's kind and date.
+    pub fn summary(&self) -> String {
+        let m = self.reader.metadata();
+        let desc = m.description.get("en").or_else(|| m.description.values().next());
+        let kind = desc.map_or(m.database_type.as_str(), |d| d.as_str());
+        format!(
+            "GeoIP {kind} (IPv{}, built {}){}",
+            m.ip_version,
+            crate::util::clock::utc_date(m.build_epoch),
+            if self.centroids { "" } else { ", no country centroids" }
+        )
     }
 
     /// One line for logs and `explain`: what the database is and how big.

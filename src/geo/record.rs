@@ -44,7 +44,8 @@ struct RawCoords {
 impl RawRecord {
     /// Combines the two schemas; when the record lacks a continent or coordinates, the
     /// built-in country tables fill them in (country databases carry neither).
-    pub(crate) fn into_location(self) -> Location {
+    /// Without `centroids`, a record without coordinates keeps none.
+    pub(crate) fn into_location(self, centroids: bool) -> Location {
         let country = self
             .country
             .0
@@ -65,7 +66,7 @@ impl RawRecord {
             },
         }
         .and_then(|(lat, lon)| Coordinates::new(lat, lon))
-        .or_else(|| country.and_then(country_centroid));
+        .or_else(|| country.filter(|_| centroids).and_then(country_centroid));
         Location { country, continent, coords }
     }
 }

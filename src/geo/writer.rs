@@ -134,8 +134,8 @@ impl GeoDbBuilder {
 ///
 /// Format, one network per line: `network,country,latitude,longitude`. `#` starts a comment;
 /// blank lines are skipped; a first line `network,country,latitude,longitude` is a header.
-/// Latitude and longitude are both given or both empty (then the country's built-in centroid
-/// is used). A bare address means a host network. Every bad line is reported, with
+/// Latitude and longitude are both given or both empty (then the record has none: the reader
+/// uses the country's built-in centroid, or the default region; `geoip.missing_coordinates`). A bare address means a host network. Every bad line is reported, with
 /// `csv_name` and its 1-based line number.
 pub fn csv_to_mmdb(csv_text: &str, csv_name: &str) -> Result<Vec<u8>, Vec<ConfigError>> {
     let file = Path::new(csv_name);
@@ -196,15 +196,17 @@ fn parse_line(fields: &[&str]) -> Result<(IpNet, Location), String> {
     };
     let net = parse_network(net)?;
     let country =
-        Country::parse(country).ok_or_else(|| format!("country {country:?} is not a two-letter ISO 3166 code"))?;
+        Country::parse(country).ok_or_else(|| format!("country '{country}' is not a two-letter ISO 3166 code"))?;
     let coords = match (lat.is_empty(), lon.is_empty()) {
-        (true, true) => Some(
-            country_centroid(country)
-                .ok_or_else(|| format!("no latitude/longitude given and no built-in centroid for country {country}"))?,
-        ),
+        // No coordinates are written: the reader places the record at the country's centroid
+        // or, with geoip.missing_coordinates = "default-region", nowhere (the default region).
+        (true, true) => match country_centroid(country) {
+            Some(_) => None,
+            None => return Err(format!("no latitude/longitude given and no built-in centroid for country {country}")),
+        },
         (false, false) => {
-            let la: f64 = lat.parse().map_err(|_| format!("latitude {lat:?} is not a number"))?;
-            let lo: f64 = lon.parse().map_err(|_| format!("longitude {lon:?} is not a number"))?;
+            let la: f64 = lat.parse().map_err(|_| format!("latitude '{lat}' is not a number"))?;
+            let lo: f64 = lon.parse().map_err(|_| format!("longitude '{lon}' is not a number"))?;
             if !(-90.0..=90.0).contains(&la) {
                 return Err(format!("latitude {la} is outside -90..90"));
             }
@@ -228,5 +230,5 @@ fn parse_network(s: &str) -> Result<IpNet, String> {
     }
     s.parse::<std::net::IpAddr>()
         .map(IpNet::from)
-        .map_err(|_| format!("{s:?} is not an IP network (CIDR like 10.0.0.0/8) or address"))
+        .map_err(|_| format!("'{s}' is not an IP network (CIDR like 10.0.0.0/8) or address"))
 }

@@ -193,6 +193,14 @@ impl Entry {
         State::from_u8(self.word.load(Ordering::Acquire))
     }
 
+    /// The current streak of equal results (what flipped the state, right after a flip).
+    pub fn streak(&self) -> u32 {
+        match self.detail.lock() {
+            Ok(d) => d.machine.streak().0,
+            Err(p) => p.into_inner().machine.streak().0,
+        }
+    }
+
     fn publish(&self, d: &Detail) {
         let state = d.fleet.as_ref().and_then(|f| f.decided).unwrap_or(d.machine.state());
         self.word.store(state.to_u8(), Ordering::Release);

@@ -26,12 +26,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::http::{AdminState, ApiError, authorize, resolve};
+use super::http::{AdminState, ApiError, authorize, not_saved, resolve};
 use super::reload::Trigger;
 use crate::cluster::{Fleet, WriteOutcome};
 use crate::serving::{
-    ChangeKey, ChangeMeta, ChangeRecord, ChangeValue, Override, OverrideTable, OverrideTarget, Setting, Stale,
-    check_change,
+    ChangeKey, ChangeMeta, ChangeRecord, ChangeValue, Override, OverrideEntry, OverrideNote, OverrideTable,
+    OverrideTarget, Overrides, Setting, check_change,
 };
 
 /// Where runtime changes are kept: the fleet's etcd, or this node's state file.
@@ -233,9 +233,9 @@ async fn write(st: &AdminState, h: &HeaderMap, key: ChangeKey, body: Option<Byte
         return Err(api(StatusCode::NOT_FOUND, format!("no runtime change at {key}: the files decide")));
     }
     check(st, &key, value.as_ref(), &meta).await?;
-    let revision = match &st.changes.fleet {
+    let (revision, saved) = match &st.changes.fleet {
         Some(fleet) => match fleet.write(&key, value, &meta, if_match).await {
-            Ok(WriteOutcome::Written { revision }) => revision,
+            Ok(WriteOutcome::Written { revision }) => (revision, Ok(())),
             Ok(WriteOutcome::Stale { current }) => return Err(stale(&key, current)),
             Err(e) => {
                 return Err(api(
@@ -246,17 +246,25 @@ async fn write(st: &AdminState, h: &HeaderMap, key: ChangeKey, body: Option<Byte
         },
         None => {
             let reload = key.setting != Setting::Override;
-            let revision =
+            let done =
                 st.changes.table.commit(key.clone(), value, meta, if_match).map_err(|s| stale(&key, s.current))?;
             if reload {
                 st.reloader.reload(Trigger::Change).await;
             }
-            revision
+            (done.revision, done.saved)
         }
     };
     let current = st.changes.table.changes().records.get(&key).cloned();
     tracing::info!(change = %key, revision, "runtime change stored");
-    Ok(with_etag(StatusCode::OK, revision, serde_json::json!({ "revision": revision, "change": current })))
+    let body = serde_json::json!({ "revision": revision, "change": current });
+    Ok(match saved {
+        Ok(()) => with_etag(StatusCode::OK, revision, body),
+        Err(e) => {
+            let mut r = not_saved(body, e);
+            r.headers_mut().insert(header::ETAG, etag(revision));
+            r
+        }
+    })
 }
 
 /// Who, why and on which node: `who` from the body, else the `X-Gslbd-Who` header, else "api".
@@ -336,29 +344,53 @@ pub fn status_json(c: &Changes) -> serde_json::Value {
 }
 
 /// The drain/force calls of the admin API, through the same store (a fleet's etcd, or the state
-/// file). No `If-Match`: the last writer wins, as before.
+/// file). No `If-Match`: the last writer wins, as before. `Ok(Err(e))`: in force on this node
+/// but the state file could not be written (`e` says why).
 pub async fn set_override(
     st: &AdminState,
     target: OverrideTarget,
     value: Override,
-    h: &HeaderMap,
-) -> Result<(), ApiError> {
-    let key = ChangeKey { target, setting: Setting::Override };
-    let meta = meta_of(h, None, String::new());
-    let v = value.action().map(serde_json::Value::from);
+    note: OverrideNote,
+) -> Result<Result<(), String>, ApiError> {
     match &st.changes.fleet {
-        Some(fleet) => fleet.write(&key, v, &meta, None).await.map(|_| ()).map_err(|e| {
-            ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("etcd: {e}; the override may or may not have been stored"),
-            )
-        }),
-        // Without If-Match a commit cannot be stale.
-        None => st.changes.table.commit(key, v, meta, None).map(|_| ()).map_err(|s: Stale| {
-            ApiError(
-                StatusCode::CONFLICT,
-                format!("the override moved on (revision {:?})", s.current.map(|c| c.revision)),
-            )
-        }),
+        Some(fleet) => {
+            let key = ChangeKey { target, setting: Setting::Override };
+            let v = value.action().map(serde_json::Value::from);
+            fleet.write(&key, v, &note.into(), None).await.map(|_| Ok(())).map_err(|e| {
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("etcd: {e}; the override may or may not have been stored"),
+                )
+            })
+        }
+        None => Ok(st.changes.table.set_override(target, value, note)),
     }
+}
+
+/// `POST /overrides/clear-orphaned`: clears every override whose target left the config, in the
+/// same store. In a fleet each is deleted if still at the revision seen (one set again meanwhile
+/// stays). Returns the overrides cleared, and (single node) whether the state file was written.
+pub async fn clear_orphaned(
+    st: &AdminState,
+    note: OverrideNote,
+) -> Result<(Vec<OverrideEntry>, Result<(), String>), ApiError> {
+    let Some(fleet) = &st.changes.fleet else {
+        return Ok(st.changes.table.clear_orphaned_by(note.into()));
+    };
+    let meta: ChangeMeta = note.into();
+    let mut removed = Vec::new();
+    for (entry, revision) in st.changes.table.orphaned() {
+        let key = ChangeKey { target: entry.target.clone(), setting: Setting::Override };
+        match fleet.write(&key, None, &meta, Some(revision)).await {
+            Ok(WriteOutcome::Written { .. }) => removed.push(entry),
+            Ok(WriteOutcome::Stale { .. }) => {}
+            Err(e) => {
+                return Err(ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("etcd: {e}; {} orphaned override(s) were cleared before it", removed.len()),
+                ));
+            }
+        }
+    }
+    Ok((removed, Ok(())))
 }

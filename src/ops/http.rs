@@ -4,28 +4,35 @@
 //!
 //! | call | what |
 //! |---|---|
+//! | `GET /` | the status page for people (HTML, refreshes itself; see `ops::page`) |
 //! | `GET /status` | zones, pools, regions, members, health and overrides; config version and digest; last reload |
 //! | `GET /explain?name=&type=&client=` | the decision `gslbd explain` prints, for the serving config |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /reload` | reload now; 200 with the report, 422 with every error (the old config keeps serving) |
 //! | `POST /members/{zone}/{pool}/{region}/{member}/{action}` | action: drain, undrain, force-up, force-down, clear |
 //! | `POST /regions/{zone}/{pool}/{region}/{action}` | the same for every member of a region |
+//! | `POST /overrides/clear-orphaned` | remove the overrides whose member or region left the config |
 //! | `GET/PUT/DELETE /changes/...` | runtime changes: weights, members, region weights, overrides ([`super::changes`]) |
+//!
+//! Drain/force calls take `?reason=` and `?by=` (kept with the override as its why and who);
+//! they go to the same store as `/changes` (the state file, or a fleet's etcd). An unknown
+//! action is a 400, a wrong method a 405, both with a JSON `{"error": ...}` body.
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::changes::Changes;
 use super::metrics::Metrics;
-use super::reload::{ReloadReport, Reloader, Trigger};
+use super::reload::{Reloader, Trigger};
 use crate::config::Snapshot;
-use crate::pool::{Content, FeedState, HealthView, LoadStatus, MemberPolicy, RegionFeed, RegionPolicy};
-use crate::serving::{ConfigVersion, Override, OverrideEntry, OverrideTarget, Overrides, Serving, Shared};
+use crate::pool::Content;
+use crate::serving::{Override, OverrideNote, OverrideTarget, Overrides, Serving, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
 
 /// The largest request body accepted (no call needs one; this bounds what a client can send).
@@ -45,18 +52,29 @@ pub struct AdminState {
 /// The API's routes.
 pub fn router(state: AdminState) -> Router {
     Router::new()
+        .route("/", get(super::page::page))
         .route("/status", get(status))
         .route("/explain", get(explain))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload))
         .route("/members/{zone}/{pool}/{region}/{member}/{action}", post(member_action))
         .route("/regions/{zone}/{pool}/{region}/{action}", post(region_action))
+        .route("/overrides/clear-orphaned", post(clear_orphaned))
         .merge(super::changes::routes())
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
-                "no such endpoint: see GET /status, /explain, /metrics; POST /reload, /members/..., /regions/..."
+                "no such endpoint: see GET /, /status, /explain, /metrics, /changes; POST /reload, /members/..., /regions/..., /overrides/clear-orphaned; PUT/DELETE /changes/..."
                     .into(),
+            )
+        })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{method} is not allowed here: GET reads (/, /status, /explain, /metrics, /changes), POST changes, \
+                     PUT/DELETE /changes/..."
+                ),
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -69,7 +87,8 @@ pub async fn serve_admin(
     state: AdminState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "admin listener stopped");
     }
 }
@@ -89,8 +108,14 @@ impl IntoResponse for ApiError {
 }
 
 /// Checks the bearer token of a mutating call against the serving config's token.
-pub(super) fn authorize(snap: &Snapshot, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(snap: &Snapshot, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &snap.admin_token else {
+        if let Some(missing) = &snap.admin_token_missing {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                format!("changes through the API are disabled: admin.token_file {} does not exist", missing.display()),
+            ));
+        }
         return Err(ApiError(
             StatusCode::FORBIDDEN,
             "changes through the API are disabled: set admin.token_file in the config".into(),
@@ -123,187 +148,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 // ───────────────────────────── status ─────────────────────────────
 
-#[derive(Serialize)]
-struct StatusJson {
-    version: ConfigVersion,
-    last_reload: ReloadReport,
-    /// Where the up/down state comes from.
-    health_source: &'static str,
-    zones: Vec<ZoneJson>,
-    overrides: Vec<OverrideEntry>,
-    /// Runtime changes in force (`applied` here or not), and the audit tail.
-    changes: serde_json::Value,
-    /// The fleet (`[cluster]`): etcd, nodes, and each (target, probe) with every node's vote.
-    fleet: Option<serde_json::Value>,
-}
-
-#[derive(Serialize)]
-struct ZoneJson {
-    origin: String,
-    pooled_names: Vec<NameJson>,
-    pools: Vec<PoolJson>,
-}
-
-#[derive(Serialize)]
-struct NameJson {
-    name: String,
-    pool: String,
-}
-
-#[derive(Serialize)]
-struct PoolJson {
-    name: String,
-    ttl: u32,
-    region_policy: &'static str,
-    member_policy: &'static str,
-    regions: Vec<RegionJson>,
-}
-
-#[derive(Serialize)]
-struct RegionJson {
-    name: String,
-    members: Vec<MemberJson>,
-    /// The region's load feedback; `null` without `feedback`.
-    feedback: Option<FeedbackJson>,
-}
-
-/// A fed region's load, capacity and shedding, as the poller last saw them.
-#[derive(Serialize)]
-struct FeedbackJson {
-    /// The `[feedback.NAME]`.
-    source: String,
-    /// "fresh" | "stale" | "missing" (never read).
-    state: &'static str,
-    load: f64,
-    /// `null` when the region has no capacity (the feed then only reports backends).
-    capacity: Option<f64>,
-    /// load / capacity.
-    utilization: Option<f64>,
-    high_watermark: Option<f64>,
-    low_watermark: Option<f64>,
-    /// `null` when the feed does not report backends.
-    backends_up: Option<u32>,
-    /// The shed fraction s (0..=1).
-    shed: f64,
-    reason: String,
-    /// Seconds since the last good sample (`null`: never read).
-    age_s: Option<f64>,
-    /// The last poll's error, if it failed.
-    error: Option<String>,
-}
-
-fn feedback_json(f: &RegionFeed, st: Option<LoadStatus>) -> FeedbackJson {
-    let cfg = f.shed.as_ref();
-    let st = st.unwrap_or(LoadStatus {
-        state: FeedState::Missing,
-        load: 0.0,
-        backends_up: None,
-        shed: 0.0,
-        reason: "not polled (this server runs no feedback pollers)".into(),
-        age: None,
-        error: None,
-    });
-    FeedbackJson {
-        source: f.feed.name.clone(),
-        state: st.state.as_str(),
-        load: st.load,
-        capacity: cfg.map(|c| c.capacity.get()),
-        utilization: cfg.map(|c| st.load / c.capacity.get()),
-        high_watermark: cfg.map(|c| c.high.get()),
-        low_watermark: cfg.map(|c| c.low.get()),
-        backends_up: st.backends_up,
-        shed: st.shed,
-        reason: st.reason,
-        age_s: st.age.map(|a| a.as_secs_f64()),
-        error: st.error,
-    }
-}
-
-#[derive(Serialize)]
-struct MemberJson {
-    /// The address, or the CNAME target of a hand-off region.
-    member: String,
-    weight: Option<u32>,
-    /// `down = true` in the pool file.
-    down_in_file: bool,
-    #[serde(rename = "override")]
-    value: Override,
-    /// What steering uses now: the override if any, else the pool file.
-    up: bool,
-    /// The probe state (state, last result, time since the last change), or why not probed.
-    health: Option<String>,
-    answers: u64,
-}
-
 async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
-    let serving = st.shared.load();
-    let (snap, live) = (&serving.config, &serving.live);
-    let mut zones = Vec::new();
-    for (zi, zone) in snap.zones.zones().iter().enumerate() {
-        let pools = &zone.pools;
-        let health = live.health(zi, pools);
-        let pool_name = |id| pools.pool(id).map(|p| p.name.clone()).unwrap_or_default();
-        let pooled_names = pools.names().map(|(n, p)| NameJson { name: n.to_string(), pool: pool_name(p) }).collect();
-        let mut pj = Vec::new();
-        for (_, pool) in pools.pools() {
-            let mut regions = Vec::new();
-            for region in &pool.regions {
-                let mut members = Vec::new();
-                let mut add = |id, member: String, weight| {
-                    let info = pools.member(id);
-                    members.push(MemberJson {
-                        member,
-                        weight,
-                        down_in_file: info.is_some_and(|i| i.down_in_file),
-                        value: live.override_of(zi, id),
-                        up: health.is_up(id),
-                        health: health.describe(id),
-                        answers: live.answers_of(zi, id),
-                    });
-                };
-                match &region.content {
-                    Content::Members(ms) => {
-                        ms.iter().for_each(|m| add(m.id, m.address.to_string(), Some(m.weight.get())))
-                    }
-                    Content::Cname { id, target, delegation } => {
-                        add(*id, target.to_string(), None);
-                        for (g, a) in delegation.iter().flat_map(|d| d.glue.iter()) {
-                            add(*g, a.to_string(), None);
-                        }
-                    }
-                }
-                let feedback = region.feedback.as_ref().map(|f| feedback_json(f, health.load_status(f.slot)));
-                regions.push(RegionJson { name: region.name.clone(), members, feedback });
-            }
-            pj.push(PoolJson {
-                name: pool.name.clone(),
-                ttl: pool.ttl.get(),
-                region_policy: match pool.region_policy {
-                    RegionPolicy::Nearest { .. } => "nearest",
-                    RegionPolicy::Failover { .. } => "failover",
-                    RegionPolicy::Weighted => "weighted",
-                    RegionPolicy::Sticky => "sticky",
-                    RegionPolicy::All => "all",
-                },
-                member_policy: match pool.member_policy {
-                    MemberPolicy::Weighted => "weighted",
-                    MemberPolicy::Sticky => "sticky",
-                    MemberPolicy::All => "all",
-                },
-                regions,
-            });
-        }
-        zones.push(ZoneJson { origin: zone.origin.to_string(), pooled_names, pools: pj });
-    }
-    let body = StatusJson {
-        version: live.version.clone(),
-        last_reload: st.reloader.last(),
-        health_source: "pool file (down = true) under admin overrides",
-        zones,
-        overrides: st.overrides.list(),
-        changes: super::changes::status_json(&st.changes),
-        fleet: st.changes.fleet.as_ref().map(|f| f.status_json()),
-    };
+    let body = super::status::collect(&st);
     Json(serde_json::to_value(body).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })))
 }
 
@@ -356,22 +202,62 @@ async fn reload(State(st): State<AdminState>, headers: HeaderMap) -> Result<Resp
 
 // ───────────────────────────── drain / force ─────────────────────────────
 
+/// `?reason=...&by=...` on a drain/force call.
+#[derive(Deserialize, Default)]
+pub struct NoteParams {
+    reason: Option<String>,
+    by: Option<String>,
+}
+
+impl NoteParams {
+    /// The note kept with the override: the caller's name (`?by=`, else the `X-Gslbd-Who`
+    /// header the `/changes` API also reads), else its address. Bounded, and control
+    /// characters dropped, so the status page and the state file stay readable.
+    fn note(self, peer: Option<SocketAddr>, headers: &HeaderMap) -> OverrideNote {
+        let clean = |s: String| -> String { s.chars().filter(|c| !c.is_control()).take(200).collect() };
+        let header = headers.get("x-gslbd-who").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let by = self.by.or(header).map(clean).filter(|b| !b.is_empty());
+        OverrideNote {
+            reason: self.reason.map(clean).filter(|r| !r.is_empty()),
+            by: by.or_else(|| peer.map(|p| p.ip().to_string())).unwrap_or_default(),
+        }
+    }
+}
+
 async fn member_action(
     State(st): State<AdminState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    Query(note): Query<NoteParams>,
     Path((zone, pool, region, member, action)): Path<(String, String, String, String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    set(&st, &headers, &zone, &pool, &region, Some(&member), &action).await
+) -> Result<Response, ApiError> {
+    let note = note.note(peer.map(|c| c.0.0), &headers);
+    set(&st, &headers, &zone, &pool, &region, Some(&member), &action, note).await
 }
 
 async fn region_action(
     State(st): State<AdminState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    Query(note): Query<NoteParams>,
     Path((zone, pool, region, action)): Path<(String, String, String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    set(&st, &headers, &zone, &pool, &region, None, &action).await
+) -> Result<Response, ApiError> {
+    let note = note.note(peer.map(|c| c.0.0), &headers);
+    set(&st, &headers, &zone, &pool, &region, None, &action, note).await
 }
 
+/// A change that took effect but could not be saved: 500, saying so.
+pub(super) fn not_saved(body: serde_json::Value, error: String) -> Response {
+    let mut body = body;
+    body["applied"] = serde_json::Value::Bool(true);
+    body["persisted"] = serde_json::Value::Bool(false);
+    body["error"] = serde_json::Value::String(format!(
+        "{error}: the change is in force on this server but will be lost when it stops"
+    ));
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn set(
     st: &AdminState,
     headers: &HeaderMap,
@@ -380,20 +266,76 @@ async fn set(
     region: &str,
     member: Option<&str>,
     action: &str,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    note: OverrideNote,
+) -> Result<Response, ApiError> {
     let serving = st.shared.load();
     let snap = &serving.config;
     authorize(snap, headers)?;
     let Some(value) = Override::from_action(action) else {
         return Err(ApiError(
-            StatusCode::NOT_FOUND,
+            StatusCode::BAD_REQUEST,
             format!("unknown action '{action}': use drain, undrain, force-up, force-down or clear"),
         ));
     };
-    let target = resolve(snap, zone, pool, region, member)?;
-    super::changes::set_override(st, target.clone(), value, headers).await?;
-    tracing::info!(zone = %target.zone, pool = %target.pool, region = %target.region, member = ?target.member, ?value, "admin override");
-    Ok(Json(serde_json::json!({ "target": target, "override": value })))
+    let target = match resolve(snap, zone, pool, region, member) {
+        Ok(t) => t,
+        // An override whose target left the config can still be cleared by its names.
+        Err(e) if value == Override::None => match orphan(st, zone, pool, region, member) {
+            Some(t) => t,
+            None => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
+    let member_name = target.member.clone().unwrap_or_default();
+    tracing::info!(
+        zone = %target.zone, pool = %target.pool, region = %target.region, member = %member_name,
+        action, by = %note.by, reason = note.reason.as_deref().unwrap_or(""),
+        "admin override: {action} {}/{}/{}{}{} by {}",
+        target.zone, target.pool, target.region, if member_name.is_empty() { "" } else { "/" }, member_name, note.by
+    );
+    let saved = super::changes::set_override(st, target.clone(), value, note).await?;
+    let body = serde_json::json!({ "target": target, "override": value, "persisted": true });
+    Ok(match saved {
+        Ok(()) => Json(body).into_response(),
+        Err(e) => not_saved(body, e),
+    })
+}
+
+/// The override in the table with these names whose target is no longer served.
+fn orphan(st: &AdminState, zone: &str, pool: &str, region: &str, member: Option<&str>) -> Option<OverrideTarget> {
+    let zone = format!("{}.", zone.trim_end_matches('.')).to_ascii_lowercase();
+    let member = member.map(|m| match m.parse::<std::net::IpAddr>() {
+        Ok(a) => a.to_string(),
+        Err(_) => format!("{}.", m.trim_end_matches('.')).to_ascii_lowercase(),
+    });
+    st.overrides
+        .list()
+        .into_iter()
+        .find(|e| {
+            e.orphaned
+                && e.target.zone == zone
+                && e.target.pool == pool
+                && e.target.region == region
+                && e.target.member.as_ref().map(|m| m.to_ascii_lowercase()) == member
+        })
+        .map(|e| e.target)
+}
+
+async fn clear_orphaned(
+    State(st): State<AdminState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Query(note): Query<NoteParams>,
+) -> Result<Response, ApiError> {
+    authorize(&st.shared.load().config, &headers)?;
+    let note = note.note(peer.map(|c| c.0.0), &headers);
+    let (removed, saved) = super::changes::clear_orphaned(&st, note).await?;
+    tracing::info!(removed = removed.len(), "admin: orphaned overrides cleared");
+    let body = serde_json::json!({ "removed": removed, "persisted": true });
+    Ok(match saved {
+        Ok(()) => Json(body).into_response(),
+        Err(e) => not_saved(body, e),
+    })
 }
 
 /// Checks the names against the serving snapshot; a 404 names the first that is unknown.

@@ -87,6 +87,8 @@ pub struct Metrics {
     pub(crate) last_reload_errors: AtomicU64,
     /// Registered at start-up by other subsystems; read only when /metrics is scraped.
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
+    /// When the process started (Unix seconds).
+    pub(crate) started_unix: u64,
 }
 
 impl Default for Metrics {
@@ -103,6 +105,7 @@ impl Default for Metrics {
             last_reload_ok: AtomicU64::new(1),
             last_reload_errors: AtomicU64::new(0),
             sources: Mutex::new(Vec::new()),
+            started_unix: crate::util::clock::unix_now(),
         }
     }
 }
@@ -267,6 +270,17 @@ impl Metrics {
         }
 
         render_load(&mut out, serving);
+        render_health(&mut out, serving);
+
+        family(&mut out, "gslbd_build_info", "gauge", "Always 1; the labels say which build is running.");
+        let _ = writeln!(
+            out,
+            "gslbd_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            esc(crate::util::build::VERSION),
+            esc(crate::util::build::COMMIT)
+        );
+        family(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.");
+        let _ = writeln!(out, "process_start_time_seconds {}", self.started_unix);
 
         // Hook: probe results, latencies and transitions come from the health module's source.
         for s in self.sources.lock().unwrap_or_else(|p| p.into_inner()).iter() {
@@ -318,6 +332,55 @@ fn render_load(out: &mut String, serving: &Serving) {
     for (l, _, st) in &rows {
         let stale = st.as_ref().is_none_or(|s| s.state != crate::pool::FeedState::Fresh);
         let _ = writeln!(out, "gslbd_feedback_stale{{{l}}} {}", u8::from(stale));
+    }
+}
+
+/// Effective health (after admin overrides, what steering uses) of every member, and whether
+/// each region is usable (the rule of the steering decision, load feeds included).
+fn render_health(out: &mut String, serving: &Serving) {
+    let snap = &serving.config;
+    family(
+        out,
+        "gslbd_member_up",
+        "gauge",
+        "1 if steering counts the member up (probes, the pool file and admin overrides together), else 0.",
+    );
+    let mut regions = Vec::new();
+    for (zi, zone) in snap.zones.zones().iter().enumerate() {
+        let health = serving.live.health(zi, &zone.pools);
+        let origin = esc(&zone.origin.to_string());
+        for (id, m) in zone.pools.members() {
+            let pool = zone.pools.pool(m.pool);
+            let region = pool.and_then(|p| p.region(m.region)).map(|r| r.name.as_str()).unwrap_or("");
+            let _ = writeln!(
+                out,
+                "gslbd_member_up{{zone=\"{origin}\",pool=\"{}\",region=\"{}\",member=\"{}\"}} {}",
+                esc(pool.map(|p| p.name.as_str()).unwrap_or("")),
+                esc(region),
+                esc(&member_name(&m.target)),
+                u8::from(crate::pool::HealthView::is_up(&health, id))
+            );
+        }
+        for (_, pool) in zone.pools.pools() {
+            for r in &pool.regions {
+                let usable = crate::steer::region_usable(r, &health);
+                regions.push(format!(
+                    "gslbd_region_usable{{zone=\"{origin}\",pool=\"{}\",region=\"{}\"}} {}",
+                    esc(&pool.name),
+                    esc(&r.name),
+                    u8::from(usable)
+                ));
+            }
+        }
+    }
+    family(
+        out,
+        "gslbd_region_usable",
+        "gauge",
+        "1 if the region can take clients (enough members up, backends reported up), else 0.",
+    );
+    for line in regions {
+        let _ = writeln!(out, "{line}");
     }
 }
 

@@ -8,24 +8,30 @@
 //!
 //!   UDP/TCP: respond_with(.., &mut Outcome) ──► QueryObserver: Metrics::record (fixed-index atomics)
 //!                                                  + Live::count_steered + sampled query log
-//!   admin API: /status /explain /metrics read the serving state; drain/force go through the Overrides trait
+//!   admin API: /status /explain /metrics read the serving state; drain/force and /changes go to one
+//!              change store (changes.rs): the state file through the OverrideTable, or a fleet's etcd
 //! ```
 //!
 //! Invariants: the query path never locks, looks up, hashes or allocates for metrics (the
 //! sampled log allocates only for the queries it logs); a snapshot is published only with its
 //! live part built; overrides and answer counters are keyed by name and survive reloads.
 mod changes;
+mod ctl;
 mod fleet;
 mod http;
 mod metrics;
 mod observer;
+mod page;
 mod reload;
+mod status;
 mod watch;
 
 pub use changes::Changes;
+pub use ctl::{CtlArgs, CtlCommand, run as run_ctl};
 pub use fleet::{FleetMetrics, follow_changes};
 pub use http::{AdminState, ApiError, BODY_LIMIT, resolve, router, serve_admin};
 pub use metrics::{Metrics, MetricsSource, ProbeMetrics};
 pub use observer::QueryObserver;
-pub use reload::{ErrorReport, ReloadReport, Reloader, Services, Trigger, config_files, digest};
+pub use reload::{ErrorReport, ReloadReport, Reloader, Services, Trigger, config_files, digest, digest_files};
+pub use status::{StatusJson, collect as collect_status};
 pub use watch::{DEBOUNCE, spawn_watcher};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::metrics::{Metrics, rcode_name};
 use crate::dns::{Observer, Outcome, Transport};
-use crate::serving::{NO_REGION, Serving};
+use crate::serving::{NO_REGION, Serving, SteeredAnswer};
 use crate::util::rng::{Random, SplitMix64, entropy_seed};
 
 /// Counts and samples. Each worker and connection gets its own clone, with its own sampling
@@ -45,7 +45,9 @@ impl Observer<Serving> for QueryObserver {
     }
 }
 
-/// One sampled query at info: client (ECS subnet or address), qname, qtype, rcode, region.
+/// One sampled query at info: the resolver's address, the ECS subnet (or "-"), qname, qtype,
+/// rcode, the region and the steered answer (addresses, "CNAME", "NODATA"; "-" for answers
+/// from the zone file, which are the same for every client).
 #[cold]
 fn log_query(state: &Serving, outcome: &Outcome, transport: Transport, packet: &[u8], client: IpAddr) {
     use crate::dns::wire::{Parsed, parse};
@@ -54,7 +56,8 @@ fn log_query(state: &Serving, outcome: &Outcome, transport: Transport, packet: &
         Parsed::Error { question, .. } => (question.map(|q| q.name.to_string()).unwrap_or_default(), None),
         Parsed::Drop => return,
     };
-    let client = ecs.map(|n| n.to_string()).unwrap_or_else(|| client.to_string());
+    let resolver = client.to_string();
+    let ecs = ecs.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
     let qtype = outcome.qtype.map(|t| hickory_proto::rr::RecordType::from(t).to_string()).unwrap_or_default();
     let region = outcome
         .steered
@@ -63,9 +66,19 @@ fn log_query(state: &Serving, outcome: &Outcome, transport: Transport, packet: &
             Some(s.region.and_then(|r| pool.region(r)).map(|r| r.name.clone()).unwrap_or_else(|| NO_REGION.to_string()))
         })
         .unwrap_or_default();
+    let answer = match outcome.steered.map(|s| s.answer) {
+        Some(SteeredAnswer::Addresses(list)) => {
+            list.as_slice().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ")
+        }
+        Some(SteeredAnswer::Cname) => "CNAME".into(),
+        Some(SteeredAnswer::NoData) => "NODATA".into(),
+        None => "-".into(),
+    };
     let transport = match transport {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
     };
-    tracing::info!(target: "gslbd::query", %client, %qname, %qtype, rcode = rcode_name(outcome.rcode), %region, transport, "query");
+    let rcode = rcode_name(outcome.rcode);
+    tracing::info!(target: "gslbd::query", %resolver, %ecs, %qname, %qtype, rcode, %region, %answer, transport,
+        "query {qname} {qtype} from {resolver} (ecs {ecs}) via {transport}: {rcode} {answer} region {region}");
 }

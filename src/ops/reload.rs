@@ -24,7 +24,7 @@ use crate::feedback::PoolsLoad;
 use crate::health::PoolsHealth;
 use crate::pool::Pools;
 use crate::services::{FeedbackService, HealthService};
-use crate::serving::{ConfigVersion, Live, OverrideTable, Serving, Shared, compile_changes};
+use crate::serving::{ChangeSet, ConfigVersion, Live, OverrideTable, Serving, Shared, compile_changes};
 use crate::util::clock::{rfc3339, unix_now};
 use crate::util::lock;
 
@@ -93,6 +93,19 @@ pub enum Trigger {
     Change,
 }
 
+impl Trigger {
+    /// The name used in logs and JSON: start, signal, api, watch, change.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Start => "start",
+            Trigger::Signal => "signal",
+            Trigger::Api => "api",
+            Trigger::Watch => "watch",
+            Trigger::Change => "change",
+        }
+    }
+}
+
 /// One config error, as the API shows it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ErrorReport {
@@ -109,11 +122,96 @@ pub struct ReloadReport {
     pub trigger: Trigger,
     pub at_unix: u64,
     pub at: String,
-    /// The generation serving after this attempt (unchanged when it failed).
+    /// The generation serving after this attempt (unchanged when it failed, or when no file
+    /// changed: a reload of the same files is not a new generation).
     pub generation: u64,
+    /// Whether any file of the config, or the runtime changes compiled into it (weights,
+    /// members), changed since the serving generation was loaded.
+    pub changed: bool,
+    /// The files that changed (added, removed or edited), as the config names them.
+    pub changed_files: Vec<String>,
+    /// Settings that changed in the files but only take effect at a restart (listen
+    /// addresses, UDP workers, the admin listener, RRL, log settings, the probe source and
+    /// `[cluster]`); empty when none.
+    pub restart_needed: Vec<String>,
     /// Every problem found (empty when ok).
     pub errors: Vec<ErrorReport>,
 }
+
+/// The settings bound or sized at start-up: a reload that changes them reports "restart needed".
+#[derive(Clone, Debug, PartialEq)]
+struct StartOnly {
+    listen: Vec<std::net::SocketAddr>,
+    udp_workers: usize,
+    admin: Option<std::net::SocketAddr>,
+    rrl: crate::config::RrlSettings,
+    log_level: String,
+    log_format: crate::config::LogFormat,
+    probe_source: crate::config::ProbeSource,
+    /// `[cluster]` with its files (credentials, certificates) read.
+    cluster: Option<crate::config::ClusterConfig>,
+}
+
+impl StartOnly {
+    fn of(s: &Snapshot) -> StartOnly {
+        StartOnly {
+            listen: s.server.listen.clone(),
+            udp_workers: s.server.udp_workers,
+            admin: s.ops.admin.as_ref().map(|a| a.listen),
+            rrl: s.server.rrl.clone(),
+            log_level: s.ops.log.level.clone(),
+            log_format: s.ops.log.format,
+            probe_source: s.server.probe_source,
+            cluster: s.cluster.clone(),
+        }
+    }
+
+    /// What differs between the running settings (`self`) and `new`, one line per setting.
+    fn diff(&self, new: &StartOnly) -> Vec<String> {
+        let mut out = Vec::new();
+        let list = |l: &[std::net::SocketAddr]| l.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+        if self.listen != new.listen {
+            out.push(format!(
+                "server.listen changed from [{}] to [{}]: restart gslbd to listen there",
+                list(&self.listen),
+                list(&new.listen)
+            ));
+        }
+        if self.udp_workers != new.udp_workers {
+            out.push(format!(
+                "server.udp_workers changed from {} to {}: restart gslbd to apply",
+                self.udp_workers, new.udp_workers
+            ));
+        }
+        if self.admin != new.admin {
+            let show = |a: Option<std::net::SocketAddr>| a.map_or("none".to_string(), |a| a.to_string());
+            out.push(format!(
+                "admin.listen changed from {} to {}: restart gslbd to apply",
+                show(self.admin),
+                show(new.admin)
+            ));
+        }
+        if self.rrl != new.rrl {
+            out.push("server.rrl changed: the rate limiter is sized at start; restart gslbd to apply".into());
+        }
+        if self.log_level != new.log_level || self.log_format != new.log_format {
+            out.push("log.level or log.format changed: restart gslbd to apply".into());
+        }
+        if self.probe_source != new.probe_source {
+            out.push("server.probe_source changed: probes keep their source until a restart".into());
+        }
+        if self.cluster != new.cluster {
+            out.push(
+                "[cluster] changed (or a file it names): the fleet connects at start; restart gslbd to apply".into(),
+            );
+        }
+        out
+    }
+}
+
+/// What [`Reloader::start`] returns: the reloader, the shared serving state the transports
+/// read, and the override table.
+pub type Started = (Arc<Reloader>, Shared<Serving>, Arc<OverrideTable>);
 
 /// Loads and swaps snapshots; remembers the outcome of the last attempt.
 pub struct Reloader {
@@ -128,31 +226,38 @@ pub struct Reloader {
     last: Mutex<ReloadReport>,
     /// The files of the serving config, for the watcher (updated after every successful load).
     files: tokio::sync::watch::Sender<Vec<PathBuf>>,
+    /// Each file's own digest at the serving generation, to name the files a reload changed.
+    file_digests: Mutex<Vec<(PathBuf, String)>>,
+    /// The settings the running server was started with.
+    start_only: StartOnly,
+    /// The runtime changes compiled into the serving generation (none at start: the first
+    /// snapshot is the files'; the app reloads at once when there are some).
+    compiled_changes: Mutex<ChangeSet>,
 }
 
 impl Reloader {
     /// Publishes `first` (the config loaded at start-up) as generation 1, with the services'
     /// views and the override table's state file (`[admin] state_file`): returns the reloader,
     /// the shared serving state the transports read, and the override table.
-    pub fn start(
-        path: PathBuf,
-        first: Snapshot,
-        services: Services,
-        metrics: Arc<Metrics>,
-    ) -> (Arc<Reloader>, Shared<Serving>, Arc<OverrideTable>) {
+    pub fn start(path: PathBuf, first: Snapshot, services: Services, metrics: Arc<Metrics>) -> Result<Started, String> {
         let now = unix_now();
         let files = config_files(&path);
+        let (total, per_file) = digest_files(&files);
         let state_file = first.ops.admin.as_ref().map(|a| a.state_file.clone());
-        let serving = services.serve(first, None, version_of(1, now, &files));
+        let start_only = StartOnly::of(&first);
+        let serving = services.serve(first, None, version_of(1, now, total));
         metrics.last_success_unix.store(now, Ordering::Relaxed);
         let shared: Shared<Serving> = Arc::new(arc_swap::ArcSwap::from_pointee(serving));
-        let overrides = OverrideTable::new(shared.clone(), state_file);
+        let overrides = OverrideTable::new(shared.clone(), state_file)?;
         let report = ReloadReport {
             ok: true,
             trigger: Trigger::Start,
             at_unix: now,
             at: rfc3339(now),
             generation: 1,
+            changed: true,
+            changed_files: Vec::new(),
+            restart_needed: Vec::new(),
             errors: Vec::new(),
         };
         let reloader = Arc::new(Reloader {
@@ -165,8 +270,16 @@ impl Reloader {
             generation: AtomicU64::new(1),
             last: Mutex::new(report),
             files: tokio::sync::watch::channel(files).0,
+            file_digests: Mutex::new(per_file),
+            start_only,
+            compiled_changes: Mutex::new(ChangeSet::default()),
         });
-        (reloader, shared, overrides)
+        Ok((reloader, shared, overrides))
+    }
+
+    /// The services the config is reconciled with (the status page reads their state).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     pub fn config_path(&self) -> &Path {
@@ -189,41 +302,86 @@ impl Reloader {
         let _one = self.serial.lock().await;
         let path = self.path.clone();
         let changes = self.overrides.changes();
+        let changes_now = changes.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let compiled = compile_changes(&path, &changes)?;
             let files = config_files(&path);
-            let digest = digest(&files);
-            Ok::<_, ConfigErrors>((compiled, files, digest))
+            let (digest, per_file) = digest_files(&files);
+            Ok::<_, ConfigErrors>((compiled, files, digest, per_file))
         })
         .await;
         let now = unix_now();
         let metrics = &self.metrics;
         metrics.last_reload_unix.store(now, Ordering::Relaxed);
         let report = match loaded {
-            Ok(Ok((compiled, files, digest))) => {
+            Ok(Ok((compiled, files, digest, per_file))) => {
                 self.overrides.set_not_applied(compiled.not_applied);
                 let snap = compiled.snapshot;
-                let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-                let version = ConfigVersion {
-                    generation,
-                    loaded_at_unix: now,
-                    loaded_at: rfc3339(now),
-                    digest,
-                    version: format!("{generation}@{}", rfc3339(now)),
+                let restart_needed = self.start_only.diff(&StartOnly::of(&snap));
+                let changed_files = {
+                    let mut old = lock(&self.file_digests);
+                    let changed = changed_files(&old, &per_file);
+                    *old = per_file;
+                    changed
                 };
-                let serving = self.services.serve(snap, Some(&self.shared.load()), version);
+                let old = self.shared.load_full();
+                // Runtime changes to the pool files (weights, members) make a new config as
+                // much as edited files do; drains and forces do not (they are not compiled).
+                let runtime_changed = !lock(&self.compiled_changes).same_config(&changes_now);
+                let changed = old.live.version.digest != digest || runtime_changed;
+                // The same files are the same generation: the snapshot is still rebuilt (the
+                // token file, which the digest leaves out, is re-read), its version is kept.
+                let version = if changed {
+                    let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+                    version_of(generation, now, digest)
+                } else {
+                    old.live.version.clone()
+                };
+                let generation = version.generation;
+                let serving = self.services.serve(snap, Some(&old), version);
+                drop(old);
                 self.overrides.publish(serving);
+                *lock(&self.compiled_changes) = changes_now;
                 self.files.send_replace(files);
                 metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 metrics.last_success_unix.store(now, Ordering::Relaxed);
                 metrics.last_reload_ok.store(1, Ordering::Relaxed);
                 metrics.last_reload_errors.store(0, Ordering::Relaxed);
-                tracing::info!(?trigger, generation, "config reloaded");
-                ReloadReport { ok: true, trigger, at_unix: now, at: rfc3339(now), generation, errors: Vec::new() }
+                let trig = trigger.as_str();
+                if changed {
+                    let files = changed_files.join(", ");
+                    let what = match (files.is_empty(), runtime_changed) {
+                        (true, true) => "runtime changes".to_string(),
+                        (true, false) => "the config".to_string(),
+                        (false, true) => format!("{files} and runtime changes"),
+                        (false, false) => files.clone(),
+                    };
+                    tracing::info!(trigger = trig, generation, files = %files, "config reloaded: {what} changed");
+                } else {
+                    tracing::info!(
+                        trigger = trig,
+                        generation,
+                        "config reloaded: no file changed; generation {generation} keeps serving"
+                    );
+                }
+                for r in &restart_needed {
+                    tracing::warn!(trigger = trig, "restart needed: {r}");
+                }
+                ReloadReport {
+                    ok: true,
+                    trigger,
+                    at_unix: now,
+                    at: rfc3339(now),
+                    generation,
+                    changed,
+                    changed_files,
+                    restart_needed,
+                    errors: Vec::new(),
+                }
             }
             Ok(Err(errors)) => {
                 for e in &errors.0 {
-                    tracing::error!(?trigger, file = %e.file.display(), line = e.line, error = %e.message, "reload failed; the old config keeps serving");
+                    tracing::error!(trigger = trigger.as_str(), file = %e.file.display(), line = e.line, error = %e.message, "reload failed; the old config keeps serving: {e}");
                 }
                 self.failed(trigger, now, errors)
             }
@@ -233,7 +391,7 @@ impl Reloader {
                     0,
                     format!("the reload task failed: {join}"),
                 )]);
-                tracing::error!(?trigger, error = %join, "reload task failed; the old config keeps serving");
+                tracing::error!(trigger = trigger.as_str(), error = %join, "reload task failed; the old config keeps serving");
                 self.failed(trigger, now, errors)
             }
         };
@@ -252,6 +410,9 @@ impl Reloader {
             at_unix: now,
             at: rfc3339(now),
             generation: self.generation.load(Ordering::Relaxed),
+            changed: false,
+            changed_files: Vec::new(),
+            restart_needed: Vec::new(),
             errors: errors
                 .0
                 .into_iter()
@@ -261,14 +422,32 @@ impl Reloader {
     }
 }
 
-fn version_of(generation: u64, now: u64, files: &[PathBuf]) -> ConfigVersion {
+fn version_of(generation: u64, now: u64, digest: String) -> ConfigVersion {
     ConfigVersion {
         generation,
         loaded_at_unix: now,
         loaded_at: rfc3339(now),
-        digest: digest(files),
+        digest,
         version: format!("{generation}@{}", rfc3339(now)),
     }
+}
+
+/// The files whose digest differs between two loads (added and removed ones included).
+fn changed_files(old: &[(PathBuf, String)], new: &[(PathBuf, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (f, d) in new {
+        match old.iter().find(|(o, _)| o == f) {
+            Some((_, od)) if od == d => {}
+            Some(_) => out.push(f.display().to_string()),
+            None => out.push(format!("{} (added)", f.display())),
+        }
+    }
+    for (f, _) in old {
+        if !new.iter().any(|(n, _)| n == f) {
+            out.push(format!("{} (removed)", f.display()));
+        }
+    }
+    out
 }
 
 /// The files a config is made of: itself, its zone and pool files and its GeoIP database
@@ -288,7 +467,13 @@ pub fn config_files(path: &Path) -> Vec<PathBuf> {
 /// `sha256:<hex>` over each file's name, length and bytes, in config order. A file that
 /// cannot be read contributes its name and a marker, so the digest still changes.
 pub fn digest(files: &[PathBuf]) -> String {
+    digest_files(files).0
+}
+
+/// [`digest`], and each file's own `sha256:<hex>` (of its bytes), reading each file once.
+pub fn digest_files(files: &[PathBuf]) -> (String, Vec<(PathBuf, String)>) {
     let mut h = Sha256::new();
+    let mut each = Vec::with_capacity(files.len());
     for f in files {
         h.update(f.display().to_string().as_bytes());
         h.update([0]);
@@ -296,12 +481,20 @@ pub fn digest(files: &[PathBuf]) -> String {
             Ok(bytes) => {
                 h.update((bytes.len() as u64).to_be_bytes());
                 h.update(&bytes);
+                each.push((f.clone(), hex(Sha256::digest(&bytes))));
             }
-            Err(_) => h.update(b"unreadable"),
+            Err(_) => {
+                h.update(b"unreadable");
+                each.push((f.clone(), "unreadable".into()));
+            }
         }
     }
+    (hex(h.finalize()), each)
+}
+
+fn hex(bytes: impl AsRef<[u8]>) -> String {
     let mut out = String::from("sha256:");
-    for b in h.finalize() {
+    for b in bytes.as_ref() {
         use std::fmt::Write;
         let _ = write!(out, "{b:02x}");
     }

@@ -414,6 +414,11 @@ pub struct Pools {
     pub(crate) fed: Vec<(PoolId, RegionId)>,
     /// The GeoIP decision cache of these pools (nearest regions ranked per client location).
     pub(crate) ranks: super::rank::RankCache,
+    /// Every `[probe.NAME]` of the pool file, with the line that defines it.
+    pub(crate) probe_defs: Vec<(Arc<ProbeSpec>, usize)>,
+    /// Byte offset of each `cname` region's value in the pool file, by its member id, and
+    /// whether it was written relative (no trailing dot).
+    pub(crate) cname_offsets: Vec<(MemberId, usize, bool)>,
 }
 
 impl Pools {
@@ -454,6 +459,10 @@ impl Pools {
             let region = self.pool(*p)?.region(*r)?;
             Some((LoadSlot(i as u32), *p, region, region.feedback.as_ref()?))
         })
+    }
+    /// Every `[probe.NAME]` the pool file defines, with the line that defines it.
+    pub fn probe_defs(&self) -> &[(Arc<ProbeSpec>, usize)] {
+        &self.probe_defs
     }
     /// The health view the pool file itself describes: up unless `down = true`.
     pub fn file_health(&self) -> FileHealth<'_> {

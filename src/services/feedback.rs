@@ -143,7 +143,7 @@ async fn poll_loop(spec: Arc<FeedSpec>, entry: Arc<FeedEntry>, client: reqwest::
         let r = match tokio::time::timeout(spec.timeout, fetch(&client, &spec.key.url)).await {
             Ok(Ok(body)) => sample(&spec.key.kind, &body),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(format!("timeout after {:?}", spec.timeout)),
+            Err(_) => Err(format!("timeout after {}", super::health::millis(spec.timeout))),
         };
         if let Err(e) = &r {
             tracing::debug!(feed = %spec.name, url = %spec.key.url, error = %e, "feedback poll failed");

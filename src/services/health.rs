@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::prober::{NetProber, Prober};
 use super::registry::{Registry, UpdateReport};
+use super::transitions::{Transition, Transitions};
 use crate::config::ProbeSource;
 use crate::health::{Counters, Counts, Entry, EntryStatus, HealthKey, PoolsHealth, ProbeResult, State, Target};
 use crate::pool::{MemberTarget, Pools, ProbeSpec};
@@ -50,8 +51,16 @@ pub struct ProbeJob {
 struct Inner<P: Prober> {
     prober: Arc<P>,
     registry: Registry<HealthKey, Entry, ProbeJob>,
-    totals: Arc<Counters>,
+    sinks: Sinks,
     seed: u64,
+}
+
+/// Where every probe task reports, shared by all of them.
+#[derive(Clone)]
+struct Sinks {
+    totals: Arc<Counters>,
+    /// Every state change, logged once and kept for the status page.
+    transitions: Arc<Transitions>,
     /// Bumped on every state flip of any key.
     flips: Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -101,9 +110,12 @@ impl<P: Prober> HealthService<P> {
             inner: Arc::new(Inner {
                 prober: Arc::new(prober),
                 registry: Registry::new(runtime),
-                totals: Arc::new(Counters::default()),
+                sinks: Sinks {
+                    totals: Arc::new(Counters::default()),
+                    transitions: Arc::new(Transitions::default()),
+                    flips: Arc::new(tokio::sync::watch::channel(0).0),
+                },
                 seed: opts.seed,
-                flips: Arc::new(tokio::sync::watch::channel(0).0),
             }),
         })
     }
@@ -144,9 +156,8 @@ impl<P: Prober> HealthService<P> {
                     Arc::clone(job),
                     Arc::clone(entry),
                     Arc::clone(&inner.prober),
-                    Arc::clone(&inner.totals),
+                    inner.sinks.clone(),
                     inner.registry.round(),
-                    Arc::clone(&inner.flips),
                     rng,
                 )
             },
@@ -199,7 +210,7 @@ impl<P: Prober> HealthService<P> {
 
     /// A counter bumped on every state flip of any key (the first result included).
     pub fn flips(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.flips.subscribe()
+        self.inner.sinks.flips.subscribe()
     }
 
     /// Probes run, failures and transitions: totals since start and per configured key.
@@ -207,7 +218,12 @@ impl<P: Prober> HealthService<P> {
         let mut per_key = Vec::new();
         self.inner.registry.for_each(|k, e| per_key.push((k.clone(), e.counters.get())));
         per_key.sort_by(|a, b| a.0.cmp(&b.0));
-        HealthMetrics { total: self.inner.totals.get(), per_key }
+        HealthMetrics { total: self.inner.sinks.totals.get(), per_key }
+    }
+
+    /// The most recent health transitions, newest first.
+    pub fn recent_transitions(&self) -> Vec<Transition> {
+        self.inner.sinks.transitions.recent()
     }
 
     /// How many probe tasks run.
@@ -221,6 +237,11 @@ impl<P: Prober> HealthService<P> {
     }
 }
 
+/// A duration as people write it in the config: "1500 ms".
+pub fn millis(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
 /// A uniformly random part of `d` (0 ≤ result < d).
 fn part_of(rng: &mut SplitMix64, d: Duration) -> Duration {
     let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
@@ -231,13 +252,13 @@ async fn probe_loop<P: Prober>(
     job: Arc<ProbeJob>,
     entry: Arc<Entry>,
     prober: Arc<P>,
-    totals: Arc<Counters>,
+    sinks: Sinks,
     round: Arc<tokio::sync::Notify>,
-    flips: Arc<tokio::sync::watch::Sender<u64>>,
     mut rng: SplitMix64,
 ) {
     let spec = &job.spec;
     prober.prepare(&job.target, spec);
+    let key = HealthKey { target: Target::of(&job.target), probe: spec.name.clone() };
     // The first probe comes within one jitter of the start, spreading a cold start's burst.
     let mut next = Instant::now() + part_of(&mut rng, spec.jitter);
     loop {
@@ -245,10 +266,13 @@ async fn probe_loop<P: Prober>(
         let started = Instant::now();
         let r = match tokio::time::timeout(spec.timeout, prober.probe(&job.target, spec)).await {
             Ok(r) => r,
-            Err(_) => ProbeResult::new(false, format!("timeout after {:?}", spec.timeout), spec.timeout),
+            Err(_) => ProbeResult::new(false, format!("timeout after {}", millis(spec.timeout)), spec.timeout),
         };
-        if entry.record(r, spec.thresholds, Instant::now(), &totals).is_some() {
-            flips.send_modify(|n| *n += 1);
+        // The transition log is about this node's own probes (a fleet may publish another state).
+        let (before, reason) = (entry.local_state(), r.detail.clone());
+        if let Some(after) = entry.record(r, spec.thresholds, Instant::now(), &sinks.totals) {
+            sinks.transitions.record(&key, before, after, &reason, entry.streak(), spec.thresholds);
+            sinks.flips.send_modify(|n| *n += 1);
         }
         round.notify_waiters();
         let gap = spec.interval.saturating_sub(part_of(&mut rng, spec.jitter));

@@ -154,7 +154,11 @@ impl Prober for NetProber {
         };
         match tokio::time::timeout(spec.timeout, attempt).await {
             Ok((ok, detail)) => ProbeResult::new(ok, detail, start.elapsed()),
-            Err(_) => ProbeResult::new(false, format!("timeout after {:?}", spec.timeout), start.elapsed()),
+            Err(_) => ProbeResult::new(
+                false,
+                format!("timeout after {}", super::health::millis(spec.timeout)),
+                start.elapsed(),
+            ),
         }
     }
 }
@@ -241,7 +245,8 @@ async fn http(p: &NetProber, target: &MemberTarget, h: &HttpProbe) -> (bool, Str
     };
     let status = resp.status().as_u16();
     if !h.expect_status.contains(&status) {
-        return (false, format!("HTTP {status} (expected {:?})", h.expect_status));
+        let want: Vec<String> = h.expect_status.iter().map(u16::to_string).collect();
+        return (false, format!("HTTP {status} (expected {})", want.join(" or ")));
     }
     let Some(needle) = &h.body_contains else { return (true, format!("HTTP {status}")) };
     let mut body: Vec<u8> = Vec::new();
@@ -256,7 +261,7 @@ async fn http(p: &NetProber, target: &MemberTarget, h: &HttpProbe) -> (bool, Str
     if contains(&body, needle.as_bytes()) {
         (true, format!("HTTP {status}, body matches"))
     } else {
-        (false, format!("HTTP {status}, body lacks {needle:?}"))
+        (false, format!("HTTP {status}, body lacks \"{needle}\""))
     }
 }
 

@@ -92,7 +92,7 @@ impl HealthView for LiveHealth<'_> {
         };
         match self.live.override_of(self.zone, m) {
             Override::None => base,
-            o => Some(format!("admin override {o:?}; {}", base.unwrap_or_default())),
+            o => Some(format!("admin override {o}; {}", base.unwrap_or_default())),
         }
     }
 
@@ -211,6 +211,11 @@ impl Live {
             .and_then(|z| z.get(member.index()))
             .map(|c| Override::from_code(c.load(Ordering::Relaxed)))
             .unwrap_or(Override::None)
+    }
+
+    /// How many members of this snapshot an admin override applies to.
+    pub fn overrides_in_force(&self) -> usize {
+        self.overrides.iter().flat_map(|z| z.iter()).filter(|c| c.load(Ordering::Relaxed) != 0).count()
     }
 
     /// Sets the override code of a member (the override table calls this under its lock).

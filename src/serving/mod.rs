@@ -31,7 +31,9 @@ pub use audit::{AUDIT_KEPT, AuditEntry, AuditLog};
 pub use changes::{ChangeKey, ChangeRecord, ChangeSet, ChangeValue, MemberSpec, Setting, edit_of};
 pub use compile::{Compiled, check_change, compile_changes};
 pub use live::{CounterKey, Live, LiveHealth, NO_REGION, Steered, SteeredAnswer, member_name};
-pub use overrides::{ChangeMeta, Override, OverrideEntry, OverrideTable, OverrideTarget, Overrides, Stale};
+pub use overrides::{
+    ChangeMeta, Committed, Override, OverrideEntry, OverrideNote, OverrideTable, OverrideTarget, Overrides, Stale,
+};
 pub use version::ConfigVersion;
 
 /// A value published by atomic swaps: readers load it without a lock.

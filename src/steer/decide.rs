@@ -38,15 +38,17 @@
 //!   hashing with weight = spare (so shed clients split in proportion to spare capacity). No
 //!   such candidate: the client stays. While candidates exist, the ECS scope is at least the
 //!   hashing granularity (every client of the region is tested against s).
-//! - **TTL** = the pool's ttl, or its `degraded_ttl` while any member not marked `down` in the
-//!   file is not up (so clients come back soon after a recovery); after fallbacks, the smallest
-//!   ttl along the chain (the answer may change as soon as the first pool recovers).
+//! - **TTL** = the pool's ttl, or its `degraded_ttl` when a down member (not marked `down` in
+//!   the file) touches this answer (see [`super::degraded`]: so clients come back soon after a
+//!   recovery, and a drain elsewhere does not shorten everyone's cache); after fallbacks, the
+//!   smallest ttl along the chain (the answer may change as soon as the first pool recovers).
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
+use super::degraded;
 use super::explain::{Explain, PoolTrace, RegionTrace};
 use super::hash::{rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
 use crate::geo::{Coordinates, GeoHit, Location, distance_km};
@@ -197,7 +199,7 @@ pub enum ScopeWhy {
 }
 
 #[derive(Copy, Clone, Debug, Default)]
-struct Scope {
+pub(super) struct Scope {
     value: u8,
     why: ScopeWhy,
 }
@@ -211,7 +213,7 @@ impl Scope {
     }
 }
 
-enum Pick {
+pub(super) enum Pick {
     One(RegionId),
     All,
 }
@@ -240,23 +242,31 @@ where
     // the bound makes that true even for a hand-built `Pools`.
     for _ in 0..=pools.pools.len() {
         let Some(p) = pools.pool(current) else { break };
-        let pool_ttl = match p.degraded_ttl {
-            Some(d) if degraded(pools, p, health) => {
-                if let Some(e) = explain.as_deref_mut() {
-                    e.degraded.push(p.name.clone());
-                }
-                d.get()
-            }
-            _ => p.ttl.get(),
-        };
-        ttl = ttl.min(pool_ttl);
+        // Some(short ttl) while a member of the pool is down; whether this answer gets it
+        // depends on whether the down member touches it.
+        let short = p.degraded_ttl.filter(|_| degraded::any_down(pools, p, health)).map(|d| d.get());
         if let Some(e) = explain.as_deref_mut() {
             e.steps.push(PoolTrace::new(p, client, health, false));
         }
         let mut scope = Scope::default();
         if let Some(pick) = select_region(pools, current, p, client, health, rng, &mut scope, explain.as_deref_mut()) {
+            let pool_ttl = match short {
+                Some(d) if degraded::touched(pools, current, p, &pick, client, health) => {
+                    if let Some(e) = explain.as_deref_mut() {
+                        e.degraded.push(p.name.clone());
+                    }
+                    d
+                }
+                _ => p.ttl.get(),
+            };
+            ttl = ttl.min(pool_ttl);
             return finish(p, current, pick, family, client, health, rng, scope, ttl, false, explain);
         }
+        // Nothing usable: a down member decided this answer.
+        if let (Some(_), Some(e)) = (short, explain.as_deref_mut()) {
+            e.degraded.push(p.name.clone());
+        }
+        ttl = ttl.min(short.unwrap_or(p.ttl.get()));
         match p.when_empty {
             WhenEmpty::FailOpen => {
                 if let Some(e) = explain.as_deref_mut() {
@@ -294,7 +304,8 @@ fn nodata<'p>(pool: PoolId, ttl: u32, explain: Option<&mut Explain>) -> Decision
     d
 }
 
-pub(crate) fn region_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
+/// Whether a region can take clients: enough members up and, with a fresh feed, a backend up.
+pub fn region_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
     content_usable(r, h) && backends_ok(r, h)
 }
 
@@ -323,18 +334,6 @@ fn content_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
     }
 }
 
-/// Whether any member of the pool that the file does not mark down is not up.
-fn degraded<H: HealthView + ?Sized>(pools: &Pools, p: &Pool, h: &H) -> bool {
-    let counts = |id: MemberId| pools.member(id).is_some_and(|m| !m.down_in_file);
-    p.regions.iter().any(|r| match &r.content {
-        Content::Cname { id, delegation, .. } => {
-            (counts(*id) && !h.is_up(*id))
-                || delegation.as_ref().is_some_and(|d| d.glue.iter().any(|(g, _)| counts(*g) && !h.is_up(*g)))
-        }
-        Content::Members(ms) => ms.iter().any(|m| counts(m.id) && !h.is_up(m.id)),
-    })
-}
-
 fn region_at(_pool: &Pool, i: usize) -> RegionId {
     RegionId(i as u32)
 }
@@ -342,7 +341,7 @@ fn region_at(_pool: &Pool, i: usize) -> RegionId {
 /// Picks the region (or all regions) to answer from, or `None` when none is usable for this
 /// client: the policy's pick, then load shedding.
 #[allow(clippy::too_many_arguments)]
-fn select_region<H, R>(
+pub(super) fn select_region<H, R>(
     pools: &Pools,
     pool_id: PoolId,
     p: &Pool,

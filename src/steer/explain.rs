@@ -76,7 +76,11 @@ impl PoolTrace {
                 RegionPolicy::Sticky => "sticky".into(),
                 RegionPolicy::All => "all".into(),
             },
-            member_policy: format!("{:?}", p.member_policy).to_lowercase(),
+            member_policy: match p.member_policy {
+                crate::pool::MemberPolicy::Weighted => "weighted".into(),
+                crate::pool::MemberPolicy::Sticky => "sticky".into(),
+                crate::pool::MemberPolicy::All => "all".into(),
+            },
             ttl: p.ttl.get(),
             max_answers: p.max_answers.get(),
             health_ignored,
@@ -202,7 +206,12 @@ impl fmt::Display for Explain {
         if self.degraded.is_empty() {
             writeln!(f, "ttl        {}", self.ttl)?;
         } else {
-            writeln!(f, "ttl        {} (degraded: {})", self.ttl, self.degraded.join(", "))?;
+            writeln!(
+                f,
+                "ttl        {} (degraded_ttl of {}: a down member touches this answer)",
+                self.ttl,
+                self.degraded.join(", ")
+            )?;
         }
         if self.scope_uncapped > self.scope {
             write!(

@@ -19,9 +19,10 @@
 //! default ([`Pools::file_health`](crate::pool::Pools::file_health)); the live view (probes,
 //! overrides, load) is built beside each serving snapshot and keyed by the same member ids.
 mod decide;
+mod degraded;
 mod explain;
 pub mod hash;
 
-pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide};
+pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide, region_usable};
 pub use explain::{Explain, PoolTrace, RegionTrace};
 pub use hash::{STICKY_V4_PREFIX, STICKY_V6_PREFIX};

@@ -1,5 +1,6 @@
 //! Small utilities every layer may use: randomness passed in as a value ([`rng`]), the one
 //! place that reads the wall clock ([`clock`]), and durable file replacement ([`fs`]).
+pub mod build;
 pub mod clock;
 pub mod fs;
 pub mod rng;

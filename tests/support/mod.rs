@@ -48,6 +48,8 @@ pub mod query;
 pub mod regional;
 pub mod transport;
 pub mod unbound;
+/// Headless Chromium through ChromeDriver (the status page test).
+pub mod webdriver;
 
 pub use cases::*;
 pub use counting_alloc::*;

@@ -111,6 +111,9 @@ pub(super) fn compile_cname(
         }
     };
     let id = MemberId(cx.members.len() as u32);
+    // Checked against the zone when the pools are linked (config::link): a relative name is
+    // an error there, so that the other cname problems of the file are reported with it.
+    cx.cname_offsets.push((id, c.span().start, !text.ends_with('.')));
     cx.members.push(MemberInfo {
         pool,
         region,

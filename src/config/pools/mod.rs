@@ -31,7 +31,7 @@ use toml::Spanned;
 use crate::config::PoolEdit;
 use crate::diag::{ConfigError, line_of};
 use crate::pool::{FeedSpec, MemberInfo, PoolId, Pools, ProbeSpec, RegionId};
-use raw::{RawFile, RawPool};
+use raw::RawPool;
 
 /// Collects problems with their line numbers.
 struct Errs<'a> {
@@ -62,6 +62,8 @@ struct Ctx<'a> {
     members: Vec<MemberInfo>,
     /// Every fed region, indexed by [`crate::pool::LoadSlot`].
     fed: Vec<(PoolId, RegionId)>,
+    /// Where each `cname` value is written (checked against the zone when linking).
+    cname_offsets: Vec<(crate::pool::MemberId, usize, bool)>,
 }
 
 /// Loads one pool file. `origin` is the zone's origin: relative pooled names are below it and
@@ -74,16 +76,16 @@ pub fn load_pools(path: &Path, text: &str, origin: &Name) -> Result<Pools, Vec<C
 /// (`edits` are this zone's, in order); an edit whose pool, region or member is not in the file
 /// is an error too.
 pub fn load_pools_with(path: &Path, text: &str, origin: &Name, edits: &[&PoolEdit]) -> Result<Pools, Vec<ConfigError>> {
-    let mut raw: RawFile = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let line = e.span().map_or(0, |s| line_of(text, s.start));
-            return Err(vec![ConfigError::new(path, line, e.message().trim_end().to_string())]);
-        }
-    };
+    let mut raw = raw::read(path, text)?;
     let mut errs = Errs { file: path, text, list: Vec::new() };
     overlay::apply(&mut errs, &mut raw, edits);
     let probes = probe::compile_probes(&mut errs, &raw.probe, path.parent().unwrap_or(Path::new("")));
+    let mut probe_defs: Vec<(Arc<ProbeSpec>, usize)> = raw
+        .probe
+        .keys()
+        .filter_map(|k| Some((probes.get(k.get_ref())?.clone(), line_of(text, k.span().start))))
+        .collect();
+    probe_defs.sort_by_key(|(_, line)| *line);
     let feeds = feed::compile_feeds(&mut errs, &raw.feedback);
 
     // Pools in file order; ids follow that order.
@@ -91,7 +93,8 @@ pub fn load_pools_with(path: &Path, text: &str, origin: &Name, edits: &[&PoolEdi
     raw_pools.sort_by_key(|(k, _)| k.span().start);
     let pool_ids = raw_pools.iter().enumerate().map(|(i, (k, _))| (k.get_ref().clone(), PoolId(i as u32))).collect();
 
-    let mut cx = Ctx { errs, origin, pool_ids, probes, feeds, members: Vec::new(), fed: Vec::new() };
+    let mut cx =
+        Ctx { errs, origin, pool_ids, probes, feeds, members: Vec::new(), fed: Vec::new(), cname_offsets: Vec::new() };
     let mut compiled = Vec::with_capacity(raw_pools.len());
     let mut fallback_spans = Vec::with_capacity(raw_pools.len());
     for (i, (name, rp)) in raw_pools.iter().enumerate() {
@@ -100,8 +103,14 @@ pub fn load_pools_with(path: &Path, text: &str, origin: &Name, edits: &[&PoolEdi
         fallback_spans.push(fb_span);
     }
     names::check_fallback_cycles(&mut cx.errs, &compiled, &fallback_spans);
-    let mut pools =
-        Pools { pools: compiled, members: std::mem::take(&mut cx.members), fed: cx.fed, ..Pools::default() };
+    let mut pools = Pools {
+        pools: compiled,
+        members: std::mem::take(&mut cx.members),
+        fed: cx.fed,
+        probe_defs,
+        cname_offsets: std::mem::take(&mut cx.cname_offsets),
+        ..Pools::default()
+    };
     names::compile_names(&mut cx.errs, &mut pools, raw.names, &cx.pool_ids, origin);
 
     let mut errors = cx.errs.list;

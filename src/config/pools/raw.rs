@@ -7,23 +7,46 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// The whole file.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub(super) struct RawFile {
     /// `[names]`: pooled owner name → pool name. Names are relative to the zone origin, `@` is
     /// the apex, and a name with a trailing dot is absolute (and must be inside the zone).
-    #[serde(default)]
     pub(super) names: BTreeMap<Spanned<String>, Spanned<String>>,
     /// `[pool.NAME]`: one table per pool.
-    #[serde(default)]
     pub(super) pool: BTreeMap<Spanned<String>, Spanned<RawPool>>,
     /// `[probe.NAME]`: health probes, referenced by name from members and regions.
-    #[serde(default)]
     pub(super) probe: BTreeMap<Spanned<String>, Spanned<RawProbe>>,
     /// `[feedback.NAME]`: load and backend health reported by a region's L4/L7 tier,
     /// referenced by name from regions.
-    #[serde(default)]
     pub(super) feedback: BTreeMap<Spanned<String>, Spanned<RawFeed>>,
+}
+
+/// Reads a pool file, collecting every TOML error: all syntax errors, then those of `[names]`
+/// and of each `[pool.NAME]`, `[probe.NAME]` and `[feedback.NAME]` on its own.
+pub(super) fn read(path: &std::path::Path, text: &str) -> Result<RawFile, Vec<crate::diag::ConfigError>> {
+    use crate::config::toml_doc;
+    let doc = toml_doc::parse(path, text)?;
+    let mut errors = Vec::new();
+    let mut raw = RawFile::default();
+    for (k, v) in doc {
+        match k.get_ref().as_str() {
+            "names" => {
+                if let Some(n) = toml_doc::value(&mut errors, path, text, v) {
+                    raw.names = n;
+                }
+            }
+            "pool" => raw.pool = toml_doc::named(&mut errors, path, text, "pool", v).into_iter().collect(),
+            "probe" => raw.probe = toml_doc::named(&mut errors, path, text, "probe", v).into_iter().collect(),
+            "feedback" => raw.feedback = toml_doc::named(&mut errors, path, text, "feedback", v).into_iter().collect(),
+            other => errors.push(toml_doc::at(
+                path,
+                text,
+                k.span(),
+                format!("unknown section `{other}`, expected one of `names`, `pool`, `probe`, `feedback`"),
+            )),
+        }
+    }
+    if errors.is_empty() { Ok(raw) } else { Err(errors) }
 }
 
 /// `[feedback.NAME]`: one polled source of load (and optionally backends up).
