@@ -1,6 +1,12 @@
 //! Configuration: gslbd.toml and the zone and pool files it names, compiled into one
 //! validated, immutable [`Snapshot`]. Every problem is reported with its file and line,
-//! and all of them are collected before the load fails.
+//! and all of them are collected.
+//!
+//! Problems of one zone (its zone file or its pool file) stay with that zone: the snapshot is
+//! built without it, the zone is answered with SERVFAIL, and [`ZoneSet::problems`] lists its
+//! errors; when a previous snapshot served the zone, its previous version is kept instead
+//! (as Knot keeps a zone whose reload fails). Problems of the config as a whole (gslbd.toml
+//! itself, the GeoIP database, the admin token), or no zone loaded at all, fail the load.
 //!
 //! ```text
 //! gslbd.toml ─parse_config─► ConfigFile ─build─┬─ zone files ─zone::load_zone─► Zone
@@ -30,8 +36,10 @@ pub use file::{
 pub use link::link_pools;
 pub use pools::load_pools;
 
+use std::sync::Arc;
+
 use crate::geo::GeoDb;
-use crate::zone::{ZoneSet, load_zone};
+use crate::zone::{Zone, ZoneProblem, ZoneSet, load_zone_with};
 
 /// Everything the query path reads, built once per (re)load and never mutated.
 pub struct Snapshot {
@@ -68,43 +76,37 @@ impl std::fmt::Debug for Snapshot {
 
 /// Reads gslbd.toml at `path` and every file it names, and builds a snapshot.
 pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
+    load_after(path, None)
+}
+
+/// [`load`] as a reload: a zone whose files now have errors keeps its version in `previous`.
+pub fn load_after(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, format!("cannot read config: {e}"))]))?;
     let file = parse_config(path, &text).map_err(ConfigErrors)?;
-    build(file)
+    build_after(file, previous)
 }
 
 /// Builds a snapshot from a parsed config file, loading its zones.
 pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
-    let mut errors = Vec::new();
+    build_after(file, None)
+}
+
+/// [`build`], keeping from `previous` each zone that now fails to load.
+pub fn build_after(file: ConfigFile, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
     let mut zones = Vec::new();
+    let mut problems = Vec::new();
     for z in &file.zones {
-        let mut zone = match load_zone(&z.origin, &z.file) {
-            Ok(zone) => zone,
-            Err(e) => {
-                errors.extend(e);
-                continue;
-            }
-        };
-        if let Some(pool_path) = &z.pools {
-            let text = match std::fs::read_to_string(pool_path) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}")));
-                    continue;
-                }
-            };
-            match load_pools(pool_path, &text, &z.origin) {
-                Ok(pools) => {
-                    if let Err(e) = link_pools(&mut zone, pools, pool_path, &text) {
-                        errors.extend(e);
-                    }
-                }
-                Err(e) => errors.extend(e),
+        match load_entry(z) {
+            Ok(zone) => zones.push(Arc::new(zone)),
+            Err(errors) => {
+                let kept = previous.and_then(|p| p.zones.get(&z.origin)).cloned();
+                problems.push(ZoneProblem { origin: z.origin.clone(), errors, serving_previous: kept.is_some() });
+                zones.extend(kept);
             }
         }
-        zones.push(zone);
     }
+    let mut errors = Vec::new();
     let geo = match &file.geoip {
         Some(g) => match GeoDb::open(&g.database) {
             Ok(db) => Some(db),
@@ -116,17 +118,30 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         None => None,
     };
     let admin_token = read_admin_token(&file, &mut errors);
-    if !errors.is_empty() {
+    if !errors.is_empty() || zones.is_empty() {
+        // Every zone error is reported too, so one run shows everything to fix.
+        errors.extend(problems.into_iter().flat_map(|p| p.errors));
         return Err(ConfigErrors(errors));
     }
     Ok(Snapshot {
         config_path: file.path,
         server: file.server,
-        zones: ZoneSet::new(zones),
+        zones: ZoneSet::with_problems(zones, problems),
         geo,
         ops: file.ops,
         admin_token,
     })
+}
+
+/// One zone entry: its zone file, then its pool file linked in. Any error fails the zone.
+fn load_entry(z: &ZoneEntry) -> Result<Zone, Vec<ConfigError>> {
+    let mut zone = load_zone_with(&z.origin, &z.file, z.signing)?;
+    let Some(pool_path) = &z.pools else { return Ok(zone) };
+    let text = std::fs::read_to_string(pool_path)
+        .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
+    let pools = load_pools(pool_path, &text, &z.origin)?;
+    link_pools(&mut zone, pools, pool_path, &text)?;
+    Ok(zone)
 }
 
 fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {
