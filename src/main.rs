@@ -2,6 +2,8 @@
 //! address (UDP and TCP) and the admin API, and runs until SIGINT/SIGTERM; SIGHUP, `POST /reload`
 //! and a change to a watched file reload.
 //! `check` validates the config and every file it names, printing all errors.
+//! A zone whose files have errors is reported with file:line and not served (SERVFAIL); `serve`
+//! runs while at least one zone loaded, and a reload that fixes the files brings the zone in.
 #![deny(unsafe_code)]
 
 use std::path::PathBuf;
@@ -150,11 +152,29 @@ fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
 fn check(path: PathBuf) -> ExitCode {
     match config::load(&path) {
         Ok(snap) => {
+            for w in snap.zones.zones().iter().flat_map(|z| z.warnings.iter()) {
+                eprintln!("warning: {w}");
+            }
+            let problems = snap.zones.problems();
+            if !problems.is_empty() {
+                let errors: Vec<_> = problems.iter().flat_map(|p| p.errors.iter()).collect();
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!(
+                    "{} error(s) in {} zone(s), which would not be served (SERVFAIL); the other {} zone(s) would serve",
+                    errors.len(),
+                    problems.len(),
+                    snap.zones.zones().len()
+                );
+                return ExitCode::FAILURE;
+            }
             let records: usize = snap.zones.zones().iter().map(|z| z.record_count()).sum();
             let pooled: usize = snap.zones.zones().iter().map(|z| z.pools.names().count()).sum();
+            let presigned = snap.zones.zones().iter().filter(|z| z.signing == gslbd::zone::Signing::Presigned).count();
             let geo = snap.geo.as_ref().map(|g| g.description()).unwrap_or_else(|| "no GeoIP database".into());
             println!(
-                "{}: ok: {} zone(s), {} record(s), {} pooled name(s); {geo}",
+                "{}: ok: {} zone(s) ({presigned} pre-signed), {} record(s), {} pooled name(s); {geo}",
                 path.display(),
                 snap.zones.zones().len(),
                 records,

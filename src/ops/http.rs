@@ -20,11 +20,12 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::Metrics;
-use super::reload::{ReloadReport, Reloader, Trigger};
+use super::reload::{ErrorReport, ReloadReport, Reloader, Trigger};
 use crate::config::Snapshot;
 use crate::pool::{Content, FeedState, HealthView, LoadStatus, MemberPolicy, RegionFeed, RegionPolicy};
 use crate::serving::{ConfigVersion, Override, OverrideEntry, OverrideTarget, Overrides, Serving, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
+use crate::zone::Signing;
 
 /// The largest request body accepted (no call needs one; this bounds what a client can send).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -131,6 +132,14 @@ struct StatusJson {
 #[derive(Serialize)]
 struct ZoneJson {
     origin: String,
+    /// "loaded"; "stale": the last reload found errors and the previous version still serves;
+    /// "failed": never loaded, answered with SERVFAIL.
+    state: &'static str,
+    /// The errors of the last (re)load of this zone, file:line each (empty when loaded).
+    errors: Vec<ErrorReport>,
+    /// "none" or "presigned" (`null` for a zone that never loaded).
+    signing: Option<&'static str>,
+    records: usize,
     pooled_names: Vec<NameJson>,
     pools: Vec<PoolJson>,
 }
@@ -284,7 +293,30 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
                 regions,
             });
         }
-        zones.push(ZoneJson { origin: zone.origin.to_string(), pooled_names, pools: pj });
+        let problem = snap.zones.problems().iter().find(|p| p.origin == zone.origin);
+        zones.push(ZoneJson {
+            origin: zone.origin.to_string(),
+            state: if problem.is_some() { "stale" } else { "loaded" },
+            errors: problem.map(|p| p.errors.iter().map(ErrorReport::from).collect()).unwrap_or_default(),
+            signing: Some(match zone.signing {
+                Signing::None => "none",
+                Signing::Presigned => "presigned",
+            }),
+            records: zone.record_count(),
+            pooled_names,
+            pools: pj,
+        });
+    }
+    for p in snap.zones.problems().iter().filter(|p| !p.serving_previous) {
+        zones.push(ZoneJson {
+            origin: p.origin.to_string(),
+            state: "failed",
+            errors: p.errors.iter().map(ErrorReport::from).collect(),
+            signing: None,
+            records: 0,
+            pooled_names: Vec::new(),
+            pools: Vec::new(),
+        });
     }
     let body = StatusJson {
         version: live.version.clone(),

@@ -1,9 +1,10 @@
 //! Reloading: SIGHUP, `POST /reload` and the file watcher all call [`Reloader::reload`].
 //!
 //! ```text
-//! trigger ──► (one at a time) config::load on a blocking thread ──► Err: keep serving the old
-//!                                      │ Ok                              snapshot; log, count and
-//!                                      ▼                                 keep every file:line error
+//! trigger ──► (one at a time) config::load_after on a blocking thread ──► Err: keep serving the old
+//!                                      │ Ok (a zone with errors: its          snapshot; log, count and
+//!                                      │ previous version, or SERVFAIL)       keep every file:line error
+//!                                      ▼
 //!       LiveState::build (counters carried by name, version + digest)
 //!                                      ▼
 //!       OverrideTable::publish (overrides applied, ArcSwap::store under the table lock)
@@ -103,7 +104,11 @@ pub struct ErrorReport {
 /// The result of the last reload attempt.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReloadReport {
+    /// No error anywhere: every zone loaded.
     pub ok: bool,
+    /// A new snapshot was swapped in. True with errors when only zones had them: each such
+    /// zone keeps its previous version (or, never loaded, is answered with SERVFAIL).
+    pub published: bool,
     pub trigger: Trigger,
     pub at_unix: u64,
     pub at: String,
@@ -141,17 +146,23 @@ impl Reloader {
         let now = unix_now();
         let files = config_files(&path);
         let state_file = first.ops.admin.as_ref().map(|a| a.state_file.clone());
+        let errors = zone_errors(&first);
+        log_warnings(&first);
+        log_zone_errors(Trigger::Start, &errors);
+        metrics.last_reload_ok.store(u64::from(errors.is_empty()), Ordering::Relaxed);
+        metrics.last_reload_errors.store(errors.len() as u64, Ordering::Relaxed);
         let serving = services.serve(first, None, version_of(1, now, &files));
         metrics.last_success_unix.store(now, Ordering::Relaxed);
         let shared: Shared<Serving> = Arc::new(arc_swap::ArcSwap::from_pointee(serving));
         let overrides = OverrideTable::new(shared.clone(), state_file);
         let report = ReloadReport {
-            ok: true,
+            ok: errors.is_empty(),
+            published: true,
             trigger: Trigger::Start,
             at_unix: now,
             at: rfc3339(now),
             generation: 1,
-            errors: Vec::new(),
+            errors: reports(errors),
         };
         let reloader = Arc::new(Reloader {
             path,
@@ -186,8 +197,9 @@ impl Reloader {
     pub async fn reload(&self, trigger: Trigger) -> ReloadReport {
         let _one = self.serial.lock().await;
         let path = self.path.clone();
+        let old = self.shared.load_full();
         let loaded = tokio::task::spawn_blocking(move || {
-            let snap = config::load(&path)?;
+            let snap = config::load_after(&path, Some(&old.config))?;
             let files = config_files(&path);
             let digest = digest(&files);
             Ok::<_, ConfigErrors>((snap, files, digest))
@@ -206,15 +218,28 @@ impl Reloader {
                     digest,
                     version: format!("{generation}@{}", rfc3339(now)),
                 };
+                let errors = zone_errors(&snap);
+                log_warnings(&snap);
                 let serving = self.services.serve(snap, Some(&self.shared.load()), version);
                 self.overrides.publish(serving);
                 self.files.send_replace(files);
-                metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                let ok = errors.is_empty();
+                let counter = if ok { &metrics.reloads_ok } else { &metrics.reloads_partial };
+                counter.fetch_add(1, Ordering::Relaxed);
                 metrics.last_success_unix.store(now, Ordering::Relaxed);
-                metrics.last_reload_ok.store(1, Ordering::Relaxed);
-                metrics.last_reload_errors.store(0, Ordering::Relaxed);
-                tracing::info!(?trigger, generation, "config reloaded");
-                ReloadReport { ok: true, trigger, at_unix: now, at: rfc3339(now), generation, errors: Vec::new() }
+                metrics.last_reload_ok.store(u64::from(ok), Ordering::Relaxed);
+                metrics.last_reload_errors.store(errors.len() as u64, Ordering::Relaxed);
+                log_zone_errors(trigger, &errors);
+                tracing::info!(?trigger, generation, zone_errors = errors.len(), "config reloaded");
+                ReloadReport {
+                    ok,
+                    published: true,
+                    trigger,
+                    at_unix: now,
+                    at: rfc3339(now),
+                    generation,
+                    errors: reports(errors),
+                }
             }
             Ok(Err(errors)) => {
                 for e in &errors.0 {
@@ -243,16 +268,40 @@ impl Reloader {
         metrics.last_reload_errors.store(errors.0.len() as u64, Ordering::Relaxed);
         ReloadReport {
             ok: false,
+            published: false,
             trigger,
             at_unix: now,
             at: rfc3339(now),
             generation: self.generation.load(Ordering::Relaxed),
-            errors: errors
-                .0
-                .into_iter()
-                .map(|e| ErrorReport { file: e.file.display().to_string(), line: e.line, message: e.message })
-                .collect(),
+            errors: reports(errors.0),
         }
+    }
+}
+
+/// Every error of the zones that did not load into `snap`.
+fn zone_errors(snap: &Snapshot) -> Vec<config::ConfigError> {
+    snap.zones.problems().iter().flat_map(|p| p.errors.iter().cloned()).collect()
+}
+
+fn log_warnings(snap: &Snapshot) {
+    for w in snap.zones.zones().iter().flat_map(|z| z.warnings.iter()) {
+        tracing::warn!(file = %w.file.display(), line = w.line, warning = %w.message, "zone file");
+    }
+}
+
+fn log_zone_errors(trigger: Trigger, errors: &[config::ConfigError]) {
+    for e in errors {
+        tracing::error!(?trigger, file = %e.file.display(), line = e.line, error = %e.message, "zone not loaded; it keeps its previous version if it had one, else it is answered with SERVFAIL");
+    }
+}
+
+fn reports(errors: Vec<config::ConfigError>) -> Vec<ErrorReport> {
+    errors.iter().map(ErrorReport::from).collect()
+}
+
+impl From<&config::ConfigError> for ErrorReport {
+    fn from(e: &config::ConfigError) -> ErrorReport {
+        ErrorReport { file: e.file.display().to_string(), line: e.line, message: e.message.clone() }
     }
 }
 

@@ -16,8 +16,11 @@ use super::tree::{Node, Zone, ancestor, labels};
 use crate::diag::ConfigError;
 use crate::pool::Pools;
 
-/// The types that only a signed zone holds (RFC 4034, RFC 5155).
-const SIGNED_ONLY: [u16; 4] = [46, 47, 50, 51];
+/// Whether `e` is an RRSIG over the apex SOA: what makes a zone file a signed one (every
+/// signer writes it; a stray RRSIG, NSEC or key elsewhere is data like any other).
+fn signs_the_soa(e: &Entry, apex: &[u8]) -> bool {
+    e.rtype == 46 && e.rdata.get(..2) == Some(&[0, 6]) && master::name::eq_ignore_case(&e.owner, apex)
+}
 
 impl Zone {
     /// Builds the zone `origin` from the loader's records (file order), reporting every
@@ -30,15 +33,16 @@ impl Zone {
         warnings: Vec<ConfigError>,
     ) -> Result<Zone, Vec<ConfigError>> {
         let mut errors = Vec::new();
+        let apex = super::name_wire(&origin);
         if signing == Signing::None
-            && let Some(e) = entries.iter().find(|e| SIGNED_ONLY.contains(&e.rtype))
+            && let Some(e) = entries.iter().find(|e| signs_the_soa(e, &apex))
         {
             errors.push(ConfigError::new(
                 e.file.as_ref(),
                 e.line,
                 format!(
-                    "{} {}: this zone file is signed (it holds RRSIG, NSEC or NSEC3 records); set \
-                     signing = \"presigned\" in its [[zone]] to serve it with its signatures",
+                    "{} {}: this zone file is signed (its SOA has an RRSIG); set signing = \"presigned\" in \
+                     its [[zone]] to serve it with its signatures",
                     master::name::to_text(&e.owner),
                     master::type_name(e.rtype)
                 ),

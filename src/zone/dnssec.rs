@@ -8,10 +8,11 @@ use ring::digest;
 /// How a zone's DNSSEC records come to be. The config says which, per zone, so that a
 /// zone is never signed twice or half: `signing = "presigned"` serves a zone signed offline
 /// (dnssec-signzone, ldns-signzone, ...) with the RRSIGs and NSEC/NSEC3 records its file holds;
-/// without it the file must hold none. Online signing (issue 15) is a third mode beside these.
+/// without it a file whose SOA is signed is refused. Online signing (issue 15) is a third mode beside these.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Signing {
-    /// Unsigned: the zone file holds no RRSIG, NSEC, NSEC3 or NSEC3PARAM record.
+    /// Unsigned: the zone file's SOA has no RRSIG. DNSSEC records elsewhere are data like any
+    /// other: answered when asked for by type, never added to answers.
     #[default]
     None,
     /// Signed offline: served as the file has it; DO=1 queries get the RRSIGs and denial proofs.

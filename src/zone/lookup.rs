@@ -218,7 +218,9 @@ impl<'a> Walk<'a> {
         }
         if let Some(cname) = node.rrset(RecordType::CNAME)
             && qtype != RecordType::CNAME
+            && node.rrset(qtype).is_none()
         {
+            // (Beside a CNAME only NSEC and RRSIG may be, RFC 4035 §2.5: asked for, they are answered.)
             let rrs = self.rrs(name, cname);
             self.out.answer.push(rrs);
             self.wildcard_proof(name, wild);

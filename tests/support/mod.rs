@@ -34,6 +34,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
 pub mod regional;
+/// Zone files judged by Knot, NSD and BIND: the issue-13 corpus, checkers, AXFR (issue 13 tests).
+pub mod zonecheck;
 
 /// How long one query may take before the client gives up.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
