@@ -197,7 +197,8 @@ impl<'a> Walk<'a> {
             return None;
         };
         self.out.answer.push(Rrs::Cname { owner: name, ttl: dname.ttl, target: new });
-        Some(new)
+        // A query for the CNAME itself has its answer (RFC 1034 §4.3.2 step 3a).
+        (self.qtype != RecordType::CNAME).then_some(new)
     }
 
     /// The answer at an existing node or a wildcard's (`wild`: its owner and the closest
@@ -205,14 +206,14 @@ impl<'a> Walk<'a> {
     fn at_node(&mut self, name: &'a Name, node: &'a Node, wild: Option<(&'a Name, &'a Name)>) -> Option<&'a Name> {
         let qtype = self.qtype;
         if qtype == RecordType::RRSIG {
-            // The signatures themselves, asked for by type (RFC 4035 §3.1.5 leaves the choice
-            // open; like Knot, every RRSIG at the name).
-            let before = self.out.answer.len();
-            for s in node.signatures() {
-                self.out.answer.push(Rrs::set(name, s));
-            }
-            if self.out.answer.len() == before {
-                self.no_type(name, wild);
+            // The signatures themselves, asked for by type: like Knot, one RRset of them, the
+            // RRSIGs over the type with the lowest number (RFC 8482 §4.2 lets ANY answer one
+            // RRset; RRSIG queries are no more useful in full).
+            match node.first_signatures() {
+                Some(s) => {
+                    self.out.answer.push(Rrs::set(name, s));
+                }
+                None => self.no_type(name, wild),
             }
             return None;
         }

@@ -37,10 +37,14 @@ impl Node {
     pub fn is_empty_nonterminal(&self) -> bool {
         self.rrsets.is_empty() && self.pool.is_none()
     }
-    /// Every RRSIG RRset at this name: those hanging off the RRsets and those covering no
-    /// RRset here (what a query for type RRSIG gets).
-    pub fn signatures(&self) -> impl Iterator<Item = &RRset> {
-        self.rrsets.iter().filter_map(|s| if s.rtype == RecordType::RRSIG { Some(s) } else { s.sigs.as_deref() })
+    /// The RRSIG RRset at this name over the type with the lowest number (what a query for
+    /// type RRSIG gets), among those hanging off the RRsets and those covering no RRset here.
+    pub fn first_signatures(&self) -> Option<&RRset> {
+        let covered = |s: &RRset| s.rdatas().next().and_then(|r| r.get(..2)).map(|b| u16::from_be_bytes([b[0], b[1]]));
+        self.rrsets
+            .iter()
+            .filter_map(|s| if s.rtype == RecordType::RRSIG { Some(s) } else { s.sigs.as_deref() })
+            .min_by_key(|s| covered(s))
     }
 }
 

@@ -57,7 +57,7 @@ pub struct Verdict {
     pub output: String,
 }
 
-fn tool(name: &str) -> Option<PathBuf> {
+pub fn tool(name: &str) -> Option<PathBuf> {
     ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
         .iter()
         .map(|d| Path::new(d).join(name))
@@ -133,23 +133,34 @@ pub struct XfrServer {
 impl XfrServer {
     /// Knot serving `file` (its relative `$INCLUDE`s are read beside it).
     pub fn knot(origin: &str, file: &Path) -> XfrServer {
+        Self::knot_zones(&[(origin, file)])
+    }
+
+    /// Knot serving several zones, each `(origin, file)`, answering as the differential tests
+    /// compare it: UDP payload 1232 (gslbd's), no identity, version or NSID.
+    pub fn knot_zones(zones: &[(&str, &Path)]) -> XfrServer {
         let dir = TempDir::new("knot-xfr");
         let port = free_port();
         let d = dir.path().display();
-        let conf = format!(
-            "server:\n    rundir: {d}\n    listen: 127.0.0.1@{port}\n    background-workers: 1\n\
+        let mut conf = format!(
+            "server:\n    rundir: {d}\n    listen: 127.0.0.1@{port}\n    background-workers: 1\n    \
+             udp-max-payload: 1232\n    identity: \"\"\n    version: \"\"\n    nsid: \"\"\n\
              log:\n  - target: stderr\n    any: warning\n\
              database:\n    storage: {d}/db\n\
              acl:\n  - id: axfr\n    address: 127.0.0.1\n    action: transfer\n\
              template:\n  - id: default\n    storage: {d}\n    acl: axfr\n    zonefile-sync: -1\n    \
              journal-content: none\n\
-             zone:\n  - domain: {origin}\n    file: {}\n",
-            file.canonicalize().expect("zone file").display(),
+             zone:\n"
         );
+        for (origin, file) in zones {
+            let f = file.canonicalize().expect("zone file");
+            conf.push_str(&format!("  - domain: {origin}\n    file: {}\n", f.display()));
+        }
         let conf = dir.write("knot.conf", &conf);
         let mut cmd = Command::new(tool("knotd").expect("knotd installed"));
         cmd.arg("-c").arg(conf);
-        Self::ready(Proc::spawn(cmd), port, origin, dir)
+        let origins: Vec<&str> = zones.iter().map(|z| z.0).collect();
+        Self::ready(Proc::spawn(cmd), port, &origins, dir)
     }
 
     /// NSD serving `file`; its zonesdir is the file's directory, so relative `$INCLUDE`s
@@ -172,13 +183,15 @@ impl XfrServer {
         let conf = dir.write("nsd.conf", &conf);
         let mut cmd = Command::new(tool("nsd").expect("nsd installed"));
         cmd.arg("-d").arg("-c").arg(conf);
-        Self::ready(Proc::spawn(cmd), port, origin, dir)
+        Self::ready(Proc::spawn(cmd), port, &[origin], dir)
     }
 
-    fn ready(mut proc: Proc, port: u16, origin: &str, dir: TempDir) -> XfrServer {
+    fn ready(mut proc: Proc, port: u16, origins: &[&str], dir: TempDir) -> XfrServer {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        if let Err(e) = wait_answers_soa(&mut proc, addr, origin) {
-            panic!("zone server did not start: {e}\n{}", proc.stderr());
+        for origin in origins {
+            if let Err(e) = wait_answers_soa(&mut proc, addr, origin) {
+                panic!("zone server did not serve {origin}: {e}\n{}", proc.stderr());
+            }
         }
         XfrServer { proc, addr, _dir: dir }
     }
