@@ -34,6 +34,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
 pub mod regional;
+/// A validating Unbound with one zone's trust anchor (issue 13's pre-signed zones).
+pub mod validator;
 /// Zone files judged by Knot, NSD and BIND: the issue-13 corpus, checkers, AXFR (issue 13 tests).
 pub mod zonecheck;
 

@@ -139,6 +139,12 @@ impl XfrServer {
     /// Knot serving several zones, each `(origin, file)`, answering as the differential tests
     /// compare it: UDP payload 1232 (gslbd's), no identity, version or NSID.
     pub fn knot_zones(zones: &[(&str, &Path)]) -> XfrServer {
+        let origins: Vec<&str> = zones.iter().map(|z| z.0).collect();
+        Self::knot_zones_serving(zones, &origins)
+    }
+
+    /// [`Self::knot_zones`], ready once the zones `serving` answer (the others may be broken).
+    pub fn knot_zones_serving(zones: &[(&str, &Path)], serving: &[&str]) -> XfrServer {
         let dir = TempDir::new("knot-xfr");
         let port = free_port();
         let d = dir.path().display();
@@ -159,8 +165,7 @@ impl XfrServer {
         let conf = dir.write("knot.conf", &conf);
         let mut cmd = Command::new(tool("knotd").expect("knotd installed"));
         cmd.arg("-c").arg(conf);
-        let origins: Vec<&str> = zones.iter().map(|z| z.0).collect();
-        Self::ready(Proc::spawn(cmd), port, &origins, dir)
+        Self::ready(Proc::spawn(cmd), port, serving, dir)
     }
 
     /// NSD serving `file`; its zonesdir is the file's directory, so relative `$INCLUDE`s
