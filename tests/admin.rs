@@ -1,6 +1,6 @@
 //! Operating gslbd live, black-box against the real binary: reloads lose no query, a bad
-//! reload keeps the zone's previous version and says where the error is, /metrics adds up (read with a
-//! real Prometheus text parser), and the admin API refuses what it must.
+//! reload keeps the zone's previous version and says where the error is, /metrics adds up
+//! (read with a real Prometheus text parser), and the admin API refuses what it must.
 // Black-box timing of a real server and real peers: wall-clock time is what is measured here,
 // so the clippy.toml rule (tokio's pausable clock inside the server) does not apply.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
