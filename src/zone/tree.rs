@@ -74,8 +74,8 @@ pub enum Found<'z> {
     Exact(&'z Name, &'z Node),
     /// The name does not exist but the wildcard `source` = `*.<encloser>` does (RFC 4592).
     Wildcard { source: &'z Name, node: &'z Node, encloser: &'z Name },
-    /// The name is at or below a delegation point (not counting DS and NSEC at the point
-    /// itself: the parent's data, RFC 4035 §2.4 and §2.3).
+    /// The name is at or below a delegation point (not counting DS at the point itself: the
+    /// parent's data, RFC 4035 §2.4).
     Delegation(&'z Name, &'z Node),
     /// The name is below a DNAME owner (RFC 6672 §2.3; a DNAME does not redirect its own name).
     Dname(&'z Name, &'z Node),
@@ -130,9 +130,10 @@ impl Zone {
     }
 
     /// Walks from the apex down to `qname` (which must be in the zone), stopping at a
-    /// delegation, at a DNAME above the name, or at the first missing name. A DS or NSEC
-    /// query at a delegation point is answered from this (the parent) side, so it does not
-    /// stop there.
+    /// delegation, at a DNAME above the name, or at the first missing name. A DS query at a
+    /// delegation point is answered from this (the parent) side, so it does not stop there.
+    /// (An NSEC query there gets the referral, as from Knot: the cut's NSEC goes out only as
+    /// a proof.)
     pub fn find(&self, qname: &Name, qtype: RecordType) -> Found<'_> {
         let top = labels(&self.origin);
         let bottom = labels(qname);
@@ -153,7 +154,7 @@ impl Zone {
             };
             match self.nodes.get_key_value(name) {
                 Some((key, node)) => {
-                    if node.delegation && !(n == bottom && matches!(qtype, RecordType::DS | RecordType::NSEC)) {
+                    if node.delegation && !(n == bottom && qtype == RecordType::DS) {
                         return Found::Delegation(key, node);
                     }
                     if n < bottom && node.rrset(RecordType::DNAME).is_some() {
