@@ -8,6 +8,7 @@ use std::cell::OnceCell;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::answer::{Rrs, Section};
 use super::dnssec::Signing;
@@ -140,6 +141,25 @@ pub fn lookup<'a>(
     w.out
 }
 
+/// The first `prefix` labels of `name` followed by `target` (RFC 6672 §2.2), or `None` when
+/// that is longer than 255 octets. Built in wire form on the stack (no heap for names under
+/// 32 octets, like [`super::tree::ancestor`]).
+fn substitute(name: &Name, prefix: usize, target: &Name) -> Option<Name> {
+    let mut buf = [0u8; 255];
+    let mut len = 0;
+    for label in name.iter().take(prefix).chain(target.iter()) {
+        let end = len + 1 + label.len();
+        // The root label still has to fit after this one.
+        if end >= buf.len() {
+            return None;
+        }
+        buf[len] = label.len() as u8;
+        buf[len + 1..end].copy_from_slice(label);
+        len = end;
+    }
+    Name::read(&mut BinDecoder::new(&buf[..=len])).ok()
+}
+
 /// The state of one lookup as it walks a chain in one zone.
 struct Walk<'a> {
     zone: &'a Zone,
@@ -191,8 +211,7 @@ impl<'a> Walk<'a> {
         self.out.answer.push(rrs);
         let target = dname.target()?;
         let prefix = name.iter().count() - owner.iter().count();
-        let substituted = Name::from_labels(name.iter().take(prefix)).and_then(|p| p.append_name(target));
-        let Some(new) = substituted.ok().and_then(|n| synth.keep(n)) else {
+        let Some(new) = substitute(name, prefix, target).and_then(|n| synth.keep(n)) else {
             self.out.rcode = ResponseCode::YXDomain;
             return None;
         };
