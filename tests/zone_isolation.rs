@@ -5,7 +5,8 @@
 //! - the log, `/status`, `/metrics` and `gslbd check` name the broken zone's file:line;
 //! - fixing the file brings the zone in without a restart (the file watcher's reload);
 //! - breaking the good zone's file on a reload keeps its previous version serving;
-//! - with no zone that loads, `serve` exits 1 and says why.
+//! - with no zone that loads, `serve` exits 1 and says why;
+//! - a file a zone `$INCLUDE`s is watched too.
 // Waits on a real process are bounded by wall-clock time (clippy.toml's rule is for the
 // server's own code, which runs on tokio's pausable clock).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
@@ -192,4 +193,22 @@ fn serve_exits_when_no_zone_loads() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("bad.test.zone:5:") && err.contains("bad.test.zone:6:"), "{err}");
+}
+
+/// A file a zone `$INCLUDE`s is watched like the zone file: changing it reloads the zone.
+#[test]
+fn an_included_file_is_watched_too() {
+    let config = "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n\
+                  [[zone]]\norigin = \"good.test.\"\nfile = \"good.test.zone\"\n";
+    let zone = format!("{GOOD}$INCLUDE more.inc\n");
+    let s = GslbdServer::start(config, &[("good.test.zone", &zone), ("more.inc", "extra A 192.0.2.77\n")]);
+    assert_eq!(ask(s.addr(), "extra.good.test.", RecordType::A).answer, ["extra.good.test. 300 IN A 192.0.2.77"]);
+    replace_file(s.dir(), "more.inc", "extra A 192.0.2.78\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ask(s.addr(), "extra.good.test.", RecordType::A).answer != ["extra.good.test. 300 IN A 192.0.2.78"] {
+        assert!(Instant::now() < deadline, "the change to more.inc was not picked up\n{}", s.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = status(&s);
+    assert_eq!(zone_status(&st, "good.test.")["state"], "loaded", "{st}");
 }

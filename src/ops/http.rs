@@ -137,6 +137,8 @@ struct ZoneJson {
     state: &'static str,
     /// The errors of the last (re)load of this zone, file:line each (empty when loaded).
     errors: Vec<ErrorReport>,
+    /// What the loader warned about in the serving version (mixed TTLs, no TTL given).
+    warnings: Vec<ErrorReport>,
     /// "none" or "presigned" (`null` for a zone that never loaded).
     signing: Option<&'static str>,
     records: usize,
@@ -298,6 +300,7 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
             origin: zone.origin.to_string(),
             state: if problem.is_some() { "stale" } else { "loaded" },
             errors: problem.map(|p| p.errors.iter().map(ErrorReport::from).collect()).unwrap_or_default(),
+            warnings: zone.warnings.iter().map(ErrorReport::from).collect(),
             signing: Some(match zone.signing {
                 Signing::None => "none",
                 Signing::Presigned => "presigned",
@@ -312,6 +315,7 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
             origin: p.origin.to_string(),
             state: "failed",
             errors: p.errors.iter().map(ErrorReport::from).collect(),
+            warnings: Vec::new(),
             signing: None,
             records: 0,
             pooled_names: Vec::new(),

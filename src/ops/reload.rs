@@ -144,7 +144,7 @@ impl Reloader {
         metrics: Arc<Metrics>,
     ) -> (Arc<Reloader>, Shared<Serving>, Arc<OverrideTable>) {
         let now = unix_now();
-        let files = config_files(&path);
+        let files = with_includes(config_files(&path), &first);
         let state_file = first.ops.admin.as_ref().map(|a| a.state_file.clone());
         let errors = zone_errors(&first);
         log_warnings(&first);
@@ -200,7 +200,7 @@ impl Reloader {
         let old = self.shared.load_full();
         let loaded = tokio::task::spawn_blocking(move || {
             let snap = config::load_after(&path, Some(&old.config))?;
-            let files = config_files(&path);
+            let files = with_includes(config_files(&path), &snap);
             let digest = digest(&files);
             Ok::<_, ConfigErrors>((snap, files, digest))
         })
@@ -326,6 +326,16 @@ pub fn config_files(path: &Path) -> Vec<PathBuf> {
         files.extend(z.pools.clone());
     }
     files.extend(file.geoip.map(|g| g.database));
+    files
+}
+
+/// `files` and the files the zones of `snap` `$INCLUDE`: watched and digested like the others.
+fn with_includes(mut files: Vec<PathBuf>, snap: &Snapshot) -> Vec<PathBuf> {
+    for f in snap.zones.zones().iter().flat_map(|z| z.files.iter().skip(1)) {
+        if !files.contains(f) {
+            files.push(f.clone());
+        }
+    }
     files
 }
 

@@ -1,4 +1,4 @@
-//! Reload when a file of the config changes: gslbd.toml, the zone and pool files, the GeoIP
+//! Reload when a file of the config changes: gslbd.toml, the zone files (and the files they `$INCLUDE`), the pool files, the GeoIP
 //! database.
 //!
 //! The watch is on each file's *directory* (not the file): an update by atomic rename

@@ -102,7 +102,13 @@ impl Zone {
             errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             return Err(errors);
         }
-        Ok(Zone { origin, pools: Pools::default(), signing, warnings, nodes, negative_soa, denial, apex_dname })
+        let mut files = vec![file.to_path_buf()];
+        for e in entries {
+            if !files.iter().any(|f| **f == *e.file) {
+                files.push(e.file.to_path_buf());
+            }
+        }
+        Ok(Zone { origin, pools: Pools::default(), signing, warnings, files, nodes, negative_soa, denial, apex_dname })
     }
 }
 

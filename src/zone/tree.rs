@@ -58,6 +58,8 @@ pub struct Zone {
     pub signing: Signing,
     /// What the loader warned about (mixed TTLs in an RRset, no TTL given), file:line each.
     pub warnings: Vec<ConfigError>,
+    /// The files the zone was read from: its zone file, then each `$INCLUDE`d file.
+    pub files: Vec<std::path::PathBuf>,
     pub(super) nodes: HashMap<Name, Node, NameHash>,
     /// The SOA RRset with its TTL lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
     pub(super) negative_soa: RRset,
