@@ -8,7 +8,8 @@
 //! - CNAME loops: each record once;
 //! - DS with parent and child both served: from the parent; the child's own data from the child;
 //! - NOTIMP to another opcode: RD copied, CD not;
-//! - pre-signed zones (dnssec-signzone with NSEC3, ldns-signzone with NSEC) with DO=1: RRSIGs,
+//! - pre-signed zones (dnssec-signzone with NSEC3, with NSEC3 opt-out, ldns-signzone with NSEC)
+//!   with DO=1: RRSIGs,
 //!   NSEC/NSEC3 proofs for NXDOMAIN, NODATA, wildcards, empty non-terminals and referrals; with
 //!   DO=0 no DNSSEC record at all.
 //!
@@ -101,6 +102,7 @@ const SIGNED: &[&str] = &[
     "insecure.example.com. DS do                   => NOERROR qr aa",
     "child.example.com. NSEC do                    => NOERROR qr",
     "insecure.example.com. NSEC do                 => NOERROR qr",
+    "x.insecure.example.com. TXT do                => NOERROR qr",
     // the same with DO=0: no DNSSEC record
     "www.example.com. A                            => NOERROR qr aa",
     "www.example.com. MX                           => NOERROR qr aa",
@@ -230,4 +232,9 @@ fn nsec3_signed_zone_matches_knot() {
 #[test]
 fn nsec_signed_zone_matches_knot() {
     differential(SIGNED, &[("example.com.", corpus_dir().join("s02-signed-ldns.zone"))], "signing = \"presigned\"\n");
+}
+
+#[test]
+fn nsec3_opt_out_zone_matches_knot() {
+    differential(SIGNED, &[("example.com.", fixture("s03-nsec3-optout.zone"))], "signing = \"presigned\"\n");
 }
