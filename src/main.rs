@@ -3,6 +3,8 @@
 //! and a change to a watched file reload.
 //! `check` validates the config and every file it names, printing all errors; `ctl` talks to
 //! a running server's admin API; `man` and `completions` print the manual and shell completions.
+//! A zone whose files have errors is reported with file:line and not served (SERVFAIL); `serve`
+//! runs while at least one zone loaded, and a reload that fixes the files brings the zone in.
 #![deny(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -162,7 +164,7 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
         // server does (an edit that does not compile is left out there too).
         let changes = table.changes();
         if !changes.config_records().is_empty() {
-            let compiled = compile_changes(&path, &changes).map_err(|e| e.to_string())?;
+            let compiled = compile_changes(&path, &changes, None).map_err(|e| e.to_string())?;
             let old = shared.load_full();
             table.publish(services.serve(compiled.snapshot, Some(&old), ConfigVersion::default()));
         }
@@ -230,6 +232,23 @@ fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
 fn check(path: PathBuf) -> ExitCode {
     match config::load(&path) {
         Ok(snap) => {
+            for w in snap.zones.zones().iter().flat_map(|z| z.warnings.iter()) {
+                eprintln!("warning: {w}");
+            }
+            let problems = snap.zones.problems();
+            if !problems.is_empty() {
+                let errors: Vec<_> = problems.iter().flat_map(|p| p.errors.iter()).collect();
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!(
+                    "{} error(s) in {} zone(s), which would not be served (SERVFAIL); the other {} zone(s) would serve",
+                    errors.len(),
+                    problems.len(),
+                    snap.zones.zones().len()
+                );
+                return ExitCode::FAILURE;
+            }
             println!("{}: ok: {}", path.display(), summary(&snap));
             if let Some(missing) = &snap.admin_token_missing {
                 println!(
@@ -249,7 +268,7 @@ fn check(path: PathBuf) -> ExitCode {
     }
 }
 
-/// "1 zone(s), 5 record(s), 2 pooled name(s), 2 pool(s), 6 region(s), 11 member(s), 1 probe(s),
+/// "1 zone(s) (1 pre-signed), 5 record(s), 2 pooled name(s), 2 pool(s), 6 region(s), 11 member(s), 1 probe(s),
 /// 0 feed(s); GeoIP ..." (for `check` and the start-up log).
 fn summary(snap: &Snapshot) -> String {
     let zones = snap.zones.zones();
@@ -263,8 +282,14 @@ fn summary(snap: &Snapshot) -> String {
     probes.dedup();
     let feeds: usize = zones.iter().map(|z| z.pools.fed_count()).sum();
     let geo = snap.geo.as_ref().map(|g| g.summary()).unwrap_or_else(|| "no GeoIP database".into());
+    let presigned = zones.iter().filter(|z| z.signing == gslbd::zone::Signing::Presigned).count();
+    let presigned = if presigned > 0 { format!(" ({presigned} pre-signed)") } else { String::new() };
+    let failed = match snap.zones.problems().iter().filter(|p| !p.serving_previous).count() {
+        0 => String::new(),
+        n => format!(" + {n} not loaded (SERVFAIL: errors)"),
+    };
     format!(
-        "{} zone(s), {records} record(s), {pooled} pooled name(s), {pools} pool(s), {regions} region(s), {members} member(s), {} probe(s), {feeds} fed region(s); {geo}",
+        "{} zone(s){presigned}{failed}, {records} record(s), {pooled} pooled name(s), {pools} pool(s), {regions} region(s), {members} member(s), {} probe(s), {feeds} fed region(s); {geo}",
         zones.len(),
         probes.len()
     )

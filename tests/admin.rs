@@ -1,6 +1,6 @@
 //! Operating gslbd live, black-box against the real binary: reloads lose no query, a bad
-//! reload keeps the old config and says where the error is, /metrics adds up (read with a
-//! real Prometheus text parser), and the admin API refuses what it must.
+//! reload keeps the zone's previous version and says where the error is, /metrics adds up
+//! (read with a real Prometheus text parser), and the admin API refuses what it must.
 // Black-box timing of a real server and real peers: wall-clock time is what is measured here,
 // so the clippy.toml rule (tokio's pausable clock inside the server) does not apply.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
@@ -209,7 +209,7 @@ fn query_stream(dns: SocketAddr, stop: &AtomicBool) -> (usize, Vec<String>) {
     (sent, failures)
 }
 
-// ───────────────────────────── (2) a bad reload keeps the old config ─────────────────────────────
+// ───────────────────────────── (2) a bad reload keeps the zone's previous version ─────────────────────────────
 
 fn assert_error_at_pool_line(report: &serde_json::Value) {
     let errors = report["errors"].as_array().unwrap_or_else(|| panic!("no errors in {report}"));
@@ -228,17 +228,22 @@ fn www_answer(s: &GslbdServer) -> Vec<IpAddr> {
 }
 
 #[test]
-fn a_bad_reload_keeps_the_old_config_and_status_says_where() {
+fn a_bad_reload_keeps_the_zones_previous_version_and_status_says_where() {
     let s = start();
     assert_eq!(www_answer(&s), east());
     let g = generation(&s);
 
-    // The watcher sees the broken file (replaced by rename) and refuses it.
+    // The watcher sees the broken file (replaced by rename) and reports it.
     replace_file(&s, "gslb.test.pools.toml", &broken_pools());
     let st = wait_status(&s, "the watcher's failed reload", |st| st["last_reload"]["ok"] == false);
     assert_eq!(st["last_reload"]["trigger"], "watch", "{st}");
     assert_error_at_pool_line(&st["last_reload"]);
-    assert_eq!(st["version"]["generation"].as_u64(), Some(g), "the old snapshot keeps serving");
+    // Only the zone had errors (its pool file): the reload swapped in a snapshot in which the
+    // zone keeps its previous version (as Knot keeps a zone whose reload fails).
+    assert_eq!(st["last_reload"]["published"], true, "{st}");
+    let zone = &st["zones"].as_array().unwrap()[0];
+    assert_eq!(zone["state"], "stale", "{st}");
+    assert_error_at_pool_line(zone);
     assert_eq!(www_answer(&s), east(), "old answers continue");
     let stat = query_udp(s.addr(), &QuerySpec::new("static.gslb.test.", RecordType::A).to_message(8));
     assert_eq!(stat.metadata.response_code, ResponseCode::NoError);
@@ -253,7 +258,9 @@ fn a_bad_reload_keeps_the_old_config_and_status_says_where() {
 
     // And so do the metrics and the log.
     let m = scrape(&s);
-    assert!(m.get("gslbd_reloads_total", &[("result", "error")]) >= 2.0);
+    assert!(m.get("gslbd_reloads_total", &[("result", "partial")]) >= 2.0);
+    assert_eq!(m.get("gslbd_zone_errors", &[("zone", "gslb.test.")]), 1.0);
+    assert_eq!(m.get("gslbd_zone_serving", &[("zone", "gslb.test.")]), 1.0);
     assert_eq!(m.get("gslbd_last_reload_success", &[]), 0.0);
     assert!(m.get("gslbd_last_reload_errors", &[]) >= 1.0);
     assert!(s.stderr().contains(&format!("line={BROKEN_LINE}")), "log:\n{}", s.stderr());
@@ -262,6 +269,7 @@ fn a_bad_reload_keeps_the_old_config_and_status_says_where() {
     replace_file(&s, "gslb.test.pools.toml", &pools(45));
     let st = wait_status(&s, "the fixed config", |st| st["last_reload"]["ok"] == true);
     assert!(st["version"]["generation"].as_u64() > Some(g));
+    assert_eq!(st["zones"][0]["state"], "loaded", "{st}");
     let m = query_udp(s.addr(), &QuerySpec::new("www.gslb.test.", RecordType::A).to_message(9));
     assert!(m.answers.iter().all(|r| r.ttl == 45), "{:?}", m.answers);
 }

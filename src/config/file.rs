@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::fleet::{ClusterSettings, ProbeSource, RawCluster, parse_cluster, parse_probe_source};
 use crate::diag::{ConfigError, line_of};
+use crate::zone::Signing;
 
 /// The whole file; read section by section (see [`raw_config`]) so that a mistake in one
 /// section does not hide those in the others.
@@ -121,6 +122,7 @@ struct RawZone {
     origin: Spanned<String>,
     file: Spanned<PathBuf>,
     pools: Option<Spanned<PathBuf>>,
+    signing: Option<Spanned<String>>,
 }
 
 /// Limits on TCP clients (RFC 7766 §6.2.3 asks servers to manage their resources).
@@ -207,6 +209,8 @@ pub struct ZoneEntry {
     pub origin: Name,
     pub file: PathBuf,
     pub pools: Option<PathBuf>,
+    /// `signing`: how the zone's DNSSEC records come to be (default: it is unsigned).
+    pub signing: Signing,
     /// The line of this entry's `origin`, for errors about the zone as a whole.
     pub line: usize,
 }
@@ -423,10 +427,24 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
             errors.push(ConfigError::new(path, line, format!("zone {origin} is already defined on line {}", dup.line)));
             continue;
         }
+        let signing = match z.signing.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("none") => Signing::None,
+            Some("presigned") => Signing::Presigned,
+            Some(other) => {
+                let at_line = z.signing.as_ref().map(|s| at(s.span())).unwrap_or(line);
+                errors.push(ConfigError::new(
+                    path,
+                    at_line,
+                    format!("zone {origin}: signing = \"{other}\": expected \"none\" or \"presigned\""),
+                ));
+                continue;
+            }
+        };
         zones.push(ZoneEntry {
             origin,
             file: base.join(z.file.get_ref()),
             pools: z.pools.map(|p| base.join(p.get_ref())),
+            signing,
             line,
         });
     }

@@ -3,11 +3,11 @@
 //! addresses as health-checked members. Errors point at the pool file's lines.
 use std::path::Path;
 
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 
 use crate::diag::{ConfigError, line_of};
 use crate::pool::{Content, MemberId, MemberInfo, MemberTarget, Pools};
-use crate::zone::{Found, Zone};
+use crate::zone::{Found, Signing, Zone};
 
 /// Makes the pooled names of `pools` answer from their pools. A pooled name may not
 /// also have static A, AAAA or CNAME records, nor sit at or below a delegation.
@@ -19,6 +19,20 @@ pub fn link_pools(
     pool_text: &str,
 ) -> Result<(), Vec<ConfigError>> {
     let mut errors = Vec::new();
+    if zone.signing == Signing::Presigned && pools.names().next().is_some() {
+        // A pooled answer is made per query; a zone signed offline has no signature for it,
+        // and a validating resolver would reject it (bogus). Online signing signs them.
+        errors.push(ConfigError::new(
+            pool_file,
+            0,
+            format!(
+                "zone {} is pre-signed (signing = \"presigned\"): its pooled names' answers could not be \
+                 signed and would fail validation; serve the pooled names from an unsigned zone",
+                zone.origin
+            ),
+        ));
+        return Err(errors);
+    }
     link_delegations(zone, &mut pools, pool_file, pool_text, &mut errors);
     check_in_zone_cnames(zone, &pools, pool_file, pool_text, &mut errors);
     let mut placed = Vec::new();
@@ -82,26 +96,23 @@ fn link_delegations(zone: &Zone, pools: &mut Pools, pool_file: &Path, pool_text:
                 None => continue,
             };
             let mut glue = Vec::new();
-            for r in node.rrset(RecordType::NS).map(|s| s.records.as_slice()).unwrap_or(&[]) {
-                let RData::NS(ns) = &r.data else { continue };
-                if !zone.origin.zone_of(&ns.0) {
+            for ns in node.rrset(RecordType::NS).map(|s| s.targets()).unwrap_or(&[]) {
+                if !zone.origin.zone_of(ns) {
                     continue; // out of zone: the resolver looks it up; no glue needed
                 }
                 let addrs: Vec<std::net::IpAddr> = zone
-                    .node(&ns.0)
+                    .node(ns)
                     .map(|n| {
                         [RecordType::A, RecordType::AAAA]
                             .iter()
                             .filter_map(|t| n.rrset(*t))
-                            .flat_map(|set| set.records.iter())
-                            .filter_map(|r| r.data.ip_addr())
+                            .flat_map(|s| s.addrs())
                             .collect()
                     })
                     .unwrap_or_default();
                 if addrs.is_empty() {
                     errors.push(ConfigError::new(pool_file, line, format!(
-                        "{ctx}: name server {} of the delegation {cut} has no glue (A or AAAA records) in the zone file",
-                        ns.0
+                        "{ctx}: name server {ns} of the delegation {cut} has no glue (A or AAAA records) in the zone file"
                     )));
                 }
                 for a in addrs {
@@ -169,7 +180,7 @@ fn check_in_zone_cnames(zone: &Zone, pools: &Pools, pool_file: &Path, pool_text:
                 )),
                 Some(_) => {}
                 None => {
-                    if matches!(zone.find(target, RecordType::A), Found::NxDomain) {
+                    if matches!(zone.find(target, RecordType::A), Found::NxDomain { .. }) {
                         errors.push(ConfigError::new(
                             pool_file,
                             line,

@@ -1,6 +1,14 @@
 //! Configuration: gslbd.toml and the zone and pool files it names, compiled into one
 //! validated, immutable [`Snapshot`]. Every problem is reported with its file and line,
-//! and all of them are collected before the load fails.
+//! and all of them are collected.
+//!
+//! Problems of one zone (its zone file or its pool file) stay with that zone: the snapshot is
+//! built without it, the zone is answered with SERVFAIL, and [`ZoneSet::problems`] lists its
+//! errors; when a previous snapshot served the zone, its previous version is kept instead
+//! (as Knot keeps a zone whose reload fails). Problems of the config as a whole (gslbd.toml
+//! itself, the GeoIP database, the admin token, the files `[cluster]` names, a runtime change
+//! for a zone without a pool file, a probe name defined differently in two pool files), or no
+//! zone loaded at all, fail the load.
 //!
 //! ```text
 //! gslbd.toml ─parse_config─► ConfigFile ─build─┬─ zone files ─zone::load_zone─► Zone
@@ -35,8 +43,10 @@ pub use fleet::{ClusterConfig, ClusterFiles, ClusterSettings, ProbeSource};
 pub use link::link_pools;
 pub use pools::{load_pools, load_pools_with};
 
+use std::sync::Arc;
+
 use crate::geo::GeoDb;
-use crate::zone::{ZoneSet, load_zone};
+use crate::zone::{Zone, ZoneProblem, ZoneSet, load_zone_with};
 
 /// Everything the query path reads, built once per (re)load and never mutated.
 pub struct Snapshot {
@@ -78,24 +88,46 @@ impl std::fmt::Debug for Snapshot {
 
 /// Reads gslbd.toml at `path` and every file it names, and builds a snapshot.
 pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
-    load_with(path, &Overlay::default())
+    load_after(path, None)
+}
+
+/// [`load`] as a reload: a zone whose files now have errors keeps its version in `previous`.
+pub fn load_after(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
+    load_after_with(path, previous, &Overlay::default())
 }
 
 /// [`load`] with runtime changes applied on top of the pool files.
 pub fn load_with(path: &Path, overlay: &Overlay) -> Result<Snapshot, ConfigErrors> {
+    load_after_with(path, None, overlay)
+}
+
+/// [`load_after`] with runtime changes applied on top of the pool files.
+pub fn load_after_with(path: &Path, previous: Option<&Snapshot>, overlay: &Overlay) -> Result<Snapshot, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, format!("cannot read config: {e}"))]))?;
     let file = parse_config(path, &text).map_err(ConfigErrors)?;
-    build_with(file, overlay)
+    build_after_with(file, previous, overlay)
 }
 
 /// Builds a snapshot from a parsed config file, loading its zones.
 pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
-    build_with(file, &Overlay::default())
+    build_after(file, None)
 }
 
-/// [`build`] with runtime changes applied on top of the pool files.
-pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, ConfigErrors> {
+/// [`build`], keeping from `previous` each zone that now fails to load.
+pub fn build_after(file: ConfigFile, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
+    build_after_with(file, previous, &Overlay::default())
+}
+
+/// [`build_after`] with runtime changes applied on top of the pool files. A runtime change
+/// that names a zone served without a pool file fails the load (the change cannot apply);
+/// one that does not compile in its zone's pool file is that zone's error (see
+/// `serving::compile`, which leaves such a change out instead).
+pub fn build_after_with(
+    file: ConfigFile,
+    previous: Option<&Snapshot>,
+    overlay: &Overlay,
+) -> Result<Snapshot, ConfigErrors> {
     let mut errors = Vec::new();
     for e in &overlay.edits {
         let pooled = file.zones.iter().any(|z| z.pools.is_some() && z.origin.to_string().eq_ignore_ascii_case(&e.zone));
@@ -108,34 +140,22 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
         }
     }
     let mut zones = Vec::new();
+    let mut problems = Vec::new();
     let mut probe_defs = Vec::new();
     for z in &file.zones {
-        let mut zone = match load_zone(&z.origin, &z.file) {
-            Ok(zone) => zone,
-            Err(e) => {
-                errors.extend(e);
-                continue;
+        let origin = z.origin.to_string();
+        let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
+        let zone = match load_entry(z, &edits) {
+            Ok(zone) => Arc::new(zone),
+            Err(errors) => {
+                let kept = previous.and_then(|p| p.zones.get(&z.origin)).cloned();
+                problems.push(ZoneProblem { origin: z.origin.clone(), errors, serving_previous: kept.is_some() });
+                let Some(kept) = kept else { continue };
+                kept
             }
         };
         if let Some(pool_path) = &z.pools {
-            let text = match std::fs::read_to_string(pool_path) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}")));
-                    continue;
-                }
-            };
-            let origin = z.origin.to_string();
-            let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
-            match load_pools_with(pool_path, &text, &z.origin, &edits) {
-                Ok(pools) => {
-                    probe_defs.push((pool_path.clone(), pools.probe_defs().to_vec()));
-                    if let Err(e) = link_pools(&mut zone, pools, pool_path, &text) {
-                        errors.extend(e);
-                    }
-                }
-                Err(e) => errors.extend(e),
-            }
+            probe_defs.push((pool_path.clone(), zone.pools.probe_defs().to_vec()));
         }
         zones.push(zone);
     }
@@ -159,13 +179,15 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
         _ => None,
     };
     check_probe_names(&probe_defs, &mut errors);
-    if !errors.is_empty() {
+    if !errors.is_empty() || zones.is_empty() {
+        // Every zone error is reported too, so one run shows everything to fix.
+        errors.extend(problems.into_iter().flat_map(|p| p.errors));
         return Err(ConfigErrors(errors));
     }
     Ok(Snapshot {
         config_path: file.path,
         server: file.server,
-        zones: ZoneSet::new(zones),
+        zones: ZoneSet::with_problems(zones, problems),
         geo,
         ops: file.ops,
         admin_token,
@@ -174,10 +196,23 @@ pub fn build_with(file: ConfigFile, overlay: &Overlay) -> Result<Snapshot, Confi
     })
 }
 
+/// One zone entry: its zone file, then its pool file (with this zone's runtime changes)
+/// linked in. Any error fails the zone.
+fn load_entry(z: &ZoneEntry, edits: &[&PoolEdit]) -> Result<Zone, Vec<ConfigError>> {
+    let mut zone = load_zone_with(&z.origin, &z.file, z.signing)?;
+    let Some(pool_path) = &z.pools else { return Ok(zone) };
+    let text = std::fs::read_to_string(pool_path)
+        .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
+    let pools = load_pools_with(pool_path, &text, &z.origin, edits)?;
+    link_pools(&mut zone, pools, pool_path, &text)?;
+    Ok(zone)
+}
+
 /// A probe name means one check in every pool file (probes are shared by (target, probe
 /// name)): the same name defined differently in two pool files is an error at the second
-/// definition that names the first.
-type ProbeDefs = Vec<(PathBuf, Vec<(std::sync::Arc<crate::pool::ProbeSpec>, usize)>)>;
+/// definition that names the first. It concerns two zones, so it fails the load as a whole
+/// (the zones served, a previous version kept for a zone with errors included).
+type ProbeDefs = Vec<(PathBuf, Vec<(Arc<crate::pool::ProbeSpec>, usize)>)>;
 
 fn check_probe_names(defs: &ProbeDefs, errors: &mut Vec<ConfigError>) {
     use std::collections::HashMap;

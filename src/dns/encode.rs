@@ -6,10 +6,11 @@
 //! Nothing is cloned and nothing is allocated: names are written with compression against
 //! a fixed table of the label offsets already in the message ([`Compressor`], the question's
 //! name at offset 12 first), so an owner that is the query name becomes the pointer `0xC00C`.
-//! Compression is case-sensitive, as hickory's encoder was, so every name keeps the case of
-//! its source (the question's 0x20 case, the zone file's case for data). Names inside RDATA
-//! are compressed for the RFC 1035 types hickory compresses (NS, CNAME, PTR, MX, SOA); other
-//! types are written by hickory's own RDATA encoder, uncompressed.
+//! Compression is case-sensitive, so every name keeps the case of its source (the question's
+//! 0x20 case, the zone file's case for data). Zone RDATA is the wire form the zone file
+//! means, copied as it is; only the names inside the RDATA of the RFC 1035 types (NS, MD, MF,
+//! CNAME, SOA, MB, MG, MR, PTR, MINFO, MX) are compressed, as RFC 3597 §4 allows for them
+//! alone: every other type, known or not, goes out octet for octet as stored.
 //!
 //! Truncation follows RFC 2181 §9 and RFC 9471: whole RRsets only; if an answer or
 //! authority RRset does not fit, TC is set and nothing after it is sent; additional
@@ -17,11 +18,12 @@
 //! back first, so a truncated reply still carries EDNS.
 use std::net::IpAddr;
 
-use hickory_proto::rr::{Name, RData};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_proto::rr::Name;
 
 use super::wire::{ClientSubnet, QueryHeader, Question};
-use crate::zone::Rrs;
+use crate::zone::master::name::{labels, wire_len};
+use crate::zone::master::wire::compressible;
+use crate::zone::{Rrs, Section};
 
 /// The OPT record of a reply.
 #[derive(Clone, Copy, Debug)]
@@ -42,9 +44,9 @@ pub struct Reply<'a> {
     /// The full 12-bit rcode; the upper 8 bits go into the OPT record.
     pub rcode: u16,
     pub question: Option<&'a Question>,
-    pub answer: &'a [Rrs<'a>],
-    pub authority: &'a [Rrs<'a>],
-    pub additional: &'a [Rrs<'a>],
+    pub answer: &'a Section<'a>,
+    pub authority: &'a Section<'a>,
+    pub additional: &'a Section<'a>,
     /// The addresses of an [`Rrs::Addresses`] RRset.
     pub addrs: &'a [IpAddr],
     pub edns: Option<EdnsReply<'a>>,
@@ -130,12 +132,21 @@ impl<'q> Compressor<'q> {
             out.extend_from_slice(&[0xC0, 0x0C]);
             return;
         }
+        self.write_labels(out, name.iter(), compress);
+    }
+
+    /// Writes the uncompressed wire-form name `wire` (zone data) like [`Self::write_name`].
+    pub fn write_wire(&mut self, out: &mut Vec<u8>, wire: &[u8], compress: bool) {
+        self.write_labels(out, labels(wire), compress);
+    }
+
+    fn write_labels<'l>(&mut self, out: &mut Vec<u8>, labels: impl Iterator<Item = &'l [u8]>, compress: bool) {
         // Written out in full first; then the longest suffix already in the message, if
         // any, is replaced by a pointer to it.
         let start = out.len();
         let mut label_starts = [0u16; 128];
         let mut n = 0;
-        for l in name.iter() {
+        for l in labels {
             if n < label_starts.len() {
                 label_starts[n] = (out.len() - start) as u16;
                 n += 1;
@@ -184,7 +195,7 @@ fn write_record(
         RdataRef::Addr(IpAddr::V4(a)) => out.extend_from_slice(&a.octets()),
         RdataRef::Addr(IpAddr::V6(a)) => out.extend_from_slice(&a.octets()),
         RdataRef::Name(n) => comp.write_name(out, n, true),
-        RdataRef::Data(d) => write_rdata(out, comp, d),
+        RdataRef::Wire(t, d) => write_rdata(out, comp, t, d),
     }
     let len = (out.len() - at - 2).min(u16::MAX as usize) as u16;
     out[at..at + 2].copy_from_slice(&len.to_be_bytes());
@@ -194,43 +205,41 @@ fn write_record(
 enum RdataRef<'a> {
     Addr(IpAddr),
     Name(&'a Name),
-    Data(&'a RData),
+    /// Zone RDATA of this type, uncompressed wire form.
+    Wire(u16, &'a [u8]),
 }
 
-fn write_rdata(out: &mut Vec<u8>, comp: &mut Compressor, data: &RData) {
-    match data {
-        RData::A(a) => out.extend_from_slice(&a.0.octets()),
-        RData::AAAA(a) => out.extend_from_slice(&a.0.octets()),
-        RData::NS(n) => comp.write_name(out, &n.0, true),
-        RData::CNAME(n) => comp.write_name(out, &n.0, true),
-        RData::PTR(n) => comp.write_name(out, &n.0, true),
-        RData::MX(mx) => {
-            out.extend_from_slice(&mx.preference.to_be_bytes());
-            comp.write_name(out, &mx.exchange, true);
-        }
-        RData::SOA(soa) => {
-            comp.write_name(out, &soa.mname, true);
-            comp.write_name(out, &soa.rname, true);
-            for v in [soa.serial, soa.refresh as u32, soa.retry as u32, soa.expire as u32, soa.minimum] {
-                out.extend_from_slice(&v.to_be_bytes());
-            }
-        }
-        RData::SRV(srv) => {
-            // RFC 2782: the target is not compressed.
-            for v in [srv.priority, srv.weight, srv.port] {
-                out.extend_from_slice(&v.to_be_bytes());
-            }
-            comp.write_name(out, &srv.target, false);
-        }
-        other => {
-            // Types without compressible names: hickory's encoder, appending at the end.
-            let start = out.len();
-            let mut enc = BinEncoder::with_offset(out, start as u32);
-            if other.emit(&mut enc).is_err() {
-                out.truncate(start);
-            }
-        }
+/// Writes zone RDATA: the octets as stored, with the names of the RFC 1035 types compressed.
+fn write_rdata(out: &mut Vec<u8>, comp: &mut Compressor, rtype: u16, rdata: &[u8]) {
+    if !compressible(rtype) {
+        out.extend_from_slice(rdata);
+        return;
     }
+    // The layout of each compressible type: a 16-bit preference before the name (MX), two
+    // names (SOA, MINFO), then fixed fields (SOA's five 32-bit numbers).
+    let (skip, names) = match rtype {
+        15 => (2, 1),
+        6 | 14 => (0, 2),
+        _ => (0, 1),
+    };
+    let Some(head) = rdata.get(..skip) else {
+        out.extend_from_slice(rdata);
+        return;
+    };
+    let mark = out.len();
+    out.extend_from_slice(head);
+    let mut at = skip;
+    for _ in 0..names {
+        let Some(len) = rdata.get(at..).and_then(wire_len) else {
+            // Not the layout of its type (the loader refuses such RDATA): copy it as it is.
+            out.truncate(mark);
+            out.extend_from_slice(rdata);
+            return;
+        };
+        comp.write_wire(out, &rdata[at..at + len], true);
+        at += len;
+    }
+    out.extend_from_slice(&rdata[at..]);
 }
 
 /// Encodes `reply` into `out` (cleared first), never longer than `limit` bytes (≥ 512).
@@ -301,20 +310,16 @@ pub fn encode(reply: &Reply<'_>, limit: usize, out: &mut Vec<u8>) -> Written {
 /// Writes one RRset; returns how many records it wrote.
 fn write_rrs(out: &mut Vec<u8>, comp: &mut Compressor, rrs: &Rrs<'_>, addrs: &[IpAddr]) -> u16 {
     match *rrs {
-        Rrs::Records { owner, records } => {
-            for r in records {
-                let owner = owner.unwrap_or(&r.name);
-                write_record(
-                    out,
-                    comp,
-                    owner,
-                    u16::from(r.record_type()),
-                    u16::from(r.dns_class),
-                    r.ttl,
-                    RdataRef::Data(&r.data),
-                );
+        Rrs::Set { owner, set, sigs } => {
+            let mut n = 0u16;
+            for s in std::iter::once(set).chain(sigs) {
+                let rtype = u16::from(s.rtype);
+                for rdata in s.rdatas() {
+                    write_record(out, comp, owner, rtype, 1, s.ttl, RdataRef::Wire(rtype, rdata));
+                    n = n.saturating_add(1);
+                }
             }
-            records.len() as u16
+            n
         }
         Rrs::Addresses { owner, ttl } => {
             for a in addrs {
@@ -373,9 +378,9 @@ fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::Section;
+    use crate::zone::RRset;
     use hickory_proto::op::Message;
-    use hickory_proto::rr::{Record, RecordType};
+    use hickory_proto::rr::RecordType;
     use std::str::FromStr;
 
     fn q(name: &str, t: RecordType) -> Question {
@@ -386,24 +391,29 @@ mod tests {
         QueryHeader { id: 9, opcode: 0, rd: false, cd: false }
     }
 
+    fn reply<'a>(question: &'a Question, answer: &'a Section<'a>, addrs: &'a [IpAddr]) -> Reply<'a> {
+        const EMPTY: Section<'static> = Section::new();
+        Reply {
+            header: header(),
+            authoritative: true,
+            rcode: 0,
+            question: Some(question),
+            answer,
+            authority: &EMPTY,
+            additional: &EMPTY,
+            addrs,
+            edns: None,
+        }
+    }
+
     #[test]
     fn owner_at_the_query_name_is_a_pointer_to_the_question_and_case_is_kept() {
         let question = q("WwW.Example.COM.", RecordType::A);
         let addrs = ["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()];
-        let answer = [Rrs::Addresses { owner: &question.name, ttl: 30 }];
-        let reply = Reply {
-            header: header(),
-            authoritative: true,
-            rcode: 0,
-            question: Some(&question),
-            answer: &answer,
-            authority: &[],
-            additional: &[],
-            addrs: &addrs,
-            edns: None,
-        };
+        let mut answer = Section::new();
+        answer.push(Rrs::Addresses { owner: &question.name, ttl: 30 });
         let mut out = Vec::new();
-        let w = encode(&reply, 512, &mut out);
+        let w = encode(&reply(&question, &answer, &addrs), 512, &mut out);
         // header 12 + question (17 + 4) + 2 × (pointer 2 + 10 + 4)
         assert_eq!(w.len, 12 + 21 + 2 * 16);
         assert_eq!(&out[33..35], &[0xC0, 0x0C]);
@@ -413,29 +423,15 @@ mod tests {
     }
 
     #[test]
-    fn rdata_names_compress_against_earlier_suffixes() {
+    fn rdata_names_of_rfc1035_types_compress_against_earlier_suffixes() {
         let question = q("example.com.", RecordType::MX);
-        let mx = Record::from_rdata(
-            Name::from_str("example.com.").unwrap(),
-            60,
-            RData::MX(hickory_proto::rr::rdata::MX::new(10, Name::from_str("mail.example.com.").unwrap())),
-        );
-        let records = [mx];
-        let answer = Section::from_records(&records);
-        let reply = Reply {
-            header: header(),
-            authoritative: true,
-            rcode: 0,
-            question: Some(&question),
-            answer: answer.as_slice(),
-            authority: &[],
-            additional: &[],
-            addrs: &[],
-            edns: None,
-        };
+        let owner = Name::from_str("example.com.").unwrap();
+        let mx = RRset::new(RecordType::MX, 60, [b"\x00\x0a\x04mail\x07example\x03com\x00".as_slice()]);
+        let mut answer = Section::new();
+        answer.push(Rrs::set(&owner, &mx));
         let mut out = Vec::new();
-        encode(&reply, 512, &mut out);
-        // owner → C00C; exchange = "mail" + pointer to example.com at 12.
+        encode(&reply(&question, &answer, &[]), 512, &mut out);
+        // owner → pointer to the question's name; exchange = "mail" + pointer to example.com at 12.
         let tail = &out[out.len() - 9..];
         assert_eq!(tail, &[0, 10, 4, b'm', b'a', b'i', b'l', 0xC0, 0x0C]);
         let m = Message::from_vec(&out).unwrap();
@@ -443,30 +439,34 @@ mod tests {
     }
 
     #[test]
+    fn rdata_of_other_types_goes_out_as_stored_names_uncompressed_and_case_kept() {
+        // SRV (RFC 2782) and DNAME (RFC 6672) names are never compressed, and keep their case.
+        let question = q("example.com.", RecordType::SRV);
+        let owner = Name::from_str("example.com.").unwrap();
+        let srv_rdata = b"\x00\x00\x00\x05\x13\xc4\x03SiP\x07example\x03com\x00".as_slice();
+        let srv = RRset::new(RecordType::SRV, 60, [srv_rdata]);
+        let unknown_rdata = [0xde, 0xad, 0x07, b'e', b'x'].as_slice();
+        let unknown = RRset::new(RecordType::Unknown(65280), 60, [unknown_rdata]);
+        let mut answer = Section::new();
+        answer.push(Rrs::set(&owner, &srv));
+        answer.push(Rrs::set(&owner, &unknown));
+        let mut out = Vec::new();
+        encode(&reply(&question, &answer, &[]), 512, &mut out);
+        let srv_at = out.windows(srv_rdata.len()).position(|w| w == srv_rdata);
+        assert!(srv_at.is_some(), "SRV RDATA verbatim");
+        assert!(out.ends_with(&[&[0, 5][..], unknown_rdata].concat()), "unknown type verbatim with its length");
+    }
+
+    #[test]
     fn whole_rrsets_are_cut_and_tc_set() {
         let question = q("big.example.", RecordType::TXT);
-        let txt = |i: usize| {
-            Record::from_rdata(
-                Name::from_str("big.example.").unwrap(),
-                60,
-                RData::TXT(hickory_proto::rr::rdata::TXT::new(vec![format!("{i:0>200}")])),
-            )
-        };
-        let records: Vec<Record> = (0..4).map(txt).collect();
-        let answer = Section::from_records(&records);
-        let reply = Reply {
-            header: header(),
-            authoritative: true,
-            rcode: 0,
-            question: Some(&question),
-            answer: answer.as_slice(),
-            authority: &[],
-            additional: &[],
-            addrs: &[],
-            edns: None,
-        };
+        let owner = Name::from_str("big.example.").unwrap();
+        let strings: Vec<Vec<u8>> = (0..4).map(|i| [&[200u8][..], format!("{i:0>200}").as_bytes()].concat()).collect();
+        let txt = RRset::new(RecordType::TXT, 60, strings.iter().map(|s| s.as_slice()));
+        let mut answer = Section::new();
+        answer.push(Rrs::set(&owner, &txt));
         let mut out = Vec::new();
-        let w = encode(&reply, 512, &mut out);
+        let w = encode(&reply(&question, &answer, &[]), 512, &mut out);
         assert!(w.truncated);
         assert_eq!(&out[6..8], &[0, 0], "the one RRset did not fit: nothing of it is sent");
         assert_eq!(out[2] & 0x02, 0x02);

@@ -6,11 +6,11 @@ use std::fmt::Write;
 use hickory_proto::rr::{Name, RecordType};
 use ipnet::IpNet;
 
-use super::steer_pooled;
+use super::{SteerCtx, steer_pooled};
 use crate::serving::AnswerSource;
 use crate::steer::{AddrList, Explain};
 use crate::util::rng::Random;
-use crate::zone::lookup;
+use crate::zone::{Synthesized, ZoneChoice, lookup};
 
 /// Reads the arguments of an explain request (the CLI's and the admin API's): a name, a
 /// record type and a client that is an ECS subnet (`81.2.69.0/24`) or an address.
@@ -57,23 +57,31 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
     let snap = src.config();
     let mut out = String::new();
     let _ = writeln!(out, "query      {name} {qtype} from {client}");
-    let mut result = lookup(&snap.zones, name, qtype);
+    let synth = Synthesized::default();
+    let mut result = lookup(&snap.zones, name, qtype, false, &synth);
     let mut scope = 0;
     let mut addrs = AddrList::new();
-    match (snap.zones.zone_for(name), result.pooled.take()) {
-        (None, _) => {
+    match (snap.zones.zone_for(name, qtype), result.pooled.take()) {
+        (ZoneChoice::None, _) => {
             let _ = writeln!(out, "zone       none: the name is outside every zone (REFUSED)");
         }
-        (Some((_, zone)), None) => {
+        (ZoneChoice::Failed(p), _) => {
+            let _ = writeln!(out, "zone       {}: not served, its files have errors (SERVFAIL):", p.origin);
+            for e in &p.errors {
+                let _ = writeln!(out, "           {e}");
+            }
+        }
+        (ZoneChoice::Zone(_, zone), None) => {
             let _ = writeln!(out, "zone       {}", zone.origin);
             let _ = writeln!(out, "steering   none: answered from the zone file, the same for every client");
         }
-        (Some((_, zone)), Some(pooled)) => {
+        (ZoneChoice::Zone(_, zone), Some(pooled)) => {
             let pool_name = zone.pools.pool(pooled.pool).map(|p| p.name.clone()).unwrap_or_default();
             let _ = writeln!(out, "zone       {}", zone.origin);
             let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
             let mut trace = Explain::new();
-            scope = steer_pooled(src, pooled, qtype, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
+            let ctx = SteerCtx { qtype, dnssec_ok: false, synth: &synth };
+            scope = steer_pooled(src, pooled, ctx, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
             let _ = write!(out, "{trace}");
             if !out.ends_with('\n') {
                 out.push('\n');

@@ -37,7 +37,7 @@ use crate::config::Snapshot;
 use crate::serving::{AnswerSource, Steered, SteeredAnswer};
 use crate::steer::{AddrList, Answer, Client, Explain, Family, decide};
 use crate::util::rng::Random;
-use crate::zone::{Lookup, Pooled, Rrs, lookup};
+use crate::zone::{Lookup, Pooled, Rrs, Section, Synthesized, lookup};
 use encode::{EdnsReply, Reply, Written, encode};
 pub use observe::{NoObserver, Observer};
 pub use outcome::Outcome;
@@ -84,7 +84,10 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     let snap = src.config();
     let query = match wire::parse(packet) {
         Parsed::Drop => return None,
-        Parsed::Error { header, rcode, question, edns } => {
+        Parsed::Error { mut header, rcode, question, edns } => {
+            // CD is defined for QUERY only (RFC 4035 §3.1.6 says when a reply copies it): a
+            // NOTIMP reply to another opcode does not carry it (Knot clears it too).
+            header.cd &= rcode != ErrorRcode::NotImp;
             let rcode = match rcode {
                 ErrorRcode::FormErr => u16::from(ResponseCode::FormErr),
                 ErrorRcode::NotImp => u16::from(ResponseCode::NotImp),
@@ -96,9 +99,9 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
                 authoritative: false,
                 rcode,
                 question: question.as_ref(),
-                answer: &[],
-                authority: &[],
-                additional: &[],
+                answer: &EMPTY,
+                authority: &EMPTY,
+                additional: &EMPTY,
                 addrs: &[],
                 edns,
             };
@@ -116,11 +119,13 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         Parsed::Query(q) => q,
     };
     let qtype = query.question.qtype;
+    let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+    let synth = Synthesized::default();
     // We serve class IN only, and no zone transfers: zones come from files on every node.
     let mut result = if query.question.qclass != CLASS_IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
         Lookup::refused()
     } else {
-        lookup(&snap.zones, &query.question.name, qtype)
+        lookup(&snap.zones, &query.question.name, qtype, dnssec_ok, &synth)
     };
 
     let ecs = query.edns.and_then(|e| e.ecs);
@@ -133,7 +138,8 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
             Some(c) if c.source_prefix() > 0 => c.net(),
             _ => IpNet::from(client),
         };
-        scope = steer_pooled(src, pooled, qtype, subnet, rng, &mut result, &mut addrs, None, &mut outcome.steered);
+        let ctx = SteerCtx { qtype, dnssec_ok, synth: &synth };
+        scope = steer_pooled(src, pooled, ctx, subnet, rng, &mut result, &mut addrs, None, &mut outcome.steered);
         if ecs.is_some_and(|c| c.source_prefix() == 0) {
             scope = 0;
         }
@@ -149,9 +155,9 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         authoritative: result.authoritative,
         rcode: u16::from(result.rcode),
         question: Some(&query.question),
-        answer: result.answer.as_slice(),
-        authority: result.authority.as_slice(),
-        additional: result.additional.as_slice(),
+        answer: &result.answer,
+        authority: &result.authority,
+        additional: &result.additional,
         addrs: addrs.as_slice(),
         edns,
     };
@@ -162,6 +168,18 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     outcome.ecs = ecs.is_some();
     outcome.truncated = written.truncated;
     Some(written)
+}
+
+/// The sections of a reply without records.
+const EMPTY: Section<'static> = Section::new();
+
+/// What a pooled answer's lookup needs from its query: the type, the DO bit, and where the
+/// names a DNAME synthesizes are kept.
+#[derive(Clone, Copy)]
+pub(crate) struct SteerCtx<'a> {
+    pub qtype: RecordType,
+    pub dnssec_ok: bool,
+    pub synth: &'a Synthesized,
 }
 
 /// The steering client for `subnet`: its GeoIP hit when a database is configured.
@@ -176,7 +194,7 @@ pub fn steering_client(snap: &Snapshot, subnet: IpNet) -> Client {
 fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     src: &'a S,
     pooled: Pooled<'a>,
-    qtype: RecordType,
+    ctx: SteerCtx<'a>,
     subnet: IpNet,
     rng: &mut R,
     result: &mut Lookup<'a>,
@@ -185,6 +203,7 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     steered: &mut Option<Steered>,
 ) -> u8 {
     let snap = src.config();
+    let qtype = ctx.qtype;
     let Some(zone) = snap.zones.zones().get(pooled.zone) else { return 0 };
     // ANY gets the A answer (RFC 8482 lets us pick one RRset).
     let family = if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
@@ -202,7 +221,8 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
             Answer::NoData => SteeredAnswer::NoData,
         },
     });
-    let negative = Rrs::Records { owner: None, records: std::slice::from_ref(zone.negative_soa()) };
+    let (apex, soa) = zone.negative_soa();
+    let negative = Rrs::set(apex, soa);
     match d.answer {
         Answer::Addresses(list) => {
             *addrs = list;
@@ -216,7 +236,7 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
             result.answer.push(Rrs::Cname { owner: pooled.owner, ttl: d.ttl, target });
             // An in-zone hand-off target is answered too, as for any in-zone CNAME.
             if zone.origin.zone_of(target) && qtype != RecordType::CNAME {
-                let more = lookup(&snap.zones, target, qtype);
+                let more = lookup(&snap.zones, target, qtype, ctx.dnssec_ok, ctx.synth);
                 if more.pooled.is_none() {
                     result.rcode = more.rcode;
                     result.answer.extend(&more.answer);

@@ -356,8 +356,8 @@ mod tests {
     use super::*;
     use crate::dns::encode::{Reply, encode};
     use crate::dns::wire::{QueryHeader, Question};
-    use crate::zone::Section;
-    use hickory_proto::rr::{Name, RData, Record, RecordType};
+    use crate::zone::{RRset, Rrs, Section};
+    use hickory_proto::rr::{Name, RecordType};
     use std::net::Ipv4Addr;
 
     fn settings(rate: u32, slip: u32, window: u32) -> RrlSettings {
@@ -371,17 +371,28 @@ mod tests {
         }
     }
 
-    fn reply(qname: &str, qtype: RecordType, rcode: u16, answer: &[Record], authority: &[Record], aa: bool) -> Vec<u8> {
+    /// An owner and one RRset of it.
+    type Rr = (Name, RRset);
+
+    fn section(rrs: &[Rr]) -> Section<'_> {
+        let mut s = Section::new();
+        for (owner, set) in rrs {
+            s.push(Rrs::set(owner, set));
+        }
+        s
+    }
+
+    fn reply(qname: &str, qtype: RecordType, rcode: u16, answer: &[Rr], authority: &[Rr], aa: bool) -> Vec<u8> {
         let q = Question { name: Name::from_ascii(qname).unwrap(), qtype, qclass: 1 };
-        let (answer, authority) = (Section::from_records(answer), Section::from_records(authority));
+        let (answer, authority) = (section(answer), section(authority));
         let r = Reply {
             header: QueryHeader { id: 7, opcode: 0, rd: false, cd: false },
             authoritative: aa,
             rcode,
             question: Some(&q),
-            answer: answer.as_slice(),
-            authority: authority.as_slice(),
-            additional: &[],
+            answer: &answer,
+            authority: &authority,
+            additional: &Section::new(),
             addrs: &[],
             edns: None,
         };
@@ -390,21 +401,20 @@ mod tests {
         out
     }
 
-    fn a(name: &str) -> Record {
-        Record::from_rdata(Name::from_ascii(name).unwrap(), 60, RData::A(Ipv4Addr::new(192, 0, 2, 1).into()))
+    fn rr(name: &str, rtype: RecordType, rdata: &[u8]) -> Rr {
+        (Name::from_ascii(name).unwrap(), RRset::new(rtype, 60, [rdata]))
     }
 
-    fn soa_like(name: &str) -> Record {
-        let soa = hickory_proto::rr::rdata::SOA::new(Name::root(), Name::root(), 1, 2, 3, 4, 5);
-        Record::from_rdata(Name::from_ascii(name).unwrap(), 60, RData::SOA(soa))
+    fn a(name: &str) -> Rr {
+        rr(name, RecordType::A, &[192, 0, 2, 1])
     }
 
-    fn ns(name: &str) -> Record {
-        Record::from_rdata(
-            Name::from_ascii(name).unwrap(),
-            60,
-            RData::NS(hickory_proto::rr::rdata::NS(Name::from_ascii("ns.example.net.").unwrap())),
-        )
+    fn soa_like(name: &str) -> Rr {
+        rr(name, RecordType::SOA, &[0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5])
+    }
+
+    fn ns(name: &str) -> Rr {
+        rr(name, RecordType::NS, b"\x02ns\x07example\x03net\x00")
     }
 
     fn kind(bytes: &[u8]) -> Kind {

@@ -243,6 +243,12 @@ fn status_text(v: &Value) -> String {
     let r = &v["last_reload"];
     if r["ok"].as_bool() == Some(true) {
         out.push_str(&format!("reload     ok at {} ({})\n", s(&r["at"]), s(&r["trigger"])));
+    } else if r["published"].as_bool() == Some(true) {
+        out.push_str(&format!(
+            "reload     at {} ({}): zones with errors (below); the other zones reloaded\n",
+            s(&r["at"]),
+            s(&r["trigger"])
+        ));
     } else {
         out.push_str(&format!(
             "reload     FAILED at {} ({}); the previous config serves\n",
@@ -250,6 +256,17 @@ fn status_text(v: &Value) -> String {
             s(&r["trigger"])
         ));
         for e in r["errors"].as_array().into_iter().flatten() {
+            out.push_str(&format!("  {}:{}: {}\n", s(&e["file"]), s(&e["line"]), s(&e["message"])));
+        }
+    }
+    for z in v["zones"].as_array().into_iter().flatten() {
+        let what = match z["state"].as_str() {
+            Some("stale") => "has errors: its previous version serves",
+            Some("failed") => "has errors: NOT SERVED (SERVFAIL)",
+            _ => continue,
+        };
+        out.push_str(&format!("zone       {} {what}\n", s(&z["origin"])));
+        for e in z["errors"].as_array().into_iter().flatten() {
             out.push_str(&format!("  {}:{}: {}\n", s(&e["file"]), s(&e["line"]), s(&e["message"])));
         }
     }
@@ -329,7 +346,15 @@ fn reload_text(v: &Value) -> String {
         }
         out
     } else {
-        let mut out = String::from("reload failed; the previous config keeps serving:\n");
+        let mut out = if v["published"].as_bool() == Some(true) {
+            format!(
+                "reload failed in some zones: each keeps its previous version (or, never loaded, is not served); \
+                 the others serve as generation {}:\n",
+                s(&v["generation"])
+            )
+        } else {
+            String::from("reload failed; the previous config keeps serving:\n")
+        };
         for e in v["errors"].as_array().into_iter().flatten() {
             out.push_str(&format!("{}:{}: {}\n", s(&e["file"]), s(&e["line"]), s(&e["message"])));
         }

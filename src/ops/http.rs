@@ -349,7 +349,13 @@ pub fn resolve(
     let not_found = |m: String| ApiError(StatusCode::NOT_FOUND, m);
     let wanted = format!("{}.", zone.trim_end_matches('.')).to_ascii_lowercase();
     let Some(z) = snap.zones.zones().iter().find(|z| z.origin.to_string().to_ascii_lowercase() == wanted) else {
-        return Err(not_found(format!("zone '{zone}' is not served")));
+        let problem = snap.zones.problems().iter().find(|p| p.origin.to_string().to_ascii_lowercase() == wanted);
+        return Err(not_found(match problem.and_then(|p| p.errors.first().map(|e| (p.errors.len(), e))) {
+            Some((n, first)) => {
+                format!("zone '{zone}' is not served: its files have {n} error(s) (all in /status), the first {first}")
+            }
+            None => format!("zone '{zone}' is not served"),
+        }));
     };
     let Some(p) = z.pools.pool_id(pool).and_then(|id| z.pools.pool(id)) else {
         return Err(not_found(format!("pool '{pool}' not found in zone {wanted}")));

@@ -77,6 +77,8 @@ pub struct Metrics {
     truncated: Row<2>,
     /// Reloads that swapped a new snapshot in, and reloads that kept the old one.
     pub(crate) reloads_ok: AtomicU64,
+    /// Reloads that swapped a new snapshot in although some zones had errors.
+    pub(crate) reloads_partial: AtomicU64,
     pub(crate) reloads_failed: AtomicU64,
     /// Unix time of the last reload attempt and of the last successful one (0: none yet).
     pub(crate) last_reload_unix: AtomicU64,
@@ -99,6 +101,7 @@ impl Default for Metrics {
             ecs: [const { AtomicU64::new(0) }; 2],
             truncated: [const { AtomicU64::new(0) }; 2],
             reloads_ok: AtomicU64::new(0),
+            reloads_partial: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             last_reload_unix: AtomicU64::new(0),
             last_success_unix: AtomicU64::new(0),
@@ -238,9 +241,11 @@ impl Metrics {
             &mut out,
             "gslbd_reloads_total",
             "counter",
-            "Config reloads, by result (ok: swapped in; error: the old config kept serving).",
+            "Config reloads, by result (ok: swapped in; partial: swapped in, some zones had errors and kept \
+             their previous version or are not served; error: the old config kept serving).",
         );
         let _ = writeln!(out, "gslbd_reloads_total{{result=\"ok\"}} {}", get(&self.reloads_ok));
+        let _ = writeln!(out, "gslbd_reloads_total{{result=\"partial\"}} {}", get(&self.reloads_partial));
         let _ = writeln!(out, "gslbd_reloads_total{{result=\"error\"}} {}", get(&self.reloads_failed));
         for (name, help, v) in [
             (
@@ -269,6 +274,7 @@ impl Metrics {
             let _ = writeln!(out, "{name} {v}");
         }
 
+        render_zones(&mut out, snap);
         render_load(&mut out, serving);
         render_health(&mut out, serving);
 
@@ -287,6 +293,35 @@ impl Metrics {
             s.render(&mut out);
         }
         out
+    }
+}
+
+/// Per configured zone: whether it is answered, and how many errors its last load found.
+fn render_zones(out: &mut String, snap: &crate::config::Snapshot) {
+    let problems = snap.zones.problems();
+    let errors_of =
+        |origin: &hickory_proto::rr::Name| problems.iter().find(|p| p.origin == *origin).map_or(0, |p| p.errors.len());
+    let mut rows: Vec<(String, u8, usize)> =
+        snap.zones.zones().iter().map(|z| (z.origin.to_string(), 1, errors_of(&z.origin))).collect();
+    rows.extend(problems.iter().filter(|p| !p.serving_previous).map(|p| (p.origin.to_string(), 0, p.errors.len())));
+    family(
+        out,
+        "gslbd_zone_serving",
+        "gauge",
+        "1 if the zone is answered (loaded, or its previous version kept by a failed reload); 0 if it never \
+         loaded and is answered with SERVFAIL.",
+    );
+    for (zone, serving, _) in &rows {
+        let _ = writeln!(out, "gslbd_zone_serving{{zone=\"{}\"}} {serving}", esc(zone));
+    }
+    family(
+        out,
+        "gslbd_zone_errors",
+        "gauge",
+        "Errors the zone's last (re)load found in its zone and pool files (0: loaded clean); /status lists them.",
+    );
+    for (zone, _, errors) in &rows {
+        let _ = writeln!(out, "gslbd_zone_errors{{zone=\"{}\"}} {errors}", esc(zone));
     }
 }
 

@@ -1,7 +1,8 @@
-//! The status page for people, at `GET /` of the admin listener: every zone, pool, region and
-//! member on one screen, with effective health (after overrides), the probe state and its last
-//! change, load and shedding, the serving config's generation and digest, the last reload, and
-//! the most recent health transitions.
+//! The status page for people, at `GET /` of the admin listener: every zone (one whose files
+//! have errors with each error's file:line, and whether it is not served or its previous version
+//! serves), pool, region and member on one screen, with effective health (after overrides), the
+//! probe state and its last change, load and shedding, the serving config's generation and
+//! digest, the last reload, and the most recent health transitions.
 //!
 //! ```text
 //! GET /?refresh=N ─► status::collect ─► HTML written here (no template engine, no build step,
@@ -19,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::http::AdminState;
+use super::reload::ErrorReport;
 use super::status::{MemberJson, RegionJson, StatusJson, collect};
 
 /// `?refresh=N`: seconds between refreshes (1..=300, default 5).
@@ -132,16 +134,19 @@ fn main(st: &StatusJson) -> String {
             esc(&what)
         );
     } else {
+        let (badge, what) = if r.published {
+            ("zone errors", "the zones without errors were swapped in; each zone below says what it serves")
+        } else {
+            ("failed", "the previous config keeps serving")
+        };
         let _ = write!(
             h,
-            r#"<div><b>last reload</b> <span class="badge bad">failed</span> {} ({}): the previous config keeps serving<ul class="errors">"#,
+            r#"<div><b>last reload</b> <span class="badge bad">{badge}</span> {} ({}): {what}"#,
             esc(&r.at),
             r.trigger.as_str()
         );
-        for e in &r.errors {
-            let _ = write!(h, "<li><code>{}:{}</code> {}</li>", esc(&e.file), e.line, esc(&e.message));
-        }
-        h.push_str("</ul></div>");
+        errors_list(&mut h, &r.errors);
+        h.push_str("</div>");
     }
     for n in &st.restart_needed {
         let _ = write!(h, r#"<div><span class="badge bad">restart needed</span> {}</div>"#, esc(n));
@@ -150,7 +155,36 @@ fn main(st: &StatusJson) -> String {
     h.push_str("</section>\n");
 
     for z in &st.zones {
-        let _ = write!(h, r#"<section class="zone"><h2>zone {}</h2>"#, esc(&z.origin));
+        let _ = write!(
+            h,
+            r#"<section class="zone" data-zone="{}" data-state="{}"><h2>zone {}"#,
+            esc(&z.origin),
+            z.state,
+            esc(&z.origin)
+        );
+        if let Some(signing) = z.signing {
+            let _ = write!(h, r#" <span class="muted">{} record(s), signing {signing}</span>"#, z.records);
+        }
+        h.push_str("</h2>");
+        match z.state {
+            "failed" => h.push_str(
+                r#"<p><span class="badge bad">not served</span> its files have errors: answered with SERVFAIL until they are fixed</p>"#,
+            ),
+            "stale" => h.push_str(
+                r#"<p><span class="badge bad">stale</span> the last reload found errors: the previous version keeps serving</p>"#,
+            ),
+            _ => {}
+        }
+        errors_list(&mut h, &z.errors);
+        if !z.warnings.is_empty() {
+            let _ = write!(h, r#"<details class="warnings"><summary>{} warning(s)</summary>"#, z.warnings.len());
+            errors_list(&mut h, &z.warnings);
+            h.push_str("</details>");
+        }
+        if z.state == "failed" {
+            h.push_str("</section>\n");
+            continue;
+        }
         if z.pools.is_empty() {
             h.push_str("<p class=\"muted\">no pooled names: answered from the zone file</p>");
         }
@@ -228,6 +262,18 @@ fn main(st: &StatusJson) -> String {
     }
     h.push_str("</section>\n</main>\n");
     h
+}
+
+/// `file:line message` items (nothing when there are none).
+fn errors_list(h: &mut String, errors: &[ErrorReport]) {
+    if errors.is_empty() {
+        return;
+    }
+    h.push_str("<ul class=\"errors\">");
+    for e in errors {
+        let _ = write!(h, "<li><code>{}:{}</code> {}</li>", esc(&e.file), e.line, esc(&e.message));
+    }
+    h.push_str("</ul>");
 }
 
 fn region_rows(h: &mut String, zone: &str, pool: &str, r: &RegionJson) {

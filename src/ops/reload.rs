@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! trigger ──► (one at a time) compile_changes (files + runtime changes) on a blocking thread ──► Err: keep serving the old
-//!                                      │ Ok                              snapshot; log, count and
-//!                                      ▼                                 keep every file:line error
+//!                                      │ Ok (a zone with errors: its          snapshot; log, count and
+//!                                      │ previous version, or SERVFAIL)       keep every file:line error
+//!                                      ▼
 //!       LiveState::build (counters carried by name, version + digest)
 //!                                      ▼
 //!       OverrideTable::publish (overrides applied, ArcSwap::store under the table lock)
@@ -118,7 +119,11 @@ pub struct ErrorReport {
 /// The result of the last reload attempt.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReloadReport {
+    /// No error anywhere: every zone loaded.
     pub ok: bool,
+    /// A new snapshot was swapped in. True with errors when only zones had them: each such
+    /// zone keeps its previous version (or, never loaded, is answered with SERVFAIL).
+    pub published: bool,
     pub trigger: Trigger,
     pub at_unix: u64,
     pub at: String,
@@ -126,9 +131,11 @@ pub struct ReloadReport {
     /// changed: a reload of the same files is not a new generation).
     pub generation: u64,
     /// Whether any file of the config, or the runtime changes compiled into it (weights,
-    /// members), changed since the serving generation was loaded.
+    /// members), changed since the serving generation was loaded. Files that only zones with
+    /// errors read do not count: those zones keep their previous version (or are not served).
     pub changed: bool,
-    /// The files that changed (added, removed or edited), as the config names them.
+    /// The files that changed (added, removed or edited), as the config names them (the files
+    /// of zones with errors left out, as for `changed`).
     pub changed_files: Vec<String>,
     /// Settings that changed in the files but only take effect at a restart (listen
     /// addresses, UDP workers, the admin listener, RRL, log settings, the probe source and
@@ -226,7 +233,8 @@ pub struct Reloader {
     last: Mutex<ReloadReport>,
     /// The files of the serving config, for the watcher (updated after every successful load).
     files: tokio::sync::watch::Sender<Vec<PathBuf>>,
-    /// Each file's own digest at the serving generation, to name the files a reload changed.
+    /// Each file's own digest at the serving generation, to name the files a reload changed (a
+    /// file only zones with errors read keeps the digest of the version those zones serve).
     file_digests: Mutex<Vec<(PathBuf, String)>>,
     /// The settings the running server was started with.
     start_only: StartOnly,
@@ -241,16 +249,22 @@ impl Reloader {
     /// the shared serving state the transports read, and the override table.
     pub fn start(path: PathBuf, first: Snapshot, services: Services, metrics: Arc<Metrics>) -> Result<Started, String> {
         let now = unix_now();
-        let files = config_files(&path);
+        let files = with_includes(config_files(&path), &first);
         let (total, per_file) = digest_files(&files);
         let state_file = first.ops.admin.as_ref().map(|a| a.state_file.clone());
         let start_only = StartOnly::of(&first);
+        let errors = zone_errors(&first);
+        log_warnings(&first);
+        log_zone_errors(Trigger::Start, &errors);
+        metrics.last_reload_ok.store(u64::from(errors.is_empty()), Ordering::Relaxed);
+        metrics.last_reload_errors.store(errors.len() as u64, Ordering::Relaxed);
         let serving = services.serve(first, None, version_of(1, now, total));
         metrics.last_success_unix.store(now, Ordering::Relaxed);
         let shared: Shared<Serving> = Arc::new(arc_swap::ArcSwap::from_pointee(serving));
         let overrides = OverrideTable::new(shared.clone(), state_file)?;
         let report = ReloadReport {
-            ok: true,
+            ok: errors.is_empty(),
+            published: true,
             trigger: Trigger::Start,
             at_unix: now,
             at: rfc3339(now),
@@ -258,7 +272,7 @@ impl Reloader {
             changed: true,
             changed_files: Vec::new(),
             restart_needed: Vec::new(),
-            errors: Vec::new(),
+            errors: reports(errors),
         };
         let reloader = Arc::new(Reloader {
             path,
@@ -303,34 +317,41 @@ impl Reloader {
         let path = self.path.clone();
         let changes = self.overrides.changes();
         let changes_now = changes.clone();
+        let old = self.shared.load_full();
         let loaded = tokio::task::spawn_blocking(move || {
-            let compiled = compile_changes(&path, &changes)?;
-            let files = config_files(&path);
+            let compiled = compile_changes(&path, &changes, Some(&old.config))?;
+            let files = with_includes(config_files(&path), &compiled.snapshot);
             let (digest, per_file) = digest_files(&files);
-            Ok::<_, ConfigErrors>((compiled, files, digest, per_file))
+            let held = held_files(&path, &compiled.snapshot);
+            Ok::<_, ConfigErrors>((compiled, files, digest, per_file, held))
         })
         .await;
         let now = unix_now();
         let metrics = &self.metrics;
         metrics.last_reload_unix.store(now, Ordering::Relaxed);
         let report = match loaded {
-            Ok(Ok((compiled, files, digest, per_file))) => {
+            Ok(Ok((compiled, files, digest, per_file, held))) => {
                 self.overrides.set_not_applied(compiled.not_applied);
                 let snap = compiled.snapshot;
                 let restart_needed = self.start_only.diff(&StartOnly::of(&snap));
                 let changed_files = {
                     let mut old = lock(&self.file_digests);
-                    let changed = changed_files(&old, &per_file);
-                    *old = per_file;
+                    let serving = hold(&old, per_file, &held);
+                    let changed = changed_files(&old, &serving);
+                    *old = serving;
                     changed
                 };
+                let errors = zone_errors(&snap);
+                log_warnings(&snap);
                 let old = self.shared.load_full();
                 // Runtime changes to the pool files (weights, members) make a new config as
                 // much as edited files do; drains and forces do not (they are not compiled).
                 let runtime_changed = !lock(&self.compiled_changes).same_config(&changes_now);
-                let changed = old.live.version.digest != digest || runtime_changed;
+                let changed = !changed_files.is_empty() || runtime_changed;
                 // The same files are the same generation: the snapshot is still rebuilt (the
-                // token file, which the digest leaves out, is re-read), its version is kept.
+                // token file, which the digest leaves out, is re-read), its version is kept. So
+                // are files only zones with errors read: each such zone keeps its previous
+                // version (or is not served), so nothing new serves.
                 let version = if changed {
                     let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                     version_of(generation, now, digest)
@@ -343,10 +364,13 @@ impl Reloader {
                 self.overrides.publish(serving);
                 *lock(&self.compiled_changes) = changes_now;
                 self.files.send_replace(files);
-                metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                let ok = errors.is_empty();
+                let counter = if ok { &metrics.reloads_ok } else { &metrics.reloads_partial };
+                counter.fetch_add(1, Ordering::Relaxed);
                 metrics.last_success_unix.store(now, Ordering::Relaxed);
-                metrics.last_reload_ok.store(1, Ordering::Relaxed);
-                metrics.last_reload_errors.store(0, Ordering::Relaxed);
+                metrics.last_reload_ok.store(u64::from(ok), Ordering::Relaxed);
+                metrics.last_reload_errors.store(errors.len() as u64, Ordering::Relaxed);
+                log_zone_errors(trigger, &errors);
                 let trig = trigger.as_str();
                 if changed {
                     let files = changed_files.join(", ");
@@ -356,19 +380,27 @@ impl Reloader {
                         (false, true) => format!("{files} and runtime changes"),
                         (false, false) => files.clone(),
                     };
-                    tracing::info!(trigger = trig, generation, files = %files, "config reloaded: {what} changed");
-                } else {
+                    tracing::info!(trigger = trig, generation, files = %files, zone_errors = errors.len(), "config reloaded: {what} changed");
+                } else if errors.is_empty() {
                     tracing::info!(
                         trigger = trig,
                         generation,
                         "config reloaded: no file changed; generation {generation} keeps serving"
+                    );
+                } else {
+                    tracing::info!(
+                        trigger = trig,
+                        generation,
+                        zone_errors = errors.len(),
+                        "config reloaded: no file changed but those of zones with errors; generation {generation} keeps serving"
                     );
                 }
                 for r in &restart_needed {
                     tracing::warn!(trigger = trig, "restart needed: {r}");
                 }
                 ReloadReport {
-                    ok: true,
+                    ok,
+                    published: true,
                     trigger,
                     at_unix: now,
                     at: rfc3339(now),
@@ -376,7 +408,7 @@ impl Reloader {
                     changed,
                     changed_files,
                     restart_needed,
-                    errors: Vec::new(),
+                    errors: reports(errors),
                 }
             }
             Ok(Err(errors)) => {
@@ -406,6 +438,7 @@ impl Reloader {
         metrics.last_reload_errors.store(errors.0.len() as u64, Ordering::Relaxed);
         ReloadReport {
             ok: false,
+            published: false,
             trigger,
             at_unix: now,
             at: rfc3339(now),
@@ -413,12 +446,35 @@ impl Reloader {
             changed: false,
             changed_files: Vec::new(),
             restart_needed: Vec::new(),
-            errors: errors
-                .0
-                .into_iter()
-                .map(|e| ErrorReport { file: e.file.display().to_string(), line: e.line, message: e.message })
-                .collect(),
+            errors: reports(errors.0),
         }
+    }
+}
+
+/// Every error of the zones that did not load into `snap`.
+fn zone_errors(snap: &Snapshot) -> Vec<config::ConfigError> {
+    snap.zones.problems().iter().flat_map(|p| p.errors.iter().cloned()).collect()
+}
+
+fn log_warnings(snap: &Snapshot) {
+    for w in snap.zones.zones().iter().flat_map(|z| z.warnings.iter()) {
+        tracing::warn!(file = %w.file.display(), line = w.line, warning = %w.message, "zone file");
+    }
+}
+
+fn log_zone_errors(trigger: Trigger, errors: &[config::ConfigError]) {
+    for e in errors {
+        tracing::error!(trigger = trigger.as_str(), file = %e.file.display(), line = e.line, error = %e.message, "zone not loaded; it keeps its previous version if it had one, else it is answered with SERVFAIL");
+    }
+}
+
+fn reports(errors: Vec<config::ConfigError>) -> Vec<ErrorReport> {
+    errors.iter().map(ErrorReport::from).collect()
+}
+
+impl From<&config::ConfigError> for ErrorReport {
+    fn from(e: &config::ConfigError) -> ErrorReport {
+        ErrorReport { file: e.file.display().to_string(), line: e.line, message: e.message.clone() }
     }
 }
 
@@ -462,6 +518,50 @@ pub fn config_files(path: &Path) -> Vec<PathBuf> {
     }
     files.extend(file.geoip.map(|g| g.database));
     files
+}
+
+/// `files` and the files the zones of `snap` `$INCLUDE`: watched and digested like the others.
+fn with_includes(mut files: Vec<PathBuf>, snap: &Snapshot) -> Vec<PathBuf> {
+    for f in snap.zones.zones().iter().flat_map(|z| z.files.iter().skip(1)) {
+        if !files.contains(f) {
+            files.push(f.clone());
+        }
+    }
+    files
+}
+
+/// The files that only zones with errors in `snap` read (their zone, pool and `$INCLUDE`d
+/// files): a change to them serves nothing new, since each such zone keeps its previous
+/// version or is not served.
+fn held_files(path: &Path, snap: &Snapshot) -> Vec<PathBuf> {
+    let problems = snap.zones.problems();
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(file) = parse_config(path, &text) else { return Vec::new() };
+    let failed = |z: &config::ZoneEntry| problems.iter().any(|p| p.origin == z.origin);
+    let files_of = |z: &config::ZoneEntry| {
+        let mut files = vec![z.file.clone()];
+        files.extend(z.pools.clone());
+        files.extend(snap.zones.get(&z.origin).into_iter().flat_map(|zone| zone.files.iter().cloned()));
+        files
+    };
+    let read_by_others: Vec<PathBuf> = file.zones.iter().filter(|z| !failed(z)).flat_map(files_of).collect();
+    let mut held: Vec<PathBuf> = file.zones.iter().filter(|z| failed(z)).flat_map(files_of).collect();
+    held.retain(|f| !read_by_others.contains(f));
+    held
+}
+
+/// `new`, with the digest the serving generation has for each file in `held` (the files of
+/// zones that keep their previous version), so that only changes that serve are counted.
+fn hold(serving: &[(PathBuf, String)], mut new: Vec<(PathBuf, String)>, held: &[PathBuf]) -> Vec<(PathBuf, String)> {
+    for (f, d) in &mut new {
+        if let Some((_, old)) = serving.iter().find(|(o, _)| o == f).filter(|_| held.contains(f)) {
+            d.clone_from(old);
+        }
+    }
+    new
 }
 
 /// `sha256:<hex>` over each file's name, length and bytes, in config order. A file that

@@ -2,7 +2,8 @@
 //! state, the override table, the last reload and the health service.
 //!
 //! ```text
-//! Shared<Serving> ─┬─ zones → pools → regions → members (effective health, probe state, answers, load)
+//! Shared<Serving> ─┬─ zones (loaded, stale or failed with file:line errors) → pools → regions → members
+//!                  │  (effective health, probe state, answers, load)
 //! Reloader ────────┼─ version (generation, digest), last reload (errors, restart needed)
 //! OverrideTable ───┼─ overrides (who, when, why; orphaned ones marked), runtime changes, audit tail
 //! Fleet ───────────┼─ etcd, nodes, every node's vote per (target, probe)
@@ -12,10 +13,11 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::http::AdminState;
-use super::reload::ReloadReport;
+use super::reload::{ErrorReport, ReloadReport};
 use crate::pool::{Content, FeedState, HealthView, LoadStatus, MemberId, MemberPolicy, RegionFeed, RegionPolicy};
 use crate::services::Transition;
 use crate::serving::{ConfigVersion, LiveHealth, Override, OverrideEntry, Serving};
+use crate::zone::{Signing, Zone, ZoneProblem};
 
 #[derive(Serialize)]
 pub struct StatusJson {
@@ -46,6 +48,16 @@ pub struct BuildJson {
 #[derive(Serialize)]
 pub struct ZoneJson {
     pub origin: String,
+    /// "loaded"; "stale": the last reload found errors and the previous version still serves;
+    /// "failed": never loaded, answered with SERVFAIL.
+    pub state: &'static str,
+    /// The errors of the last (re)load of this zone, file:line each (empty when loaded).
+    pub errors: Vec<ErrorReport>,
+    /// What the loader warned about in the serving version (mixed TTLs, no TTL given).
+    pub warnings: Vec<ErrorReport>,
+    /// "none" or "presigned" (`null` for a zone that never loaded).
+    pub signing: Option<&'static str>,
+    pub records: usize,
     pub pooled_names: Vec<NameJson>,
     pub pools: Vec<PoolJson>,
 }
@@ -239,8 +251,10 @@ pub fn collect(st: &AdminState) -> StatusJson {
                 regions,
             });
         }
-        zones.push(ZoneJson { origin: zone.origin.to_string(), pooled_names, pools: pj });
+        let problem = snap.zones.problems().iter().find(|p| p.origin == zone.origin);
+        zones.push(ZoneJson { pooled_names, pools: pj, ..zone_json(zone, problem) });
     }
+    zones.extend(snap.zones.problems().iter().filter(|p| !p.serving_previous).map(failed_zone_json));
     let last_reload = st.reloader.last();
     let health = st.reloader.services().health.as_ref();
     StatusJson {
@@ -254,6 +268,38 @@ pub fn collect(st: &AdminState) -> StatusJson {
         changes: super::changes::status_json(&st.changes),
         fleet: st.changes.fleet.as_ref().map(|f| f.status_json()),
         transitions: health.map(|h| h.recent_transitions()).unwrap_or_default(),
+    }
+}
+
+/// A served zone's own state: "stale" when its last (re)load failed and this is the previous
+/// version (`problem`), else "loaded"; its pools are filled in by the caller.
+fn zone_json(zone: &Zone, problem: Option<&ZoneProblem>) -> ZoneJson {
+    ZoneJson {
+        origin: zone.origin.to_string(),
+        state: if problem.is_some() { "stale" } else { "loaded" },
+        errors: problem.map(|p| p.errors.iter().map(ErrorReport::from).collect()).unwrap_or_default(),
+        warnings: zone.warnings.iter().map(ErrorReport::from).collect(),
+        signing: Some(match zone.signing {
+            Signing::None => "none",
+            Signing::Presigned => "presigned",
+        }),
+        records: zone.record_count(),
+        pooled_names: Vec::new(),
+        pools: Vec::new(),
+    }
+}
+
+/// A configured zone that never loaded: answered with SERVFAIL; its errors, file:line each.
+fn failed_zone_json(p: &ZoneProblem) -> ZoneJson {
+    ZoneJson {
+        origin: p.origin.to_string(),
+        state: "failed",
+        errors: p.errors.iter().map(ErrorReport::from).collect(),
+        warnings: Vec::new(),
+        signing: None,
+        records: 0,
+        pooled_names: Vec::new(),
+        pools: Vec::new(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Reload when a file of the config changes: gslbd.toml, the zone and pool files, the GeoIP
-//! database.
+//! Reload when a file of the config changes: gslbd.toml, the zone files (and the files they
+//! `$INCLUDE`), the pool files, the GeoIP database.
 //!
 //! The watch is on each file's *directory* (not the file): an update by atomic rename
 //! (`write tmp; mv tmp db.mmdb`) replaces the inode, which a watch on the old file would

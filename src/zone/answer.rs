@@ -2,34 +2,44 @@
 //! what a lookup produces and the encoder writes. Fixed capacity, on the stack.
 use std::net::IpAddr;
 
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::rr::rdata::{CNAME, NULL};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use super::rrset::RRset;
 
 /// One RRset of a reply section, borrowed (no record is copied to answer a query).
 #[derive(Clone, Copy, Debug)]
 pub enum Rrs<'a> {
-    /// Records of one owner and type from a zone. `owner` replaces the records' own owner
-    /// (the query name in the query's case, a CNAME target, a wildcard's synthesized name).
-    Records { owner: Option<&'a Name>, records: &'a [Record] },
+    /// An RRset of a zone, carrying `owner` (the query name in the query's case, a CNAME
+    /// target, a wildcard's synthesized name, or the owner as the zone file wrote it), and
+    /// its RRSIGs when they go with it (DO=1 and a signed zone).
+    Set { owner: &'a Name, set: &'a RRset, sigs: Option<&'a RRset> },
     /// A pooled name's A/AAAA answer: the reply's [`Reply::addrs`], all with this TTL.
     Addresses { owner: &'a Name, ttl: u32 },
-    /// A pooled name's CNAME hand-off to a regional load balancer.
+    /// A CNAME that is not in a zone: a pooled name's hand-off to a regional load balancer,
+    /// or the CNAME a DNAME synthesizes (RFC 6672 §3.1).
     Cname { owner: &'a Name, ttl: u32, target: &'a Name },
 }
 
-impl Rrs<'_> {
+impl<'a> Rrs<'a> {
+    /// A zone RRset without signatures.
+    pub fn set(owner: &'a Name, set: &'a RRset) -> Rrs<'a> {
+        Rrs::Set { owner, set, sigs: None }
+    }
+
     /// The records of the RRset, for explain and tests (allocates; never on the query path).
+    /// Zone data is read back from its wire form by hickory; a type hickory cannot read is
+    /// shown in RFC 3597 form.
     pub fn to_records(&self, addrs: &[IpAddr]) -> Vec<Record> {
         match *self {
-            Rrs::Records { owner, records } => records
-                .iter()
-                .map(|r| {
-                    let mut r = r.clone();
-                    if let Some(o) = owner {
-                        r.name = o.clone();
-                    }
-                    r
-                })
-                .collect(),
+            Rrs::Set { owner, set, sigs } => {
+                let mut out = wire_records(owner, set);
+                if let Some(s) = sigs {
+                    out.extend(wire_records(owner, s));
+                }
+                out
+            }
             Rrs::Addresses { owner, ttl } => addrs
                 .iter()
                 .map(|a| {
@@ -41,26 +51,45 @@ impl Rrs<'_> {
                 })
                 .collect(),
             Rrs::Cname { owner, ttl, target } => {
-                vec![Record::from_rdata(
-                    owner.clone(),
-                    ttl,
-                    RData::CNAME(hickory_proto::rr::rdata::CNAME(target.clone())),
-                )]
+                vec![Record::from_rdata(owner.clone(), ttl, RData::CNAME(CNAME(target.clone())))]
             }
         }
     }
 }
 
-/// The most RRsets one section holds. An answer is at most a CNAME chain of 12, its end,
-/// and a pooled hand-off's chain (27); glue beyond this many RRsets is left out of the
-/// additional section (which may always be cut, RFC 2181 §9).
+/// hickory records from a zone RRset's wire form.
+fn wire_records(owner: &Name, set: &RRset) -> Vec<Record> {
+    set.rdatas()
+        .map(|rdata| {
+            let mut buf = Vec::with_capacity(rdata.len() + 64);
+            for l in owner.iter() {
+                buf.push(l.len() as u8);
+                buf.extend_from_slice(l);
+            }
+            buf.push(0);
+            buf.extend_from_slice(&u16::from(set.rtype).to_be_bytes());
+            buf.extend_from_slice(&1u16.to_be_bytes());
+            buf.extend_from_slice(&set.ttl.to_be_bytes());
+            buf.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            buf.extend_from_slice(rdata);
+            Record::read(&mut BinDecoder::new(&buf)).unwrap_or_else(|_| {
+                let code = RecordType::from(u16::from(set.rtype));
+                Record::from_rdata(owner.clone(), set.ttl, RData::Unknown { code, rdata: NULL::with(rdata.to_vec()) })
+            })
+        })
+        .collect()
+}
+
+/// The most RRsets one section holds. An answer is at most a CNAME/DNAME chain of 12 (a
+/// DNAME step adds two), its end, and a pooled hand-off's chain; glue beyond this many RRsets
+/// is left out of the additional section (which may always be cut, RFC 2181 §9).
 pub const SECTION_CAP: usize = 32;
 
 /// A fixed-capacity list of RRsets: a reply section, on the stack.
 #[derive(Clone, Copy, Debug)]
 pub struct Section<'a> {
     len: usize,
-    items: [Rrs<'a>; SECTION_CAP],
+    items: [Option<Rrs<'a>>; SECTION_CAP],
 }
 
 impl Default for Section<'_> {
@@ -71,13 +100,13 @@ impl Default for Section<'_> {
 
 impl<'a> Section<'a> {
     pub const fn new() -> Section<'a> {
-        Section { len: 0, items: [Rrs::Records { owner: None, records: &[] }; SECTION_CAP] }
+        Section { len: 0, items: [None; SECTION_CAP] }
     }
     /// Adds an RRset; false (and nothing added) when the section is full.
     pub fn push(&mut self, r: Rrs<'a>) -> bool {
         match self.items.get_mut(self.len) {
             Some(slot) => {
-                *slot = r;
+                *slot = Some(r);
                 self.len += 1;
                 true
             }
@@ -85,35 +114,22 @@ impl<'a> Section<'a> {
         }
     }
     pub fn extend(&mut self, other: &Section<'a>) {
-        for r in other.as_slice() {
+        for r in other.iter() {
             self.push(*r);
         }
     }
-    pub fn as_slice(&self) -> &[Rrs<'a>] {
-        &self.items[..self.len.min(SECTION_CAP)]
+    /// The RRsets, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Rrs<'a>> {
+        self.items[..self.len.min(SECTION_CAP)].iter().flatten()
+    }
+    pub fn len(&self) -> usize {
+        self.len
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Whether this exact RRset (same records in memory) is already in the section.
-    pub fn contains_records(&self, records: &[Record]) -> bool {
-        self.as_slice().iter().any(|r| matches!(r, Rrs::Records { records: x, .. } if std::ptr::eq(*x, records)))
-    }
-    /// Groups `records` into RRsets (consecutive records of one owner and type), owners kept.
-    pub fn from_records(records: &'a [Record]) -> Section<'a> {
-        let mut s = Section::new();
-        let mut i = 0;
-        while i < records.len() {
-            let mut j = i + 1;
-            while j < records.len()
-                && records[j].name == records[i].name
-                && records[j].record_type() == records[i].record_type()
-            {
-                j += 1;
-            }
-            s.push(Rrs::Records { owner: None, records: &records[i..j] });
-            i = j;
-        }
-        s
+    /// Whether this very RRset (the same one in memory) is already in the section.
+    pub fn contains(&self, set: &RRset) -> bool {
+        self.iter().any(|r| matches!(r, Rrs::Set { set: x, .. } if std::ptr::eq(*x, set)))
     }
 }

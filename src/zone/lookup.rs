@@ -1,11 +1,21 @@
-//! The RFC 1034 §4.3.2 / RFC 4592 answer to one query from the zones' static data: exact
-//! matches, CNAME chains, wildcards, referrals with glue and negative answers with the SOA.
-//! Lookups return references into the zones; nothing here allocates.
+//! The RFC 1034 §4.3.2 answer to one query from the zones' static data: exact matches,
+//! CNAME chains (a loop stops at the first repeat), DNAME substitution (RFC 6672 §3.2),
+//! RFC 4592 wildcards, referrals with glue, and negative answers with the SOA; for a
+//! pre-signed zone and DO=1, the RRSIGs and NSEC/NSEC3 proofs (RFC 4035 §3.1).
+//! Lookups return references into the zones; nothing here allocates (but for names over
+//! 32 octets, which hickory keeps on the heap).
+use std::cell::OnceCell;
+
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::answer::{Rrs, Section};
-use super::tree::{Found, RRset, Zone, ZoneSet};
+use super::dnssec::Signing;
+use super::proof;
+use super::rrset::RRset;
+use super::set::{ZoneChoice, ZoneSet};
+use super::tree::{Found, Node, Zone};
 use crate::pool::PoolId;
 
 /// The answer to one query from static zone data, before EDNS and encoding. Every RRset is
@@ -31,130 +41,277 @@ pub struct Pooled<'a> {
     pub owner: &'a Name,
 }
 
+/// CNAME and DNAME chains inside the zone are followed at most this far.
+pub const MAX_CNAME_CHAIN: usize = 12;
+
+/// The names a lookup makes up (the targets of DNAME substitutions), kept by the caller for
+/// as long as the answer that borrows them: on the stack, one per step of a chain.
+#[derive(Debug, Default)]
+pub struct Synthesized {
+    names: [OnceCell<Name>; MAX_CNAME_CHAIN],
+}
+
+impl Synthesized {
+    fn keep(&self, name: Name) -> Option<&Name> {
+        let slot = self.names.iter().find(|c| c.get().is_none())?;
+        Some(slot.get_or_init(|| name))
+    }
+}
+
 impl<'a> Lookup<'a> {
-    pub fn refused() -> Lookup<'a> {
+    fn empty(rcode: ResponseCode, authoritative: bool) -> Lookup<'a> {
         Lookup {
-            rcode: ResponseCode::Refused,
-            authoritative: false,
+            rcode,
+            authoritative,
             answer: Section::new(),
             authority: Section::new(),
             additional: Section::new(),
             pooled: None,
         }
     }
+    pub fn refused() -> Lookup<'a> {
+        Lookup::empty(ResponseCode::Refused, false)
+    }
+    /// A configured zone that is not served (its files had errors): SERVFAIL, no AA.
+    pub fn servfail() -> Lookup<'a> {
+        Lookup::empty(ResponseCode::ServFail, false)
+    }
     /// The answer, authority and additional records, owners filled in (for explain and
     /// tests: this allocates). `addrs` are the pooled addresses of an `Rrs::Addresses`.
     pub fn records(&self, addrs: &[std::net::IpAddr]) -> [Vec<Record>; 3] {
-        let flat = |s: &Section<'_>| s.as_slice().iter().flat_map(|r| r.to_records(addrs)).collect::<Vec<_>>();
+        let flat = |s: &Section<'_>| s.iter().flat_map(|r| r.to_records(addrs)).collect::<Vec<_>>();
         [flat(&self.answer), flat(&self.authority), flat(&self.additional)]
     }
 }
 
-/// CNAME chains inside the zone are followed at most this far (loops end here too).
-const MAX_CNAME_CHAIN: usize = 12;
-
 /// Answers `qname`/`qtype` from the zone set. `qname` keeps the query's letter case,
-/// which is used for the owner of answers at the query name (RFC 4343).
-pub fn lookup<'a>(zones: &'a ZoneSet, qname: &'a Name, qtype: RecordType) -> Lookup<'a> {
-    let Some((zone_index, zone)) = zones.zone_for(qname) else {
-        return Lookup::refused();
+/// which is used for the owner of answers at the query name (RFC 4343). `dnssec_ok` is the
+/// query's DO bit; `synth` holds the names DNAME substitution makes.
+pub fn lookup<'a>(
+    zones: &'a ZoneSet,
+    qname: &'a Name,
+    qtype: RecordType,
+    dnssec_ok: bool,
+    synth: &'a Synthesized,
+) -> Lookup<'a> {
+    let (zone_index, zone) = match zones.zone_for(qname, qtype) {
+        ZoneChoice::Zone(i, z) => (i, z),
+        ZoneChoice::Failed(_) => return Lookup::servfail(),
+        ZoneChoice::None => return Lookup::refused(),
     };
-    let mut out = Lookup { rcode: ResponseCode::NoError, authoritative: true, ..Lookup::refused() };
-    let negative = |out: &mut Lookup<'a>| {
-        out.authority.push(Rrs::Records { owner: None, records: std::slice::from_ref(zone.negative_soa()) });
+    let mut w = Walk {
+        zone,
+        zone_index,
+        qtype,
+        dnssec: dnssec_ok && zone.signing == Signing::Presigned,
+        out: Lookup::empty(ResponseCode::NoError, true),
     };
+    let mut visited: [Option<&'a Name>; MAX_CNAME_CHAIN] = [None; MAX_CNAME_CHAIN];
     let mut name: &'a Name = qname;
-    for _ in 0..MAX_CNAME_CHAIN {
-        let node = match zone.find(name, qtype) {
-            Found::Exact(n) | Found::Wildcard(n) => n,
+    for step in 0..MAX_CNAME_CHAIN {
+        visited[step] = Some(name);
+        let next = match zone.find(name, qtype) {
             Found::Delegation(cut, node) => {
-                // A referral (RFC 1034 §4.3.2 step 3b). After a CNAME the answer stays authoritative.
-                if out.answer.is_empty() {
-                    out.authoritative = false;
-                }
-                if let Some(ns) = node.rrset(RecordType::NS) {
-                    out.authority.push(Rrs::Records { owner: None, records: &ns.records });
-                    add_glue(zone, ns, Some(cut), &mut out.additional);
-                }
-                return out;
+                w.referral(cut, node);
+                None
             }
-            Found::NxDomain => {
-                out.rcode = ResponseCode::NXDomain;
-                negative(&mut out);
-                return out;
+            Found::NxDomain { encloser } => {
+                // RFC 6604: the rcode is that of the last name of a chain.
+                w.out.rcode = ResponseCode::NXDomain;
+                w.negative();
+                if w.dnssec {
+                    proof::no_name(zone, name, encloser, &mut w.out.authority);
+                }
+                None
             }
+            Found::Dname(owner, node) => w.dname(name, owner, node, synth),
+            Found::Exact(_, node) => w.at_node(name, node, None),
+            Found::Wildcard { source, node, encloser } => w.at_node(name, node, Some((source, encloser))),
         };
-        // Records at the node carry the name asked for: the query's case, or the name a
-        // wildcard synthesizes (RFC 4592).
-        let at_name = |records: &'a [Record]| Rrs::Records { owner: Some(name), records };
+        match next {
+            // Follow a target in this zone, unless the chain has been there: a loop ends at
+            // the first repeat, each record once.
+            Some(target) if zone.origin.zone_of(target) && !visited[..=step].iter().flatten().any(|v| *v == target) => {
+                name = target;
+            }
+            _ => return w.out,
+        }
+    }
+    // The chain is too long: return what was collected (RFC 1034 §3.6.2 leaves it to the resolver).
+    w.out
+}
+
+/// The first `prefix` labels of `name` followed by `target` (RFC 6672 §2.2), or `None` when
+/// that is longer than 255 octets. Built in wire form on the stack (no heap for names under
+/// 32 octets, like [`super::tree::ancestor`]).
+fn substitute(name: &Name, prefix: usize, target: &Name) -> Option<Name> {
+    let mut buf = [0u8; 255];
+    let mut len = 0;
+    for label in name.iter().take(prefix).chain(target.iter()) {
+        let end = len + 1 + label.len();
+        // The root label still has to fit after this one.
+        if end >= buf.len() {
+            return None;
+        }
+        buf[len] = label.len() as u8;
+        buf[len + 1..end].copy_from_slice(label);
+        len = end;
+    }
+    Name::read(&mut BinDecoder::new(&buf[..=len])).ok()
+}
+
+/// The state of one lookup as it walks a chain in one zone.
+struct Walk<'a> {
+    zone: &'a Zone,
+    zone_index: usize,
+    qtype: RecordType,
+    /// DO=1 and a signed zone: RRSIGs and denial proofs go in.
+    dnssec: bool,
+    out: Lookup<'a>,
+}
+
+impl<'a> Walk<'a> {
+    /// An RRset as it goes out: with its RRSIGs when the query asked for DNSSEC.
+    fn rrs(&self, owner: &'a Name, set: &'a RRset) -> Rrs<'a> {
+        Rrs::Set { owner, set, sigs: if self.dnssec { set.sigs.as_deref() } else { None } }
+    }
+
+    fn negative(&mut self) {
+        let (apex, soa) = self.zone.negative_soa();
+        let soa = self.rrs(apex, soa);
+        self.out.authority.push(soa);
+    }
+
+    /// A referral (RFC 1034 §4.3.2 step 3b), with the DS or the proof that there is none
+    /// (RFC 4035 §3.1.4). After a CNAME the answer stays authoritative.
+    fn referral(&mut self, cut: &'a Name, node: &'a Node) {
+        if self.out.answer.is_empty() {
+            self.out.authoritative = false;
+        }
+        let Some(ns) = node.rrset(RecordType::NS) else { return };
+        self.out.authority.push(Rrs::set(cut, ns));
+        if self.dnssec {
+            match node.rrset(RecordType::DS) {
+                Some(ds) => {
+                    let ds = self.rrs(cut, ds);
+                    self.out.authority.push(ds);
+                }
+                None => proof::no_type(self.zone, cut, &mut self.out.authority),
+            }
+        }
+        self.glue(ns, Some(cut));
+    }
+
+    /// A DNAME above `name` (RFC 6672 §3.2): the DNAME, then the CNAME it synthesizes from
+    /// `name` (the DNAME's TTL, unsigned), whose target the chain follows; YXDOMAIN when the
+    /// new name would be longer than 255 octets.
+    fn dname(&mut self, name: &'a Name, owner: &'a Name, node: &'a Node, synth: &'a Synthesized) -> Option<&'a Name> {
+        let dname = node.rrset(RecordType::DNAME)?;
+        let rrs = self.rrs(owner, dname);
+        self.out.answer.push(rrs);
+        let target = dname.target()?;
+        let prefix = name.iter().count() - owner.iter().count();
+        let Some(new) = substitute(name, prefix, target).and_then(|n| synth.keep(n)) else {
+            self.out.rcode = ResponseCode::YXDomain;
+            return None;
+        };
+        self.out.answer.push(Rrs::Cname { owner: name, ttl: dname.ttl, target: new });
+        // A query for the CNAME itself has its answer (RFC 1034 §4.3.2 step 3a).
+        (self.qtype != RecordType::CNAME).then_some(new)
+    }
+
+    /// The answer at an existing node or a wildcard's (`wild`: its owner and the closest
+    /// encloser), with `name` as the owner. Returns the CNAME target to follow, if any.
+    fn at_node(&mut self, name: &'a Name, node: &'a Node, wild: Option<(&'a Name, &'a Name)>) -> Option<&'a Name> {
+        let qtype = self.qtype;
+        if qtype == RecordType::RRSIG {
+            // The signatures themselves, asked for by type: like Knot, one RRset of them, the
+            // RRSIGs over the type with the lowest number (RFC 8482 §4.2 lets ANY answer one
+            // RRset; RRSIG queries are no more useful in full).
+            match node.first_signatures() {
+                Some(s) => {
+                    self.out.answer.push(Rrs::set(name, s));
+                }
+                None => self.no_type(name, wild),
+            }
+            return None;
+        }
         if let Some(cname) = node.rrset(RecordType::CNAME)
             && qtype != RecordType::CNAME
+            && node.rrset(qtype).is_none()
         {
-            out.answer.push(at_name(&cname.records));
-            let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else { break };
-            let target = &target.0;
-            if !zone.origin.zone_of(target) {
-                return out; // out of zone: the resolver follows it
-            }
-            name = target;
-            continue;
+            // (Beside a CNAME only NSEC and RRSIG may be, RFC 4035 §2.5: asked for, they are answered.)
+            let rrs = self.rrs(name, cname);
+            self.out.answer.push(rrs);
+            self.wildcard_proof(name, wild);
+            // ANY matches the CNAME itself (RFC 1034 §4.3.2 step 3a): not followed.
+            return if qtype == RecordType::ANY { None } else { cname.target() };
         }
         if let Some(pool) = node.pool
             && matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::ANY)
         {
-            out.pooled = Some(Pooled { zone: zone_index, pool, owner: name });
-            return out;
+            self.out.pooled = Some(Pooled { zone: self.zone_index, pool, owner: name });
+            return None;
         }
-        if qtype == RecordType::ANY {
-            // RFC 8482 §4.2: answer with one RRset of the name.
-            match node.rrsets.first() {
-                Some(set) => {
-                    out.answer.push(at_name(&set.records));
-                }
-                None => negative(&mut out),
-            }
-            return out;
-        }
-        match node.rrset(qtype) {
+        // ANY: one RRset of the name (RFC 8482 §4.2).
+        let set = if qtype == RecordType::ANY { node.rrsets.first() } else { node.rrset(qtype) };
+        match set {
             Some(set) => {
-                out.answer.push(at_name(&set.records));
+                let rrs = self.rrs(name, set);
+                self.out.answer.push(rrs);
+                self.wildcard_proof(name, wild);
                 if matches!(qtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
-                    add_glue(zone, set, None, &mut out.additional);
+                    self.glue(set, None);
                 }
             }
-            None => negative(&mut out),
+            None => self.no_type(name, wild),
         }
-        return out;
+        None
     }
-    // The chain is too long or loops: return what was collected (RFC 1034 §3.6.2 leaves it to the resolver).
-    out
-}
 
-/// Adds the A and AAAA records of in-zone targets of NS, MX or SRV records.
-/// For a referral, `cut` is the delegation point: glue at or below it is served although it is occluded.
-fn add_glue<'a>(zone: &'a Zone, set: &'a RRset, cut: Option<&Name>, additional: &mut Section<'a>) {
-    for r in &set.records {
-        let target = match &r.data {
-            RData::NS(ns) => &ns.0,
-            RData::MX(mx) => &mx.exchange,
-            RData::SRV(srv) => &srv.target,
-            _ => continue,
-        };
-        if !zone.origin.zone_of(target) {
-            continue;
+    /// NODATA: the SOA, and with DNSSEC the proof that the type is absent.
+    fn no_type(&mut self, name: &'a Name, wild: Option<(&'a Name, &'a Name)>) {
+        self.negative();
+        if !self.dnssec {
+            return;
         }
-        // Data below another delegation point is not ours to give, except glue of this cut.
-        if let Found::Delegation(c, _) = zone.find(target, RecordType::A)
-            && cut.is_none_or(|cut| !cut.zone_of(c))
-        {
-            continue;
+        match wild {
+            None => proof::no_type(self.zone, name, &mut self.out.authority),
+            Some((source, encloser)) => {
+                proof::wildcard_no_type(self.zone, name, encloser, source, &mut self.out.authority)
+            }
         }
-        let Some(node) = zone.node(target) else { continue };
-        for t in [RecordType::A, RecordType::AAAA] {
-            if let Some(addrs) = node.rrset(t) {
-                // Two records naming one target: its addresses once.
-                if !additional.contains_records(&addrs.records) {
-                    additional.push(Rrs::Records { owner: None, records: &addrs.records });
+    }
+
+    fn wildcard_proof(&mut self, name: &'a Name, wild: Option<(&'a Name, &'a Name)>) {
+        if let (true, Some((_, encloser))) = (self.dnssec, wild) {
+            proof::wildcard_answer(self.zone, name, encloser, &mut self.out.authority);
+        }
+    }
+
+    /// Adds the A and AAAA records of in-zone targets of NS, MX or SRV records. For a
+    /// referral, `cut` is the delegation point: glue at or below it is served although it is
+    /// occluded.
+    fn glue(&mut self, set: &'a RRset, cut: Option<&Name>) {
+        let zone = self.zone;
+        for target in set.targets() {
+            if !zone.origin.zone_of(target) {
+                continue;
+            }
+            // Data below another delegation point is not ours to give, except glue of this cut.
+            if let Found::Delegation(c, _) = zone.find(target, RecordType::A)
+                && cut.is_none_or(|cut| !cut.zone_of(c))
+            {
+                continue;
+            }
+            let Some((owner, node)) = zone.entry(target) else { continue };
+            for t in [RecordType::A, RecordType::AAAA] {
+                if let Some(addrs) = node.rrset(t)
+                    && !self.out.additional.contains(addrs)
+                {
+                    // Two records naming one target: its addresses once.
+                    let rrs = self.rrs(owner, addrs);
+                    self.out.additional.push(rrs);
                 }
             }
         }

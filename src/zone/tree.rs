@@ -3,27 +3,25 @@
 //! A zone is a hash map from owner name to node. Every name between the apex and an
 //! owner exists as a node too (an empty non-terminal when it holds no RRsets), so the
 //! closest encloser of any query name is found by walking its ancestors ([`Zone::find`]).
+//! Keys compare without letter case (hickory's `Name`); each key keeps the case the zone
+//! file first wrote it in, which is the owner the records go out with.
 use std::collections::HashMap;
 
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
+use super::dnssec::{Denial, Signing};
 use super::hash::NameHash;
-use super::parse::SourceRecord;
+use super::rrset::RRset;
 use crate::diag::ConfigError;
 use crate::pool::{PoolId, Pools};
-
-/// The records of one owner name and type, all with one TTL.
-#[derive(Clone, Debug)]
-pub struct RRset {
-    pub rtype: RecordType,
-    pub ttl: u32,
-    pub records: Vec<Record>,
-}
 
 /// An owner name's RRsets, and what the name is in the tree.
 #[derive(Clone, Debug, Default)]
 pub struct Node {
+    /// One RRset per type, in the order the zone file first wrote each. RRSIGs hang off the
+    /// RRset they cover ([`RRset::sigs`]); an RRSIG whose covered type has no RRset here is
+    /// kept as an RRset of type RRSIG (one per type covered).
     pub rrsets: Vec<RRset>,
     /// Set when the node holds NS and is not the apex: everything at and below it is delegated.
     pub delegation: bool,
@@ -39,157 +37,72 @@ impl Node {
     pub fn is_empty_nonterminal(&self) -> bool {
         self.rrsets.is_empty() && self.pool.is_none()
     }
+    /// The RRSIG RRset at this name over the type with the lowest number (what a query for
+    /// type RRSIG gets), among those hanging off the RRsets and those covering no RRset here.
+    pub fn first_signatures(&self) -> Option<&RRset> {
+        let covered = |s: &RRset| s.rdatas().next().and_then(|r| r.get(..2)).map(|b| u16::from_be_bytes([b[0], b[1]]));
+        self.rrsets
+            .iter()
+            .filter_map(|s| if s.rtype == RecordType::RRSIG { Some(s) } else { s.sigs.as_deref() })
+            .min_by_key(|s| covered(s))
+    }
 }
 
-/// One zone, validated: exactly one SOA at the apex, NS at the apex, no CNAME beside other data.
+/// One zone, validated: one SOA at the apex, NS at the apex, no CNAME beside other data,
+/// nothing below a DNAME (the loader's checks, [`super::master`]).
 #[derive(Debug)]
 pub struct Zone {
     pub origin: Name,
     /// The pools of this zone's pooled names (empty when the zone has no pool file).
     pub pools: Pools,
-    nodes: HashMap<Name, Node, NameHash>,
-    /// The SOA record, with its TTL already lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
-    negative_soa: Record,
-    soa: Record,
+    pub signing: Signing,
+    /// What the loader warned about (mixed TTLs in an RRset, no TTL given), file:line each.
+    pub warnings: Vec<ConfigError>,
+    /// The files the zone was read from: its zone file, then each `$INCLUDE`d file.
+    pub files: Vec<std::path::PathBuf>,
+    pub(super) nodes: HashMap<Name, Node, NameHash>,
+    /// The SOA RRset with its TTL lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
+    pub(super) negative_soa: RRset,
+    /// The NSEC or NSEC3 chain of a pre-signed zone.
+    pub(super) denial: Denial,
+    /// Whether the apex holds a DNAME (then every name below it is redirected).
+    pub(super) apex_dname: bool,
 }
 
 /// How a query name relates to the zone's data: the result of the tree walk.
 #[derive(Debug)]
 pub enum Found<'z> {
-    /// The name exists (possibly as an empty non-terminal).
-    Exact(&'z Node),
-    /// The name does not exist but the wildcard `*.<closest encloser>` does.
-    Wildcard(&'z Node),
-    /// The name is at or below a delegation point (not counting DS at the point itself).
+    /// The name exists (possibly as an empty non-terminal), with its owner as stored.
+    Exact(&'z Name, &'z Node),
+    /// The name does not exist but the wildcard `source` = `*.<encloser>` does (RFC 4592).
+    Wildcard { source: &'z Name, node: &'z Node, encloser: &'z Name },
+    /// The name is at or below a delegation point (not counting DS at the point itself: the
+    /// parent's data, RFC 4035 §2.4).
     Delegation(&'z Name, &'z Node),
-    /// The name does not exist and no wildcard covers it.
-    NxDomain,
+    /// The name is below a DNAME owner (RFC 6672 §2.3; a DNAME does not redirect its own name).
+    Dname(&'z Name, &'z Node),
+    /// The name does not exist and no wildcard covers it; `encloser` is its closest encloser.
+    NxDomain { encloser: &'z Name },
 }
 
 impl Zone {
-    /// Builds a zone from parsed records, reporting every structural problem with its line.
-    pub fn build(origin: Name, records: Vec<SourceRecord>) -> Result<Zone, Vec<ConfigError>> {
-        let mut errors = Vec::new();
-        let mut nodes: HashMap<Name, Node, NameHash> = HashMap::with_hasher(NameHash::new());
-        nodes.insert(origin.clone(), Node::default());
-        let mut soa: Option<(Record, usize)> = None;
-        let mut first_file = None;
-        // Lines where each (owner, type) first appeared, for CNAME conflict reports.
-        let mut cname_line: HashMap<Name, (std::sync::Arc<std::path::Path>, usize)> = HashMap::new();
-        for sr in records {
-            if first_file.is_none() {
-                first_file = Some(sr.file.to_path_buf());
-            }
-            let rec = sr.record;
-            let owner = rec.name.clone();
-            if !origin.zone_of(&owner) {
-                errors.push(ConfigError::new(
-                    sr.file.as_ref(),
-                    sr.line,
-                    format!("{owner} is outside the zone {origin}"),
-                ));
-                continue;
-            }
-            let rtype = rec.record_type();
-            if rtype == RecordType::SOA {
-                if owner != origin {
-                    errors.push(ConfigError::new(
-                        sr.file.as_ref(),
-                        sr.line,
-                        format!("SOA at {owner}: an SOA belongs only at the zone apex {origin}"),
-                    ));
-                    continue;
-                }
-                if let Some((_, l)) = &soa {
-                    errors.push(ConfigError::new(
-                        sr.file.as_ref(),
-                        sr.line,
-                        format!("second SOA record (the first is on line {l})"),
-                    ));
-                    continue;
-                }
-                soa = Some((rec.clone(), sr.line));
-            }
-            if rtype == RecordType::CNAME {
-                cname_line.entry(owner.clone()).or_insert((sr.file.clone(), sr.line));
-            }
-            if !nodes.contains_key(&owner) {
-                // Create the owner and the empty non-terminals up to the first name that exists.
-                nodes.insert(owner.clone(), Node::default());
-                let mut n = labels(&owner) - 1;
-                while n > labels(&origin) {
-                    let a = ancestor(&owner, n);
-                    if nodes.contains_key(&a) {
-                        break;
-                    }
-                    nodes.insert(a, Node::default());
-                    n -= 1;
-                }
-            }
-            let Some(node) = nodes.get_mut(&owner) else { continue };
-            match node.rrsets.iter_mut().find(|r| r.rtype == rtype) {
-                Some(set) => {
-                    if set.records.iter().any(|r| r.data == rec.data) {
-                        continue; // a duplicate record is one record (RFC 2181 §5)
-                    }
-                    if rtype == RecordType::CNAME {
-                        errors.push(ConfigError::new(
-                            sr.file.as_ref(),
-                            sr.line,
-                            format!("{owner}: a name can have only one CNAME"),
-                        ));
-                        continue;
-                    }
-                    // RFC 2181 §5.2: one TTL per RRset; the first record's TTL is used.
-                    let mut rec = rec;
-                    rec.ttl = set.ttl;
-                    set.records.push(rec);
-                }
-                None => node.rrsets.push(RRset { rtype, ttl: rec.ttl, records: vec![rec] }),
-            }
-        }
-        let file = first_file.unwrap_or_default();
-        // CNAME and other data (RFC 1034 §3.6.2, RFC 2181 §10.1).
-        for (name, node) in &nodes {
-            if node.rrset(RecordType::CNAME).is_some() && node.rrsets.len() > 1 {
-                let (f, l) = cname_line.get(name).map(|(f, l)| (f.to_path_buf(), *l)).unwrap_or((file.clone(), 0));
-                errors.push(ConfigError::new(f, l, format!("{name} has a CNAME and other data")));
-            }
-        }
-        let apex = nodes.get(&origin).expect("apex inserted");
-        if apex.rrset(RecordType::NS).is_none() {
-            errors.push(ConfigError::new(&file, 0, format!("zone {origin} has no NS records at its apex")));
-        }
-        let Some((soa, _)) = soa else {
-            errors.push(ConfigError::new(&file, 0, format!("zone {origin} has no SOA record at its apex")));
-            errors.sort_by_key(|e| e.line);
-            return Err(errors);
-        };
-        if !errors.is_empty() {
-            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-            return Err(errors);
-        }
-        for (name, node) in nodes.iter_mut() {
-            node.delegation = *name != origin && node.rrset(RecordType::NS).is_some();
-        }
-        let minimum = match &soa.data {
-            RData::SOA(s) => s.minimum,
-            _ => soa.ttl,
-        };
-        let mut negative_soa = soa.clone();
-        negative_soa.ttl = soa.ttl.min(minimum);
-        Ok(Zone { origin, pools: Pools::default(), nodes, negative_soa, soa })
+    /// The SOA RRset, with the owner it is served under.
+    pub fn soa(&self) -> Option<(&Name, &RRset)> {
+        let (apex, node) = self.nodes.get_key_value(&self.origin)?;
+        Some((apex, node.rrset(RecordType::SOA)?))
     }
-
-    pub fn soa(&self) -> &Record {
-        &self.soa
-    }
-    /// The SOA for the authority section of NXDOMAIN and NODATA answers.
-    pub fn negative_soa(&self) -> &Record {
-        &self.negative_soa
+    /// The apex owner (as the zone file wrote it) and the SOA for the authority section of
+    /// NXDOMAIN and NODATA answers.
+    pub fn negative_soa(&self) -> (&Name, &RRset) {
+        let apex = self.nodes.get_key_value(&self.origin).map(|(k, _)| k).unwrap_or(&self.origin);
+        (apex, &self.negative_soa)
     }
     pub fn node(&self, name: &Name) -> Option<&Node> {
         self.nodes.get(name)
+    }
+    /// The node and its owner as stored (the zone file's letter case).
+    pub fn entry(&self, name: &Name) -> Option<(&Name, &Node)> {
+        self.nodes.get_key_value(name)
     }
     pub fn node_mut(&mut self, name: &Name) -> Option<&mut Node> {
         self.nodes.get_mut(name)
@@ -201,22 +114,38 @@ impl Zone {
             self.nodes.entry(ancestor(name, n)).or_default();
             n -= 1;
         }
-        self.nodes.get_mut(name).expect("inserted above")
+        self.nodes.entry(name.clone()).or_default()
     }
     pub fn names(&self) -> impl Iterator<Item = (&Name, &Node)> {
         self.nodes.iter()
     }
     pub fn record_count(&self) -> usize {
-        self.nodes.values().flat_map(|n| n.rrsets.iter()).map(|s| s.records.len()).sum()
+        self.nodes
+            .values()
+            .flat_map(|n| n.rrsets.iter())
+            .map(|s| s.len() + s.sigs.as_ref().map_or(0, |g| g.len()))
+            .sum()
+    }
+    /// The NSEC/NSEC3 chain (empty for an unsigned zone).
+    pub fn denial(&self) -> &Denial {
+        &self.denial
     }
 
     /// Walks from the apex down to `qname` (which must be in the zone), stopping at a
-    /// delegation or at the first missing name. A DS query at a delegation point is
-    /// answered from this (the parent) side, so it does not stop there.
+    /// delegation, at a DNAME above the name, or at the first missing name. A DS query at a
+    /// delegation point is answered from this (the parent) side, so it does not stop there.
+    /// (An NSEC query there gets the referral, as from Knot: the cut's NSEC goes out only as
+    /// a proof.)
     pub fn find(&self, qname: &Name, qtype: RecordType) -> Found<'_> {
         let top = labels(&self.origin);
         let bottom = labels(qname);
-        let mut encloser = &self.origin;
+        let Some((apex, apex_node)) = self.nodes.get_key_value(&self.origin) else {
+            return Found::NxDomain { encloser: &self.origin };
+        };
+        if self.apex_dname && bottom > top {
+            return Found::Dname(apex, apex_node);
+        }
+        let mut encloser = apex;
         for n in top + 1..=bottom {
             let above;
             let name = if n == bottom {
@@ -230,20 +159,24 @@ impl Zone {
                     if node.delegation && !(n == bottom && qtype == RecordType::DS) {
                         return Found::Delegation(key, node);
                     }
+                    if n < bottom && node.rrset(RecordType::DNAME).is_some() {
+                        return Found::Dname(key, node);
+                    }
                     encloser = key;
                 }
                 None => {
                     // RFC 4592 §3.3.1: the source of synthesis is *.<closest encloser>.
-                    return match encloser.prepend_label("*").ok().and_then(|w| self.nodes.get(&w)) {
-                        Some(w) => Found::Wildcard(w),
-                        None => Found::NxDomain,
+                    let wild = encloser.prepend_label("*").ok();
+                    return match wild.as_ref().and_then(|w| self.nodes.get_key_value(w)) {
+                        Some((source, node)) => Found::Wildcard { source, node, encloser },
+                        None => Found::NxDomain { encloser },
                     };
                 }
             }
         }
-        match self.nodes.get(qname) {
-            Some(node) => Found::Exact(node),
-            None => Found::NxDomain, // qname is the apex's ancestor; cannot happen for in-zone names
+        match self.nodes.get_key_value(qname) {
+            Some((key, node)) => Found::Exact(key, node),
+            None => Found::NxDomain { encloser }, // qname is the apex's ancestor; cannot happen for in-zone names
         }
     }
 }
@@ -274,25 +207,4 @@ pub(crate) fn ancestor(name: &Name, labels: usize) -> Name {
         n.set_fqdn(true);
         n
     })
-}
-
-/// Every zone the server is authoritative for.
-#[derive(Debug, Default)]
-pub struct ZoneSet {
-    zones: Vec<Zone>,
-}
-
-impl ZoneSet {
-    pub fn new(mut zones: Vec<Zone>) -> ZoneSet {
-        // Most specific origin first, so the first match is the deepest zone.
-        zones.sort_by_key(|z| std::cmp::Reverse(labels(&z.origin)));
-        ZoneSet { zones }
-    }
-    /// The deepest zone that contains `name`, with its index in [`ZoneSet::zones`].
-    pub fn zone_for(&self, name: &Name) -> Option<(usize, &Zone)> {
-        self.zones.iter().enumerate().find(|(_, z)| z.origin.zone_of(name))
-    }
-    pub fn zones(&self) -> &[Zone] {
-        &self.zones
-    }
 }

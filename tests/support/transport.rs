@@ -46,7 +46,7 @@ pub fn tcp_raw(addr: SocketAddr, query: &[u8]) -> Option<Vec<u8>> {
     read_frame(&mut s)
 }
 
-fn tcp_connect(addr: SocketAddr) -> Option<TcpStream> {
+pub(crate) fn tcp_connect(addr: SocketAddr) -> Option<TcpStream> {
     assert_loopback(addr);
     let s = TcpStream::connect_timeout(&addr, QUERY_TIMEOUT).ok()?;
     s.set_read_timeout(Some(QUERY_TIMEOUT)).ok()?;
@@ -54,14 +54,14 @@ fn tcp_connect(addr: SocketAddr) -> Option<TcpStream> {
     Some(s)
 }
 
-fn frame(msg: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(msg: &[u8]) -> Vec<u8> {
     let len = u16::try_from(msg.len()).expect("DNS message over 65535 bytes");
     let mut v = len.to_be_bytes().to_vec();
     v.extend_from_slice(msg);
     v
 }
 
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+pub(crate) fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 2];
     s.read_exact(&mut len).ok()?;
     let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];

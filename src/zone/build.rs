@@ -1,0 +1,172 @@
+//! Building a [`Zone`] from what the loader read: RRsets in wire form, RRSIGs hung off the
+//! RRsets they cover, the tree's empty non-terminals and delegation points, the negative SOA,
+//! and, for a pre-signed zone, its NSEC or NSEC3 chain. The loader has already checked the
+//! zone's shape (SOA, NS, CNAME, DNAME, out-of-zone) with file:line; what is checked here is
+//! the signing mode the config gives.
+use std::collections::HashMap;
+use std::path::Path;
+
+use hickory_proto::rr::{Name, RecordType};
+
+use super::dnssec::{Denial, Signing, nsec3_params};
+use super::hash::NameHash;
+use super::master::{self, Entry, wire};
+use super::rrset::{RRset, name_from_wire};
+use super::tree::{Node, Zone, ancestor, labels};
+use crate::diag::ConfigError;
+use crate::pool::Pools;
+
+/// Whether `e` is an RRSIG over the apex SOA: what makes a zone file a signed one (every
+/// signer writes it; a stray RRSIG, NSEC or key elsewhere is data like any other).
+fn signs_the_soa(e: &Entry, apex: &[u8]) -> bool {
+    e.rtype == 46 && e.rdata.get(..2) == Some(&[0, 6]) && master::name::eq_ignore_case(&e.owner, apex)
+}
+
+impl Zone {
+    /// Builds the zone `origin` from the loader's records (file order), reporting every
+    /// problem with its line. `file` is the zone file, for problems of the zone as a whole.
+    pub fn build(
+        origin: Name,
+        entries: &[Entry],
+        signing: Signing,
+        file: &Path,
+        warnings: Vec<ConfigError>,
+    ) -> Result<Zone, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let apex = super::name_wire(&origin);
+        if signing == Signing::None
+            && let Some(e) = entries.iter().find(|e| signs_the_soa(e, &apex))
+        {
+            errors.push(ConfigError::new(
+                e.file.as_ref(),
+                e.line,
+                format!(
+                    "{} {}: this zone file is signed (its SOA has an RRSIG); set signing = \"presigned\" in \
+                     its [[zone]] to serve it with its signatures",
+                    master::name::to_text(&e.owner),
+                    master::type_name(e.rtype)
+                ),
+            ));
+        }
+        let mut nodes: HashMap<Name, Node, NameHash> = HashMap::with_hasher(NameHash::new());
+        nodes.insert(origin.clone(), Node::default());
+        let sets = master::rrsets(entries);
+        let mut signatures = Vec::new();
+        for set in &sets {
+            let Some(owner) = name_from_wire(set.owner) else {
+                let (f, l) = set.sources[0];
+                errors.push(ConfigError::new(f.as_ref(), l, "the owner name cannot be represented"));
+                continue;
+            };
+            if set.covered.is_some() {
+                signatures.push((owner, set));
+                continue;
+            }
+            insert_with_ancestors(&mut nodes, &owner, labels(&origin));
+            let rrset = RRset::new(RecordType::from(set.rtype), set.ttl, set.rdatas.iter().copied());
+            if let Some(node) = nodes.get_mut(&owner) {
+                node.rrsets.push(rrset);
+            }
+        }
+        // RRSIGs hang off the RRset they cover; the rest stay RRSIG RRsets of their own.
+        for (owner, set) in signatures {
+            let covered = RecordType::from(set.covered.unwrap_or(0));
+            let sigs = RRset::new(RecordType::RRSIG, set.ttl, set.rdatas.iter().copied());
+            insert_with_ancestors(&mut nodes, &owner, labels(&origin));
+            let Some(node) = nodes.get_mut(&owner) else { continue };
+            match node.rrsets.iter_mut().find(|s| s.rtype == covered && s.sigs.is_none()) {
+                Some(target) => target.sigs = Some(Box::new(sigs)),
+                None => node.rrsets.push(sigs),
+            }
+        }
+        for (name, node) in nodes.iter_mut() {
+            node.delegation = *name != origin && node.rrset(RecordType::NS).is_some();
+        }
+        let apex = nodes.get(&origin);
+        let soa = apex.and_then(|n| n.rrset(RecordType::SOA));
+        let Some(soa) = soa else {
+            // The loader's zone checks report this with the file; here only without them.
+            if errors.is_empty() {
+                errors.push(ConfigError::new(file, 0, format!("zone {origin} has no SOA record at its apex")));
+            }
+            return Err(errors);
+        };
+        let minimum = soa.rdatas().next().and_then(wire::soa_minimum).unwrap_or(soa.ttl);
+        let negative_soa = soa.with_ttl(soa.ttl.min(minimum));
+        let apex_dname = apex.is_some_and(|n| n.rrset(RecordType::DNAME).is_some());
+        let denial = match signing {
+            Signing::None => Denial::None,
+            Signing::Presigned => presigned_chain(&origin, &nodes, file, &mut errors),
+        };
+        if !errors.is_empty() {
+            errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return Err(errors);
+        }
+        let mut files = vec![file.to_path_buf()];
+        for e in entries {
+            if !files.iter().any(|f| **f == *e.file) {
+                files.push(e.file.to_path_buf());
+            }
+        }
+        Ok(Zone { origin, pools: Pools::default(), signing, warnings, files, nodes, negative_soa, denial, apex_dname })
+    }
+}
+
+/// Adds `owner` and the empty non-terminals up to the first name that exists.
+fn insert_with_ancestors(nodes: &mut HashMap<Name, Node, NameHash>, owner: &Name, apex_labels: usize) {
+    if nodes.contains_key(owner) {
+        return;
+    }
+    nodes.insert(owner.clone(), Node::default());
+    let mut n = labels(owner) - 1;
+    while n > apex_labels {
+        let a = ancestor(owner, n);
+        if nodes.contains_key(&a) {
+            break;
+        }
+        nodes.insert(a, Node::default());
+        n -= 1;
+    }
+}
+
+/// The checks of a pre-signed zone and its denial chain: the apex must hold DNSKEY and a
+/// signed SOA, and NSEC3PARAM (then the NSEC3 records of its parameters) or NSEC records.
+fn presigned_chain(
+    origin: &Name,
+    nodes: &HashMap<Name, Node, NameHash>,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Denial {
+    let mut problem =
+        |m: &str| errors.push(ConfigError::new(file, 0, format!("zone {origin} (signing = \"presigned\"): {m}")));
+    let Some(apex) = nodes.get(origin) else { return Denial::None };
+    if apex.rrset(RecordType::DNSKEY).is_none() {
+        problem("no DNSKEY records at the apex");
+    }
+    if apex.rrset(RecordType::SOA).is_none_or(|s| s.sigs.is_none()) {
+        problem("the SOA has no RRSIG: the zone file is not signed");
+    }
+    let param = apex.rrset(RecordType::NSEC3PARAM).and_then(|s| s.rdatas().next()).and_then(nsec3_params);
+    if let Some((alg, params)) = param {
+        if alg != 1 {
+            problem(&format!("NSEC3PARAM hash algorithm {alg}: only 1 (SHA-1) is defined"));
+            return Denial::None;
+        }
+        let records = nodes
+            .iter()
+            .filter_map(|(owner, node)| Some((owner, node.rrset(RecordType::NSEC3)?)))
+            .flat_map(|(owner, set)| set.rdatas().map(move |r| (owner, r)));
+        let chain = Denial::nsec3(params, records);
+        if matches!(&chain, Denial::Nsec3 { chain, .. } if chain.is_empty()) {
+            problem("NSEC3PARAM at the apex, but no NSEC3 record with its parameters");
+        }
+        return chain;
+    }
+    let owners: Vec<Name> =
+        nodes.iter().filter(|(_, n)| n.rrset(RecordType::NSEC).is_some()).map(|(o, _)| o.clone()).collect();
+    if owners.is_empty() {
+        problem("no NSEC or NSEC3 records: it cannot prove that a name or type does not exist");
+        return Denial::None;
+    }
+    Denial::nsec(owners)
+}
