@@ -7,6 +7,7 @@
 //! App::run(shutdown)
 //!     UDP workers (one thread per SO_REUSEPORT socket) ┐
 //!     TCP acceptors (one task per listen address)      ├─ answer from Shared<Serving>, report to QueryObserver
+//!     DNS over TLS (hickory-server, [server.tls])      │  (certificate: the serving snapshot's)
 //!     admin API, file watcher                          ┘
 //!     shutdown resolves ─► stop accepting ─► answer what was already received ─► close TCP after
 //!                          its replies ─► stop services ─► return (state is saved on every change)
@@ -26,6 +27,7 @@ use crate::config::Snapshot;
 use crate::dns::rrl::Rrl;
 use crate::dns::server::{Bound, bind};
 use crate::dns::tcp::{TcpCounters, serve_tcp};
+use crate::dns::tls::dot_server;
 use crate::dns::udp::{DnsHandler, spawn_workers};
 use crate::ops::{AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, serve_admin, spawn_watcher};
 use crate::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
@@ -42,6 +44,8 @@ pub struct Listeners {
     pub dns: Vec<Bound>,
     /// The admin API's listener, if it is enabled.
     pub admin: Option<std::net::TcpListener>,
+    /// DNS over TLS listeners (`[server.tls] listen`).
+    pub tls: Vec<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -60,7 +64,14 @@ impl Listeners {
             ),
             None => None,
         };
-        Ok(Listeners { dns, admin })
+        let mut tls = Vec::new();
+        for addr in config.server.tls.iter().flat_map(|t| &t.listen) {
+            let l = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| format!("cannot listen on {addr} (DNS over TLS): {e}"))?;
+            tls.push(l);
+        }
+        Ok(Listeners { dns, admin, tls })
     }
 }
 
@@ -112,6 +123,11 @@ impl App {
     /// The DNS addresses served (UDP and TCP on each).
     pub fn dns_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.dns.iter().map(|b| b.addr).collect()
+    }
+
+    /// The DNS over TLS addresses served.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.tls.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// The admin API's address, if enabled.
@@ -176,8 +192,32 @@ impl App {
             tracing::info!(addr = %b.addr, "serving UDP and TCP");
         }
 
+        let dot = if listeners.tls.is_empty() {
+            None
+        } else {
+            let timeout = shared.load().config.server.tls.as_ref().map_or(Duration::from_secs(10), |t| t.timeout);
+            let mut ls = Vec::new();
+            for l in listeners.tls {
+                let addr = l.local_addr().map_err(|e| format!("DNS over TLS listener: {e}"))?;
+                ls.push(tokio::net::TcpListener::from_std(l).map_err(|e| format!("TLS listener {addr}: {e}"))?);
+                tracing::info!(%addr, "serving DNS over TLS");
+            }
+            let mut server = dot_server(ls, shared.clone(), observer.clone(), timeout)
+                .map_err(|e| format!("cannot start DNS over TLS: {e}"))?;
+            let token = server.shutdown_token().clone();
+            tasks.spawn(async move {
+                if let Err(e) = server.block_until_done().await {
+                    tracing::warn!(error = %e, "DNS over TLS listener stopped");
+                }
+            });
+            Some(token)
+        };
+
         shutdown.await;
         tracing::info!("stopping: no new connections; answering what was received");
+        if let Some(token) = dot {
+            token.cancel();
+        }
         let _ = stop_tx.send(true);
         for w in &workers {
             w.stop();

@@ -8,6 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::extras::{Chaos, CookieSettings, RawCookies, RawTls, TlsSettings, parse_chaos, parse_cookies, parse_tls};
 use crate::diag::{ConfigError, line_of};
 
 #[derive(Deserialize)]
@@ -52,6 +53,10 @@ struct RawServer {
     rrl: RawRrl,
     udp_workers: Option<Spanned<usize>>,
     health_startup_wait_ms: Option<Spanned<u64>>,
+    cookies: Option<RawCookies>,
+    tls: Option<RawTls>,
+    identity: Option<Spanned<toml::Value>>,
+    version: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +163,12 @@ pub struct ServerSettings {
     /// At start, answers wait this long at most for the first probe round, so no pool answers
     /// "all down" for want of a probe. Default 3 s; members still unknown then use `health_assume`.
     pub health_startup_wait: Duration,
+    /// `[server.cookies]`: DNS cookies; `None`: the COOKIE option is ignored.
+    pub cookies: Option<CookieSettings>,
+    /// `[server.tls]`: DNS over TLS listeners and certificate.
+    pub tls: Option<TlsSettings>,
+    /// `identity` and `version`: the CHAOS TXT answers.
+    pub chaos: Chaos,
 }
 
 /// A zone entry of the config, paths resolved against the config file's folder.
@@ -368,6 +379,9 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if zones.is_empty() && errors.is_empty() {
         errors.push(ConfigError::new(path, 0, "no [[zone]] is configured"));
     }
+    let cookies = parse_cookies(path, text, &base, raw.server.cookies, &mut errors);
+    let tls = parse_tls(path, text, &base, raw.server.tls, &mut errors);
+    let chaos = parse_chaos(path, text, raw.server.identity, raw.server.version, &mut errors);
     let ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
     let geoip = raw.geoip.map(|g| GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()) });
     if !errors.is_empty() {
@@ -375,7 +389,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     }
     Ok(ConfigFile {
         path: path.to_path_buf(),
-        server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait },
+        server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait, cookies, tls, chaos },
         zones,
         geoip,
         ops,

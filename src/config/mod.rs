@@ -6,6 +6,7 @@
 //! gslbd.toml ─parse_config─► ConfigFile ─build─┬─ zone files ─zone::load_zone─► Zone
 //!                                              ├─ pool files ─load_pools─► Pools ─link_pools─► Zone with pooled nodes
 //!                                              ├─ GeoIP database ─GeoDb::open
+//!                                              ├─ cookie secret, TLS certificate and key
 //!                                              └─ admin token file
 //!                                                    ▼
 //!                                  Snapshot { server, zones: ZoneSet, geo, ops, admin_token }
@@ -15,11 +16,14 @@
 //! that fails to build is never seen by the query path. Nothing in a snapshot changes after
 //! it is built: the live state (health, load, overrides, counters) lives beside it, in the
 //! serving state.
+mod certs;
+mod extras;
 mod file;
 mod link;
 mod pools;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
@@ -27,11 +31,14 @@ pub use file::{
     RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
 };
 
+pub use certs::load_certified_key;
+pub use extras::{Chaos, CookieSettings, TlsSettings};
 pub use link::link_pools;
 pub use pools::load_pools;
 
+use crate::cookie::{Policy, SecretFile, Secrets, read_secret_file};
 use crate::geo::GeoDb;
-use crate::zone::{ZoneSet, load_zone};
+use crate::zone::{Chaos as ChaosRecords, ZoneSet, load_zone};
 
 /// Everything the query path reads, built once per (re)load and never mutated.
 pub struct Snapshot {
@@ -44,6 +51,31 @@ pub struct Snapshot {
     pub ops: OpsSettings,
     /// The admin bearer token, read from `admin.token_file` at this load.
     pub admin_token: Option<AdminToken>,
+    /// DNS cookies, with the secret read at this load (`[server.cookies]`).
+    pub cookies: Option<Cookies>,
+    /// The DNS over TLS certificate read at this load (`[server.tls]`).
+    pub tls_key: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// The CHAOS TXT answers (`identity`, `version`).
+    pub chaos: ChaosRecords,
+}
+
+/// DNS cookies in force: the secrets (carried across reloads for rotation overlap, see
+/// [`Snapshot::carry_cookie_secrets`]) and the UDP policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cookies {
+    pub file: SecretFile,
+    pub secrets: Secrets,
+    pub policy: Policy,
+}
+
+impl Snapshot {
+    /// After a reload: a current secret that the new file dropped stays accepted for an hour
+    /// (RFC 9018 §5), counted from `now` (UNIX seconds).
+    pub fn carry_cookie_secrets(&mut self, old: &Snapshot, now: u32) {
+        if let (Some(new), Some(old)) = (self.cookies.as_mut(), old.cookies.as_ref()) {
+            new.secrets = old.secrets.reload(new.file, now);
+        }
+    }
 }
 
 /// A bearer token; never printed.
@@ -116,9 +148,31 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         None => None,
     };
     let admin_token = read_admin_token(&file, &mut errors);
+    let cookies = file.server.cookies.as_ref().and_then(|c| match read_secret_file(&c.secret_file) {
+        Ok(f) => Some(Cookies {
+            file: f,
+            secrets: Secrets::new(f),
+            policy: Policy { require_on_udp: c.require },
+        }),
+        Err(e) => {
+            match e.line {
+                Some(l) => errors.push(ConfigError::new(&e.path, l, format!("cookie secret: {}", e.problem))),
+                None => errors.push(ConfigError::new(&file.path, c.line, format!("cookies.secret_file: {e}"))),
+            }
+            None
+        }
+    });
+    let tls_key = file.server.tls.as_ref().and_then(|t| match load_certified_key(&t.certificate, &t.key) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            errors.push(ConfigError::new(&file.path, t.line, format!("tls: {e}")));
+            None
+        }
+    });
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
+    let chaos = ChaosRecords::new(file.server.chaos.identity.as_deref(), file.server.chaos.version.as_deref());
     Ok(Snapshot {
         config_path: file.path,
         server: file.server,
@@ -126,6 +180,9 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         geo,
         ops: file.ops,
         admin_token,
+        cookies,
+        tls_key,
+        chaos,
     })
 }
 

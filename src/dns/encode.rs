@@ -32,6 +32,8 @@ pub struct EdnsReply<'a> {
     pub nsid: Option<&'a [u8]>,
     /// The client's subnet echoed with our scope prefix.
     pub ecs: Option<(ClientSubnet, u8)>,
+    /// The whole COOKIE option (code, length, data) for the reply (RFC 7873).
+    pub cookie: Option<&'a [u8]>,
 }
 
 /// A reply ready to encode.
@@ -65,7 +67,7 @@ fn opt_len(e: &EdnsReply<'_>) -> usize {
     if let Some((ecs, _)) = e.ecs {
         n += 8 + (ecs.source_prefix() as usize).div_ceil(8);
     }
-    n
+    n + e.cookie.map_or(0, <[u8]>::len)
 }
 
 /// Label offsets a message remembers for compression.
@@ -365,6 +367,9 @@ fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
         out.push(prefix);
         out.push(scope.min(prefix));
         out.extend_from_slice(&octets[..n]);
+    }
+    if let Some(cookie) = e.cookie {
+        out.extend_from_slice(cookie);
     }
     let rdlen = (out.len() - rdlen_at - 2) as u16;
     out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());

@@ -139,9 +139,9 @@ impl Reloader {
         metrics: Arc<Metrics>,
     ) -> (Arc<Reloader>, Shared<Serving>, Arc<OverrideTable>) {
         let now = unix_now();
-        let files = config_files(&path);
+        let files = watched_files(&path);
         let state_file = first.ops.admin.as_ref().map(|a| a.state_file.clone());
-        let serving = services.serve(first, None, version_of(1, now, &files));
+        let serving = services.serve(first, None, version_of(1, now, &config_files(&path)));
         metrics.last_success_unix.store(now, Ordering::Relaxed);
         let shared: Shared<Serving> = Arc::new(arc_swap::ArcSwap::from_pointee(serving));
         let overrides = OverrideTable::new(shared.clone(), state_file);
@@ -188,16 +188,17 @@ impl Reloader {
         let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let snap = config::load(&path)?;
-            let files = config_files(&path);
-            let digest = digest(&files);
-            Ok::<_, ConfigErrors>((snap, files, digest))
+            let digest = digest(&config_files(&path));
+            Ok::<_, ConfigErrors>((snap, watched_files(&path), digest))
         })
         .await;
         let now = unix_now();
         let metrics = &self.metrics;
         metrics.last_reload_unix.store(now, Ordering::Relaxed);
         let report = match loaded {
-            Ok(Ok((snap, files, digest))) => {
+            Ok(Ok((mut snap, files, digest))) => {
+                // RFC 9018 §5: a cookie secret the new file dropped stays accepted for an hour.
+                snap.carry_cookie_secrets(&self.shared.load().config, now as u32);
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 let version = ConfigVersion {
                     generation,
@@ -264,6 +265,28 @@ fn version_of(generation: u64, now: u64, files: &[PathBuf]) -> ConfigVersion {
         digest: digest(files),
         version: format!("{generation}@{}", rfc3339(now)),
     }
+}
+
+/// Files read with the config but kept out of the digest: the cookie secret and the TLS
+/// key (a digest of a secret has no place on a status page), and the certificate beside it.
+fn extra_files(path: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(file) = parse_config(path, &text) else { return Vec::new() };
+    let mut out = Vec::new();
+    out.extend(file.server.cookies.map(|c| c.secret_file));
+    if let Some(t) = file.server.tls {
+        out.push(t.certificate);
+        out.push(t.key);
+    }
+    out
+}
+
+/// Every file whose change reloads the config: [`config_files`] and the cookie secret, the
+/// TLS certificate and key.
+pub fn watched_files(path: &Path) -> Vec<PathBuf> {
+    let mut files = config_files(path);
+    files.extend(extra_files(path));
+    files
 }
 
 /// The files a config is made of: itself, its zone and pool files and its GeoIP database

@@ -9,6 +9,7 @@
 //! (qname, qtype) ─lookup─► Lookup { rcode, aa, answer/authority/additional: Section<Rrs>, pooled }
 //! ```
 mod answer;
+mod chaos;
 mod hash;
 mod lookup;
 pub mod parse;
@@ -20,6 +21,7 @@ use hickory_proto::rr::Name;
 
 use crate::diag::ConfigError;
 pub use answer::{Rrs, SECTION_CAP, Section};
+pub use chaos::Chaos;
 pub use lookup::{Lookup, Pooled, lookup};
 pub use tree::{Found, Node, RRset, Zone, ZoneSet};
 
