@@ -34,6 +34,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
 pub mod regional;
+/// gslbd in-process on a config of the test's own (cookies, DNS over TLS), kdig, test certificates.
+pub mod served;
 
 /// How long one query may take before the client gives up.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
