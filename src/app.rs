@@ -34,6 +34,9 @@ use crate::services::{FeedbackService, HealthOptions, HealthService, install_cry
 use crate::serving::{OverrideTable, Serving, Shared};
 use crate::util::rng::entropy_seed;
 
+/// How often latency pools' preferred regions are re-evaluated (probes run at most every 100 ms).
+const LATENCY_TICK: Duration = Duration::from_millis(50);
+
 /// How long a stopping server waits for its TCP connections and UDP workers.
 const STOP_GRACE: Duration = Duration::from_millis(1500);
 
@@ -176,6 +179,24 @@ impl App {
             tasks.spawn(serve_admin(listener, state, async move {
                 let _ = stop.wait_for(|s| *s).await;
             }));
+        }
+        // The latency tracker: latency pools' preferred regions, moved with hysteresis as the
+        // probes' RTT estimates change (the query path only reads the result).
+        {
+            let (shared, mut stop) = (shared.clone(), stop_rx.clone());
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(LATENCY_TICK);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let serving = shared.load();
+                            serving.live.track_latency(&serving.config);
+                        }
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+            });
         }
         if let Err(e) = spawn_watcher(reloader.clone()) {
             tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");

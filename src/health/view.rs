@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProbeResult;
+use super::rtt::{Rtt, RttEwma};
 use super::state::{Machine, State, Thresholds};
 use crate::pool::{HealthView, MemberId, MemberTarget};
 
@@ -112,6 +113,8 @@ pub struct Entry {
     word: AtomicU8,
     detail: Mutex<Detail>,
     pub counters: Counters,
+    /// The RTTs of the successful probes, averaged (`region_policy = "latency"`).
+    pub rtt: RttEwma,
 }
 
 #[derive(Debug, Default)]
@@ -157,7 +160,12 @@ impl Default for Entry {
 
 impl Entry {
     pub fn new() -> Entry {
-        Entry { word: AtomicU8::new(0), detail: Mutex::new(Detail::default()), counters: Counters::default() }
+        Entry {
+            word: AtomicU8::new(0),
+            detail: Mutex::new(Detail::default()),
+            counters: Counters::default(),
+            rtt: RttEwma::default(),
+        }
     }
 
     /// Up: `assume_up` answers for the unknown state.
@@ -182,6 +190,9 @@ impl Entry {
     /// in `totals`.
     pub fn record(&self, r: ProbeResult, t: Thresholds, now: Instant, totals: &Counters) -> Option<State> {
         let ok = r.ok;
+        if let Some(rtt) = r.rtt {
+            self.rtt.record(rtt);
+        }
         let flipped = match self.detail.lock() {
             Ok(mut d) => {
                 let flipped = d.machine.observe(ok, t);
@@ -281,6 +292,14 @@ impl HealthView for PoolsHealth {
             Some(Slot::Static(up)) => *up,
             Some(Slot::Live { entry, assume_up, .. }) => entry.is_up(*assume_up),
             None => false,
+        }
+    }
+
+    #[inline]
+    fn member_rtt(&self, m: MemberId) -> Option<Rtt> {
+        match self.slots.get(m.index())? {
+            Slot::Live { entry, .. } => entry.rtt.get(),
+            Slot::Static(_) => None,
         }
     }
 

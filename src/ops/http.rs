@@ -271,6 +271,7 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
                 ttl: pool.ttl.get(),
                 region_policy: match pool.region_policy {
                     RegionPolicy::Nearest { .. } => "nearest",
+                    RegionPolicy::Latency { .. } => "latency",
                     RegionPolicy::Failover { .. } => "failover",
                     RegionPolicy::Weighted => "weighted",
                     RegionPolicy::Sticky => "sticky",

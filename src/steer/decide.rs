@@ -294,7 +294,8 @@ fn nodata<'p>(pool: PoolId, ttl: u32, explain: Option<&mut Explain>) -> Decision
     d
 }
 
-pub(crate) fn region_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
+/// Whether a region can answer now (health, and backends reported by its feed).
+pub fn region_usable<H: HealthView + ?Sized>(r: &Region, h: &H) -> bool {
     content_usable(r, h) && backends_ok(r, h)
 }
 
@@ -489,7 +490,13 @@ where
 
     // 2. The policy.
     match &p.region_policy {
-        RegionPolicy::Nearest { default_region } => {
+        RegionPolicy::Nearest { default_region } | RegionPolicy::Latency { default_region, .. } => {
+            if let RegionPolicy::Latency { min_samples, hysteresis, .. } = &p.region_policy
+                && let Some(i) = super::latency::pick(pool_id, p, health, *min_samples, *hysteresis, &usable, &mut ex)
+            {
+                // The node's own RTTs decided: the same answer for every client (scope 0).
+                return Some(Pick::One(region_at(p, i)));
+            }
             scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
             if let Some(c) = client.coords() {
                 // The located regions ranked for this location, from the decision cache;
@@ -591,6 +598,11 @@ fn note(ex: &mut Option<&mut Explain>, text: impl FnOnce() -> String) {
     if let Some(e) = ex.as_deref_mut() {
         e.note(&text());
     }
+}
+
+/// An explain note, built only when explaining (for the policy modules beside this one).
+pub(crate) fn note_to(ex: &mut Option<&mut Explain>, text: impl FnOnce() -> String) {
+    note(ex, text)
 }
 
 /// Number of leading bits two same-family addresses share.

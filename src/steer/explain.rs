@@ -71,6 +71,9 @@ impl PoolTrace {
             pool: p.name.clone(),
             region_policy: match &p.region_policy {
                 RegionPolicy::Nearest { .. } => "nearest".into(),
+                RegionPolicy::Latency { min_samples, hysteresis, .. } => {
+                    format!("latency (min {min_samples} samples, hysteresis {:.0}%)", hysteresis * 100.0)
+                }
                 RegionPolicy::Failover { .. } => "failover".into(),
                 RegionPolicy::Weighted => "weighted".into(),
                 RegionPolicy::Sticky => "sticky".into(),

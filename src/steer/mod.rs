@@ -21,7 +21,10 @@
 mod decide;
 mod explain;
 pub mod hash;
+pub mod latency;
+mod topk;
 
-pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide};
+pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide, region_usable};
 pub use explain::{Explain, PoolTrace, RegionTrace};
 pub use hash::{STICKY_V4_PREFIX, STICKY_V6_PREFIX};
+pub use latency::{next_leader, region_rtt};

@@ -160,15 +160,18 @@ fn compile_geo(errs: &mut Errs<'_>, gr: &RawGeo, rname: &str, ctx: &str, seen: &
 /// forgotten switch cannot silently change behaviour.
 fn check_policy_keys(errs: &mut Errs<'_>, p: &PoolScope<'_>, r: &RawRegion, ctx: &str) {
     let rp_word = p.policy_word;
-    if p.policy != PolicyWord::Nearest {
+    if !matches!(p.policy, PolicyWord::Nearest | PolicyWord::Latency) {
         if let Some(l) = &r.location {
             errs.at(
                 l.span(),
-                format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest uses it)"),
+                format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest and latency use it)"),
             );
         }
         if let Some(b) = &r.bias {
-            errs.at(b.span(), format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest uses it)"));
+            errs.at(
+                b.span(),
+                format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest and latency use it)"),
+            );
         }
     }
     if !matches!(p.policy, PolicyWord::Weighted | PolicyWord::Sticky)
