@@ -287,11 +287,16 @@ impl Live {
         };
         match &s.answer {
             SteeredAnswer::Addresses(list) => {
-                for addr in list.as_slice() {
-                    let found = regions.iter().find_map(|r| match &r.content {
+                let in_regions = |regions: &[crate::pool::Region], addr: &std::net::IpAddr| {
+                    regions.iter().find_map(|r| match &r.content {
                         Content::Members(ms) => ms.iter().find(|m| m.address == *addr).map(|m| m.id),
                         Content::Cname { .. } => None,
-                    });
+                    })
+                };
+                for addr in list.as_slice() {
+                    // A multi-region answer (regions_per_answer, extra_random) has addresses
+                    // of other regions after the chosen one's.
+                    let found = in_regions(regions, addr).or_else(|| in_regions(&pool.regions, addr));
                     if let Some(id) = found {
                         bump(id);
                     }

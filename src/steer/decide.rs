@@ -48,6 +48,7 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
 use super::explain::{Explain, PoolTrace, RegionTrace};
+use super::topk::answering_regions;
 use super::hash::{rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
 use crate::geo::{Coordinates, GeoHit, Location, distance_km};
 use crate::pool::{
@@ -92,7 +93,7 @@ impl Client {
         self.location().and_then(|l| l.coords)
     }
     /// The GeoIP network's prefix in the client's own family (0 when no lookup happened).
-    fn geo_prefix(&self) -> u8 {
+    pub(crate) fn geo_prefix(&self) -> u8 {
         match (self.subnet, self.geo.map(|g| g.network)) {
             (_, None) => 0,
             (IpNet::V4(_), Some(IpNet::V4(n))) => n.prefix_len(),
@@ -715,7 +716,45 @@ where
                     })
                     .filter(move |m| family.matches(&m.address) && health.is_up(m.id))
             };
-            pick_members(p, client, rng, &mut scope, candidates, &mut out);
+            let k = p.max_answers.get().clamp(1, MAX_ANSWERS);
+            match region {
+                Some(first) if p.regions_per_answer + p.extra_random > 1 => {
+                    let (list, order_scope) = answering_regions(p, first, client, health, rng);
+                    if let Some((prefix, why)) = order_scope {
+                        scope.need(prefix, why);
+                    }
+                    let share = (k / (usize::from(p.regions_per_answer) + usize::from(p.extra_random))).max(1);
+                    for &i in list.as_slice() {
+                        let left = k.saturating_sub(out.len()).min(share);
+                        let of_region = || {
+                            p.regions
+                                .get(usize::from(i))
+                                .into_iter()
+                                .flat_map(|r| match &r.content {
+                                    Content::Members(ms) => ms.as_slice(),
+                                    Content::Cname { .. } => &[],
+                                })
+                                .filter(move |m| family.matches(&m.address) && health.is_up(m.id))
+                        };
+                        if left > 0 {
+                            pick_members(p, left, client, rng, &mut scope, of_region, &mut out);
+                        }
+                    }
+                    if let Some(e) = explain.as_deref_mut() {
+                        let names: Vec<&str> =
+                            list.as_slice().iter().filter_map(|&i| p.regions.get(usize::from(i))).map(|r| r.name.as_str()).collect();
+                        let (best, random) = names.split_at(names.len() - list.random);
+                        e.note(&format!(
+                            "regions_per_answer {}, extra_random {}: answering from {} (best first){}, up to {share} record(s) each",
+                            p.regions_per_answer,
+                            p.extra_random,
+                            best.join(", "),
+                            if random.is_empty() { String::new() } else { format!(" + random {}", random.join(", ")) }
+                        ));
+                    }
+                }
+                _ => pick_members(p, k, client, rng, &mut scope, candidates, &mut out),
+            }
             if out.is_empty() { Answer::NoData } else { Answer::Addresses(out) }
         }
     };
@@ -730,6 +769,7 @@ where
 
 fn pick_members<'a, R, I>(
     p: &Pool,
+    k: usize,
     client: &Client,
     rng: &mut R,
     scope: &mut Scope,
@@ -739,7 +779,7 @@ fn pick_members<'a, R, I>(
     R: Random + ?Sized,
     I: Iterator<Item = &'a Member>,
 {
-    let k = p.max_answers.get().clamp(1, MAX_ANSWERS);
+    let k = k.clamp(1, MAX_ANSWERS);
     match p.member_policy {
         MemberPolicy::All => {
             for m in candidates().take(k) {
