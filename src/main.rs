@@ -49,14 +49,21 @@ enum Command {
         #[arg(long)]
         client: String,
     },
-    /// Build a GeoIP .mmdb from a CSV of `network,country,latitude,longitude` lines
-    /// (for steering private networks); print every bad line; exit 1 if any.
+    /// Build a GeoIP .mmdb from a CSV of `network,country,latitude,longitude[,asn]` lines
+    /// (for steering private networks, by place and by AS); or, with --asn-ranges, an ASN
+    /// database from `start,end,asn,organization` lines (the ip-location-db `asn` package,
+    /// DB-IP ASN Lite); print every bad line; exit 1 if any.
     MmdbBuild {
-        /// The CSV file.
-        csv: PathBuf,
+        /// The CSV file(s); several only with --asn-ranges (e.g. the IPv4 and IPv6 lists).
+        #[arg(required = true)]
+        csv: Vec<PathBuf>,
         /// Where to write the database.
         #[arg(long, short)]
         out: PathBuf,
+        /// The input lists AS ranges; the output is a GeoLite2-ASN-layout database for
+        /// `[geoip] asn_database`.
+        #[arg(long)]
+        asn_ranges: bool,
     },
 }
 
@@ -66,7 +73,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check(config),
         Command::Serve { config } => serve(config),
         Command::Explain { config, name, qtype, client } => explain(config, &name, &qtype, &client),
-        Command::MmdbBuild { csv, out } => mmdb_build(csv, out),
+        Command::MmdbBuild { csv, out, asn_ranges } => mmdb_build(csv, out, asn_ranges),
     }
 }
 
@@ -118,15 +125,29 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
-    let text = match std::fs::read_to_string(&csv) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{}: cannot read: {e}", csv.display());
+fn mmdb_build(csvs: Vec<PathBuf>, out: PathBuf, asn_ranges: bool) -> ExitCode {
+    let mut texts = Vec::new();
+    for csv in &csvs {
+        match std::fs::read_to_string(csv) {
+            Ok(t) => texts.push((csv.display().to_string(), t)),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", csv.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let built = match (asn_ranges, texts.as_slice()) {
+        (true, _) => {
+            let refs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+            gslbd::geo::asn_ranges_to_mmdb(&refs)
+        }
+        (false, [(name, text)]) => gslbd::geo::csv_to_mmdb(text, name),
+        (false, _) => {
+            eprintln!("one CSV at a time (several only with --asn-ranges)");
             return ExitCode::FAILURE;
         }
     };
-    match gslbd::geo::csv_to_mmdb(&text, &csv.display().to_string()) {
+    match built {
         Ok(bytes) => match std::fs::write(&out, &bytes) {
             Ok(()) => {
                 println!("{}: {} bytes", out.display(), bytes.len());

@@ -184,7 +184,8 @@ fn unbound_forwarding_over_tls_resolves_static_and_pooled_names_with_ecs_steerin
     let out = unbound_dig(&u, &["static.gslb.example.com", "A"]);
     assert!(out.contains("192.0.2.10"), "{out}");
     // Unbound sends the client's subnet on the TLS forward; gslbd steers by it.
-    for (subnet, want) in [("81.2.69.0/24", "198.51.100."), ("1.0.16.0/24", "203.0.113."), ("18.0.0.0/24", "192.0.2.")] {
+    for (subnet, want) in [("81.2.69.0/24", "198.51.100."), ("1.0.16.0/24", "203.0.113."), ("18.0.0.0/24", "192.0.2.")]
+    {
         let out = unbound_dig(&u, &[&format!("+subnet={subnet}"), "www.gslb.example.com", "A"]);
         let got = answer_lines(&out);
         assert!(!got.is_empty() && got.iter().all(|l| l.contains(want)), "{subnet} -> {want}*: {out}");

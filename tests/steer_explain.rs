@@ -22,6 +22,7 @@ fn explain_tells_the_whole_story() {
                 coords: Coordinates::new(35.68, 139.69),
             }),
             network: "1.1.0.0/16".parse().expect("net"),
+            asn: None,
         }),
     };
     let mut ex = Explain::new();

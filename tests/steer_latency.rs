@@ -90,7 +90,9 @@ fn config(dir: &TempDir, port: u16) -> String {
     let regions: String = REGIONS
         .iter()
         .rev()
-        .map(|(name, addr, _)| format!("[pool.lat.region.{name}]\nmembers = [ {{ address = \"{addr}\" }} ]\nprobe = \"rtt\"\n"))
+        .map(|(name, addr, _)| {
+            format!("[pool.lat.region.{name}]\nmembers = [ {{ address = \"{addr}\" }} ]\nprobe = \"rtt\"\n")
+        })
         .collect();
     let pools = format!(
         "[names]\nlat = \"lat\"\n\

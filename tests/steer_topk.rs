@@ -23,6 +23,7 @@ fn dublin() -> Client {
         geo: Some(GeoHit {
             location: Some(Location { country: None, continent: None, coords: Coordinates::new(53.35, -6.26) }),
             network: "81.2.64.0/18".parse().unwrap(),
+            asn: None,
         }),
     }
 }

@@ -18,8 +18,8 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, 
     if chain.is_empty() {
         return Err(format!("{}: no CERTIFICATE block", cert.display()));
     }
-    let der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("{}: no usable PEM private key: {e}", key.display()))?;
+    let der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: no usable PEM private key: {e}", key.display()))?;
     // The ring provider: the one hickory-server's `tls-ring` listener is built with.
     let provider = rustls::crypto::ring::default_provider();
     CertifiedKey::from_der(chain, der, &provider)

@@ -80,7 +80,11 @@ pub(super) fn parse_cookies(
         errors.push(ConfigError::new(path, line, "cookies.secret_file: a path is needed"));
         return None;
     }
-    Some(CookieSettings { secret_file: base.join(raw.secret_file.get_ref()), require: raw.require.unwrap_or(false), line })
+    Some(CookieSettings {
+        secret_file: base.join(raw.secret_file.get_ref()),
+        require: raw.require.unwrap_or(false),
+        line,
+    })
 }
 
 pub(super) fn parse_tls(
@@ -140,7 +144,11 @@ pub(super) fn parse_chaos(
             toml::Value::Boolean(true) => Some(default()),
             toml::Value::String(s) if !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control) => Some(s),
             toml::Value::String(_) => {
-                errors.push(ConfigError::new(path, line, format!("{key}: must be 1 to 255 bytes of text (one TXT string)")));
+                errors.push(ConfigError::new(
+                    path,
+                    line,
+                    format!("{key}: must be 1 to 255 bytes of text (one TXT string)"),
+                ));
                 None
             }
             other => {

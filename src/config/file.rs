@@ -39,7 +39,25 @@ struct RawLog {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGeo {
-    database: Spanned<PathBuf>,
+    database: Option<Spanned<OneOrMany>>,
+    asn_database: Option<Spanned<OneOrMany>>,
+}
+
+/// A path, or a list of them consulted in order.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<PathBuf> {
+        match self {
+            OneOrMany::One(p) => vec![p],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -181,11 +199,15 @@ pub struct ZoneEntry {
     pub line: usize,
 }
 
-/// The GeoIP database to open, and the line that names it.
+/// The GeoIP databases to open, and the lines that name them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GeoEntry {
-    pub database: PathBuf,
+    /// Location databases, consulted in order: the first with a record for an address answers.
+    pub databases: Vec<PathBuf>,
     pub line: usize,
+    /// ASN databases, consulted in order (`asn_database`).
+    pub asn_databases: Vec<PathBuf>,
+    pub asn_line: usize,
 }
 
 /// `[admin]`: the HTTP API (status, explain, drain/force, reload, metrics).
@@ -383,7 +405,23 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     let tls = parse_tls(path, text, &base, raw.server.tls, &mut errors);
     let chaos = parse_chaos(path, text, raw.server.identity, raw.server.version, &mut errors);
     let ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
-    let geoip = raw.geoip.map(|g| GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()) });
+    let geoip = raw.geoip.map(|g| {
+        let mut list = |v: Option<Spanned<OneOrMany>>, key: &str| -> (Vec<PathBuf>, usize) {
+            let Some(v) = v else { return (Vec::new(), 0) };
+            let line = at(v.span());
+            let paths: Vec<PathBuf> = v.into_inner().into_vec().iter().map(|p| base.join(p)).collect();
+            if paths.is_empty() {
+                errors.push(ConfigError::new(path, line, format!("geoip.{key}: the list is empty")));
+            }
+            (paths, line)
+        };
+        let (databases, line) = list(g.database, "database");
+        let (asn_databases, asn_line) = list(g.asn_database, "asn_database");
+        if databases.is_empty() && asn_databases.is_empty() && line == 0 && asn_line == 0 {
+            errors.push(ConfigError::new(path, 0, "[geoip]: give a database, an asn_database or both"));
+        }
+        GeoEntry { databases, line, asn_databases, asn_line }
+    });
     if !errors.is_empty() {
         return Err(errors);
     }

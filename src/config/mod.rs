@@ -137,23 +137,10 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         }
         zones.push(zone);
     }
-    let geo = match &file.geoip {
-        Some(g) => match GeoDb::open(&g.database) {
-            Ok(db) => Some(db),
-            Err(e) => {
-                errors.push(ConfigError::new(&file.path, g.line, format!("geoip.database: {e}")));
-                None
-            }
-        },
-        None => None,
-    };
+    let geo = file.geoip.as_ref().and_then(|g| open_geo(&file.path, g, &mut errors));
     let admin_token = read_admin_token(&file, &mut errors);
     let cookies = file.server.cookies.as_ref().and_then(|c| match read_secret_file(&c.secret_file) {
-        Ok(f) => Some(Cookies {
-            file: f,
-            secrets: Secrets::new(f),
-            policy: Policy { require_on_udp: c.require },
-        }),
+        Ok(f) => Some(Cookies { file: f, secrets: Secrets::new(f), policy: Policy { require_on_udp: c.require } }),
         Err(e) => {
             match e.line {
                 Some(l) => errors.push(ConfigError::new(&e.path, l, format!("cookie secret: {}", e.problem))),
@@ -184,6 +171,25 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         tls_key,
         chaos,
     })
+}
+
+/// The location databases chained in order, with the ASN databases after them.
+fn open_geo(config: &Path, g: &GeoEntry, errors: &mut Vec<ConfigError>) -> Option<GeoDb> {
+    let before = errors.len();
+    let mut dbs = Vec::new();
+    for p in &g.databases {
+        match GeoDb::open(p) {
+            Ok(db) => dbs.push(db),
+            Err(e) => errors.push(ConfigError::new(config, g.line, format!("geoip.database: {e}"))),
+        }
+    }
+    let mut geo = GeoDb::chain(dbs);
+    for p in &g.asn_databases {
+        if let Err(e) = geo.add_asn_file(p) {
+            errors.push(ConfigError::new(config, g.asn_line, format!("geoip.asn_database: {e}")));
+        }
+    }
+    (errors.len() == before).then_some(geo)
 }
 
 fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {

@@ -122,7 +122,16 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     if cookie_on && query.edns.is_some_and(|e| e.cookie_malformed) {
         // RFC 7873 §5.2.2: a malformed COOKIE option is FORMERR.
         let formerr = u16::from(ResponseCode::FormErr);
-        return Some(error_reply(query.header, formerr, Some(&query.question), query.edns, None, transport, out, outcome));
+        return Some(error_reply(
+            query.header,
+            formerr,
+            Some(&query.question),
+            query.edns,
+            None,
+            transport,
+            out,
+            outcome,
+        ));
     }
     let decision = cookies::decide_for(snap, query.edns.as_ref(), true, client, transport);
     outcome.cookie = decision;
@@ -130,7 +139,16 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     if decision.is_some_and(|d| d.action == cookie::Action::BadCookie) {
         // RFC 7873 §5.2.3 under `require`: no answer until the client proves its address.
         let rc = cookie::BADCOOKIE;
-        return Some(error_reply(query.header, rc, Some(&query.question), query.edns, decision, transport, out, outcome));
+        return Some(error_reply(
+            query.header,
+            rc,
+            Some(&query.question),
+            query.edns,
+            decision,
+            transport,
+            out,
+            outcome,
+        ));
     }
     // We serve class IN, and CHAOS identity TXT (RFC 4892); no zone transfers: zones come
     // from files on every node.

@@ -97,7 +97,10 @@ pub enum Parsed {
     },
     Query(Query),
     /// QDCOUNT=0 with a COOKIE option (RFC 7873 §5.4): a client asking for a server cookie.
-    CookieOnly { header: QueryHeader, edns: EdnsQuery },
+    CookieOnly {
+        header: QueryHeader,
+        edns: EdnsQuery,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -299,7 +299,10 @@ pub fn config_files(path: &Path) -> Vec<PathBuf> {
         files.push(z.file.clone());
         files.extend(z.pools.clone());
     }
-    files.extend(file.geoip.map(|g| g.database));
+    if let Some(g) = file.geoip {
+        files.extend(g.databases);
+        files.extend(g.asn_databases);
+    }
     files
 }
 

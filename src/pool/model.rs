@@ -336,11 +336,13 @@ pub struct GeoMap {
     pub countries: Vec<Country>,
     pub continents: Vec<Continent>,
     pub networks: Vec<IpNet>,
+    /// Autonomous system numbers: ranked after networks, before countries.
+    pub asns: Vec<u32>,
 }
 
 impl GeoMap {
     pub fn is_empty(&self) -> bool {
-        self.countries.is_empty() && self.continents.is_empty() && self.networks.is_empty()
+        self.countries.is_empty() && self.continents.is_empty() && self.networks.is_empty() && self.asns.is_empty()
     }
 }
 
@@ -387,6 +389,7 @@ pub struct Pool {
     pub regions: Vec<Region>,
     pub(crate) has_geo_maps: bool,
     pub(crate) has_place_maps: bool,
+    pub(crate) has_asn_maps: bool,
 }
 
 impl Pool {

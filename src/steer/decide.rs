@@ -48,8 +48,8 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
 use super::explain::{Explain, PoolTrace, RegionTrace};
-use super::topk::answering_regions;
 use super::hash::{rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
+use super::topk::answering_regions;
 use crate::geo::{Coordinates, GeoHit, Location, distance_km};
 use crate::pool::{
     AllUp, Content, FeedState, HealthView, LoadStatus, MAX_ANSWERS, Member, MemberId, MemberPolicy, Pool, PoolId,
@@ -195,6 +195,8 @@ pub enum ScopeWhy {
     Sticky,
     /// Load shedding hashes the client at the sticky granularity.
     Shed,
+    /// The client's autonomous system (an `asns` map) decided; the ASN database's network.
+    AsnNetwork(IpNet),
 }
 
 #[derive(Copy, Clone, Debug, Default)]
@@ -606,6 +608,18 @@ pub(crate) fn note_to(ex: &mut Option<&mut Explain>, text: impl FnOnce() -> Stri
     note(ex, text)
 }
 
+/// A network's prefix in the client's family (an IPv4 client found in an IPv4-mapped IPv6
+/// tree has the ::ffff:0:0/96 part dropped; a network of the other family claims the whole
+/// source prefix).
+fn family_prefix(client: IpNet, n: IpNet) -> u8 {
+    match (client, n) {
+        (IpNet::V4(_), IpNet::V4(n)) => n.prefix_len(),
+        (IpNet::V6(_), IpNet::V6(n)) => n.prefix_len(),
+        (IpNet::V4(_), IpNet::V6(n)) => n.prefix_len().saturating_sub(96),
+        (IpNet::V6(s), IpNet::V4(_)) => s.prefix_len(),
+    }
+}
+
 /// Number of leading bits two same-family addresses share.
 fn common_prefix(a: IpAddr, b: IpAddr) -> Option<u8> {
     match (a, b) {
@@ -644,6 +658,20 @@ fn geo_map(
             return Some(region_at(p, i));
         }
         note(ex, || format!("geo map: network {n} -> {}, which is not usable", p.regions[i].name));
+    }
+    // Autonomous systems: after networks, before countries; the ASN database's network
+    // decided, so it bounds the scope (only when an AS map could have mattered).
+    if p.has_asn_maps
+        && let Some(asn) = client.geo.and_then(|g| g.asn)
+    {
+        scope.need(family_prefix(client.subnet, asn.network), ScopeWhy::AsnNetwork(asn.network));
+        if let Some(i) = p.regions.iter().position(|r| r.geo.asns.contains(&asn.number)) {
+            if usable(i) {
+                note(ex, || format!("geo map: AS{} (network {}) -> {}", asn.number, asn.network, p.regions[i].name));
+                return Some(region_at(p, i));
+            }
+            note(ex, || format!("geo map: AS{} -> {}, which is not usable", asn.number, p.regions[i].name));
+        }
     }
     if !p.has_place_maps {
         return None;
@@ -741,8 +769,12 @@ where
                         }
                     }
                     if let Some(e) = explain.as_deref_mut() {
-                        let names: Vec<&str> =
-                            list.as_slice().iter().filter_map(|&i| p.regions.get(usize::from(i))).map(|r| r.name.as_str()).collect();
+                        let names: Vec<&str> = list
+                            .as_slice()
+                            .iter()
+                            .filter_map(|&i| p.regions.get(usize::from(i)))
+                            .map(|r| r.name.as_str())
+                            .collect();
                         let (best, random) = names.split_at(names.len() - list.random);
                         e.note(&format!(
                             "regions_per_answer {}, extra_random {}: answering from {} (best first){}, up to {share} record(s) each",
@@ -871,6 +903,8 @@ pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, hea
             if let Some(n) = r.geo.networks.iter().filter(|n| n.contains(&client.subnet)).max_by_key(|n| n.prefix_len())
             {
                 geo_match = Some(format!("network {n}"));
+            } else if let Some(a) = client.geo.and_then(|g| g.asn).filter(|a| r.geo.asns.contains(&a.number)) {
+                geo_match = Some(format!("AS{}", a.number));
             } else if let Some(cc) = loc.and_then(|l| l.country).filter(|cc| r.geo.countries.contains(cc)) {
                 geo_match = Some(format!("country {cc}"));
             } else if let Some(ct) = loc.and_then(|l| l.continent).filter(|ct| r.geo.continents.contains(ct)) {

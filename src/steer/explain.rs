@@ -15,6 +15,8 @@ pub struct Explain {
     pub family: Option<Family>,
     pub geo_network: Option<IpNet>,
     pub location: Option<Location>,
+    /// The client's autonomous system and the ASN database network (when configured).
+    pub asn: Option<(u32, IpNet)>,
     /// One entry per pool consulted (fallbacks and fail-open add entries).
     pub steps: Vec<PoolTrace>,
     /// Pools whose `degraded_ttl` applied (a member was down).
@@ -100,6 +102,7 @@ impl Explain {
             family: Some(family),
             geo_network: client.geo.map(|g| g.network),
             location: client.geo.and_then(|g| g.location),
+            asn: client.geo.and_then(|g| g.asn).map(|a| (a.number, a.network)),
             ..Explain::default()
         };
     }
@@ -135,6 +138,7 @@ impl Explain {
             },
             ScopeWhy::Sticky => "sticky hashing granularity (/24 IPv4, /56 IPv6)".into(),
             ScopeWhy::Shed => "load shedding hashes the client /24 (IPv4) or /56 (IPv6)".into(),
+            ScopeWhy::AsnNetwork(n) => format!("the ASN database's network {n} (an AS map) decided"),
         };
     }
 }
@@ -159,6 +163,9 @@ impl fmt::Display for Explain {
                 }
             }
             None => writeln!(f, "location   unknown")?,
+        }
+        if let Some((n, net)) = self.asn {
+            writeln!(f, "asn        AS{n} (network {net})")?;
         }
         for s in &self.steps {
             writeln!(

@@ -33,7 +33,9 @@ pub fn region_rtt<H: HealthView + ?Sized>(r: &Region, h: &H, min_samples: u32) -
     };
     match &r.content {
         Content::Members(ms) => ms.iter().for_each(|m| add(m.id)),
-        Content::Cname { id, delegation: Some(d), .. } if !d.glue.is_empty() => d.glue.iter().for_each(|(g, _)| add(*g)),
+        Content::Cname { id, delegation: Some(d), .. } if !d.glue.is_empty() => {
+            d.glue.iter().for_each(|(g, _)| add(*g))
+        }
         Content::Cname { id, .. } => add(*id),
     }
     (n > 0).then(|| Rtt { ms: sum / f64::from(n), samples })
@@ -105,7 +107,9 @@ pub(crate) fn pick<H: HealthView + ?Sized>(
                 hysteresis * 100.0,
                 p.regions[i].name
             ),
-            None => format!("latency: {}; no usable region has enough samples: falling back to nearest", rows.join(", ")),
+            None => {
+                format!("latency: {}; no usable region has enough samples: falling back to nearest", rows.join(", "))
+            }
         }
     });
     chosen
@@ -121,7 +125,11 @@ mod tests {
         assert_eq!(next_leader(None, 3, est([40.0, 5.0, 120.0]), 0.2), Some(1));
         assert_eq!(next_leader(Some(0), 3, est([40.0, 33.0, 120.0]), 0.2), Some(0), "33 is not 20% below 40");
         assert_eq!(next_leader(Some(0), 3, est([40.0, 31.9, 120.0]), 0.2), Some(1));
-        assert_eq!(next_leader(Some(0), 3, |i| [None, Some(50.0), Some(60.0)][i], 0.2), Some(1), "current lost its data");
+        assert_eq!(
+            next_leader(Some(0), 3, |i| [None, Some(50.0), Some(60.0)][i], 0.2),
+            Some(1),
+            "current lost its data"
+        );
         assert_eq!(next_leader(Some(0), 3, |_| None, 0.2), None);
     }
 }

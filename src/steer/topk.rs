@@ -77,7 +77,9 @@ where
                 Some(rtt) => rtt.ms,
                 None => 1e12 + distance(i),
             },
-            RegionPolicy::Failover { order } => order.iter().position(|r| r.index() == i).unwrap_or(MAX_REGIONS + i) as f64,
+            RegionPolicy::Failover { order } => {
+                order.iter().position(|r| r.index() == i).unwrap_or(MAX_REGIONS + i) as f64
+            }
             RegionPolicy::Sticky => -rendezvous_score(key, p.regions[i].seed, p.regions[i].weight.get()),
             // Exponential with rate = weight: sorting by it is a weighted draw without replacement.
             RegionPolicy::Weighted => {

@@ -113,6 +113,7 @@ pub(super) fn compile_pool(
 
     let has_geo_maps = regions.iter().any(|r| !r.geo.is_empty());
     let has_place_maps = regions.iter().any(|r| !r.geo.countries.is_empty() || !r.geo.continents.is_empty());
+    let has_asn_maps = regions.iter().any(|r| !r.geo.asns.is_empty());
     let pool = Pool {
         name: pname.to_string(),
         ttl,
@@ -128,6 +129,7 @@ pub(super) fn compile_pool(
         regions,
         has_geo_maps,
         has_place_maps,
+        has_asn_maps,
     };
     (pool, fb_span)
 }
@@ -371,13 +373,7 @@ fn latency_keys(cx: &mut Ctx<'_>, p: &PoolScope<'_>, raw: &RawPool) -> (u32, f64
 
 /// `regions_per_answer` and `extra_random`: checked against the policy, the regions and
 /// `max_answers` (each answering region gets at least one record).
-fn top_k(
-    cx: &mut Ctx<'_>,
-    p: &PoolScope<'_>,
-    raw: &RawPool,
-    regions: &[Region],
-    max_answers: MaxAnswers,
-) -> (u8, u8) {
+fn top_k(cx: &mut Ctx<'_>, p: &PoolScope<'_>, raw: &RawPool, regions: &[Region], max_answers: MaxAnswers) -> (u8, u8) {
     let pname = p.name;
     let mut get = |v: &Option<Spanned<i64>>, key: &str, lo: i64, default: u8| match v {
         None => (default, None),
@@ -391,11 +387,17 @@ fn top_k(
     let (j, j_span) = get(&raw.extra_random, "extra_random", 0, 0);
     let Some(span) = k_span.or(j_span).filter(|_| k + j > 1) else { return (k, j) };
     if p.policy == PolicyWord::All {
-        cx.errs.at(span, format!("pool {pname}: regions_per_answer and extra_random have no effect with region_policy all"));
+        cx.errs.at(
+            span,
+            format!("pool {pname}: regions_per_answer and extra_random have no effect with region_policy all"),
+        );
     } else if let Some(r) = regions.iter().find(|r| matches!(r.content, crate::pool::Content::Cname { .. })) {
         cx.errs.at(
             span,
-            format!("pool {pname}: answers from several regions need member regions, but region {} is a cname/delegate", r.name),
+            format!(
+                "pool {pname}: answers from several regions need member regions, but region {} is a cname/delegate",
+                r.name
+            ),
         );
     } else if usize::from(k + j) > max_answers.get() {
         cx.errs.at(

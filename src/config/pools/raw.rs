@@ -186,6 +186,9 @@ pub(super) struct RawGeo {
     /// CIDR networks, matched against the client (ECS) subnet.
     #[serde(default)]
     pub(super) networks: Vec<Spanned<String>>,
+    /// Autonomous system numbers (`64500` or `"AS64500"`), from `[geoip] asn_database`.
+    #[serde(default)]
+    pub(super) asns: Vec<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

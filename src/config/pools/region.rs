@@ -26,6 +26,7 @@ pub(super) struct MapsSeen {
     countries: HashMap<Country, String>,
     continents: HashMap<Continent, String>,
     networks: HashMap<IpNet, String>,
+    asns: HashMap<u32, String>,
 }
 
 /// Compiles one region. A region whose content fails to compile is still returned (as an
@@ -135,6 +136,26 @@ fn compile_geo(errs: &mut Errs<'_>, gr: &RawGeo, rname: &str, ctx: &str, seen: &
                 c.span(),
                 format!("{ctx}: \"{}\" is not a continent code (AF, AN, AS, EU, NA, OC, SA)", c.get_ref()),
             ),
+        }
+    }
+    for a in &gr.asns {
+        let parsed = match a.get_ref() {
+            toml::Value::Integer(n) => u32::try_from(*n).ok().filter(|n| *n > 0),
+            toml::Value::String(s) => {
+                let digits = s.strip_prefix("AS").or_else(|| s.strip_prefix("as")).unwrap_or(s);
+                digits.parse::<u32>().ok().filter(|n| *n > 0)
+            }
+            _ => None,
+        };
+        match parsed {
+            Some(asn) => {
+                if let Some(prev) = seen.asns.insert(asn, rname.to_string()) {
+                    errs.at(a.span(), format!("{ctx}: AS{asn} is already mapped to region {prev}"));
+                }
+                geo.asns.push(asn);
+            }
+            None => errs
+                .at(a.span(), format!("{ctx}: {} is not an AS number (1..=4294967295, or \"AS64500\")", a.get_ref())),
         }
     }
     for n in &gr.networks {
