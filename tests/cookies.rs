@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use support::served::{Served, config_text, cookie_in, have, write_private};
+use support::served::{Served, config_text, cookie_in, explain_of, have, write_private};
 use support::{EdnsSpec, QuerySpec, TempDir, normalise};
 
 const SECRET: &str = "e5e973e5a6b2a43f48e7dc849e37bfcf";
@@ -300,6 +300,8 @@ fn a_rotated_secret_keeps_old_cookies_valid_and_a_bad_secret_file_is_reported() 
         (r.full_rcode(), back.unwrap_or_default())
     };
     let (_, old) = ask_udp(&c);
+    let ex = explain_of(&s, "static.gslb.example.com.");
+    assert!(ex.contains("cookies    on (RFC 7873/9018): secret") && ex.contains("not rate limited"), "{ex}");
     // The file now holds a new secret only: the old one stays accepted for an hour.
     write_private(&dir.path().join("cookie.key"), format!("{NEXT_SECRET}\n").as_bytes());
     assert!(s.reload().ok);

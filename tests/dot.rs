@@ -10,7 +10,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::served::{Ca, Served, TLS_HOST, answer_lines, config_text, have, kdig};
+use support::served::{Ca, Served, TLS_HOST, answer_lines, config_text, explain_of, have, kdig};
 use support::{Proc, TempDir};
 
 fn start_dot(dir: &TempDir, ca: &Ca, server_extra: &str) -> Served {
@@ -66,6 +66,8 @@ fn kdig_over_tls_gets_the_udp_answers_and_the_certificate_reloads_without_a_rest
         kdig(tls, &a.iter().map(String::as_str).collect::<Vec<_>>())
     };
     assert!(with(&ca1).0);
+    let ex = explain_of(&s, "static.gslb.example.com.");
+    assert!(ex.contains("dot        DNS over TLS on 127.0.0.1:0: certificate"), "the configured address: {ex}");
     let (ok, out) = with(&ca2);
     assert!(!ok && out.contains("handshake failed"), "{out}");
     let ca1_arg = format!("+tls-ca={}", ca1.pem.display());
@@ -117,6 +119,11 @@ fn chaos_identity_answers_as_knot_and_nsd_do() {
         let out = dig(&args);
         assert!(out.contains("status: REFUSED"), "{args:?}: {out}");
     }
+    let ex = explain_of(&s, "static.gslb.example.com.");
+    assert!(
+        ex.contains("chaos      CH TXT id.server/hostname.bind \"ns1.gslb.test\", version.bind/version.server off"),
+        "{ex}"
+    );
     let out = dig(&["IN", "TXT", "id.server"]);
     assert!(out.contains("status: REFUSED"), "{out}");
     // version = true: "gslbd VERSION" on version.bind and version.server.

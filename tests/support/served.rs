@@ -160,3 +160,14 @@ pub fn cookie_in(output: &str) -> Option<String> {
     let hex = line.split("COOKIE:").nth(1)?.split_whitespace().next()?;
     Some(hex.to_ascii_lowercase())
 }
+
+/// `explain` of `name` A for the serving config (what `GET /explain` prints).
+pub fn explain_of(s: &Served, name: &str) -> String {
+    gslbd::dns::explain::explain(
+        &**s.shared.load(),
+        &hickory_proto::rr::Name::from_ascii(name).unwrap(),
+        hickory_proto::rr::RecordType::A,
+        "192.0.2.0/24".parse().unwrap(),
+        &mut gslbd::util::rng::SplitMix64::new(1),
+    )
+}
