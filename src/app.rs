@@ -30,12 +30,15 @@ use crate::dns::tcp::{TcpCounters, serve_tcp};
 use crate::dns::tls::dot_server;
 use crate::dns::udp::{DnsHandler, spawn_workers};
 use crate::ops::{AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, serve_admin, spawn_watcher};
-use crate::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
+use crate::services::{FeedbackService, HealthOptions, HealthService, RumStore, install_crypto_provider};
 use crate::serving::{OverrideTable, Serving, Shared};
+use crate::util::clock::unix_now;
 use crate::util::rng::entropy_seed;
 
 /// How often latency pools' preferred regions are re-evaluated (probes run at most every 100 ms).
 const LATENCY_TICK: Duration = Duration::from_millis(50);
+/// Client-posted RTTs are published every this many latency ticks (1 s).
+const RUM_EVERY: u32 = 20;
 
 /// How long a stopping server waits for its TCP connections and UDP workers.
 const STOP_GRACE: Duration = Duration::from_millis(1500);
@@ -99,7 +102,9 @@ impl App {
         let health = HealthService::start(HealthOptions { seed: entropy_seed() })
             .map_err(|e| format!("cannot start health probes: {e}"))?;
         let feedback = FeedbackService::start().map_err(|e| format!("cannot start load feedback: {e}"))?;
-        let services = Services { health: Some(health.clone()), feedback: Some(feedback.clone()) };
+        let rum = RumStore::new();
+        let services =
+            Services { health: Some(health.clone()), feedback: Some(feedback.clone()), rum: Some(rum.clone()) };
         let metrics = Arc::new(Metrics::default());
         metrics.add_source(Arc::new(ProbeMetrics(health.clone())));
         let startup_wait = config.server.health_startup_wait;
@@ -187,11 +192,18 @@ impl App {
             tasks.spawn(async move {
                 let mut tick = tokio::time::interval(LATENCY_TICK);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut n: u32 = 0;
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
                             let serving = shared.load();
                             serving.live.track_latency(&serving.config);
+                            // Client-posted RTTs: expired ones dropped, the rest published
+                            // with this snapshot's ids, every RUM_EVERY ticks.
+                            n = n.wrapping_add(1);
+                            if n % RUM_EVERY == 0 && let Some(rum) = &serving.live.rum {
+                                rum.publish(&serving.config, serving.live.version.generation, unix_now());
+                            }
                         }
                         _ = stop.wait_for(|s| *s) => break,
                     }

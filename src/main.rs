@@ -109,6 +109,7 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
         let services = Services {
             health: HealthService::start(HealthOptions { seed: entropy_seed() }).ok(),
             feedback: FeedbackService::start().ok(),
+            rum: None,
         };
         let serving = services.serve(snap, None, ConfigVersion::default());
         if let Some(h) = services.health.as_ref().filter(|h| h.tasks() > 0) {

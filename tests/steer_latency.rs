@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
-use support::served::{Served, repo};
+use support::served::{Served, post_json, repo};
 use support::{QuerySpec, TempDir, udp_raw};
 
 /// A loopback HTTP server answering 200 after `delay_ms` (± `jitter` of it, uniformly).
@@ -184,4 +184,54 @@ fn latency_steering_follows_measured_delays() {
     );
     assert!(moved < Duration::from_secs(2), "moved within ~3 probe intervals + the probe time: {moved:?}");
     assert_eq!(flips, 0, "5/40/120 ms ±30% never overlap past the 20% hysteresis");
+}
+
+/// RTTs posted by clients (`POST /rtt`): the clients of one /24 that measured the 10 ms region
+/// get it, with ECS scope /24; other clients, without samples, get the nearest fallback.
+#[test]
+fn client_posted_rtts_steer_their_24() {
+    let dir = TempDir::new("latency-rum");
+    dir.write("token", "s3cret\n");
+    dir.write(
+        "rum.pools.toml",
+        "[names]\nlat = \"lat\"\n[pool.lat]\nregion_policy = \"latency\"\nlatency_client_samples = true\n\
+         latency_min_samples = 2\nmax_answers = 1\n\
+         [pool.lat.region.slow]\nmembers = [ { address = \"127.0.1.1\" } ]\n\
+         [pool.lat.region.fast]\nmembers = [ { address = \"127.0.2.1\" } ]\n",
+    );
+    let r = repo().display();
+    let s = Served::start(
+        &dir,
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_workers = 1\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"token\"\n\
+             [[zone]]\norigin = \"gslb.example.com.\"\nfile = \"{r}/zones/gslb.example.com.zone\"\npools = \"rum.pools.toml\"\n"
+        ),
+    );
+    let admin = s.admin.expect("admin API");
+    let ask_from = |subnet: &str| {
+        let mut q = QuerySpec::new("lat.gslb.example.com.", RecordType::A);
+        q.edns = Some(support::EdnsSpec { options: vec![support::ecs_option(subnet)], ..Default::default() });
+        let m =
+            hickory_proto::op::Message::from_vec(&udp_raw(s.udp, &q.to_message(9).to_vec().unwrap()).unwrap()).unwrap();
+        (m.answers[0].data.to_string(), support::ecs_of(&m)[0].clone())
+    };
+    let one = r#"[{"client": "198.51.100.77", "zone": "gslb.example.com", "pool": "lat", "rtt_ms": {"slow": 80.0, "fast": 10.0}}]"#;
+    assert_eq!(post_json(admin, "/rtt", None, one).0, 401, "posting samples needs the token");
+    let (code, body) = post_json(admin, "/rtt", Some("s3cret"), one);
+    assert_eq!(code, 200, "{body}");
+    // One sample per region is fewer than latency_min_samples (2): the fallback answers.
+    assert_eq!(ask_from("198.51.100.0/24").0, "127.0.1.1");
+    assert_eq!(post_json(admin, "/rtt", Some("s3cret"), one).0, 200);
+    assert_eq!(ask_from("198.51.100.0/24"), ("127.0.2.1".into(), "198.51.100.0/24/24".into()));
+    assert_eq!(ask_from("198.51.100.128/25"), ("127.0.2.1".into(), "198.51.100.128/25/24".into()));
+    // Another /24 has no samples: the nearest fallback (the default region), scope 0.
+    assert_eq!(ask_from("203.0.113.0/24"), ("127.0.1.1".into(), "203.0.113.0/24/0".into()));
+    // A sample for a whole /16 cannot be attributed to a /24; a bad RTT is refused.
+    let wide = r#"[{"client": "198.51.0.0/16", "zone": "gslb.example.com.", "pool": "lat", "rtt_ms": {"fast": 1}}]"#;
+    let (code, body) = post_json(admin, "/rtt", Some("s3cret"), wide);
+    assert!(code == 422 && body.contains("wider than a /24"), "{code} {body}");
+    let bad = r#"[{"client": "198.51.100.1", "zone": "gslb.example.com.", "pool": "lat", "rtt_ms": {"fast": -1}}]"#;
+    assert_eq!(post_json(admin, "/rtt", Some("s3cret"), bad).0, 422);
+    let ex = support::served::explain_of(&s, "lat.gslb.example.com.");
+    assert!(ex.contains("fallback") || ex.contains("nearest"), "{ex}");
 }

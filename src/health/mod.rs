@@ -10,6 +10,7 @@
 //!
 //! Invariants: the DNS path reads one `AtomicU8` per member asked about; nothing here does
 //! I/O; time comes in as `tokio::time::Instant` values from the caller.
+pub mod client_rtt;
 pub mod rtt;
 pub mod state;
 pub mod view;

@@ -23,7 +23,9 @@ use super::metrics::Metrics;
 use super::reload::{ReloadReport, Reloader, Trigger};
 use crate::config::Snapshot;
 use crate::pool::{Content, FeedState, HealthView, LoadStatus, MemberPolicy, RegionFeed, RegionPolicy};
+use crate::services::rum::{EXPIRE_SECS, Measurement};
 use crate::serving::{ConfigVersion, Override, OverrideEntry, OverrideTarget, Overrides, Serving, Shared};
+use crate::util::clock::unix_now;
 use crate::util::rng::{SplitMix64, entropy_seed};
 
 /// The largest request body accepted (no call needs one; this bounds what a client can send).
@@ -45,6 +47,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/explain", get(explain))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload))
+        .route("/rtt", post(post_rtt))
         .route("/members/{zone}/{pool}/{region}/{member}/{action}", post(member_action))
         .route("/regions/{zone}/{pool}/{region}/{action}", post(region_action))
         .fallback(|| async {
@@ -342,6 +345,33 @@ async fn reload(State(st): State<AdminState>, headers: HeaderMap) -> Result<Resp
     let report = st.reloader.reload(Trigger::Api).await;
     let code = if report.ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok((code, Json(report)).into_response())
+}
+
+// ───────────────────────────── client RTTs ─────────────────────────────
+
+/// `POST /rtt`: a JSON array of `{client, zone, pool, rtt_ms: {region: ms}}` measured by
+/// clients (real-user measurements), for latency pools with `latency_client_samples = true`.
+async fn post_rtt(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let serving = st.shared.load();
+    authorize(&serving.config, &headers)?;
+    let Some(rum) = serving.live.rum.as_ref() else {
+        return Err(ApiError(StatusCode::NOT_FOUND, "this server keeps no client RTTs".into()));
+    };
+    let batch: Vec<Measurement> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON array of {{\"client\", \"zone\", \"pool\", \"rtt_ms\": {{region: ms}}}}: {e}"),
+        )
+    })?;
+    let now = unix_now();
+    let kept = rum.record(&batch, now).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    // Published at once (the server also republishes every second, dropping expired samples).
+    rum.publish(&serving.config, serving.live.version.generation, now);
+    Ok(Json(serde_json::json!({ "kept": kept, "entries": rum.len(), "expire_s": EXPIRE_SECS })))
 }
 
 // ───────────────────────────── drain / force ─────────────────────────────

@@ -23,7 +23,7 @@ use crate::config::{self, ConfigErrors, Snapshot, parse_config};
 use crate::feedback::PoolsLoad;
 use crate::health::PoolsHealth;
 use crate::pool::Pools;
-use crate::services::{FeedbackService, HealthService};
+use crate::services::{FeedbackService, HealthService, RumStore};
 use crate::serving::{ConfigVersion, Live, OverrideTable, Serving, Shared};
 use crate::util::clock::{rfc3339, unix_now};
 use crate::util::lock;
@@ -34,6 +34,8 @@ use crate::util::lock;
 pub struct Services {
     pub health: Option<HealthService>,
     pub feedback: Option<FeedbackService>,
+    /// RTTs posted by clients (`POST /rtt`), read by latency pools with client samples on.
+    pub rum: Option<Arc<RumStore>>,
 }
 
 impl Services {
@@ -66,7 +68,8 @@ impl Services {
     /// carried over from `old` by name. The override table still has to write its codes.
     pub fn serve(&self, config: Snapshot, old: Option<&Serving>, version: ConfigVersion) -> Serving {
         let (probes, loads) = self.attach(&config);
-        let live = Live::build(&config, old, version, probes, loads);
+        let mut live = Live::build(&config, old, version, probes, loads);
+        live.rum = self.rum.clone();
         Serving { config, live }
     }
 

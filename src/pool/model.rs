@@ -140,6 +140,8 @@ pub enum RegionPolicy {
         min_samples: u32,
         /// A challenger must be this fraction faster than the current region to take over.
         hysteresis: f64,
+        /// RTTs posted by clients (per /24 or /56) decide first, where they have enough samples.
+        client_samples: bool,
     },
 }
 
@@ -518,6 +520,12 @@ pub trait HealthView {
     /// estimate). On the query path: one atomic load.
     #[inline]
     fn latency_leader(&self, _pool: PoolId) -> Option<RegionId> {
+        None
+    }
+    /// The RTT clients in the /24 (/56) of `client` measured to `region` (posted to the admin
+    /// API); `None` without such samples. On the query path: one lock-free load, one lookup.
+    #[inline]
+    fn client_rtt(&self, _pool: PoolId, _region: RegionId, _client: ipnet::IpNet) -> Option<Rtt> {
         None
     }
 }

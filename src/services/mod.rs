@@ -10,8 +10,10 @@ pub mod feedback;
 pub mod health;
 pub mod prober;
 pub mod registry;
+pub mod rum;
 
 pub use feedback::FeedbackService;
 pub use health::{HealthError, HealthMetrics, HealthOptions, HealthService, ProbeJob};
 pub use prober::{NetProber, Prober, install_crypto_provider};
 pub use registry::{Registry, UpdateReport};
+pub use rum::RumStore;

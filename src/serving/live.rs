@@ -19,7 +19,9 @@ use crate::pool::{
     Content, FileHealth, HealthView, LoadSlot, LoadStatus, MemberId, MemberTarget, PoolId, Pools, RegionId, RegionLoad,
     RegionPolicy, Rtt,
 };
+use crate::services::RumStore;
 use crate::steer::{AddrList, next_leader, region_rtt, region_usable};
+use ipnet::IpNet;
 
 /// A steering decision, by ids into the snapshot that answered: what the front end reports
 /// so that the decision and answer counters can be bumped.
@@ -66,6 +68,8 @@ pub struct Live {
     /// [zone][pool id]: the region a latency pool prefers (+1; 0 = none yet), kept with
     /// hysteresis by the latency tracker ([`Live::track_latency`]).
     leaders: Vec<Box<[AtomicU32]>>,
+    /// RTTs posted by clients (`POST /rtt`), shared by every snapshot; `None` without an API.
+    pub rum: Option<Arc<RumStore>>,
 }
 
 /// The health the steering decision reads for one zone: an admin override wins; otherwise
@@ -108,6 +112,12 @@ impl HealthView for LiveHealth<'_> {
     #[inline]
     fn member_rtt(&self, m: MemberId) -> Option<Rtt> {
         self.live.probes.get(self.zone)?.member_rtt(m)
+    }
+
+    #[inline]
+    fn client_rtt(&self, pool: PoolId, region: RegionId, client: IpNet) -> Option<Rtt> {
+        let table = self.live.rum.as_ref()?.published();
+        table.get(self.live.version.generation, client, self.zone, pool, region)
     }
 
     #[inline]
@@ -227,7 +237,9 @@ impl Live {
         for (zi, zone) in snap.zones.zones().iter().enumerate() {
             let health = self.health(zi, &zone.pools);
             for (pid, p) in zone.pools.pools() {
-                let RegionPolicy::Latency { min_samples, hysteresis, .. } = p.region_policy else { continue };
+                let RegionPolicy::Latency { min_samples, hysteresis, .. } = p.region_policy else {
+                    continue;
+                };
                 let Some(slot) = self.leaders.get(zi).and_then(|l| l.get(pid.index())) else { continue };
                 let current = slot.load(Ordering::Relaxed).checked_sub(1).map(|c| c as usize);
                 let est = |i: usize| {

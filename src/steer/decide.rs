@@ -197,6 +197,8 @@ pub enum ScopeWhy {
     Shed,
     /// The client's autonomous system (an `asns` map) decided; the ASN database's network.
     AsnNetwork(IpNet),
+    /// RTTs posted by clients of the /24 (/56) decided (`latency_client_samples`).
+    ClientSamples,
 }
 
 #[derive(Copy, Clone, Debug, Default)]
@@ -494,11 +496,19 @@ where
     // 2. The policy.
     match &p.region_policy {
         RegionPolicy::Nearest { default_region } | RegionPolicy::Latency { default_region, .. } => {
-            if let RegionPolicy::Latency { min_samples, hysteresis, .. } = &p.region_policy
-                && let Some(i) = super::latency::pick(pool_id, p, health, *min_samples, *hysteresis, &usable, &mut ex)
-            {
-                // The node's own RTTs decided: the same answer for every client (scope 0).
-                return Some(Pick::One(region_at(p, i)));
+            if let RegionPolicy::Latency { min_samples, hysteresis, client_samples, .. } = &p.region_policy {
+                if *client_samples
+                    && let Some((i, block)) =
+                        super::latency::client_pick(pool_id, p, client, health, *min_samples, &usable, &mut ex)
+                {
+                    // What this client's /24 (/56) measured decided: that block is the scope.
+                    scope.need(block, ScopeWhy::ClientSamples);
+                    return Some(Pick::One(region_at(p, i)));
+                }
+                if let Some(i) = super::latency::pick(pool_id, p, health, *min_samples, *hysteresis, &usable, &mut ex) {
+                    // The node's own RTTs decided: the same answer for every client (scope 0).
+                    return Some(Pick::One(region_at(p, i)));
+                }
             }
             scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
             if let Some(c) = client.coords() {

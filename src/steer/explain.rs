@@ -139,6 +139,7 @@ impl Explain {
             ScopeWhy::Sticky => "sticky hashing granularity (/24 IPv4, /56 IPv6)".into(),
             ScopeWhy::Shed => "load shedding hashes the client /24 (IPv4) or /56 (IPv6)".into(),
             ScopeWhy::AsnNetwork(n) => format!("the ASN database's network {n} (an AS map) decided"),
+            ScopeWhy::ClientSamples => "RTTs posted by clients of this /24 (IPv4) or /56 (IPv6) decided".into(),
         };
     }
 }

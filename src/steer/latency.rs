@@ -13,8 +13,9 @@
 //! leader); the tracker applies the same [`next_leader`] rule with memory, so a challenger
 //! must beat the current region by `hysteresis` (a fraction) before clients move, and
 //! estimates that cross back and forth within that band do not flip answers.
-use super::decide::note_to;
+use super::decide::{Client, note_to};
 use super::explain::Explain;
+use crate::health::client_rtt::client_block;
 use crate::pool::{Content, HealthView, Pool, PoolId, Region, Rtt};
 
 /// A region's RTT estimate: the mean over its up members (a cname region's target, a
@@ -63,6 +64,51 @@ pub fn next_leader(
         Some((c, c_ms)) if b_ms >= c_ms * (1.0 - hysteresis) => Some(c),
         _ => Some(b),
     }
+}
+
+/// What the clients of `client`'s /24 (/56) measured (posted RTTs): the usable region with
+/// the lowest estimate among those with at least `min_samples`, and the block's prefix (the
+/// ECS scope of the answer), or `None` without such samples.
+pub(crate) fn client_pick<H: HealthView + ?Sized>(
+    pool_id: PoolId,
+    p: &Pool,
+    client: &Client,
+    health: &H,
+    min_samples: u32,
+    usable: &impl Fn(usize) -> bool,
+    ex: &mut Option<&mut Explain>,
+) -> Option<(usize, u8)> {
+    let block = client_block(client.subnet)?;
+    let est = |i: usize| {
+        let rtt = health.client_rtt(pool_id, region_at(i), client.subnet)?;
+        (usable(i) && rtt.samples >= u64::from(min_samples)).then_some(rtt)
+    };
+    let mut best: Option<(usize, f64)> = None;
+    for i in 0..p.regions.len() {
+        if let Some(r) = est(i)
+            && best.is_none_or(|(_, b)| r.ms < b)
+        {
+            best = Some((i, r.ms));
+        }
+    }
+    let (i, _) = best?;
+    note_to(ex, || {
+        let rows: Vec<String> = p
+            .regions
+            .iter()
+            .enumerate()
+            .filter_map(|(j, r)| {
+                let rtt = health.client_rtt(pool_id, region_at(j), client.subnet)?;
+                Some(format!("{} {:.1} ms ({} samples)", r.name, rtt.ms, rtt.samples))
+            })
+            .collect();
+        format!("latency: clients of {block} measured {}: lowest RTT region is {}", rows.join(", "), p.regions[i].name)
+    });
+    Some((i, block.prefix_len()))
+}
+
+fn region_at(i: usize) -> crate::pool::RegionId {
+    crate::pool::RegionId(i as u32)
 }
 
 /// The latency pick of pool `p` among the regions `usable` says, or `None` (no usable region

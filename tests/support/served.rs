@@ -41,6 +41,8 @@ pub struct Served {
     pub reloader: Arc<Reloader>,
     pub shared: Shared<Serving>,
     pub config: PathBuf,
+    /// The admin API, when the config has `[admin]`.
+    pub admin: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -52,16 +54,17 @@ impl Served {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let snap = config::load(&path).unwrap_or_else(|e| panic!("config loads: {e}"));
         let (stop, rx) = oneshot::channel::<()>();
-        let (udp, tls, reloader, shared) = runtime.block_on(async {
+        let (udp, tls, reloader, shared, admin) = runtime.block_on(async {
             let listeners = Listeners::bind(&snap).expect("bind");
             let app = App::build(path.clone(), snap, listeners).await.expect("app builds");
             let (udp, tls, reloader, shared) = (app.dns_addrs()[0], app.tls_addrs(), app.reloader(), app.shared());
+            let admin = app.admin_addr();
             tokio::spawn(app.run(async move {
                 let _ = rx.await;
             }));
-            (udp, tls, reloader, shared)
+            (udp, tls, reloader, shared, admin)
         });
-        Served { udp, tls, reloader, shared, config: path, stop: Some(stop), runtime: Some(runtime) }
+        Served { udp, tls, reloader, shared, config: path, admin, stop: Some(stop), runtime: Some(runtime) }
     }
 
     /// Reloads the config as `POST /reload` does.
@@ -170,4 +173,22 @@ pub fn explain_of(s: &Served, name: &str) -> String {
         "192.0.2.0/24".parse().unwrap(),
         &mut gslbd::util::rng::SplitMix64::new(1),
     )
+}
+
+/// `POST path` with a JSON body to the admin API (bounded): (status, body).
+pub fn post_json(admin: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&admin, Duration::from_secs(3)).expect("admin connect");
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {admin}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let status = raw.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
 }

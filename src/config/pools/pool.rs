@@ -212,6 +212,7 @@ fn resolve_region_policy(
         );
     }
     let (min_samples, hysteresis) = latency_keys(cx, p, raw);
+    let client_samples = raw.latency_client_samples.as_ref().is_some_and(|v| *v.get_ref());
     let find_region = |n: &str| regions.iter().position(|r| r.name == n).map(|i| RegionId(i as u32));
     let span_of = |i: usize| region_spans.get(i).cloned().unwrap_or_else(|| pspan.clone());
     match p.policy {
@@ -238,7 +239,7 @@ fn resolve_region_policy(
                 }
             }
             if p.policy == PolicyWord::Latency {
-                return RegionPolicy::Latency { default_region, min_samples, hysteresis };
+                return RegionPolicy::Latency { default_region, min_samples, hysteresis, client_samples };
             }
             RegionPolicy::Nearest { default_region }
         }
@@ -341,6 +342,7 @@ fn latency_keys(cx: &mut Ctx<'_>, p: &PoolScope<'_>, raw: &RawPool) -> (u32, f64
         for (key, span) in [
             ("latency_min_samples", raw.latency_min_samples.as_ref().map(|v| v.span())),
             ("latency_hysteresis", raw.latency_hysteresis.as_ref().map(|v| v.span())),
+            ("latency_client_samples", raw.latency_client_samples.as_ref().map(|v| v.span())),
         ] {
             if let Some(span) = span {
                 cx.errs.at(span, format!("pool {pname}: {key} has no effect with region_policy {rp_word}"));

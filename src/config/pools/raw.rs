@@ -129,6 +129,9 @@ pub(super) struct RawPool {
     /// `latency_hysteresis`: latency only; fraction 0.0..=0.9 by which a region must be faster
     /// than the current one to take its clients, default 0.2.
     pub(super) latency_hysteresis: Option<Spanned<toml::Value>>,
+    /// `latency_client_samples = true`: latency only; RTTs clients post (`POST /rtt`) for
+    /// their /24 (/56) decide first where they have enough samples. Default false.
+    pub(super) latency_client_samples: Option<Spanned<bool>>,
     /// `regions_per_answer`: members of the k best usable regions, 1..=8, default 1.
     pub(super) regions_per_answer: Option<Spanned<i64>>,
     /// `extra_random`: plus members of j more usable regions drawn at random, 0..=8, default 0.
