@@ -8,6 +8,7 @@
 //! | `GET /explain?name=&type=&client=` | the decision `gslbd explain` prints, for the serving config |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /reload` | reload now; 200 with the report, 422 with every error (the old config keeps serving) |
+//! | `POST /rtt` | client-measured RTTs per /24 (/56) and region, for latency pools ([`crate::services::rum`]) |
 //! | `POST /members/{zone}/{pool}/{region}/{member}/{action}` | action: drain, undrain, force-up, force-down, clear |
 //! | `POST /regions/{zone}/{pool}/{region}/{action}` | the same for every member of a region |
 use std::sync::Arc;
