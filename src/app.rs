@@ -201,7 +201,7 @@ impl App {
                             // Client-posted RTTs: expired ones dropped, the rest published
                             // with this snapshot's ids, every RUM_EVERY ticks.
                             n = n.wrapping_add(1);
-                            if n % RUM_EVERY == 0 && let Some(rum) = &serving.live.rum {
+                            if n.is_multiple_of(RUM_EVERY) && let Some(rum) = &serving.live.rum {
                                 rum.publish(&serving.config, serving.live.version.generation, unix_now());
                             }
                         }

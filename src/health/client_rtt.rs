@@ -30,12 +30,15 @@ pub fn client_block(subnet: IpNet) -> Option<IpNet> {
     IpNet::new(subnet.addr(), p).ok().map(|n| n.trunc())
 }
 
+/// (client block, zone index, pool id).
+type RowKey = (IpNet, u32, u32);
+
 /// The published table: (block, zone index, pool id) → per region estimates.
 #[derive(Debug, Default)]
 pub struct ClientRtts {
     /// The config generation whose ids this table uses.
     pub generation: u64,
-    map: HashMap<(IpNet, u32, u32), Box<[(u32, Rtt)]>>,
+    map: HashMap<RowKey, Box<[(u32, Rtt)]>>,
 }
 
 impl ClientRtts {
