@@ -52,6 +52,8 @@ pub struct Listeners {
     pub admin: Option<std::net::TcpListener>,
     /// DNS over TLS listeners (`[server.tls] listen`).
     pub tls: Vec<std::net::TcpListener>,
+    /// DNS over QUIC sockets (`[server.tls] quic_listen`).
+    pub quic: Vec<std::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -77,7 +79,14 @@ impl Listeners {
                 .map_err(|e| format!("cannot listen on {addr} (DNS over TLS): {e}"))?;
             tls.push(l);
         }
-        Ok(Listeners { dns, admin, tls })
+        let mut quic = Vec::new();
+        for addr in config.server.tls.iter().flat_map(|t| &t.quic_listen) {
+            let s = std::net::UdpSocket::bind(addr)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .map_err(|e| format!("cannot listen on {addr} (DNS over QUIC): {e}"))?;
+            quic.push(s);
+        }
+        Ok(Listeners { dns, admin, tls, quic })
     }
 }
 
@@ -136,6 +145,11 @@ impl App {
     /// The DNS over TLS addresses served.
     pub fn tls_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.tls.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    /// The DNS over QUIC addresses served.
+    pub fn quic_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.quic.iter().filter_map(|s| s.local_addr().ok()).collect()
     }
 
     /// The admin API's address, if enabled.
@@ -225,7 +239,7 @@ impl App {
             tracing::info!(addr = %b.addr, "serving UDP and TCP");
         }
 
-        let dot = if listeners.tls.is_empty() {
+        let dot = if listeners.tls.is_empty() && listeners.quic.is_empty() {
             None
         } else {
             let timeout = shared.load().config.server.tls.as_ref().map_or(Duration::from_secs(10), |t| t.timeout);
@@ -235,8 +249,14 @@ impl App {
                 ls.push(tokio::net::TcpListener::from_std(l).map_err(|e| format!("TLS listener {addr}: {e}"))?);
                 tracing::info!(%addr, "serving DNS over TLS");
             }
-            let mut server = dot_server(ls, shared.clone(), observer.clone(), timeout)
-                .map_err(|e| format!("cannot start DNS over TLS: {e}"))?;
+            let mut qs = Vec::new();
+            for s in listeners.quic {
+                let addr = s.local_addr().map_err(|e| format!("DNS over QUIC socket: {e}"))?;
+                qs.push(tokio::net::UdpSocket::from_std(s).map_err(|e| format!("QUIC socket {addr}: {e}"))?);
+                tracing::info!(%addr, "serving DNS over QUIC");
+            }
+            let mut server = dot_server(ls, qs, shared.clone(), observer.clone(), timeout)
+                .map_err(|e| format!("cannot start DNS over TLS/QUIC: {e}"))?;
             let token = server.shutdown_token().clone();
             tasks.spawn(async move {
                 if let Err(e) = server.block_until_done().await {

@@ -16,7 +16,7 @@ use support::{Proc, TempDir};
 fn start_dot(dir: &TempDir, ca: &Ca, server_extra: &str) -> Served {
     ca.issue_to(&dir.path().join("cert.pem"), &dir.path().join("key.pem"));
     let tls = format!(
-        "{server_extra}\n[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncertificate = \"cert.pem\"\nkey = \"key.pem\"\ntimeout_ms = 3000\n"
+        "{server_extra}\n[server.tls]\nlisten = [\"127.0.0.1:0\"]\nquic_listen = [\"127.0.0.1:0\"]\ncertificate = \"cert.pem\"\nkey = \"key.pem\"\ntimeout_ms = 3000\n"
     );
     Served::start(dir, &config_text(&tls, ""))
 }
@@ -56,6 +56,18 @@ fn kdig_over_tls_gets_the_udp_answers_and_the_certificate_reloads_without_a_rest
             assert_eq!(scope(&over_tls), scope(&udp), "the same ECS scope over TLS: {over_tls}");
         }
     }
+    // DNS over QUIC (RFC 9250), same certificate: kdig wants +quic after the TLS options.
+    let quic = s.quic[0];
+    for q in [vec!["static.gslb.example.com", "A"], vec!["+subnet=1.0.16.0/24", "www.gslb.example.com", "AAAA"]] {
+        let (_, udp) = kdig(s.udp, &q);
+        let mut args = strict(&ca1);
+        args.push("+quic".into());
+        args.extend(q.iter().map(|a| a.to_string()));
+        let (ok, over_quic) = kdig(quic, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(ok && over_quic.contains(";; QUIC session (QUICv1)"), "{over_quic}");
+        assert!(over_quic.contains("id: 0"), "DoQ message ID 0 (RFC 9250 §4.2.1): {over_quic}");
+        assert_eq!(answer_lines(&over_quic), answer_lines(&udp), "{q:?}");
+    }
     let (_, eu) = kdig(tls, &["+tls", "+subnet=81.2.69.0/24", "www.gslb.example.com", "A"]);
     assert!(eu.contains("198.51.100.1") && eu.contains("81.2.69.0/24/18"), "eu-west, scope /18 over TLS: {eu}");
 
@@ -67,7 +79,7 @@ fn kdig_over_tls_gets_the_udp_answers_and_the_certificate_reloads_without_a_rest
     };
     assert!(with(&ca1).0);
     let ex = explain_of(&s, "static.gslb.example.com.");
-    assert!(ex.contains("dot        DNS over TLS on 127.0.0.1:0: certificate"), "the configured address: {ex}");
+    assert!(ex.contains("dot        DNS over TLS on 127.0.0.1:0, over QUIC on 127.0.0.1:0: certificate"), "{ex}");
     let (ok, out) = with(&ca2);
     assert!(!ok && out.contains("handshake failed"), "{out}");
     let ca1_arg = format!("+tls-ca={}", ca1.pem.display());
@@ -80,6 +92,12 @@ fn kdig_over_tls_gets_the_udp_answers_and_the_certificate_reloads_without_a_rest
     assert!(r.ok, "{r:?}");
     assert!(with(&ca2).0, "the new certificate is served after the reload");
     assert!(!with(&ca1).0, "the old one is not");
+    let over_quic = |ca: &Ca| {
+        let mut a = strict(ca);
+        a.extend(["+quic".into(), "static.gslb.example.com".into(), "A".into()]);
+        kdig(quic, &a.iter().map(String::as_str).collect::<Vec<_>>()).0
+    };
+    assert!(over_quic(&ca2) && !over_quic(&ca1), "DoQ presents the reloaded certificate too");
     assert_eq!(s.tls[0], tls);
 
     // A key that does not go with the certificate: the reload fails, naming the key file,

@@ -24,6 +24,7 @@ pub(super) struct RawCookies {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTls {
     listen: Spanned<Vec<Spanned<String>>>,
+    quic_listen: Option<Spanned<Vec<Spanned<String>>>>,
     certificate: Spanned<PathBuf>,
     key: Spanned<PathBuf>,
     timeout_ms: Option<Spanned<u64>>,
@@ -47,6 +48,8 @@ pub struct CookieSettings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsSettings {
     pub listen: Vec<SocketAddr>,
+    /// DNS over QUIC (RFC 9250) UDP addresses, with the same certificate (`quic_listen`).
+    pub quic_listen: Vec<SocketAddr>,
     /// PEM chain, leaf first.
     pub certificate: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the leaf.
@@ -96,17 +99,22 @@ pub(super) fn parse_tls(
 ) -> Option<TlsSettings> {
     let raw = raw?;
     let at = |s: std::ops::Range<usize>| line_of(text, s.start);
-    let mut listen = Vec::new();
-    for l in raw.listen.get_ref() {
-        match l.get_ref().parse::<SocketAddr>() {
-            Ok(a) => listen.push(a),
-            Err(_) => errors.push(ConfigError::new(
-                path,
-                at(l.span()),
-                format!("tls.listen: '{}' is not an address:port (DNS over TLS is port 853)", l.get_ref()),
-            )),
+    let mut addrs = |list: &[Spanned<String>], key: &str| {
+        let mut out = Vec::new();
+        for l in list {
+            match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) => out.push(a),
+                Err(_) => errors.push(ConfigError::new(
+                    path,
+                    at(l.span()),
+                    format!("tls.{key}: '{}' is not an address:port (DNS over TLS and QUIC use port 853)", l.get_ref()),
+                )),
+            }
         }
-    }
+        out
+    };
+    let listen = addrs(raw.listen.get_ref(), "listen");
+    let quic_listen = raw.quic_listen.as_ref().map(|q| addrs(q.get_ref(), "quic_listen")).unwrap_or_default();
     if raw.listen.get_ref().is_empty() {
         errors.push(ConfigError::new(path, at(raw.listen.span()), "tls.listen: at least one address is needed"));
     }
@@ -120,6 +128,7 @@ pub(super) fn parse_tls(
     }
     Some(TlsSettings {
         listen,
+        quic_listen,
         line: at(raw.certificate.span()),
         certificate: base.join(raw.certificate.get_ref()),
         key: base.join(raw.key.get_ref()),

@@ -99,10 +99,12 @@ fn server_lines(snap: &crate::config::Snapshot, out: &mut String) {
     }
     if let (Some(t), Some(k)) = (&snap.server.tls, &snap.tls_key) {
         let addrs: Vec<String> = t.listen.iter().map(|a| a.to_string()).collect();
+        let quic: Vec<String> = t.quic_listen.iter().map(|a| a.to_string()).collect();
         let _ = writeln!(
             out,
-            "dot        DNS over TLS on {}: certificate {} ({} in the chain), reloaded with the config",
+            "dot        DNS over TLS on {}{}: certificate {} ({} in the chain), reloaded with the config",
             addrs.join(", "),
+            if quic.is_empty() { String::new() } else { format!(", over QUIC on {}", quic.join(", ")) },
             t.certificate.display(),
             k.cert.len()
         );

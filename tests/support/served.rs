@@ -38,6 +38,7 @@ pub fn config_text(server_extra: &str, tail: &str) -> String {
 pub struct Served {
     pub udp: SocketAddr,
     pub tls: Vec<SocketAddr>,
+    pub quic: Vec<SocketAddr>,
     pub reloader: Arc<Reloader>,
     pub shared: Shared<Serving>,
     pub config: PathBuf,
@@ -54,17 +55,18 @@ impl Served {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let snap = config::load(&path).unwrap_or_else(|e| panic!("config loads: {e}"));
         let (stop, rx) = oneshot::channel::<()>();
-        let (udp, tls, reloader, shared, admin) = runtime.block_on(async {
+        let (udp, tls, quic, reloader, shared, admin) = runtime.block_on(async {
             let listeners = Listeners::bind(&snap).expect("bind");
             let app = App::build(path.clone(), snap, listeners).await.expect("app builds");
             let (udp, tls, reloader, shared) = (app.dns_addrs()[0], app.tls_addrs(), app.reloader(), app.shared());
             let admin = app.admin_addr();
+            let quic = app.quic_addrs();
             tokio::spawn(app.run(async move {
                 let _ = rx.await;
             }));
-            (udp, tls, reloader, shared, admin)
+            (udp, tls, quic, reloader, shared, admin)
         });
-        Served { udp, tls, reloader, shared, config: path, admin, stop: Some(stop), runtime: Some(runtime) }
+        Served { udp, tls, quic, reloader, shared, config: path, admin, stop: Some(stop), runtime: Some(runtime) }
     }
 
     /// Reloads the config as `POST /reload` does.
