@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | 0 leaves | `diag`, `util` | config errors with file:line; randomness, the clock, durable writes |
 //! | 1 model | `geo`, `pool`, `zone` | GeoIP; the pool model and its ids; zone data, lookups and answer types |
-//! | 2 pure logic | `steer`, `health`, `feedback`, `cookie` | the steering decision; the rise/fall machine and health view; feed parsers, shed controller, load view; DNS cookies (RFC 7873/9018) |
+//! | 2 pure logic | `health`, `steer`, `feedback`, `cookie` | the rise/fall machine, health and RTT views; the steering decision; feed parsers, shed controller, load view; DNS cookies (RFC 7873/9018) |
 //! | 3 config | `config` | files → one immutable compiled `Snapshot`; pools linked into zones |
 //! | 4 services | `services` | probers and feed pollers on one keyed-task registry |
 //! | 5 serving | `serving` | `Serving { config, live }` swapped atomically; overrides; counters |
