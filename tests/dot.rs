@@ -6,7 +6,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -156,36 +156,42 @@ fn chaos_identity_answers_as_knot_and_nsd_do() {
 
 /// Unbound forwarding the zone to gslbd over TLS, with the subnetcache module sending ECS.
 struct Unbound {
-    _proc: Proc,
     port: u16,
+    _proc: Option<Proc>,
 }
 
-fn start_unbound(dir: &TempDir, ca: &Ca, upstream: SocketAddr) -> Option<Unbound> {
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let d = dir.path().display();
-    let conf = format!(
-        "server:\n    interface: 127.0.0.1\n    port: {port}\n    do-ip6: no\n    do-daemonize: no\n    username: \"\"\n    \
-         chroot: \"\"\n    directory: \"{d}\"\n    pidfile: \"\"\n    use-syslog: no\n    logfile: \"\"\n    verbosity: 1\n    \
-         num-threads: 1\n    access-control: 127.0.0.0/8 allow\n    do-not-query-localhost: no\n    qname-minimisation: no\n    \
-         tls-cert-bundle: \"{ca}\"\n    module-config: \"subnetcache iterator\"\n    send-client-subnet: 127.0.0.1\n    \
-         client-subnet-always-forward: yes\n    max-client-subnet-ipv4: 24\n\
-         remote-control:\n    control-enable: no\n\
-         forward-zone:\n    name: \"gslb.example.com.\"\n    forward-addr: 127.0.0.1@{up}#{TLS_HOST}\n    forward-tls-upstream: yes\n",
-        ca = ca.pem.display(),
-        up = upstream.port(),
-    );
-    let path = dir.write("unbound.conf", &conf);
-    let mut cmd = Command::new("unbound");
-    cmd.arg("-d").arg("-c").arg(&path).stdin(Stdio::null());
-    let u = Unbound { _proc: Proc::spawn(cmd), port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if unbound_dig(&u, &["gslb.example.com", "SOA"]).contains("status: NOERROR") {
-            return Some(u);
+fn start_unbound(dir: &TempDir, ca: &Ca, upstream: SocketAddr) -> Unbound {
+    let mut last = String::new();
+    // A free port can be taken between our probe and Unbound's bind: a few tries (bounded).
+    for attempt in 0..3 {
+        let port = support::free_port();
+        let d = dir.path().display();
+        let conf = format!(
+            "server:\n    interface: 127.0.0.1\n    port: {port}\n    do-ip6: no\n    do-daemonize: no\n    username: \"\"\n    \
+             chroot: \"\"\n    directory: \"{d}\"\n    pidfile: \"\"\n    use-syslog: no\n    logfile: \"\"\n    verbosity: 1\n    \
+             num-threads: 1\n    access-control: 127.0.0.0/8 allow\n    do-not-query-localhost: no\n    qname-minimisation: no\n    \
+             tls-cert-bundle: \"{ca}\"\n    module-config: \"subnetcache iterator\"\n    send-client-subnet: 127.0.0.1\n    \
+             client-subnet-always-forward: yes\n    max-client-subnet-ipv4: 24\n\
+             remote-control:\n    control-enable: no\n\
+             forward-zone:\n    name: \"gslb.example.com.\"\n    forward-addr: 127.0.0.1@{up}#{TLS_HOST}\n    forward-tls-upstream: yes\n",
+            ca = ca.pem.display(),
+            up = upstream.port(),
+        );
+        let path = dir.write(&format!("unbound-{attempt}.conf"), &conf);
+        let mut cmd = Command::new("unbound");
+        cmd.arg("-d").arg("-c").arg(&path).stdin(Stdio::null());
+        let mut proc = Proc::spawn(cmd);
+        let u = Unbound { port, _proc: None };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && proc.exited().is_none() {
+            if unbound_dig(&u, &["gslb.example.com", "SOA"]).contains("status: NOERROR") {
+                return Unbound { port, _proc: Some(proc) };
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        last.push_str(&format!("attempt {attempt}:\n{}", proc.stderr()));
     }
-    panic!("unbound did not resolve through DoT within 10 s");
+    panic!("unbound did not resolve through DoT within 10 s, 3 tries; its stderr:\n{last}");
 }
 
 fn unbound_dig(u: &Unbound, args: &[&str]) -> String {
@@ -205,7 +211,7 @@ fn unbound_forwarding_over_tls_resolves_static_and_pooled_names_with_ecs_steerin
     let dir = TempDir::new("dot-unbound");
     let ca = Ca::new(&dir, "ca");
     let s = start_dot(&dir, &ca, "");
-    let Some(u) = start_unbound(&dir, &ca, s.tls[0]) else { return };
+    let u = start_unbound(&dir, &ca, s.tls[0]);
     let out = unbound_dig(&u, &["static.gslb.example.com", "A"]);
     assert!(out.contains("192.0.2.10"), "{out}");
     // Unbound sends the client's subnet on the TLS forward; gslbd steers by it.
