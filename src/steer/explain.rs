@@ -4,7 +4,8 @@ use std::fmt;
 
 use ipnet::IpNet;
 
-use super::decide::{Answer, Client, Decision, Family, ScopeWhy, region_rows};
+use super::decide::{Answer, Client, Decision, Family, ScopeWhy};
+use super::rows::region_rows;
 use crate::geo::{Coordinates, Location};
 use crate::pool::{HealthView, Pool, RegionId, RegionPolicy};
 

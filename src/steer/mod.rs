@@ -22,6 +22,7 @@ mod decide;
 mod explain;
 pub mod hash;
 pub mod latency;
+mod rows;
 mod topk;
 
 pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide, region_usable};
