@@ -109,6 +109,15 @@ fn kdig_over_tls_gets_the_udp_answers_and_the_certificate_reloads_without_a_rest
     let msg = format!("{:?}", r.errors);
     assert!(msg.contains("key.pem") && msg.contains("does not go with"), "{msg}");
     assert!(with(&ca2).0, "still serving the ca2 certificate");
+
+    // No explicit reload: a valid pair from ca1 written by rename; the file watcher reloads.
+    ca1.issue_to(&dir.path().join("cert.pem"), &dir.path().join("key.pem"));
+    let start = Instant::now();
+    while !with(&ca1).0 {
+        assert!(start.elapsed() < Duration::from_secs(5), "the watcher did not reload the certificate within 5 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("certificate renewed by file change served after {:.2} s", start.elapsed().as_secs_f64());
 }
 
 #[test]
