@@ -28,7 +28,8 @@ fn kdig_over_tls_gets_the_udp_answers_and_the_certificate_reloads_without_a_rest
     }
     let dir = TempDir::new("dot-kdig");
     let (ca1, ca2) = (Ca::new(&dir, "ca1"), Ca::new(&dir, "ca2"));
-    let s = start_dot(&dir, &ca1, "");
+    support::served::write_private(&dir.path().join("cookie.key"), b"e5e973e5a6b2a43f48e7dc849e37bfcf\n");
+    let s = start_dot(&dir, &ca1, "[server.cookies]\nsecret_file = \"cookie.key\"");
     let tls = s.tls[0];
     let strict = |ca: &Ca| vec![format!("+tls-ca={}", ca.pem.display()), format!("+tls-hostname={TLS_HOST}")];
 
@@ -68,6 +69,13 @@ fn kdig_over_tls_gets_the_udp_answers_and_the_certificate_reloads_without_a_rest
         assert!(over_quic.contains("id: 0"), "DoQ message ID 0 (RFC 9250 §4.2.1): {over_quic}");
         assert_eq!(answer_lines(&over_quic), answer_lines(&udp), "{q:?}");
     }
+    // Cookies over TLS: the reply carries one (never BADCOOKIE on a stream), and it verifies.
+    let (ok, out) = kdig(tls, &["+tls", "+cookie", "static.gslb.example.com", "A"]);
+    let cookie = support::served::cookie_in(&out).filter(|c| c.len() == 48);
+    assert!(ok && cookie.is_some(), "{out}");
+    let again = format!("+cookie={}", cookie.as_deref().unwrap());
+    let (ok, out) = kdig(tls, &["+tls", &again, "static.gslb.example.com", "A"]);
+    assert!(ok && support::served::cookie_in(&out) == cookie, "the cookie is echoed over TLS: {out}");
     let (_, eu) = kdig(tls, &["+tls", "+subnet=81.2.69.0/24", "www.gslb.example.com", "A"]);
     assert!(eu.contains("198.51.100.1") && eu.contains("81.2.69.0/24/18"), "eu-west, scope /18 over TLS: {eu}");
 
