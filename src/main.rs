@@ -106,17 +106,21 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
     let text = rt.block_on(async {
         install_crypto_provider();
         let wait = snap.server.health_startup_wait;
-        let services = Services {
-            health: HealthService::start(HealthOptions { seed: entropy_seed() }).ok(),
-            feedback: FeedbackService::start().ok(),
-            rum: None,
-        };
+        // The feeds are read before any probe runs: a TCP probe of a load balancer's VIP is
+        // itself a session there, and would show in the load the feed reports.
+        let feedback = FeedbackService::start().ok();
+        if let Some(f) = &feedback {
+            let all: Vec<&gslbd::pool::Pools> = snap.zones.zones().iter().map(|z| &z.pools).collect();
+            f.update(&all);
+            if f.tasks() > 0 {
+                f.wait_first_round(wait).await;
+            }
+        }
+        let services =
+            Services { health: HealthService::start(HealthOptions { seed: entropy_seed() }).ok(), feedback, rum: None };
         let serving = services.serve(snap, None, ConfigVersion::default());
         if let Some(h) = services.health.as_ref().filter(|h| h.tasks() > 0) {
             h.wait_first_round(wait).await;
-        }
-        if let Some(f) = services.feedback.as_ref().filter(|f| f.tasks() > 0) {
-            f.wait_first_round(wait).await;
         }
         services.shutdown();
         let mut rng = SplitMix64::new(entropy_seed());
