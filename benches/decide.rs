@@ -80,7 +80,10 @@ fn clients() -> Vec<Client> {
                 coords: Coordinates::new(lat, lon),
             };
             let network = IpNet::new(addr, 18).unwrap().trunc();
-            Client { subnet: IpNet::new(addr, 24).unwrap(), geo: Some(GeoHit { location: Some(location), network }) }
+            Client {
+                subnet: IpNet::new(addr, 24).unwrap(),
+                geo: Some(GeoHit { location: Some(location), network, asn: None }),
+            }
         })
         .collect()
 }

@@ -9,6 +9,7 @@
 //! App::run(shutdown)
 //!     UDP workers (one thread per SO_REUSEPORT socket) ┐
 //!     TCP acceptors (one task per listen address)      ├─ answer from Shared<Serving>, report to QueryObserver
+//!     DNS over TLS (hickory-server, [server.tls])      │  (certificate: the serving snapshot's)
 //!     admin API, file watcher                          ┘
 //!     shutdown resolves ─► stop accepting ─► answer what was already received ─► close TCP after
 //!                          its replies ─► stop services ─► return (state is saved on every change)
@@ -29,14 +30,21 @@ use crate::config::Snapshot;
 use crate::dns::rrl::Rrl;
 use crate::dns::server::{Bound, bind};
 use crate::dns::tcp::{TcpCounters, serve_tcp};
+use crate::dns::tls::dot_server;
 use crate::dns::udp::{DnsHandler, spawn_workers};
 use crate::ops::{
     AdminState, Changes, FleetMetrics, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, Trigger,
     follow_changes, serve_admin, spawn_watcher,
 };
-use crate::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
+use crate::services::{FeedbackService, HealthOptions, HealthService, RumStore, install_crypto_provider};
 use crate::serving::{OverrideTable, Serving, Shared};
+use crate::util::clock::unix_now;
 use crate::util::rng::entropy_seed;
+
+/// How often latency pools' preferred regions are re-evaluated (probes run at most every 100 ms).
+const LATENCY_TICK: Duration = Duration::from_millis(50);
+/// Client-posted RTTs are published every this many latency ticks (1 s).
+const RUM_EVERY: u32 = 20;
 
 /// How long a stopping server waits for its TCP connections and UDP workers.
 const STOP_GRACE: Duration = Duration::from_millis(1500);
@@ -48,6 +56,10 @@ pub struct Listeners {
     pub dns: Vec<Bound>,
     /// The admin API's listener, if it is enabled.
     pub admin: Option<std::net::TcpListener>,
+    /// DNS over TLS listeners (`[server.tls] listen`).
+    pub tls: Vec<std::net::TcpListener>,
+    /// DNS over QUIC sockets (`[server.tls] quic_listen`).
+    pub quic: Vec<std::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -66,7 +78,21 @@ impl Listeners {
             ),
             None => None,
         };
-        Ok(Listeners { dns, admin })
+        let mut tls = Vec::new();
+        for addr in config.server.tls.iter().flat_map(|t| &t.listen) {
+            let l = std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                .map_err(|e| format!("cannot listen on {addr} (DNS over TLS): {e}"))?;
+            tls.push(l);
+        }
+        let mut quic = Vec::new();
+        for addr in config.server.tls.iter().flat_map(|t| &t.quic_listen) {
+            let s = std::net::UdpSocket::bind(addr)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .map_err(|e| format!("cannot listen on {addr} (DNS over QUIC): {e}"))?;
+            quic.push(s);
+        }
+        Ok(Listeners { dns, admin, tls, quic })
     }
 }
 
@@ -92,7 +118,9 @@ impl App {
         let health = HealthService::start(HealthOptions { seed: entropy_seed(), source: config.server.probe_source })
             .map_err(|e| format!("cannot start health probes: {e}"))?;
         let feedback = FeedbackService::start().map_err(|e| format!("cannot start load feedback: {e}"))?;
-        let services = Services { health: Some(health.clone()), feedback: Some(feedback.clone()) };
+        let rum = RumStore::new();
+        let services =
+            Services { health: Some(health.clone()), feedback: Some(feedback.clone()), rum: Some(rum.clone()) };
         let metrics = Arc::new(Metrics::default());
         metrics.add_source(Arc::new(ProbeMetrics(health.clone())));
         let startup_wait = config.server.health_startup_wait;
@@ -142,6 +170,16 @@ impl App {
     /// The DNS addresses served (UDP and TCP on each).
     pub fn dns_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.dns.iter().map(|b| b.addr).collect()
+    }
+
+    /// The DNS over TLS addresses served.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.tls.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    /// The DNS over QUIC addresses served.
+    pub fn quic_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.quic.iter().filter_map(|s| s.local_addr().ok()).collect()
     }
 
     /// The admin API's address, if enabled.
@@ -198,6 +236,31 @@ impl App {
                 let _ = stop.wait_for(|s| *s).await;
             }));
         }
+        // The latency tracker: latency pools' preferred regions, moved with hysteresis as the
+        // probes' RTT estimates change (the query path only reads the result).
+        {
+            let (shared, mut stop) = (shared.clone(), stop_rx.clone());
+            tasks.spawn(async move {
+                let mut tick = tokio::time::interval(LATENCY_TICK);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut n: u32 = 0;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let serving = shared.load();
+                            serving.live.track_latency(&serving.config);
+                            // Client-posted RTTs: expired ones dropped, the rest published
+                            // with this snapshot's ids, every RUM_EVERY ticks.
+                            n = n.wrapping_add(1);
+                            if n.is_multiple_of(RUM_EVERY) && let Some(rum) = &serving.live.rum {
+                                rum.publish(&serving.config, serving.live.version.generation, unix_now());
+                            }
+                        }
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+            });
+        }
         if let Err(e) = spawn_watcher(reloader.clone()) {
             tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
         }
@@ -212,8 +275,36 @@ impl App {
             tasks.spawn(serve_tcp(tcp, shared.clone(), counters.clone(), observer.clone(), stop_rx.clone()));
         }
 
+        let dot = if listeners.tls.is_empty() && listeners.quic.is_empty() {
+            None
+        } else {
+            let timeout = shared.load().config.server.tls.as_ref().map_or(Duration::from_secs(10), |t| t.timeout);
+            let mut ls = Vec::new();
+            for l in listeners.tls {
+                let addr = l.local_addr().map_err(|e| format!("DNS over TLS listener: {e}"))?;
+                ls.push(tokio::net::TcpListener::from_std(l).map_err(|e| format!("TLS listener {addr}: {e}"))?);
+            }
+            let mut qs = Vec::new();
+            for s in listeners.quic {
+                let addr = s.local_addr().map_err(|e| format!("DNS over QUIC socket: {e}"))?;
+                qs.push(tokio::net::UdpSocket::from_std(s).map_err(|e| format!("QUIC socket {addr}: {e}"))?);
+            }
+            let mut server = dot_server(ls, qs, shared.clone(), observer.clone(), timeout)
+                .map_err(|e| format!("cannot start DNS over TLS/QUIC: {e}"))?;
+            let token = server.shutdown_token().clone();
+            tasks.spawn(async move {
+                if let Err(e) = server.block_until_done().await {
+                    tracing::warn!(error = %e, "DNS over TLS listener stopped");
+                }
+            });
+            Some(token)
+        };
+
         shutdown.await;
         tracing::info!("stopping: no new connections; answering what was received");
+        if let Some(token) = dot {
+            token.cancel();
+        }
         let _ = stop_tx.send(true);
         for w in &workers {
             w.stop();

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | 0 leaves | `diag`, `util` | config errors with file:line; randomness, the clock, durable writes |
 //! | 1 model | `geo`, `pool`, `zone` | GeoIP; the pool model and its ids; zone data, lookups and answer types |
-//! | 2 pure logic | `steer`, `health`, `feedback` | the steering decision; the rise/fall machine and health view; feed parsers, shed controller, load view |
+//! | 2 pure logic | `health`, `steer`, `feedback`, `cookie` | the rise/fall machine, health and RTT views; the steering decision; feed parsers, shed controller, load view; DNS cookies (RFC 7873/9018) |
 //! | 3 config | `config` | files → one immutable compiled `Snapshot`; pools linked into zones |
 //! | 4 services | `services` | probers and feed pollers on one keyed-task registry |
 //! | 5 serving | `serving` | `Serving { config, live }` swapped atomically; overrides; counters |
@@ -24,23 +24,26 @@
 //! dns::udp::serve_until          recvmmsg a batch into preallocated buffers (dns::udp::batch)
 //!  └ DnsHandler::begin_batch     one lock-free load of Shared<Serving> per batch
 //!  └ DnsHandler::handle
-//!     └ dns::respond_with        dns::wire::parse → header, question, EDNS/ECS (FORMERR, NOTIMP, BADVERS)
+//!     └ dns::respond_with        dns::wire::parse → header, question, EDNS/ECS/COOKIE (FORMERR, NOTIMP, BADVERS)
+//!        └ dns::cookies          cookie::decide: valid / client-only / invalid, BADCOOKIE (RFC 7873, 9018)
 //!        └ zone::lookup          zone::ZoneSet::zone_for → Zone::find → answer / referral / negative
+//!                                (class CH: zone::Chaos, the identity and version TXT)
 //!        └ dns::steer_pooled     for a pooled name: geo::GeoDb::lookup, AnswerSource::health (serving::LiveHealth)
 //!           └ steer::decide      region and members → addresses or CNAME, TTL, ECS scope
 //!        └ dns::encode::encode   reply written into the buffer, names compressed, TC on overflow
 //!     └ Observer::observe        ops::QueryObserver: ops::Metrics::record, Live::count_steered, sampled log
-//!     └ dns::rrl::Rrl::check     send, slip (TC) or drop
+//!     └ dns::rrl::Rrl::check     send, slip (TC, or BADCOOKIE to a cookie client) or drop; a valid cookie skips it
 //!  └ Batch::send                 sendmmsg the replies, each from the address it was sent to
 //! ```
 //! TCP runs the same `respond_with` and observer per frame (`dns::tcp`); hickory-server's
-//! listeners run it through `dns::hickory::HickoryHandler`.
+//! listeners (DNS over TLS, `dns::tls`) run it through `dns::hickory::HickoryHandler`.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod app;
 pub mod cluster;
 pub mod config;
+pub mod cookie;
 pub mod diag;
 pub mod dns;
 pub mod feedback;

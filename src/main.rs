@@ -78,14 +78,21 @@ enum Command {
         #[arg(long)]
         client: String,
     },
-    /// Build a GeoIP .mmdb from a CSV of `network,country,latitude,longitude` lines
-    /// (for steering private networks); print every bad line; exit 1 if any.
+    /// Build a GeoIP .mmdb from a CSV of `network,country,latitude,longitude[,asn]` lines
+    /// (for steering private networks, by place and by AS); or, with --asn-ranges, an ASN
+    /// database from `start,end,asn,organization` lines (the ip-location-db `asn` package,
+    /// DB-IP ASN Lite); print every bad line; exit 1 if any.
     MmdbBuild {
-        /// The CSV file.
-        csv: PathBuf,
+        /// The CSV file(s); several only with --asn-ranges (e.g. the IPv4 and IPv6 lists).
+        #[arg(required = true)]
+        csv: Vec<PathBuf>,
         /// Where to write the database.
         #[arg(long, short)]
         out: PathBuf,
+        /// The input lists AS ranges; the output is a GeoLite2-ASN-layout database for
+        /// `[geoip] asn_database`.
+        #[arg(long)]
+        asn_ranges: bool,
     },
     /// Talk to a running server's admin API (status, states, drain, undrain, reload, explain).
     /// Exit codes: 0 done, 1 refused or failed, 2 bad arguments, 3 unreachable.
@@ -102,7 +109,7 @@ fn main() -> ExitCode {
         Command::Check { config } => check(config),
         Command::Serve { config } => serve(config),
         Command::Explain { config, name, qtype, client } => explain(config, &name, &qtype, &client),
-        Command::MmdbBuild { csv, out } => mmdb_build(csv, out),
+        Command::MmdbBuild { csv, out, asn_ranges } => mmdb_build(csv, out, asn_ranges),
         Command::Ctl(args) => gslbd::ops::run_ctl(args),
         Command::Man => {
             let man = clap_mangen::Man::new(Cli::command());
@@ -150,9 +157,20 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
     let text = rt.block_on(async {
         install_crypto_provider();
         let wait = snap.server.health_startup_wait;
+        // The feeds are read before any probe runs: a TCP probe of a load balancer's VIP is
+        // itself a session there, and would show in the load the feed reports.
+        let feedback = FeedbackService::start().ok();
+        if let Some(f) = &feedback {
+            let all: Vec<&gslbd::pool::Pools> = snap.zones.zones().iter().map(|z| &z.pools).collect();
+            f.update(&all);
+            if f.tasks() > 0 {
+                f.wait_first_round(wait).await;
+            }
+        }
         let services = Services {
             health: HealthService::start(HealthOptions { seed: entropy_seed(), source: snap.server.probe_source }).ok(),
-            feedback: FeedbackService::start().ok(),
+            feedback,
+            rum: None,
         };
         let state_file = snap.ops.admin.as_ref().map(|a| a.state_file.clone());
         let serving = services.serve(snap, None, ConfigVersion::default());
@@ -170,9 +188,6 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
         }
         if let Some(h) = services.health.as_ref().filter(|h| h.tasks() > 0) {
             h.wait_first_round(wait).await;
-        }
-        if let Some(f) = services.feedback.as_ref().filter(|f| f.tasks() > 0) {
-            f.wait_first_round(wait).await;
         }
         services.shutdown();
         let mut rng = SplitMix64::new(entropy_seed());
@@ -200,15 +215,29 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
     }
 }
 
-fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
-    let text = match std::fs::read_to_string(&csv) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{}: cannot read: {e}", csv.display());
+fn mmdb_build(csvs: Vec<PathBuf>, out: PathBuf, asn_ranges: bool) -> ExitCode {
+    let mut texts = Vec::new();
+    for csv in &csvs {
+        match std::fs::read_to_string(csv) {
+            Ok(t) => texts.push((csv.display().to_string(), t)),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", csv.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let built = match (asn_ranges, texts.as_slice()) {
+        (true, _) => {
+            let refs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+            gslbd::geo::asn_ranges_to_mmdb(&refs)
+        }
+        (false, [(name, text)]) => gslbd::geo::csv_to_mmdb(text, name),
+        (false, _) => {
+            eprintln!("one CSV at a time (several only with --asn-ranges)");
             return ExitCode::FAILURE;
         }
     };
-    match gslbd::geo::csv_to_mmdb(&text, &csv.display().to_string()) {
+    match built {
         Ok(bytes) => match std::fs::write(&out, &bytes) {
             Ok(()) => {
                 println!("{}: {} bytes", out.display(), bytes.len());
@@ -381,6 +410,12 @@ fn serve(path: PathBuf) -> ExitCode {
         }
         for addr in app.dns_addrs() {
             println!("gslbd listening on {addr}");
+        }
+        for addr in app.tls_addrs() {
+            println!("gslbd DNS over TLS listening on {addr}");
+        }
+        for addr in app.quic_addrs() {
+            println!("gslbd DNS over QUIC listening on {addr}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

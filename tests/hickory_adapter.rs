@@ -27,7 +27,7 @@ fn hickory_server_with_our_handler_answers_like_respond() {
         let mut b = gslbd::dns::server::bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let udp = tokio::net::UdpSocket::from_std(b.udp.pop().unwrap()).unwrap();
         let (addr, tcp) = (b.addr, tokio::net::TcpListener::from_std(b.tcp).unwrap());
-        let mut server = Server::new(HickoryHandler { shared: shared.clone() });
+        let mut server = Server::new(HickoryHandler::new(shared.clone()));
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 8);
         tokio::spawn(async move {

@@ -8,6 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::extras::{Chaos, CookieSettings, RawCookies, RawTls, TlsSettings, parse_chaos, parse_cookies, parse_tls};
 use super::fleet::{ClusterSettings, ProbeSource, RawCluster, parse_cluster, parse_probe_source};
 use crate::diag::{ConfigError, line_of};
 use crate::zone::Signing;
@@ -76,8 +77,26 @@ struct RawLog {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGeo {
-    database: Spanned<PathBuf>,
+    database: Option<Spanned<OneOrMany>>,
+    asn_database: Option<Spanned<OneOrMany>>,
     missing_coordinates: Option<Spanned<String>>,
+}
+
+/// A path, or a list of them consulted in order.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<PathBuf> {
+        match self {
+            OneOrMany::One(p) => vec![p],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -92,6 +111,10 @@ struct RawServer {
     udp_workers: Option<Spanned<usize>>,
     health_startup_wait_ms: Option<Spanned<u64>>,
     probe_source: Option<Spanned<toml::Value>>,
+    cookies: Option<RawCookies>,
+    tls: Option<RawTls>,
+    identity: Option<Spanned<toml::Value>>,
+    version: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -201,6 +224,12 @@ pub struct ServerSettings {
     pub health_startup_wait: Duration,
     /// The addresses probes are sent from (`probe_source`); read at start-up.
     pub probe_source: ProbeSource,
+    /// `[server.cookies]`: DNS cookies; `None`: the COOKIE option is ignored.
+    pub cookies: Option<CookieSettings>,
+    /// `[server.tls]`: DNS over TLS listeners and certificate.
+    pub tls: Option<TlsSettings>,
+    /// `identity` and `version`: the CHAOS TXT answers.
+    pub chaos: Chaos,
 }
 
 /// A zone entry of the config, paths resolved against the config file's folder.
@@ -215,15 +244,19 @@ pub struct ZoneEntry {
     pub line: usize,
 }
 
-/// The GeoIP database to open, and the line that names it.
+/// The GeoIP databases to open, and the lines that name them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GeoEntry {
-    pub database: PathBuf,
+    /// Location databases, consulted in order: the first with a record for an address answers.
+    pub databases: Vec<PathBuf>,
     pub line: usize,
     /// `missing_coordinates`: where a record with a country but no coordinates is placed:
     /// `"centroid"` (default: the country's centre) or `"default-region"` (no coordinates:
     /// a `nearest` pool sends the client to its `default_region`).
     pub centroid: bool,
+    /// ASN databases, consulted in order (`asn_database`).
+    pub asn_databases: Vec<PathBuf>,
+    pub asn_line: usize,
 }
 
 /// `[admin]`: the HTTP API (status, explain, drain/force, reload, metrics).
@@ -451,6 +484,9 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if zones.is_empty() && errors.is_empty() {
         errors.push(ConfigError::new(path, 0, "no [[zone]] is configured"));
     }
+    let cookies = parse_cookies(path, text, &base, raw.server.cookies, &mut errors);
+    let tls = parse_tls(path, text, &base, raw.server.tls, &mut errors);
+    let chaos = parse_chaos(path, text, raw.server.identity, raw.server.version, &mut errors);
     let ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
     let probe_source = parse_probe_source(path, text, raw.server.probe_source, &mut errors);
     let cluster = raw.cluster.and_then(|c| parse_cluster(path, text, c, &base, &mut errors));
@@ -470,14 +506,39 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
                 }
             },
         };
-        GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()), centroid }
+        let mut list = |v: Option<Spanned<OneOrMany>>, key: &str| -> (Vec<PathBuf>, usize) {
+            let Some(v) = v else { return (Vec::new(), 0) };
+            let line = at(v.span());
+            let paths: Vec<PathBuf> = v.into_inner().into_vec().iter().map(|p| base.join(p)).collect();
+            if paths.is_empty() {
+                errors.push(ConfigError::new(path, line, format!("geoip.{key}: the list is empty")));
+            }
+            (paths, line)
+        };
+        let (databases, line) = list(g.database, "database");
+        let (asn_databases, asn_line) = list(g.asn_database, "asn_database");
+        if databases.is_empty() && asn_databases.is_empty() && line == 0 && asn_line == 0 {
+            errors.push(ConfigError::new(path, 0, "[geoip]: give a database, an asn_database or both"));
+        }
+        GeoEntry { databases, line, centroid, asn_databases, asn_line }
     });
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(ConfigFile {
         path: path.to_path_buf(),
-        server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait, probe_source },
+        server: ServerSettings {
+            listen,
+            nsid,
+            tcp,
+            rrl,
+            udp_workers,
+            health_startup_wait,
+            probe_source,
+            cookies,
+            tls,
+            chaos,
+        },
         zones,
         geoip,
         ops,

@@ -6,14 +6,16 @@
 //! built without it, the zone is answered with SERVFAIL, and [`ZoneSet::problems`] lists its
 //! errors; when a previous snapshot served the zone, its previous version is kept instead
 //! (as Knot keeps a zone whose reload fails). Problems of the config as a whole (gslbd.toml
-//! itself, the GeoIP database, the admin token, the files `[cluster]` names, a runtime change
-//! for a zone without a pool file, a probe name defined differently in two pool files), or no
-//! zone loaded at all, fail the load.
+//! itself, the GeoIP and ASN databases, the admin token, the cookie secret, the DNS over TLS
+//! certificate and key, the files `[cluster]` names, a runtime change for a zone without a
+//! pool file, a probe name defined differently in two pool files), or no zone loaded at all,
+//! fail the load.
 //!
 //! ```text
 //! gslbd.toml ─parse_config─► ConfigFile ─build─┬─ zone files ─zone::load_zone─► Zone
 //!                                              ├─ pool files ─load_pools─► Pools ─link_pools─► Zone with pooled nodes
-//!                                              ├─ GeoIP database ─GeoDb::open
+//!                                              ├─ GeoIP and ASN databases ─GeoDb::open, chain
+//!                                              ├─ cookie secret, TLS certificate and key
 //!                                              └─ admin token file
 //!                                                    ▼
 //!                                  Snapshot { server, zones: ZoneSet, geo, ops, admin_token }
@@ -23,7 +25,9 @@
 //! that fails to build is never seen by the query path. Nothing in a snapshot changes after
 //! it is built: the live state (health, load, overrides, counters) lives beside it, in the
 //! serving state.
+mod certs;
 mod edit;
+mod extras;
 mod file;
 mod fleet;
 mod link;
@@ -31,6 +35,7 @@ mod pools;
 mod toml_doc;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
@@ -38,15 +43,16 @@ pub use file::{
     MAX_RATE_TIMES_WINDOW, OpsSettings, RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
 };
 
+pub use certs::load_certified_key;
 pub use edit::{Edit, Overlay, PoolEdit};
+pub use extras::{Chaos, CookieSettings, TlsSettings};
 pub use fleet::{ClusterConfig, ClusterFiles, ClusterSettings, ProbeSource};
 pub use link::link_pools;
 pub use pools::{load_pools, load_pools_with};
 
-use std::sync::Arc;
-
+use crate::cookie::{Policy, SecretFile, Secrets, read_secret_file};
 use crate::geo::GeoDb;
-use crate::zone::{Zone, ZoneProblem, ZoneSet, load_zone_with};
+use crate::zone::{Chaos as ChaosRecords, Zone, ZoneProblem, ZoneSet, load_zone_with};
 
 /// Everything the query path reads, built once per (re)load and never mutated.
 pub struct Snapshot {
@@ -64,6 +70,31 @@ pub struct Snapshot {
     /// `admin.token_file` names a file that does not exist yet (`gslbd serve` creates it with
     /// a random token at start; until then changes through the API are refused).
     pub admin_token_missing: Option<PathBuf>,
+    /// DNS cookies, with the secret read at this load (`[server.cookies]`).
+    pub cookies: Option<Cookies>,
+    /// The DNS over TLS certificate read at this load (`[server.tls]`).
+    pub tls_key: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// The CHAOS TXT answers (`identity`, `version`).
+    pub chaos: ChaosRecords,
+}
+
+/// DNS cookies in force: the secrets (carried across reloads for rotation overlap, see
+/// [`Snapshot::carry_cookie_secrets`]) and the UDP policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cookies {
+    pub file: SecretFile,
+    pub secrets: Secrets,
+    pub policy: Policy,
+}
+
+impl Snapshot {
+    /// After a reload: a current secret that the new file dropped stays accepted for an hour
+    /// (RFC 9018 §5), counted from `now` (UNIX seconds).
+    pub fn carry_cookie_secrets(&mut self, old: &Snapshot, now: u32) {
+        if let (Some(new), Some(old)) = (self.cookies.as_mut(), old.cookies.as_ref()) {
+            new.secrets = old.secrets.reload(new.file, now);
+        }
+    }
 }
 
 /// A bearer token; never printed.
@@ -159,16 +190,7 @@ pub fn build_after_with(
         }
         zones.push(zone);
     }
-    let geo = match &file.geoip {
-        Some(g) => match GeoDb::open(&g.database) {
-            Ok(db) => Some(db.with_centroids(g.centroid)),
-            Err(e) => {
-                errors.push(ConfigError::new(&file.path, g.line, format!("geoip.database: {e}")));
-                None
-            }
-        },
-        None => None,
-    };
+    let geo = file.geoip.as_ref().and_then(|g| open_geo(&file.path, g, &mut errors));
     let admin_token = read_admin_token(&file, &mut errors);
     let cluster = file
         .cluster
@@ -178,12 +200,30 @@ pub fn build_after_with(
         (None, Some(p)) if !p.exists() => Some(p.clone()),
         _ => None,
     };
+    let cookies = file.server.cookies.as_ref().and_then(|c| match read_secret_file(&c.secret_file) {
+        Ok(f) => Some(Cookies { file: f, secrets: Secrets::new(f), policy: Policy { require_on_udp: c.require } }),
+        Err(e) => {
+            match e.line {
+                Some(l) => errors.push(ConfigError::new(&e.path, l, format!("cookie secret: {}", e.problem))),
+                None => errors.push(ConfigError::new(&file.path, c.line, format!("cookies.secret_file: {e}"))),
+            }
+            None
+        }
+    });
+    let tls_key = file.server.tls.as_ref().and_then(|t| match load_certified_key(&t.certificate, &t.key) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            errors.push(ConfigError::new(&file.path, t.line, format!("tls: {e}")));
+            None
+        }
+    });
     check_probe_names(&probe_defs, &mut errors);
     if !errors.is_empty() || zones.is_empty() {
         // Every zone error is reported too, so one run shows everything to fix.
         errors.extend(problems.into_iter().flat_map(|p| p.errors));
         return Err(ConfigErrors(errors));
     }
+    let chaos = ChaosRecords::new(file.server.chaos.identity.as_deref(), file.server.chaos.version.as_deref());
     Ok(Snapshot {
         config_path: file.path,
         server: file.server,
@@ -193,6 +233,9 @@ pub fn build_after_with(
         admin_token,
         cluster,
         admin_token_missing,
+        cookies,
+        tls_key,
+        chaos,
     })
 }
 
@@ -236,6 +279,25 @@ fn check_probe_names(defs: &ProbeDefs, errors: &mut Vec<ConfigError>) {
             }
         }
     }
+}
+
+/// The location databases chained in order, with the ASN databases after them.
+fn open_geo(config: &Path, g: &GeoEntry, errors: &mut Vec<ConfigError>) -> Option<GeoDb> {
+    let before = errors.len();
+    let mut dbs = Vec::new();
+    for p in &g.databases {
+        match GeoDb::open(p) {
+            Ok(db) => dbs.push(db),
+            Err(e) => errors.push(ConfigError::new(config, g.line, format!("geoip.database: {e}"))),
+        }
+    }
+    let mut geo = GeoDb::chain(dbs).with_centroids(g.centroid);
+    for p in &g.asn_databases {
+        if let Err(e) = geo.add_asn_file(p) {
+            errors.push(ConfigError::new(config, g.asn_line, format!("geoip.asn_database: {e}")));
+        }
+    }
+    (errors.len() == before).then_some(geo)
 }
 
 fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {

@@ -23,7 +23,7 @@ use hickory_proto::rr::Name;
 use super::wire::{ClientSubnet, QueryHeader, Question};
 use crate::zone::master::name::{labels, wire_len};
 use crate::zone::master::wire::compressible;
-use crate::zone::{Rrs, Section};
+use crate::zone::{RRset, Rrs, Section};
 
 /// The OPT record of a reply.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +34,8 @@ pub struct EdnsReply<'a> {
     pub nsid: Option<&'a [u8]>,
     /// The client's subnet echoed with our scope prefix.
     pub ecs: Option<(ClientSubnet, u8)>,
+    /// The whole COOKIE option (code, length, data) for the reply (RFC 7873).
+    pub cookie: Option<&'a [u8]>,
 }
 
 /// A reply ready to encode.
@@ -67,7 +69,7 @@ fn opt_len(e: &EdnsReply<'_>) -> usize {
     if let Some((ecs, _)) = e.ecs {
         n += 8 + (ecs.source_prefix() as usize).div_ceil(8);
     }
-    n
+    n + e.cookie.map_or(0, <[u8]>::len)
 }
 
 /// Label offsets a message remembers for compression.
@@ -311,16 +313,11 @@ pub fn encode(reply: &Reply<'_>, limit: usize, out: &mut Vec<u8>) -> Written {
 fn write_rrs(out: &mut Vec<u8>, comp: &mut Compressor, rrs: &Rrs<'_>, addrs: &[IpAddr]) -> u16 {
     match *rrs {
         Rrs::Set { owner, set, sigs } => {
-            let mut n = 0u16;
-            for s in std::iter::once(set).chain(sigs) {
-                let rtype = u16::from(s.rtype);
-                for rdata in s.rdatas() {
-                    write_record(out, comp, owner, rtype, 1, s.ttl, RdataRef::Wire(rtype, rdata));
-                    n = n.saturating_add(1);
-                }
-            }
-            n
+            let n = write_set(out, comp, owner, set, 1);
+            sigs.map_or(n, |s| n.saturating_add(write_set(out, comp, owner, s, 1)))
         }
+        // Class CH (RFC 4892).
+        Rrs::Chaos { owner, set } => write_set(out, comp, owner, set, 3),
         Rrs::Addresses { owner, ttl } => {
             for a in addrs {
                 let rtype = if a.is_ipv4() { 1 } else { 28 };
@@ -333,6 +330,17 @@ fn write_rrs(out: &mut Vec<u8>, comp: &mut Compressor, rrs: &Rrs<'_>, addrs: &[I
             1
         }
     }
+}
+
+/// Writes the records of one stored RRset, of `class`; returns how many.
+fn write_set(out: &mut Vec<u8>, comp: &mut Compressor, owner: &Name, set: &RRset, class: u16) -> u16 {
+    let rtype = u16::from(set.rtype);
+    let mut n = 0u16;
+    for rdata in set.rdatas() {
+        write_record(out, comp, owner, rtype, class, set.ttl, RdataRef::Wire(rtype, rdata));
+        n = n.saturating_add(1);
+    }
+    n
 }
 
 fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
@@ -370,6 +378,9 @@ fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
         out.push(prefix);
         out.push(scope.min(prefix));
         out.extend_from_slice(&octets[..n]);
+    }
+    if let Some(cookie) = e.cookie {
+        out.extend_from_slice(cookie);
     }
     let rdlen = (out.len() - rdlen_at - 2) as u16;
     out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());

@@ -101,5 +101,45 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
             let _ = writeln!(out, "{section:<10} {} {} IN {} {}", r.name, r.ttl, r.record_type(), r.data);
         }
     }
+    server_lines(snap, &mut out);
     out
+}
+
+/// What the server does besides the answer: cookies, DNS over TLS, CHAOS identity.
+fn server_lines(snap: &crate::config::Snapshot, out: &mut String) {
+    if let (Some(c), Some(s)) = (&snap.cookies, &snap.server.cookies) {
+        let _ = writeln!(
+            out,
+            "cookies    on (RFC 7873/9018): secret {}{}; {}; a UDP query with a valid server cookie is not rate limited",
+            s.secret_file.display(),
+            if c.file.also_accepted.is_some() { " (and a second accepted secret)" } else { "" },
+            if c.policy.require_on_udp {
+                "require: UDP queries with a client cookie but no valid server cookie get BADCOOKIE"
+            } else {
+                "UDP queries without a valid server cookie are answered (and rate limited)"
+            }
+        );
+    }
+    if let (Some(t), Some(k)) = (&snap.server.tls, &snap.tls_key) {
+        let addrs: Vec<String> = t.listen.iter().map(|a| a.to_string()).collect();
+        let quic: Vec<String> = t.quic_listen.iter().map(|a| a.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "dot        DNS over TLS on {}{}: certificate {} ({} in the chain), reloaded with the config",
+            addrs.join(", "),
+            if quic.is_empty() { String::new() } else { format!(", over QUIC on {}", quic.join(", ")) },
+            t.certificate.display(),
+            k.cert.len()
+        );
+    }
+    let chaos = &snap.server.chaos;
+    if chaos.identity.is_some() || chaos.version.is_some() {
+        let show = |v: &Option<String>| v.as_ref().map_or("off (REFUSED)".to_string(), |s| format!("{s:?}"));
+        let _ = writeln!(
+            out,
+            "chaos      CH TXT id.server/hostname.bind {}, version.bind/version.server {}",
+            show(&chaos.identity),
+            show(&chaos.version)
+        );
+    }
 }

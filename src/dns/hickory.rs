@@ -1,23 +1,38 @@
 //! gslbd's answers behind hickory-server's [`RequestHandler`], so that hickory's `Server`
-//! (and the DoT/DoH listeners it can add) serves exactly what [`super::respond`] decides.
+//! (and the DoT listeners it adds, [`super::tls`]) serves exactly what [`super::respond`] decides.
 //!
 //! gslbd's own UDP and TCP loops call `respond` directly: hickory's `Server` spawns a task
 //! per UDP packet and has no TCP connection limits (see shared notes). This adapter hands
 //! hickory the raw request bytes, and turns our reply back into a `MessageResponse`. It is
-//! not a second implementation: every decision is `respond`'s.
+//! not a second implementation: every decision is `respond_with`'s, and every outcome goes to
+//! the same [`Observer`] as the other transports (a stream transport counts as TCP).
 use hickory_proto::op::{Header, HeaderCounts, Message, MessageType, Metadata, ResponseCode};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use super::{Transport, respond};
+use super::{NoObserver, Observer, Outcome, Transport, respond_with};
 use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
 
 /// A [`RequestHandler`] that answers from the state in service.
-pub struct HickoryHandler<S: AnswerSource> {
+pub struct HickoryHandler<S: AnswerSource, O: Observer<S> = NoObserver> {
     pub shared: Shared<S>,
+    /// Cloned for each request (handlers are shared between hickory's connection tasks).
+    pub observer: O,
+}
+
+impl<S: AnswerSource> HickoryHandler<S, NoObserver> {
+    pub fn new(shared: Shared<S>) -> HickoryHandler<S, NoObserver> {
+        HickoryHandler { shared, observer: NoObserver }
+    }
+}
+
+impl<S: AnswerSource, O: Observer<S>> HickoryHandler<S, O> {
+    pub fn with_observer(shared: Shared<S>, observer: O) -> HickoryHandler<S, O> {
+        HickoryHandler { shared, observer }
+    }
 }
 
 fn info(metadata: Metadata) -> ResponseInfo {
@@ -25,7 +40,7 @@ fn info(metadata: Metadata) -> ResponseInfo {
 }
 
 #[async_trait::async_trait]
-impl<S: AnswerSource> RequestHandler for HickoryHandler<S> {
+impl<S: AnswerSource, O: Observer<S> + Sync + Unpin> RequestHandler for HickoryHandler<S, O> {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
@@ -38,15 +53,18 @@ impl<S: AnswerSource> RequestHandler for HickoryHandler<S> {
         let mut out = Vec::new();
         let reply = {
             let snap = self.shared.load();
-            respond(
+            let mut outcome = Outcome::default();
+            let w = respond_with(
                 &**snap,
                 request.as_slice(),
                 request.src().ip(),
                 transport,
                 &mut out,
                 &mut SplitMix64::new(entropy_seed()),
-            )
-            .and_then(|w| Message::from_vec(&out[..w.len]).ok())
+                &mut outcome,
+            );
+            self.observer.clone().observe(&snap, &outcome, transport, request.as_slice(), request.src().ip());
+            w.and_then(|w| Message::from_vec(&out[..w.len]).ok())
         };
         let Some(msg) = reply else {
             // Dropped (a response or a runt): nothing is sent.

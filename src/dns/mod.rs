@@ -16,6 +16,7 @@
 //! `respond` is shared by the UDP fast path ([`udp`]), TCP ([`tcp`]), hickory's `Server`
 //! ([`hickory`]), explain, the tests and the fuzz targets. With a reused output buffer it
 //! allocates nothing (tests/zero_alloc.rs).
+pub mod cookies;
 pub mod encode;
 pub mod explain;
 pub mod hickory;
@@ -24,6 +25,7 @@ pub mod outcome;
 pub mod rrl;
 pub mod server;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod wire;
 
@@ -34,6 +36,7 @@ use hickory_proto::rr::RecordType;
 use ipnet::IpNet;
 
 use crate::config::Snapshot;
+use crate::cookie;
 use crate::serving::{AnswerSource, Steered, SteeredAnswer};
 use crate::steer::{AddrList, Answer, Client, Explain, Family, decide};
 use crate::util::rng::Random;
@@ -55,6 +58,7 @@ pub enum Transport {
 }
 
 const CLASS_IN: u16 = 1;
+const CLASS_CH: u16 = 3;
 
 /// Answers one query packet from `client` into `out`. `None`: drop the packet, send nothing.
 /// `rng` drives the weighted choices of pooled names; each worker passes its own.
@@ -93,36 +97,69 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
                 ErrorRcode::NotImp => u16::from(ResponseCode::NotImp),
                 ErrorRcode::BadVers => u16::from(ResponseCode::BADVERS),
             };
-            let edns = edns.map(|e| EdnsReply { payload: EDNS_PAYLOAD, dnssec_ok: e.dnssec_ok, nsid: None, ecs: None });
-            let reply = Reply {
-                header,
-                authoritative: false,
-                rcode,
-                question: question.as_ref(),
-                answer: &EMPTY,
-                authority: &EMPTY,
-                additional: &EMPTY,
-                addrs: &[],
-                edns,
+            // A cookie that parsed goes back in error replies too (RFC 7873 §5.2).
+            let decision = cookies::decide_for(snap, edns.as_ref(), question.is_some(), client, transport);
+            return Some(error_reply(header, rcode, question.as_ref(), edns, decision, transport, out, outcome));
+        }
+        Parsed::CookieOnly { header, edns } => {
+            // RFC 7873 §5.4: NOERROR and a cookie (BADCOOKIE when its server cookie is
+            // invalid); without cookies, QDCOUNT=0 stays FORMERR.
+            let formerr = u16::from(ResponseCode::FormErr);
+            if snap.cookies.is_none() {
+                return Some(error_reply(header, formerr, None, None, None, transport, out, outcome));
+            }
+            if edns.cookie_malformed {
+                return Some(error_reply(header, formerr, None, Some(edns), None, transport, out, outcome));
+            }
+            let decision = cookies::decide_for(snap, Some(&edns), false, client, transport);
+            let rcode = match decision.map(|d| d.action) {
+                Some(cookie::Action::BadCookie) => cookie::BADCOOKIE,
+                _ => 0,
             };
-            let written = encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out);
-            *outcome = Outcome {
-                replied: true,
-                rcode,
-                qtype: question.as_ref().map(|q| u16::from(q.qtype)),
-                ecs: false,
-                truncated: written.truncated,
-                steered: None,
-            };
-            return Some(written);
+            return Some(error_reply(header, rcode, None, Some(edns), decision, transport, out, outcome));
         }
         Parsed::Query(q) => q,
     };
     let qtype = query.question.qtype;
+    let cookie_on = snap.cookies.is_some();
+    if cookie_on && query.edns.is_some_and(|e| e.cookie_malformed) {
+        // RFC 7873 §5.2.2: a malformed COOKIE option is FORMERR.
+        let formerr = u16::from(ResponseCode::FormErr);
+        return Some(error_reply(
+            query.header,
+            formerr,
+            Some(&query.question),
+            query.edns,
+            None,
+            transport,
+            out,
+            outcome,
+        ));
+    }
     let dnssec_ok = query.edns.is_some_and(|e| e.dnssec_ok);
+    let decision = cookies::decide_for(snap, query.edns.as_ref(), true, client, transport);
+    outcome.cookie = decision;
+    outcome.dnssec_ok = dnssec_ok;
+    if decision.is_some_and(|d| d.action == cookie::Action::BadCookie) {
+        // RFC 7873 §5.2.3 under `require`: no answer until the client proves its address.
+        let rc = cookie::BADCOOKIE;
+        return Some(error_reply(
+            query.header,
+            rc,
+            Some(&query.question),
+            query.edns,
+            decision,
+            transport,
+            out,
+            outcome,
+        ));
+    }
     let synth = Synthesized::default();
-    // We serve class IN only, and no zone transfers: zones come from files on every node.
-    let mut result = if query.question.qclass != CLASS_IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+    // We serve class IN, and CHAOS identity TXT (RFC 4892); no zone transfers: zones come
+    // from files on every node.
+    let mut result = if query.question.qclass == CLASS_CH {
+        snap.chaos.lookup(&query.question.name, qtype)
+    } else if query.question.qclass != CLASS_IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
         Lookup::refused()
     } else {
         lookup(&snap.zones, &query.question.name, qtype, dnssec_ok, &synth)
@@ -144,11 +181,13 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
             scope = 0;
         }
     }
+    let reply_cookie = decision.and_then(|d| d.cookie);
     let edns = query.edns.map(|e| EdnsReply {
         payload: EDNS_PAYLOAD,
         dnssec_ok: e.dnssec_ok,
         nsid: if e.nsid { snap.server.nsid.as_deref() } else { None },
         ecs: e.ecs.map(|c| (c, scope)),
+        cookie: reply_cookie.as_ref().map(|c| c.as_bytes()),
     });
     let reply = Reply {
         header: query.header,
@@ -180,6 +219,52 @@ pub(crate) struct SteerCtx<'a> {
     pub qtype: RecordType,
     pub dnssec_ok: bool,
     pub synth: &'a Synthesized,
+}
+
+/// A reply with no records: `rcode`, the question if there is one, and an OPT (with the
+/// cookie of `decision`) when the query had one. Fills `outcome`.
+#[allow(clippy::too_many_arguments)]
+fn error_reply(
+    header: wire::QueryHeader,
+    rcode: u16,
+    question: Option<&wire::Question>,
+    edns: Option<wire::EdnsQuery>,
+    decision: Option<cookie::Decision>,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    outcome: &mut Outcome,
+) -> Written {
+    let reply_cookie = decision.and_then(|d| d.cookie);
+    let edns = edns.map(|e| EdnsReply {
+        payload: EDNS_PAYLOAD,
+        dnssec_ok: e.dnssec_ok,
+        nsid: None,
+        ecs: None,
+        cookie: reply_cookie.as_ref().map(|c| c.as_bytes()),
+    });
+    let reply = Reply {
+        header,
+        authoritative: false,
+        rcode,
+        question,
+        answer: &EMPTY,
+        authority: &EMPTY,
+        additional: &EMPTY,
+        addrs: &[],
+        edns,
+    };
+    let written = encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out);
+    *outcome = Outcome {
+        replied: true,
+        rcode,
+        qtype: question.map(|q| u16::from(q.qtype)),
+        ecs: false,
+        truncated: written.truncated,
+        steered: None,
+        cookie: decision,
+        dnssec_ok: edns.is_some_and(|e| e.dnssec_ok),
+    };
+    written
 }
 
 /// The steering client for `subnet`: its GeoIP hit when a database is configured.

@@ -1,6 +1,7 @@
 //! What one query came to, in a few words: filled in by [`super::respond_with`] and read by
 //! the metrics and the sampled query log. Plain `Copy` data, no heap, so the transports can
 //! keep one per worker and overwrite it for every packet.
+use crate::cookie::Decision;
 use crate::serving::Steered;
 
 /// The summary of one query and its reply.
@@ -18,4 +19,10 @@ pub struct Outcome {
     pub truncated: bool,
     /// For a pooled name: what the steering decided.
     pub steered: Option<Steered>,
+    /// The DNS cookie decision, when cookies are on and the query carried a COOKIE option:
+    /// a valid server cookie exempts the reply from RRL; a client cookie turns a slip into
+    /// BADCOOKIE ([`crate::dns::cookies::badcookie_in_place`]).
+    pub cookie: Option<Decision>,
+    /// The query's OPT had the DO bit (copied into a reply rewritten after the fact).
+    pub dnssec_ok: bool,
 }

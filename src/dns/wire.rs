@@ -1,5 +1,5 @@
 //! Parsing a query off the wire: header, the one question, and the OPT record with its
-//! NSID and Client Subnet options (RFC 6891, 5001, 7871).
+//! NSID, Client Subnet and COOKIE options (RFC 6891, 5001, 7871, 7873).
 //!
 //! Everything is read from the borrowed packet with bounds checks; nothing here panics
 //! or allocates beyond the question name (kept inline by hickory for names under 32 bytes).
@@ -9,6 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::IpNet;
+
+use crate::cookie::QueryCookie;
 
 /// Header bits of a query that a reply copies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +68,11 @@ pub struct EdnsQuery {
     pub dnssec_ok: bool,
     pub nsid: bool,
     pub ecs: Option<ClientSubnet>,
+    /// The first COOKIE option (RFC 7873 §5.2: later ones are ignored), when well formed.
+    pub cookie: Option<QueryCookie>,
+    /// The first COOKIE option was malformed (§5.2.2: FORMERR where cookies are on; a server
+    /// without cookies ignores the option, as RFC 6891 §6.1.2 says for unknown options).
+    pub cookie_malformed: bool,
 }
 
 /// A query that is well formed enough to be answered.
@@ -89,6 +96,11 @@ pub enum Parsed {
         edns: Option<EdnsQuery>,
     },
     Query(Query),
+    /// QDCOUNT=0 with a COOKIE option (RFC 7873 §5.4): a client asking for a server cookie.
+    CookieOnly {
+        header: QueryHeader,
+        edns: EdnsQuery,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +115,7 @@ const HEADER_LEN: usize = 12;
 const OPT: u16 = 41;
 const EDNS_NSID: u16 = 3;
 const EDNS_ECS: u16 = 8;
+const EDNS_COOKIE: u16 = crate::cookie::OPTION_CODE;
 
 /// Parses one DNS message that arrived as a query.
 pub fn parse(packet: &[u8]) -> Parsed {
@@ -133,6 +146,12 @@ pub fn parse(packet: &[u8]) -> Parsed {
         return Parsed::Error { header, rcode: ErrorRcode::NotImp, question, edns: edns.unwrap_or_else(|e| e) };
     }
     let Some(question) = question else {
+        if let (0, Ok(Some(e))) = (qdcount, edns)
+            && e.version == 0
+            && (e.cookie.is_some() || e.cookie_malformed)
+        {
+            return Parsed::CookieOnly { header, edns: e };
+        }
         return formerr(None, None);
     };
     let edns = match edns {
@@ -169,8 +188,15 @@ fn read_edns(
             return Err(None);
         }
         let version = (rr.ttl >> 16) as u8;
-        let mut e =
-            EdnsQuery { payload: rr.class.max(512), version, dnssec_ok: rr.ttl & 0x8000 != 0, nsid: false, ecs: None };
+        let mut e = EdnsQuery {
+            payload: rr.class.max(512),
+            version,
+            dnssec_ok: rr.ttl & 0x8000 != 0,
+            nsid: false,
+            ecs: None,
+            cookie: None,
+            cookie_malformed: false,
+        };
         let mut opts = rr.rdata;
         while !opts.is_empty() {
             if opts.len() < 4 {
@@ -186,6 +212,12 @@ fn read_edns(
                         return Err(Some(e)); // the option twice
                     }
                     e.ecs = Some(parse_ecs(data).ok_or(Some(e))?);
+                }
+                EDNS_COOKIE if version == 0 && e.cookie.is_none() && !e.cookie_malformed => {
+                    match QueryCookie::parse(data) {
+                        Ok(c) => e.cookie = Some(c),
+                        Err(_) => e.cookie_malformed = true,
+                    }
                 }
                 _ => {} // unknown options are ignored and not echoed (RFC 6891 §6.1.2)
             }

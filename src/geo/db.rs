@@ -1,5 +1,12 @@
-//! The GeoIP database reader: one `.mmdb` file read into memory, answering
-//! "where is this address, and which network of the database says so".
+//! The GeoIP database reader: `.mmdb` files read into memory, answering "where is this
+//! address, which autonomous system announces it, and which network of the databases says so".
+//!
+//! Several databases can be chained: the location databases are consulted in order and the
+//! first with a record for the address answers (an operator's private CSV-built database
+//! first, a public one for the rest; or DB-IP's separate IPv4 and IPv6 files); the ASN
+//! databases likewise for the autonomous system. The network reported is the narrowest of
+//! those consulted on the way (every one of them contains the address, so their intersection
+//! is the narrowest), which is what the answer depended on.
 //!
 //! ```text
 //! IpAddr ──canonical──► tree walk (maxminddb) ──► (data offset, prefix)
@@ -26,14 +33,29 @@ use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
 use super::types::Location;
 
-/// An open GeoIP database with its decoded-record cache. `Send + Sync`: share it behind an
-/// `Arc` (or inside the config snapshot); to change databases, open a new one and swap.
+/// Open GeoIP databases (location ones with their decoded-record caches, and ASN ones).
+/// `Send + Sync`: share it behind an `Arc` (or inside the config snapshot); to change
+/// databases, open new ones and swap.
 pub struct GeoDb {
+    parts: Vec<Part>,
+    asn: Vec<Reader<Vec<u8>>>,
+}
+
+/// One location database.
+struct Part {
     reader: Reader<Vec<u8>>,
     cache: LocationCache,
     /// A record with a country but no coordinates gets the country's centroid (default);
     /// without, it has no coordinates (a `nearest` pool then uses its default region).
     centroids: bool,
+}
+
+/// The autonomous system an address belongs to, and the ASN database network that says so
+/// (the ECS scope of an answer an ASN map decided).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asn {
+    pub number: u32,
+    pub network: IpNet,
 }
 
 /// The answer for one address.
@@ -46,6 +68,8 @@ pub struct GeoHit {
     /// address in it gets the same record, so it is the ECS scope of a geo-based answer.
     /// Present even when `location` is `None` (the empty network covering the address).
     pub network: IpNet,
+    /// The autonomous system, when an ASN database is configured and knows the address.
+    pub asn: Option<Asn>,
 }
 
 impl GeoDb {
@@ -61,36 +85,99 @@ impl GeoDb {
     /// Opens a database held in memory (tests, databases built at load time from CSV).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
         let len = bytes.len();
-        let reader = Reader::from_source(bytes).map_err(|e| format!("not a valid MaxMind DB file: {e}"))?;
+        let reader = reader_of(bytes)?;
         let meta = reader.metadata();
-        if meta.ip_version != 4 && meta.ip_version != 6 {
-            return Err(format!("unsupported ip_version {} in MaxMind DB metadata", meta.ip_version));
-        }
         let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
         let cache = LocationCache::for_data_len(len.saturating_sub(tree_bytes));
-        Ok(GeoDb { reader, cache, centroids: true })
+        Ok(GeoDb { parts: vec![Part { reader, cache, centroids: true }], asn: Vec::new() })
     }
 
-    /// `geoip.missing_coordinates`: `true` (centroid) or `false` (default region).
+    /// `geoip.missing_coordinates`: `true` (centroid) or `false` (default region), for every
+    /// location database.
     pub fn with_centroids(mut self, centroids: bool) -> GeoDb {
-        self.centroids = centroids;
+        for p in &mut self.parts {
+            p.centroids = centroids;
+        }
         self
     }
 
-    /// Looks `ip` up: one tree walk, then the cached location of the record it lands on.
+    /// Location databases consulted in order (the first with a record for an address answers).
+    pub fn chain(dbs: Vec<GeoDb>) -> GeoDb {
+        let mut out = GeoDb { parts: Vec::new(), asn: Vec::new() };
+        for db in dbs {
+            out.parts.extend(db.parts);
+            out.asn.extend(db.asn);
+        }
+        out
+    }
+
+    /// Adds an ASN database (GeoLite2-ASN, DB-IP/ip-location-db ASN, or a CSV-built one with
+    /// an ASN column), consulted after the ones already added.
+    pub fn add_asn_bytes(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        self.asn.push(reader_of(bytes)?);
+        Ok(())
+    }
+
+    /// [`GeoDb::add_asn_bytes`] from a file.
+    pub fn add_asn_file(&mut self, path: &Path) -> Result<(), String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read ASN database: {e}", path.display()))?;
+        self.add_asn_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Whether ASN databases are configured (then every lookup also finds the AS).
+    pub fn has_asn(&self) -> bool {
+        !self.asn.is_empty()
+    }
+
+    /// Looks `ip` up: one tree walk per location database until one has a record (then the
+    /// cached location of that record), and one per ASN database until one knows the AS.
     pub fn lookup(&self, ip: IpAddr) -> GeoHit {
         let ip = ip.to_canonical();
+        let mut network: Option<IpNet> = None;
+        let mut location = None;
+        for part in &self.parts {
+            let (loc, net) = part.lookup(ip);
+            network = Some(narrower(network, net));
+            if loc.is_some() {
+                location = loc;
+                break;
+            }
+        }
+        let mut asn = None;
+        let mut asn_net: Option<IpNet> = None;
+        for reader in &self.asn {
+            let (number, net) = asn_lookup(reader, ip);
+            asn_net = Some(narrower(asn_net, net));
+            if let (Some(number), Some(network)) = (number, asn_net) {
+                asn = Some(Asn { number, network });
+                break;
+            }
+        }
+        GeoHit { location, network: network.unwrap_or_else(|| host_net(ip)), asn }
+    }
+
+    /// One line for people (`gslbd check`, the start-up log): each database's kind and date,
+    /// in the order they are consulted.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self.parts.iter().map(Part::summary).collect();
+        parts.extend(self.asn.iter().map(|r| format!("ASN {}", kind_and_date(r))));
+        parts.join("; ")
+    }
+
+    /// One line for logs and `explain`: what the databases are and how big.
+    pub fn description(&self) -> String {
+        let mut parts: Vec<String> = self.parts.iter().map(Part::description).collect();
+        parts.extend(self.asn.iter().map(|r| format!("ASN {}", describe(r, None))));
+        parts.join("; ")
+    }
+}
+
+impl Part {
+    /// One tree walk, then the cached location of the record it lands on.
+    fn lookup(&self, ip: IpAddr) -> (Option<Location>, IpNet) {
         let result = match self.reader.lookup(ip) {
             Ok(r) => r,
-            Err(_) => {
-                // An IPv6 address in an IPv4-only database: nothing in ::/0 has data. Any
-                // other error is a damaged tree: scope the (empty) answer to the host alone.
-                let network = match ip {
-                    IpAddr::V6(_) if self.reader.metadata().ip_version == 4 => IpNet::V6(Ipv6Net::default()),
-                    _ => host_net(ip),
-                };
-                return GeoHit { location: None, network };
-            }
+            Err(_) => return (None, miss_net(&self.reader, ip)),
         };
         let network = result.network().map(|n| to_family(ip, n.ip(), n.prefix())).unwrap_or_else(|_| host_net(ip));
         let location = result.offset().map(|offset| {
@@ -107,39 +194,80 @@ impl GeoDb {
             loc
         });
         // A record with no usable field is as good as no record.
-        let location = location.filter(|l| *l != Location::default());
-        GeoHit { location, network }
+        (location.filter(|l| *l != Location::default()), network)
     }
 
     /// One line for people (`gslbd check`, the start-up log): the database's kind and date.
-    pub fn summary(&self) -> String {
-        let m = self.reader.metadata();
-        let desc = m.description.get("en").or_else(|| m.description.values().next());
-        let kind = desc.map_or(m.database_type.as_str(), |d| d.as_str());
-        format!(
-            "GeoIP {kind} (IPv{}, built {}){}",
-            m.ip_version,
-            crate::util::clock::utc_date(m.build_epoch),
-            if self.centroids { "" } else { ", no country centroids" }
-        )
+    fn summary(&self) -> String {
+        let centroids = if self.centroids { "" } else { ", no country centroids" };
+        format!("GeoIP {}{centroids}", kind_and_date(&self.reader))
     }
 
-    /// One line for logs and `explain`: what the database is and how big.
-    pub fn description(&self) -> String {
-        let m = self.reader.metadata();
-        let desc = m.description.get("en").or_else(|| m.description.values().next());
-        format!(
-            "type={:?} ip_version={} build_epoch={} ({}) nodes={} record_size={} cache_slots={}{}",
-            m.database_type,
-            m.ip_version,
-            m.build_epoch,
-            crate::util::clock::utc_date(m.build_epoch),
-            m.node_count,
-            m.record_size,
-            self.cache.slot_count(),
-            desc.map(|d| format!(" description={d:?}")).unwrap_or_default(),
-        )
+    fn description(&self) -> String {
+        describe(&self.reader, Some(self.cache.slot_count()))
     }
+}
+
+fn reader_of(bytes: Vec<u8>) -> Result<Reader<Vec<u8>>, String> {
+    let reader = Reader::from_source(bytes).map_err(|e| format!("not a valid MaxMind DB file: {e}"))?;
+    let meta = reader.metadata();
+    if meta.ip_version != 4 && meta.ip_version != 6 {
+        return Err(format!("unsupported ip_version {} in MaxMind DB metadata", meta.ip_version));
+    }
+    Ok(reader)
+}
+
+/// The network of an address the tree cannot answer for: an IPv6 address in an IPv4-only
+/// database (nothing in ::/0 has data), or a damaged tree (the host alone).
+fn miss_net(reader: &Reader<Vec<u8>>, ip: IpAddr) -> IpNet {
+    match ip {
+        IpAddr::V6(_) if reader.metadata().ip_version == 4 => IpNet::V6(Ipv6Net::default()),
+        _ => host_net(ip),
+    }
+}
+
+/// The AS number of `ip` in an ASN database, and the network that holds it. The record is
+/// decoded each time (two small fields, no allocation: other fields are skipped).
+fn asn_lookup(reader: &Reader<Vec<u8>>, ip: IpAddr) -> (Option<u32>, IpNet) {
+    let Ok(result) = reader.lookup(ip) else { return (None, miss_net(reader, ip)) };
+    let network = result.network().map(|n| to_family(ip, n.ip(), n.prefix())).unwrap_or_else(|_| host_net(ip));
+    let number = match result.decode::<RawRecord>() {
+        Ok(Some(raw)) => raw.asn(),
+        _ => None,
+    };
+    (number, network)
+}
+
+/// The longer-prefix network of two that both contain the same address.
+fn narrower(a: Option<IpNet>, b: IpNet) -> IpNet {
+    match a {
+        Some(a) if a.prefix_len() >= b.prefix_len() => a,
+        _ => b,
+    }
+}
+
+/// `KIND (IPvN, built DATE)`: the description (or type) of a database and its date.
+fn kind_and_date(reader: &Reader<Vec<u8>>) -> String {
+    let m = reader.metadata();
+    let desc = m.description.get("en").or_else(|| m.description.values().next());
+    let kind = desc.map_or(m.database_type.as_str(), |d| d.as_str());
+    format!("{kind} (IPv{}, built {})", m.ip_version, crate::util::clock::utc_date(m.build_epoch))
+}
+
+fn describe(reader: &Reader<Vec<u8>>, cache_slots: Option<usize>) -> String {
+    let m = reader.metadata();
+    let desc = m.description.get("en").or_else(|| m.description.values().next());
+    format!(
+        "type={:?} ip_version={} build_epoch={} ({}) nodes={} record_size={}{}{}",
+        m.database_type,
+        m.ip_version,
+        m.build_epoch,
+        crate::util::clock::utc_date(m.build_epoch),
+        m.node_count,
+        m.record_size,
+        cache_slots.map(|n| format!(" cache_slots={n}")).unwrap_or_default(),
+        desc.map(|d| format!(" description={d:?}")).unwrap_or_default(),
+    )
 }
 
 /// The host route for `ip`: /32 or /128.

@@ -3,7 +3,7 @@
 //! tables (centroids, continents), and the `.mmdb` writer used for operator CSVs and tests.
 //!
 //! ```text
-//! client IP / ECS ──► GeoDb::lookup ──► GeoHit { location, network }
+//! client IP / ECS ──► GeoDb::lookup ──► GeoHit { location, network, asn }
 //!                       │  one tree walk (maxminddb), then
 //!                       │  cache[data offset] ─miss─► decode record (either schema)
 //!                       │                              └► fill gaps from countries.rs
@@ -13,6 +13,7 @@
 //! Getting started: `GeoDb::open(Path::new("geoip/default-country.mmdb"))?.lookup(ip)`.
 //! The committed default database is country-level (see `geoip/README.md`), so coordinates
 //! come from country centroids unless a city database is configured.
+mod asn_csv;
 mod cache;
 mod countries;
 mod db;
@@ -20,10 +21,11 @@ mod record;
 mod types;
 pub mod writer;
 
+pub use asn_csv::asn_ranges_to_mmdb;
 pub use countries::{country_centroid, country_continent};
-pub use db::{GeoDb, GeoHit};
+pub use db::{Asn, GeoDb, GeoHit};
 pub use types::{Continent, Coordinates, Country, Location, distance_km};
-pub use writer::{GeoDbBuilder, csv_to_mmdb};
+pub use writer::{GeoDbBuilder, Schema, csv_to_mmdb};
 
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,8 @@ pub(crate) struct RawRecord {
     continent_code: Code,
     latitude: Number,
     longitude: Number,
+    /// GeoLite2-ASN, DB-IP/ip-location-db ASN, and gslbd's own CSV-built databases.
+    autonomous_system_number: Number,
 }
 
 /// MaxMind's `location` map; the flat schema puts the same two keys at top level.
@@ -42,6 +44,12 @@ struct RawCoords {
 }
 
 impl RawRecord {
+    /// The record's autonomous system number, if it has a whole one in 1..=4294967295.
+    pub(crate) fn asn(&self) -> Option<u32> {
+        let n = self.autonomous_system_number.0?;
+        (n.fract() == 0.0 && n >= 1.0 && n <= f64::from(u32::MAX)).then_some(n as u32)
+    }
+
     /// Combines the two schemas; when the record lacks a continent or coordinates, the
     /// built-in country tables fill them in (country databases carry neither).
     /// Without `centroids`, a record without coordinates keeps none.

@@ -30,6 +30,8 @@ pub enum Schema {
     MaxMindCity,
     /// DB-IP / ip-location-db flat layout: `country_code`, `continent`, `latitude`, `longitude`.
     Flat,
+    /// GeoLite2-ASN layout: `autonomous_system_number`, `autonomous_system_organization`.
+    Asn,
 }
 
 /// Accumulates `network → location` entries and serializes them as a MaxMind DB.
@@ -61,6 +63,14 @@ struct CityRecord<'a> {
     country: Option<IsoCode<'a>>,
     continent: Option<ContinentCode<'a>>,
     location: Option<LatLon>,
+    autonomous_system_number: Option<u32>,
+}
+
+/// The GeoLite2-ASN record.
+#[derive(Serialize)]
+struct AsnRecord<'a> {
+    autonomous_system_number: u32,
+    autonomous_system_organization: &'a str,
 }
 
 /// The flat DB-IP-style record.
@@ -86,6 +96,7 @@ impl GeoDbBuilder {
         let db_type = match schema {
             Schema::MaxMindCity => "gslbd-City",
             Schema::Flat => "gslbd-flat-City",
+            Schema::Asn => "gslbd-ASN",
         };
         let writer = Writer::builder(db_type)
             .ip_version(version)
@@ -97,6 +108,12 @@ impl GeoDbBuilder {
     /// Records `loc` for every address in `net` (host bits are ignored). A later insert
     /// overrides what it covers.
     pub fn insert(&mut self, net: IpNet, loc: &Location) -> Result<(), String> {
+        self.insert_with_asn(net, loc, None)
+    }
+
+    /// [`GeoDbBuilder::insert`] with an autonomous system number in the record (City schema),
+    /// so the database also serves as an `asn_database`.
+    pub fn insert_with_asn(&mut self, net: IpNet, loc: &Location, asn: Option<u32>) -> Result<(), String> {
         if self.ip_version == 4 && matches!(net, IpNet::V6(_)) {
             return Err(format!("{net}: IPv6 network in an IPv4-only database"));
         }
@@ -109,7 +126,12 @@ impl GeoDbBuilder {
                     country: country.map(|iso_code| IsoCode { iso_code }),
                     continent: continent.map(|code| ContinentCode { code }),
                     location: loc.coords.map(|c| LatLon { latitude: c.lat, longitude: c.lon }),
+                    autonomous_system_number: asn,
                 },
+            ),
+            Schema::Asn => self.writer.insert(
+                net,
+                &AsnRecord { autonomous_system_number: asn.unwrap_or(0), autonomous_system_organization: "" },
             ),
             Schema::Flat => self.writer.insert(
                 net,
@@ -124,6 +146,16 @@ impl GeoDbBuilder {
         result.map_err(|e| format!("{net}: {e}"))
     }
 
+    /// Records AS `asn` of organization `org` for `net` (a builder made with [`Schema::Asn`]).
+    pub fn insert_asn(&mut self, net: IpNet, asn: u32, org: &str) -> Result<(), String> {
+        if self.ip_version == 4 && matches!(net, IpNet::V6(_)) {
+            return Err(format!("{net}: IPv6 network in an IPv4-only database"));
+        }
+        self.writer
+            .insert(net, &AsnRecord { autonomous_system_number: asn, autonomous_system_organization: org })
+            .map_err(|e| format!("{net}: {e}"))
+    }
+
     /// The finished database file.
     pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
         self.writer.to_bytes().map_err(|e| format!("cannot serialize MaxMind DB: {e}"))
@@ -132,7 +164,9 @@ impl GeoDbBuilder {
 
 /// Compiles an operator CSV into a `.mmdb` (IPv6 tree, MaxMind City schema).
 ///
-/// Format, one network per line: `network,country,latitude,longitude`. `#` starts a comment;
+/// Format, one network per line: `network,country,latitude,longitude[,asn]`. The optional
+/// fifth column is the network's autonomous system (`64500` or `AS64500`): the database can
+/// then also be listed in `[geoip] asn_database` (an operator's own networks mapped by AS). `#` starts a comment;
 /// blank lines are skipped; a first line `network,country,latitude,longitude` is a header.
 /// Latitude and longitude are both given or both empty (then the record has none: the reader
 /// uses the country's built-in centroid, or the default region; `geoip.missing_coordinates`). A bare address means a host network. Every bad line is reported, with
@@ -141,7 +175,7 @@ pub fn csv_to_mmdb(csv_text: &str, csv_name: &str) -> Result<Vec<u8>, Vec<Config
     let file = Path::new(csv_name);
     let err = |line: usize, msg: String| ConfigError::new(file, line, msg);
     let mut errors = Vec::new();
-    let mut entries: Vec<(IpNet, Location, usize)> = Vec::new();
+    let mut entries: Vec<(IpNet, Location, Option<u32>, usize)> = Vec::new();
     let mut seen: HashMap<IpNet, usize> = HashMap::new();
     let mut first_data_line = true;
 
@@ -157,11 +191,11 @@ pub fn csv_to_mmdb(csv_text: &str, csv_name: &str) -> Result<Vec<u8>, Vec<Config
             continue;
         }
         match parse_line(&fields) {
-            Ok((net, loc)) => {
+            Ok((net, loc, asn)) => {
                 if let Some(prev) = seen.insert(net, line_no) {
                     errors.push(err(line_no, format!("network {net} is already given on line {prev}")));
                 } else {
-                    entries.push((net, loc, line_no));
+                    entries.push((net, loc, asn, line_no));
                 }
             }
             Err(msg) => errors.push(err(line_no, msg)),
@@ -175,10 +209,10 @@ pub fn csv_to_mmdb(csv_text: &str, csv_name: &str) -> Result<Vec<u8>, Vec<Config
     }
 
     // Shortest prefix first, so a more specific network overrides the broader one it sits in.
-    entries.sort_by_key(|(net, _, line)| (net.prefix_len(), *line));
+    entries.sort_by_key(|(net, _, _, line)| (net.prefix_len(), *line));
     let mut builder = GeoDbBuilder::new(6);
-    for (net, loc, line_no) in &entries {
-        if let Err(msg) = builder.insert(*net, loc) {
+    for (net, loc, asn, line_no) in &entries {
+        if let Err(msg) = builder.insert_with_asn(*net, loc, *asn) {
             errors.push(err(*line_no, msg));
         }
     }
@@ -189,10 +223,27 @@ pub fn csv_to_mmdb(csv_text: &str, csv_name: &str) -> Result<Vec<u8>, Vec<Config
     builder.to_bytes().map_err(|msg| vec![err(0, msg)])
 }
 
-/// One data line → network and location, or the reason it is wrong.
-fn parse_line(fields: &[&str]) -> Result<(IpNet, Location), String> {
-    let [net, country, lat, lon] = fields else {
-        return Err(format!("expected 4 fields `network,country,latitude,longitude`, found {}", fields.len()));
+/// One data line → network, location and AS, or the reason it is wrong.
+fn parse_line(fields: &[&str]) -> Result<(IpNet, Location, Option<u32>), String> {
+    let (net, country, lat, lon, asn) = match fields {
+        [net, country, lat, lon] => (net, country, lat, lon, None),
+        [net, country, lat, lon, asn] => (net, country, lat, lon, Some(*asn)),
+        _ => {
+            return Err(format!(
+                "expected 4 or 5 fields `network,country,latitude,longitude[,asn]`, found {}",
+                fields.len()
+            ));
+        }
+    };
+    let asn = match asn.filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => {
+            let digits = a.strip_prefix("AS").or_else(|| a.strip_prefix("as")).unwrap_or(a);
+            match digits.parse::<u32>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => return Err(format!("asn {a:?} is not an AS number (1..=4294967295, or AS64500)")),
+            }
+        }
     };
     let net = parse_network(net)?;
     let country =
@@ -217,7 +268,7 @@ fn parse_line(fields: &[&str]) -> Result<(IpNet, Location), String> {
         }
         _ => return Err("give both latitude and longitude, or neither (country centroid)".into()),
     };
-    Ok((net, Location { country: Some(country), continent: country_continent(country), coords }))
+    Ok((net, Location { country: Some(country), continent: country_continent(country), coords }, asn))
 }
 
 /// A CIDR network with no host bits set, or a bare address (host network).

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ProbeResult;
+use super::rtt::{Rtt, RttEwma};
 use super::state::{Machine, State, Thresholds};
 use super::vote::FleetView;
 use crate::pool::{HealthView, MemberId, MemberTarget};
@@ -117,6 +118,8 @@ pub struct Entry {
     word: AtomicU8,
     detail: Mutex<Detail>,
     pub counters: Counters,
+    /// The RTTs of the successful probes, averaged (`region_policy = "latency"`).
+    pub rtt: RttEwma,
 }
 
 #[derive(Debug, Default)]
@@ -176,7 +179,12 @@ impl Default for Entry {
 
 impl Entry {
     pub fn new() -> Entry {
-        Entry { word: AtomicU8::new(0), detail: Mutex::new(Detail::default()), counters: Counters::default() }
+        Entry {
+            word: AtomicU8::new(0),
+            detail: Mutex::new(Detail::default()),
+            counters: Counters::default(),
+            rtt: RttEwma::default(),
+        }
     }
 
     /// Up: `assume_up` answers for the unknown state.
@@ -237,6 +245,9 @@ impl Entry {
     /// in `totals`.
     pub fn record(&self, r: ProbeResult, t: Thresholds, now: Instant, totals: &Counters) -> Option<State> {
         let ok = r.ok;
+        if let Some(rtt) = r.rtt {
+            self.rtt.record(rtt);
+        }
         let flipped = {
             let mut d = self.detail();
             let flipped = d.machine.observe(ok, t);
@@ -326,6 +337,14 @@ impl HealthView for PoolsHealth {
             Some(Slot::Static(up)) => *up,
             Some(Slot::Live { entry, assume_up, .. }) => entry.is_up(*assume_up),
             None => false,
+        }
+    }
+
+    #[inline]
+    fn member_rtt(&self, m: MemberId) -> Option<Rtt> {
+        match self.slots.get(m.index())? {
+            Slot::Live { entry, .. } => entry.rtt.get(),
+            Slot::Static(_) => None,
         }
     }
 

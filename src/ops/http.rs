@@ -9,6 +9,7 @@
 //! | `GET /explain?name=&type=&client=` | the decision `gslbd explain` prints, for the serving config |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /reload` | reload now; 200 with the report, 422 with every error (the old config keeps serving) |
+//! | `POST /rtt` | client-measured RTTs per /24 (/56) and region, for latency pools ([`crate::services::rum`]) |
 //! | `POST /members/{zone}/{pool}/{region}/{member}/{action}` | action: drain, undrain, force-up, force-down, clear |
 //! | `POST /regions/{zone}/{pool}/{region}/{action}` | the same for every member of a region |
 //! | `POST /overrides/clear-orphaned` | remove the overrides whose member or region left the config |
@@ -32,7 +33,9 @@ use super::metrics::Metrics;
 use super::reload::{Reloader, Trigger};
 use crate::config::Snapshot;
 use crate::pool::Content;
+use crate::services::rum::{EXPIRE_SECS, Measurement};
 use crate::serving::{Override, OverrideNote, OverrideTarget, Overrides, Serving, Shared};
+use crate::util::clock::unix_now;
 use crate::util::rng::{SplitMix64, entropy_seed};
 
 /// The largest request body accepted (no call needs one; this bounds what a client can send).
@@ -57,6 +60,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/explain", get(explain))
         .route("/metrics", get(metrics))
         .route("/reload", post(reload))
+        .route("/rtt", post(post_rtt))
         .route("/members/{zone}/{pool}/{region}/{member}/{action}", post(member_action))
         .route("/regions/{zone}/{pool}/{region}/{action}", post(region_action))
         .route("/overrides/clear-orphaned", post(clear_orphaned))
@@ -198,6 +202,33 @@ async fn reload(State(st): State<AdminState>, headers: HeaderMap) -> Result<Resp
     let report = st.reloader.reload(Trigger::Api).await;
     let code = if report.ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok((code, Json(report)).into_response())
+}
+
+// ───────────────────────────── client RTTs ─────────────────────────────
+
+/// `POST /rtt`: a JSON array of `{client, zone, pool, rtt_ms: {region: ms}}` measured by
+/// clients (real-user measurements), for latency pools with `latency_client_samples = true`.
+async fn post_rtt(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let serving = st.shared.load();
+    authorize(&serving.config, &headers)?;
+    let Some(rum) = serving.live.rum.as_ref() else {
+        return Err(ApiError(StatusCode::NOT_FOUND, "this server keeps no client RTTs".into()));
+    };
+    let batch: Vec<Measurement> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON array of {{\"client\", \"zone\", \"pool\", \"rtt_ms\": {{region: ms}}}}: {e}"),
+        )
+    })?;
+    let now = unix_now();
+    let kept = rum.record(&batch, now).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    // Published at once (the server also republishes every second, dropping expired samples).
+    rum.publish(&serving.config, serving.live.version.generation, now);
+    Ok(Json(serde_json::json!({ "kept": kept, "entries": rum.len(), "expire_s": EXPIRE_SECS })))
 }
 
 // ───────────────────────────── drain / force ─────────────────────────────

@@ -15,13 +15,17 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::cookie::Status;
 use crate::dns::{Outcome, Transport};
 use crate::serving::{Serving, member_name};
 
 const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
 
+/// The labels of `gslbd_cookie_queries_total`'s `status`.
+const COOKIE_STATUS: [&str; 3] = ["valid", "client-only", "invalid"];
+
 /// Rcode buckets: the ones a server of ours sends, then "other".
-const RCODES: [(u16, &str); 8] = [
+const RCODES: [(u16, &str); 9] = [
     (0, "NOERROR"),
     (1, "FORMERR"),
     (2, "SERVFAIL"),
@@ -29,6 +33,7 @@ const RCODES: [(u16, &str); 8] = [
     (4, "NOTIMP"),
     (5, "REFUSED"),
     (16, "BADVERS"),
+    (23, "BADCOOKIE"),
     (u16::MAX, "other"),
 ];
 
@@ -75,6 +80,8 @@ pub struct Metrics {
     ecs: Row<2>,
     /// Replies sent with TC set, per transport.
     truncated: Row<2>,
+    /// Queries with a COOKIE option (cookies on), per transport and [`COOKIE_STATUS`].
+    cookies: [Row<3>; 2],
     /// Reloads that swapped a new snapshot in, and reloads that kept the old one.
     pub(crate) reloads_ok: AtomicU64,
     /// Reloads that swapped a new snapshot in although some zones had errors.
@@ -100,6 +107,7 @@ impl Default for Metrics {
             dropped: [const { AtomicU64::new(0) }; 2],
             ecs: [const { AtomicU64::new(0) }; 2],
             truncated: [const { AtomicU64::new(0) }; 2],
+            cookies: [const { [const { AtomicU64::new(0) }; 3] }; 2],
             reloads_ok: AtomicU64::new(0),
             reloads_partial: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
@@ -152,6 +160,14 @@ impl Metrics {
         if outcome.truncated {
             self.truncated[t].fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(d) = &outcome.cookie {
+            let i = match d.status {
+                Status::Valid => 0,
+                Status::ClientOnly | Status::Absent => 1,
+                Status::Invalid(_) => 2,
+            };
+            self.cookies[t][i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Packets handled on `transport` since start: (replied, dropped without a reply).
@@ -197,6 +213,21 @@ impl Metrics {
             }
         }
 
+        family(
+            &mut out,
+            "gslbd_cookie_queries_total",
+            "counter",
+            "Queries with a DNS COOKIE option, by transport and the server cookie's status (valid ones skip RRL).",
+        );
+        for (t, tname) in TRANSPORTS.iter().enumerate() {
+            for (i, sname) in COOKIE_STATUS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "gslbd_cookie_queries_total{{transport=\"{tname}\",status=\"{sname}\"}} {}",
+                    get(&self.cookies[t][i])
+                );
+            }
+        }
         family(
             &mut out,
             "gslbd_answers_total",

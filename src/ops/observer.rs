@@ -54,7 +54,7 @@ fn log_query(state: &Serving, outcome: &Outcome, transport: Transport, packet: &
     let (qname, ecs) = match parse(packet) {
         Parsed::Query(q) => (q.question.name.to_string(), q.edns.and_then(|e| e.ecs).map(|c| c.net())),
         Parsed::Error { question, .. } => (question.map(|q| q.name.to_string()).unwrap_or_default(), None),
-        Parsed::Drop => return,
+        Parsed::Drop | Parsed::CookieOnly { .. } => return,
     };
     let resolver = client.to_string();
     let ecs = ecs.map(|n| n.to_string()).unwrap_or_else(|| "-".into());

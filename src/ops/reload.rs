@@ -24,7 +24,7 @@ use crate::config::{self, ConfigErrors, Snapshot, parse_config};
 use crate::feedback::PoolsLoad;
 use crate::health::PoolsHealth;
 use crate::pool::Pools;
-use crate::services::{FeedbackService, HealthService};
+use crate::services::{FeedbackService, HealthService, RumStore};
 use crate::serving::{ChangeSet, ConfigVersion, Live, OverrideTable, Serving, Shared, compile_changes};
 use crate::util::clock::{rfc3339, unix_now};
 use crate::util::lock;
@@ -35,6 +35,8 @@ use crate::util::lock;
 pub struct Services {
     pub health: Option<HealthService>,
     pub feedback: Option<FeedbackService>,
+    /// RTTs posted by clients (`POST /rtt`), read by latency pools with client samples on.
+    pub rum: Option<Arc<RumStore>>,
 }
 
 impl Services {
@@ -67,7 +69,8 @@ impl Services {
     /// carried over from `old` by name. The override table still has to write its codes.
     pub fn serve(&self, config: Snapshot, old: Option<&Serving>, version: ConfigVersion) -> Serving {
         let (probes, loads) = self.attach(&config);
-        let live = Live::build(&config, old, version, probes, loads);
+        let mut live = Live::build(&config, old, version, probes, loads);
+        live.rum = self.rum.clone();
         Serving { config, live }
     }
 
@@ -138,8 +141,8 @@ pub struct ReloadReport {
     /// of zones with errors left out, as for `changed`).
     pub changed_files: Vec<String>,
     /// Settings that changed in the files but only take effect at a restart (listen
-    /// addresses, UDP workers, the admin listener, RRL, log settings, the probe source and
-    /// `[cluster]`); empty when none.
+    /// addresses, UDP workers, the admin listener, RRL, log settings, the probe source,
+    /// `[cluster]` and the DNS over TLS/QUIC listeners); empty when none.
     pub restart_needed: Vec<String>,
     /// Every problem found (empty when ok).
     pub errors: Vec<ErrorReport>,
@@ -157,6 +160,9 @@ struct StartOnly {
     probe_source: crate::config::ProbeSource,
     /// `[cluster]` with its files (credentials, certificates) read.
     cluster: Option<crate::config::ClusterConfig>,
+    /// `[server.tls]` listen and quic_listen addresses and the timeout the listeners were
+    /// built with (the certificate and key are read at every reload).
+    tls: (Vec<std::net::SocketAddr>, Vec<std::net::SocketAddr>, Option<std::time::Duration>),
 }
 
 impl StartOnly {
@@ -170,6 +176,10 @@ impl StartOnly {
             log_format: s.ops.log.format,
             probe_source: s.server.probe_source,
             cluster: s.cluster.clone(),
+            tls: match &s.server.tls {
+                Some(t) => (t.listen.clone(), t.quic_listen.clone(), Some(t.timeout)),
+                None => (Vec::new(), Vec::new(), None),
+            },
         }
     }
 
@@ -206,6 +216,13 @@ impl StartOnly {
         }
         if self.probe_source != new.probe_source {
             out.push("server.probe_source changed: probes keep their source until a restart".into());
+        }
+        if self.tls != new.tls {
+            out.push(format!(
+                "[server.tls] listen, quic_listen or timeout_ms changed (now listening on [{}], QUIC [{}]): restart gslbd to apply",
+                list(&self.tls.0),
+                list(&self.tls.1)
+            ));
         }
         if self.cluster != new.cluster {
             out.push(
@@ -249,8 +266,7 @@ impl Reloader {
     /// the shared serving state the transports read, and the override table.
     pub fn start(path: PathBuf, first: Snapshot, services: Services, metrics: Arc<Metrics>) -> Result<Started, String> {
         let now = unix_now();
-        let files = with_includes(config_files(&path), &first);
-        let (total, per_file) = digest_files(&files);
+        let (files, total, per_file) = files_of(&path, &first);
         let state_file = first.ops.admin.as_ref().map(|a| a.state_file.clone());
         let start_only = StartOnly::of(&first);
         let errors = zone_errors(&first);
@@ -320,8 +336,7 @@ impl Reloader {
         let old = self.shared.load_full();
         let loaded = tokio::task::spawn_blocking(move || {
             let compiled = compile_changes(&path, &changes, Some(&old.config))?;
-            let files = with_includes(config_files(&path), &compiled.snapshot);
-            let (digest, per_file) = digest_files(&files);
+            let (files, digest, per_file) = files_of(&path, &compiled.snapshot);
             let held = held_files(&path, &compiled.snapshot);
             Ok::<_, ConfigErrors>((compiled, files, digest, per_file, held))
         })
@@ -332,7 +347,9 @@ impl Reloader {
         let report = match loaded {
             Ok(Ok((compiled, files, digest, per_file, held))) => {
                 self.overrides.set_not_applied(compiled.not_applied);
-                let snap = compiled.snapshot;
+                let mut snap = compiled.snapshot;
+                // RFC 9018 §5: a cookie secret the new file dropped stays accepted for an hour.
+                snap.carry_cookie_secrets(&self.shared.load().config, now as u32);
                 let restart_needed = self.start_only.diff(&StartOnly::of(&snap));
                 let changed_files = {
                     let mut old = lock(&self.file_digests);
@@ -506,8 +523,25 @@ fn changed_files(old: &[(PathBuf, String)], new: &[(PathBuf, String)]) -> Vec<St
     out
 }
 
-/// The files a config is made of: itself, its zone and pool files and its GeoIP database
-/// (not the token file: a digest of a secret has no place on a status page).
+/// The files of a loaded config, for the watcher and the version: the config's files and the
+/// files its zones `$INCLUDE` (what the version digest covers), then the cookie secret and the
+/// DNS over TLS certificate and key. Those are watched, and each is digested on its own so
+/// that a change to one is a change of the config, but they are kept out of the version digest
+/// (a digest of a secret has no place on a status page). Returns the files, the version
+/// digest and each file's own digest.
+fn files_of(path: &Path, snap: &Snapshot) -> (Vec<PathBuf>, String, Vec<(PathBuf, String)>) {
+    let mut files = with_includes(config_files(path), snap);
+    let (digest, mut per_file) = digest_files(&files);
+    let mut secrets: Vec<PathBuf> = snap.server.cookies.iter().map(|c| c.secret_file.clone()).collect();
+    secrets.extend(snap.server.tls.iter().flat_map(|t| [t.certificate.clone(), t.key.clone()]));
+    per_file.extend(digest_files(&secrets).1);
+    files.extend(secrets);
+    (files, digest, per_file)
+}
+
+/// The files a config is made of: itself, its zone and pool files and its GeoIP and ASN
+/// databases (not the token file, the cookie secret or the TLS key: a digest of a secret has
+/// no place on a status page; see [`files_of`]).
 pub fn config_files(path: &Path) -> Vec<PathBuf> {
     let mut files = vec![path.to_path_buf()];
     let Ok(text) = std::fs::read_to_string(path) else { return files };
@@ -516,7 +550,10 @@ pub fn config_files(path: &Path) -> Vec<PathBuf> {
         files.push(z.file.clone());
         files.extend(z.pools.clone());
     }
-    files.extend(file.geoip.map(|g| g.database));
+    if let Some(g) = file.geoip {
+        files.extend(g.databases);
+        files.extend(g.asn_databases);
+    }
     files
 }
 

@@ -238,6 +238,7 @@ pub fn collect(st: &AdminState) -> StatusJson {
                 degraded_ttl: pool.degraded_ttl.map(|t| t.get()),
                 region_policy: match pool.region_policy {
                     RegionPolicy::Nearest { .. } => "nearest",
+                    RegionPolicy::Latency { .. } => "latency",
                     RegionPolicy::Failover { .. } => "failover",
                     RegionPolicy::Weighted => "weighted",
                     RegionPolicy::Sticky => "sticky",

@@ -19,6 +19,6 @@ mod spec;
 pub use model::{
     AllUp, Bias, Capacity, Content, Delegation, FeedState, FileHealth, GeoMap, HealthView, LoadSlot, LoadStatus,
     MAX_ANSWERS, MaxAnswers, Member, MemberId, MemberInfo, MemberPolicy, MemberTarget, Pool, PoolId, Pools, Region,
-    RegionFeed, RegionId, RegionLoad, RegionPolicy, ShedConfig, Ttl, Watermark, Weight, WhenEmpty,
+    RegionFeed, RegionId, RegionLoad, RegionPolicy, Rtt, ShedConfig, Ttl, Watermark, Weight, WhenEmpty,
 };
 pub use spec::{Decide, FeedKey, FeedKind, FeedSpec, HttpProbe, MetricSel, ProbeKind, ProbeSpec, Thresholds, TlsProbe};

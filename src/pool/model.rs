@@ -132,6 +132,17 @@ pub enum RegionPolicy {
     Sticky,
     /// Members of every usable region together.
     All,
+    /// The usable region with the lowest round-trip time as this node's probes measure it
+    /// (an EWMA per member), kept with hysteresis; without enough samples, as `Nearest`.
+    Latency {
+        default_region: RegionId,
+        /// Probe RTT samples a member needs before its estimate counts.
+        min_samples: u32,
+        /// A challenger must be this fraction faster than the current region to take over.
+        hysteresis: f64,
+        /// RTTs posted by clients (per /24 or /56) decide first, where they have enough samples.
+        client_samples: bool,
+    },
 }
 
 /// How members are picked inside the chosen region(s).
@@ -313,17 +324,27 @@ pub struct LoadStatus {
     pub error: Option<String>,
 }
 
+/// A round-trip time estimate (`region_policy = "latency"`): milliseconds, and the probe
+/// samples it is made of.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct Rtt {
+    pub ms: f64,
+    pub samples: u64,
+}
+
 /// Explicit client-to-region map entries of one region (gdnsd geoip maps, Route 53 geolocation).
 #[derive(Clone, Debug, Default)]
 pub struct GeoMap {
     pub countries: Vec<Country>,
     pub continents: Vec<Continent>,
     pub networks: Vec<IpNet>,
+    /// Autonomous system numbers: ranked after networks, before countries.
+    pub asns: Vec<u32>,
 }
 
 impl GeoMap {
     pub fn is_empty(&self) -> bool {
-        self.countries.is_empty() && self.continents.is_empty() && self.networks.is_empty()
+        self.countries.is_empty() && self.continents.is_empty() && self.networks.is_empty() && self.asns.is_empty()
     }
 }
 
@@ -361,10 +382,16 @@ pub struct Pool {
     pub min_usable_fraction: f64,
     /// `health_assume`: what a probed member counts as before its first probe result.
     pub health_assume_up: bool,
+    /// `regions_per_answer`: the answer holds members of this many of the best usable
+    /// regions (by the region policy), 1..=8; default 1.
+    pub regions_per_answer: u8,
+    /// `extra_random`: and of this many more usable regions drawn at random, 0..=8.
+    pub extra_random: u8,
     /// In file order; never empty.
     pub regions: Vec<Region>,
     pub(crate) has_geo_maps: bool,
     pub(crate) has_place_maps: bool,
+    pub(crate) has_asn_maps: bool,
 }
 
 impl Pool {
@@ -489,6 +516,25 @@ pub trait HealthView {
     }
     /// The fed region's state with details, for `explain` (may allocate).
     fn load_status(&self, _slot: LoadSlot) -> Option<LoadStatus> {
+        None
+    }
+    /// The RTT estimate of a probed member (`region_policy = "latency"`); `None`: not
+    /// probed, or no successful probe yet. On the query path: atomics only.
+    #[inline]
+    fn member_rtt(&self, _member: MemberId) -> Option<Rtt> {
+        None
+    }
+    /// The region a latency pool currently prefers, kept with hysteresis by the latency
+    /// tracker (`steer::next_leader`); `None`: none yet (the decision then takes the lowest
+    /// estimate). On the query path: one atomic load.
+    #[inline]
+    fn latency_leader(&self, _pool: PoolId) -> Option<RegionId> {
+        None
+    }
+    /// The RTT clients in the /24 (/56) of `client` measured to `region` (posted to the admin
+    /// API); `None` without such samples. On the query path: one lock-free load, one lookup.
+    #[inline]
+    fn client_rtt(&self, _pool: PoolId, _region: RegionId, _client: ipnet::IpNet) -> Option<Rtt> {
         None
     }
 }

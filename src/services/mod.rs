@@ -10,10 +10,12 @@ pub mod feedback;
 pub mod health;
 pub mod prober;
 pub mod registry;
+pub mod rum;
 pub mod transitions;
 
 pub use feedback::FeedbackService;
 pub use health::{HealthError, HealthMetrics, HealthOptions, HealthService, ProbeJob, millis};
 pub use prober::{NetProber, Prober, install_crypto_provider};
 pub use registry::{Registry, UpdateReport};
+pub use rum::RumStore;
 pub use transitions::{Transition, Transitions};

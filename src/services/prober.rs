@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::config::ProbeSource;
@@ -148,12 +150,15 @@ impl Prober for NetProber {
         let start = Instant::now();
         let attempt = async {
             match &spec.kind {
-                ProbeKind::Tcp { port } => tcp(target, *port, self.source).await,
-                ProbeKind::Http(h) => http(self, target, h).await,
+                ProbeKind::Tcp { port } => {
+                    let (ok, detail) = tcp(target, *port, self.source).await;
+                    (ok, detail, Some(start.elapsed()))
+                }
+                ProbeKind::Http(h) => http(self, target, h, start).await,
             }
         };
         match tokio::time::timeout(spec.timeout, attempt).await {
-            Ok((ok, detail)) => ProbeResult::new(ok, detail, start.elapsed()),
+            Ok((ok, detail, rtt)) => ProbeResult::new(ok, detail, start.elapsed()).with_rtt(rtt),
             Err(_) => ProbeResult::new(
                 false,
                 format!("timeout after {}", super::health::millis(spec.timeout)),
@@ -208,7 +213,20 @@ fn url_host(a: IpAddr) -> String {
     }
 }
 
-async fn http(p: &NetProber, target: &MemberTarget, h: &HttpProbe) -> (bool, String) {
+/// An HTTP(S) probe: (success, detail, time from `start` to the response head).
+async fn http(p: &NetProber, target: &MemberTarget, h: &HttpProbe, start: Instant) -> (bool, String, Option<Duration>) {
+    let mut first_byte = None;
+    let (ok, detail) = http_check(p, target, h, start, &mut first_byte).await;
+    (ok, detail, first_byte)
+}
+
+async fn http_check(
+    p: &NetProber,
+    target: &MemberTarget,
+    h: &HttpProbe,
+    start: Instant,
+    first_byte: &mut Option<Duration>,
+) -> (bool, String) {
     let scheme = if h.tls.is_some() { "https" } else { "http" };
     let sni = h.tls.as_ref().and_then(|t| t.sni.clone());
     let (url_h, key) = match (target, &sni) {
@@ -243,6 +261,7 @@ async fn http(p: &NetProber, target: &MemberTarget, h: &HttpProbe) -> (bool, Str
         Ok(r) => r,
         Err(e) => return (false, reqwest_error(&e)),
     };
+    *first_byte = Some(start.elapsed());
     let status = resp.status().as_u16();
     if !h.expect_status.contains(&status) {
         let want: Vec<String> = h.expect_status.iter().map(u16::to_string).collect();

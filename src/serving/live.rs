@@ -8,7 +8,7 @@
 //! counts survive a reload even when ids move; the override table then writes the codes.
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use super::overrides::Override;
 use super::version::ConfigVersion;
@@ -17,8 +17,11 @@ use crate::feedback::PoolsLoad;
 use crate::health::PoolsHealth;
 use crate::pool::{
     Content, FileHealth, HealthView, LoadSlot, LoadStatus, MemberId, MemberTarget, PoolId, Pools, RegionId, RegionLoad,
+    RegionPolicy, Rtt,
 };
-use crate::steer::AddrList;
+use crate::services::RumStore;
+use crate::steer::{AddrList, next_leader, region_rtt, region_usable};
+use ipnet::IpNet;
 
 /// A steering decision, by ids into the snapshot that answered: what the front end reports
 /// so that the decision and answer counters can be bumped.
@@ -62,6 +65,11 @@ pub struct Live {
     /// [zone]: the load feedback view of the zone's fed regions (empty without pollers); built
     /// by the feedback service when the snapshot is published.
     pub loads: Vec<PoolsLoad>,
+    /// [zone][pool id]: the region a latency pool prefers (+1; 0 = none yet), kept with
+    /// hysteresis by the latency tracker ([`Live::track_latency`]).
+    leaders: Vec<Box<[AtomicU32]>>,
+    /// RTTs posted by clients (`POST /rtt`), shared by every snapshot; `None` without an API.
+    pub rum: Option<Arc<RumStore>>,
 }
 
 /// The health the steering decision reads for one zone: an admin override wins; otherwise
@@ -99,6 +107,23 @@ impl HealthView for LiveHealth<'_> {
     #[inline]
     fn region_load(&self, slot: LoadSlot) -> Option<RegionLoad> {
         self.live.loads.get(self.zone)?.region_load(slot)
+    }
+
+    #[inline]
+    fn member_rtt(&self, m: MemberId) -> Option<Rtt> {
+        self.live.probes.get(self.zone)?.member_rtt(m)
+    }
+
+    #[inline]
+    fn client_rtt(&self, pool: PoolId, region: RegionId, client: IpNet) -> Option<Rtt> {
+        let table = self.live.rum.as_ref()?.published();
+        table.get(self.live.version.generation, client, self.zone, pool, region)
+    }
+
+    #[inline]
+    fn latency_leader(&self, pool: PoolId) -> Option<RegionId> {
+        let code = self.live.leaders.get(self.zone)?.get(pool.index())?.load(Ordering::Relaxed);
+        code.checked_sub(1).map(RegionId)
     }
 
     fn load_status(&self, slot: LoadSlot) -> Option<LoadStatus> {
@@ -165,6 +190,7 @@ impl Live {
             }
             live.region_base.push(base.into());
             live.decisions.push(decisions.into());
+            live.leaders.push(pools.pools().map(|_| AtomicU32::new(0)).collect());
         }
         live
     }
@@ -201,6 +227,33 @@ impl Live {
     #[inline]
     pub fn health<'a>(&'a self, zone: usize, pools: &'a Pools) -> LiveHealth<'a> {
         LiveHealth { live: self, zone, file: pools.file_health() }
+    }
+
+    /// One step of the latency tracker: for every `region_policy = "latency"` pool, the
+    /// preferred region moves to the lowest RTT estimate only when it beats the current one
+    /// by the pool's hysteresis ([`crate::steer::next_leader`]). Returns how many moved.
+    pub fn track_latency(&self, snap: &Snapshot) -> usize {
+        let mut moved = 0;
+        for (zi, zone) in snap.zones.zones().iter().enumerate() {
+            let health = self.health(zi, &zone.pools);
+            for (pid, p) in zone.pools.pools() {
+                let RegionPolicy::Latency { min_samples, hysteresis, .. } = p.region_policy else {
+                    continue;
+                };
+                let Some(slot) = self.leaders.get(zi).and_then(|l| l.get(pid.index())) else { continue };
+                let current = slot.load(Ordering::Relaxed).checked_sub(1).map(|c| c as usize);
+                let est = |i: usize| {
+                    let r = p.regions.get(i)?;
+                    region_usable(r, &health).then(|| region_rtt(r, &health, min_samples)).flatten().map(|x| x.ms)
+                };
+                let next = next_leader(current, p.regions.len(), est, hysteresis);
+                if next != current {
+                    moved += 1;
+                    slot.store(next.map_or(0, |n| n as u32 + 1), Ordering::Relaxed);
+                }
+            }
+        }
+        moved
     }
 
     /// The override in force for a member of this snapshot.
@@ -251,11 +304,16 @@ impl Live {
         };
         match &s.answer {
             SteeredAnswer::Addresses(list) => {
-                for addr in list.as_slice() {
-                    let found = regions.iter().find_map(|r| match &r.content {
+                let in_regions = |regions: &[crate::pool::Region], addr: &std::net::IpAddr| {
+                    regions.iter().find_map(|r| match &r.content {
                         Content::Members(ms) => ms.iter().find(|m| m.address == *addr).map(|m| m.id),
                         Content::Cname { .. } => None,
-                    });
+                    })
+                };
+                for addr in list.as_slice() {
+                    // A multi-region answer (regions_per_answer, extra_random) has addresses
+                    // of other regions after the chosen one's.
+                    let found = in_regions(regions, addr).or_else(|| in_regions(&pool.regions, addr));
                     if let Some(id) = found {
                         bump(id);
                     }

@@ -49,12 +49,13 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 
 use super::degraded;
-use super::explain::{Explain, PoolTrace, RegionTrace};
+use super::explain::{Explain, PoolTrace};
 use super::hash::{rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
+use super::topk::answering_regions;
 use crate::geo::{Coordinates, GeoHit, Location, distance_km};
 use crate::pool::{
-    AllUp, Content, FeedState, HealthView, LoadStatus, MAX_ANSWERS, Member, MemberId, MemberPolicy, Pool, PoolId,
-    Pools, Region, RegionId, RegionPolicy, WhenEmpty,
+    AllUp, Content, HealthView, MAX_ANSWERS, Member, MemberId, MemberPolicy, Pool, PoolId, Pools, Region, RegionId,
+    RegionPolicy, WhenEmpty,
 };
 use crate::util::rng::{Random, below};
 
@@ -87,14 +88,14 @@ pub struct Client {
 }
 
 impl Client {
-    fn location(&self) -> Option<&Location> {
+    pub(crate) fn location(&self) -> Option<&Location> {
         self.geo.as_ref().and_then(|g| g.location.as_ref())
     }
-    fn coords(&self) -> Option<Coordinates> {
+    pub(crate) fn coords(&self) -> Option<Coordinates> {
         self.location().and_then(|l| l.coords)
     }
     /// The GeoIP network's prefix in the client's own family (0 when no lookup happened).
-    fn geo_prefix(&self) -> u8 {
+    pub(crate) fn geo_prefix(&self) -> u8 {
         match (self.subnet, self.geo.map(|g| g.network)) {
             (_, None) => 0,
             (IpNet::V4(_), Some(IpNet::V4(n))) => n.prefix_len(),
@@ -196,6 +197,10 @@ pub enum ScopeWhy {
     Sticky,
     /// Load shedding hashes the client at the sticky granularity.
     Shed,
+    /// The client's autonomous system (an `asns` map) decided; the ASN database's network.
+    AsnNetwork(IpNet),
+    /// RTTs posted by clients of the /24 (/56) decided (`latency_client_samples`).
+    ClientSamples,
 }
 
 #[derive(Copy, Clone, Debug, Default)]
@@ -488,7 +493,21 @@ where
 
     // 2. The policy.
     match &p.region_policy {
-        RegionPolicy::Nearest { default_region } => {
+        RegionPolicy::Nearest { default_region } | RegionPolicy::Latency { default_region, .. } => {
+            if let RegionPolicy::Latency { min_samples, hysteresis, client_samples, .. } = &p.region_policy {
+                if *client_samples
+                    && let Some((i, block)) =
+                        super::latency::client_pick(pool_id, p, client, health, *min_samples, &usable, &mut ex)
+                {
+                    // What this client's /24 (/56) measured decided: that block is the scope.
+                    scope.need(block, ScopeWhy::ClientSamples);
+                    return Some(Pick::One(region_at(p, i)));
+                }
+                if let Some(i) = super::latency::pick(pool_id, p, health, *min_samples, *hysteresis, &usable, &mut ex) {
+                    // The node's own RTTs decided: the same answer for every client (scope 0).
+                    return Some(Pick::One(region_at(p, i)));
+                }
+            }
             scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
             if let Some(c) = client.coords() {
                 // The located regions ranked for this location, from the decision cache;
@@ -592,6 +611,23 @@ fn note(ex: &mut Option<&mut Explain>, text: impl FnOnce() -> String) {
     }
 }
 
+/// An explain note, built only when explaining (for the policy modules beside this one).
+pub(crate) fn note_to(ex: &mut Option<&mut Explain>, text: impl FnOnce() -> String) {
+    note(ex, text)
+}
+
+/// A network's prefix in the client's family (an IPv4 client found in an IPv4-mapped IPv6
+/// tree has the ::ffff:0:0/96 part dropped; a network of the other family claims the whole
+/// source prefix).
+fn family_prefix(client: IpNet, n: IpNet) -> u8 {
+    match (client, n) {
+        (IpNet::V4(_), IpNet::V4(n)) => n.prefix_len(),
+        (IpNet::V6(_), IpNet::V6(n)) => n.prefix_len(),
+        (IpNet::V4(_), IpNet::V6(n)) => n.prefix_len().saturating_sub(96),
+        (IpNet::V6(s), IpNet::V4(_)) => s.prefix_len(),
+    }
+}
+
 /// Number of leading bits two same-family addresses share.
 fn common_prefix(a: IpAddr, b: IpAddr) -> Option<u8> {
     match (a, b) {
@@ -630,6 +666,20 @@ fn geo_map(
             return Some(region_at(p, i));
         }
         note(ex, || format!("geo map: network {n} -> {}, which is not usable", p.regions[i].name));
+    }
+    // Autonomous systems: after networks, before countries; the ASN database's network
+    // decided, so it bounds the scope (only when an AS map could have mattered).
+    if p.has_asn_maps
+        && let Some(asn) = client.geo.and_then(|g| g.asn)
+    {
+        scope.need(family_prefix(client.subnet, asn.network), ScopeWhy::AsnNetwork(asn.network));
+        if let Some(i) = p.regions.iter().position(|r| r.geo.asns.contains(&asn.number)) {
+            if usable(i) {
+                note(ex, || format!("geo map: AS{} (network {}) -> {}", asn.number, asn.network, p.regions[i].name));
+                return Some(region_at(p, i));
+            }
+            note(ex, || format!("geo map: AS{} -> {}, which is not usable", asn.number, p.regions[i].name));
+        }
     }
     if !p.has_place_maps {
         return None;
@@ -702,7 +752,49 @@ where
                     })
                     .filter(move |m| family.matches(&m.address) && health.is_up(m.id))
             };
-            pick_members(p, client, rng, &mut scope, candidates, &mut out);
+            let k = p.max_answers.get().clamp(1, MAX_ANSWERS);
+            match region {
+                Some(first) if p.regions_per_answer + p.extra_random > 1 => {
+                    let (list, order_scope) = answering_regions(p, first, client, health, rng);
+                    if let Some((prefix, why)) = order_scope {
+                        scope.need(prefix, why);
+                    }
+                    let share = (k / (usize::from(p.regions_per_answer) + usize::from(p.extra_random))).max(1);
+                    for &i in list.as_slice() {
+                        let left = k.saturating_sub(out.len()).min(share);
+                        let of_region = || {
+                            p.regions
+                                .get(usize::from(i))
+                                .into_iter()
+                                .flat_map(|r| match &r.content {
+                                    Content::Members(ms) => ms.as_slice(),
+                                    Content::Cname { .. } => &[],
+                                })
+                                .filter(move |m| family.matches(&m.address) && health.is_up(m.id))
+                        };
+                        if left > 0 {
+                            pick_members(p, left, client, rng, &mut scope, of_region, &mut out);
+                        }
+                    }
+                    if let Some(e) = explain.as_deref_mut() {
+                        let names: Vec<&str> = list
+                            .as_slice()
+                            .iter()
+                            .filter_map(|&i| p.regions.get(usize::from(i)))
+                            .map(|r| r.name.as_str())
+                            .collect();
+                        let (best, random) = names.split_at(names.len() - list.random);
+                        e.note(&format!(
+                            "regions_per_answer {}, extra_random {}: answering from {} (best first){}, up to {share} record(s) each",
+                            p.regions_per_answer,
+                            p.extra_random,
+                            best.join(", "),
+                            if random.is_empty() { String::new() } else { format!(" + random {}", random.join(", ")) }
+                        ));
+                    }
+                }
+                _ => pick_members(p, k, client, rng, &mut scope, candidates, &mut out),
+            }
             if out.is_empty() { Answer::NoData } else { Answer::Addresses(out) }
         }
     };
@@ -717,6 +809,7 @@ where
 
 fn pick_members<'a, R, I>(
     p: &Pool,
+    k: usize,
     client: &Client,
     rng: &mut R,
     scope: &mut Scope,
@@ -726,7 +819,7 @@ fn pick_members<'a, R, I>(
     R: Random + ?Sized,
     I: Iterator<Item = &'a Member>,
 {
-    let k = p.max_answers.get().clamp(1, MAX_ANSWERS);
+    let k = k.clamp(1, MAX_ANSWERS);
     match p.member_policy {
         MemberPolicy::All => {
             for m in candidates().take(k) {
@@ -793,129 +886,4 @@ fn pick_members<'a, R, I>(
             }
         }
     }
-}
-
-/// Builds explain rows for one pool (only called when explaining).
-pub(crate) fn region_rows<H: HealthView + ?Sized>(p: &Pool, client: &Client, health: &H) -> Vec<RegionTrace> {
-    let coords = client.coords();
-    let loc = client.location();
-    p.regions
-        .iter()
-        .map(|r| {
-            let (up, total) = match &r.content {
-                Content::Members(ms) => (ms.iter().filter(|m| health.is_up(m.id)).count(), ms.len()),
-                Content::Cname { id, delegation: Some(d), .. } if !d.glue.is_empty() => {
-                    let glue_up = d.glue.iter().filter(|(g, _)| health.is_up(*g)).count();
-                    (if health.is_up(*id) { glue_up } else { 0 }, d.glue.len())
-                }
-                Content::Cname { id, .. } => (usize::from(health.is_up(*id)), 1),
-            };
-            let distance = match (coords, r.location) {
-                (Some(c), Some(l)) => Some(distance_km(c, l)),
-                _ => None,
-            };
-            let mut geo_match = None;
-            if let Some(n) = r.geo.networks.iter().filter(|n| n.contains(&client.subnet)).max_by_key(|n| n.prefix_len())
-            {
-                geo_match = Some(format!("network {n}"));
-            } else if let Some(cc) = loc.and_then(|l| l.country).filter(|cc| r.geo.countries.contains(cc)) {
-                geo_match = Some(format!("country {cc}"));
-            } else if let Some(ct) = loc.and_then(|l| l.continent).filter(|ct| r.geo.continents.contains(ct)) {
-                geo_match = Some(format!("continent {}", ct.as_str()));
-            }
-            RegionTrace {
-                name: r.name.clone(),
-                usable: region_usable(r, health),
-                up,
-                total,
-                location: r.location,
-                distance_km: distance,
-                bias: r.bias.get(),
-                effective_km: distance.map(|d| d * r.bias.factor()),
-                weight: r.weight.get(),
-                geo_match,
-                chosen: false,
-                content: match &r.content {
-                    Content::Members(ms) => ms
-                        .iter()
-                        .map(|m| {
-                            let mark = if health.is_up(m.id) { "" } else { " (down)" };
-                            match health.describe(m.id) {
-                                Some(d) => format!("{}{mark} [{d}]", m.address),
-                                None => format!("{}{mark}", m.address),
-                            }
-                        })
-                        .collect(),
-                    Content::Cname { target, id, delegation } => {
-                        let mut v = vec![match health.describe(*id) {
-                            Some(d) => format!("CNAME {target} [{d}]"),
-                            None => format!("CNAME {target}"),
-                        }];
-                        if let Some(d) = delegation {
-                            if let Some(cut) = &d.cut {
-                                v.push(format!("delegated at {cut}"));
-                            }
-                            for (g, a) in &d.glue {
-                                let mark = if health.is_up(*g) { "" } else { " (down)" };
-                                v.push(match health.describe(*g) {
-                                    Some(desc) => format!("glue {a}{mark} [{desc}]"),
-                                    None => format!("glue {a}{mark}"),
-                                });
-                            }
-                        }
-                        v
-                    }
-                },
-                feedback: r.feedback.as_ref().map(|f| feedback_line(f, health.load_status(f.slot))),
-            }
-        })
-        .collect()
-}
-
-/// The explain line of a fed region: load against capacity, watermarks, backends,
-/// freshness and the shed fraction with its reason.
-fn feedback_line(f: &crate::pool::RegionFeed, st: Option<LoadStatus>) -> String {
-    let Some(st) = st else {
-        return format!("feedback {}: no live data (feeds are polled by the running server)", f.feed.name);
-    };
-    let mut out = format!("feedback {}: ", f.feed.name);
-    match &f.shed {
-        Some(cfg) => out.push_str(&format!(
-            "load {}/{} ({:.0}%), watermarks {:.0}%/{:.0}%",
-            num(st.load),
-            num(cfg.capacity.get()),
-            100.0 * st.load / cfg.capacity.get(),
-            100.0 * cfg.low.get(),
-            100.0 * cfg.high.get()
-        )),
-        None => out.push_str(&format!("load {} (no capacity)", num(st.load))),
-    }
-    match st.backends_up {
-        Some(b) => out.push_str(&format!(", backends {b} up")),
-        None => out.push_str(", backends not reported"),
-    }
-    let age = st.age.map(|a| format!("{:.1} s old", a.as_secs_f64()));
-    match (st.state, age) {
-        (FeedState::Fresh, Some(a)) => out.push_str(&format!(", fresh ({a})")),
-        (FeedState::Stale, Some(a)) => out.push_str(&format!(
-            ", stale ({a}{})",
-            st.error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
-        )),
-        (state, _) => out.push_str(&format!(
-            ", {} ({})",
-            state.as_str(),
-            st.error.as_deref().map(|e| format!("never read; last error: {e}")).unwrap_or_else(|| "never read".into())
-        )),
-    }
-    if st.shed > 0.0 {
-        out.push_str(&format!(", shedding {:.0}%: {}", st.shed * 100.0, st.reason));
-    } else {
-        out.push_str(&format!(", not shedding: {}", st.reason));
-    }
-    out
-}
-
-/// A load or capacity as written: integers without a fraction.
-fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.1}") }
 }

@@ -9,11 +9,16 @@
 //!   checked by deciding again with every member up and the same load view).
 //!
 //! `weighted` draws a region at random per query, so another region's failure is not counted
-//! there; `all` merges every region, so any down member touches its answers. Fallbacks and
-//! fail-open happen only because something is down: they always count.
+//! there; `all` merges every region, so any down member touches its answers, and so does an
+//! answer from several regions (`regions_per_answer` > 1 or `extra_random` > 0: which regions
+//! join the first, and with which members, changes when any region's members do). `latency`
+//! decides the same for every client from the probes' RTTs, which the all-up view keeps.
+//! Fallbacks and fail-open happen only because something is down: they always count.
 use super::decide::Client;
 use super::decide::{Pick, Scope, select_region};
-use crate::pool::{Content, HealthView, LoadSlot, LoadStatus, MemberId, Pool, PoolId, Pools, RegionLoad, RegionPolicy};
+use crate::pool::{
+    Content, HealthView, LoadSlot, LoadStatus, MemberId, Pool, PoolId, Pools, RegionId, RegionLoad, RegionPolicy, Rtt,
+};
 use crate::util::rng::SplitMix64;
 
 /// Whether any member of the pool that the file does not mark down is not up (the cheap test
@@ -45,6 +50,7 @@ pub(super) fn touched<H: HealthView + ?Sized>(
 ) -> bool {
     let chosen = match pick {
         Pick::All => return true,
+        Pick::One(_) if p.regions_per_answer > 1 || p.extra_random > 0 => return true,
         Pick::One(r) => *r,
     };
     if p.region(chosen).is_some_and(|r| region_down(pools, &r.content, health)) {
@@ -63,7 +69,8 @@ pub(super) fn touched<H: HealthView + ?Sized>(
     }
 }
 
-/// Every member up, the load feeds as they are.
+/// Every member up; the load feeds and the RTT estimates (probes, the latency leader, client
+/// samples) as they are.
 struct AllUpSameLoad<'a, H: ?Sized>(&'a H);
 
 impl<H: HealthView + ?Sized> HealthView for AllUpSameLoad<'_, H> {
@@ -75,5 +82,14 @@ impl<H: HealthView + ?Sized> HealthView for AllUpSameLoad<'_, H> {
     }
     fn load_status(&self, slot: LoadSlot) -> Option<LoadStatus> {
         self.0.load_status(slot)
+    }
+    fn member_rtt(&self, m: MemberId) -> Option<Rtt> {
+        self.0.member_rtt(m)
+    }
+    fn latency_leader(&self, pool: PoolId) -> Option<RegionId> {
+        self.0.latency_leader(pool)
+    }
+    fn client_rtt(&self, pool: PoolId, region: RegionId, client: ipnet::IpNet) -> Option<Rtt> {
+        self.0.client_rtt(pool, region, client)
     }
 }

@@ -4,7 +4,8 @@ use std::fmt;
 
 use ipnet::IpNet;
 
-use super::decide::{Answer, Client, Decision, Family, ScopeWhy, region_rows};
+use super::decide::{Answer, Client, Decision, Family, ScopeWhy};
+use super::rows::region_rows;
 use crate::geo::{Coordinates, Location};
 use crate::pool::{HealthView, Pool, RegionId, RegionPolicy};
 
@@ -15,6 +16,8 @@ pub struct Explain {
     pub family: Option<Family>,
     pub geo_network: Option<IpNet>,
     pub location: Option<Location>,
+    /// The client's autonomous system and the ASN database network (when configured).
+    pub asn: Option<(u32, IpNet)>,
     /// One entry per pool consulted (fallbacks and fail-open add entries).
     pub steps: Vec<PoolTrace>,
     /// Pools whose `degraded_ttl` applied (a member was down).
@@ -71,6 +74,9 @@ impl PoolTrace {
             pool: p.name.clone(),
             region_policy: match &p.region_policy {
                 RegionPolicy::Nearest { .. } => "nearest".into(),
+                RegionPolicy::Latency { min_samples, hysteresis, .. } => {
+                    format!("latency (min {min_samples} samples, hysteresis {:.0}%)", hysteresis * 100.0)
+                }
                 RegionPolicy::Failover { .. } => "failover".into(),
                 RegionPolicy::Weighted => "weighted".into(),
                 RegionPolicy::Sticky => "sticky".into(),
@@ -101,6 +107,7 @@ impl Explain {
             family: Some(family),
             geo_network: client.geo.map(|g| g.network),
             location: client.geo.and_then(|g| g.location),
+            asn: client.geo.and_then(|g| g.asn).map(|a| (a.number, a.network)),
             ..Explain::default()
         };
     }
@@ -136,6 +143,8 @@ impl Explain {
             },
             ScopeWhy::Sticky => "sticky hashing granularity (/24 IPv4, /56 IPv6)".into(),
             ScopeWhy::Shed => "load shedding hashes the client /24 (IPv4) or /56 (IPv6)".into(),
+            ScopeWhy::AsnNetwork(n) => format!("the ASN database's network {n} (an AS map) decided"),
+            ScopeWhy::ClientSamples => "RTTs posted by clients of this /24 (IPv4) or /56 (IPv6) decided".into(),
         };
     }
 }
@@ -160,6 +169,9 @@ impl fmt::Display for Explain {
                 }
             }
             None => writeln!(f, "location   unknown")?,
+        }
+        if let Some((n, net)) = self.asn {
+            writeln!(f, "asn        AS{n} (network {net})")?;
         }
         for s in &self.steps {
             writeln!(

@@ -22,7 +22,11 @@ mod decide;
 mod degraded;
 mod explain;
 pub mod hash;
+pub mod latency;
+mod rows;
+mod topk;
 
 pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide, region_usable};
 pub use explain::{Explain, PoolTrace, RegionTrace};
 pub use hash::{STICKY_V4_PREFIX, STICKY_V6_PREFIX};
+pub use latency::{next_leader, region_rtt};

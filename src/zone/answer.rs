@@ -20,6 +20,9 @@ pub enum Rrs<'a> {
     /// A CNAME that is not in a zone: a pooled name's hand-off to a regional load balancer,
     /// or the CNAME a DNAME synthesizes (RFC 6672 §3.1).
     Cname { owner: &'a Name, ttl: u32, target: &'a Name },
+    /// A CHAOS-class RRset (RFC 4892: `id.server.` TXT and the like, see [`super::Chaos`]):
+    /// written like a zone RRset, with class CH.
+    Chaos { owner: &'a Name, set: &'a RRset },
 }
 
 impl<'a> Rrs<'a> {
@@ -34,12 +37,13 @@ impl<'a> Rrs<'a> {
     pub fn to_records(&self, addrs: &[IpAddr]) -> Vec<Record> {
         match *self {
             Rrs::Set { owner, set, sigs } => {
-                let mut out = wire_records(owner, set);
+                let mut out = wire_records(owner, set, CLASS_IN);
                 if let Some(s) = sigs {
-                    out.extend(wire_records(owner, s));
+                    out.extend(wire_records(owner, s, CLASS_IN));
                 }
                 out
             }
+            Rrs::Chaos { owner, set } => wire_records(owner, set, CLASS_CH),
             Rrs::Addresses { owner, ttl } => addrs
                 .iter()
                 .map(|a| {
@@ -57,8 +61,12 @@ impl<'a> Rrs<'a> {
     }
 }
 
-/// hickory records from a zone RRset's wire form.
-fn wire_records(owner: &Name, set: &RRset) -> Vec<Record> {
+/// The record classes an [`Rrs`] is written with.
+const CLASS_IN: u16 = 1;
+const CLASS_CH: u16 = 3;
+
+/// hickory records from a zone RRset's wire form, of `class`.
+fn wire_records(owner: &Name, set: &RRset, class: u16) -> Vec<Record> {
     set.rdatas()
         .map(|rdata| {
             let mut buf = Vec::with_capacity(rdata.len() + 64);
@@ -68,7 +76,7 @@ fn wire_records(owner: &Name, set: &RRset) -> Vec<Record> {
             }
             buf.push(0);
             buf.extend_from_slice(&u16::from(set.rtype).to_be_bytes());
-            buf.extend_from_slice(&1u16.to_be_bytes());
+            buf.extend_from_slice(&class.to_be_bytes());
             buf.extend_from_slice(&set.ttl.to_be_bytes());
             buf.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
             buf.extend_from_slice(rdata);

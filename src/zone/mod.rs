@@ -38,6 +38,7 @@
 //!   journal for IXFR can diff two zones RRset by RRset on those octets.
 mod answer;
 mod build;
+mod chaos;
 pub mod dnssec;
 mod hash;
 mod lookup;
@@ -53,6 +54,7 @@ use hickory_proto::rr::Name;
 
 use crate::diag::ConfigError;
 pub use answer::{Rrs, SECTION_CAP, Section};
+pub use chaos::Chaos;
 pub use dnssec::{Denial, Signing};
 pub use lookup::{Lookup, MAX_CNAME_CHAIN, Pooled, Synthesized, lookup};
 pub use rrset::{RRset, Rdatas, name_from_wire};

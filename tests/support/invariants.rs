@@ -39,6 +39,8 @@ pub fn check_exchange(query: &[u8], reply: Option<&[u8]>, transport: Transport) 
         Parsed::Drop => return Err("wire::parse drops a packet that check_exchange treats as a query".into()),
         Parsed::Error { question, edns, .. } => (question, edns),
         Parsed::Query(q) => (Some(q.question), q.edns),
+        // QDCOUNT=0 with a COOKIE: FORMERR without OPT where cookies are off (as before cookies).
+        Parsed::CookieOnly { .. } => (None, None),
     };
     if let Some(q) = &question {
         let [rq] = msg.queries.as_slice() else {

@@ -46,6 +46,8 @@ pub mod process;
 pub mod query;
 /// nginx and HAProxy regional tiers and the bounded load generator (issue 8 tests).
 pub mod regional;
+/// gslbd in-process on a config of the test's own (cookies, DNS over TLS), kdig, test certificates.
+pub mod served;
 pub mod transport;
 pub mod unbound;
 /// A validating Unbound with one zone's trust anchor (issue 13's pre-signed zones).

@@ -13,6 +13,7 @@ use crate::pool::{MaxAnswers, MemberPolicy, Pool, PoolId, Region, RegionId, Regi
 #[derive(PartialEq, Clone, Copy)]
 pub(super) enum PolicyWord {
     Nearest,
+    Latency,
     Failover,
     Weighted,
     Sticky,
@@ -108,9 +109,11 @@ pub(super) fn compile_pool(
     let region_spans: Vec<Range<usize>> = raw_regions.iter().map(|(_, rr)| rr.span()).collect();
     let region_policy = resolve_region_policy(cx, &scope, &pspan, raw, &regions, &region_spans);
     let (when_empty, fb_span) = when_empty(cx, pname, raw);
+    let (regions_per_answer, extra_random) = top_k(cx, &scope, raw, &regions, max_answers);
 
     let has_geo_maps = regions.iter().any(|r| !r.geo.is_empty());
     let has_place_maps = regions.iter().any(|r| !r.geo.countries.is_empty() || !r.geo.continents.is_empty());
+    let has_asn_maps = regions.iter().any(|r| !r.geo.asns.is_empty());
     let pool = Pool {
         name: pname.to_string(),
         ttl,
@@ -121,9 +124,12 @@ pub(super) fn compile_pool(
         degraded_ttl,
         min_usable_fraction,
         health_assume_up,
+        regions_per_answer,
+        extra_random,
         regions,
         has_geo_maps,
         has_place_maps,
+        has_asn_maps,
     };
     (pool, fb_span)
 }
@@ -145,6 +151,7 @@ fn region_policy_word(cx: &mut Ctx<'_>, pname: &str, raw: &RawPool) -> (String, 
     let (w, span) = word(&raw.region_policy, "nearest");
     let policy = match w.as_str() {
         "nearest" => PolicyWord::Nearest,
+        "latency" => PolicyWord::Latency,
         "failover" => PolicyWord::Failover,
         "weighted" => PolicyWord::Weighted,
         "sticky" => PolicyWord::Sticky,
@@ -153,7 +160,7 @@ fn region_policy_word(cx: &mut Ctx<'_>, pname: &str, raw: &RawPool) -> (String, 
             cx.errs.at(
                 span,
                 format!(
-                    "pool {pname}: unknown region_policy \"{other}\" (expected nearest, failover, weighted, sticky or all)"
+                    "pool {pname}: unknown region_policy \"{other}\" (expected nearest, latency, failover, weighted, sticky or all)"
                 ),
             );
             PolicyWord::Nearest
@@ -194,18 +201,22 @@ fn resolve_region_policy(
     {
         cx.errs.at(f.span(), format!("pool {pname}: failover_order has no effect with region_policy {rp_word}"));
     }
-    if p.policy != PolicyWord::Nearest
+    if !matches!(p.policy, PolicyWord::Nearest | PolicyWord::Latency)
         && let Some(d) = &raw.default_region
     {
         cx.errs.at(
             d.span(),
-            format!("pool {pname}: default_region has no effect with region_policy {rp_word} (only nearest uses it)"),
+            format!(
+                "pool {pname}: default_region has no effect with region_policy {rp_word} (only nearest and latency use it)"
+            ),
         );
     }
+    let (min_samples, hysteresis) = latency_keys(cx, p, raw);
+    let client_samples = raw.latency_client_samples.as_ref().is_some_and(|v| *v.get_ref());
     let find_region = |n: &str| regions.iter().position(|r| r.name == n).map(|i| RegionId(i as u32));
     let span_of = |i: usize| region_spans.get(i).cloned().unwrap_or_else(|| pspan.clone());
     match p.policy {
-        PolicyWord::Nearest => {
+        PolicyWord::Nearest | PolicyWord::Latency => {
             let default_region = match &raw.default_region {
                 None => RegionId(0),
                 Some(d) => find_region(d.get_ref()).unwrap_or_else(|| {
@@ -218,11 +229,17 @@ fn resolve_region_policy(
             };
             for (i, r) in regions.iter().enumerate() {
                 if r.location.is_none() && r.geo.is_empty() && i != default_region.index() {
+                    if p.policy == PolicyWord::Latency {
+                        continue; // reached by its measured RTT
+                    }
                     cx.errs.at(span_of(i), format!(
                         "pool {pname}, region {}: unreachable under nearest: it has no location, no geo map and is not the default_region",
                         r.name
                     ));
                 }
+            }
+            if p.policy == PolicyWord::Latency {
+                return RegionPolicy::Latency { default_region, min_samples, hysteresis, client_samples };
             }
             RegionPolicy::Nearest { default_region }
         }
@@ -316,4 +333,83 @@ fn when_empty(cx: &mut Ctx<'_>, pname: &str, raw: &RawPool) -> (WhenEmpty, Optio
         },
         _ => bad(),
     }
+}
+
+/// `latency_min_samples` and `latency_hysteresis` (only with `region_policy = "latency"`).
+fn latency_keys(cx: &mut Ctx<'_>, p: &PoolScope<'_>, raw: &RawPool) -> (u32, f64) {
+    let (pname, rp_word) = (p.name, p.policy_word);
+    if p.policy != PolicyWord::Latency {
+        for (key, span) in [
+            ("latency_min_samples", raw.latency_min_samples.as_ref().map(|v| v.span())),
+            ("latency_hysteresis", raw.latency_hysteresis.as_ref().map(|v| v.span())),
+            ("latency_client_samples", raw.latency_client_samples.as_ref().map(|v| v.span())),
+        ] {
+            if let Some(span) = span {
+                cx.errs.at(span, format!("pool {pname}: {key} has no effect with region_policy {rp_word}"));
+            }
+        }
+    }
+    let min_samples = match &raw.latency_min_samples {
+        None => 3,
+        Some(v) if (1..=100).contains(v.get_ref()) => *v.get_ref() as u32,
+        Some(v) => {
+            cx.errs.at(v.span(), format!("pool {pname}: latency_min_samples must be 1..=100, got {}", v.get_ref()));
+            3
+        }
+    };
+    let hysteresis = match &raw.latency_hysteresis {
+        None => 0.2,
+        Some(v) => match number(v) {
+            Some(h) if (0.0..=0.9).contains(&h) => h,
+            _ => {
+                cx.errs.at(
+                    v.span(),
+                    format!("pool {pname}: latency_hysteresis must be a fraction in 0.0..=0.9, got {}", v.get_ref()),
+                );
+                0.2
+            }
+        },
+    };
+    (min_samples, hysteresis)
+}
+
+/// `regions_per_answer` and `extra_random`: checked against the policy, the regions and
+/// `max_answers` (each answering region gets at least one record).
+fn top_k(cx: &mut Ctx<'_>, p: &PoolScope<'_>, raw: &RawPool, regions: &[Region], max_answers: MaxAnswers) -> (u8, u8) {
+    let pname = p.name;
+    let mut get = |v: &Option<Spanned<i64>>, key: &str, lo: i64, default: u8| match v {
+        None => (default, None),
+        Some(x) if (lo..=8).contains(x.get_ref()) => (*x.get_ref() as u8, Some(x.span())),
+        Some(x) => {
+            cx.errs.at(x.span(), format!("pool {pname}: {key} must be {lo}..=8, got {}", x.get_ref()));
+            (default, None)
+        }
+    };
+    let (k, k_span) = get(&raw.regions_per_answer, "regions_per_answer", 1, 1);
+    let (j, j_span) = get(&raw.extra_random, "extra_random", 0, 0);
+    let Some(span) = k_span.or(j_span).filter(|_| k + j > 1) else { return (k, j) };
+    if p.policy == PolicyWord::All {
+        cx.errs.at(
+            span,
+            format!("pool {pname}: regions_per_answer and extra_random have no effect with region_policy all"),
+        );
+    } else if let Some(r) = regions.iter().find(|r| matches!(r.content, crate::pool::Content::Cname { .. })) {
+        cx.errs.at(
+            span,
+            format!(
+                "pool {pname}: answers from several regions need member regions, but region {} is a cname/delegate",
+                r.name
+            ),
+        );
+    } else if usize::from(k + j) > max_answers.get() {
+        cx.errs.at(
+            span,
+            format!(
+                "pool {pname}: regions_per_answer + extra_random ({}) is more than max_answers ({}): each answering region needs a record",
+                k + j,
+                max_answers.get()
+            ),
+        );
+    }
+    (k, j)
 }

@@ -151,6 +151,19 @@ pub(super) struct RawPool {
     /// `health_assume`: `up` (default) | `down`: what a probed member counts as before its
     /// first result.
     pub(super) health_assume: Option<Spanned<String>>,
+    /// `latency_min_samples`: latency only; probe RTT samples a member needs before its
+    /// estimate counts, 1..=100, default 3.
+    pub(super) latency_min_samples: Option<Spanned<i64>>,
+    /// `latency_hysteresis`: latency only; fraction 0.0..=0.9 by which a region must be faster
+    /// than the current one to take its clients, default 0.2.
+    pub(super) latency_hysteresis: Option<Spanned<toml::Value>>,
+    /// `latency_client_samples = true`: latency only; RTTs clients post (`POST /rtt`) for
+    /// their /24 (/56) decide first where they have enough samples. Default false.
+    pub(super) latency_client_samples: Option<Spanned<bool>>,
+    /// `regions_per_answer`: members of the k best usable regions, 1..=8, default 1.
+    pub(super) regions_per_answer: Option<Spanned<i64>>,
+    /// `extra_random`: plus members of j more usable regions drawn at random, 0..=8, default 0.
+    pub(super) extra_random: Option<Spanned<i64>>,
     /// `[pool.NAME.region.REGION]`: one table per region, at least one.
     #[serde(default)]
     pub(super) region: BTreeMap<Spanned<String>, Spanned<RawRegion>>,
@@ -204,6 +217,9 @@ pub(super) struct RawGeo {
     /// CIDR networks, matched against the client (ECS) subnet.
     #[serde(default)]
     pub(super) networks: Vec<Spanned<String>>,
+    /// Autonomous system numbers (`64500` or `"AS64500"`), from `[geoip] asn_database`.
+    #[serde(default)]
+    pub(super) asns: Vec<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

@@ -26,6 +26,7 @@ pub(super) struct MapsSeen {
     countries: HashMap<Country, String>,
     continents: HashMap<Continent, String>,
     networks: HashMap<IpNet, String>,
+    asns: HashMap<u32, String>,
 }
 
 /// Compiles one region. A region whose content fails to compile is still returned (as an
@@ -137,6 +138,26 @@ fn compile_geo(errs: &mut Errs<'_>, gr: &RawGeo, rname: &str, ctx: &str, seen: &
             ),
         }
     }
+    for a in &gr.asns {
+        let parsed = match a.get_ref() {
+            toml::Value::Integer(n) => u32::try_from(*n).ok().filter(|n| *n > 0),
+            toml::Value::String(s) => {
+                let digits = s.strip_prefix("AS").or_else(|| s.strip_prefix("as")).unwrap_or(s);
+                digits.parse::<u32>().ok().filter(|n| *n > 0)
+            }
+            _ => None,
+        };
+        match parsed {
+            Some(asn) => {
+                if let Some(prev) = seen.asns.insert(asn, rname.to_string()) {
+                    errs.at(a.span(), format!("{ctx}: AS{asn} is already mapped to region {prev}"));
+                }
+                geo.asns.push(asn);
+            }
+            None => errs
+                .at(a.span(), format!("{ctx}: {} is not an AS number (1..=4294967295, or \"AS64500\")", a.get_ref())),
+        }
+    }
     for n in &gr.networks {
         match n.get_ref().parse::<IpNet>() {
             Ok(net) if net.trunc() != net => {
@@ -160,15 +181,18 @@ fn compile_geo(errs: &mut Errs<'_>, gr: &RawGeo, rname: &str, ctx: &str, seen: &
 /// forgotten switch cannot silently change behaviour.
 fn check_policy_keys(errs: &mut Errs<'_>, p: &PoolScope<'_>, r: &RawRegion, ctx: &str) {
     let rp_word = p.policy_word;
-    if p.policy != PolicyWord::Nearest {
+    if !matches!(p.policy, PolicyWord::Nearest | PolicyWord::Latency) {
         if let Some(l) = &r.location {
             errs.at(
                 l.span(),
-                format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest uses it)"),
+                format!("{ctx}: location has no effect with region_policy {rp_word} (only nearest and latency use it)"),
             );
         }
         if let Some(b) = &r.bias {
-            errs.at(b.span(), format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest uses it)"));
+            errs.at(
+                b.span(),
+                format!("{ctx}: bias has no effect with region_policy {rp_word} (only nearest and latency use it)"),
+            );
         }
     }
     if !matches!(p.policy, PolicyWord::Weighted | PolicyWord::Sticky)

@@ -35,8 +35,10 @@ use std::time::Duration;
 
 use arc_swap::Guard;
 
+use super::cookies::badcookie_in_place;
 use super::rrl::{Rrl, Verdict, slip_in_place};
 use super::{NoObserver, Observer, Outcome, Transport, respond_with};
+use crate::cookie::SlipReply;
 use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
 use batch::Batch;
@@ -111,9 +113,23 @@ impl<S: AnswerSource, O: Observer<S>> Handler for DnsHandler<S, O> {
         // Counted before the reply leaves, so a client that has its answer sees it counted.
         self.observer.observe(state, &self.outcome, Transport::Udp, query, client.ip());
         let w = reply?;
+        // A valid server cookie proves the source address: no rate limit (RFC 7873 §5.3,
+        // as Knot and Unbound do), and the reply does not debit the network's bucket.
+        let cookie = self.outcome.cookie;
+        if cookie.is_some_and(|d| d.status.rrl_exempt()) {
+            return Some(w.len);
+        }
         match self.rrl.check(&out[..w.len], client.ip(), self.now) {
             Verdict::Send => Some(w.len),
-            Verdict::Slip => Some(slip_in_place(out, w.len)),
+            Verdict::Slip => match cookie {
+                // The client sent a cookie: BADCOOKIE with a fresh one instead of TC, so its
+                // next UDP query carries a valid cookie and is exempt (no TCP fallback).
+                Some(d) if d.on_rrl_slip() == SlipReply::BadCookie => {
+                    let c = d.cookie.as_ref().map(|c| c.as_bytes()).unwrap_or(&[]);
+                    Some(badcookie_in_place(out, w.len, c, self.outcome.dnssec_ok))
+                }
+                _ => Some(slip_in_place(out, w.len)),
+            },
             Verdict::Drop => None,
         }
     }
