@@ -19,6 +19,13 @@ struct RawConfig {
     geoip: Option<RawGeo>,
     admin: Option<RawAdmin>,
     log: Option<RawLog>,
+    watch: Option<RawWatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    quiet_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -198,12 +205,30 @@ pub struct LogSettings {
     pub query_sample: f64,
 }
 
-/// The operations sections of gslbd.toml: `[admin]` and `[log]`.
+/// `[watch]`: reloading when a file of the config changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// A change is acted on once every changed file has been quiet (no write, no rename) this
+    /// long, so a file written in several steps is read whole. Default 1 s (gdnsd's quiesce).
+    pub quiet: Duration,
+}
+
+/// The longest `[watch] quiet_ms` accepted.
+pub const MAX_WATCH_QUIET_MS: u64 = 60_000;
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        WatchSettings { quiet: Duration::from_secs(1) }
+    }
+}
+
+/// The operations sections of gslbd.toml: `[admin]`, `[log]` and `[watch]`.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct OpsSettings {
     /// `None` without an `[admin]` section: no admin listener.
     pub admin: Option<AdminSettings>,
     pub log: LogSettings,
+    pub watch: WatchSettings,
 }
 
 /// The parsed gslbd.toml.
@@ -368,7 +393,18 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     if zones.is_empty() && errors.is_empty() {
         errors.push(ConfigError::new(path, 0, "no [[zone]] is configured"));
     }
-    let ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
+    let mut ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
+    if let Some(q) = raw.watch.and_then(|w| w.quiet_ms) {
+        if *q.get_ref() > MAX_WATCH_QUIET_MS {
+            errors.push(ConfigError::new(
+                path,
+                at(q.span()),
+                format!("watch.quiet_ms: must be 0 to {MAX_WATCH_QUIET_MS}"),
+            ));
+        } else {
+            ops.watch.quiet = Duration::from_millis(q.into_inner());
+        }
+    }
     let geoip = raw.geoip.map(|g| GeoEntry { line: at(g.database.span()), database: base.join(g.database.get_ref()) });
     if !errors.is_empty() {
         return Err(errors);
@@ -431,5 +467,5 @@ fn parse_ops(
             errors.push(ConfigError::new(path, at(q.span()), "log.query_sample: must be from 0 to 1"));
         }
     }
-    OpsSettings { admin, log: LogSettings { query_sample } }
+    OpsSettings { admin, log: LogSettings { query_sample }, watch: WatchSettings::default() }
 }

@@ -18,17 +18,19 @@
 mod file;
 mod link;
 mod pools;
+mod serial;
 
 use std::path::{Path, PathBuf};
 
 pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
     AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, GeoEntry, LogSettings, MAX_RATE_TIMES_WINDOW, OpsSettings,
-    RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
+    RrlSettings, ServerSettings, TcpLimits, WatchSettings, ZoneEntry, parse_config,
 };
 
 pub use link::link_pools;
 pub use pools::load_pools;
+pub use serial::check_serials;
 
 use crate::geo::GeoDb;
 use crate::zone::{ZoneSet, load_zone};

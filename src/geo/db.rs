@@ -25,6 +25,7 @@ use maxminddb::Reader;
 use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
 use super::types::Location;
+use super::validate::validate;
 
 /// An open GeoIP database with its decoded-record cache. `Send + Sync`: share it behind an
 /// `Arc` (or inside the config snapshot); to change databases, open a new one and swap.
@@ -55,14 +56,15 @@ impl GeoDb {
         GeoDb::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Opens a database held in memory (tests, databases built at load time from CSV).
+    /// Opens a database held in memory (tests, databases built at load time from CSV), after
+    /// checking all of it (`validate.rs`): metadata, every node of the tree, every record the
+    /// tree points at, and sample lookups. A damaged file is an error here, never a wrong answer
+    /// later.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
+        validate(&bytes)?;
         let len = bytes.len();
         let reader = Reader::from_source(bytes).map_err(|e| format!("not a valid MaxMind DB file: {e}"))?;
         let meta = reader.metadata();
-        if meta.ip_version != 4 && meta.ip_version != 6 {
-            return Err(format!("unsupported ip_version {} in MaxMind DB metadata", meta.ip_version));
-        }
         let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
         let cache = LocationCache::for_data_len(len.saturating_sub(tree_bytes));
         Ok(GeoDb { reader, cache })

@@ -12,7 +12,7 @@
 //! | `POST /regions/{zone}/{pool}/{region}/{action}` | the same for every member of a region |
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,9 +25,6 @@ use crate::config::Snapshot;
 use crate::pool::{Content, FeedState, HealthView, LoadStatus, MemberPolicy, RegionFeed, RegionPolicy};
 use crate::serving::{ConfigVersion, Override, OverrideEntry, OverrideTarget, Overrides, Serving, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
-
-/// The largest request body accepted (no call needs one; this bounds what a client can send).
-pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -54,7 +51,7 @@ pub fn router(state: AdminState) -> Router {
                     .into(),
             )
         })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(super::body_cap::cap_body))
         .with_state(state)
 }
 

@@ -14,14 +14,16 @@
 //! Invariants: the query path never locks, looks up, hashes or allocates for metrics (the
 //! sampled log allocates only for the queries it logs); a snapshot is published only with its
 //! live part built; overrides and answer counters are keyed by name and survive reloads.
+mod body_cap;
 mod http;
 mod metrics;
 mod observer;
 mod reload;
 mod watch;
 
-pub use http::{AdminState, ApiError, BODY_LIMIT, resolve, router, serve_admin};
+pub use body_cap::BODY_LIMIT;
+pub use http::{AdminState, ApiError, resolve, router, serve_admin};
 pub use metrics::{Metrics, MetricsSource, ProbeMetrics};
 pub use observer::QueryObserver;
 pub use reload::{ErrorReport, ReloadReport, Reloader, Services, Trigger, config_files, digest};
-pub use watch::{DEBOUNCE, spawn_watcher};
+pub use watch::spawn_watcher;

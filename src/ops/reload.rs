@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! trigger ──► (one at a time) config::load on a blocking thread ──► Err: keep serving the old
-//!                                      │ Ok                              snapshot; log, count and
-//!                                      ▼                                 keep every file:line error
+//!              config::check_serials (changed data needs a new serial)   snapshot; log, count and
+//!                                      │ Ok                              keep every file:line error
+//!                                      ▼
 //!       LiveState::build (counters carried by name, version + digest)
 //!                                      ▼
 //!       OverrideTable::publish (overrides applied, ArcSwap::store under the table lock)
@@ -122,6 +123,10 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     /// One reload at a time: a second trigger waits and then loads the files as they are then.
     serial: tokio::sync::Mutex<()>,
+    /// Reload requests so far (each takes the next number), and the highest request number a
+    /// finished reload covered: one that started after the request was made (see `reload`).
+    requested: AtomicU64,
+    covered: AtomicU64,
     generation: AtomicU64,
     last: Mutex<ReloadReport>,
     /// The files of the serving config, for the watcher (updated after every successful load).
@@ -160,6 +165,8 @@ impl Reloader {
             services,
             metrics,
             serial: tokio::sync::Mutex::new(()),
+            requested: AtomicU64::new(0),
+            covered: AtomicU64::new(0),
             generation: AtomicU64::new(1),
             last: Mutex::new(report),
             files: tokio::sync::watch::channel(files).0,
@@ -176,6 +183,12 @@ impl Reloader {
         lock(&self.last).clone()
     }
 
+    /// How long watched files must be quiet before a change is reloaded (`[watch] quiet_ms`
+    /// of the serving config).
+    pub fn quiet_period(&self) -> std::time::Duration {
+        self.shared.load().config.ops.watch.quiet
+    }
+
     /// The files of the serving config; changes after each successful reload.
     pub fn files(&self) -> tokio::sync::watch::Receiver<Vec<PathBuf>> {
         self.files.subscribe()
@@ -183,11 +196,34 @@ impl Reloader {
 
     /// Loads the config beside the serving one and swaps it in, or keeps the old one and
     /// reports every error. Returns the report (also kept for `/status`).
+    ///
+    /// Concurrent requests coalesce: a request that waited while another reload ran is answered
+    /// by the next reload to start, which reads the files after every waiting request was made;
+    /// all of them get that one's report. A hundred concurrent `POST /reload` make at most two
+    /// reloads (the one already running, and one for all that came in during it).
     pub async fn reload(&self, trigger: Trigger) -> ReloadReport {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let _one = self.serial.lock().await;
+        if self.covered.load(Ordering::SeqCst) >= ticket {
+            return self.last();
+        }
+        // Every request numbered up to here was made before this reload reads any file.
+        let covers = self.requested.load(Ordering::SeqCst);
+        let report = self.reload_now(trigger).await;
+        self.covered.store(covers, Ordering::SeqCst);
+        report
+    }
+
+    /// One reload (the caller holds `serial`).
+    async fn reload_now(&self, trigger: Trigger) -> ReloadReport {
         let path = self.path.clone();
+        let serving = self.shared.load_full();
         let loaded = tokio::task::spawn_blocking(move || {
             let snap = config::load(&path)?;
+            let serial_errors = config::check_serials(&serving.config.zones, &snap.zones);
+            if !serial_errors.is_empty() {
+                return Err(ConfigErrors(serial_errors));
+            }
             let files = config_files(&path);
             let digest = digest(&files);
             Ok::<_, ConfigErrors>((snap, files, digest))

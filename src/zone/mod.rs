@@ -12,6 +12,7 @@ mod answer;
 mod hash;
 mod lookup;
 pub mod parse;
+mod source;
 mod tree;
 
 use std::path::Path;
@@ -21,6 +22,7 @@ use hickory_proto::rr::Name;
 use crate::diag::ConfigError;
 pub use answer::{Rrs, SECTION_CAP, Section};
 pub use lookup::{Lookup, Pooled, lookup};
+pub use source::ZoneSource;
 pub use tree::{Found, Node, RRset, Zone, ZoneSet};
 
 /// Loads and validates the master file at `path` as the zone `origin`.

@@ -10,6 +10,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::hash::NameHash;
 use super::parse::SourceRecord;
+use super::source::{DataDigest, ZoneSource};
 use crate::diag::ConfigError;
 use crate::pool::{PoolId, Pools};
 
@@ -51,6 +52,8 @@ pub struct Zone {
     /// The SOA record, with its TTL already lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
     negative_soa: Record,
     soa: Record,
+    /// The file, SOA line, serial and data digest, for the checks of a reload.
+    pub source: ZoneSource,
 }
 
 /// How a query name relates to the zone's data: the result of the tree walk.
@@ -74,6 +77,8 @@ impl Zone {
         nodes.insert(origin.clone(), Node::default());
         let mut soa: Option<(Record, usize)> = None;
         let mut first_file = None;
+        let mut digest = DataDigest::new();
+        let mut soa_file = std::path::PathBuf::new();
         // Lines where each (owner, type) first appeared, for CNAME conflict reports.
         let mut cname_line: HashMap<Name, (std::sync::Arc<std::path::Path>, usize)> = HashMap::new();
         for sr in records {
@@ -109,6 +114,7 @@ impl Zone {
                     continue;
                 }
                 soa = Some((rec.clone(), sr.line));
+                soa_file = sr.file.to_path_buf();
             }
             if rtype == RecordType::CNAME {
                 cname_line.entry(owner.clone()).or_insert((sr.file.clone(), sr.line));
@@ -143,9 +149,13 @@ impl Zone {
                     // RFC 2181 §5.2: one TTL per RRset; the first record's TTL is used.
                     let mut rec = rec;
                     rec.ttl = set.ttl;
+                    digest.add(&rec);
                     set.records.push(rec);
                 }
-                None => node.rrsets.push(RRset { rtype, ttl: rec.ttl, records: vec![rec] }),
+                None => {
+                    digest.add(&rec);
+                    node.rrsets.push(RRset { rtype, ttl: rec.ttl, records: vec![rec] })
+                }
             }
         }
         let file = first_file.unwrap_or_default();
@@ -160,7 +170,7 @@ impl Zone {
         if apex.rrset(RecordType::NS).is_none() {
             errors.push(ConfigError::new(&file, 0, format!("zone {origin} has no NS records at its apex")));
         }
-        let Some((soa, _)) = soa else {
+        let Some((soa, soa_line)) = soa else {
             errors.push(ConfigError::new(&file, 0, format!("zone {origin} has no SOA record at its apex")));
             errors.sort_by_key(|e| e.line);
             return Err(errors);
@@ -172,13 +182,14 @@ impl Zone {
         for (name, node) in nodes.iter_mut() {
             node.delegation = *name != origin && node.rrset(RecordType::NS).is_some();
         }
-        let minimum = match &soa.data {
-            RData::SOA(s) => s.minimum,
-            _ => soa.ttl,
+        let (minimum, serial) = match &soa.data {
+            RData::SOA(s) => (s.minimum, s.serial),
+            _ => (soa.ttl, 0),
         };
         let mut negative_soa = soa.clone();
         negative_soa.ttl = soa.ttl.min(minimum);
-        Ok(Zone { origin, pools: Pools::default(), nodes, negative_soa, soa })
+        let source = ZoneSource { file: soa_file, soa_line, serial, digest: digest.finish() };
+        Ok(Zone { origin, pools: Pools::default(), nodes, negative_soa, soa, source })
     }
 
     pub fn soa(&self) -> &Record {

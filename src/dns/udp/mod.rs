@@ -23,7 +23,9 @@
 //! reached the socket before the stop goes unanswered.
 //!
 //! A datagram longer than [`RECV_BUF`] bytes (MSG_TRUNC) is dropped and reported to
-//! [`Handler::oversize`]: a DNS query that large does not exist in practice.
+//! [`Handler::oversize`]: a DNS query that large does not exist in practice. gslbd's handler
+//! reports every datagram to its observer, answered or dropped with a [`DropReason`]
+//! (malformed, oversize, rrl, other), so the metrics account for each one received.
 #[allow(unsafe_code)]
 mod batch;
 
@@ -36,7 +38,7 @@ use std::time::Duration;
 use arc_swap::Guard;
 
 use super::rrl::{Rrl, Verdict, slip_in_place};
-use super::{NoObserver, Observer, Outcome, Transport, respond_with};
+use super::{DropReason, NoObserver, Observer, Outcome, Transport, respond_with};
 use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
 use batch::Batch;
@@ -103,18 +105,35 @@ impl<S: AnswerSource, O: Observer<S>> Handler for DnsHandler<S, O> {
     }
 
     fn handle(&mut self, query: &[u8], client: SocketAddr, out: &mut Vec<u8>) -> Option<usize> {
-        if client.port() == 0 {
-            return None; // cannot be answered; a reflection attempt
-        }
         let state: &S = self.snap.as_ref()?;
+        if client.port() == 0 {
+            // Cannot be answered; a reflection attempt.
+            self.observer.observe(state, &DropReason::Other.outcome(), Transport::Udp, query, client.ip());
+            return None;
+        }
         let reply = respond_with(state, query, client.ip(), Transport::Udp, out, &mut self.rng, &mut self.outcome);
+        let sent = reply.and_then(|w| match self.rrl.check(&out[..w.len], client.ip(), self.now) {
+            Verdict::Send => Some(w.len),
+            Verdict::Slip => {
+                // Header and question only: an answer with TC, no steered records given out.
+                self.outcome.truncated = true;
+                self.outcome.steered = None;
+                Some(slip_in_place(out, w.len))
+            }
+            Verdict::Drop => {
+                self.outcome.replied = false;
+                self.outcome.drop = DropReason::Rrl;
+                None
+            }
+        });
         // Counted before the reply leaves, so a client that has its answer sees it counted.
         self.observer.observe(state, &self.outcome, Transport::Udp, query, client.ip());
-        let w = reply?;
-        match self.rrl.check(&out[..w.len], client.ip(), self.now) {
-            Verdict::Send => Some(w.len),
-            Verdict::Slip => Some(slip_in_place(out, w.len)),
-            Verdict::Drop => None,
+        sent
+    }
+
+    fn oversize(&mut self, client: SocketAddr) {
+        if let Some(state) = self.snap.as_ref() {
+            self.observer.observe(state, &DropReason::Oversize.outcome(), Transport::Udp, &[], client.ip());
         }
     }
 
