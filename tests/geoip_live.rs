@@ -11,14 +11,10 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
-use std::io::{Seek, SeekFrom, Write};
-use std::net::IpAddr;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use gslbd::geo::{Coordinates, Country, GeoDbBuilder, Location, country_continent};
 use hickory_proto::rr::RecordType;
-use ipnet::IpNet;
+use support::live::{geo_database, noise, overwrite, reloads, wait_reloads};
 use support::load::{Load, Probe};
 use support::{GslbdServer, ecs_query, http};
 
@@ -74,68 +70,10 @@ const EU: &str = "NOERROR 192.0.2.1";
 const AP: &str = "NOERROR 192.0.2.2";
 const US: &str = "NOERROR 192.0.2.3";
 
-fn at(cc: &str) -> Location {
-    let c = Country::parse(cc).unwrap();
-    Location { country: Some(c), continent: country_continent(c), coords: Coordinates::new(10.0, 10.0) }
-}
-
-/// 10.1.0.0/16 in `gb_net`'s country, 10.2/16 JP, 10.3/16 US, and 3,000 filler /24s (so the
-/// file has a tree and a data section worth damaging); `extra` adds networks that change the
-/// tree's shape.
-fn database(gb_net: &str, extra: u32) -> Vec<u8> {
-    let mut b = GeoDbBuilder::new(6);
-    let net = |s: &str| s.parse::<IpNet>().unwrap();
-    b.insert(net("10.1.0.0/16"), &at(gb_net)).unwrap();
-    b.insert(net("10.2.0.0/16"), &at("JP")).unwrap();
-    b.insert(net("10.3.0.0/16"), &at("US")).unwrap();
-    let ccs = ["DE", "FR", "BR", "IN", "ZA", "CA", "NZ", "SG", "SE", "ES"];
-    for i in 0..3000 + extra {
-        let n = IpNet::new(IpAddr::from((0x2c00_0000u32 + (i << 8)).to_be_bytes()), 24).unwrap();
-        let mut loc = at(ccs[i as usize % ccs.len()]);
-        loc.coords = Coordinates::new(f64::from(i % 80), f64::from(i % 170));
-        b.insert(n, &loc).unwrap();
-    }
-    b.to_bytes().unwrap()
-}
-
-/// (ok, error) from `gslbd_reloads_total`.
-fn reloads(admin: std::net::SocketAddr) -> (u64, u64) {
-    let (code, text) = http(admin, "GET", "/metrics", None);
-    assert_eq!(code, 200);
-    let get = |result: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("gslbd_reloads_total{{result=\"{result}\"}} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (get("ok"), get("error"))
-}
-
-/// Waits (bounded) until the reload counters reach `want`; returns how long it took.
-fn wait_reloads(srv: &GslbdServer, want: (u64, u64), what: &str) -> Duration {
-    let t = Instant::now();
-    loop {
-        let got = reloads(srv.admin());
-        if got == want {
-            return t.elapsed();
-        }
-        assert!(got.0 <= want.0 && got.1 <= want.1, "{what}: reloads {got:?}, expected {want:?}");
-        assert!(t.elapsed() < Duration::from_secs(8), "{what}: reloads {got:?} after 8 s, expected {want:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Opens the live file for writing in place (no truncation, same inode), as `dd conv=notrunc` does.
-fn overwrite(path: &Path, at: u64, bytes: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.write_all(bytes).unwrap();
-}
-
 #[test]
 fn the_live_geoip_file_changed_in_place_costs_no_answer() {
-    let a = database("GB", 0);
-    let b = database("JP", 40);
+    let a = geo_database("GB", 0);
+    let b = geo_database("JP", 40);
     // The database lives in a directory of its own, named by absolute path (it is binary).
     let geo = support::TempDir::new("gslbd-geoip-live");
     let live = geo.path().join("live.mmdb");
@@ -170,7 +108,7 @@ fn the_live_geoip_file_changed_in_place_costs_no_answer() {
     std::fs::write(geo.path().join("b.mmdb"), &b).unwrap();
     std::fs::copy(geo.path().join("b.mmdb"), &live).unwrap();
     want.0 += 1;
-    log.push(format!("cp over the live file: reloaded ok after {:?}", wait_reloads(&srv, want, "cp")));
+    log.push(format!("cp over the live file: reloaded ok after {:?}", wait_reloads(srv.admin(), want, "cp")));
     load.wait_for("gb", AP, Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(100));
     load.allow("gb", &[AP]);
@@ -178,36 +116,27 @@ fn the_live_geoip_file_changed_in_place_costs_no_answer() {
     // 2. Truncated: the reload fails, B keeps serving.
     std::fs::OpenOptions::new().write(true).open(&live).unwrap().set_len(b.len() as u64 / 2).unwrap();
     want.1 += 1;
-    log.push(format!("truncation: reload refused after {:?}", wait_reloads(&srv, want, "truncation")));
+    log.push(format!("truncation: reload refused after {:?}", wait_reloads(srv.admin(), want, "truncation")));
     assert_refused(&srv, "truncation");
     std::thread::sleep(Duration::from_secs(1));
 
     // 3. Whole again (in place), then a region overwritten with noise.
     std::fs::copy(geo.path().join("b.mmdb"), &live).unwrap();
     want.0 += 1;
-    wait_reloads(&srv, want, "restore");
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..4096)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    overwrite(&live, b.len() as u64 / 3, &noise);
+    wait_reloads(srv.admin(), want, "restore");
+    overwrite(&live, b.len() as u64 / 3, &noise(4096, 0x9E37_79B9_7F4A_7C15));
     want.1 += 1;
-    log.push(format!("noise over 4 KiB in place: reload refused after {:?}", wait_reloads(&srv, want, "noise")));
+    log.push(format!("noise over 4 KiB in place: reload refused after {:?}", wait_reloads(srv.admin(), want, "noise")));
     assert_refused(&srv, "noise");
     std::thread::sleep(Duration::from_secs(1));
 
     // 4. Whole again, then another database's first half copied over it in place.
     std::fs::copy(geo.path().join("b.mmdb"), &live).unwrap();
     want.0 += 1;
-    wait_reloads(&srv, want, "restore");
+    wait_reloads(srv.admin(), want, "restore");
     overwrite(&live, 0, &a[..a.len() / 2]);
     want.1 += 1;
-    log.push(format!("half of A over B in place: reload refused after {:?}", wait_reloads(&srv, want, "half")));
+    log.push(format!("half of A over B in place: reload refused after {:?}", wait_reloads(srv.admin(), want, "half")));
     assert_refused(&srv, "half");
     std::thread::sleep(Duration::from_secs(1));
 
@@ -217,7 +146,7 @@ fn the_live_geoip_file_changed_in_place_costs_no_answer() {
     std::fs::write(&tmp, &a).unwrap();
     std::fs::rename(&tmp, &live).unwrap();
     want.0 += 1;
-    log.push(format!("atomic replace: reloaded ok after {:?}", wait_reloads(&srv, want, "rename")));
+    log.push(format!("atomic replace: reloaded ok after {:?}", wait_reloads(srv.admin(), want, "rename")));
     load.wait_for("gb", EU, Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(100));
     load.allow("gb", &[EU]);

@@ -8,11 +8,10 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
+use support::live::{first_half, reloads, wait_reloads, write_in_place};
 use support::load::{Load, Probe};
 use support::{GslbdServer, QuerySpec, http};
 
@@ -43,46 +42,6 @@ fn zone(serial: u32, last_addr: &str) -> String {
     z
 }
 
-/// The first half of `text`, cut at a line boundary: a file that parses.
-fn first_half(text: &str) -> &str {
-    let cut = text[..text.len() / 2].rfind('\n').map_or(0, |i| i + 1);
-    &text[..cut]
-}
-
-/// Writes `text` over `path` in place (truncate and write, same inode), as an editor that
-/// saves in place, or `cat > file`, does.
-fn write_in_place(path: &Path, text: &str) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(path).unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-/// (ok, error) from `gslbd_reloads_total`.
-fn reloads(admin: SocketAddr) -> (u64, u64) {
-    let (code, text) = http(admin, "GET", "/metrics", None);
-    assert_eq!(code, 200);
-    let get = |result: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("gslbd_reloads_total{{result=\"{result}\"}} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (get("ok"), get("error"))
-}
-
-fn wait_reloads(admin: SocketAddr, want: (u64, u64), what: &str) -> Duration {
-    let t = Instant::now();
-    loop {
-        let got = reloads(admin);
-        if got == want {
-            return t.elapsed();
-        }
-        assert!(got.0 <= want.0 && got.1 <= want.1, "{what}: reloads {got:?}, expected {want:?}");
-        assert!(t.elapsed() < Duration::from_secs(5), "{what}: reloads {got:?} after 5 s, expected {want:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn two_part_writes_are_never_served_half() {
     let first = zone(1, "192.0.2.99");
@@ -111,9 +70,9 @@ fn two_part_writes_are_never_served_half() {
     let started = Instant::now();
     for k in 1..=50u32 {
         let text = zone(1 + k, "192.0.2.99");
-        write_in_place(&path, first_half(&text));
+        write_in_place(&path, first_half(&text).as_bytes());
         std::thread::sleep(Duration::from_millis(300));
-        write_in_place(&path, &text);
+        write_in_place(&path, text.as_bytes());
         std::thread::sleep(Duration::from_millis(300));
         if k % 10 == 0 {
             want.0 += 1;
@@ -126,7 +85,7 @@ fn two_part_writes_are_never_served_half() {
     // A write with a bumped serial and new data: served after the quiet period, not before.
     load.allow("last", &[old, new]);
     let t = Instant::now();
-    write_in_place(&path, &zone(100, "192.0.2.100"));
+    write_in_place(&path, zone(100, "192.0.2.100").as_bytes());
     load.wait_for("last", new, Duration::from_secs(5));
     let served_after = t.elapsed();
     want.0 += 1;
@@ -137,7 +96,7 @@ fn two_part_writes_are_never_served_half() {
     assert!(served_after < Duration::from_secs(3), "served after {served_after:?}");
 
     // Half a file that stays half, serial unchanged: refused, with the SOA's file and line.
-    write_in_place(&path, first_half(&zone(100, "192.0.2.100")));
+    write_in_place(&path, first_half(&zone(100, "192.0.2.100")).as_bytes());
     want.1 += 1;
     wait_reloads(srv.admin(), want, "half with the same serial");
     let (_, body) = http(srv.admin(), "GET", "/status", None);

@@ -33,6 +33,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 /// nginx and HAProxy regional tiers and the bounded load generator (issue 8 tests).
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
+pub mod feed;
+pub mod live;
 pub mod load;
 pub mod regional;
 
