@@ -27,7 +27,9 @@ use crate::dns::rrl::Rrl;
 use crate::dns::server::{Bound, bind};
 use crate::dns::tcp::{TcpCounters, serve_tcp};
 use crate::dns::udp::{DnsHandler, spawn_workers};
-use crate::ops::{AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, serve_admin, spawn_watcher};
+use crate::ops::{
+    AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, TcpMetrics, serve_admin, spawn_watcher,
+};
 use crate::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
 use crate::serving::{OverrideTable, Serving, Shared};
 use crate::util::rng::entropy_seed;
@@ -106,6 +108,7 @@ impl App {
         // One rate-limit table for every UDP socket: sized once, kept across reloads.
         let rrl = Arc::new(Rrl::new(&shared.load().config.server.rrl));
         let tcp = Arc::new(TcpCounters::default());
+        metrics.add_source(Arc::new(TcpMetrics(tcp.clone())));
         Ok(App { reloader, shared, overrides, services, metrics, rrl, tcp, listeners })
     }
 

@@ -103,10 +103,11 @@ fn every_datagram_is_counted_with_its_reason() {
     assert_eq!(dropped("malformed"), 1.0, "the 5-byte runt");
     assert_eq!(dropped("other"), 1.0, "the response");
     assert_eq!(dropped("rrl"), f64::from(30 - replies), "{replies} of 30 rate-limited queries answered");
-    assert!(replies >= 1 && replies < 30, "{replies} replies");
+    assert!((1..30).contains(&replies), "{replies} replies");
     let ((q0, d0), (q1, d1)) = (udp_totals(&before), udp_totals(&after));
     assert_eq!((q1 - q0) + (d1 - d0), f64::from(sent), "answered + dropped = datagrams sent");
     assert_eq!(q1 - q0, f64::from(replies), "answered = replies received");
+    assert_eq!(after.get("gslbd_tcp_evicted_total{}"), Some(&0.0), "the TCP table is in /metrics too");
     println!("udp: {sent} sent, {replies} answered, dropped: oversize 1, malformed 1, other 1, rrl {}", 30 - replies);
 }
 

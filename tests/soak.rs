@@ -268,19 +268,19 @@ fn soak() {
         std::thread::sleep(Duration::from_millis(100));
         tick += 1;
         let t = tick / 10; // whole seconds
-        let on_second = tick % 10 == 0;
+        let on_second = tick.is_multiple_of(10);
         let mut next = world;
-        if on_second && t % 3 == 0 {
+        if on_second && t.is_multiple_of(3) {
             let (code, body) = http(srv.admin(), "POST", "/reload", Some(TOKEN));
             assert!(code == 200 || code == 422, "reload: {code} {body}");
             counts[0] += 1;
         }
-        if on_second && t % 4 == 0 {
+        if on_second && t.is_multiple_of(4) {
             next.eu_up = !world.eu_up;
             target.set(next.eu_up);
             counts[1] += 1;
         }
-        if on_second && t % 7 == 0 {
+        if on_second && t.is_multiple_of(7) {
             next.ap_hot = !world.ap_hot;
             ap_feed.set(&json(if next.ap_hot { 95 } else { 10 }));
             counts[2] += 1;
@@ -311,7 +311,7 @@ fn soak() {
             let set: BTreeSet<&str> = history.iter().flat_map(|(_, w)| answers(*w, label)).collect();
             load.allow(label, &set.into_iter().collect::<Vec<_>>());
         }
-        if on_second && t % 5 == 0 {
+        if on_second && t.is_multiple_of(5) {
             rss.push((t, rss_kib(srv.pid())));
         }
     }

@@ -21,6 +21,7 @@ mod pools;
 mod serial;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
@@ -40,8 +41,9 @@ pub struct Snapshot {
     pub config_path: PathBuf,
     pub server: ServerSettings,
     pub zones: ZoneSet,
-    /// The GeoIP database, if configured.
-    pub geo: Option<GeoDb>,
+    /// The GeoIP database, if configured (shared with the snapshot before it when a reload
+    /// found the same file).
+    pub geo: Option<Arc<GeoDb>>,
     /// `[admin]` and `[log]`.
     pub ops: OpsSettings,
     /// The admin bearer token, read from `admin.token_file` at this load.
@@ -70,14 +72,24 @@ impl std::fmt::Debug for Snapshot {
 
 /// Reads gslbd.toml at `path` and every file it names, and builds a snapshot.
 pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
+    reload(path, None)
+}
+
+/// [`load`] beside the snapshot serving now: a GeoIP file with the same bytes as the serving
+/// database is not read into memory a second time (see `GeoDb::reopen`).
+pub fn reload(path: &Path, serving: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, format!("cannot read config: {e}"))]))?;
     let file = parse_config(path, &text).map_err(ConfigErrors)?;
-    build(file)
+    build_beside(file, serving)
 }
 
 /// Builds a snapshot from a parsed config file, loading its zones.
 pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
+    build_beside(file, None)
+}
+
+fn build_beside(file: ConfigFile, serving: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
     let mut errors = Vec::new();
     let mut zones = Vec::new();
     for z in &file.zones {
@@ -108,7 +120,7 @@ pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
         zones.push(zone);
     }
     let geo = match &file.geoip {
-        Some(g) => match GeoDb::open(&g.database) {
+        Some(g) => match GeoDb::reopen(&g.database, serving.and_then(|s| s.geo.as_ref())) {
             Ok(db) => Some(db),
             Err(e) => {
                 errors.push(ConfigError::new(&file.path, g.line, format!("geoip.database: {e}")));

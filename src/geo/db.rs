@@ -18,6 +18,7 @@
 //!   IPv4 client) are looked up, and reported, as the IPv4 address.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::Reader;
@@ -32,6 +33,9 @@ use super::validate::validate;
 pub struct GeoDb {
     reader: Reader<Vec<u8>>,
     cache: LocationCache,
+    /// SHA-256 of the file's bytes: a reload that finds the same bytes keeps this database
+    /// (and its warm cache) instead of validating and opening a copy ([`GeoDb::reopen`]).
+    digest: [u8; 32],
 }
 
 /// The answer for one address.
@@ -56,18 +60,29 @@ impl GeoDb {
         GeoDb::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// [`GeoDb::open`] for a reload: when the file holds the very bytes `current` was opened
+    /// from, `current` itself is returned (no second copy in memory, no second validation).
+    pub fn reopen(path: &Path, current: Option<&Arc<GeoDb>>) -> Result<Arc<GeoDb>, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read GeoIP database: {e}", path.display()))?;
+        if let Some(db) = current.filter(|db| db.digest == sha256(&bytes)) {
+            return Ok(db.clone());
+        }
+        GeoDb::from_bytes(bytes).map(Arc::new).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Opens a database held in memory (tests, databases built at load time from CSV), after
     /// checking all of it (`validate.rs`): metadata, every node of the tree, every record the
     /// tree points at, and sample lookups. A damaged file is an error here, never a wrong answer
     /// later.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
         validate(&bytes)?;
+        let digest = sha256(&bytes);
         let len = bytes.len();
         let reader = Reader::from_source(bytes).map_err(|e| format!("not a valid MaxMind DB file: {e}"))?;
         let meta = reader.metadata();
         let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
         let cache = LocationCache::for_data_len(len.saturating_sub(tree_bytes));
-        Ok(GeoDb { reader, cache })
+        Ok(GeoDb { reader, cache, digest })
     }
 
     /// Looks `ip` up: one tree walk, then the cached location of the record it lands on.
@@ -120,6 +135,11 @@ impl GeoDb {
             desc.map(|d| format!(" description={d:?}")).unwrap_or_default(),
         )
     }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 /// The host route for `ip`: /32 or /128.

@@ -338,7 +338,7 @@ fn damaged_files_are_refused_whole() {
         assert!(e.contains("MaxMind DB"), "{e}");
     }
     // A region overwritten in place (dd conv=notrunc with noise), in the tree or in the data.
-    let mut noise = Noise(0x5EED_0F_DA7A);
+    let mut noise = Noise(0x005E_ED0F_DA7A);
     for start in [good.len() / 20, good.len() / 5, good.len() / 2, good.len() * 3 / 4] {
         let mut bytes = good.clone();
         for b in &mut bytes[start..start + 512] {
@@ -353,6 +353,23 @@ fn damaged_files_are_refused_whole() {
         bytes[..part].copy_from_slice(&other[..part]);
         assert!(GeoDb::from_bytes(bytes).is_err(), "half of another database over the first {part} bytes loaded");
     }
+}
+
+#[test]
+fn reopen_keeps_the_database_when_the_bytes_are_the_same() {
+    let dir = std::env::temp_dir().join(format!("gslbd-geo-reopen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("db.mmdb");
+    std::fs::write(&p, bigger_db(0)).unwrap();
+    let first = GeoDb::reopen(&p, None).unwrap();
+    let same = GeoDb::reopen(&p, Some(&first)).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &same), "same bytes: the serving database is kept");
+    std::fs::write(&p, bigger_db(1)).unwrap();
+    let other = GeoDb::reopen(&p, Some(&first)).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &other), "other bytes: a new database");
+    std::fs::write(&p, &bigger_db(1)[..100]).unwrap();
+    assert!(GeoDb::reopen(&p, Some(&other)).is_err(), "damaged bytes: an error, whatever serves");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Validation cost on a real database (GSLBD_GEO_DB, e.g. GeoLite2-City), for the report:

@@ -179,7 +179,7 @@ fn sample_lookups(reader: &Reader<&[u8]>, ipv6: bool) -> Result<(), String> {
     let v4 = (0..SPREAD).map(|i| IpAddr::V4(Ipv4Addr::from(i.wrapping_mul(u32::MAX / SPREAD) | 0x0101)));
     let v6 = (0..SPREAD)
         .filter(|_| ipv6)
-        .map(|i| IpAddr::V6(Ipv6Addr::from(u128::from(i) * (u128::MAX / u128::from(SPREAD)) | 0x0101)));
+        .map(|i| IpAddr::V6(Ipv6Addr::from((u128::from(i) * (u128::MAX / u128::from(SPREAD))) | 0x0101)));
     for ip in v4.chain(v6) {
         let hit = reader.lookup(ip).map_err(|e| format!("looking up {ip}: {e}"))?;
         hit.network().map_err(|e| format!("the network of {ip}: {e}"))?;

@@ -19,6 +19,7 @@ mod http;
 mod metrics;
 mod observer;
 mod reload;
+mod tcp_metrics;
 mod watch;
 
 pub use body_cap::BODY_LIMIT;
@@ -26,4 +27,5 @@ pub use http::{AdminState, ApiError, resolve, router, serve_admin};
 pub use metrics::{Metrics, MetricsSource, ProbeMetrics};
 pub use observer::QueryObserver;
 pub use reload::{ErrorReport, ReloadReport, Reloader, Services, Trigger, config_files, digest};
+pub use tcp_metrics::TcpMetrics;
 pub use watch::spawn_watcher;

@@ -219,7 +219,7 @@ impl Reloader {
         let path = self.path.clone();
         let serving = self.shared.load_full();
         let loaded = tokio::task::spawn_blocking(move || {
-            let snap = config::load(&path)?;
+            let snap = config::reload(&path, Some(&serving.config))?;
             let serial_errors = config::check_serials(&serving.config.zones, &snap.zones);
             if !serial_errors.is_empty() {
                 return Err(ConfigErrors(serial_errors));
@@ -323,11 +323,16 @@ pub fn digest(files: &[PathBuf]) -> String {
     for f in files {
         h.update(f.display().to_string().as_bytes());
         h.update([0]);
-        match std::fs::read(f) {
-            Ok(bytes) => {
-                h.update((bytes.len() as u64).to_be_bytes());
-                h.update(&bytes);
-            }
+        // Streamed, so a large GeoIP database is not held in memory a second time.
+        let streamed = std::fs::File::open(f).and_then(|mut file| {
+            let len = file.metadata()?.len();
+            let mut part = h.clone();
+            part.update(len.to_be_bytes());
+            std::io::copy(&mut file, &mut part)?;
+            Ok(part)
+        });
+        match streamed {
+            Ok(part) => h = part,
             Err(_) => h.update(b"unreadable"),
         }
     }
