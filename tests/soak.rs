@@ -255,10 +255,21 @@ fn soak() {
     let allowed: Vec<(&str, Vec<&str>)> = LABELS.iter().map(|l| (*l, answers(world, l))).collect();
     let allowed: Vec<(&str, &[&str])> = allowed.iter().map(|(l, a)| (*l, a.as_slice())).collect();
     let load = Load::start(srv.addr(), probes, &allowed, 3, 600, Duration::from_secs(secs + 60));
+    let load_started = Instant::now();
 
     // Every state the world was in, with when it started; the allowed answers are the union of
-    // those of the last WINDOW.
+    // those of the last WINDOW. A change is entered here (widening what is allowed) before the
+    // world is changed, and leaves the window WINDOW after the next change.
     let mut history: Vec<(Instant, World)> = vec![(Instant::now(), world)];
+    let mut timeline: Vec<(f64, String)> = Vec::new();
+    let allow = |history: &mut Vec<(Instant, World)>| {
+        let from = history.iter().rposition(|(at, _)| at.elapsed() > WINDOW).unwrap_or(0);
+        history.drain(..from);
+        for label in LABELS {
+            let set: BTreeSet<&str> = history.iter().flat_map(|(_, w)| answers(*w, label)).collect();
+            load.allow(label, &set.into_iter().collect::<Vec<_>>());
+        }
+    };
     let started = Instant::now();
     let mut rss: Vec<(u64, u64)> = Vec::new();
     let mut counts = [0u32; 5];
@@ -270,25 +281,32 @@ fn soak() {
         let t = tick / 10; // whole seconds
         let on_second = tick.is_multiple_of(10);
         let mut next = world;
+        next.eu_up ^= on_second && t.is_multiple_of(4);
+        next.ap_hot ^= on_second && t.is_multiple_of(7);
+        next.gb_in_gb ^= on_second && t % 30 == 15;
+        if next != world {
+            history.push((Instant::now(), next));
+            allow(&mut history);
+            let (eu, ap, gb) = (next.eu_up, next.ap_hot, next.gb_in_gb);
+            timeline.push((load_started.elapsed().as_secs_f64(), format!("eu_up {eu} ap_hot {ap} gb_in_gb {gb}")));
+        }
+        if next.eu_up != world.eu_up {
+            target.set(next.eu_up);
+            counts[1] += 1;
+        }
+        if next.ap_hot != world.ap_hot {
+            ap_feed.set(&json(if next.ap_hot { 95 } else { 10 }));
+            counts[2] += 1;
+        }
+        if next.gb_in_gb != world.gb_in_gb {
+            write_in_place(&live, if next.gb_in_gb { &geo_a } else { &geo_b });
+            counts[3] += 1;
+        }
+        world = next;
         if on_second && t.is_multiple_of(3) {
             let (code, body) = http(srv.admin(), "POST", "/reload", Some(TOKEN));
             assert!(code == 200 || code == 422, "reload: {code} {body}");
             counts[0] += 1;
-        }
-        if on_second && t.is_multiple_of(4) {
-            next.eu_up = !world.eu_up;
-            target.set(next.eu_up);
-            counts[1] += 1;
-        }
-        if on_second && t.is_multiple_of(7) {
-            next.ap_hot = !world.ap_hot;
-            ap_feed.set(&json(if next.ap_hot { 95 } else { 10 }));
-            counts[2] += 1;
-        }
-        if on_second && t % 30 == 15 {
-            next.gb_in_gb = !world.gb_in_gb;
-            write_in_place(&live, if next.gb_in_gb { &geo_a } else { &geo_b });
-            counts[3] += 1;
         }
         if on_second && t == next_half {
             // Half the zone file, in place; the rest after 300 ms or after 2.5 s. The answers
@@ -300,17 +318,7 @@ fn soak() {
             next_half += 40;
             counts[4] += 1;
         }
-        if next != world {
-            world = next;
-            history.push((Instant::now(), world));
-        }
-        // Allowed: every state since WINDOW ago (and the one in force then).
-        let from = history.iter().rposition(|(at, _)| at.elapsed() > WINDOW).unwrap_or(0);
-        history.drain(..from);
-        for label in LABELS {
-            let set: BTreeSet<&str> = history.iter().flat_map(|(_, w)| answers(*w, label)).collect();
-            load.allow(label, &set.into_iter().collect::<Vec<_>>());
-        }
+        allow(&mut history);
         if on_second && t.is_multiple_of(5) {
             rss.push((t, rss_kib(srv.pid())));
         }
@@ -344,6 +352,9 @@ fn soak() {
     answers.sort();
     println!("answers: {answers:?}");
     assert!(alive, "the server is gone; stderr:\n{}", srv.stderr());
+    if report.wrong > 0 {
+        println!("world changes (seconds after the load started): {timeline:?}");
+    }
     assert_eq!((report.lost, report.wrong), (0, 0), "{:?}", report.samples);
     if secs >= 180 {
         assert!(mean(&late) <= mean(&early) * 1.10 + 4096.0, "RSS grew: {rss:?}");

@@ -62,12 +62,18 @@ impl GeoDb {
 
     /// [`GeoDb::open`] for a reload: when the file holds the very bytes `current` was opened
     /// from, `current` itself is returned (no second copy in memory, no second validation).
+    /// The file is hashed as it is read (no second copy in memory for that); when it differs it
+    /// is read again whole, and what is read then is what gets validated.
     pub fn reopen(path: &Path, current: Option<&Arc<GeoDb>>) -> Result<Arc<GeoDb>, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read GeoIP database: {e}", path.display()))?;
-        if let Some(db) = current.filter(|db| db.digest == sha256(&bytes)) {
-            return Ok(db.clone());
+        let cannot = |e: std::io::Error| format!("{}: cannot read GeoIP database: {e}", path.display());
+        if let Some(db) = current {
+            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+            std::io::copy(&mut std::fs::File::open(path).map_err(cannot)?, &mut hasher).map_err(cannot)?;
+            if <[u8; 32]>::from(sha2::Digest::finalize(hasher)) == db.digest {
+                return Ok(db.clone());
+            }
         }
-        GeoDb::from_bytes(bytes).map(Arc::new).map_err(|e| format!("{}: {e}", path.display()))
+        GeoDb::open(path).map(Arc::new)
     }
 
     /// Opens a database held in memory (tests, databases built at load time from CSV), after

@@ -183,11 +183,12 @@ fn run(t: usize, server: SocketAddr, probes: &[Probe], shared: &Shared, interval
                 r.answered += 1;
                 let got = answer_of(&m);
                 *r.by_answer.entry(format!("{}: {got}", probe.label)).or_default() += 1;
-                let ok = shared.allowed.lock().unwrap().get(&probe.label).is_some_and(|a| a.contains(&got));
-                if !ok {
+                let allowed = shared.allowed.lock().unwrap().get(&probe.label).cloned().unwrap_or_default();
+                if !allowed.contains(&got) {
                     r.wrong += 1;
                     if r.samples.len() < 20 {
-                        r.samples.push(format!("wrong: {} got {got:?} at {:?}", probe.label, start.elapsed()));
+                        let at = start.elapsed();
+                        r.samples.push(format!("wrong: {} got {got:?} (allowed {allowed:?}) at {at:?}", probe.label));
                     }
                 }
                 shared.seen.lock().unwrap().insert(probe.label.clone(), got);
