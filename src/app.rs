@@ -33,7 +33,7 @@ use crate::dns::tcp::{TcpCounters, serve_tcp};
 use crate::dns::tls::dot_server;
 use crate::dns::udp::{DnsHandler, spawn_workers};
 use crate::ops::{
-    AdminState, Changes, FleetMetrics, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, Trigger,
+    AdminState, Changes, FleetMetrics, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, TcpMetrics, Trigger,
     follow_changes, serve_admin, spawn_watcher,
 };
 use crate::services::{FeedbackService, HealthOptions, HealthService, RumStore, install_crypto_provider};
@@ -164,6 +164,7 @@ impl App {
         // One rate-limit table for every UDP socket: sized once, kept across reloads.
         let rrl = Arc::new(Rrl::new(&shared.load().config.server.rrl));
         let tcp = Arc::new(TcpCounters::default());
+        metrics.add_source(Arc::new(TcpMetrics(tcp.clone())));
         Ok(App { reloader, shared, overrides, fleet, services, metrics, rrl, tcp, listeners })
     }
 

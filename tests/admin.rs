@@ -333,7 +333,9 @@ fn metrics_add_up_to_the_queries_sent() {
     let deadline = Instant::now() + Duration::from_secs(3);
     let m = loop {
         let m = scrape(&s);
-        if m.get("gslbd_dropped_total", &[("transport", "udp")]) >= 1.0 || Instant::now() > deadline {
+        if m.get("gslbd_dropped_total", &[("transport", "udp"), ("reason", "malformed")]) >= 1.0
+            || Instant::now() > deadline
+        {
             break m;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -360,7 +362,7 @@ fn metrics_add_up_to_the_queries_sent() {
     assert_eq!(m.get("gslbd_ecs_queries_total", &[("transport", "tcp")]), 0.0);
     assert_eq!(m.get("gslbd_truncated_total", &[("transport", "udp")]), 2.0);
     assert_eq!(m.get("gslbd_truncated_total", &[("transport", "tcp")]), 0.0);
-    assert_eq!(m.get("gslbd_dropped_total", &[("transport", "udp")]), 1.0);
+    assert_eq!(m.get("gslbd_dropped_total", &[("transport", "udp"), ("reason", "malformed")]), 1.0);
 
     let region = |r: &str| m.get("gslbd_steered_total", &[("zone", "gslb.test."), ("pool", "web"), ("region", r)]);
     assert_eq!(region("east"), 5.0 + 4.0);

@@ -11,45 +11,17 @@
 //! would race the ones the test makes), no external tool.
 mod support;
 
-use std::path::Path;
-use std::sync::Arc;
-
-use gslbd::config;
-use gslbd::ops::{Metrics, ReloadReport, Reloader, Services, Trigger};
-use gslbd::serving::{Serving, Shared};
 use support::TempDir;
+use support::reloads::Reloads;
 use support::served::{Ca, config_text, write_private};
-
-/// The reloader `App` runs, on the config at `path` (no probes, no listeners, no watcher).
-struct Reloads {
-    reloader: Arc<Reloader>,
-    shared: Shared<Serving>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Reloads {
-    fn start(path: &Path) -> Reloads {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let snap = config::load(path).unwrap_or_else(|e| panic!("config loads: {e}"));
-        let (reloader, shared, _) =
-            Reloader::start(path.to_path_buf(), snap, Services::default(), Arc::new(Metrics::default())).unwrap();
-        Reloads { reloader, shared, runtime }
-    }
-
-    /// `POST /reload`.
-    fn reload(&self) -> ReloadReport {
-        let r = self.reloader.clone();
-        self.runtime.block_on(async move { r.reload(Trigger::Api).await })
-    }
-
-    /// The serving version's digest.
-    fn digest(&self) -> String {
-        self.shared.load().live.version.digest.clone()
-    }
-}
 
 const TLS: &str = "[server.tls]\nlisten = [\"127.0.0.1:0\"]\ncertificate = \"cert.pem\"\nkey = \"key.pem\"\n";
 const COOKIES: &str = "[server.cookies]\nsecret_file = \"cookie.key\"\n";
+
+/// The serving version's digest.
+fn digest(s: &Reloads) -> String {
+    s.serving().live.version.digest.clone()
+}
 
 #[test]
 fn a_renewed_certificate_or_cookie_secret_is_a_new_generation_with_the_same_digest() {
@@ -58,7 +30,7 @@ fn a_renewed_certificate_or_cookie_secret_is_a_new_generation_with_the_same_dige
     ca.issue_to(&dir.path().join("cert.pem"), &dir.path().join("key.pem"));
     write_private(&dir.path().join("cookie.key"), b"e5e973e5a6b2a43f48e7dc849e37bfcf\n");
     let s = Reloads::start(&dir.write("gslbd.toml", &config_text(&format!("{COOKIES}{TLS}"), "")));
-    let first = s.digest();
+    let first = digest(&s);
 
     // Nothing changed: the same generation keeps serving (issue 18).
     let r = s.reload();
@@ -72,8 +44,8 @@ fn a_renewed_certificate_or_cookie_secret_is_a_new_generation_with_the_same_dige
     assert_eq!(r.generation, 2, "{r:?}");
     let named = |f: &str| r.changed_files.iter().any(|c| c.ends_with(f));
     assert!(named("cert.pem") && named("key.pem") && r.changed_files.len() == 2, "{:?}", r.changed_files);
-    assert_eq!(s.digest(), first, "secrets and the certificate stay out of the version digest");
-    assert_eq!(s.shared.load().live.version.generation, 2);
+    assert_eq!(digest(&s), first, "secrets and the certificate stay out of the version digest");
+    assert_eq!(s.serving().live.version.generation, 2);
 
     // A new cookie secret: the same.
     write_private(&dir.path().join("cookie.key"), b"0123456789abcdef0123456789abcdef\n");
@@ -81,7 +53,7 @@ fn a_renewed_certificate_or_cookie_secret_is_a_new_generation_with_the_same_dige
     assert!(r.ok && r.changed && r.generation == 3, "{r:?}");
     assert_eq!(r.changed_files.len(), 1, "{r:?}");
     assert!(r.changed_files[0].ends_with("cookie.key"), "{r:?}");
-    assert_eq!(s.digest(), first);
+    assert_eq!(digest(&s), first);
 
     // And again nothing: generation 3 keeps serving.
     let r = s.reload();

@@ -11,6 +11,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gslbd::config::{self, Snapshot};
 use gslbd::dns::{Transport, respond, steering_client};
@@ -216,9 +217,9 @@ fn compile(case: &Case, dir: &TempDir) -> Result<CaseSource, String> {
     );
     let mut snap = config::load(&conf).map_err(|e| format!("{e:?}"))?;
     snap.geo = match &case.geo {
-        None => Some(steering_geo_db()),
+        None => Some(Arc::new(steering_geo_db())),
         Some(entries) if entries.is_empty() => None,
-        Some(entries) => Some(geo_db(entries)?),
+        Some(entries) => Some(Arc::new(geo_db(entries)?)),
     };
     let mut src = CaseSource { snap, down: Vec::new() };
     for d in &case.down {

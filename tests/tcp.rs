@@ -1,5 +1,6 @@
 //! TCP transport over real loopback sockets (RFC 7766): pipelined queries are all
-//! answered in order, and the connection limits of `[server.tcp]` hold.
+//! answered in order, and the connection limits of `[server.tcp]` hold (at a limit, the
+//! connection idle the longest makes room for the new one).
 mod support;
 
 use std::time::Duration;
@@ -92,13 +93,19 @@ async fn idle_connections_are_cut_off_and_udp_keeps_answering() {
     })
     .await;
     let addr = srv.addr;
-    // Four silent connections fill this client's slots; a fifth is closed at once.
+    // Four silent connections fill this client's slots; a fifth takes the slot of the one idle
+    // the longest (the first), which is closed, and is answered.
     let mut silent = Vec::new();
     for _ in 0..4 {
         silent.push(TcpStream::connect(addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut fifth = TcpStream::connect(addr).await.unwrap();
-    assert!(closed_within(&mut fifth, Duration::from_millis(250)).await, "over the per-address limit");
+    assert!(closed_within(&mut silent[0], Duration::from_millis(250)).await, "the idlest one made room");
+    fifth.write_all(&framed(&query(5, "static.gslb.example.com.", RecordType::A))).await.unwrap();
+    assert_eq!(read_msg(&mut fifth).await.unwrap().metadata.id, 5);
+    assert_eq!(srv.counters.evicted(), 1);
+    let mut silent = silent.split_off(1);
     // UDP is unaffected.
     let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     u.send_to(&query(7, "static.gslb.example.com.", RecordType::A), addr).await.unwrap();
@@ -125,9 +132,14 @@ async fn total_connection_limit_and_lifetime() {
     .await;
     let addr = srv.addr;
     let mut a = TcpStream::connect(addr).await.unwrap();
-    let _b = TcpStream::connect(addr).await.unwrap();
-    let mut c = TcpStream::connect(addr).await.unwrap();
-    assert!(closed_within(&mut c, Duration::from_millis(250)).await, "third connection over the total");
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // `a` asks something, so `b` is the idlest when a third connection needs a slot.
+    a.write_all(&framed(&query(1, "static.gslb.example.com.", RecordType::A))).await.unwrap();
+    assert_eq!(read_msg(&mut a).await.unwrap().metadata.id, 1);
+    let _c = TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut b, Duration::from_millis(250)).await, "the idlest connection made room");
+    assert_eq!(srv.counters.open(), 2, "the total limit holds");
     // A busy connection still ends at its lifetime.
     let start = tokio::time::Instant::now();
     loop {

@@ -22,6 +22,7 @@ struct RawConfig {
     admin: Option<RawAdmin>,
     log: Option<RawLog>,
     cluster: Option<RawCluster>,
+    watch: Option<RawWatch>,
 }
 
 /// Reads the sections of gslbd.toml, collecting every TOML error (all syntax errors, then the
@@ -30,7 +31,8 @@ fn raw_config(path: &Path, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
     use super::toml_doc;
     let doc = toml_doc::parse(path, text)?;
     let mut errors = Vec::new();
-    let (mut server, mut zone, mut geoip, mut admin, mut log, mut cluster) = (None, Vec::new(), None, None, None, None);
+    let (mut server, mut zone, mut geoip, mut admin, mut log, mut cluster, mut watch) =
+        (None, Vec::new(), None, None, None, None, None);
     for (k, v) in doc {
         match k.get_ref().as_str() {
             "server" => server = toml_doc::value::<RawServer>(&mut errors, path, text, v),
@@ -39,12 +41,13 @@ fn raw_config(path: &Path, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
             "admin" => admin = toml_doc::value::<RawAdmin>(&mut errors, path, text, v),
             "log" => log = toml_doc::value::<RawLog>(&mut errors, path, text, v),
             "cluster" => cluster = toml_doc::value::<RawCluster>(&mut errors, path, text, v),
+            "watch" => watch = toml_doc::value::<RawWatch>(&mut errors, path, text, v),
             other => errors.push(toml_doc::at(
                 path,
                 text,
                 k.span(),
                 format!(
-                    "unknown section `{other}`, expected one of `server`, `zone`, `geoip`, `admin`, `log`, `cluster`"
+                    "unknown section `{other}`, expected one of `server`, `zone`, `geoip`, `admin`, `log`, `cluster`, `watch`"
                 ),
             )),
         }
@@ -53,9 +56,15 @@ fn raw_config(path: &Path, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
         errors.push(ConfigError::new(path, 0, "missing [server] section (listen = [...] at least)"));
     }
     match server {
-        Some(server) if errors.is_empty() => Ok(RawConfig { server, zone, geoip, admin, log, cluster }),
+        Some(server) if errors.is_empty() => Ok(RawConfig { server, zone, geoip, admin, log, cluster, watch }),
         _ => Err(errors),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    quiet_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -304,12 +313,30 @@ impl Default for LogSettings {
     }
 }
 
-/// The operations sections of gslbd.toml: `[admin]` and `[log]`.
+/// `[watch]`: reloading when a file of the config changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// A change is acted on once every changed file has been quiet (no write, no rename) this
+    /// long, so a file written in several steps is read whole. Default 1 s (gdnsd's quiesce).
+    pub quiet: Duration,
+}
+
+/// The longest `[watch] quiet_ms` accepted.
+pub const MAX_WATCH_QUIET_MS: u64 = 60_000;
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        WatchSettings { quiet: Duration::from_secs(1) }
+    }
+}
+
+/// The operations sections of gslbd.toml: `[admin]`, `[log]` and `[watch]`.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct OpsSettings {
     /// `None` without an `[admin]` section: no admin listener.
     pub admin: Option<AdminSettings>,
     pub log: LogSettings,
+    pub watch: WatchSettings,
 }
 
 /// The parsed gslbd.toml.
@@ -487,7 +514,18 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     let cookies = parse_cookies(path, text, &base, raw.server.cookies, &mut errors);
     let tls = parse_tls(path, text, &base, raw.server.tls, &mut errors);
     let chaos = parse_chaos(path, text, raw.server.identity, raw.server.version, &mut errors);
-    let ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
+    let mut ops = parse_ops(path, text, raw.admin, raw.log, &base, &mut errors);
+    if let Some(q) = raw.watch.and_then(|w| w.quiet_ms) {
+        if *q.get_ref() > MAX_WATCH_QUIET_MS {
+            errors.push(ConfigError::new(
+                path,
+                at(q.span()),
+                format!("watch.quiet_ms: must be 0 to {MAX_WATCH_QUIET_MS}"),
+            ));
+        } else {
+            ops.watch.quiet = Duration::from_millis(q.into_inner());
+        }
+    }
     let probe_source = parse_probe_source(path, text, raw.server.probe_source, &mut errors);
     let cluster = raw.cluster.and_then(|c| parse_cluster(path, text, c, &base, &mut errors));
     let geoip = raw.geoip.map(|g| {
@@ -630,5 +668,5 @@ fn parse_ops(
             }
         }
     }
-    OpsSettings { admin, log: settings }
+    OpsSettings { admin, log: settings, watch: WatchSettings::default() }
 }

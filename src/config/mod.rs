@@ -32,6 +32,7 @@ mod file;
 mod fleet;
 mod link;
 mod pools;
+mod serial;
 mod toml_doc;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ use std::sync::Arc;
 pub use crate::diag::{ConfigError, ConfigErrors, line_of};
 pub use file::{
     AdminSettings, ConfigFile, DEFAULT_ADMIN_LISTEN, DEFAULT_LOG_LEVEL, GeoEntry, LogFormat, LogSettings,
-    MAX_RATE_TIMES_WINDOW, OpsSettings, RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
+    MAX_RATE_TIMES_WINDOW, OpsSettings, RrlSettings, ServerSettings, TcpLimits, WatchSettings, ZoneEntry, parse_config,
 };
 
 pub use certs::load_certified_key;
@@ -49,6 +50,7 @@ pub use extras::{Chaos, CookieSettings, TlsSettings};
 pub use fleet::{ClusterConfig, ClusterFiles, ClusterSettings, ProbeSource};
 pub use link::link_pools;
 pub use pools::{load_pools, load_pools_with};
+pub use serial::check_serials;
 
 use crate::cookie::{Policy, SecretFile, Secrets, read_secret_file};
 use crate::geo::GeoDb;
@@ -59,9 +61,10 @@ pub struct Snapshot {
     pub config_path: PathBuf,
     pub server: ServerSettings,
     pub zones: ZoneSet,
-    /// The GeoIP database, if configured.
-    pub geo: Option<GeoDb>,
-    /// `[admin]` and `[log]`.
+    /// The GeoIP and ASN databases, if configured (each shared with the snapshot before it when
+    /// a reload found the same file; the same `Arc` when every file is unchanged).
+    pub geo: Option<Arc<GeoDb>>,
+    /// `[admin]`, `[log]` and `[watch]`.
     pub ops: OpsSettings,
     /// The admin bearer token, read from `admin.token_file` at this load.
     pub admin_token: Option<AdminToken>,
@@ -122,7 +125,9 @@ pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
     load_after(path, None)
 }
 
-/// [`load`] as a reload: a zone whose files now have errors keeps its version in `previous`.
+/// [`load`] as a reload beside `previous` (the serving snapshot): a zone whose files now have
+/// errors keeps its version in `previous`, and a GeoIP or ASN database file with the very bytes
+/// of one `previous` serves is shared, not read into memory a second time (`GeoDb::reopen`).
 pub fn load_after(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
     load_after_with(path, previous, &Overlay::default())
 }
@@ -190,7 +195,7 @@ pub fn build_after_with(
         }
         zones.push(zone);
     }
-    let geo = file.geoip.as_ref().and_then(|g| open_geo(&file.path, g, &mut errors));
+    let geo = file.geoip.as_ref().and_then(|g| open_geo(&file.path, g, previous, &mut errors));
     let admin_token = read_admin_token(&file, &mut errors);
     let cluster = file
         .cluster
@@ -281,23 +286,29 @@ fn check_probe_names(defs: &ProbeDefs, errors: &mut Vec<ConfigError>) {
     }
 }
 
-/// The location databases chained in order, with the ASN databases after them.
-fn open_geo(config: &Path, g: &GeoEntry, errors: &mut Vec<ConfigError>) -> Option<GeoDb> {
+/// The location databases in order, then the ASN databases, each read whole and validated, or
+/// shared with `previous` when its file has the same bytes; the serving set itself when every
+/// file is unchanged.
+fn open_geo(
+    config: &Path,
+    g: &GeoEntry,
+    previous: Option<&Snapshot>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Arc<GeoDb>> {
     let before = errors.len();
-    let mut dbs = Vec::new();
+    let serving = previous.and_then(|p| p.geo.as_ref());
+    let mut geo = GeoDb::empty();
     for p in &g.databases {
-        match GeoDb::open(p) {
-            Ok(db) => dbs.push(db),
-            Err(e) => errors.push(ConfigError::new(config, g.line, format!("geoip.database: {e}"))),
+        if let Err(e) = geo.add_location_file(p, g.centroid, serving.map(|s| &**s)) {
+            errors.push(ConfigError::new(config, g.line, format!("geoip.database: {e}")));
         }
     }
-    let mut geo = GeoDb::chain(dbs).with_centroids(g.centroid);
     for p in &g.asn_databases {
-        if let Err(e) = geo.add_asn_file(p) {
+        if let Err(e) = geo.add_asn_file(p, serving.map(|s| &**s)) {
             errors.push(ConfigError::new(config, g.asn_line, format!("geoip.asn_database: {e}")));
         }
     }
-    (errors.len() == before).then_some(geo)
+    (errors.len() == before).then(|| geo.or_same(serving))
 }
 
 fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {

@@ -43,7 +43,7 @@ use crate::util::rng::Random;
 use crate::zone::{Lookup, Pooled, Rrs, Section, Synthesized, lookup};
 use encode::{EdnsReply, Reply, Written, encode};
 pub use observe::{NoObserver, Observer};
-pub use outcome::Outcome;
+pub use outcome::{DropReason, Outcome};
 use wire::{ErrorRcode, Parsed};
 
 /// The EDNS UDP payload size we advertise and the most we send over UDP (DNS flag day 2020).
@@ -87,7 +87,12 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     *outcome = Outcome::default();
     let snap = src.config();
     let query = match wire::parse(packet) {
-        Parsed::Drop => return None,
+        Parsed::Drop => {
+            // A runt, or a response (QR=1) sent to us: never answered.
+            let response = packet.len() >= 12 && packet[2] & 0x80 != 0;
+            outcome.drop = if response { DropReason::Other } else { DropReason::Malformed };
+            return None;
+        }
         Parsed::Error { mut header, rcode, question, edns } => {
             // CD is defined for QUERY only (RFC 4035 §3.1.6 says when a reply copies it): a
             // NOTIMP reply to another opcode does not carry it (Knot clears it too).
@@ -256,6 +261,7 @@ fn error_reply(
     let written = encode(&reply, size_limit(transport, edns.map(|_| EDNS_PAYLOAD)), out);
     *outcome = Outcome {
         replied: true,
+        drop: DropReason::default(),
         rcode,
         qtype: question.map(|q| u16::from(q.qtype)),
         ecs: false,

@@ -25,6 +25,7 @@
 //!   IPv4 client) are looked up, and reported, as the IPv4 address.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::Reader;
@@ -32,21 +33,34 @@ use maxminddb::Reader;
 use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
 use super::types::Location;
+use super::validate::validate;
 
 /// Open GeoIP databases (location ones with their decoded-record caches, and ASN ones).
 /// `Send + Sync`: share it behind an `Arc` (or inside the config snapshot); to change
-/// databases, open new ones and swap.
+/// databases, open new ones and swap. Each database is its own `Arc`, so a reload that finds
+/// one file unchanged shares it with the serving set instead of reading it again.
 pub struct GeoDb {
-    parts: Vec<Part>,
-    asn: Vec<Reader<Vec<u8>>>,
+    parts: Vec<Arc<Part>>,
+    asn: Vec<Arc<Loaded>>,
+}
+
+/// One database file read into memory and validated whole, with the SHA-256 of its bytes: a
+/// reload that finds the same bytes keeps this copy (and its warm cache) instead of
+/// validating and opening another ([`GeoDb::reopen`]).
+struct Loaded {
+    reader: Reader<Vec<u8>>,
+    digest: [u8; 32],
+    /// The file's length in bytes.
+    len: usize,
 }
 
 /// One location database.
 struct Part {
-    reader: Reader<Vec<u8>>,
+    db: Loaded,
     cache: LocationCache,
     /// A record with a country but no coordinates gets the country's centroid (default);
-    /// without, it has no coordinates (a `nearest` pool then uses its default region).
+    /// without, it has no coordinates (a `nearest` pool then uses its default region). The
+    /// cache holds locations decided this way, so a part is shared only with the same setting.
     centroids: bool,
 }
 
@@ -78,50 +92,89 @@ impl GeoDb {
     /// in-place copy, a truncation) cannot change or crash the running server: a new file is
     /// seen only when a reload opens it again.
     pub fn open(path: &Path) -> Result<GeoDb, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read GeoIP database: {e}", path.display()))?;
-        GeoDb::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
+        let mut db = GeoDb::empty();
+        db.add_location_file(path, true, None)?;
+        Ok(db)
     }
 
-    /// Opens a database held in memory (tests, databases built at load time from CSV).
+    /// [`GeoDb::open`] for a reload: when the file holds the very bytes `current` was opened
+    /// from, `current` itself is returned (no second copy in memory, no second validation).
+    /// The file is hashed as it is read (no second copy in memory for that); when it differs it
+    /// is read again whole, and what is read then is what gets validated.
+    pub fn reopen(path: &Path, current: Option<&Arc<GeoDb>>) -> Result<Arc<GeoDb>, String> {
+        let mut db = GeoDb::empty();
+        db.add_location_file(path, true, current.map(|c| &**c))?;
+        Ok(db.or_same(current))
+    }
+
+    /// Opens a database held in memory (tests, databases built at load time from CSV), after
+    /// checking all of it (`validate.rs`): metadata, every node of the tree, every record the
+    /// tree points at, and sample lookups. A damaged file is an error here, never a wrong answer
+    /// later.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
-        let len = bytes.len();
-        let reader = reader_of(bytes)?;
-        let meta = reader.metadata();
-        let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
-        let cache = LocationCache::for_data_len(len.saturating_sub(tree_bytes));
-        Ok(GeoDb { parts: vec![Part { reader, cache, centroids: true }], asn: Vec::new() })
+        let mut db = GeoDb::empty();
+        db.parts.push(Arc::new(Part::new(Loaded::from_bytes(bytes)?, true)));
+        Ok(db)
     }
 
-    /// `geoip.missing_coordinates`: `true` (centroid) or `false` (default region), for every
-    /// location database.
-    pub fn with_centroids(mut self, centroids: bool) -> GeoDb {
-        for p in &mut self.parts {
-            p.centroids = centroids;
-        }
-        self
+    /// No database yet: add them in the order they are consulted.
+    pub fn empty() -> GeoDb {
+        GeoDb { parts: Vec::new(), asn: Vec::new() }
     }
 
-    /// Location databases consulted in order (the first with a record for an address answers).
-    pub fn chain(dbs: Vec<GeoDb>) -> GeoDb {
-        let mut out = GeoDb { parts: Vec::new(), asn: Vec::new() };
-        for db in dbs {
-            out.parts.extend(db.parts);
-            out.asn.extend(db.asn);
-        }
-        out
-    }
-
-    /// Adds an ASN database (GeoLite2-ASN, DB-IP/ip-location-db ASN, or a CSV-built one with
-    /// an ASN column), consulted after the ones already added.
-    pub fn add_asn_bytes(&mut self, bytes: Vec<u8>) -> Result<(), String> {
-        self.asn.push(reader_of(bytes)?);
+    /// Adds the location database at `path`, consulted after the ones already added, with
+    /// `geoip.missing_coordinates` (`centroids`: true for the country's centroid, false for
+    /// the default region). A database of `serving` with the same bytes (and setting) is shared
+    /// rather than read again; see [`GeoDb::reopen`].
+    pub fn add_location_file(&mut self, path: &Path, centroids: bool, serving: Option<&GeoDb>) -> Result<(), String> {
+        let same = |p: &Arc<Part>, d: &[u8; 32]| p.db.digest == *d && p.centroids == centroids;
+        let shared = match serving.filter(|s| !s.parts.is_empty()) {
+            Some(s) => {
+                let digest = file_digest(path)?;
+                s.parts.iter().find(|p| same(p, &digest)).cloned()
+            }
+            None => None,
+        };
+        let part = match shared {
+            Some(p) => p,
+            None => Arc::new(Part::new(Loaded::read(path)?, centroids)),
+        };
+        self.parts.push(part);
         Ok(())
     }
 
-    /// [`GeoDb::add_asn_bytes`] from a file.
-    pub fn add_asn_file(&mut self, path: &Path) -> Result<(), String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read ASN database: {e}", path.display()))?;
-        self.add_asn_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
+    /// Adds an ASN database (GeoLite2-ASN, DB-IP/ip-location-db ASN, or a CSV-built one with
+    /// an ASN column), consulted after the ones already added, validated like a location
+    /// database; one of `serving` with the same bytes is shared.
+    pub fn add_asn_file(&mut self, path: &Path, serving: Option<&GeoDb>) -> Result<(), String> {
+        let shared = match serving.filter(|s| !s.asn.is_empty()) {
+            Some(s) => {
+                let digest = file_digest(path)?;
+                s.asn.iter().find(|a| a.digest == digest).cloned()
+            }
+            None => None,
+        };
+        let asn = match shared {
+            Some(a) => a,
+            None => Arc::new(Loaded::read(path)?),
+        };
+        self.asn.push(asn);
+        Ok(())
+    }
+
+    /// `current` itself when `self` is made of the very same databases (each shared with it, in
+    /// the same order), else `self`: an unchanged set stays the serving `Arc`.
+    pub fn or_same(self, current: Option<&Arc<GeoDb>>) -> Arc<GeoDb> {
+        let same = |c: &GeoDb| {
+            c.parts.len() == self.parts.len()
+                && c.asn.len() == self.asn.len()
+                && c.parts.iter().zip(&self.parts).all(|(a, b)| Arc::ptr_eq(a, b))
+                && c.asn.iter().zip(&self.asn).all(|(a, b)| Arc::ptr_eq(a, b))
+        };
+        match current {
+            Some(c) if same(c) => c.clone(),
+            _ => Arc::new(self),
+        }
     }
 
     /// Whether ASN databases are configured (then every lookup also finds the AS).
@@ -145,8 +198,8 @@ impl GeoDb {
         }
         let mut asn = None;
         let mut asn_net: Option<IpNet> = None;
-        for reader in &self.asn {
-            let (number, net) = asn_lookup(reader, ip);
+        for db in &self.asn {
+            let (number, net) = asn_lookup(&db.reader, ip);
             asn_net = Some(narrower(asn_net, net));
             if let (Some(number), Some(network)) = (number, asn_net) {
                 asn = Some(Asn { number, network });
@@ -159,25 +212,47 @@ impl GeoDb {
     /// One line for people (`gslbd check`, the start-up log): each database's kind and date,
     /// in the order they are consulted.
     pub fn summary(&self) -> String {
-        let mut parts: Vec<String> = self.parts.iter().map(Part::summary).collect();
-        parts.extend(self.asn.iter().map(|r| format!("ASN {}", kind_and_date(r))));
+        let mut parts: Vec<String> = self.parts.iter().map(|p| p.summary()).collect();
+        parts.extend(self.asn.iter().map(|a| format!("ASN {}", kind_and_date(&a.reader))));
         parts.join("; ")
     }
 
     /// One line for logs and `explain`: what the databases are and how big.
     pub fn description(&self) -> String {
-        let mut parts: Vec<String> = self.parts.iter().map(Part::description).collect();
-        parts.extend(self.asn.iter().map(|r| format!("ASN {}", describe(r, None))));
+        let mut parts: Vec<String> = self.parts.iter().map(|p| p.description()).collect();
+        parts.extend(self.asn.iter().map(|a| format!("ASN {}", describe(&a.reader, None))));
         parts.join("; ")
     }
 }
 
+impl Loaded {
+    /// Reads `path` whole (never mapped: whatever happens to the file later cannot touch this
+    /// copy) and checks it.
+    fn read(path: &Path) -> Result<Loaded, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read GeoIP database: {e}", path.display()))?;
+        Loaded::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn from_bytes(bytes: Vec<u8>) -> Result<Loaded, String> {
+        // validate(&bytes)?;
+        let (digest, len) = (sha256(&bytes), bytes.len());
+        Ok(Loaded { reader: reader_of(bytes)?, digest, len })
+    }
+}
+
 impl Part {
+    fn new(db: Loaded, centroids: bool) -> Part {
+        let meta = db.reader.metadata();
+        let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
+        let data_len = db.len.saturating_sub(tree_bytes);
+        Part { cache: LocationCache::for_data_len(data_len), db, centroids }
+    }
+
     /// One tree walk, then the cached location of the record it lands on.
     fn lookup(&self, ip: IpAddr) -> (Option<Location>, IpNet) {
-        let result = match self.reader.lookup(ip) {
+        let result = match self.db.reader.lookup(ip) {
             Ok(r) => r,
-            Err(_) => return (None, miss_net(&self.reader, ip)),
+            Err(_) => return (None, miss_net(&self.db.reader, ip)),
         };
         let network = result.network().map(|n| to_family(ip, n.ip(), n.prefix())).unwrap_or_else(|_| host_net(ip));
         let location = result.offset().map(|offset| {
@@ -200,11 +275,11 @@ impl Part {
     /// One line for people (`gslbd check`, the start-up log): the database's kind and date.
     fn summary(&self) -> String {
         let centroids = if self.centroids { "" } else { ", no country centroids" };
-        format!("GeoIP {}{centroids}", kind_and_date(&self.reader))
+        format!("GeoIP {}{centroids}", kind_and_date(&self.db.reader))
     }
 
     fn description(&self) -> String {
-        describe(&self.reader, Some(self.cache.slot_count()))
+        describe(&self.db.reader, Some(self.cache.slot_count()))
     }
 }
 
@@ -268,6 +343,19 @@ fn describe(reader: &Reader<Vec<u8>>, cache_slots: Option<usize>) -> String {
         cache_slots.map(|n| format!(" cache_slots={n}")).unwrap_or_default(),
         desc.map(|d| format!(" description={d:?}")).unwrap_or_default(),
     )
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// The SHA-256 of a file's bytes, hashed as it streams (no copy of the file in memory).
+fn file_digest(path: &Path) -> Result<[u8; 32], String> {
+    let cannot = |e: std::io::Error| format!("{}: cannot read GeoIP database: {e}", path.display());
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    std::io::copy(&mut std::fs::File::open(path).map_err(cannot)?, &mut hasher).map_err(cannot)?;
+    Ok(sha2::Digest::finalize(hasher).into())
 }
 
 /// The host route for `ip`: /32 or /128.

@@ -1,6 +1,7 @@
-//! GeoIP: where a client is. Owns the location types and distances, the memory-mapped
-//! MaxMind/flat-schema database reader with its decoded-record cache, the built-in country
-//! tables (centroids, continents), and the `.mmdb` writer used for operator CSVs and tests.
+//! GeoIP: where a client is. Owns the location types and distances, the MaxMind/flat-schema
+//! database reader (the file read whole into memory and validated when loaded) with its
+//! decoded-record cache, the built-in country tables (centroids, continents), and the `.mmdb`
+//! writer used for operator CSVs and tests.
 //!
 //! ```text
 //! client IP / ECS ──► GeoDb::lookup ──► GeoHit { location, network, asn }
@@ -19,6 +20,7 @@ mod countries;
 mod db;
 mod record;
 mod types;
+mod validate;
 pub mod writer;
 
 pub use asn_csv::asn_ranges_to_mmdb;

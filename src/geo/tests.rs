@@ -310,6 +310,83 @@ fn damaged_databases_never_panic() {
     assert!(GeoDb::from_bytes(Vec::new()).is_err());
 }
 
+/// A database with a tree and a data section of some size: 2,048 IPv4 /24s in 16 countries
+/// with their own coordinates, and 256 IPv6 /48s.
+fn bigger_db(shift: usize) -> Vec<u8> {
+    let ccs = ["GB", "US", "JP", "AU", "DE", "FR", "BR", "IN", "ZA", "CA", "NZ", "SG", "SE", "ES", "IT", "MX"];
+    let mut b = GeoDbBuilder::new(6);
+    for i in 0..2048u32 {
+        let n = IpNet::new(IpAddr::from((0x5100_0000 + (i << 8)).to_be_bytes()), 24).unwrap();
+        let cc = ccs[(i as usize + shift) % ccs.len()];
+        b.insert(n, &at(cc, f64::from(i % 90) - 45.0, f64::from(i % 180) - 90.0)).unwrap();
+    }
+    for i in 0..256u128 {
+        let n = IpNet::new(IpAddr::from(((0x2a00u128 << 112) | (i << 80)).to_be_bytes()), 48).unwrap();
+        b.insert(n, &at(ccs[(i as usize + shift) % ccs.len()], 10.0, 10.0)).unwrap();
+    }
+    b.to_bytes().unwrap()
+}
+
+#[test]
+fn damaged_files_are_refused_whole() {
+    let good = bigger_db(0);
+    let other = bigger_db(3);
+    GeoDb::from_bytes(good.clone()).expect("the undamaged database loads");
+    // Truncated anywhere (a copy in progress, a full disk): never loads.
+    for cut in [good.len() / 10, good.len() / 2, good.len() - 100, good.len() - 1] {
+        let e = GeoDb::from_bytes(good[..cut].to_vec()).err().unwrap_or_else(|| panic!("cut at {cut} loaded"));
+        assert!(e.contains("MaxMind DB"), "{e}");
+    }
+    // A region overwritten in place (dd conv=notrunc with noise), in the tree or in the data.
+    let mut noise = Noise(0x005E_ED0F_DA7A);
+    for start in [good.len() / 20, good.len() / 5, good.len() / 2, good.len() * 3 / 4] {
+        let mut bytes = good.clone();
+        for b in &mut bytes[start..start + 512] {
+            *b = noise.next() as u8;
+        }
+        let e = GeoDb::from_bytes(bytes).err().unwrap_or_else(|| panic!("noise at {start} loaded"));
+        assert!(e.contains("damaged MaxMind DB") || e.contains("not a valid"), "{e}");
+    }
+    // A different database's first part copied over the file, which keeps its own tail.
+    for part in [other.len() / 4, other.len() / 2] {
+        let mut bytes = good.clone();
+        bytes[..part].copy_from_slice(&other[..part]);
+        assert!(GeoDb::from_bytes(bytes).is_err(), "half of another database over the first {part} bytes loaded");
+    }
+}
+
+#[test]
+fn reopen_keeps_the_database_when_the_bytes_are_the_same() {
+    let dir = std::env::temp_dir().join(format!("gslbd-geo-reopen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("db.mmdb");
+    std::fs::write(&p, bigger_db(0)).unwrap();
+    let first = GeoDb::reopen(&p, None).unwrap();
+    let same = GeoDb::reopen(&p, Some(&first)).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &same), "same bytes: the serving database is kept");
+    std::fs::write(&p, bigger_db(1)).unwrap();
+    let other = GeoDb::reopen(&p, Some(&first)).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&first, &other), "other bytes: a new database");
+    std::fs::write(&p, &bigger_db(1)[..100]).unwrap();
+    assert!(GeoDb::reopen(&p, Some(&other)).is_err(), "damaged bytes: an error, whatever serves");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Validation cost on a real database (GSLBD_GEO_DB, e.g. GeoLite2-City), for the report:
+/// `cargo test --release --lib validate_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn validate_cost() {
+    let Some(p) = std::env::var("GSLBD_GEO_DB").ok().filter(|p| !p.is_empty()) else {
+        println!("SKIP: set GSLBD_GEO_DB to a .mmdb");
+        return;
+    };
+    let bytes = std::fs::read(&p).unwrap();
+    let t = tokio::time::Instant::now();
+    super::validate::validate(&bytes).unwrap();
+    println!("{p}: {} bytes validated in {:?}", bytes.len(), t.elapsed());
+}
+
 // ---- CSV ----
 
 #[test]

@@ -21,7 +21,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,9 +37,6 @@ use crate::services::rum::{EXPIRE_SECS, Measurement};
 use crate::serving::{Override, OverrideNote, OverrideTarget, Overrides, Serving, Shared};
 use crate::util::clock::unix_now;
 use crate::util::rng::{SplitMix64, entropy_seed};
-
-/// The largest request body accepted (no call needs one; this bounds what a client can send).
-pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -81,7 +78,7 @@ pub fn router(state: AdminState) -> Router {
                 ),
             )
         })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(super::body_cap::cap_body))
         .with_state(state)
 }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::cookie::Status;
-use crate::dns::{Outcome, Transport};
+use crate::dns::{DropReason, Outcome, Transport};
 use crate::serving::{Serving, member_name};
 
 const TRANSPORTS: [&str; 2] = ["udp", "tcp"];
@@ -74,8 +74,8 @@ pub trait MetricsSource: Send + Sync {
 pub struct Metrics {
     /// [transport][rcode bucket][qtype bucket]
     queries: [[Row<{ QTYPES.len() }>; RCODES.len()]; 2],
-    /// Packets that got no reply (runts, responses, …), per transport.
-    dropped: Row<2>,
+    /// Packets that got no reply, per transport and [`DropReason`] (in `DropReason::ALL` order).
+    dropped: [Row<{ DropReason::ALL.len() }>; 2],
     /// Queries with an EDNS Client Subnet option, per transport.
     ecs: Row<2>,
     /// Replies sent with TC set, per transport.
@@ -104,7 +104,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             queries: [const { [const { [const { AtomicU64::new(0) }; QTYPES.len()] }; RCODES.len()] }; 2],
-            dropped: [const { AtomicU64::new(0) }; 2],
+            dropped: [const { [const { AtomicU64::new(0) }; DropReason::ALL.len()] }; 2],
             ecs: [const { AtomicU64::new(0) }; 2],
             truncated: [const { AtomicU64::new(0) }; 2],
             cookies: [const { [const { AtomicU64::new(0) }; 3] }; 2],
@@ -137,6 +137,15 @@ pub fn rcode_name(rcode: u16) -> &'static str {
     RCODES[rcode_index(rcode)].1
 }
 
+fn drop_index(reason: DropReason) -> usize {
+    match reason {
+        DropReason::Malformed => 0,
+        DropReason::Oversize => 1,
+        DropReason::Rrl => 2,
+        DropReason::Other => 3,
+    }
+}
+
 fn qtype_index(qtype: Option<u16>) -> usize {
     match qtype {
         None => QTYPE_NONE,
@@ -149,8 +158,17 @@ impl Metrics {
     #[inline]
     pub fn record(&self, outcome: &Outcome, transport: Transport) {
         let t = transport_index(transport);
+        // Every query with a COOKIE option, answered or dropped by RRL.
+        if let Some(d) = &outcome.cookie {
+            let i = match d.status {
+                Status::Valid => 0,
+                Status::ClientOnly | Status::Absent => 1,
+                Status::Invalid(_) => 2,
+            };
+            self.cookies[t][i].fetch_add(1, Ordering::Relaxed);
+        }
         if !outcome.replied {
-            self.dropped[t].fetch_add(1, Ordering::Relaxed);
+            self.dropped[t][drop_index(outcome.drop)].fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.queries[t][rcode_index(outcome.rcode)][qtype_index(outcome.qtype)].fetch_add(1, Ordering::Relaxed);
@@ -160,21 +178,13 @@ impl Metrics {
         if outcome.truncated {
             self.truncated[t].fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(d) = &outcome.cookie {
-            let i = match d.status {
-                Status::Valid => 0,
-                Status::ClientOnly | Status::Absent => 1,
-                Status::Invalid(_) => 2,
-            };
-            self.cookies[t][i].fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     /// Packets handled on `transport` since start: (replied, dropped without a reply).
     pub fn totals(&self, transport: Transport) -> (u64, u64) {
         let t = transport_index(transport);
         let replied = self.queries[t].iter().flatten().map(|c| c.load(Ordering::Relaxed)).sum();
-        (replied, self.dropped[t].load(Ordering::Relaxed))
+        (replied, self.dropped[t].iter().map(|c| c.load(Ordering::Relaxed)).sum())
     }
 
     /// Adds a subsystem's metrics to every scrape (the health module registers here).
@@ -202,8 +212,21 @@ impl Metrics {
                 }
             }
         }
+        family(
+            &mut out,
+            "gslbd_dropped_total",
+            "counter",
+            "Packets received and dropped without a reply, by transport and reason (malformed: shorter than a \
+             header; oversize: a datagram over the receive buffer; rrl: rate limited; other: responses, port 0).",
+        );
+        for (t, tname) in TRANSPORTS.iter().enumerate() {
+            for reason in DropReason::ALL {
+                let n = get(&self.dropped[t][drop_index(reason)]);
+                let _ =
+                    writeln!(out, "gslbd_dropped_total{{transport=\"{tname}\",reason=\"{}\"}} {n}", reason.as_str());
+            }
+        }
         for (name, help, row) in [
-            ("gslbd_dropped_total", "Packets dropped without a reply (runts, responses), by transport.", &self.dropped),
             ("gslbd_ecs_queries_total", "Queries carrying an EDNS Client Subnet option, by transport.", &self.ecs),
             ("gslbd_truncated_total", "Replies sent truncated (TC set), by transport.", &self.truncated),
         ] {
@@ -519,5 +542,8 @@ mod tests {
         assert_eq!(QTYPES[qtype_index(Some(999))].1, "other");
         assert_eq!(QTYPES[qtype_index(None)].1, "none");
         assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
+        for (i, r) in DropReason::ALL.into_iter().enumerate() {
+            assert_eq!(drop_index(r), i, "{r:?}");
+        }
     }
 }

@@ -15,6 +15,7 @@
 //! Invariants: the query path never locks, looks up, hashes or allocates for metrics (the
 //! sampled log allocates only for the queries it logs); a snapshot is published only with its
 //! live part built; overrides and answer counters are keyed by name and survive reloads.
+mod body_cap;
 mod changes;
 mod ctl;
 mod fleet;
@@ -24,14 +25,17 @@ mod observer;
 mod page;
 mod reload;
 mod status;
+mod tcp_metrics;
 mod watch;
 
+pub use body_cap::BODY_LIMIT;
 pub use changes::Changes;
 pub use ctl::{CtlArgs, CtlCommand, run as run_ctl};
 pub use fleet::{FleetMetrics, follow_changes};
-pub use http::{AdminState, ApiError, BODY_LIMIT, resolve, router, serve_admin};
+pub use http::{AdminState, ApiError, resolve, router, serve_admin};
 pub use metrics::{Metrics, MetricsSource, ProbeMetrics};
 pub use observer::QueryObserver;
 pub use reload::{ErrorReport, ReloadReport, Reloader, Services, Trigger, config_files, digest, digest_files};
 pub use status::{StatusJson, collect as collect_status};
-pub use watch::{DEBOUNCE, spawn_watcher};
+pub use tcp_metrics::TcpMetrics;
+pub use watch::spawn_watcher;

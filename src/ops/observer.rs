@@ -31,7 +31,7 @@ impl Observer<Serving> for QueryObserver {
     #[inline]
     fn observe(&mut self, state: &Serving, outcome: &Outcome, transport: Transport, packet: &[u8], client: IpAddr) {
         self.metrics.record(outcome, transport);
-        if let Some(s) = &outcome.steered {
+        if let Some(s) = outcome.steered.as_ref().filter(|_| outcome.replied) {
             state.live.count_steered(&state.config, s);
         }
         let rate = state.config.ops.log.query_sample;

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! trigger ──► (one at a time) compile_changes (files + runtime changes) on a blocking thread ──► Err: keep serving the old
-//!                                      │ Ok (a zone with errors: its          snapshot; log, count and
-//!                                      │ previous version, or SERVFAIL)       keep every file:line error
+//!              config::check_serials (changed data needs a new serial)   snapshot; log, count and
+//!                                      │ Ok (a zone with errors: its          keep every file:line error
+//!                                      │ previous version, or SERVFAIL)
 //!                                      ▼
 //!       LiveState::build (counters carried by name, version + digest)
 //!                                      ▼
@@ -246,6 +247,10 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     /// One reload at a time: a second trigger waits and then loads the files as they are then.
     serial: tokio::sync::Mutex<()>,
+    /// Reload requests so far (each takes the next number), and the highest request number a
+    /// finished reload covered: one that started after the request was made (see `reload`).
+    requested: AtomicU64,
+    covered: AtomicU64,
     generation: AtomicU64,
     last: Mutex<ReloadReport>,
     /// The files of the serving config, for the watcher (updated after every successful load).
@@ -297,6 +302,8 @@ impl Reloader {
             services,
             metrics,
             serial: tokio::sync::Mutex::new(()),
+            requested: AtomicU64::new(0),
+            covered: AtomicU64::new(0),
             generation: AtomicU64::new(1),
             last: Mutex::new(report),
             files: tokio::sync::watch::channel(files).0,
@@ -321,6 +328,12 @@ impl Reloader {
         lock(&self.last).clone()
     }
 
+    /// How long watched files must be quiet before a change is reloaded (`[watch] quiet_ms`
+    /// of the serving config).
+    pub fn quiet_period(&self) -> std::time::Duration {
+        self.shared.load().config.ops.watch.quiet
+    }
+
     /// The files of the serving config; changes after each successful reload.
     pub fn files(&self) -> tokio::sync::watch::Receiver<Vec<PathBuf>> {
         self.files.subscribe()
@@ -328,14 +341,39 @@ impl Reloader {
 
     /// Loads the config beside the serving one and swaps it in, or keeps the old one and
     /// reports every error. Returns the report (also kept for `/status`).
+    ///
+    /// Concurrent requests coalesce: a request that waited while another reload ran is answered
+    /// by the next reload to start, which reads the files after every waiting request was made;
+    /// all of them get that one's report. A hundred concurrent `POST /reload` make at most two
+    /// reloads (the one already running, and one for all that came in during it).
     pub async fn reload(&self, trigger: Trigger) -> ReloadReport {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let _one = self.serial.lock().await;
+        if self.covered.load(Ordering::SeqCst) >= ticket {
+            return self.last();
+        }
+        // Every request numbered up to here was made before this reload reads any file.
+        let covers = self.requested.load(Ordering::SeqCst);
+        let report = self.reload_now(trigger).await;
+        self.covered.store(covers, Ordering::SeqCst);
+        report
+    }
+
+    /// One reload (the caller holds `serial`).
+    async fn reload_now(&self, trigger: Trigger) -> ReloadReport {
         let path = self.path.clone();
         let changes = self.overrides.changes();
         let changes_now = changes.clone();
         let old = self.shared.load_full();
         let loaded = tokio::task::spawn_blocking(move || {
             let compiled = compile_changes(&path, &changes, Some(&old.config))?;
+            // The serial rule: a zone whose data changed under the serial it serves with fails
+            // the whole reload (a half-written file looks like that), with the other zones'
+            // errors reported beside it.
+            let serial_errors = config::check_serials(&old.config.zones, &compiled.snapshot.zones);
+            if !serial_errors.is_empty() {
+                return Err(ConfigErrors(serial_errors.into_iter().chain(zone_errors(&compiled.snapshot)).collect()));
+            }
             let (files, digest, per_file) = files_of(&path, &compiled.snapshot);
             let held = held_files(&path, &compiled.snapshot);
             Ok::<_, ConfigErrors>((compiled, files, digest, per_file, held))
@@ -614,11 +652,26 @@ pub fn digest_files(files: &[PathBuf]) -> (String, Vec<(PathBuf, String)>) {
     for f in files {
         h.update(f.display().to_string().as_bytes());
         h.update([0]);
-        match std::fs::read(f) {
-            Ok(bytes) => {
-                h.update((bytes.len() as u64).to_be_bytes());
-                h.update(&bytes);
-                each.push((f.clone(), hex(Sha256::digest(&bytes))));
+        // Streamed, so a large GeoIP database is not held in memory a second time.
+        let streamed = std::fs::File::open(f).and_then(|mut file| {
+            let len = file.metadata()?.len();
+            let (mut total, mut own) = (h.clone(), Sha256::new());
+            total.update(len.to_be_bytes());
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = std::io::Read::read(&mut file, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                total.update(&buf[..n]);
+                own.update(&buf[..n]);
+            }
+            Ok((total, own))
+        });
+        match streamed {
+            Ok((total, own)) => {
+                h = total;
+                each.push((f.clone(), hex(own.finalize())));
             }
             Err(_) => {
                 h.update(b"unreadable");

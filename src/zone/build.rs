@@ -12,6 +12,7 @@ use super::dnssec::{Denial, Signing, nsec3_params};
 use super::hash::NameHash;
 use super::master::{self, Entry, wire};
 use super::rrset::{RRset, name_from_wire};
+use super::source::{DataDigest, ZoneSource};
 use super::tree::{Node, Zone, ancestor, labels};
 use crate::diag::ConfigError;
 use crate::pool::Pools;
@@ -52,7 +53,10 @@ impl Zone {
         nodes.insert(origin.clone(), Node::default());
         let sets = master::rrsets(entries);
         let mut signatures = Vec::new();
+        let mut digest = DataDigest::new();
+        let mut soa_at = None;
         for set in &sets {
+            digest.add(set.owner, set.rtype, set.ttl, set.rdatas.iter().copied());
             let Some(owner) = name_from_wire(set.owner) else {
                 let (f, l) = set.sources[0];
                 errors.push(ConfigError::new(f.as_ref(), l, "the owner name cannot be represented"));
@@ -61,6 +65,9 @@ impl Zone {
             if set.covered.is_some() {
                 signatures.push((owner, set));
                 continue;
+            }
+            if set.rtype == u16::from(RecordType::SOA) && owner == origin {
+                soa_at = set.sources.first().map(|(f, l)| (f.to_path_buf(), *l));
             }
             insert_with_ancestors(&mut nodes, &owner, labels(&origin));
             let rrset = RRset::new(RecordType::from(set.rtype), set.ttl, set.rdatas.iter().copied());
@@ -92,6 +99,9 @@ impl Zone {
             return Err(errors);
         };
         let minimum = soa.rdatas().next().and_then(wire::soa_minimum).unwrap_or(soa.ttl);
+        let serial = soa.rdatas().next().and_then(wire::soa_serial).unwrap_or(0);
+        let (soa_file, soa_line) = soa_at.unwrap_or_else(|| (file.to_path_buf(), 0));
+        let source = ZoneSource { file: soa_file, soa_line, serial, digest: digest.finish() };
         let negative_soa = soa.with_ttl(soa.ttl.min(minimum));
         let apex_dname = apex.is_some_and(|n| n.rrset(RecordType::DNAME).is_some());
         let denial = match signing {
@@ -108,7 +118,18 @@ impl Zone {
                 files.push(e.file.to_path_buf());
             }
         }
-        Ok(Zone { origin, pools: Pools::default(), signing, warnings, files, nodes, negative_soa, denial, apex_dname })
+        Ok(Zone {
+            origin,
+            pools: Pools::default(),
+            signing,
+            warnings,
+            files,
+            source,
+            nodes,
+            negative_soa,
+            denial,
+            apex_dname,
+        })
     }
 }
 

@@ -46,6 +46,7 @@ pub mod master;
 mod proof;
 mod rrset;
 mod set;
+mod source;
 mod tree;
 
 use std::path::Path;
@@ -59,6 +60,7 @@ pub use dnssec::{Denial, Signing};
 pub use lookup::{Lookup, MAX_CNAME_CHAIN, Pooled, Synthesized, lookup};
 pub use rrset::{RRset, Rdatas, name_from_wire};
 pub use set::{ZoneChoice, ZoneProblem, ZoneSet};
+pub use source::ZoneSource;
 pub use tree::{Found, Node, Zone};
 
 /// Loads and validates the master file at `path` as the unsigned zone `origin`.

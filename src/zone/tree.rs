@@ -13,6 +13,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use super::dnssec::{Denial, Signing};
 use super::hash::NameHash;
 use super::rrset::RRset;
+use super::source::ZoneSource;
 use crate::diag::ConfigError;
 use crate::pool::{PoolId, Pools};
 
@@ -60,6 +61,8 @@ pub struct Zone {
     pub warnings: Vec<ConfigError>,
     /// The files the zone was read from: its zone file, then each `$INCLUDE`d file.
     pub files: Vec<std::path::PathBuf>,
+    /// The file, SOA line, serial and data digest, for the checks of a reload.
+    pub source: ZoneSource,
     pub(super) nodes: HashMap<Name, Node, NameHash>,
     /// The SOA RRset with its TTL lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
     pub(super) negative_soa: RRset,

@@ -40,12 +40,16 @@ pub mod http_client;
 pub mod http_stub;
 pub mod knot;
 pub mod launch;
+pub mod live;
+pub mod load;
 pub mod normal;
 pub mod pool_files;
 pub mod process;
 pub mod query;
 /// nginx and HAProxy regional tiers and the bounded load generator (issue 8 tests).
 pub mod regional;
+/// The reloader of `gslbd serve` alone, reloads made by the test (no watcher).
+pub mod reloads;
 /// gslbd in-process on a config of the test's own (cookies, DNS over TLS), kdig, test certificates.
 pub mod served;
 pub mod transport;

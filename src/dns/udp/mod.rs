@@ -23,7 +23,9 @@
 //! reached the socket before the stop goes unanswered.
 //!
 //! A datagram longer than [`RECV_BUF`] bytes (MSG_TRUNC) is dropped and reported to
-//! [`Handler::oversize`]: a DNS query that large does not exist in practice.
+//! [`Handler::oversize`]: a DNS query that large does not exist in practice. gslbd's handler
+//! reports every datagram to its observer, answered or dropped with a [`DropReason`]
+//! (malformed, oversize, rrl, other), so the metrics account for each one received.
 #[allow(unsafe_code)]
 mod batch;
 
@@ -37,8 +39,8 @@ use arc_swap::Guard;
 
 use super::cookies::badcookie_in_place;
 use super::rrl::{Rrl, Verdict, slip_in_place};
-use super::{NoObserver, Observer, Outcome, Transport, respond_with};
-use crate::cookie::SlipReply;
+use super::{DropReason, NoObserver, Observer, Outcome, Transport, respond_with};
+use crate::cookie::{BADCOOKIE, SlipReply};
 use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
 use batch::Batch;
@@ -105,32 +107,54 @@ impl<S: AnswerSource, O: Observer<S>> Handler for DnsHandler<S, O> {
     }
 
     fn handle(&mut self, query: &[u8], client: SocketAddr, out: &mut Vec<u8>) -> Option<usize> {
-        if client.port() == 0 {
-            return None; // cannot be answered; a reflection attempt
-        }
         let state: &S = self.snap.as_ref()?;
+        if client.port() == 0 {
+            // Cannot be answered; a reflection attempt.
+            self.observer.observe(state, &DropReason::Other.outcome(), Transport::Udp, query, client.ip());
+            return None;
+        }
         let reply = respond_with(state, query, client.ip(), Transport::Udp, out, &mut self.rng, &mut self.outcome);
+        let cookie = self.outcome.cookie;
+        let sent = reply.and_then(|w| {
+            // A valid server cookie proves the source address: no rate limit (RFC 7873 §5.3,
+            // as Knot and Unbound do), and the reply does not debit the network's bucket.
+            if cookie.is_some_and(|d| d.status.rrl_exempt()) {
+                return Some(w.len);
+            }
+            match self.rrl.check(&out[..w.len], client.ip(), self.now) {
+                Verdict::Send => Some(w.len),
+                // Header and question only: no steered records given out.
+                Verdict::Slip => {
+                    self.outcome.steered = None;
+                    match cookie {
+                        // The client sent a cookie: BADCOOKIE with a fresh one instead of TC, so
+                        // its next UDP query carries a valid cookie and is exempt (no TCP fallback).
+                        Some(d) if d.on_rrl_slip() == SlipReply::BadCookie => {
+                            self.outcome.rcode = BADCOOKIE;
+                            let c = d.cookie.as_ref().map(|c| c.as_bytes()).unwrap_or(&[]);
+                            Some(badcookie_in_place(out, w.len, c, self.outcome.dnssec_ok))
+                        }
+                        _ => {
+                            self.outcome.truncated = true;
+                            Some(slip_in_place(out, w.len))
+                        }
+                    }
+                }
+                Verdict::Drop => {
+                    self.outcome.replied = false;
+                    self.outcome.drop = DropReason::Rrl;
+                    None
+                }
+            }
+        });
         // Counted before the reply leaves, so a client that has its answer sees it counted.
         self.observer.observe(state, &self.outcome, Transport::Udp, query, client.ip());
-        let w = reply?;
-        // A valid server cookie proves the source address: no rate limit (RFC 7873 §5.3,
-        // as Knot and Unbound do), and the reply does not debit the network's bucket.
-        let cookie = self.outcome.cookie;
-        if cookie.is_some_and(|d| d.status.rrl_exempt()) {
-            return Some(w.len);
-        }
-        match self.rrl.check(&out[..w.len], client.ip(), self.now) {
-            Verdict::Send => Some(w.len),
-            Verdict::Slip => match cookie {
-                // The client sent a cookie: BADCOOKIE with a fresh one instead of TC, so its
-                // next UDP query carries a valid cookie and is exempt (no TCP fallback).
-                Some(d) if d.on_rrl_slip() == SlipReply::BadCookie => {
-                    let c = d.cookie.as_ref().map(|c| c.as_bytes()).unwrap_or(&[]);
-                    Some(badcookie_in_place(out, w.len, c, self.outcome.dnssec_ok))
-                }
-                _ => Some(slip_in_place(out, w.len)),
-            },
-            Verdict::Drop => None,
+        sent
+    }
+
+    fn oversize(&mut self, client: SocketAddr) {
+        if let Some(state) = self.snap.as_ref() {
+            self.observer.observe(state, &DropReason::Oversize.outcome(), Transport::Udp, &[], client.ip());
         }
     }
 

@@ -3,19 +3,20 @@
 //! connection, all from the config.
 //!
 //! ```text
-//! accept ─► slot (total / per address) ─► connection task:
+//! accept ─► slot (total / per address; at a limit the idlest connection is evicted: slots.rs)
+//!        ─► connection task:
 //!   read into the buffer ─► every complete frame: respond_with ─► Observer ─► reply frame
 //!   ─► write the replies of the batch at once ─► read more (idle timeout, lifetime)
-//! close: at the query limit, on idle/lifetime, or at stop:
+//! close: at the query limit, on idle/lifetime, when evicted, or at stop:
 //!   answer the complete queries already read ─► flush ─► shut down the write half (FIN)
 //!   ─► drain the input until the client closes (bounded), so no reset destroys a written reply
 //! ```
 //!
 //! A connection never holds more than one partial query plus one read chunk in memory.
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod slots;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,8 +27,8 @@ use tokio::time::{Instant, timeout};
 
 use super::{Observer, Outcome, Transport, respond_with};
 use crate::serving::{AnswerSource, Shared};
-use crate::util::lock;
 use crate::util::rng::{SplitMix64, entropy_seed};
+pub use slots::{Slot, TcpCounters};
 
 /// How much is read at a time.
 const READ_CHUNK: usize = 4096;
@@ -35,52 +36,6 @@ const READ_CHUNK: usize = 4096;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// The most input discarded while draining.
 const DRAIN_BYTES: usize = 1 << 20;
-
-/// Counts open TCP connections, in total and per client address.
-#[derive(Default)]
-pub struct TcpCounters {
-    total: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl TcpCounters {
-    pub fn open(&self) -> usize {
-        self.total.load(Ordering::Relaxed)
-    }
-}
-
-/// Releases a connection's slots when the connection ends.
-struct Slot {
-    counters: Arc<TcpCounters>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.counters.total.fetch_sub(1, Ordering::Relaxed);
-        let mut m = lock(&self.counters.per_ip);
-        if let Some(c) = m.get_mut(&self.ip) {
-            *c -= 1;
-            if *c == 0 {
-                m.remove(&self.ip);
-            }
-        }
-    }
-}
-
-fn take_slot(counters: &Arc<TcpCounters>, ip: IpAddr, max_total: usize, max_per_ip: usize) -> Option<Slot> {
-    let mut m = lock(&counters.per_ip);
-    if counters.total.load(Ordering::Relaxed) >= max_total {
-        return None;
-    }
-    let c = m.entry(ip).or_insert(0);
-    if *c >= max_per_ip {
-        return None;
-    }
-    *c += 1;
-    counters.total.fetch_add(1, Ordering::Relaxed);
-    Some(Slot { counters: counters.clone(), ip })
-}
 
 /// Accepts connections until `stop` turns true, then stops accepting (the listener is closed)
 /// and returns once every connection has answered what it had read and closed.
@@ -109,15 +64,15 @@ pub async fn serve_tcp<S: AnswerSource, O: Observer<S>>(
             }
         };
         let limits = shared.load().config().server.tcp.clone();
-        let Some(slot) = take_slot(&counters, peer.ip(), limits.max_connections, limits.max_connections_per_ip) else {
-            drop(stream); // over the limit: closed at once
+        // At a limit, the idlest connection makes room (slots.rs).
+        let Some(slot) = counters.take(peer.ip(), limits.max_connections, limits.max_connections_per_ip) else {
+            drop(stream);
             continue;
         };
         let (shared, observer, stop) = (shared.clone(), observer.clone(), stop.clone());
         conns.spawn(async move {
-            let _slot = slot;
             let _ = stream.set_nodelay(true);
-            Connection::new(stream, peer, shared, observer, stop).serve().await;
+            Connection::new(stream, peer, slot, shared, observer, stop).serve().await;
         });
     }
     drop(listener);
@@ -127,6 +82,8 @@ pub async fn serve_tcp<S: AnswerSource, O: Observer<S>>(
 struct Connection<S: AnswerSource, O: Observer<S>> {
     stream: TcpStream,
     peer: SocketAddr,
+    /// Its place in the connection table: released on drop, told when evicted.
+    slot: Slot,
     shared: Shared<S>,
     observer: O,
     stop: watch::Receiver<bool>,
@@ -140,11 +97,26 @@ struct Connection<S: AnswerSource, O: Observer<S>> {
     answered: usize,
 }
 
+/// What ended a connection's wait for input.
+enum Wait {
+    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+    Stop,
+    Evicted,
+}
+
 impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
-    fn new(stream: TcpStream, peer: SocketAddr, shared: Shared<S>, observer: O, stop: watch::Receiver<bool>) -> Self {
+    fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        slot: Slot,
+        shared: Shared<S>,
+        observer: O,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
         Connection {
             stream,
             peer,
+            slot,
             shared,
             observer,
             stop,
@@ -171,23 +143,29 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
             let wait = limits.idle_timeout.min(deadline.saturating_duration_since(Instant::now()));
             self.input.reserve(READ_CHUNK);
             let read = tokio::select! {
-                r = timeout(wait, self.stream.read_buf(&mut self.input)) => Some(r),
+                r = timeout(wait, self.stream.read_buf(&mut self.input)) => Wait::Read(r),
                 r = self.stop.wait_for(|s| *s) => {
                     drop(r);
-                    None
+                    Wait::Stop
                 }
+                () = self.slot.evicted() => Wait::Evicted,
             };
             match read {
-                Some(Ok(Ok(n))) if n > 0 => {}
-                Some(Ok(Ok(_))) => return, // the client closed: every complete query was answered
-                Some(Ok(Err(_))) => return, // a read error: the connection is gone
+                Wait::Read(Ok(Ok(n))) if n > 0 => self.slot.touch(),
+                Wait::Read(Ok(Ok(_))) => return, // the client closed: every complete query was answered
+                Wait::Read(Ok(Err(_))) => return, // a read error: the connection is gone
                 // Idle (nothing unread, so closing cannot reset anything) or past its lifetime.
-                Some(Err(_)) => {
+                Wait::Read(Err(_)) => {
                     let busy = !self.input.is_empty() || Instant::now() >= deadline;
                     return self.close(busy).await;
                 }
+                // The idlest connection, closed to make room for another: as an idle one.
+                Wait::Evicted => {
+                    let busy = !self.input.is_empty();
+                    return self.close(busy).await;
+                }
                 // Stopping: take what the kernel already holds for us; the loop answers it.
-                None => self.read_ready(),
+                Wait::Stop => self.read_ready(),
             }
         }
         // At the query limit or stopping: input may be waiting unread.

@@ -1,0 +1,83 @@
+//! The serial rule of a reload: a zone whose data changed must have a new SOA serial.
+//!
+//! Secondaries and resolvers go by the serial: data that changes under the same serial never
+//! reaches a secondary, and a half-written zone file (saved in place, read between two writes)
+//! looks exactly like that: the SOA at the top is there, records below it are missing. So a
+//! reload that finds a zone with the serial of the zone serving but other data refuses the
+//! whole new config, naming the file and the line of the SOA, and the old config keeps serving.
+//!
+//! This is the `keep` policy of the transfer work (the file's serial is the zone's serial);
+//! policies that bump the serial themselves would skip this check for their zones.
+use super::ConfigError;
+use crate::zone::ZoneSet;
+
+/// Checks every zone of `new` against the zone of the same origin in `old` (zones new to this
+/// load have nothing to be compared with). Returns one error per zone that breaks the rule.
+pub fn check_serials(old: &ZoneSet, new: &ZoneSet) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for zone in new.zones() {
+        let Some(before) = old.zones().iter().find(|z| z.origin == zone.origin) else { continue };
+        let (was, now) = (&before.source, &zone.source);
+        if now.serial == was.serial && now.digest != was.digest {
+            errors.push(ConfigError::new(
+                &now.file,
+                now.soa_line,
+                format!(
+                    "zone {}: the data changed but the SOA serial is still {}; increase the serial \
+                     (a file read while it was being written looks like this too: write a temporary file \
+                     and rename it over the zone file)",
+                    zone.origin, now.serial
+                ),
+            ));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::{Signing, parse_zone};
+    use hickory_proto::rr::Name;
+    use std::path::Path;
+
+    fn zone(text: &str) -> ZoneSet {
+        let origin = Name::from_ascii("example.test.").unwrap();
+        let zone = parse_zone(text.as_bytes(), Path::new("example.test.zone"), &origin, Signing::None).unwrap();
+        ZoneSet::new(vec![zone])
+    }
+
+    const HEAD: &str = "$ORIGIN example.test.\n$TTL 300\n\n@ IN SOA ns hostmaster SERIAL 7200 900 1209600 300\n@ NS ns\nns A 192.0.2.53\n";
+
+    fn text(serial: u32, body: &str) -> String {
+        HEAD.replace("SERIAL", &serial.to_string()) + body
+    }
+
+    #[test]
+    fn changed_data_needs_a_new_serial() {
+        let old = zone(&text(5, "www A 192.0.2.1\nmail A 192.0.2.2\n"));
+        // The same data, written differently (comments, spacing, an explicit TTL equal to $TTL).
+        let same = zone(&text(5, "; a comment\nwww   300 IN A 192.0.2.1\nmail A 192.0.2.2\n"));
+        assert!(check_serials(&old, &same).is_empty());
+        // Half of the file: the SOA is there, a record is not.
+        let half = zone(&text(5, "www A 192.0.2.1\n"));
+        let errs = check_serials(&old, &half);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!((errs[0].file.as_path(), errs[0].line), (Path::new("example.test.zone"), 4));
+        assert!(errs[0].message.contains("serial is still 5"), "{}", errs[0].message);
+        // A changed TTL, address or SOA field other than the serial is changed data too.
+        assert_eq!(check_serials(&old, &zone(&text(5, "www 60 A 192.0.2.1\nmail A 192.0.2.2\n"))).len(), 1);
+        assert_eq!(check_serials(&old, &zone(&text(5, "www A 192.0.2.9\nmail A 192.0.2.2\n"))).len(), 1);
+        let refresh = text(5, "www A 192.0.2.1\nmail A 192.0.2.2\n").replace(" 7200 ", " 3600 ");
+        assert_eq!(check_serials(&old, &zone(&refresh)).len(), 1);
+        // With a new serial, any change is fine; so is a new serial alone.
+        assert!(check_serials(&old, &half_with(6)).is_empty());
+        assert!(check_serials(&old, &zone(&text(6, "www A 192.0.2.1\nmail A 192.0.2.2\n"))).is_empty());
+        // A zone the old config did not serve is not compared.
+        assert!(check_serials(&ZoneSet::default(), &half).is_empty());
+    }
+
+    fn half_with(serial: u32) -> ZoneSet {
+        zone(&text(serial, "www A 192.0.2.1\n"))
+    }
+}
