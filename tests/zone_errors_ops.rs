@@ -178,12 +178,18 @@ fn only_a_reload_that_serves_something_new_is_a_new_generation() {
     assert_eq!((r["changed"].as_bool(), r["generation"].as_u64()), (Some(false), Some(1)), "{r}");
     assert_eq!(r["changed_files"], serde_json::json!([]), "{r}");
 
-    // The included file changes: a new generation that names it, and its data is served.
+    // The included file changes without a new serial: refused (the zone's serial policy is
+    // "keep"), the old data serves.
     write("hosts.inc", "www A 192.0.2.11\n");
+    let (_, r) = reload(&s);
+    assert_eq!((r["changed"].as_bool(), r["generation"].as_u64()), (Some(false), Some(1)), "{r}");
+    assert!(r["errors"].to_string().contains("the SOA serial is still 1"), "{r}");
+    // With the serial raised: a new generation that names both files, and the data is served.
+    write("good.test.zone", &GOOD.replace(" 1 7200", " 2 7200"));
     let (_, r) = reload(&s);
     assert_eq!((r["changed"].as_bool(), r["generation"].as_u64()), (Some(true), Some(2)), "{r}");
     let files = r["changed_files"].to_string();
-    assert!(files.contains("hosts.inc") && !files.contains(".zone"), "{files}");
+    assert!(files.contains("hosts.inc") && files.contains("good.test.zone") && !files.contains("bad"), "{files}");
     assert_eq!(www(&s, "good.test.").1, ["192.0.2.11".parse::<IpAddr>().unwrap()]);
     let (_, r) = reload(&s);
     assert_eq!((r["changed"].as_bool(), r["generation"].as_u64()), (Some(false), Some(2)), "{r}");
@@ -202,6 +208,7 @@ fn only_a_reload_that_serves_something_new_is_a_new_generation() {
 
     // Both fixed: a new generation naming both files, both zones served.
     write("hosts.inc", "www A 192.0.2.12\n");
+    write("good.test.zone", &GOOD.replace(" 1 7200", " 3 7200"));
     write("bad.test.zone", FIXED);
     let (code, r) = reload(&s);
     assert_eq!((code, r["ok"].as_bool(), r["generation"].as_u64()), (200, Some(true), Some(3)), "{r}");
