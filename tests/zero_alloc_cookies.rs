@@ -5,11 +5,8 @@
 //! BADCOOKIE slips under `require`, must cost exactly 0 allocations, and be answered right.
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -21,43 +18,8 @@ use hickory_proto::rr::RecordType;
 use support::served::{config_text, write_private};
 use support::{EdnsSpec, QuerySpec, TempDir, normalise};
 
-struct Counting;
-
-thread_local!(static TRACKED: Cell<bool> = const { Cell::new(false) });
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-fn count() {
-    if TRACKED.try_with(|t| t.get()).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
-// a const-initialised thread-local and an atomic, neither of which allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count();
-        // SAFETY: the caller's contract for `alloc` is the system allocator's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        count();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        count();
-        // SAFETY: `p` was allocated by the system allocator with layout `l`.
-        unsafe { System.realloc(p, l, new) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: `p` was allocated by the system allocator with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: support::CountingAlloc = support::CountingAlloc;
 
 fn start_worker(dir: &TempDir, require: bool) -> SocketAddr {
     write_private(&dir.path().join("cookie.key"), b"e5e973e5a6b2a43f48e7dc849e37bfcf\n");
@@ -72,7 +34,7 @@ fn start_worker(dir: &TempDir, require: bool) -> SocketAddr {
     let sock = udp_socket("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = sock.local_addr().unwrap();
     std::thread::spawn(move || {
-        TRACKED.with(|t| t.set(true));
+        support::track_this_thread();
         let e = serve(sock, DnsHandler::new(shared, rrl));
         panic!("worker stopped: {e:?}");
     });
@@ -116,7 +78,7 @@ fn cookies_on_the_udp_path_allocate_nothing() {
                 exchange(&c, addr, &query(2, name, ck));
             }
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = support::tracked_allocations();
         let mut seen = [0usize; 3];
         for i in 0..600u16 {
             let (ck, what) = &cases[usize::from(i % 3)];
@@ -133,7 +95,7 @@ fn cookies_on_the_udp_path_allocate_nothing() {
                 seen[usize::from(i % 3)] += 1;
             }
         }
-        let allocs = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        let allocs = support::tracked_allocations() - before;
         println!("require={require}: {allocs} allocations for 600 cookie queries; BADCOOKIE per kind {seen:?}");
         assert_eq!(allocs, 0, "cookie queries on the UDP worker thread (require={require})");
         assert_eq!(seen[1], 0, "a valid cookie never gets BADCOOKIE");

@@ -58,13 +58,8 @@ impl Ranking {
         for (i, r) in pool.regions.iter().enumerate() {
             let Some(loc) = r.location else { continue };
             let eff = distance_km(c, loc) * r.bias.factor();
-            // Insertion sort, stable: an equal distance keeps file order.
-            let mut j = n;
-            while j > 0 && v[j - 1].0 > eff {
-                v[j] = v[j - 1];
-                j -= 1;
-            }
-            v[j] = (eff, i as u8);
+            // An equal distance keeps file order.
+            insert_stable(&mut v, n, (eff, i as u8));
             n += 1;
         }
         let mut order = 0u64;
@@ -150,4 +145,16 @@ impl RankCache {
         }
         Some(r)
     }
+}
+
+/// Inserts `item` into the sorted prefix `v[..n]` (one step of an insertion sort), after every
+/// entry with an equal key: a stable sort of regions by key, equal keys in file order. `v` must
+/// have room for `n + 1` entries.
+pub fn insert_stable(v: &mut [(f64, u8)], n: usize, item: (f64, u8)) {
+    let mut j = n;
+    while j > 0 && v[j - 1].0 > item.0 {
+        v[j] = v[j - 1];
+        j -= 1;
+    }
+    v[j] = item;
 }

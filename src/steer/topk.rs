@@ -88,13 +88,8 @@ where
             }
             RegionPolicy::All => i as f64,
         };
-        // Insertion sort, stable: equal keys keep file order.
-        let mut j = m;
-        while j > 0 && keyed[j - 1].0 > k {
-            keyed[j] = keyed[j - 1];
-            j -= 1;
-        }
-        keyed[j] = (k, i as u8);
+        // Equal keys keep file order.
+        crate::pool::rank::insert_stable(&mut keyed, m, (k, i as u8));
         m += 1;
     }
     match &p.region_policy {

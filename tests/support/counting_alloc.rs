@@ -10,15 +10,23 @@
 //! ```
 //! and measures with [`count_allocations`]. Binaries that do not install it count nothing.
 //!
+//! A thread the test does not run itself (a server's worker) is counted from outside:
+//! the worker calls [`track_this_thread`] first, and the test reads [`tracked_allocations`].
+//!
 //! tests/zero_alloc.rs (0 allocations per query on the UDP path) keeps its own allocator, which
 //! counts only on the worker thread it marks: that file is the issue-12 oracle for "behaviour
 //! unchanged" and stays byte-for-byte as it was, so it does not use this module.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static TRACKED: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Allocations made by the threads that called [`track_this_thread`], all together.
+static TRACKED_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts this thread's heap allocations; see the module doc.
 pub struct CountingAlloc;
@@ -26,10 +34,13 @@ pub struct CountingAlloc;
 fn count() {
     // `try_with`: a thread being torn down still allocates; it is simply not counted.
     let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    if TRACKED.try_with(Cell::get).unwrap_or(false) {
+        TRACKED_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only a
-// const-initialised thread-local Cell without destructor, which does not allocate.
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches only
+// const-initialised thread-local Cells without destructors and an atomic, none of which allocates.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         count();
@@ -63,4 +74,15 @@ pub fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, usize) {
     let before = allocations();
     let r = f();
     (r, allocations() - before)
+}
+
+/// Counts this thread's allocations in [`tracked_allocations`] from now on (a server worker
+/// that the test observes from another thread).
+pub fn track_this_thread() {
+    TRACKED.with(|t| t.set(true));
+}
+
+/// Allocations made so far by every thread that called [`track_this_thread`].
+pub fn tracked_allocations() -> u64 {
+    TRACKED_ALLOCATIONS.load(Ordering::SeqCst)
 }

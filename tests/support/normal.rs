@@ -52,17 +52,7 @@ impl Normal {
 
     /// Name of the full rcode as dig prints it.
     pub fn rcode_name(&self) -> String {
-        match self.full_rcode() {
-            0 => "NOERROR".into(),
-            1 => "FORMERR".into(),
-            2 => "SERVFAIL".into(),
-            3 => "NXDOMAIN".into(),
-            4 => "NOTIMP".into(),
-            5 => "REFUSED".into(),
-            9 => "NOTAUTH".into(),
-            16 => "BADVERS".into(),
-            n => format!("RCODE{n}"),
-        }
+        gslbd::dns::explain::rcode_mnemonic(self.full_rcode())
     }
 }
 

@@ -32,19 +32,9 @@ pub(super) fn compile_feeds(
 
 fn compile_feed(errs: &mut Errs<'_>, name: &str, r: &RawFeed) -> Option<FeedSpec> {
     let ctx = format!("feedback {name}");
-    let int = |errs: &mut Errs<'_>, v: &Option<Spanned<i64>>, key: &str, lo: i64, hi: i64, default: i64| -> i64 {
-        match v {
-            None => default,
-            Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
-            Some(x) => {
-                errs.at(x.span(), format!("{ctx}: {key} must be {lo}..={hi}, got {}", x.get_ref()));
-                default
-            }
-        }
-    };
-    let interval = int(errs, &r.interval_ms, "interval_ms", 100, 60_000, 1_000);
-    let timeout = int(errs, &r.timeout_ms, "timeout_ms", 1, interval, interval.min(1_000));
-    let stale_after = int(errs, &r.stale_after_ms, "stale_after_ms", interval, 3_600_000, 3 * interval);
+    let interval = errs.int(&ctx, &r.interval_ms, "interval_ms", (100, 60_000), 1_000);
+    let timeout = errs.int(&ctx, &r.timeout_ms, "timeout_ms", (1, interval), interval.min(1_000));
+    let stale_after = errs.int(&ctx, &r.stale_after_ms, "stale_after_ms", (interval, 3_600_000), 3 * interval);
 
     let url = r.url.get_ref();
     match reqwest::Url::parse(url) {

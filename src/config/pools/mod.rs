@@ -45,6 +45,19 @@ impl Errs<'_> {
         let line = line_of(self.text, span.start);
         self.list.push(ConfigError::new(self.file, line, message));
     }
+
+    /// An optional integer key that must lie in `lo..=hi`: `default` when absent, and an error
+    /// (then `default`) when out of range. `ctx` names the table ("probe web").
+    fn int(&mut self, ctx: &str, v: &Option<Spanned<i64>>, key: &str, (lo, hi): (i64, i64), default: i64) -> i64 {
+        match v {
+            None => default,
+            Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
+            Some(x) => {
+                self.at(x.span(), format!("{ctx}: {key} must be {lo}..={hi}, got {}", x.get_ref()));
+                default
+            }
+        }
+    }
 }
 
 /// What the pools of one file share while they compile.

@@ -49,22 +49,12 @@ pub(super) fn compile_probes(
 
 fn compile_probe(errs: &mut Errs<'_>, name: &str, r: &RawProbe, dir: &Path) -> ProbeSpec {
     let ctx = format!("probe {name}");
-    let int = |errs: &mut Errs<'_>, v: &Option<Spanned<i64>>, key: &str, lo: i64, hi: i64, default: i64| -> i64 {
-        match v {
-            None => default,
-            Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
-            Some(x) => {
-                errs.at(x.span(), format!("{ctx}: {key} must be {lo}..={hi}, got {}", x.get_ref()));
-                default
-            }
-        }
-    };
-    let interval = int(errs, &r.interval_ms, "interval_ms", 100, 3_600_000, 5_000);
-    let jitter = int(errs, &r.jitter_ms, "jitter_ms", 0, interval / 2, interval / 10);
-    let timeout = int(errs, &r.timeout_ms, "timeout_ms", 1, interval, interval.min(2_000));
-    let rise = int(errs, &r.rise, "rise", 1, 100, 2);
-    let fall = int(errs, &r.fall, "fall", 1, 100, 3);
-    let min_voters = r.min_voters.as_ref().map(|_| int(errs, &r.min_voters, "min_voters", 1, 100, 1) as u32);
+    let interval = errs.int(&ctx, &r.interval_ms, "interval_ms", (100, 3_600_000), 5_000);
+    let jitter = errs.int(&ctx, &r.jitter_ms, "jitter_ms", (0, interval / 2), interval / 10);
+    let timeout = errs.int(&ctx, &r.timeout_ms, "timeout_ms", (1, interval), interval.min(2_000));
+    let rise = errs.int(&ctx, &r.rise, "rise", (1, 100), 2);
+    let fall = errs.int(&ctx, &r.fall, "fall", (1, 100), 3);
+    let min_voters = r.min_voters.as_ref().map(|_| errs.int(&ctx, &r.min_voters, "min_voters", (1, 100), 1) as u32);
     let decide = r.decide.as_ref().and_then(|d| {
         let parsed = Decide::parse(d.get_ref());
         if parsed.is_none() {
