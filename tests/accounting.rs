@@ -20,11 +20,9 @@ use support::{GslbdServer, QuerySpec, http};
 
 const TOKEN: &str = "accounting-token";
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-udp_workers = 1
-
+const CONFIG: &str = concat!(
+    crate::admin_server_toml!(),
+    r#"
 # One reply per second per client network and no slips: a burst of identical queries is
 # mostly dropped by the rate limiter, so rrl drops show up.
 [server.rrl]
@@ -32,16 +30,13 @@ enabled = true
 responses_per_second = 1
 slip = 0
 
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
 [[zone]]
 origin = "gslb.test."
 file = "gslb.test.zone"
-"#;
+"#
+);
 
-const ZONE: &str = "$ORIGIN gslb.test.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\nwww IN A 192.0.2.80\n";
+const ZONE: &str = concat!(crate::gslb_test_zone_head!(), "www IN A 192.0.2.80\n");
 
 /// Every sample of the scrape, keyed `name{label=value,...}` with labels sorted.
 fn scrape(srv: &GslbdServer) -> HashMap<String, f64> {

@@ -17,25 +17,20 @@ use support::*;
 
 const TOKEN: &str = "s3cret-admin-token";
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-udp_workers = 1
-
+const CONFIG: &str = concat!(
+    crate::admin_server_toml!(),
+    r#"
 # The query stream below is one client asking one name hundreds of times a second: exactly
 # what response rate limiting (on by default) stops. These tests are about reloads, not RRL.
 [server.rrl]
 enabled = false
 
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
 [[zone]]
 origin = "gslb.test."
 file = "gslb.test.zone"
 pools = "gslb.test.pools.toml"
-"#;
+"#
+);
 
 const ZONE: &str = r#"$ORIGIN gslb.test.
 $TTL 3600

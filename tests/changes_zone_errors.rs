@@ -12,10 +12,11 @@ use std::net::IpAddr;
 
 use support::fleet::*;
 
-const CONFIG: &str = "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_workers = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\
-                      token_file = \"admin.token\"\n\n\
-                      [[zone]]\norigin = \"gslb.test.\"\nfile = \"gslb.test.zone\"\npools = \"gslb.test.pools.toml\"\n\n\
-                      [[zone]]\norigin = \"bad.test.\"\nfile = \"bad.test.zone\"\npools = \"bad.test.pools.toml\"\n";
+const CONFIG: &str = concat!(
+    crate::admin_server_toml!(),
+    "\n[[zone]]\norigin = \"gslb.test.\"\nfile = \"gslb.test.zone\"\npools = \"gslb.test.pools.toml\"\n\n\
+                      [[zone]]\norigin = \"bad.test.\"\nfile = \"bad.test.zone\"\npools = \"bad.test.pools.toml\"\n"
+);
 
 fn pools(members: &[&str]) -> String {
     let list: Vec<String> = members.iter().map(|m| format!("{{ address = \"{m}\" }}")).collect();

@@ -15,27 +15,11 @@ use support::*;
 const TOKEN: &str = "operator-token";
 
 fn config(extra_admin: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-udp_workers = 1
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-{extra_admin}
-
-[[zone]]
-origin = "gslb.test."
-file = "gslb.test.zone"
-pools = "gslb.test.pools.toml"
-"#
-    )
+    let zone = "[[zone]]\norigin = \"gslb.test.\"\nfile = \"gslb.test.zone\"\npools = \"gslb.test.pools.toml\"\n";
+    format!("{}{extra_admin}\n\n{zone}", crate::admin_server_toml!())
 }
 
-const ZONE: &str =
-    "$ORIGIN gslb.test.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\n";
+const ZONE: &str = crate::gslb_test_zone_head!();
 
 fn pools(east: &str) -> String {
     format!(

@@ -14,23 +14,17 @@ use support::*;
 
 const TOKEN: &str = "page-test-token";
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-udp_workers = 1
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
+const CONFIG: &str = concat!(
+    crate::admin_server_toml!(),
+    r#"
 [[zone]]
 origin = "gslb.test."
 file = "gslb.test.zone"
 pools = "gslb.test.pools.toml"
-"#;
+"#
+);
 
-const ZONE: &str =
-    "$ORIGIN gslb.test.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\n";
+const ZONE: &str = crate::gslb_test_zone_head!();
 
 const POOLS: &str = r#"
 [names]

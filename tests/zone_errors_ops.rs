@@ -20,15 +20,9 @@ use support::*;
 
 const TOKEN: &str = "zone-ops-token";
 
-const CONFIG: &str = r#"
-[server]
-listen = ["127.0.0.1:0"]
-udp_workers = 1
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
+const CONFIG: &str = concat!(
+    crate::admin_server_toml!(),
+    r#"
 [[zone]]
 origin = "good.test."
 file = "good.test.zone"
@@ -36,7 +30,8 @@ file = "good.test.zone"
 [[zone]]
 origin = "bad.test."
 file = "bad.test.zone"
-"#;
+"#
+);
 
 /// Its `www` comes from an included file.
 const GOOD: &str =

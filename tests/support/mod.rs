@@ -26,6 +26,24 @@
 // for the server's own code, which runs on tokio's pausable clock).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+/// The `[server]` and `[admin]` tables of the admin-API tests: loopback, one UDP worker, the
+/// admin token in `admin.token`. A literal, for `concat!` into a test's config text.
+#[macro_export]
+macro_rules! admin_server_toml {
+    () => {
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_workers = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n"
+    };
+}
+
+/// The head of the small `gslb.test.` zones these tests serve: SOA (serial 1), NS and the NS's
+/// address. A literal, for `concat!`.
+#[macro_export]
+macro_rules! gslb_test_zone_head {
+    () => {
+        "$ORIGIN gslb.test.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\n"
+    };
+}
+
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
 pub mod cases;
