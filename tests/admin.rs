@@ -6,6 +6,8 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
+use support::{admin_status as status, json};
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,16 +82,6 @@ fn replace_file(s: &GslbdServer, rel: &str, text: &str) {
     let tmp = s.dir().join(format!(".{rel}.tmp"));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, s.dir().join(rel)).unwrap();
-}
-
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
-fn status(s: &GslbdServer) -> serde_json::Value {
-    let (code, body) = http(s.admin(), "GET", "/status", None);
-    assert_eq!(code, 200, "{body}");
-    json(&body)
 }
 
 fn generation(s: &GslbdServer) -> u64 {

@@ -8,6 +8,8 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
+use support::json;
+
 use std::net::IpAddr;
 
 use support::fleet::*;
@@ -25,10 +27,6 @@ fn pools(members: &[&str]) -> String {
          [pool.web.region.eu]\nmembers = [ {} ]\n",
         list.join(", ")
     )
-}
-
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
 fn get(node: &Node, path: &str) -> serde_json::Value {

@@ -5,6 +5,8 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
+use support::{admin_status as status, ctl, json};
+
 use std::net::{IpAddr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -50,16 +52,6 @@ fn start(extra_admin: &str) -> GslbdServer {
         &config(extra_admin),
         &[("gslb.test.zone", ZONE), ("gslb.test.pools.toml", &p), ("admin.token", TOKEN)],
     )
-}
-
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
-fn status(s: &GslbdServer) -> serde_json::Value {
-    let (code, body) = http(s.admin(), "GET", "/status", None);
-    assert_eq!(code, 200, "{body}");
-    json(&body)
 }
 
 fn reload(s: &GslbdServer) -> (u16, serde_json::Value) {
@@ -374,20 +366,6 @@ fn a_health_transition_is_logged_once_with_target_probe_reason_and_counts() {
 }
 
 // ───────────────────────────── gslbd ctl and --help ─────────────────────────────
-
-fn ctl(s: &GslbdServer, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
-        .arg("ctl")
-        .arg("--url")
-        .arg(format!("http://{}", s.admin()))
-        .arg("--token-file")
-        .arg(s.dir().join("admin.token"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
 
 #[test]
 fn gslbd_ctl_drives_the_admin_api_with_exit_codes_for_scripts() {

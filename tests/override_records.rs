@@ -8,6 +8,8 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
+use support::json;
+
 use std::time::Duration;
 
 use support::fleet::*;
@@ -24,10 +26,6 @@ fn single(state_file: &str) -> String {
          token_file = \"admin.token\"\n{state_file}\n\n[[zone]]\norigin = \"gslb.test.\"\nfile = \"gslb.test.zone\"\n\
          pools = \"gslb.test.pools.toml\"\n"
     )
-}
-
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
 /// The `/status` override entry of `member`.

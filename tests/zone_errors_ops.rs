@@ -11,6 +11,8 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
+use support::{admin_status as status, json};
+
 use std::net::IpAddr;
 use std::process::Command;
 
@@ -52,16 +54,6 @@ fn start() -> GslbdServer {
     )
 }
 
-fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
-fn status(s: &GslbdServer) -> serde_json::Value {
-    let (code, body) = http(s.admin(), "GET", "/status", None);
-    assert_eq!(code, 200, "{body}");
-    json(&body)
-}
-
 fn zone(st: &serde_json::Value, origin: &str) -> serde_json::Value {
     st["zones"].as_array().unwrap().iter().find(|z| z["origin"] == origin).cloned().unwrap_or_default()
 }
@@ -84,17 +76,8 @@ fn reload(s: &GslbdServer) -> (u16, serde_json::Value) {
 }
 
 fn ctl(s: &GslbdServer, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
-        .arg("ctl")
-        .arg("--url")
-        .arg(format!("http://{}", s.admin()))
-        .arg("--token-file")
-        .arg(s.dir().join("admin.token"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout) + &text(&out.stderr))
+    let (code, out, err) = support::ctl(s, args);
+    (code, out + &err)
 }
 
 fn www(s: &GslbdServer, zone: &str) -> (ResponseCode, Vec<IpAddr>) {

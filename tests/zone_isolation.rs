@@ -12,6 +12,8 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 mod support;
 
+use support::admin_status as status;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -51,12 +53,6 @@ fn ask(addr: std::net::SocketAddr, qname: &str, qtype: RecordType) -> Normal {
         o.options.retain(|(code, _)| *code != 15); // EDE: optional, Knot adds some
     }
     n
-}
-
-fn status(s: &GslbdServer) -> serde_json::Value {
-    let (code, body) = http(s.admin(), "GET", "/status", None);
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
 }
 
 fn zone_status(st: &serde_json::Value, origin: &str) -> serde_json::Value {

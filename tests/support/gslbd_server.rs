@@ -176,3 +176,26 @@ fn collect_strings(v: &toml::Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// `GET /status` of the server's admin API, which must answer 200 with JSON.
+pub fn admin_status(s: &GslbdServer) -> serde_json::Value {
+    let (code, body) = super::http_client::http(s.admin(), "GET", "/status", None);
+    assert_eq!(code, 200, "{body}");
+    super::http_client::json(&body)
+}
+
+/// Runs `gslbd ctl ARGS` against the server's admin API with its token file: exit code,
+/// stdout, stderr.
+pub fn ctl(s: &GslbdServer, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .arg("ctl")
+        .arg("--url")
+        .arg(format!("http://{}", s.admin()))
+        .arg("--token-file")
+        .arg(s.dir().join("admin.token"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}

@@ -54,3 +54,8 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// `body` parsed as JSON; a panic that shows the body when it is not.
+pub fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
