@@ -7,7 +7,7 @@
 //! App::run(shutdown)
 //!     UDP workers (one thread per SO_REUSEPORT socket) ┐
 //!     TCP acceptors (one task per listen address)      ├─ answer from Shared<Serving>, report to QueryObserver
-//!     admin API, file watcher                          ┘
+//!     admin API, file watcher, DNSSEC re-signer        ┘
 //!     shutdown resolves ─► stop accepting ─► answer what was already received ─► close TCP after
 //!                          its replies ─► stop services ─► return (state is saved on every change)
 //! ```
@@ -27,7 +27,9 @@ use crate::dns::rrl::Rrl;
 use crate::dns::server::{Bound, bind};
 use crate::dns::tcp::{TcpCounters, serve_tcp};
 use crate::dns::udp::{DnsHandler, spawn_workers};
-use crate::ops::{AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, serve_admin, spawn_watcher};
+use crate::ops::{
+    AdminState, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, run_resigner, serve_admin, spawn_watcher,
+};
 use crate::services::{FeedbackService, HealthOptions, HealthService, install_crypto_provider};
 use crate::serving::{OverrideTable, Serving, Shared};
 use crate::util::rng::entropy_seed;
@@ -161,6 +163,7 @@ impl App {
                 let _ = stop.wait_for(|s| *s).await;
             }));
         }
+        tasks.spawn(run_resigner(reloader.clone(), shared.clone(), stop_rx.clone()));
         if let Err(e) = spawn_watcher(reloader.clone()) {
             tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
         }

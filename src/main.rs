@@ -51,6 +51,13 @@ enum Command {
         #[arg(long)]
         client: String,
     },
+    /// DNSSEC keys of the zones signed online: DS for the parent, rollovers, import.
+    Dnssec {
+        #[arg(long, default_value = "gslbd.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: DnssecCommand,
+    },
     /// Build a GeoIP .mmdb from a CSV of `network,country,latitude,longitude` lines
     /// (for steering private networks); print every bad line; exit 1 if any.
     MmdbBuild {
@@ -62,6 +69,23 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DnssecCommand {
+    /// Print the DS records the parent zone publishes (one per active KSK, SHA-256). Makes
+    /// the zone's keys if it has none yet, as the first start would.
+    Ds { zone: String },
+    /// List the keys of one zone or of every signed zone, with their state and timing.
+    Keys { zone: Option<String> },
+    /// Start a KSK rollover: a new KSK signs beside the old one; CDS/CDNSKEY name the new one.
+    KskRoll { zone: String },
+    /// End a KSK rollover once the parent has the new DS: the KSK TAG leaves the DNSKEY RRset.
+    KskRetire { zone: String, tag: u16 },
+    /// Start a ZSK rollover now (pre-publication) instead of waiting for zsk_lifetime.
+    ZskRoll { zone: String },
+    /// Copy BIND key files (K<zone>+<alg>+<tag>.key with its .private) into the key directory.
+    Import { zone: String, files: Vec<PathBuf> },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -69,6 +93,29 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config),
         Command::Explain { config, name, qtype, client } => explain(config, &name, &qtype, &client),
         Command::MmdbBuild { csv, out } => mmdb_build(csv, out),
+        Command::Dnssec { config, command } => dnssec(&config, command),
+    }
+}
+
+fn dnssec(path: &std::path::Path, command: DnssecCommand) -> ExitCode {
+    use gslbd::ops::keycmd;
+    let result = match &command {
+        DnssecCommand::Ds { zone } => keycmd::ds(path, zone),
+        DnssecCommand::Keys { zone } => keycmd::list(path, zone.as_deref()),
+        DnssecCommand::KskRoll { zone } => keycmd::ksk_roll(path, zone),
+        DnssecCommand::KskRetire { zone, tag } => keycmd::ksk_retire(path, zone, *tag),
+        DnssecCommand::ZskRoll { zone } => keycmd::zsk_roll(path, zone),
+        DnssecCommand::Import { zone, files } => keycmd::import(path, zone, files),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -150,7 +197,7 @@ fn mmdb_build(csv: PathBuf, out: PathBuf) -> ExitCode {
 }
 
 fn check(path: PathBuf) -> ExitCode {
-    match config::load(&path) {
+    match config::load_with(&path, None, config::KeyAccess::ReadOnly) {
         Ok(snap) => {
             for w in snap.zones.zones().iter().flat_map(|z| z.warnings.iter()) {
                 eprintln!("warning: {w}");
@@ -171,15 +218,33 @@ fn check(path: PathBuf) -> ExitCode {
             }
             let records: usize = snap.zones.zones().iter().map(|z| z.record_count()).sum();
             let pooled: usize = snap.zones.zones().iter().map(|z| z.pools.names().count()).sum();
-            let presigned = snap.zones.zones().iter().filter(|z| z.signing == gslbd::zone::Signing::Presigned).count();
+            let count = |s: gslbd::zone::Signing| snap.zones.zones().iter().filter(|z| z.signing == s).count();
+            let (presigned, online) = (count(gslbd::zone::Signing::Presigned), count(gslbd::zone::Signing::Online));
             let geo = snap.geo.as_ref().map(|g| g.description()).unwrap_or_else(|| "no GeoIP database".into());
             println!(
-                "{}: ok: {} zone(s) ({presigned} pre-signed), {} record(s), {} pooled name(s); {geo}",
+                "{}: ok: {} zone(s) ({presigned} pre-signed, {online} signed online), {} record(s), {} pooled name(s); {geo}",
                 path.display(),
                 snap.zones.zones().len(),
                 records,
                 pooled
             );
+            let now = gslbd::util::clock::unix_now();
+            for z in snap.zones.zones() {
+                let Some(signer) = z.signer.as_deref() else { continue };
+                let keys = &signer.keys;
+                if keys.keys.is_empty() {
+                    println!(
+                        "{}: signed online; no keys yet: a KSK and a ZSK are made in {} at first start",
+                        z.origin,
+                        keys.dir.display()
+                    );
+                    continue;
+                }
+                println!("{}: signed online with:", z.origin);
+                for k in &keys.keys {
+                    println!("  {}", gslbd::ops::keycmd::describe(keys, k, now));
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

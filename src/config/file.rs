@@ -8,6 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::dnssec::{DnssecSettings, RawDnssec};
 use crate::diag::{ConfigError, line_of};
 use crate::zone::Signing;
 
@@ -53,6 +54,7 @@ struct RawServer {
     rrl: RawRrl,
     udp_workers: Option<Spanned<usize>>,
     health_startup_wait_ms: Option<Spanned<u64>>,
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -84,6 +86,7 @@ struct RawZone {
     file: Spanned<PathBuf>,
     pools: Option<Spanned<PathBuf>>,
     signing: Option<Spanned<String>>,
+    dnssec: Option<RawDnssec>,
 }
 
 /// Limits on TCP clients (RFC 7766 §6.2.3 asks servers to manage their resources).
@@ -160,6 +163,8 @@ pub struct ServerSettings {
     /// At start, answers wait this long at most for the first probe round, so no pool answers
     /// "all down" for want of a probe. Default 3 s; members still unknown then use `health_assume`.
     pub health_startup_wait: Duration,
+    /// `state_dir`: what gslbd makes and keeps (DNSSEC keys); default `state` beside gslbd.toml.
+    pub state_dir: PathBuf,
 }
 
 /// A zone entry of the config, paths resolved against the config file's folder.
@@ -170,6 +175,9 @@ pub struct ZoneEntry {
     pub pools: Option<PathBuf>,
     /// `signing`: how the zone's DNSSEC records come to be (default: it is unsigned).
     pub signing: Signing,
+    /// `[zone.dnssec]`: keys and policy of a zone signed online (`Some` exactly when `signing`
+    /// is `Online`).
+    pub dnssec: Option<DnssecSettings>,
     /// The line of this entry's `origin`, for errors about the zone as a whole.
     pub line: usize,
 }
@@ -341,6 +349,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
         ));
     }
 
+    let state_dir = base.join(raw.server.state_dir.as_deref().unwrap_or(Path::new("state")));
     let mut zones: Vec<ZoneEntry> = Vec::new();
     for z in raw.zone {
         let line = at(z.origin.span());
@@ -362,24 +371,49 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
             errors.push(ConfigError::new(path, line, format!("zone {origin} is already defined on line {}", dup.line)));
             continue;
         }
-        let signing = match z.signing.as_ref().map(|s| s.get_ref().as_str()) {
-            None | Some("none") => Signing::None,
-            Some("presigned") => Signing::Presigned,
-            Some(other) => {
-                let at_line = z.signing.as_ref().map(|s| at(s.span())).unwrap_or(line);
+        let signing_line = z.signing.as_ref().map(|s| at(s.span())).unwrap_or(line);
+        let signing = match (z.signing.as_ref().map(|s| s.get_ref().as_str()), super::dnssec::enabled(&z.dnssec)) {
+            (None, Some(true)) | (Some("online"), None | Some(true)) => Signing::Online,
+            (None | Some("none"), None | Some(false)) => Signing::None,
+            (Some("presigned"), None | Some(false)) => Signing::Presigned,
+            (Some(mode @ ("none" | "presigned")), Some(true)) => {
                 errors.push(ConfigError::new(
                     path,
-                    at_line,
-                    format!("zone {origin}: signing = \"{other}\": expected \"none\" or \"presigned\""),
+                    signing_line,
+                    format!(
+                        "zone {origin}: signing = \"{mode}\" conflicts with [zone.dnssec] (which signs the zone online); \
+                         use signing = \"online\", or set dnssec.enabled = false"
+                    ),
+                ));
+                continue;
+            }
+            (Some("online"), Some(false)) => {
+                errors.push(ConfigError::new(
+                    path,
+                    signing_line,
+                    format!("zone {origin}: signing = \"online\" conflicts with dnssec.enabled = false"),
+                ));
+                continue;
+            }
+            (Some(other), _) => {
+                errors.push(ConfigError::new(
+                    path,
+                    signing_line,
+                    format!("zone {origin}: signing = \"{other}\": expected \"none\", \"presigned\" or \"online\""),
                 ));
                 continue;
             }
         };
+        let dnssec = (signing == Signing::Online).then(|| {
+            let raw = z.dnssec.unwrap_or_default();
+            super::dnssec::parse(raw, path, line, &base, &state_dir, &at, &mut errors)
+        });
         zones.push(ZoneEntry {
             origin,
             file: base.join(z.file.get_ref()),
             pools: z.pools.map(|p| base.join(p.get_ref())),
             signing,
+            dnssec,
             line,
         });
     }
@@ -393,7 +427,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
     }
     Ok(ConfigFile {
         path: path.to_path_buf(),
-        server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait },
+        server: ServerSettings { listen, nsid, tcp, rrl, udp_workers, health_startup_wait, state_dir },
         zones,
         geoip,
         ops,

@@ -21,6 +21,7 @@
 //! that fails to build is never seen by the query path. Nothing in a snapshot changes after
 //! it is built: the live state (health, load, overrides, counters) lives beside it, in the
 //! serving state.
+mod dnssec;
 mod file;
 mod link;
 mod pools;
@@ -33,6 +34,7 @@ pub use file::{
     RrlSettings, ServerSettings, TcpLimits, ZoneEntry, parse_config,
 };
 
+pub use dnssec::{DnssecSettings, KeyAccess, zone_keys};
 pub use link::link_pools;
 pub use pools::load_pools;
 
@@ -74,33 +76,47 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-/// Reads gslbd.toml at `path` and every file it names, and builds a snapshot.
+/// Reads gslbd.toml at `path` and every file it names, and builds a snapshot. Zones signed
+/// online get their keys (made the first time) and signatures.
 pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
     load_after(path, None)
 }
 
-/// [`load`] as a reload: a zone whose files now have errors keeps its version in `previous`.
+/// [`load`] as a reload: a zone whose files now have errors keeps its version in `previous`,
+/// and an online-signed zone keeps the signatures of its previous version that still serve.
 pub fn load_after(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
+    load_with(path, previous, KeyAccess::Manage)
+}
+
+/// [`load_after`] with the key directories treated as `keys` says (`gslbd check` reads them only).
+pub fn load_with(path: &Path, previous: Option<&Snapshot>, keys: KeyAccess) -> Result<Snapshot, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, format!("cannot read config: {e}"))]))?;
     let file = parse_config(path, &text).map_err(ConfigErrors)?;
-    build_after(file, previous)
+    build_with(file, previous, keys)
 }
 
 /// Builds a snapshot from a parsed config file, loading its zones.
 pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
-    build_after(file, None)
+    build_with(file, None, KeyAccess::Manage)
 }
 
 /// [`build`], keeping from `previous` each zone that now fails to load.
 pub fn build_after(file: ConfigFile, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
+    build_with(file, previous, KeyAccess::Manage)
+}
+
+fn build_with(file: ConfigFile, previous: Option<&Snapshot>, keys: KeyAccess) -> Result<Snapshot, ConfigErrors> {
     let mut zones = Vec::new();
     let mut problems = Vec::new();
+    let now = crate::util::clock::unix_now();
     for z in &file.zones {
-        match load_entry(z) {
+        let before = previous.and_then(|p| p.zones.get(&z.origin));
+        match load_entry(z, before.map(|a| &**a), now, keys) {
             Ok(zone) => zones.push(Arc::new(zone)),
             Err(errors) => {
-                let kept = previous.and_then(|p| p.zones.get(&z.origin)).cloned();
+                // The previous version keeps serving, signed again if its signatures are due.
+                let kept = before.map(|k| resign_kept(k, z, now, keys));
                 problems.push(ZoneProblem { origin: z.origin.clone(), errors, serving_previous: kept.is_some() });
                 zones.extend(kept);
             }
@@ -133,15 +149,40 @@ pub fn build_after(file: ConfigFile, previous: Option<&Snapshot>) -> Result<Snap
     })
 }
 
-/// One zone entry: its zone file, then its pool file linked in. Any error fails the zone.
-fn load_entry(z: &ZoneEntry) -> Result<Zone, Vec<ConfigError>> {
+/// One zone entry: its zone file, then its pool file linked in, then, signed online, its
+/// keys and signatures. Any error fails the zone.
+fn load_entry(z: &ZoneEntry, previous: Option<&Zone>, now: u64, keys: KeyAccess) -> Result<Zone, Vec<ConfigError>> {
     let mut zone = load_zone_with(&z.origin, &z.file, z.signing)?;
-    let Some(pool_path) = &z.pools else { return Ok(zone) };
-    let text = std::fs::read_to_string(pool_path)
-        .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
-    let pools = load_pools(pool_path, &text, &z.origin)?;
-    link_pools(&mut zone, pools, pool_path, &text)?;
+    if let Some(pool_path) = &z.pools {
+        let text = std::fs::read_to_string(pool_path)
+            .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
+        let pools = load_pools(pool_path, &text, &z.origin)?;
+        link_pools(&mut zone, pools, pool_path, &text)?;
+    }
+    if let Some(settings) = &z.dnssec {
+        dnssec::sign(&mut zone, settings, previous, now, keys)?;
+    }
     Ok(zone)
+}
+
+/// A zone kept from the previous snapshot because its files now have errors: as it was, or,
+/// signed online and due (a signature to refresh, a key changing state), signed again from
+/// itself so that its signatures never run out while the files are being fixed.
+fn resign_kept(kept: &Arc<Zone>, z: &ZoneEntry, now: u64, keys: KeyAccess) -> Arc<Zone> {
+    let (Some(settings), KeyAccess::Manage) = (&z.dnssec, keys) else { return kept.clone() };
+    if kept.signer.as_deref().and_then(|s| s.next_due()).is_none_or(|due| due > now) {
+        return kept.clone();
+    }
+    let mut copy = (**kept).clone();
+    match dnssec::sign(&mut copy, settings, Some(kept), now, keys) {
+        Ok(()) => Arc::new(copy),
+        Err(errors) => {
+            for e in errors {
+                tracing::error!(file = %e.file.display(), line = e.line, error = %e.message, "cannot sign the kept version of a zone again");
+            }
+            kept.clone()
+        }
+    }
 }
 
 fn read_admin_token(file: &ConfigFile, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {

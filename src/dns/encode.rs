@@ -23,7 +23,7 @@ use hickory_proto::rr::Name;
 use super::wire::{ClientSubnet, QueryHeader, Question};
 use crate::zone::master::name::{labels, wire_len};
 use crate::zone::master::wire::compressible;
-use crate::zone::{Rrs, Section};
+use crate::zone::{RRset, Rrs, Section};
 
 /// The OPT record of a reply.
 #[derive(Clone, Copy, Debug)]
@@ -321,18 +321,27 @@ fn write_rrs(out: &mut Vec<u8>, comp: &mut Compressor, rrs: &Rrs<'_>, addrs: &[I
             }
             n
         }
-        Rrs::Addresses { owner, ttl } => {
+        Rrs::Addresses { owner, ttl, sigs } => {
             for a in addrs {
                 let rtype = if a.is_ipv4() { 1 } else { 28 };
                 write_record(out, comp, owner, rtype, 1, ttl, RdataRef::Addr(*a));
             }
-            addrs.len() as u16
+            addrs.len() as u16 + write_sigs(out, comp, owner, sigs)
         }
-        Rrs::Cname { owner, ttl, target } => {
+        Rrs::Cname { owner, ttl, target, sigs } => {
             write_record(out, comp, owner, 5, 1, ttl, RdataRef::Name(target));
-            1
+            1 + write_sigs(out, comp, owner, sigs)
         }
     }
+}
+
+/// Writes the RRSIG records of a pooled answer (an online signer's) after its records.
+fn write_sigs(out: &mut Vec<u8>, comp: &mut Compressor, owner: &Name, sigs: Option<&RRset>) -> u16 {
+    let Some(s) = sigs else { return 0 };
+    for rdata in s.rdatas() {
+        write_record(out, comp, owner, 46, 1, s.ttl, RdataRef::Wire(46, rdata));
+    }
+    s.len() as u16
 }
 
 fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
@@ -378,7 +387,6 @@ fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::RRset;
     use hickory_proto::op::Message;
     use hickory_proto::rr::RecordType;
     use std::str::FromStr;
@@ -411,7 +419,7 @@ mod tests {
         let question = q("WwW.Example.COM.", RecordType::A);
         let addrs = ["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()];
         let mut answer = Section::new();
-        answer.push(Rrs::Addresses { owner: &question.name, ttl: 30 });
+        answer.push(Rrs::Addresses { owner: &question.name, ttl: 30, sigs: None });
         let mut out = Vec::new();
         let w = encode(&reply(&question, &answer, &addrs), 512, &mut out);
         // header 12 + question (17 + 4) + 2 × (pointer 2 + 10 + 4)

@@ -18,4 +18,10 @@ pub struct Outcome {
     pub truncated: bool,
     /// For a pooled name: what the steering decided.
     pub steered: Option<Steered>,
+    /// DO=1 and a signed zone: the reply carries RRSIGs (and denial proofs).
+    pub signed: bool,
+    /// Signed records taken from an online signer's caches for this reply.
+    pub sig_cache_hits: u8,
+    /// Signed records an online signer made for this reply (cache misses).
+    pub sig_made: u8,
 }

@@ -4,7 +4,7 @@
 //!
 //! | call | what |
 //! |---|---|
-//! | `GET /status` | zones, pools, regions, members, health and overrides; config version and digest; last reload |
+//! | `GET /status` | zones, pools, regions, members, health and overrides; DNSSEC keys, expiry horizon, signatures and caches; config version and digest; last reload |
 //! | `GET /explain?name=&type=&client=` | the decision `gslbd explain` prints, for the serving config |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /reload` | reload now; 200 with the report, 422 with every error (the old config keeps serving) |
@@ -25,7 +25,6 @@ use crate::config::Snapshot;
 use crate::pool::{Content, FeedState, HealthView, LoadStatus, MemberPolicy, RegionFeed, RegionPolicy};
 use crate::serving::{ConfigVersion, Override, OverrideEntry, OverrideTarget, Overrides, Serving, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
-use crate::zone::Signing;
 
 /// The largest request body accepted (no call needs one; this bounds what a client can send).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -139,11 +138,13 @@ struct ZoneJson {
     errors: Vec<ErrorReport>,
     /// What the loader warned about in the serving version (mixed TTLs, no TTL given).
     warnings: Vec<ErrorReport>,
-    /// "none" or "presigned" (`null` for a zone that never loaded).
+    /// "none", "presigned" or "online" (`null` for a zone that never loaded).
     signing: Option<&'static str>,
     records: usize,
     pooled_names: Vec<NameJson>,
     pools: Vec<PoolJson>,
+    /// Keys, signatures and caches of a zone signed online (`null` otherwise).
+    dnssec: Option<super::dnssec_view::DnssecJson>,
 }
 
 #[derive(Serialize)]
@@ -301,13 +302,11 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
             state: if problem.is_some() { "stale" } else { "loaded" },
             errors: problem.map(|p| p.errors.iter().map(ErrorReport::from).collect()).unwrap_or_default(),
             warnings: zone.warnings.iter().map(ErrorReport::from).collect(),
-            signing: Some(match zone.signing {
-                Signing::None => "none",
-                Signing::Presigned => "presigned",
-            }),
+            signing: Some(zone.signing.as_str()),
             records: zone.record_count(),
             pooled_names,
             pools: pj,
+            dnssec: super::dnssec_view::dnssec_json(zone),
         });
     }
     for p in snap.zones.problems().iter().filter(|p| !p.serving_previous) {
@@ -320,6 +319,7 @@ async fn status(State(st): State<AdminState>) -> Json<serde_json::Value> {
             records: 0,
             pooled_names: Vec::new(),
             pools: Vec::new(),
+            dnssec: None,
         });
     }
     let body = StatusJson {

@@ -90,6 +90,8 @@ pub enum Trigger {
     Signal,
     Api,
     Watch,
+    /// Online-signed zones' signatures or keys were due (ops::resign).
+    Resign,
 }
 
 /// One config error, as the API shows it.
@@ -329,9 +331,13 @@ pub fn config_files(path: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// `files` and the files the zones of `snap` `$INCLUDE`: watched and digested like the others.
+/// `files` and the files the zones of `snap` `$INCLUDE` (watched and digested like the
+/// others), and the key directories of its online-signed zones (watched for new or changed
+/// key files, not digested: they hold secrets).
 fn with_includes(mut files: Vec<PathBuf>, snap: &Snapshot) -> Vec<PathBuf> {
-    for f in snap.zones.zones().iter().flat_map(|z| z.files.iter().skip(1)) {
+    let zones = snap.zones.zones().iter();
+    let keys = zones.clone().filter_map(|z| z.signer.as_ref()).map(|s| &s.keys.dir);
+    for f in zones.flat_map(|z| z.files.iter().skip(1)).chain(keys) {
         if !files.contains(f) {
             files.push(f.clone());
         }
@@ -340,10 +346,11 @@ fn with_includes(mut files: Vec<PathBuf>, snap: &Snapshot) -> Vec<PathBuf> {
 }
 
 /// `sha256:<hex>` over each file's name, length and bytes, in config order. A file that
-/// cannot be read contributes its name and a marker, so the digest still changes.
+/// cannot be read contributes its name and a marker, so the digest still changes. Directories
+/// (key directories) are left out.
 pub fn digest(files: &[PathBuf]) -> String {
     let mut h = Sha256::new();
-    for f in files {
+    for f in files.iter().filter(|f| !f.is_dir()) {
         h.update(f.display().to_string().as_bytes());
         h.update([0]);
         match std::fs::read(f) {

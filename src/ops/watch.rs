@@ -1,5 +1,7 @@
 //! Reload when a file of the config changes: gslbd.toml, the zone files (and the files they
-//! `$INCLUDE`), the pool files, the GeoIP database.
+//! `$INCLUDE`), the pool files, the GeoIP database, and the DNSSEC key files in the key
+//! directories of online-signed zones (a key made, imported or rolled by `gslbd dnssec`, or
+//! copied in from the node of a fleet that manages the keys).
 //!
 //! The watch is on each file's *directory* (not the file): an update by atomic rename
 //! (`write tmp; mv tmp db.mmdb`) replaces the inode, which a watch on the old file would
@@ -29,7 +31,9 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<(), String> {
     let mut debouncer = new_debouncer(DEBOUNCE, None, move |res: DebounceEventResult| {
         let Ok(events) = res else { return };
         let wanted = filter.lock().unwrap_or_else(|p| p.into_inner());
-        let hit = events.iter().any(|e| relevant(&e.kind) && e.paths.iter().any(|p| wanted.contains(&absolute(p))));
+        let hit = events.iter().any(|e| {
+            relevant(&e.kind) && e.paths.iter().any(|p| wanted.contains(&absolute(p)) || is_key_file(p, &wanted))
+        });
         if hit {
             // A full channel already holds a pending reload, which will read the new files.
             let _ = tx.try_send(());
@@ -41,7 +45,11 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<(), String> {
     let mut dirs: HashSet<PathBuf> = HashSet::new();
     let mut rewatch = move |debouncer: &mut notify_debouncer_full::Debouncer<_, _>, list: &[PathBuf]| {
         let abs: HashSet<PathBuf> = list.iter().map(|p| absolute(p)).collect();
-        let new_dirs: HashSet<PathBuf> = abs.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
+        // A directory in the list (a key directory) is watched itself; a file, through its directory.
+        let new_dirs: HashSet<PathBuf> = abs
+            .iter()
+            .filter_map(|p| if p.is_dir() { Some(p.clone()) } else { p.parent().map(Path::to_path_buf) })
+            .collect();
         for d in dirs.difference(&new_dirs) {
             let _ = notify_debouncer_full::Debouncer::unwatch(debouncer, d);
         }
@@ -87,6 +95,14 @@ fn relevant(kind: &EventKind) -> bool {
         EventKind::Access(_) => false,
         _ => true,
     }
+}
+
+/// A BIND key file (`K*.key`, `K*.private`) in a watched key directory.
+fn is_key_file(p: &Path, wanted: &HashSet<PathBuf>) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.starts_with('K')
+        && (name.ends_with(".key") || name.ends_with(".private"))
+        && p.parent().is_some_and(|d| wanted.contains(&absolute(d)))
 }
 
 fn absolute(p: &Path) -> PathBuf {
