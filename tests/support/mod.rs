@@ -33,6 +33,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 /// nginx and HAProxy regional tiers and the bounded load generator (issue 8 tests).
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
+/// A counting global allocator for zero-allocation tests (a test binary declares it).
+pub mod counting;
 /// Signed setups, a validating Unbound with ECS, DS anchors, delv (issue 15 tests).
 pub mod dnssec;
 pub mod regional;
