@@ -90,26 +90,36 @@ pub fn load_after(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, 
 
 /// [`load_after`] with the key directories treated as `keys` says (`gslbd check` reads them only).
 pub fn load_with(path: &Path, previous: Option<&Snapshot>, keys: KeyAccess) -> Result<Snapshot, ConfigErrors> {
+    load_at(path, previous, keys, crate::util::clock::unix_now())
+}
+
+/// [`load_with`] as if the clock said `now` (Unix seconds): what signatures are made or kept
+/// and which keys sign depend on it (tests move it forward).
+pub fn load_at(path: &Path, previous: Option<&Snapshot>, keys: KeyAccess, now: u64) -> Result<Snapshot, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, format!("cannot read config: {e}"))]))?;
     let file = parse_config(path, &text).map_err(ConfigErrors)?;
-    build_with(file, previous, keys)
+    build_with(file, previous, keys, now)
 }
 
 /// Builds a snapshot from a parsed config file, loading its zones.
 pub fn build(file: ConfigFile) -> Result<Snapshot, ConfigErrors> {
-    build_with(file, None, KeyAccess::Manage)
+    build_after(file, None)
 }
 
 /// [`build`], keeping from `previous` each zone that now fails to load.
 pub fn build_after(file: ConfigFile, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
-    build_with(file, previous, KeyAccess::Manage)
+    build_with(file, previous, KeyAccess::Manage, crate::util::clock::unix_now())
 }
 
-fn build_with(file: ConfigFile, previous: Option<&Snapshot>, keys: KeyAccess) -> Result<Snapshot, ConfigErrors> {
+fn build_with(
+    file: ConfigFile,
+    previous: Option<&Snapshot>,
+    keys: KeyAccess,
+    now: u64,
+) -> Result<Snapshot, ConfigErrors> {
     let mut zones = Vec::new();
     let mut problems = Vec::new();
-    let now = crate::util::clock::unix_now();
     for z in &file.zones {
         let before = previous.and_then(|p| p.zones.get(&z.origin));
         match load_entry(z, before.map(|a| &**a), now, keys) {

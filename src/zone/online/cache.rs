@@ -148,7 +148,7 @@ impl SigCache {
             let shard = s.read().unwrap_or_else(|p| p.into_inner());
             for slot in &shard.slots {
                 let v = &slot.value;
-                if v.tag != tag || (v.expires.wrapping_sub(before) as i32) < 0 {
+                if v.tag != tag || (v.expires.wrapping_sub(before) as i32) <= 0 {
                     out.push(slot.key.clone());
                 }
             }

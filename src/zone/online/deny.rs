@@ -52,7 +52,8 @@ pub fn node_types(node: &Node, exclude: Option<RecordType>) -> Types {
 fn add<'a>(signer: &Signer, nsec: &Nsec, synth: &'a Synthesized, out: &mut Section<'a>) {
     let Some((signed, hit)) = signer.nsec(nsec.owner.as_slice(), nsec.rdata.as_slice()) else { return };
     let Some(held) = synth.hold(signed, hit) else { return };
-    if let Some((owner, set)) = &held.record {
+    if let Some(record) = &held.record {
+        let (owner, set) = &**record;
         out.push(Rrs::Set { owner, set, sigs: Some(&held.sigs) });
     }
 }

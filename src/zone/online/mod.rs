@@ -81,7 +81,7 @@ pub const CLOCK_SKEW: u32 = 3600;
 pub struct Signed {
     /// The NSEC record of a negative answer (its owner as served, and the NSEC RRset); `None`
     /// for a pooled answer, whose records the steering makes.
-    pub record: Option<(Name, RRset)>,
+    pub record: Option<Box<(Name, RRset)>>,
     /// The RRSIG RRset, with the covered RRset's TTL.
     pub sigs: RRset,
     /// The key tag of the signing key.
@@ -214,7 +214,7 @@ impl Signer {
         self.counters.last_signed.store(now as u32, Ordering::Relaxed);
         let sigs = RRset::new(RecordType::RRSIG, p.ttl, [rdata.as_slice()]);
         let record = (p.rtype == u16::from(RecordType::NSEC))
-            .then(|| Some((name_from_wire(p.owner)?, RRset::new(RecordType::NSEC, p.ttl, p.rdatas()))))
+            .then(|| Some(Box::new((name_from_wire(p.owner)?, RRset::new(RecordType::NSEC, p.ttl, p.rdatas())))))
             .flatten();
         Some(Signed { record, sigs, tag: zsk.key_tag(), expires: expiration })
     }

@@ -194,7 +194,8 @@ fn reusable(old: &RRset, new: &RRset, tags: &[u16], due: u32, now: u32) -> Optio
     let mut seen = 0;
     for r in sigs.rdatas() {
         let v = parse_rrsig(r).ok()?;
-        if !tags.contains(&v.key_tag) || (v.expiration.wrapping_sub(due) as i32) < 0 {
+        // Due at `due` exactly (what Signer::next_due computes) counts as due.
+        if !tags.contains(&v.key_tag) || (v.expiration.wrapping_sub(due) as i32) <= 0 {
             return None;
         }
         if (v.inception.wrapping_sub(now) as i32) > 0 {
