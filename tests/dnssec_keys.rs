@@ -115,7 +115,8 @@ fn bind_key_files_are_imported_and_served() {
     assert_eq!(tail(ours.lines().next().unwrap()), tail(&bind_ds), "gslbd: {ours}\nBIND: {bind_ds}");
     assert_eq!(key_files(&dir).len(), 4, "no key of gslbd's own was made beside BIND's");
     let srv = start(&dir);
-    let tags: Vec<String> = bind_ds.split_whitespace().skip_while(|f| *f != "DS").skip(1).take(1).map(String::from).collect();
+    let tags: Vec<String> =
+        bind_ds.split_whitespace().skip_while(|f| *f != "DS").skip(1).take(1).map(String::from).collect();
     let r = dig_reply(srv.addr(), &["+norec", "+dnssec", "gslb.example.com", "DNSKEY"]);
     assert_eq!(r.rrsigs(&r.answer, "DNSKEY")[0][10], tags[0], "the DNSKEY RRset is signed by BIND's KSK:\n{}", r.text);
 }

@@ -45,15 +45,8 @@ fn a_reload_signs_only_what_changed_or_is_due() {
 
 #[test]
 fn signatures_are_made_again_in_the_background_and_shown() {
-    if support::dig_path().is_none() {
-        println!("SKIP: dig not installed (apt-get install bind9-dnsutils)");
-        return;
-    }
     let (zone, pools) = default_zone();
-    let srv = support::GslbdServer::start(
-        &signed_config("signature_validity = \"60s\"\nrefresh = \"55s\"", ""),
-        &[("zone.zone", &zone), ("pools.toml", &pools), ("token", TOKEN)],
-    );
+    let Some(srv) = start_signed("signature_validity = \"60s\"\nrefresh = \"55s\"", &zone, &pools) else { return };
     let soa_sig = || {
         let r = dig_reply(srv.addr(), &["+norec", "+dnssec", "gslb.example.com", "SOA"]);
         r.rrsigs(&r.answer, "SOA")[0][8].to_string() // the expiration
@@ -78,7 +71,12 @@ fn signatures_are_made_again_in_the_background_and_shown() {
     assert!(d["signatures"]["static_signed"].as_u64().unwrap() >= 2 * d["load"]["signed"].as_u64().unwrap(), "{d}");
     assert!(d["caches"]["answers"]["capacity"].as_u64().unwrap() >= 100_000, "{d}");
     let (_, metrics) = support::http(srv.admin(), "GET", "/metrics", None);
-    for family in ["gslbd_dnssec_signatures_total", "gslbd_dnssec_expiry_horizon_seconds", "gslbd_dnssec_key{", "gslbd_dnssec_cache_hits_total"] {
+    for family in [
+        "gslbd_dnssec_signatures_total",
+        "gslbd_dnssec_expiry_horizon_seconds",
+        "gslbd_dnssec_key{",
+        "gslbd_dnssec_cache_hits_total",
+    ] {
         assert!(metrics.contains(family), "{family} in /metrics:\n{metrics}");
     }
 }

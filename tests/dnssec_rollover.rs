@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use support::dnssec::*;
 
-const ZONE: &str = "$TTL 2\n@ SOA ns1 hostmaster 1 7200 900 1209600 2\n@ NS ns1\nns1 A 127.0.0.1\nstatic A 192.0.2.10\n";
+const ZONE: &str =
+    "$TTL 2\n@ SOA ns1 hostmaster 1 7200 900 1209600 2\n@ NS ns1\nns1 A 127.0.0.1\nstatic A 192.0.2.10\n";
 const POOLS: &str = "[names]\nwww = \"web\"\n\n[pool.web]\nttl = 2\n\n[pool.web.region.one]\n\
                      members = [ { address = \"192.0.2.1\" }, { address = \"192.0.2.2\" } ]\n";
 
@@ -39,15 +40,8 @@ fn keys_seen(srv: &support::GslbdServer) -> (BTreeSet<String>, BTreeSet<String>,
 
 #[test]
 fn zsk_rolls_on_schedule_and_ksk_by_command_without_a_servfail() {
-    if support::dig_path().is_none() {
-        println!("SKIP: dig not installed (apt-get install bind9-dnsutils)");
-        return;
-    }
     let dnssec = "zsk_lifetime = \"8s\"\npropagation_delay = \"1s\"\nsignature_validity = \"1h\"\nrefresh = \"30m\"";
-    let srv = support::GslbdServer::start(
-        &signed_config(dnssec, ""),
-        &[("zone.zone", ZONE), ("pools.toml", POOLS), ("token", TOKEN)],
-    );
+    let Some(srv) = start_signed(dnssec, ZONE, POOLS) else { return };
     let config = srv.dir().join("gslbd.toml");
     let anchor = ds_anchor(&config, "gslb.example.com");
     let Some(ub) = Resolver::start(&[("gslb.example.com.", srv.addr())], std::slice::from_ref(&anchor), 2) else {

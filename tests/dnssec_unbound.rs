@@ -13,7 +13,8 @@ use support::TempDir;
 use support::dnssec::*;
 
 /// The child zone served by the same gslbd, signed with keys BIND made.
-const CHILD: &str = "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\nwww A 192.0.2.200\n";
+const CHILD: &str =
+    "$TTL 300\n@ SOA ns1 hostmaster 1 7200 900 1209600 300\n@ NS ns1\nns1 A 127.0.0.1\nwww A 192.0.2.200\n";
 
 /// (name, type, ECS subnet, status, what the answer must hold).
 const CASES: &[(&str, &str, Option<&str>, &str, &str)] = &[

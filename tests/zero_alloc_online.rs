@@ -13,31 +13,10 @@ use std::net::IpAddr;
 use gslbd::dns::{Transport, respond};
 use gslbd::util::rng::SplitMix64;
 use support::counting::{self, Counting};
-use support::dnssec::{TOKEN, default_zone, signed_config};
+use support::dnssec::{TOKEN, default_zone, signed_config, wire_query_do as query};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// A query with EDNS (payload 1232), DO, and an ECS option when `subnet` is given.
-fn query(name: &str, qtype: u16, subnet: Option<[u8; 3]>) -> Vec<u8> {
-    let mut q = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
-    for label in name.trim_end_matches('.').split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.push(0);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&[0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0]);
-    match subnet {
-        None => q.extend_from_slice(&[0, 0]),
-        Some(s) => {
-            // OPTION 8: family 1, source /24, scope 0, three address octets.
-            q.extend_from_slice(&[0, 11, 0, 8, 0, 7, 0, 1, 24, 0]);
-            q.extend_from_slice(&s);
-        }
-    }
-    q
-}
 
 /// (name, type): static, CNAME chain, NXDOMAIN (shallow and deep), NODATA, an empty
 /// non-terminal, wildcard answer and NODATA, DNSKEY, an insecure referral, DS denial at the

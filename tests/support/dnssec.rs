@@ -11,6 +11,39 @@ use std::time::{Duration, Instant};
 
 use super::{Proc, START_TIMEOUT, TempDir, assert_loopback, dig_path, free_port, run_bounded, unbound_path};
 
+/// A query in wire form with EDNS (payload 1232) and DO, and an ECS option for the /24
+/// `subnet` when given (for tests that call `dns::respond` in process).
+pub fn wire_query_do(name: &str, qtype: u16, subnet: Option<[u8; 3]>) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1, 0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0]);
+    match subnet {
+        None => q.extend_from_slice(&[0, 0]),
+        Some(s) => {
+            // OPTION 8: family 1, source /24, scope 0, three address octets.
+            q.extend_from_slice(&[0, 11, 0, 8, 0, 7, 0, 1, 24, 0]);
+            q.extend_from_slice(&s);
+        }
+    }
+    q
+}
+
+/// A server for the signed default setup (see [`signed_config`]; `dnssec` adds keys to its
+/// `[zone.dnssec]`), or `None` after a SKIP line when dig is missing.
+pub fn start_signed(dnssec: &str, zone: &str, pools: &str) -> Option<super::GslbdServer> {
+    if dig_path().is_none() {
+        println!("SKIP: dig not installed (apt-get install bind9-dnsutils)");
+        return None;
+    }
+    let files = [("zone.zone", zone), ("pools.toml", pools), ("token", TOKEN)];
+    Some(super::GslbdServer::start(&signed_config(dnssec, ""), &files))
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
