@@ -94,3 +94,22 @@ fn unbound_validates_every_kind_of_answer_and_rejects_a_wrong_anchor() {
         assert_eq!(r.status, "SERVFAIL", "{name} {qtype} with a wrong trust anchor:\n{}", r.text);
     }
 }
+
+/// The other algorithm: the zone signed with Ed25519 keys (15) validates the same way.
+#[test]
+fn ed25519_signatures_validate_too() {
+    let (zone, pools) = default_zone();
+    let Some(srv) = start_signed("algorithm = \"ed25519\"", &zone, &pools) else { return };
+    let anchor = ds_anchor(&srv.dir().join("gslbd.toml"), "gslb.example.com");
+    assert!(anchor.contains(" DS ") && anchor.split_whitespace().nth(3) == Some("15"), "{anchor}");
+    let Some(ub) = Resolver::start(&[("gslb.example.com.", srv.addr())], &[anchor], 5) else { return };
+    for (name, qtype, subnet, status) in [
+        ("static.gslb.example.com.", "A", None, "NOERROR"),
+        ("www.gslb.example.com.", "AAAA", Some("81.2.69.0/24"), "NOERROR"),
+        ("nope.gslb.example.com.", "A", None, "NXDOMAIN"),
+        ("host.wild.gslb.example.com.", "TXT", None, "NOERROR"),
+    ] {
+        let r = ub.ask(name, qtype, subnet);
+        assert!(r.status == status && r.has("ad"), "{name} {qtype}:\n{}\nunbound:\n{}", r.text, ub.log());
+    }
+}
