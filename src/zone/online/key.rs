@@ -9,40 +9,75 @@
 //! canonical form either way).
 use std::net::IpAddr;
 
+use hickory_proto::rr::Name;
+
 use crate::dnssec::buf::Bytes;
 use crate::dnssec::name::{self, lowercase_onto};
 
 /// A key under construction: room for a 255-octet owner and 32 IPv6 addresses without the heap.
 pub type Key = Bytes<1024>;
 
-/// The key of an RRset with one RDATA already in canonical form (an NSEC, a CNAME target
-/// lowercased).
-pub fn single(owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) -> Key {
-    let mut k = Key::new();
-    lowercase_onto(owner, &mut k);
-    k.extend_from_slice(&rtype.to_be_bytes());
-    k.extend_from_slice(&ttl.to_be_bytes());
-    k.extend_from_slice(&1u16.to_be_bytes());
-    k.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-    k.extend_from_slice(rdata);
-    k
+/// Appends `name` in lowercase wire form, a label at a time.
+fn push_name_lower(k: &mut Key, name: &Name) {
+    for label in name.iter() {
+        let mut l = [0u8; 64];
+        let n = label.len().min(63);
+        l[0] = n as u8;
+        for (d, s) in l[1..=n].iter_mut().zip(label) {
+            *d = s.to_ascii_lowercase();
+        }
+        k.extend_from_slice(&l[..=n]);
+    }
+    k.push(0);
 }
 
-/// The key of a pooled A or AAAA answer: the addresses of the RRset's family sorted (their
-/// RDATA is fixed-length, so octet order is canonical order) and deduplicated.
-pub fn addresses(owner: &[u8], rtype: u16, ttl: u32, addrs: &[IpAddr]) -> Key {
+fn push_head(k: &mut Key, rtype: u16, ttl: u32, count: u16) {
+    let t = rtype.to_be_bytes();
+    let l = ttl.to_be_bytes();
+    let c = count.to_be_bytes();
+    k.extend_from_slice(&[t[0], t[1], l[0], l[1], l[2], l[3], c[0], c[1]]);
+}
+
+/// Writes into `k` the key of an RRset with one RDATA already in canonical form (an NSEC).
+/// `owner` is in lowercase wire form.
+pub fn single(k: &mut Key, owner: &[u8], rtype: u16, ttl: u32, rdata: &[u8]) {
+    k.clear();
+    lowercase_onto(owner, k);
+    push_head(k, rtype, ttl, 1);
+    k.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    k.extend_from_slice(rdata);
+}
+
+/// Writes into `k` the key of a CNAME hand-off of `owner` to `target` (lowercased: its
+/// canonical form).
+pub fn cname(k: &mut Key, owner: &Name, ttl: u32, target: &Name) {
+    k.clear();
+    push_name_lower(k, owner);
+    push_head(k, 5, ttl, 1);
+    let at = k.len();
+    k.extend_from_slice(&[0, 0]);
+    push_name_lower(k, target);
+    let len = (k.len() - at - 2) as u16;
+    k.as_mut_slice()[at..at + 2].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Writes into `k` the key of a pooled A or AAAA answer: the addresses sorted (their RDATA
+/// is fixed-length, so octet order is canonical order) and deduplicated.
+pub fn addresses(k: &mut Key, owner: &Name, rtype: u16, ttl: u32, addrs: &[IpAddr]) {
     let mut sorted = [IpAddr::from([0u8; 4]); crate::pool::MAX_ANSWERS];
     let n = addrs.len().min(sorted.len());
     sorted[..n].copy_from_slice(&addrs[..n]);
     let sorted = &mut sorted[..n];
     sorted.sort_unstable();
-    let mut k = Key::new();
-    lowercase_onto(owner, &mut k);
-    k.extend_from_slice(&rtype.to_be_bytes());
-    k.extend_from_slice(&ttl.to_be_bytes());
-    let count_at = k.len();
-    k.extend_from_slice(&[0, 0]);
-    let mut count = 0u16;
+    let mut unique = sorted.len();
+    for i in (1..sorted.len()).rev() {
+        if sorted[i] == sorted[i - 1] {
+            unique -= 1;
+        }
+    }
+    k.clear();
+    push_name_lower(k, owner);
+    push_head(k, rtype, ttl, unique as u16);
     let mut last: Option<IpAddr> = None;
     for a in sorted.iter() {
         if last == Some(*a) {
@@ -51,18 +86,15 @@ pub fn addresses(owner: &[u8], rtype: u16, ttl: u32, addrs: &[IpAddr]) -> Key {
         last = Some(*a);
         match a {
             IpAddr::V4(v4) => {
-                k.extend_from_slice(&[0, 4]);
-                k.extend_from_slice(&v4.octets());
+                let o = v4.octets();
+                k.extend_from_slice(&[0, 4, o[0], o[1], o[2], o[3]]);
             }
             IpAddr::V6(v6) => {
                 k.extend_from_slice(&[0, 16]);
                 k.extend_from_slice(&v6.octets());
             }
         }
-        count += 1;
     }
-    k.as_mut_slice()[count_at..count_at + 2].copy_from_slice(&count.to_be_bytes());
-    k
 }
 
 /// A key read back: the RRset to sign.
@@ -95,16 +127,25 @@ mod tests {
 
     #[test]
     fn addresses_are_canonical_and_parse_back() {
-        let owner = b"\x03WWW\x07example\x00";
+        let owner = Name::from_ascii("WWW.example.").unwrap();
         let a: IpAddr = "192.0.2.2".parse().unwrap();
         let b: IpAddr = "192.0.2.1".parse().unwrap();
-        let k1 = addresses(owner, 1, 30, &[a, b]);
-        let k2 = addresses(b"\x03www\x07example\x00", 1, 30, &[b, a, b]);
+        let key = |owner: &Name, ttl, addrs: &[IpAddr]| {
+            let mut k = Key::new();
+            addresses(&mut k, owner, 1, ttl, addrs);
+            k
+        };
+        let k1 = key(&owner, 30, &[a, b]);
+        let k2 = key(&Name::from_ascii("www.example.").unwrap(), 30, &[b, a, b]);
         assert_eq!(k1.as_slice(), k2.as_slice());
         let p = parse(k1.as_slice()).unwrap();
         assert_eq!(p.owner, b"\x03www\x07example\x00");
         assert_eq!((p.rtype, p.ttl), (1, 30));
         assert_eq!(p.rdatas().collect::<Vec<_>>(), vec![&[192, 0, 2, 1][..], &[192, 0, 2, 2][..]]);
-        assert_ne!(k1.as_slice(), addresses(owner, 1, 5, &[a, b]).as_slice(), "the TTL is part of the RRset");
+        assert_ne!(k1.as_slice(), key(&owner, 5, &[a, b]).as_slice(), "the TTL is part of the RRset");
+        let mut c = Key::new();
+        cname(&mut c, &owner, 30, &Name::from_ascii("LB.Example.NET.").unwrap());
+        let p = parse(c.as_slice()).unwrap();
+        assert_eq!(p.rdatas().collect::<Vec<_>>(), vec![&b"\x02lb\x07example\x03net\x00"[..]]);
     }
 }

@@ -244,22 +244,22 @@ impl Signer {
         ttl: u32,
         addrs: &[IpAddr],
     ) -> Option<(Arc<Signed>, bool)> {
-        let owner = crate::dnssec::name::wire_lower(owner);
-        let k = key::addresses(owner.as_slice(), u16::from(rtype), ttl, addrs);
+        let mut k = key::Key::new();
+        key::addresses(&mut k, owner, u16::from(rtype), ttl, addrs);
         self.get_or_sign(&self.answers, k.as_slice())
     }
 
     /// The RRSIGs of a pooled CNAME hand-off of `owner` to `target`, and whether from the cache.
     pub fn cname(&self, owner: &Name, ttl: u32, target: &Name) -> Option<(Arc<Signed>, bool)> {
-        let owner = crate::dnssec::name::wire_lower(owner);
-        let target = crate::dnssec::name::wire_lower(target);
-        let k = key::single(owner.as_slice(), u16::from(RecordType::CNAME), ttl, target.as_slice());
+        let mut k = key::Key::new();
+        key::cname(&mut k, owner, ttl, target);
         self.get_or_sign(&self.answers, k.as_slice())
     }
 
     /// The signed NSEC record for a denial (owner and RDATA as `dnssec::denial` makes them).
     pub(crate) fn nsec(&self, owner: &[u8], rdata: &[u8]) -> Option<(Arc<Signed>, bool)> {
-        let k = key::single(owner, u16::from(RecordType::NSEC), self.nsec_ttl, rdata);
+        let mut k = key::Key::new();
+        key::single(&mut k, owner, u16::from(RecordType::NSEC), self.nsec_ttl, rdata);
         self.get_or_sign(&self.denials, k.as_slice())
     }
 

@@ -19,7 +19,7 @@ use super::{Signer, sign_rrset_into_set};
 use crate::diag::ConfigError;
 use crate::dnssec::ds::ds_rdata;
 use crate::dnssec::rrsig::{Scratch, parse_rrsig};
-use crate::dnssec::{ZoneKey, name as wname};
+use crate::dnssec::ZoneKey;
 use crate::pool::{Content, Pools, RegionPolicy, WhenEmpty};
 use crate::zone::rrset::RRset;
 use crate::zone::tree::{Node, Zone, ancestor, labels};
@@ -247,7 +247,7 @@ fn presign_pools(pools: &Pools, signer: &Signer) -> usize {
     let tag = signer.zsk().map_or(0, ZoneKey::key_tag);
     let mut scratch = Scratch::default();
     for (lower, first) in pools.names() {
-        let owner = wname::wire_lower(&Name::from(lower.clone()));
+        let owner = Name::from(lower.clone());
         let mut chain = vec![first];
         while let Some(WhenEmpty::Fallback(next)) = pools.pool(*chain.last().unwrap_or(&first)).map(|p| p.when_empty) {
             if chain.contains(&next) {
@@ -269,9 +269,10 @@ fn presign_pools(pools: &Pools, signer: &Signer) -> usize {
             for region in &pool.regions {
                 match &region.content {
                     Content::Cname { target, .. } => {
-                        let t = wname::wire_lower(target);
                         for &ttl in &ttls {
-                            keys.push(key::single(owner.as_slice(), 5, ttl, t.as_slice()));
+                            let mut k = key::Key::new();
+                            key::cname(&mut k, &owner, ttl, target);
+                            keys.push(k);
                         }
                         count += 1;
                     }
@@ -291,7 +292,9 @@ fn presign_pools(pools: &Pools, signer: &Signer) -> usize {
                                 let set: Vec<std::net::IpAddr> =
                                     (0..addrs.len()).filter(|i| mask & (1 << i) != 0).map(|i| addrs[i]).collect();
                                 for &ttl in &ttls {
-                                    keys.push(key::addresses(owner.as_slice(), rtype, ttl, &set));
+                                    let mut k = key::Key::new();
+                                    key::addresses(&mut k, &owner, rtype, ttl, &set);
+                                    keys.push(k);
                                 }
                             }
                         }
