@@ -6,11 +6,10 @@ mod support;
 
 use std::net::IpAddr;
 
-use support::counting::{self, Counting};
 use support::dnssec::{TOKEN, default_zone, signed_config};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::CountingAlloc = support::CountingAlloc;
 
 #[test]
 #[ignore]
@@ -25,15 +24,15 @@ fn memory_per_cached_signature() {
     let signer = snap.zones.zones()[0].signer.clone().unwrap();
     let owner = hickory_proto::rr::Name::from_ascii("www.gslb.example.com.").unwrap();
     let n = 20_000u32;
-    counting::start();
+    let (allocs0, bytes0) = (support::allocations(), support::net_bytes());
     for i in 0..n {
         let a = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
         let b = IpAddr::from([10, 200, (i >> 8) as u8, i as u8]);
         signer.addresses(&owner, hickory_proto::rr::RecordType::A, 30, &[a, b]);
     }
-    counting::stop();
+    assert!(support::allocations() > allocs0, "the counting allocator counts");
     let entries = signer.answers.len();
-    let per = counting::net_bytes() as f64 / entries as f64;
+    let per = (support::net_bytes() - bytes0) as f64 / entries as f64;
     println!(
         "{entries} entries (bound {}): {per:.0} heap bytes per cached answer-set signature",
         signer.answers.capacity()

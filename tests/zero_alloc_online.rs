@@ -12,11 +12,10 @@ use std::net::IpAddr;
 
 use gslbd::dns::{Transport, respond};
 use gslbd::util::rng::SplitMix64;
-use support::counting::{self, Counting};
 use support::dnssec::{TOKEN, default_zone, signed_config, wire_query_do as query};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::CountingAlloc = support::CountingAlloc;
 
 /// (name, type): static, CNAME chain, NXDOMAIN (shallow and deep), NODATA, an empty
 /// non-terminal, wildcard answer and NODATA, DNSKEY, an insecure referral, DS denial at the
@@ -72,20 +71,20 @@ fn signed_answers_from_the_cache_allocate_nothing() {
     let made = signer.counters.answers.load(std::sync::atomic::Ordering::Relaxed);
     assert!(made > 0, "pooled answer sets were signed on first use (presign_limit = 0)");
 
-    counting::start();
+    let before = support::allocations();
     for _ in 0..3 {
         for q in &pooled {
             respond(&snap, q, client, Transport::Udp, &mut out, &mut rng);
         }
     }
-    let pooled_allocs = counting::stop();
-    counting::start();
+    let pooled_allocs = support::allocations() - before;
+    let before = support::allocations();
     for _ in 0..200 {
         for q in &statics {
             respond(&snap, q, client, Transport::Udp, &mut out, &mut rng);
         }
     }
-    let static_allocs = counting::stop();
+    let static_allocs = support::allocations() - before;
     let hits = signer.answers.counters.hits.load(std::sync::atomic::Ordering::Relaxed);
     println!(
         "{pooled_allocs} allocations in 3000 signed pooled answers, {static_allocs} in {} signed static/denial answers; \

@@ -3,7 +3,7 @@
 //! substitution cost no heap allocation, as tests/zero_alloc.rs asserts for the default setup
 //! on the UDP worker. Here `dns::respond`, which that worker runs for each packet, answers
 //! in this process from the corpus's s01 (NSEC3) and s02 (NSEC), and a counting global
-//! allocator (tests/support/counting.rs) counts what this thread allocates.
+//! allocator (tests/support/counting_alloc.rs) counts what this thread allocates.
 mod support;
 
 use std::net::IpAddr;
@@ -11,11 +11,10 @@ use std::path::Path;
 
 use gslbd::dns::{Transport, respond};
 use gslbd::util::rng::SplitMix64;
-use support::counting::{self, Counting};
 use support::dnssec::wire_query_do;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::CountingAlloc = support::CountingAlloc;
 
 /// (name, type): a positive answer, a CNAME, NODATA at a name and at an empty non-terminal,
 /// NXDOMAIN, a wildcard answer and wildcard NODATA, a signed and an insecure referral, a DNAME.
@@ -57,11 +56,11 @@ fn signed_answers_allocate_nothing() {
             // Warm-up, and the answer carries signatures (DNSSEC records were added).
             let w = respond(&snap, &q, client, Transport::Udp, &mut out, &mut rng).expect("an answer");
             assert!(out[..w.len].windows(2).any(|p| p == [0, 46]), "{file}: {name} {qtype}: no RRSIG in the answer");
-            counting::start();
+            let before = support::allocations();
             for _ in 0..200 {
                 respond(&snap, &q, client, Transport::Udp, &mut out, &mut rng);
             }
-            let n = counting::stop();
+            let n = support::allocations() - before;
             assert_eq!(n, 0, "{file}: {name} type {qtype}: {n} allocations in 200 answers");
         }
     }

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
     static TRACKED: Cell<bool> = const { Cell::new(false) };
+    static NET_BYTES: Cell<i64> = const { Cell::new(0) };
 }
 
 /// Allocations made by the threads that called [`track_this_thread`], all together.
@@ -30,6 +31,11 @@ static TRACKED_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts this thread's heap allocations; see the module doc.
 pub struct CountingAlloc;
+
+/// Heap bytes allocated less bytes freed, on this thread.
+fn add_bytes(delta: i64) {
+    let _ = NET_BYTES.try_with(|c| c.set(c.get() + delta));
+}
 
 fn count() {
     // `try_with`: a thread being torn down still allocates; it is simply not counted.
@@ -44,20 +50,24 @@ fn count() {
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         count();
+        add_bytes(l.size() as i64);
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         count();
+        add_bytes(l.size() as i64);
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         count();
+        add_bytes(new as i64 - l.size() as i64);
         // SAFETY: `p` and `l` come from this allocator, which is the system allocator.
         unsafe { System.realloc(p, l, new) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        add_bytes(-(l.size() as i64));
         // SAFETY: as for `realloc`.
         unsafe { System.dealloc(p, l) }
     }
@@ -85,4 +95,9 @@ pub fn track_this_thread() {
 /// Allocations made so far by every thread that called [`track_this_thread`].
 pub fn tracked_allocations() -> u64 {
     TRACKED_ALLOCATIONS.load(Ordering::SeqCst)
+}
+
+/// Heap bytes this thread has allocated and not freed so far (see [`allocations`]).
+pub fn net_bytes() -> i64 {
+    NET_BYTES.with(Cell::get)
 }

@@ -47,8 +47,6 @@ macro_rules! gslb_test_zone_head {
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
 pub mod cases;
-/// A counting global allocator for zero-allocation tests (a test binary declares it).
-pub mod counting;
 pub mod counting_alloc;
 pub mod dig;
 /// Signed setups, a validating Unbound with ECS, DS anchors, delv (issue 15 tests).
