@@ -120,3 +120,31 @@ fn bind_key_files_are_imported_and_served() {
     let r = dig_reply(srv.addr(), &["+norec", "+dnssec", "gslb.example.com", "DNSKEY"]);
     assert_eq!(r.rrsigs(&r.answer, "DNSKEY")[0][10], tags[0], "the DNSKEY RRset is signed by BIND's KSK:\n{}", r.text);
 }
+
+#[test]
+fn under_systemd_keys_go_to_the_state_directory() {
+    // The packaged unit has StateDirectory=gslbd (systemd sets $STATE_DIRECTORY) and a config
+    // without state_dir: the keys must be made there, not beside a read-only /etc/gslbd.
+    let tmp = TempDir::new("statedir");
+    let (zone, pools) = default_zone();
+    tmp.write("zone.zone", &zone);
+    tmp.write("pools.toml", &pools);
+    tmp.write("token", TOKEN);
+    let config = tmp.write("gslbd.toml", &signed_config("", ""));
+    let state = tmp.path().join("var-lib-gslbd");
+    let out = Command::new(env!("CARGO_BIN_EXE_gslbd"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .env("STATE_DIRECTORY", &state)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("made in {} at first start", state.join("keys").display())), "{text}");
+    // Without it, `state/keys` beside gslbd.toml.
+    let (ok, text) = check(&config);
+    assert!(
+        ok && text.contains(&format!("made in {} at first start", tmp.path().join("state/keys").display())),
+        "{text}"
+    );
+}

@@ -242,7 +242,8 @@ pub struct ServerSettings {
     pub tls: Option<TlsSettings>,
     /// `identity` and `version`: the CHAOS TXT answers.
     pub chaos: Chaos,
-    /// `state_dir`: what gslbd makes and keeps (DNSSEC keys); default `state` beside gslbd.toml.
+    /// `state_dir`: what gslbd makes and keeps (DNSSEC keys); default `$STATE_DIRECTORY` under
+    /// systemd's `StateDirectory=`, else `state` beside gslbd.toml.
     pub state_dir: PathBuf,
 }
 
@@ -474,7 +475,10 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
         ));
     }
 
-    let state_dir = base.join(raw.server.state_dir.as_deref().unwrap_or(Path::new("state")));
+    let state_dir = match raw.server.state_dir.as_deref() {
+        Some(d) => base.join(d),
+        None => systemd_state_directory().unwrap_or_else(|| base.join("state")),
+    };
     let mut zones: Vec<ZoneEntry> = Vec::new();
     for z in raw.zone {
         let line = at(z.origin.span());
@@ -659,13 +663,7 @@ fn parse_ops(
         let state_file = match &a.state_file {
             Some(p) => base.join(p.get_ref()),
             // systemd's StateDirectory= (the shipped unit) names a writable directory.
-            None => match std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
-                Some(dirs) => {
-                    let first = dirs.to_string_lossy().split(':').next().unwrap_or_default().to_string();
-                    PathBuf::from(first).join("gslbd.state")
-                }
-                None => base.join("gslbd.state"),
-            },
+            None => systemd_state_directory().unwrap_or_else(|| base.to_path_buf()).join("gslbd.state"),
         };
         Some(AdminSettings { listen, token_file: a.token_file.map(|t| base.join(t.get_ref())), state_file, token_line })
     });
@@ -704,4 +702,12 @@ fn parse_ops(
         }
     }
     OpsSettings { admin, log: settings, watch: WatchSettings::default() }
+}
+
+/// The writable directory systemd's `StateDirectory=` names in `$STATE_DIRECTORY` (the first,
+/// when it names several), when gslbd runs under such a unit.
+fn systemd_state_directory() -> Option<PathBuf> {
+    let dirs = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty())?;
+    let first = dirs.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+    Some(PathBuf::from(first))
 }
