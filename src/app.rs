@@ -262,6 +262,8 @@ impl App {
                 }
             });
         }
+        // NOTIFY to secondaries on serial changes; the secondary zones' refresh tasks.
+        crate::xfr::spawn(&mut tasks, shared.clone(), reloader.clone(), metrics.transfers.clone(), stop_rx.clone());
         if let Err(e) = spawn_watcher(reloader.clone()) {
             tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
         }

@@ -34,6 +34,7 @@ mod link;
 mod pools;
 mod serial;
 mod toml_doc;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,7 +51,8 @@ pub use extras::{Chaos, CookieSettings, TlsSettings};
 pub use fleet::{ClusterConfig, ClusterFiles, ClusterSettings, ProbeSource};
 pub use link::link_pools;
 pub use pools::{load_pools, load_pools_with};
-pub use serial::check_serials;
+pub use serial::{apply_serials, check_serials};
+pub use transfer::{AllowRule, DEFAULT_JOURNAL, SerialPolicy, TransferSettings, ZoneTransfer};
 
 use crate::cookie::{Policy, SecretFile, Secrets, read_secret_file};
 use crate::geo::GeoDb;
@@ -79,6 +81,24 @@ pub struct Snapshot {
     pub tls_key: Option<Arc<rustls::sign::CertifiedKey>>,
     /// The CHAOS TXT answers (`identity`, `version`).
     pub chaos: ChaosRecords,
+    /// Zone transfers: the TSIG keys, the journal bound, and each zone's settings.
+    pub transfer: Transfers,
+}
+
+/// What the transfer code reads from a snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct Transfers {
+    pub settings: TransferSettings,
+    pub keys: crate::tsig::KeyRing,
+    /// Each configured zone's settings, by origin.
+    pub zones: Vec<(hickory_proto::rr::Name, ZoneTransfer)>,
+}
+
+impl Transfers {
+    /// The settings of the zone `origin`.
+    pub fn zone(&self, origin: &hickory_proto::rr::Name) -> Option<&ZoneTransfer> {
+        self.zones.iter().find(|(o, _)| o == origin).map(|(_, t)| t)
+    }
 }
 
 /// DNS cookies in force: the secrets (carried across reloads for rotation overlap, see
@@ -223,6 +243,13 @@ pub fn build_after_with(
         }
     });
     check_probe_names(&probe_defs, &mut errors);
+    let named: Vec<_> = file.zones.iter().map(|z| (&z.origin, z.line, &z.transfer)).collect();
+    let keys = transfer::read_keys(&file.path, &file.transfer, &named, &mut errors);
+    let transfer = Transfers {
+        settings: file.transfer.clone(),
+        keys,
+        zones: file.zones.iter().map(|z| (z.origin.clone(), z.transfer.clone())).collect(),
+    };
     if !errors.is_empty() || zones.is_empty() {
         // Every zone error is reported too, so one run shows everything to fix.
         errors.extend(problems.into_iter().flat_map(|p| p.errors));
@@ -241,6 +268,7 @@ pub fn build_after_with(
         cookies,
         tls_key,
         chaos,
+        transfer,
     })
 }
 

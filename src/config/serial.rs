@@ -6,16 +6,79 @@
 //! reload that finds a zone with the serial of the zone serving but other data refuses the
 //! whole new config, naming the file and the line of the SOA, and the old config keeps serving.
 //!
-//! This is the `keep` policy of the transfer work (the file's serial is the zone's serial);
-//! policies that bump the serial themselves would skip this check for their zones.
+//! That is the `keep` policy (the file's serial is the zone's serial), the default. With
+//! `serial = "unixtime"` or `"increment"` gslbd chooses the serial itself ([`apply_serials`]):
+//! when the data changed, the UNIX time of the load (at least one more than the serial served)
+//! or the serial served plus one; when it did not, the serial served. Either way the zone's
+//! IXFR journal gets the change (old and new data compared record by record).
 use super::ConfigError;
-use crate::zone::ZoneSet;
+use super::Transfers;
+use super::transfer::SerialPolicy;
+use crate::zone::{Change, ZoneSet};
+
+/// Applies each zone's serial policy to `new` against the zones serving in `old` (`None` at
+/// start), and carries each zone's journal with the change added. Returns the errors of the
+/// `keep` rule ([`check_serials`]).
+pub fn apply_serials(old: Option<&ZoneSet>, new: &mut ZoneSet, transfers: &Transfers, now: u64) -> Vec<ConfigError> {
+    let errors = match old {
+        Some(old) => check_serials_where(old, new, |o| policy(transfers, o) == SerialPolicy::Keep),
+        None => Vec::new(),
+    };
+    if !errors.is_empty() {
+        return errors;
+    }
+    let limit = transfers.settings.journal;
+    for i in 0..new.zones().len() {
+        let origin = new.zones()[i].origin.clone();
+        let before = old.and_then(|o| o.get(&origin)).cloned();
+        let Some(zone) = new.zone_mut(i) else { continue }; // kept from the old snapshot as it was
+        let file_serial = zone.source.serial;
+        let serial = match (policy(transfers, &origin), &before) {
+            (SerialPolicy::Keep, _) => file_serial,
+            (SerialPolicy::UnixTime, None) => newer(file_serial, now as u32),
+            (SerialPolicy::Increment, None) => file_serial,
+            (_, Some(b)) if b.source.digest == zone.source.digest => b.source.serial,
+            (SerialPolicy::UnixTime, Some(b)) => newer(now as u32, b.source.serial.wrapping_add(1)),
+            (SerialPolicy::Increment, Some(b)) => b.source.serial.wrapping_add(1),
+        };
+        if serial != file_serial && !zone.set_serial(serial) {
+            tracing::warn!(zone = %origin, "the serial policy cannot change the serial of a signed SOA; the file's serial is served");
+        }
+        let Some(b) = before else { continue };
+        zone.journal = if b.source.serial == zone.source.serial {
+            b.journal.clone()
+        } else {
+            match Change::between(&b, zone) {
+                Some(change) => b.journal.with(change, limit),
+                None => Default::default(),
+            }
+        };
+    }
+    Vec::new()
+}
+
+fn policy(transfers: &Transfers, origin: &hickory_proto::rr::Name) -> SerialPolicy {
+    transfers.zone(origin).map(|t| t.serial).unwrap_or_default()
+}
+
+/// `a` unless `b` is newer in serial number arithmetic (RFC 1982).
+fn newer(a: u32, b: u32) -> u32 {
+    if b != a && b.wrapping_sub(a) < 1 << 31 { b } else { a }
+}
 
 /// Checks every zone of `new` against the zone of the same origin in `old` (zones new to this
 /// load have nothing to be compared with). Returns one error per zone that breaks the rule.
 pub fn check_serials(old: &ZoneSet, new: &ZoneSet) -> Vec<ConfigError> {
+    check_serials_where(old, new, |_| true)
+}
+
+fn check_serials_where(
+    old: &ZoneSet,
+    new: &ZoneSet,
+    keep: impl Fn(&hickory_proto::rr::Name) -> bool,
+) -> Vec<ConfigError> {
     let mut errors = Vec::new();
-    for zone in new.zones() {
+    for zone in new.zones().iter().filter(|z| keep(&z.origin)) {
         let Some(before) = old.zones().iter().find(|z| z.origin == zone.origin) else { continue };
         let (was, now) = (&before.source, &zone.source);
         if now.serial == was.serial && now.digest != was.digest {

@@ -24,10 +24,12 @@ pub mod observe;
 pub mod outcome;
 pub mod rrl;
 pub mod server;
+mod signed;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
 pub mod wire;
+pub mod xfr;
 
 use std::net::IpAddr;
 
@@ -124,6 +126,7 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
             return Some(error_reply(header, rcode, None, Some(edns), decision, transport, out, outcome));
         }
         Parsed::Query(q) => q,
+        Parsed::Signed => return signed::respond_signed(src, packet, client, transport, out, rng, outcome),
     };
     let qtype = query.question.qtype;
     let cookie_on = snap.cookies.is_some();
@@ -269,6 +272,7 @@ fn error_reply(
         steered: None,
         cookie: decision,
         dnssec_ok: edns.is_some_and(|e| e.dnssec_ok),
+        tsig_error: false,
     };
     written
 }

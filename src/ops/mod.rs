@@ -26,6 +26,7 @@ mod page;
 mod reload;
 mod status;
 mod tcp_metrics;
+mod transfers;
 mod watch;
 
 pub use body_cap::BODY_LIMIT;
@@ -38,4 +39,5 @@ pub use observer::QueryObserver;
 pub use reload::{ErrorReport, ReloadReport, Reloader, Services, Trigger, config_files, digest, digest_files};
 pub use status::{StatusJson, collect as collect_status};
 pub use tcp_metrics::TcpMetrics;
+pub use transfers::{NotifyEvent, TransferEvent, TransferLog, ZoneTransfers};
 pub use watch::spawn_watcher;

@@ -129,6 +129,7 @@ impl Zone {
             negative_soa,
             denial,
             apex_dname,
+            journal: super::Journal::default(),
         })
     }
 }

@@ -70,6 +70,8 @@ pub struct Zone {
     pub(super) denial: Denial,
     /// Whether the apex holds a DNAME (then every name below it is redirected).
     pub(super) apex_dname: bool,
+    /// The differences from earlier versions, for IXFR (carried across reloads by the config).
+    pub journal: super::Journal,
 }
 
 /// How a query name relates to the zone's data: the result of the tree walk.
@@ -118,6 +120,25 @@ impl Zone {
             n -= 1;
         }
         self.nodes.entry(name.clone()).or_default()
+    }
+    /// Serves the zone with SOA serial `serial` (the serial policies `unixtime` and
+    /// `increment`): the SOA, the negative SOA and [`ZoneSource::serial`] change, nothing else.
+    /// Signatures over the SOA (a pre-signed zone) would no longer match, so a signed SOA is left
+    /// alone and `false` returned.
+    pub fn set_serial(&mut self, serial: u32) -> bool {
+        let origin = self.origin.clone();
+        let Some(node) = self.nodes.get_mut(&origin) else { return false };
+        let Some(soa) = node.rrsets.iter_mut().find(|r| r.rtype == RecordType::SOA) else { return false };
+        if soa.sigs.is_some() {
+            return false;
+        }
+        let Some(mut rdata) = soa.rdatas().next().map(<[u8]>::to_vec) else { return false };
+        let Some(at) = rdata.len().checked_sub(20) else { return false };
+        rdata[at..at + 4].copy_from_slice(&serial.to_be_bytes());
+        *soa = RRset::new(RecordType::SOA, soa.ttl, [rdata.as_slice()]);
+        self.negative_soa = RRset::new(RecordType::SOA, self.negative_soa.ttl, [rdata.as_slice()]);
+        self.source.serial = serial;
+        true
     }
     pub fn names(&self) -> impl Iterator<Item = (&Name, &Node)> {
         self.nodes.iter()
