@@ -29,6 +29,12 @@ pub struct Outcome {
     pub dnssec_ok: bool,
     /// The query was signed with TSIG and the signature was rejected (NOTAUTH with a TSIG error).
     pub tsig_error: bool,
+    /// DO=1 and a signed zone: the reply carries RRSIGs (and denial proofs).
+    pub signed: bool,
+    /// Signed records taken from an online signer's caches for this reply.
+    pub sig_cache_hits: u8,
+    /// Signed records an online signer made for this reply (cache misses).
+    pub sig_made: u8,
 }
 
 /// Why a received packet got no reply. Every packet a transport reads is counted either as

@@ -234,7 +234,7 @@ impl Loaded {
     }
 
     fn from_bytes(bytes: Vec<u8>) -> Result<Loaded, String> {
-        // validate(&bytes)?;
+        validate(&bytes)?;
         let (digest, len) = (sha256(&bytes), bytes.len());
         Ok(Loaded { reader: reader_of(bytes)?, digest, len })
     }

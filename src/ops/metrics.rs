@@ -333,6 +333,7 @@ impl Metrics {
         }
 
         render_zones(&mut out, snap);
+        super::dnssec_view::render_dnssec(&mut out, snap);
         render_load(&mut out, serving);
         render_health(&mut out, serving);
 
