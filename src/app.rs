@@ -119,8 +119,12 @@ impl App {
             .map_err(|e| format!("cannot start health probes: {e}"))?;
         let feedback = FeedbackService::start().map_err(|e| format!("cannot start load feedback: {e}"))?;
         let rum = RumStore::new();
-        let services =
-            Services { health: Some(health.clone()), feedback: Some(feedback.clone()), rum: Some(rum.clone()) };
+        let services = Services {
+            health: Some(health.clone()),
+            feedback: Some(feedback.clone()),
+            rum: Some(rum.clone()),
+            signals: Some(crate::serving::ZoneSignals::new()),
+        };
         let metrics = Arc::new(Metrics::default());
         metrics.add_source(Arc::new(ProbeMetrics(health.clone())));
         let startup_wait = config.server.health_startup_wait;

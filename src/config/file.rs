@@ -162,7 +162,8 @@ struct RawTcp {
 #[serde(deny_unknown_fields)]
 struct RawZone {
     origin: Spanned<String>,
-    file: Spanned<PathBuf>,
+    /// Required, except for a secondary zone (default: `<state_dir>/secondary/<origin>zone`).
+    file: Option<Spanned<PathBuf>>,
     pools: Option<Spanned<PathBuf>>,
     signing: Option<Spanned<String>>,
     allow_transfer: Option<Spanned<Vec<RawAllow>>>,
@@ -555,14 +556,28 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
             primary: z.primary,
             primary_key: z.primary_key,
         };
-        let transfer = parse_zone_transfer(path, text, &origin, raw_transfer, &mut errors);
+        let mut transfer = parse_zone_transfer(path, text, &origin, raw_transfer, &mut errors);
+        // A secondary's copy of the zone (written after each transfer in, read at start).
+        let file = match (&z.file, transfer.is_secondary()) {
+            (Some(f), _) => base.join(f.get_ref()),
+            (None, true) => state_dir.join("secondary").join(format!("{}zone", origin.to_ascii().to_lowercase())),
+            (None, false) => {
+                errors.push(ConfigError::new(
+                    path,
+                    line,
+                    format!("zone {origin}: file is required (only a zone with `primary` may leave it out)"),
+                ));
+                continue;
+            }
+        };
         let dnssec = (signing == Signing::Online).then(|| {
             let raw = z.dnssec.unwrap_or_default();
             super::dnssec::parse(raw, path, line, &base, &state_dir, &at, &mut errors)
         });
+        transfer.file = file.clone();
         zones.push(ZoneEntry {
             origin,
-            file: base.join(z.file.get_ref()),
+            file,
             pools: z.pools.map(|p| base.join(p.get_ref())),
             signing,
             dnssec,

@@ -233,12 +233,25 @@ fn build_full(
     let mut zones = Vec::new();
     let mut problems = Vec::new();
     let mut probe_defs = Vec::new();
+    let mut awaiting_transfer = 0;
     for z in &file.zones {
         let origin = z.origin.to_string();
         let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
         let before = previous.and_then(|p| p.zones.get(&z.origin));
         let zone = match load_entry(z, &edits, before.map(|a| &**a), now, keys) {
             Ok(zone) => Arc::new(zone),
+            // A secondary zone not transferred yet: answered with SERVFAIL until its first
+            // transfer (the secondary task writes the file and reloads); not a load failure.
+            Err(_) if z.transfer.is_secondary() && !z.file.exists() && before.is_none() => {
+                awaiting_transfer += 1;
+                let msg = format!("zone {}: not transferred from its primaries yet", z.origin);
+                problems.push(ZoneProblem {
+                    origin: z.origin.clone(),
+                    errors: vec![ConfigError::new(&z.file, 0, msg)],
+                    serving_previous: false,
+                });
+                continue;
+            }
             Err(errors) => {
                 // The previous version keeps serving, signed again if its signatures are due.
                 let kept = before.map(|k| resign_kept(k, z, now, keys));
@@ -287,7 +300,7 @@ fn build_full(
         keys,
         zones: file.zones.iter().map(|z| (z.origin.clone(), z.transfer.clone())).collect(),
     };
-    if !errors.is_empty() || zones.is_empty() {
+    if !errors.is_empty() || (zones.is_empty() && awaiting_transfer == 0) {
         // Every zone error is reported too, so one run shows everything to fix.
         errors.extend(problems.into_iter().flat_map(|p| p.errors));
         return Err(ConfigErrors(errors));
@@ -323,6 +336,9 @@ fn load_entry(
         let text = std::fs::read_to_string(pool_path)
             .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
         let pools = load_pools_with(pool_path, &text, &z.origin, edits)?;
+        if z.transfer.is_secondary() {
+            link::yield_to_pools(&mut zone, &pools, pool_path);
+        }
         link_pools(&mut zone, pools, pool_path, &text)?;
     }
     if let Some(settings) = &z.dnssec {

@@ -95,6 +95,8 @@ pub struct ZoneTransfer {
     /// Primaries of a secondary zone (empty for a zone served from its file).
     pub primary: Vec<SocketAddr>,
     pub primary_key: Option<Name>,
+    /// The zone's file: for a secondary, where the transferred copy is kept.
+    pub file: PathBuf,
 }
 
 impl ZoneTransfer {

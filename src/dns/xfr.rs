@@ -25,6 +25,25 @@ use crate::tsig::message::{self, Found, Reject, Signer};
 use crate::util::clock::unix_now;
 use crate::zone::{Change, Record, Zone};
 
+/// The NOTIFY opcode (RFC 1996).
+pub const OPCODE_NOTIFY: u8 = 4;
+
+/// Whether a NOTIFY for `q` from `client` is for a secondary zone from one of its primaries;
+/// if so the zone's refresh task is woken. (Any other NOTIFY gets NOTIMP, as before.)
+pub fn accept_notify<S: AnswerSource>(src: &S, q: &wire::Question, client: IpAddr) -> bool {
+    let Some(signals) = src.zone_signals() else { return false };
+    let Some(t) = src.config().transfer.zone(&q.name) else { return false };
+    if q.qclass != 1 || !t.primary.iter().any(|p| p.ip() == client) {
+        return false;
+    }
+    let origin = src.config().transfer.zones.iter().find(|(o, _)| *o == q.name).map(|(o, _)| o.clone());
+    if let Some(origin) = origin {
+        tracing::info!(zone = %origin, primary = %client, "NOTIFY received");
+        signals.wake(&origin);
+    }
+    true
+}
+
 /// The most record octets in one transfer message.
 const MESSAGE_BUDGET: usize = 16 * 1024;
 

@@ -38,6 +38,8 @@ pub struct Services {
     pub feedback: Option<FeedbackService>,
     /// RTTs posted by clients (`POST /rtt`), read by latency pools with client samples on.
     pub rum: Option<Arc<RumStore>>,
+    /// NOTIFY wake-ups for the secondary zones (the transfer services).
+    pub signals: Option<Arc<crate::serving::ZoneSignals>>,
 }
 
 impl Services {
@@ -72,6 +74,7 @@ impl Services {
         let (probes, loads) = self.attach(&config);
         let mut live = Live::build(&config, old, version, probes, loads);
         live.rum = self.rum.clone();
+        live.signals = self.signals.clone();
         Serving { config, live }
     }
 
@@ -98,10 +101,12 @@ pub enum Trigger {
     Change,
     /// Online-signed zones' signatures or keys were due (ops::resign).
     Resign,
+    /// A secondary zone's new copy was transferred from its primary (xfr::secondary).
+    Transfer,
 }
 
 impl Trigger {
-    /// The name used in logs and JSON: start, signal, api, watch, change, resign.
+    /// The name used in logs and JSON: start, signal, api, watch, change, resign, transfer.
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Start => "start",
@@ -110,6 +115,7 @@ impl Trigger {
             Trigger::Watch => "watch",
             Trigger::Change => "change",
             Trigger::Resign => "resign",
+            Trigger::Transfer => "transfer",
         }
     }
 }

@@ -11,7 +11,9 @@
 //!   old data stays, the error goes to TransferLog and the log
 //! ```
 pub mod client;
+pub mod inbound;
 pub mod notify;
+pub mod secondary;
 
 use std::sync::Arc;
 
@@ -24,9 +26,12 @@ use crate::serving::{Serving, Shared};
 pub fn spawn(
     tasks: &mut tokio::task::JoinSet<()>,
     shared: Shared<Serving>,
-    _reloader: Arc<Reloader>,
+    reloader: Arc<Reloader>,
     log: Arc<TransferLog>,
     stop: watch::Receiver<bool>,
 ) {
-    tasks.spawn(notify::run(shared, log, stop));
+    tasks.spawn(notify::run(shared.clone(), log.clone(), stop.clone()));
+    if let Some(signals) = reloader.services().signals.clone() {
+        tasks.spawn(secondary::run(shared, reloader, log, signals, stop));
+    }
 }
