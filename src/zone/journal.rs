@@ -149,7 +149,8 @@ impl Zone {
         Some(Record { owner: super::name_wire(owner), rtype: 6, ttl: soa.ttl, rdata: rdata.into() })
     }
 
-    /// Every record of the zone but the SOA (RRSIGs after the RRset they cover), sorted, so two
+    /// Every record of the zone but the SOA (RRSIGs included; for an online-signed zone its
+    /// NSEC chain, `online::chain`), sorted, so two
     /// versions compare with one merge. Pooled names contribute only what the zone file holds
     /// for them (a secondary cannot steer: their A/AAAA are the pool's business).
     pub fn transfer_records(&self) -> Vec<Record> {
@@ -169,6 +170,8 @@ impl Zone {
                 }
             }
         }
+        // An online-signed zone: the NSEC chain a secondary needs in place of white lies.
+        out.extend(super::online::chain::transfer_chain(self));
         out.sort();
         out
     }

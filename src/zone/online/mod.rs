@@ -22,6 +22,7 @@
 //! What a [`Signer`] holds is fixed for one version of a zone (the keys read at load, which
 //! key signs); the caches and counters are shared with the zone's next versions.
 mod cache;
+pub mod chain;
 pub mod deny;
 mod key;
 pub mod sign;
