@@ -29,12 +29,18 @@ fn the_transferred_zone_verifies_and_validates_behind_knot() {
         return;
     };
     let work = TempDir::new("signed-xfr");
+    // api goes to secondaries as fixed addresses (transfer = static); www is omitted.
+    let pools = std::fs::read_to_string(format!("{ROOT}/zones/gslb.example.com.pools.toml"))
+        .unwrap()
+        .replace("[pool.api]\n", "[pool.api]\ntransfer = { static = [\"198.51.100.10\", \"2001:db8:2::10\"] }\n");
+    let pools = work.write("pools.toml", &pools);
     let config = format!(
         "[server]\nlisten = [\"127.0.0.1:0\"]\nstate_dir = \"{state}\"\n\n\
          [[zone]]\norigin = \"{ORIGIN}\"\nfile = \"{ROOT}/zones/gslb.example.com.zone\"\n\
-         pools = \"{ROOT}/zones/gslb.example.com.pools.toml\"\n\
+         pools = \"{pools}\"\n\
          allow_transfer = [{{ networks = [\"127.0.0.0/8\"] }}]\n\n[zone.dnssec]\nenabled = true\n",
-        state = work.path().join("state").display()
+        state = work.path().join("state").display(),
+        pools = pools.display()
     );
     let g = GslbdServer::start(&config, &[]);
     let out = Command::new(&kdig)
@@ -66,6 +72,10 @@ fn the_transferred_zone_verifies_and_validates_behind_knot() {
     );
     assert!(count("NSEC") > 10 && count("DNSKEY") >= 2, "{text}");
     assert!(!text.contains("www.gslb.example.com."), "a pooled name went out (transfer = omit):\n{text}");
+    assert!(
+        text.contains("api.gslb.example.com.") && text.contains("198.51.100.10"),
+        "api (transfer = static):\n{text}"
+    );
     for (tool, args) in [
         ("ldns-verify-zone", vec![file.display().to_string()]),
         ("dnssec-verify", vec!["-o".into(), ORIGIN.into(), file.display().to_string()]),
@@ -94,6 +104,7 @@ fn the_transferred_zone_verifies_and_validates_behind_knot() {
         ("static.gslb.example.com.", RecordType::TXT, 0, false),
         ("foo.wild.gslb.example.com.", RecordType::A, 0, true),
         ("www.gslb.example.com.", RecordType::A, 3, false),
+        ("api.gslb.example.com.", RecordType::AAAA, 0, true),
     ]
     .into_iter()
     .enumerate()

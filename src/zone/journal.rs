@@ -157,6 +157,7 @@ impl Zone {
         let mut out = Vec::with_capacity(self.record_count());
         for (name, node) in self.names() {
             let owner = super::name_wire(name);
+            out.extend(self.pooled_static(node, &owner));
             for set in &node.rrsets {
                 if set.rtype == RecordType::SOA && *name == self.origin {
                     if let Some(sigs) = &set.sigs {
@@ -174,6 +175,25 @@ impl Zone {
         out.extend(super::online::chain::transfer_chain(self));
         out.sort();
         out
+    }
+}
+
+impl Zone {
+    /// The A/AAAA records a pooled node sends to secondaries (`transfer = { static = [...] }`
+    /// of its pool); none for other nodes and for `transfer = "omit"`.
+    pub fn pooled_static(&self, node: &super::Node, owner: &[u8]) -> Vec<Record> {
+        let Some(pool) = node.pool.and_then(|id| self.pools.pool(id)) else { return Vec::new() };
+        let ttl = pool.ttl.get();
+        pool.transfer_static
+            .iter()
+            .map(|a| {
+                let (rtype, rdata): (u16, Box<[u8]>) = match a {
+                    std::net::IpAddr::V4(v4) => (1, v4.octets().into()),
+                    std::net::IpAddr::V6(v6) => (28, v6.octets().into()),
+                };
+                Record { owner: owner.to_vec(), rtype, ttl, rdata }
+            })
+            .collect()
     }
 }
 

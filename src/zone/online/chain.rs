@@ -19,11 +19,12 @@ use crate::zone::tree::{Found, Zone};
 const TYPE_RRSIG: u16 = 46;
 const TYPE_NSEC: u16 = 47;
 
-/// The NSEC records of the zone's transfer and their RRSIGs; empty when the zone is not
-/// signed online (or its signer has no ZSK).
+/// The NSEC records of the zone's transfer and their RRSIGs, and the RRSIGs of the pooled
+/// names' static addresses; empty when the zone is not signed online (or has no ZSK).
 pub fn transfer_chain(zone: &Zone) -> Vec<Record> {
     let Some(signer) = zone.signer.as_deref() else { return Vec::new() };
     let mut names: Vec<(Vec<u8>, Vec<u16>)> = Vec::new();
+    let mut sigs = Vec::new();
     for (name, node) in zone.names() {
         if below_cut(zone, name) {
             continue;
@@ -35,6 +36,28 @@ pub fn transfer_chain(zone: &Zone) -> Vec<Record> {
             .filter(|s| !node.delegation || matches!(s.rtype, RecordType::NS | RecordType::DS))
             .map(|s| u16::from(s.rtype))
             .collect();
+        // A pooled name sent with its pool's static addresses, signed here like an answer.
+        let statics = zone.pooled_static(node, &[]);
+        for (rtype, code) in [(RecordType::A, 1u16), (RecordType::AAAA, 28)] {
+            let addrs: Vec<std::net::IpAddr> = node
+                .pool
+                .and_then(|id| zone.pools.pool(id))
+                .map(|p| p.transfer_static.iter().copied().filter(|a| a.is_ipv4() == (code == 1)).collect())
+                .unwrap_or_default();
+            let Some(ttl) = statics.iter().find(|r| r.rtype == code).map(|r| r.ttl) else { continue };
+            if let Some((signed, _)) = signer.addresses(name, rtype, ttl, &addrs) {
+                let owner = crate::zone::name_wire(name);
+                sigs.extend(signed.sigs.rdatas().map(|r| Record {
+                    owner: owner.clone(),
+                    rtype: TYPE_RRSIG,
+                    ttl,
+                    rdata: r.into(),
+                }));
+            }
+        }
+        types.extend(statics.iter().map(|r| r.rtype));
+        types.sort_unstable();
+        types.dedup();
         if types.is_empty() {
             continue;
         }
@@ -42,7 +65,8 @@ pub fn transfer_chain(zone: &Zone) -> Vec<Record> {
         names.push((to_lowercase(&crate::zone::name_wire(name)), types));
     }
     names.sort_by(|a, b| canonical_cmp(&a.0, &b.0));
-    let mut out = Vec::with_capacity(names.len() * 2);
+    let mut out = sigs;
+    out.reserve(names.len() * 2);
     for (i, (owner, types)) in names.iter().enumerate() {
         let next = &names[(i + 1) % names.len()].0;
         let Ok(rdata) = nsec_rdata(next, types) else { continue };
