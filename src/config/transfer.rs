@@ -31,6 +31,8 @@ use crate::tsig::KeyRing;
 pub(super) struct RawTransfer {
     keys: Option<Spanned<PathBuf>>,
     journal: Option<Spanned<usize>>,
+    max_in_bytes: Option<Spanned<u64>>,
+    max_in_seconds: Option<Spanned<u64>>,
 }
 
 /// One `allow_transfer` entry.
@@ -117,6 +119,9 @@ pub struct TransferSettings {
     pub keys_line: usize,
     /// Versions of each zone kept for IXFR.
     pub journal: usize,
+    /// Bounds on one transfer in (secondary role): octets, and seconds from connect to the end.
+    pub max_in_bytes: usize,
+    pub max_in_seconds: u64,
 }
 
 /// The default number of versions kept per zone for IXFR.
@@ -126,7 +131,13 @@ pub const MAX_JOURNAL: usize = 1000;
 
 impl Default for TransferSettings {
     fn default() -> Self {
-        TransferSettings { keys_file: None, keys_line: 0, journal: DEFAULT_JOURNAL }
+        TransferSettings {
+            keys_file: None,
+            keys_line: 0,
+            journal: DEFAULT_JOURNAL,
+            max_in_bytes: 256 << 20,
+            max_in_seconds: 120,
+        }
     }
 }
 
@@ -154,6 +165,22 @@ pub(super) fn parse_settings(
             s.journal = j.into_inner();
         }
     }
+    let mut bounded = |v: Option<Spanned<u64>>, name: &str, lo: u64, hi: u64, slot: &mut u64| {
+        let Some(v) = v else { return };
+        if (lo..=hi).contains(v.get_ref()) {
+            *slot = v.into_inner();
+        } else {
+            errors.push(ConfigError::new(
+                path,
+                line_of(text, v.span().start),
+                format!("transfer.{name}: must be {lo} to {hi}"),
+            ));
+        }
+    };
+    let mut bytes = s.max_in_bytes as u64;
+    bounded(raw.max_in_bytes, "max_in_bytes", 4096, 1 << 34, &mut bytes);
+    s.max_in_bytes = bytes as usize;
+    bounded(raw.max_in_seconds, "max_in_seconds", 1, 3600, &mut s.max_in_seconds);
     s
 }
 

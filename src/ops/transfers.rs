@@ -205,3 +205,42 @@ impl MetricsSource for TransferLog {
         }
     }
 }
+
+/// One zone's transfer state in `/status`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZoneTransferJson {
+    pub origin: String,
+    /// "primary" (served from its file) or "secondary" (transferred from `primaries`).
+    pub role: &'static str,
+    /// The serial served (`null`: not served, e.g. a secondary not transferred yet).
+    pub serial: Option<u32>,
+    /// Versions held for IXFR, and the oldest serial IXFR can start from.
+    pub journal: usize,
+    pub journal_oldest: Option<u32>,
+    pub primaries: Vec<String>,
+    pub notify: Vec<String>,
+    #[serde(flatten)]
+    pub state: ZoneTransfers,
+}
+
+/// Every configured zone's transfer state (for `/status`).
+pub fn status_json(snap: &crate::config::Snapshot, log: &TransferLog) -> Vec<ZoneTransferJson> {
+    let mut states = log.zones();
+    snap.transfer
+        .zones
+        .iter()
+        .map(|(origin, t)| {
+            let zone = snap.zones.get(origin);
+            ZoneTransferJson {
+                origin: origin.to_string(),
+                role: if t.is_secondary() { "secondary" } else { "primary" },
+                serial: zone.map(|z| z.source.serial),
+                journal: zone.map_or(0, |z| z.journal.len()),
+                journal_oldest: zone.and_then(|z| z.journal.oldest_serial()),
+                primaries: t.primary.iter().map(|a| a.to_string()).collect(),
+                notify: t.notify.iter().map(|a| a.to_string()).collect(),
+                state: states.remove(&origin.to_string()).unwrap_or_default(),
+            }
+        })
+        .collect()
+}

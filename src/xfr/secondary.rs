@@ -128,15 +128,21 @@ impl ZoneTask {
 
     /// One refresh from the primaries in turn; `Err` when none gave a good answer.
     async fn refresh(&self, copy: &mut Option<Copy>) -> Result<(), ()> {
-        let key = {
+        let (key, limits) = {
             let s = self.shared.load();
-            self.settings.primary_key.as_ref().and_then(|k| s.config.transfer.keys.get(k)).cloned()
+            let t = &s.config.transfer.settings;
+            let limits = Limits {
+                max_bytes: t.max_in_bytes,
+                max_time: Duration::from_secs(t.max_in_seconds),
+                ..Limits::default()
+            };
+            (self.settings.primary_key.as_ref().and_then(|k| s.config.transfer.keys.get(k)).cloned(), limits)
         };
         let zone = self.origin.to_string();
         for primary in &self.settings.primary {
             let p = primary.to_string();
             let ours = copy.as_ref().map(|c| &c.soa);
-            let fetched = inbound::fetch(*primary, &self.origin, key.as_ref(), ours, Limits::default()).await;
+            let fetched = inbound::fetch(*primary, &self.origin, key.as_ref(), ours, limits).await;
             let (kind, new) = match fetched {
                 Ok(Fetched::UpToDate(_)) => return Ok(()),
                 Ok(Fetched::Full { soa, records }) => ("axfr", Copy { soa, records }),
@@ -153,7 +159,7 @@ impl ZoneTask {
                                 "ixfr",
                                 Err(format!("IXFR does not apply ({e}); trying AXFR")),
                             );
-                            match inbound::fetch(*primary, &self.origin, key.as_ref(), None, Limits::default()).await {
+                            match inbound::fetch(*primary, &self.origin, key.as_ref(), None, limits).await {
                                 Ok(Fetched::Full { soa, records }) => ("axfr", Copy { soa, records }),
                                 Ok(_) => continue,
                                 Err(e) => {
