@@ -146,3 +146,55 @@ fn wrong_key_gets_nothing_and_is_logged_and_counted() {
     );
     assert!(!metrics.contains("result=\"axfr\"") && !metrics.contains("result=\"ixfr\""), "/metrics:\n{metrics}");
 }
+
+/// genreport's `dnswkk` (a query signed with a key the server does not know): NOTAUTH with
+/// TSIG error BADKEY, unsigned, as Knot answers (RFC 8945 §5.2.2), over UDP and TCP, with and
+/// without EDNS: rcode, flags, question and OPT equal Knot's, and so does the TSIG record's
+/// error (BADKEY), empty MAC and key name.
+#[test]
+fn unknown_key_gets_the_rfc_8945_answer_as_from_knot() {
+    use gslbd::tsig::message::{Found, Signer, find};
+    use gslbd::tsig::{Algorithm, Key};
+    let Some(knot) = Knot::start(ORIGIN, ZONE) else { return };
+    let keys = TempDir::new("xfr-keys");
+    let g = gslbd(&keys, SocketAddr::from(([127, 0, 0, 1], 9)));
+    let unknown = Key::new(
+        &hickory_proto::rr::Name::from_ascii("dnswkk.example.").unwrap(),
+        Algorithm::HmacSha256,
+        b"0123456789abcdef",
+    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut failures = Vec::new();
+    for (i, (tcp, edns)) in [(false, true), (false, false), (true, true)].into_iter().enumerate() {
+        let mut spec = QuerySpec::new(ORIGIN, RecordType::SOA);
+        if edns {
+            spec.edns = Some(EdnsSpec::default());
+        }
+        let mut q = spec.to_message(0x5100 + i as u16).to_vec().unwrap();
+        Signer::new(unknown.clone(), &[], now).sign(&mut q);
+        let ask = |a| if tcp { exchange_tcp(a, &q) } else { exchange_udp(a, &q) };
+        let (kr, gr) = (ask(knot.addr()), ask(g.addr()));
+        let tsig = |r: &[u8]| match find(r) {
+            Found::Tsig(t) => Some((t.error, t.mac.len(), t.key_name.to_string())),
+            _ => None,
+        };
+        let (mut k, mut gn) = (normalise(&kr), normalise(&gr));
+        strip_ede(&mut k);
+        strip_ede(&mut gn);
+        println!(
+            "dnswkk tcp={tcp} edns={edns}: knot {} {:?}, gslbd {} {:?}",
+            k.rcode_name(),
+            tsig(&kr),
+            gn.rcode_name(),
+            tsig(&gr)
+        );
+        let mut d = diff("knot", &k, "gslbd", &gn);
+        if tsig(&kr) != tsig(&gr) || tsig(&gr) != Some((17, 0, "dnswkk.example.".into())) {
+            d.push(format!("TSIG: knot {:?}, gslbd {:?}", tsig(&kr), tsig(&gr)));
+        }
+        if !d.is_empty() {
+            failures.push(format!("tcp={tcp} edns={edns}:\n  {}", d.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
