@@ -143,4 +143,50 @@ mod tests {
     fn half_with(serial: u32) -> ZoneSet {
         zone(&text(serial, "www A 192.0.2.1\n"))
     }
+
+    fn transfers(policy: SerialPolicy, journal: usize) -> Transfers {
+        let origin = Name::from_ascii("example.test.").unwrap();
+        let t = crate::config::ZoneTransfer { serial: policy, ..Default::default() };
+        let settings = crate::config::TransferSettings { journal, ..Default::default() };
+        Transfers { settings, zones: vec![(origin, t)], ..Default::default() }
+    }
+
+    fn served(set: &ZoneSet) -> u32 {
+        set.zones()[0].source.serial
+    }
+
+    #[test]
+    fn policies_choose_the_serial_and_the_journal_follows() {
+        let now = 1_800_000_000;
+        // unixtime: the load time at start; +change: now (or served + 1); no change: kept.
+        let t = transfers(SerialPolicy::UnixTime, 5);
+        let mut first = zone(&text(7, "www A 192.0.2.1\n"));
+        assert!(apply_serials(None, &mut first, &t, now).is_empty());
+        assert_eq!(served(&first), now as u32);
+        let mut same = zone(&text(7, "www A 192.0.2.1\n"));
+        apply_serials(Some(&first), &mut same, &t, now + 10);
+        assert_eq!((served(&same), same.zones()[0].journal.len()), (now as u32, 0), "unchanged data keeps the serial");
+        let mut changed = zone(&text(7, "www A 192.0.2.2\n"));
+        assert!(apply_serials(Some(&same), &mut changed, &t, now).is_empty(), "no keep-rule error");
+        assert_eq!(served(&changed), now as u32 + 1, "same second: served + 1");
+        let j = &changed.zones()[0].journal;
+        assert_eq!((j.len(), j.oldest_serial()), (1, Some(now as u32)));
+        // The SOA served carries the new serial (and the negative answers' SOA too).
+        let soa = changed.zones()[0].soa_record().unwrap();
+        assert_eq!(crate::zone::master::wire::soa_serial(&soa.rdata), Some(now as u32 + 1));
+        // increment: the file's serial at start, served + 1 on a change.
+        let t = transfers(SerialPolicy::Increment, 1);
+        let mut a = zone(&text(7, "www A 192.0.2.1\n"));
+        apply_serials(None, &mut a, &t, now);
+        let mut b = zone(&text(7, "www A 192.0.2.2\n"));
+        apply_serials(Some(&a), &mut b, &t, now);
+        let mut c = zone(&text(7, "www A 192.0.2.3\n"));
+        apply_serials(Some(&b), &mut c, &t, now);
+        assert_eq!((served(&a), served(&b), served(&c)), (7, 8, 9));
+        assert_eq!(c.zones()[0].journal.oldest_serial(), Some(8), "journal bounded to 1 version");
+        // keep: the file's serial, and the rule of issue 14.
+        let t = transfers(SerialPolicy::Keep, 5);
+        let mut k = zone(&text(7, "www A 192.0.2.9\n"));
+        assert_eq!(apply_serials(Some(&a), &mut k, &t, now).len(), 1);
+    }
 }
