@@ -2,7 +2,8 @@
 //! DNSKEYs, every RRSIG and a complete NSEC chain (a secondary cannot sign), so
 //! `ldns-verify-zone` (ldnsutils) and `dnssec-verify` (bind9-utils) accept the transferred
 //! zone, and Knot serving it as gslbd's secondary is validated by Unbound (AD=1), also for
-//! NXDOMAIN and NODATA, whose proofs now come from the chain and not from white lies.
+//! NXDOMAIN and NODATA, whose proofs now come from the chain and not from white lies. The zone
+//! has `serial = "unixtime"`: the SOA gslbd re-signs with the new serial verifies too.
 //!
 //! Needs kdig and knotd (knot, knot-dnsutils); the verifiers and Unbound each SKIP alone.
 // Waits on real processes are bounded by wall-clock time.
@@ -38,7 +39,7 @@ fn the_transferred_zone_verifies_and_validates_behind_knot() {
         "[server]\nlisten = [\"127.0.0.1:0\"]\nstate_dir = \"{state}\"\n\n\
          [[zone]]\norigin = \"{ORIGIN}\"\nfile = \"{ROOT}/zones/gslb.example.com.zone\"\n\
          pools = \"{pools}\"\n\
-         allow_transfer = [{{ networks = [\"127.0.0.0/8\"] }}]\n\n[zone.dnssec]\nenabled = true\n",
+         allow_transfer = [{{ networks = [\"127.0.0.0/8\"] }}]\nserial = \"unixtime\"\n\n[zone.dnssec]\nenabled = true\n",
         state = work.path().join("state").display(),
         pools = pools.display()
     );
@@ -71,6 +72,9 @@ fn the_transferred_zone_verifies_and_validates_behind_knot() {
         count("DNSKEY")
     );
     assert!(count("NSEC") > 10 && count("DNSKEY") >= 2, "{text}");
+    // serial = "unixtime": the SOA carries the load time (signed again after the change).
+    let soa_serial: u64 = text.lines().find(|l| l.split_whitespace().nth(3) == Some("SOA")).and_then(|l| l.split_whitespace().nth(6)).and_then(|s| s.parse().ok()).expect("SOA serial");
+    assert!(soa_serial > 1_700_000_000, "serial {soa_serial} is not a UNIX time");
     assert!(!text.contains("www.gslb.example.com."), "a pooled name went out (transfer = omit):\n{text}");
     assert!(
         text.contains("api.gslb.example.com.") && text.contains("198.51.100.10"),

@@ -126,20 +126,28 @@ impl Zone {
     }
     /// Serves the zone with SOA serial `serial` (the serial policies `unixtime` and
     /// `increment`): the SOA, the negative SOA and [`ZoneSource::serial`] change, nothing else.
-    /// Signatures over the SOA (a pre-signed zone) would no longer match, so a signed SOA is left
-    /// alone and `false` returned.
+    /// A zone signed online gets its SOA signed again with its ZSK; a pre-signed SOA cannot be,
+    /// so it is left alone and `false` returned.
     pub fn set_serial(&mut self, serial: u32) -> bool {
         let origin = self.origin.clone();
+        let signer = self.signer.clone();
         let Some(node) = self.nodes.get_mut(&origin) else { return false };
         let Some(soa) = node.rrsets.iter_mut().find(|r| r.rtype == RecordType::SOA) else { return false };
-        if soa.sigs.is_some() {
+        if soa.sigs.is_some() && signer.is_none() {
             return false;
         }
         let Some(mut rdata) = soa.rdatas().next().map(<[u8]>::to_vec) else { return false };
         let Some(at) = rdata.len().checked_sub(20) else { return false };
         rdata[at..at + 4].copy_from_slice(&serial.to_be_bytes());
-        *soa = RRset::new(RecordType::SOA, soa.ttl, [rdata.as_slice()]);
-        self.negative_soa = RRset::new(RecordType::SOA, self.negative_soa.ttl, [rdata.as_slice()]);
+        let mut new = RRset::new(RecordType::SOA, soa.ttl, [rdata.as_slice()]);
+        if soa.sigs.is_some() {
+            match signer.as_deref().and_then(|s| s.sign_set(&new)) {
+                Some(sigs) => new.sigs = Some(Box::new(sigs)),
+                None => return false,
+            }
+        }
+        *soa = new;
+        self.negative_soa = soa.with_ttl(self.negative_soa.ttl);
         self.source.serial = serial;
         true
     }

@@ -185,6 +185,14 @@ impl Signer {
         &self.apex
     }
 
+    /// An apex RRset (the SOA whose serial a serial policy changed) signed with the ZSK, for
+    /// the validity window of this version.
+    pub fn sign_set(&self, set: &RRset) -> Option<RRset> {
+        let zsk = self.zsk()?;
+        let (inception, expiration) = self.window(self.signed_at);
+        sign_rrset_into_set(&[zsk], &self.apex, set, inception, expiration, &mut Scratch::default()).ok()
+    }
+
     /// The key that signs the zone's data (and its answers and denials).
     pub fn zsk(&self) -> Option<&ZoneKey> {
         self.zsk.and_then(|i| self.keys.keys.get(i))
