@@ -4,8 +4,9 @@
 //!   status`, `/status` and `gslbd check` say the same;
 //! - a reload that serves nothing new keeps the generation: the same files (a zone's
 //!   `$INCLUDE`d file among them), or changes only to the files of zones that have errors
-//!   (each keeps its previous version, or is not served); a change to an included file is a
-//!   new generation that names it; fixing the files is one too.
+//!   (each keeps its previous version, or is not served); a change to an included file (with
+//!   the zone's serial raised, issue 14's rule) is a new generation that names it; fixing the
+//!   files is one too.
 // Waits on a real process are bounded by wall-clock time (clippy.toml's rule is for the
 // server's own code, which runs on tokio's pausable clock).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
@@ -178,12 +179,17 @@ fn only_a_reload_that_serves_something_new_is_a_new_generation() {
     assert_eq!((r["changed"].as_bool(), r["generation"].as_u64()), (Some(false), Some(1)), "{r}");
     assert_eq!(r["changed_files"], serde_json::json!([]), "{r}");
 
-    // The included file changes: a new generation that names it, and its data is served.
+    // The included file changes (with the zone's serial raised, as issue 14's serial rule
+    // asks): a new generation that names both, not the broken zone's file, and its data is served.
     write("hosts.inc", "www A 192.0.2.11\n");
+    write("good.test.zone", &GOOD.replace(" 1 7200 ", " 2 7200 "));
     let (_, r) = reload(&s);
     assert_eq!((r["changed"].as_bool(), r["generation"].as_u64()), (Some(true), Some(2)), "{r}");
     let files = r["changed_files"].to_string();
-    assert!(files.contains("hosts.inc") && !files.contains(".zone"), "{files}");
+    assert!(
+        files.contains("hosts.inc") && files.contains("good.test.zone") && !files.contains("bad.test.zone"),
+        "{files}"
+    );
     assert_eq!(www(&s, "good.test.").1, ["192.0.2.11".parse::<IpAddr>().unwrap()]);
     let (_, r) = reload(&s);
     assert_eq!((r["changed"].as_bool(), r["generation"].as_u64()), (Some(false), Some(2)), "{r}");
@@ -200,8 +206,10 @@ fn only_a_reload_that_serves_something_new_is_a_new_generation() {
     assert_eq!(st["version"]["generation"], 2, "{st}");
     assert_eq!(www(&s, "good.test.").1, ["192.0.2.11".parse::<IpAddr>().unwrap()], "the previous version serves");
 
-    // Both fixed: a new generation naming both files, both zones served.
+    // Both fixed (the good zone's serial raised again): a new generation naming the files,
+    // both zones served.
     write("hosts.inc", "www A 192.0.2.12\n");
+    write("good.test.zone", &GOOD.replace(" 1 7200 ", " 3 7200 "));
     write("bad.test.zone", FIXED);
     let (code, r) = reload(&s);
     assert_eq!((code, r["ok"].as_bool(), r["generation"].as_u64()), (200, Some(true), Some(3)), "{r}");

@@ -195,15 +195,19 @@ fn serve_exits_when_no_zone_loads() {
     assert!(err.contains("bad.test.zone:5:") && err.contains("bad.test.zone:6:"), "{err}");
 }
 
-/// A file a zone `$INCLUDE`s is watched like the zone file: changing it reloads the zone.
+/// A file a zone `$INCLUDE`s is watched like the zone file: changing it reloads the zone. The
+/// SOA is in the included file, so that a change to it alone can raise the serial (issue 14's
+/// serial rule refuses changed data under the same serial).
 #[test]
 fn an_included_file_is_watched_too() {
     let config = "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n\
                   [[zone]]\norigin = \"good.test.\"\nfile = \"good.test.zone\"\n";
-    let zone = format!("{GOOD}$INCLUDE more.inc\n");
-    let s = GslbdServer::start(config, &[("good.test.zone", &zone), ("more.inc", "extra A 192.0.2.77\n")]);
+    let zone = "$TTL 300\n$INCLUDE more.inc\n@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.10\n";
+    let inc =
+        |serial: u32, extra: &str| format!("@ SOA ns hostmaster {serial} 7200 900 1209600 300\nextra A {extra}\n");
+    let s = GslbdServer::start(config, &[("good.test.zone", zone), ("more.inc", &inc(1, "192.0.2.77"))]);
     assert_eq!(ask(s.addr(), "extra.good.test.", RecordType::A).answer, ["extra.good.test. 300 IN A 192.0.2.77"]);
-    replace_file(s.dir(), "more.inc", "extra A 192.0.2.78\n");
+    replace_file(s.dir(), "more.inc", &inc(2, "192.0.2.78"));
     let deadline = Instant::now() + Duration::from_secs(10);
     while ask(s.addr(), "extra.good.test.", RecordType::A).answer != ["extra.good.test. 300 IN A 192.0.2.78"] {
         assert!(Instant::now() < deadline, "the change to more.inc was not picked up\n{}", s.stderr());
