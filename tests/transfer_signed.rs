@@ -73,7 +73,12 @@ fn the_transferred_zone_verifies_and_validates_behind_knot() {
     );
     assert!(count("NSEC") > 10 && count("DNSKEY") >= 2, "{text}");
     // serial = "unixtime": the SOA carries the load time (signed again after the change).
-    let soa_serial: u64 = text.lines().find(|l| l.split_whitespace().nth(3) == Some("SOA")).and_then(|l| l.split_whitespace().nth(6)).and_then(|s| s.parse().ok()).expect("SOA serial");
+    let soa_serial: u64 = text
+        .lines()
+        .find(|l| l.split_whitespace().nth(3) == Some("SOA"))
+        .and_then(|l| l.split_whitespace().nth(6))
+        .and_then(|s| s.parse().ok())
+        .expect("SOA serial");
     assert!(soa_serial > 1_700_000_000, "serial {soa_serial} is not a UNIX time");
     assert!(!text.contains("www.gslb.example.com."), "a pooled name went out (transfer = omit):\n{text}");
     assert!(
@@ -96,8 +101,13 @@ fn the_transferred_zone_verifies_and_validates_behind_knot() {
 
     // Knot serves the transferred zone; Unbound validates it with gslbd's DS as anchor.
     let kaddr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let Some(knot) = knot_secondary(kaddr, ORIGIN, g.addr(), None, Duration::from_secs(10)) else { return };
-    let knot = knot.unwrap_or_else(|e| panic!("Knot did not load the signed zone: {e}"));
+    let Some(knot) = knot_secondary(kaddr, ORIGIN, g.addr(), None) else { return };
+    let knot = knot.unwrap_or_else(|e| panic!("Knot did not start: {e}"));
+    assert!(
+        serves(knot.addr(), ORIGIN, Duration::from_secs(10)),
+        "Knot did not load the signed zone:\n{}",
+        knot.stderr()
+    );
     let anchor = ds_anchor(&g.dir().join("gslbd.toml"), "gslb.example.com");
     let Some(unbound) = ValidatingUnbound::start(ORIGIN, &anchor, knot.addr()) else { return };
     let mut failures = Vec::new();

@@ -13,6 +13,7 @@ use super::knot::knotd_path;
 use super::launch::{Daemon, answers_soa};
 use super::process::TempDir;
 use super::query::{EdnsSpec, QuerySpec};
+use super::transport::udp_raw_timeout;
 
 /// The TSIG secret the tests share (base64 of 32 octets).
 pub const TSIG_SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
@@ -38,14 +39,13 @@ fn server_conf(d: &str, addr: SocketAddr) -> String {
 
 /// Knot as the secondary of `origin`, transferring from `primary` with key `key` (name,
 /// secret; `None`: unsigned), accepting NOTIFY from 127.0.0.1 (signed with the key when
-/// there is one). Listens on `addr`. `Ok` once it serves the zone, or `Err` with its log
-/// after `wait_serving` (a secondary that cannot transfer never serves).
+/// there is one). Listens on `addr`; ready once it answers at all (SERVFAIL until its first
+/// transfer: wait for the zone with [`serves`]).
 pub fn knot_secondary(
     addr: SocketAddr,
     origin: &str,
     primary: SocketAddr,
     key: Option<(&str, &str)>,
-    wait_serving: Duration,
 ) -> Option<Result<Daemon, String>> {
     let Some(knotd) = knotd_path() else {
         eprintln!("SKIP: knotd not installed (apt-get install knot)");
@@ -73,15 +73,24 @@ pub fn knot_secondary(
     let conf = dir.write("knot.conf", &conf);
     let mut cmd = Command::new(knotd);
     cmd.arg("-c").arg(&conf).current_dir(dir.path());
-    let origin = origin.to_string();
-    let started = Instant::now();
+    let query = QuerySpec::new(origin, RecordType::SOA).to_message(0x5353).to_vec().expect("query");
     Some(Daemon::start("knotd (secondary)", cmd, addr, dir, move || {
-        let r = answers_soa(addr, &origin, false);
-        if r.is_err() && started.elapsed() > wait_serving {
-            return Err(format!("not serving {origin} after {wait_serving:?}"));
-        }
-        r
+        udp_raw_timeout(addr, &query, Duration::from_millis(300)).map(|_| ()).ok_or_else(|| "no answer".to_string())
     }))
+}
+
+/// Whether `addr` serves `origin` (NOERROR SOA) within `within`, polled every 20 ms.
+pub fn serves(addr: SocketAddr, origin: &str, within: Duration) -> bool {
+    let t = Instant::now();
+    loop {
+        if answers_soa(addr, origin, false).is_ok() {
+            return true;
+        }
+        if t.elapsed() > within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Knot as the primary of `origin` from `zone_text`, allowing transfers from 127.0.0.1 with
