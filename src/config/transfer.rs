@@ -210,6 +210,7 @@ pub(super) fn parse_zone(
         let line = at(list.span());
         for a in list.into_inner() {
             let mut networks = Vec::new();
+            let given = a.networks.as_ref().is_some_and(|n| !n.is_empty());
             for n in a.networks.unwrap_or_default() {
                 match n.parse::<IpNet>().or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from)) {
                     Ok(net) => networks.push(net.trunc()),
@@ -228,7 +229,7 @@ pub(super) fn parse_zone(
                     None
                 }
             };
-            if networks.is_empty() && key.is_none() {
+            if !given && key.is_none() {
                 errors.push(ConfigError::new(
                     path,
                     line,
@@ -317,4 +318,28 @@ pub(super) fn read_keys(
         }
     }
     ring
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn every_transfer_key_error_has_its_line() {
+        let text = "[server]\nlisten = [\"127.0.0.1:53\"]\n\n[transfer]\njournal = 5000\nmax_in_seconds = 0\n\n\
+                    [[zone]]\norigin = \"a.test.\"\nfile = \"a.zone\"\n\
+                    allow_transfer = [{ networks = [\"not-a-net\"] }, {}]\nnotify = [\"x\"]\nserial = \"sometimes\"\n\n\
+                    [[zone]]\norigin = \"b.test.\"\nprimary = [\"192.0.2.1\"]\nserial = \"unixtime\"\n";
+        let errs = crate::config::parse_config(Path::new("g.toml"), text).unwrap_err();
+        let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+        let has = |line: usize, part: &str| got.iter().any(|(l, m)| *l == line && m.contains(part));
+        assert!(has(11, "'not-a-net' is not an address or network"), "{got:?}");
+        assert!(has(11, "needs networks, a key or both"), "{got:?}");
+        assert!(has(12, "notify: 'x'"), "{got:?}");
+        assert!(has(13, "serial = \"sometimes\""), "{got:?}");
+        assert!(has(18, "a secondary zone serves its primary's serial"), "{got:?}");
+        assert!(has(5, "transfer.journal"), "{got:?}");
+        assert!(has(6, "transfer.max_in_seconds"), "{got:?}");
+        assert_eq!(got.len(), 7, "one error each: {got:?}");
+    }
 }
