@@ -94,7 +94,7 @@ fn ixfr_from_the_journal_or_the_whole_zone() {
     assert!(full.iter().filter(|r| r.contains(" SOA ")).count() == 2);
     // From 3: up to date, the SOA alone.
     assert_eq!(ixfr(g.addr(), 3).len(), 1);
-    let log = g.stderr();
+    let log = support::xfr::log_when(&g, Duration::from_secs(3), |l| l.contains("kind=ixfr-up-to-date"));
     for kind in ["kind=ixfr", "kind=ixfr-as-axfr", "kind=ixfr-up-to-date"] {
         assert!(log.contains(kind), "{kind} not logged:\n{log}");
     }

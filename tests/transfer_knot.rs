@@ -120,11 +120,18 @@ fn knot_secondary_transfers_matches_and_follows_by_ixfr() {
     let q = QuerySpec::new("static.gslb.example.com.", RecordType::A).to_message(7).to_vec().unwrap();
     assert!(normalise(&exchange_udp(knot.addr(), &q)).answer.iter().any(|a| a.ends_with("192.0.2.11")));
     // IXFR, not AXFR: Knot's log and gslbd's transfer log say so.
-    let klog = knot.stderr();
+    // (Knot's stderr is read by another thread: wait for the line, bounded.)
+    let ixfr_done = |l: &str| l.lines().any(|x| x.contains("IXFR, incoming") && x.contains("finished"));
+    let mut klog = knot.stderr();
+    let t1 = Instant::now();
+    while !ixfr_done(&klog) && t1.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+        klog = knot.stderr();
+    }
     let incoming: Vec<&str> = klog.lines().filter(|l| l.contains("XFR, incoming") && l.contains("finished")).collect();
     println!("Knot's incoming transfers:\n{}", incoming.join("\n"));
     assert!(incoming.last().is_some_and(|l| l.contains("IXFR")), "the last transfer was not IXFR:\n{klog}");
-    let glog = g.stderr();
+    let glog = log_when(&g, Duration::from_secs(3), |l| l.contains("kind=ixfr") && l.contains("NOTIFY answered"));
     assert!(glog.contains("kind=ixfr") && glog.contains("NOTIFY answered"), "gslbd log:\n{glog}");
     let (code, metrics) = http(g.admin(), "GET", "/metrics", None);
     assert_eq!(code, 200);
@@ -142,7 +149,7 @@ fn wrong_key_gets_nothing_and_is_logged_and_counted() {
     };
     let knot = knot.unwrap_or_else(|e| panic!("Knot did not start: {e}"));
     assert!(!serves(knot.addr(), ORIGIN, Duration::from_secs(2)), "Knot served the zone with a wrong key");
-    let log = g.stderr();
+    let log = log_when(&g, Duration::from_secs(3), |l| l.contains("result=badsig"));
     assert!(log.contains("zone transfer refused") && log.contains("result=badsig"), "gslbd log:\n{log}");
     let (_, metrics) = http(g.admin(), "GET", "/metrics", None);
     assert!(

@@ -211,3 +211,16 @@ fn parse_case(line: &str) -> DiffCase {
     }
     DiffCase { line: line.to_string(), tcp, spec, exception }
 }
+
+/// `gslbd`'s stderr once `done` holds for it (its lines are read by another thread, so a line
+/// logged just now may not be there yet), or after `within` as it then is.
+pub fn log_when(gslbd: &super::gslbd_server::GslbdServer, within: Duration, done: impl Fn(&str) -> bool) -> String {
+    let t = Instant::now();
+    loop {
+        let log = gslbd.stderr();
+        if done(&log) || t.elapsed() > within {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
