@@ -35,6 +35,9 @@
 //!     └ dns::rrl::Rrl::check     send, slip (TC, or BADCOOKIE to a cookie client) or drop; a valid cookie skips it
 //!  └ Batch::send                 sendmmsg the replies, each from the address it was sent to
 //! ```
+//! A query with a TSIG record (RFC 8945) is checked, answered unsigned and signed by
+//! `dns::signed`; on TCP an AXFR/IXFR frame goes to `dns::xfr` first (zone transfers; NOTIFY and
+//! the secondary role run off the query path in `xfr`).
 //! TCP runs the same `respond_with` and observer per frame (`dns::tcp`); hickory-server's
 //! listeners (DNS over TLS, `dns::tls`) run it through `dns::hickory::HickoryHandler`.
 #![deny(unsafe_code)]
