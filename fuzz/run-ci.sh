@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 secs="${FUZZ_SECONDS:-20}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 mkdir -p target
-for t in respond zone_file config; do
+for t in respond zone_file config tsig transfer; do
   mkdir -p "corpus/$t"
   echo "fuzz: $t for ${secs}s"
   log="target/fuzz-$t.log"

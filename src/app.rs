@@ -119,8 +119,12 @@ impl App {
             .map_err(|e| format!("cannot start health probes: {e}"))?;
         let feedback = FeedbackService::start().map_err(|e| format!("cannot start load feedback: {e}"))?;
         let rum = RumStore::new();
-        let services =
-            Services { health: Some(health.clone()), feedback: Some(feedback.clone()), rum: Some(rum.clone()) };
+        let services = Services {
+            health: Some(health.clone()),
+            feedback: Some(feedback.clone()),
+            rum: Some(rum.clone()),
+            signals: Some(crate::serving::ZoneSignals::new()),
+        };
         let metrics = Arc::new(Metrics::default());
         metrics.add_source(Arc::new(ProbeMetrics(health.clone())));
         let startup_wait = config.server.health_startup_wait;
@@ -262,6 +266,8 @@ impl App {
                 }
             });
         }
+        // NOTIFY to secondaries on serial changes; the secondary zones' refresh tasks.
+        crate::xfr::spawn(&mut tasks, shared.clone(), reloader.clone(), metrics.transfers.clone(), stop_rx.clone());
         tasks.spawn(run_resigner(reloader.clone(), shared.clone(), stop_rx.clone()));
         if let Err(e) = spawn_watcher(reloader.clone()) {
             tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");

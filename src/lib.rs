@@ -9,14 +9,14 @@
 //! | layer | modules | what it holds |
 //! |---|---|---|
 //! | 0 leaves | `diag`, `util` | config errors with file:line; randomness, the clock, durable writes |
-//! | 1 model | `dnssec`, `geo`, `pool`, `zone` | DNSSEC keys, key files, signatures and white lies; GeoIP; the pool model and its ids; zone data, lookups, answer types and online signing |
+//! | 1 model | `dnssec`, `tsig`, `geo`, `pool`, `zone` | DNSSEC keys, key files, signatures and white lies; TSIG keys and message signing (RFC 8945); GeoIP; the pool model and its ids; zone data, lookups, answer types, online signing and the transfer journal |
 //! | 2 pure logic | `health`, `steer`, `feedback`, `cookie` | the rise/fall machine, health and RTT views; the steering decision; feed parsers, shed controller, load view; DNS cookies (RFC 7873/9018) |
 //! | 3 config | `config` | files → one immutable compiled `Snapshot`; pools linked into zones |
 //! | 4 services | `services` | probers and feed pollers on one keyed-task registry |
 //! | 5 serving | `serving` | `Serving { config, live }` swapped atomically; overrides; counters |
 //! | 6 fleet | `cluster` | the etcd client; health votes and runtime changes shared by the nodes (never on the query path) |
 //! | 7 front end | `dns` | wire parsing, `respond`, encoding, UDP/TCP transports, RRL, hickory adapter |
-//! | 8 operations | `ops`, `app` | reload, admin API, metrics, query log; the `App` that `main.rs` runs |
+//! | 8 operations | `ops`, `xfr`, `app` | reload, admin API, metrics, query log; NOTIFY out and the secondary role (zone transfers in); the `App` that `main.rs` runs |
 //!
 //! # One query, socket to reply
 //!
@@ -35,6 +35,9 @@
 //!     └ dns::rrl::Rrl::check     send, slip (TC, or BADCOOKIE to a cookie client) or drop; a valid cookie skips it
 //!  └ Batch::send                 sendmmsg the replies, each from the address it was sent to
 //! ```
+//! A query with a TSIG record (RFC 8945) is checked, answered unsigned and signed by
+//! `dns::signed`; on TCP an AXFR/IXFR frame goes to `dns::xfr` first (zone transfers; NOTIFY and
+//! the secondary role run off the query path in `xfr`).
 //! TCP runs the same `respond_with` and observer per frame (`dns::tcp`); hickory-server's
 //! listeners (DNS over TLS, `dns::tls`) run it through `dns::hickory::HickoryHandler`.
 #![deny(unsafe_code)]
@@ -55,5 +58,7 @@ pub mod pool;
 pub mod services;
 pub mod serving;
 pub mod steer;
+pub mod tsig;
 pub mod util;
+pub mod xfr;
 pub mod zone;

@@ -218,6 +218,7 @@ fn explain(path: PathBuf, name: &str, qtype: &str, client: &str) -> ExitCode {
             health: HealthService::start(HealthOptions { seed: entropy_seed(), source: snap.server.probe_source }).ok(),
             feedback,
             rum: None,
+            signals: None,
         };
         let state_file = snap.ops.admin.as_ref().map(|a| a.state_file.clone());
         let serving = services.serve(snap, None, ConfigVersion::default());

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use gslbd::config::parse_config;
 use gslbd::config::load_pools;
+use gslbd::config::parse_config;
 use gslbd::pool::MAX_ANSWERS;
 use gslbd::steer::{Answer, Client, Family, decide};
 use gslbd::util::rng::SplitMix64;

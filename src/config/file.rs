@@ -11,6 +11,10 @@ use toml::Spanned;
 use super::dnssec::{DnssecSettings, RawDnssec};
 use super::extras::{Chaos, CookieSettings, RawCookies, RawTls, TlsSettings, parse_chaos, parse_cookies, parse_tls};
 use super::fleet::{ClusterSettings, ProbeSource, RawCluster, parse_cluster, parse_probe_source};
+use super::transfer::{
+    RawAllow, RawTransfer, RawZoneTransfer, TransferSettings, ZoneTransfer, parse_settings as parse_transfer_settings,
+    parse_zone as parse_zone_transfer,
+};
 use crate::diag::{ConfigError, line_of};
 use crate::zone::Signing;
 
@@ -24,6 +28,7 @@ struct RawConfig {
     log: Option<RawLog>,
     cluster: Option<RawCluster>,
     watch: Option<RawWatch>,
+    transfer: Option<RawTransfer>,
 }
 
 /// Reads the sections of gslbd.toml, collecting every TOML error (all syntax errors, then the
@@ -32,8 +37,8 @@ fn raw_config(path: &Path, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
     use super::toml_doc;
     let doc = toml_doc::parse(path, text)?;
     let mut errors = Vec::new();
-    let (mut server, mut zone, mut geoip, mut admin, mut log, mut cluster, mut watch) =
-        (None, Vec::new(), None, None, None, None, None);
+    let (mut server, mut zone, mut geoip, mut admin, mut log, mut cluster, mut watch, mut transfer) =
+        (None, Vec::new(), None, None, None, None, None, None);
     for (k, v) in doc {
         match k.get_ref().as_str() {
             "server" => server = toml_doc::value::<RawServer>(&mut errors, path, text, v),
@@ -43,12 +48,13 @@ fn raw_config(path: &Path, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
             "log" => log = toml_doc::value::<RawLog>(&mut errors, path, text, v),
             "cluster" => cluster = toml_doc::value::<RawCluster>(&mut errors, path, text, v),
             "watch" => watch = toml_doc::value::<RawWatch>(&mut errors, path, text, v),
+            "transfer" => transfer = toml_doc::value::<RawTransfer>(&mut errors, path, text, v),
             other => errors.push(toml_doc::at(
                 path,
                 text,
                 k.span(),
                 format!(
-                    "unknown section `{other}`, expected one of `server`, `zone`, `geoip`, `admin`, `log`, `cluster`, `watch`"
+                    "unknown section `{other}`, expected one of `server`, `zone`, `geoip`, `admin`, `log`, `cluster`, `watch`, `transfer`"
                 ),
             )),
         }
@@ -57,7 +63,9 @@ fn raw_config(path: &Path, text: &str) -> Result<RawConfig, Vec<ConfigError>> {
         errors.push(ConfigError::new(path, 0, "missing [server] section (listen = [...] at least)"));
     }
     match server {
-        Some(server) if errors.is_empty() => Ok(RawConfig { server, zone, geoip, admin, log, cluster, watch }),
+        Some(server) if errors.is_empty() => {
+            Ok(RawConfig { server, zone, geoip, admin, log, cluster, watch, transfer })
+        }
         _ => Err(errors),
     }
 }
@@ -154,9 +162,16 @@ struct RawTcp {
 #[serde(deny_unknown_fields)]
 struct RawZone {
     origin: Spanned<String>,
-    file: Spanned<PathBuf>,
+    /// Required, except for a secondary zone (default: `<state_dir>/secondary/<origin>zone`).
+    file: Option<Spanned<PathBuf>>,
     pools: Option<Spanned<PathBuf>>,
     signing: Option<Spanned<String>>,
+    allow_transfer: Option<Spanned<Vec<RawAllow>>>,
+    notify: Option<Spanned<Vec<String>>>,
+    notify_key: Option<Spanned<String>>,
+    serial: Option<Spanned<String>>,
+    primary: Option<Spanned<Vec<String>>>,
+    primary_key: Option<Spanned<String>>,
     dnssec: Option<RawDnssec>,
 }
 
@@ -260,6 +275,8 @@ pub struct ZoneEntry {
     pub dnssec: Option<DnssecSettings>,
     /// The line of this entry's `origin`, for errors about the zone as a whole.
     pub line: usize,
+    /// Who may transfer it, whom to NOTIFY, the serial policy, its primaries (config::transfer).
+    pub transfer: ZoneTransfer,
 }
 
 /// The GeoIP databases to open, and the lines that name them.
@@ -359,6 +376,8 @@ pub struct ConfigFile {
     pub ops: OpsSettings,
     /// `[cluster]`: `None` for a single node (no etcd).
     pub cluster: Option<ClusterSettings>,
+    /// `[transfer]`: the TSIG key file and the IXFR journal's bound.
+    pub transfer: TransferSettings,
 }
 
 /// Parses gslbd.toml `text` read from `path`.
@@ -533,17 +552,41 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
                 continue;
             }
         };
+        let raw_transfer = RawZoneTransfer {
+            allow_transfer: z.allow_transfer,
+            notify: z.notify,
+            notify_key: z.notify_key,
+            serial: z.serial,
+            primary: z.primary,
+            primary_key: z.primary_key,
+        };
+        let mut transfer = parse_zone_transfer(path, text, &origin, raw_transfer, &mut errors);
+        // A secondary's copy of the zone (written after each transfer in, read at start).
+        let file = match (&z.file, transfer.is_secondary()) {
+            (Some(f), _) => base.join(f.get_ref()),
+            (None, true) => state_dir.join("secondary").join(format!("{}zone", origin.to_ascii().to_lowercase())),
+            (None, false) => {
+                errors.push(ConfigError::new(
+                    path,
+                    line,
+                    format!("zone {origin}: file is required (only a zone with `primary` may leave it out)"),
+                ));
+                continue;
+            }
+        };
         let dnssec = (signing == Signing::Online).then(|| {
             let raw = z.dnssec.unwrap_or_default();
             super::dnssec::parse(raw, path, line, &base, &state_dir, &at, &mut errors)
         });
+        transfer.file = file.clone();
         zones.push(ZoneEntry {
             origin,
-            file: base.join(z.file.get_ref()),
+            file,
             pools: z.pools.map(|p| base.join(p.get_ref())),
             signing,
             dnssec,
             line,
+            transfer,
         });
     }
     if zones.is_empty() && errors.is_empty() {
@@ -564,6 +607,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
             ops.watch.quiet = Duration::from_millis(q.into_inner());
         }
     }
+    let transfer = parse_transfer_settings(path, text, &base, raw.transfer, &mut errors);
     let probe_source = parse_probe_source(path, text, raw.server.probe_source, &mut errors);
     let cluster = raw.cluster.and_then(|c| parse_cluster(path, text, c, &base, &mut errors));
     let geoip = raw.geoip.map(|g| {
@@ -620,6 +664,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
         geoip,
         ops,
         cluster,
+        transfer,
     })
 }
 

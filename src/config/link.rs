@@ -71,6 +71,37 @@ pub fn link_pools(
     Ok(())
 }
 
+/// For a secondary zone (data transferred from a primary): a pooled name that the transferred
+/// data also holds A, AAAA or CNAME records for is answered by its pool; those records are set
+/// aside and each collision is reported as a warning of the zone (logged at every load).
+pub fn yield_to_pools(zone: &mut Zone, pools: &Pools, pool_file: &Path) {
+    let mut warnings = Vec::new();
+    for (lower, _) in pools.names() {
+        let name = Name::from(lower.clone());
+        let Some(node) = zone.node_mut(&name) else { continue };
+        let before = node.rrsets.len();
+        let dropped: Vec<String> = node
+            .rrsets
+            .iter()
+            .filter(|r| matches!(r.rtype, RecordType::A | RecordType::AAAA | RecordType::CNAME))
+            .map(|r| r.rtype.to_string())
+            .collect();
+        node.rrsets.retain(|r| !matches!(r.rtype, RecordType::A | RecordType::AAAA | RecordType::CNAME));
+        if node.rrsets.len() != before {
+            warnings.push(ConfigError::new(
+                pool_file,
+                0,
+                format!(
+                    "pooled name {name} collides with transferred {} records of zone {}; the pool answers (the primary's records are not served)",
+                    dropped.join("/"),
+                    zone.origin
+                ),
+            ));
+        }
+    }
+    zone.warnings.extend(warnings);
+}
+
 /// Checks every `delegate` region against this zone: its target must be at or below a
 /// zone cut, and each in-zone name server of the cut must have glue. Fills the cut and
 /// the glue addresses, each as a new health-checked member of the region (probed with

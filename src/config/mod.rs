@@ -35,6 +35,7 @@ mod link;
 mod pools;
 mod serial;
 mod toml_doc;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,7 +53,8 @@ pub use extras::{Chaos, CookieSettings, TlsSettings};
 pub use fleet::{ClusterConfig, ClusterFiles, ClusterSettings, ProbeSource};
 pub use link::link_pools;
 pub use pools::{load_pools, load_pools_with};
-pub use serial::check_serials;
+pub use serial::{apply_serials, check_serials};
+pub use transfer::{AllowRule, DEFAULT_JOURNAL, SerialPolicy, TransferSettings, ZoneTransfer};
 
 use crate::cookie::{Policy, SecretFile, Secrets, read_secret_file};
 use crate::geo::GeoDb;
@@ -81,6 +83,24 @@ pub struct Snapshot {
     pub tls_key: Option<Arc<rustls::sign::CertifiedKey>>,
     /// The CHAOS TXT answers (`identity`, `version`).
     pub chaos: ChaosRecords,
+    /// Zone transfers: the TSIG keys, the journal bound, and each zone's settings.
+    pub transfer: Transfers,
+}
+
+/// What the transfer code reads from a snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct Transfers {
+    pub settings: TransferSettings,
+    pub keys: crate::tsig::KeyRing,
+    /// Each configured zone's settings, by origin.
+    pub zones: Vec<(hickory_proto::rr::Name, ZoneTransfer)>,
+}
+
+impl Transfers {
+    /// The settings of the zone `origin`.
+    pub fn zone(&self, origin: &hickory_proto::rr::Name) -> Option<&ZoneTransfer> {
+        self.zones.iter().find(|(o, _)| o == origin).map(|(_, t)| t)
+    }
 }
 
 /// DNS cookies in force: the secrets (carried across reloads for rotation overlap, see
@@ -213,12 +233,25 @@ fn build_full(
     let mut zones = Vec::new();
     let mut problems = Vec::new();
     let mut probe_defs = Vec::new();
+    let mut awaiting_transfer = 0;
     for z in &file.zones {
         let origin = z.origin.to_string();
         let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
         let before = previous.and_then(|p| p.zones.get(&z.origin));
         let zone = match load_entry(z, &edits, before.map(|a| &**a), now, keys) {
             Ok(zone) => Arc::new(zone),
+            // A secondary zone not transferred yet: answered with SERVFAIL until its first
+            // transfer (the secondary task writes the file and reloads); not a load failure.
+            Err(_) if z.transfer.is_secondary() && !z.file.exists() && before.is_none() => {
+                awaiting_transfer += 1;
+                let msg = format!("zone {}: not transferred from its primaries yet", z.origin);
+                problems.push(ZoneProblem {
+                    origin: z.origin.clone(),
+                    errors: vec![ConfigError::new(&z.file, 0, msg)],
+                    serving_previous: false,
+                });
+                continue;
+            }
             Err(errors) => {
                 // The previous version keeps serving, signed again if its signatures are due.
                 let kept = before.map(|k| resign_kept(k, z, now, keys));
@@ -260,7 +293,14 @@ fn build_full(
         }
     });
     check_probe_names(&probe_defs, &mut errors);
-    if !errors.is_empty() || zones.is_empty() {
+    let named: Vec<_> = file.zones.iter().map(|z| (&z.origin, z.line, &z.transfer)).collect();
+    let keys = transfer::read_keys(&file.path, &file.transfer, &named, &mut errors);
+    let transfer = Transfers {
+        settings: file.transfer.clone(),
+        keys,
+        zones: file.zones.iter().map(|z| (z.origin.clone(), z.transfer.clone())).collect(),
+    };
+    if !errors.is_empty() || (zones.is_empty() && awaiting_transfer == 0) {
         // Every zone error is reported too, so one run shows everything to fix.
         errors.extend(problems.into_iter().flat_map(|p| p.errors));
         return Err(ConfigErrors(errors));
@@ -278,6 +318,7 @@ fn build_full(
         cookies,
         tls_key,
         chaos,
+        transfer,
     })
 }
 
@@ -295,6 +336,9 @@ fn load_entry(
         let text = std::fs::read_to_string(pool_path)
             .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
         let pools = load_pools_with(pool_path, &text, &z.origin, edits)?;
+        if z.transfer.is_secondary() {
+            link::yield_to_pools(&mut zone, &pools, pool_path);
+        }
         link_pools(&mut zone, pools, pool_path, &text)?;
     }
     if let Some(settings) = &z.dnssec {

@@ -24,10 +24,12 @@ pub mod observe;
 pub mod outcome;
 pub mod rrl;
 pub mod server;
+mod signed;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
 pub mod wire;
+pub mod xfr;
 
 use std::net::IpAddr;
 
@@ -95,6 +97,15 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
             return None;
         }
         Parsed::Error { mut header, rcode, question, edns } => {
+            // NOTIFY (RFC 1996) from a secondary zone's primary: NOERROR, AA, and a refresh.
+            if header.opcode == xfr::OPCODE_NOTIFY
+                && let Some(q) = question.as_ref()
+                && xfr::accept_notify(src, q, client)
+            {
+                let w = error_reply(header, 0, Some(q), edns, None, transport, out, outcome);
+                out[2] |= 0x04;
+                return Some(w);
+            }
             // CD is defined for QUERY only (RFC 4035 §3.1.6 says when a reply copies it): a
             // NOTIMP reply to another opcode does not carry it (Knot clears it too).
             header.cd &= rcode != ErrorRcode::NotImp;
@@ -125,6 +136,7 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
             return Some(error_reply(header, rcode, None, Some(edns), decision, transport, out, outcome));
         }
         Parsed::Query(q) => q,
+        Parsed::Signed => return signed::respond_signed(src, packet, client, transport, out, rng, outcome),
     };
     let qtype = query.question.qtype;
     let cookie_on = snap.cookies.is_some();

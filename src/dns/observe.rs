@@ -10,6 +10,8 @@ use super::{Outcome, Transport};
 /// common path. Each worker thread and TCP connection gets its own clone.
 pub trait Observer<S>: Clone + Send + 'static {
     fn observe(&mut self, state: &S, outcome: &Outcome, transport: Transport, packet: &[u8], client: IpAddr);
+    /// Told about every zone transfer request over TCP (off the UDP path; may lock and log).
+    fn observe_transfer(&mut self, _state: &S, _report: &super::xfr::XfrReport) {}
 }
 
 /// Observes nothing.

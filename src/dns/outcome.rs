@@ -27,6 +27,8 @@ pub struct Outcome {
     pub cookie: Option<Decision>,
     /// The query's OPT had the DO bit (copied into a reply rewritten after the fact).
     pub dnssec_ok: bool,
+    /// The query was signed with TSIG and the signature was rejected (NOTAUTH with a TSIG error).
+    pub tsig_error: bool,
     /// DO=1 and a signed zone: the reply carries RRSIGs (and denial proofs).
     pub signed: bool,
     /// Signed records taken from an online signer's caches for this reply.

@@ -101,6 +101,9 @@ pub enum Parsed {
         header: QueryHeader,
         edns: EdnsQuery,
     },
+    /// The additional section holds a TSIG record (RFC 8945): checked and answered by
+    /// `dns::signed`, which strips it and answers the rest through this parser again.
+    Signed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +116,7 @@ pub enum ErrorRcode {
 
 const HEADER_LEN: usize = 12;
 const OPT: u16 = 41;
+const TSIG: u16 = 250;
 const EDNS_NSID: u16 = 3;
 const EDNS_ECS: u16 = 8;
 const EDNS_COOKIE: u16 = crate::cookie::OPTION_CODE;
@@ -139,8 +143,15 @@ pub fn parse(packet: &[u8]) -> Parsed {
     }
     let question = if qdcount == 1 { read_question(&mut dec) } else { None };
     // The OPT record is read for every opcode: a NOTIMP reply to an EDNS query carries OPT too.
-    let edns =
-        if question.is_some() || qdcount == 0 { read_edns(&mut dec, ancount, nscount, arcount) } else { Err(None) };
+    let mut signed = false;
+    let edns = if question.is_some() || qdcount == 0 {
+        read_edns(&mut dec, ancount, nscount, arcount, &mut signed)
+    } else {
+        Err(None)
+    };
+    if signed {
+        return Parsed::Signed;
+    }
     if header.opcode != 0 {
         // RFC 1035 §4.1.1 / RFC 8906 §3.1.4: an opcode we do not implement gets NOTIMP.
         return Parsed::Error { header, rcode: ErrorRcode::NotImp, question, edns: edns.unwrap_or_else(|e| e) };
@@ -173,6 +184,7 @@ fn read_edns(
     ancount: u16,
     nscount: u16,
     arcount: u16,
+    signed: &mut bool,
 ) -> Result<Option<EdnsQuery>, Option<EdnsQuery>> {
     for _ in 0..(ancount as u32 + nscount as u32) {
         skip_record(dec).ok_or(None)?;
@@ -180,8 +192,12 @@ fn read_edns(
     let mut edns: Option<EdnsQuery> = None;
     for _ in 0..arcount {
         let rr = read_record(dec).ok_or(edns)?;
+        if rr.rtype == TSIG {
+            *signed = true;
+            continue;
+        }
         if rr.rtype != OPT {
-            continue; // TSIG and others: not used by an unsigned authoritative server
+            continue; // others: not used by an authoritative server
         }
         if edns.is_some() || !rr.root_owner {
             // RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is FORMERR.

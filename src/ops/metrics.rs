@@ -98,10 +98,13 @@ pub struct Metrics {
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
     /// When the process started (Unix seconds).
     pub(crate) started_unix: u64,
+    /// Zone transfers in and out, NOTIFY answers, TSIG rejections (also one of `sources`).
+    pub transfers: Arc<super::transfers::TransferLog>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        let transfers = Arc::new(super::transfers::TransferLog::default());
         Metrics {
             queries: [const { [const { [const { AtomicU64::new(0) }; QTYPES.len()] }; RCODES.len()] }; 2],
             dropped: [const { [const { AtomicU64::new(0) }; DropReason::ALL.len()] }; 2],
@@ -115,8 +118,9 @@ impl Default for Metrics {
             last_success_unix: AtomicU64::new(0),
             last_reload_ok: AtomicU64::new(1),
             last_reload_errors: AtomicU64::new(0),
-            sources: Mutex::new(Vec::new()),
+            sources: Mutex::new(vec![transfers.clone() as Arc<dyn MetricsSource>]),
             started_unix: crate::util::clock::unix_now(),
+            transfers,
         }
     }
 }
@@ -474,13 +478,13 @@ fn render_health(out: &mut String, serving: &Serving) {
     }
 }
 
-pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Escapes a label value (backslash, double quote, newline).
-pub(super) fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

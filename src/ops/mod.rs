@@ -29,6 +29,7 @@ mod reload;
 mod resign;
 mod status;
 mod tcp_metrics;
+mod transfers;
 mod watch;
 
 pub use body_cap::BODY_LIMIT;
@@ -43,4 +44,5 @@ pub use reload::{ErrorReport, ReloadReport, Reloader, Services, Trigger, config_
 pub use resign::run_resigner;
 pub use status::{StatusJson, collect as collect_status};
 pub use tcp_metrics::TcpMetrics;
+pub use transfers::{NotifyEvent, TransferEvent, TransferLog, ZoneTransfers};
 pub use watch::spawn_watcher;

@@ -31,6 +31,9 @@ impl Observer<Serving> for QueryObserver {
     #[inline]
     fn observe(&mut self, state: &Serving, outcome: &Outcome, transport: Transport, packet: &[u8], client: IpAddr) {
         self.metrics.record(outcome, transport);
+        if outcome.tsig_error {
+            self.metrics.transfers.record_tsig_rejected();
+        }
         if let Some(s) = outcome.steered.as_ref().filter(|_| outcome.replied) {
             state.live.count_steered(&state.config, s);
         }
@@ -43,6 +46,10 @@ impl Observer<Serving> for QueryObserver {
             }
         }
     }
+
+    fn observe_transfer(&mut self, _state: &Serving, report: &crate::dns::xfr::XfrReport) {
+        self.metrics.transfers.record_out(report);
+    }
 }
 
 /// One sampled query at info: the resolver's address, the ECS subnet (or "-"), qname, qtype,
@@ -54,7 +61,7 @@ fn log_query(state: &Serving, outcome: &Outcome, transport: Transport, packet: &
     let (qname, ecs) = match parse(packet) {
         Parsed::Query(q) => (q.question.name.to_string(), q.edns.and_then(|e| e.ecs).map(|c| c.net())),
         Parsed::Error { question, .. } => (question.map(|q| q.name.to_string()).unwrap_or_default(), None),
-        Parsed::Drop | Parsed::CookieOnly { .. } => return,
+        Parsed::Drop | Parsed::CookieOnly { .. } | Parsed::Signed => return,
     };
     let resolver = client.to_string();
     let ecs = ecs.map(|n| n.to_string()).unwrap_or_else(|| "-".into());

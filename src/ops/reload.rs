@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! trigger ──► (one at a time) compile_changes (files + runtime changes) on a blocking thread ──► Err: keep serving the old
-//!              config::check_serials (changed data needs a new serial)   snapshot; log, count and
+//!              config::apply_serials (serial policy; IXFR journal)        snapshot; log, count and
 //!                                      │ Ok (a zone with errors: its          keep every file:line error
 //!                                      │ previous version, or SERVFAIL)
 //!                                      ▼
@@ -38,6 +38,8 @@ pub struct Services {
     pub feedback: Option<FeedbackService>,
     /// RTTs posted by clients (`POST /rtt`), read by latency pools with client samples on.
     pub rum: Option<Arc<RumStore>>,
+    /// NOTIFY wake-ups for the secondary zones (the transfer services).
+    pub signals: Option<Arc<crate::serving::ZoneSignals>>,
 }
 
 impl Services {
@@ -72,6 +74,7 @@ impl Services {
         let (probes, loads) = self.attach(&config);
         let mut live = Live::build(&config, old, version, probes, loads);
         live.rum = self.rum.clone();
+        live.signals = self.signals.clone();
         Serving { config, live }
     }
 
@@ -98,10 +101,12 @@ pub enum Trigger {
     Change,
     /// Online-signed zones' signatures or keys were due (ops::resign).
     Resign,
+    /// A secondary zone's new copy was transferred from its primary (xfr::secondary).
+    Transfer,
 }
 
 impl Trigger {
-    /// The name used in logs and JSON: start, signal, api, watch, change, resign.
+    /// The name used in logs and JSON: start, signal, api, watch, change, resign, transfer.
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Start => "start",
@@ -110,6 +115,7 @@ impl Trigger {
             Trigger::Watch => "watch",
             Trigger::Change => "change",
             Trigger::Resign => "resign",
+            Trigger::Transfer => "transfer",
         }
     }
 }
@@ -272,8 +278,14 @@ impl Reloader {
     /// Publishes `first` (the config loaded at start-up) as generation 1, with the services'
     /// views and the override table's state file (`[admin] state_file`): returns the reloader,
     /// the shared serving state the transports read, and the override table.
-    pub fn start(path: PathBuf, first: Snapshot, services: Services, metrics: Arc<Metrics>) -> Result<Started, String> {
+    pub fn start(
+        path: PathBuf,
+        mut first: Snapshot,
+        services: Services,
+        metrics: Arc<Metrics>,
+    ) -> Result<Started, String> {
         let now = unix_now();
+        config::apply_serials(None, &mut first.zones, &first.transfer, now);
         let (files, total, per_file) = files_of(&path, &first);
         let state_file = first.ops.admin.as_ref().map(|a| a.state_file.clone());
         let start_only = StartOnly::of(&first);
@@ -369,11 +381,14 @@ impl Reloader {
         let changes_now = changes.clone();
         let old = self.shared.load_full();
         let loaded = tokio::task::spawn_blocking(move || {
-            let compiled = compile_changes(&path, &changes, Some(&old.config))?;
+            let mut compiled = compile_changes(&path, &changes, Some(&old.config))?;
             // The serial rule: a zone whose data changed under the serial it serves with fails
             // the whole reload (a half-written file looks like that), with the other zones'
-            // errors reported beside it.
-            let serial_errors = config::check_serials(&old.config.zones, &compiled.snapshot.zones);
+            // errors reported beside it. Zones whose serial gslbd chooses get it here, and every
+            // zone's IXFR journal the change.
+            let snap = &mut compiled.snapshot;
+            let serial_errors =
+                config::apply_serials(Some(&old.config.zones), &mut snap.zones, &snap.transfer, unix_now());
             if !serial_errors.is_empty() {
                 return Err(ConfigErrors(serial_errors.into_iter().chain(zone_errors(&compiled.snapshot)).collect()));
             }

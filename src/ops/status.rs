@@ -37,6 +37,9 @@ pub struct StatusJson {
     pub fleet: Option<serde_json::Value>,
     /// The most recent probe state changes, newest first.
     pub transitions: Vec<Transition>,
+    /// Per zone: role, serial, IXFR journal, last transfer in and out, secondaries notified
+    /// and what they answered.
+    pub transfers: Vec<super::transfers::ZoneTransferJson>,
 }
 
 #[derive(Serialize)]
@@ -271,6 +274,7 @@ pub fn collect(st: &AdminState) -> StatusJson {
         changes: super::changes::status_json(&st.changes),
         fleet: st.changes.fleet.as_ref().map(|f| f.status_json()),
         transitions: health.map(|h| h.recent_transitions()).unwrap_or_default(),
+        transfers: super::transfers::status_json(snap, &st.metrics.transfers),
     }
 }
 

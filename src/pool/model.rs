@@ -392,6 +392,9 @@ pub struct Pool {
     pub(crate) has_geo_maps: bool,
     pub(crate) has_place_maps: bool,
     pub(crate) has_asn_maps: bool,
+    /// `transfer = { static = [...] }`: what a secondary gets for the pool's names, as ordinary
+    /// A/AAAA records with the pool's ttl (empty: `"omit"`, nothing; a secondary cannot steer).
+    pub transfer_static: Vec<std::net::IpAddr>,
 }
 
 impl Pool {

@@ -70,6 +70,8 @@ pub struct Live {
     leaders: Vec<Box<[AtomicU32]>>,
     /// RTTs posted by clients (`POST /rtt`), shared by every snapshot; `None` without an API.
     pub rum: Option<Arc<RumStore>>,
+    /// NOTIFY wake-ups of the secondary zones' refresh tasks; `None` where nothing refreshes.
+    pub signals: Option<Arc<super::ZoneSignals>>,
 }
 
 /// The health the steering decision reads for one zone: an admin override wins; otherwise

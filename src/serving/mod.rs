@@ -19,6 +19,7 @@ mod changes;
 mod compile;
 mod live;
 mod overrides;
+mod signals;
 mod version;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use live::{CounterKey, Live, LiveHealth, NO_REGION, Steered, SteeredAnswer, 
 pub use overrides::{
     ChangeMeta, Committed, Override, OverrideEntry, OverrideNote, OverrideTable, OverrideTarget, Overrides, Stale,
 };
+pub use signals::ZoneSignals;
 pub use version::ConfigVersion;
 
 /// A value published by atomic swaps: readers load it without a lock.
@@ -54,6 +56,10 @@ pub trait AnswerSource: Send + Sync + 'static {
     fn config(&self) -> &Snapshot;
     /// The health of zone `zone`, whose pools are `pools`.
     fn health<'a>(&'a self, zone: usize, pools: &'a Pools) -> Self::Health<'a>;
+    /// Where a NOTIFY for a secondary zone wakes its refresh task (none: NOTIFY is not served).
+    fn zone_signals(&self) -> Option<&ZoneSignals> {
+        None
+    }
 }
 
 impl AnswerSource for Snapshot {
@@ -74,5 +80,8 @@ impl AnswerSource for Serving {
     #[inline]
     fn health<'a>(&'a self, zone: usize, pools: &'a Pools) -> LiveHealth<'a> {
         self.live.health(zone, pools)
+    }
+    fn zone_signals(&self) -> Option<&ZoneSignals> {
+        self.live.signals.as_deref()
     }
 }

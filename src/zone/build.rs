@@ -132,6 +132,7 @@ impl Zone {
             negative_soa,
             denial,
             apex_dname,
+            journal: super::Journal::default(),
             signer: None,
         })
     }

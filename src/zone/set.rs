@@ -70,6 +70,12 @@ impl ZoneSet {
         &self.zones
     }
 
+    /// The zone at `i` for changing it before the snapshot is published; `None` when it is shared
+    /// (a zone kept from the snapshot before).
+    pub fn zone_mut(&mut self, i: usize) -> Option<&mut Zone> {
+        self.zones.get_mut(i).and_then(Arc::get_mut)
+    }
+
     /// The zones that had errors at the last (re)load.
     pub fn problems(&self) -> &[ZoneProblem] {
         &self.problems

@@ -70,6 +70,8 @@ pub struct Zone {
     pub(super) denial: Denial,
     /// Whether the apex holds a DNAME (then every name below it is redirected).
     pub(super) apex_dname: bool,
+    /// The differences from earlier versions, for IXFR (carried across reloads by the config).
+    pub journal: super::Journal,
     /// The online signer of a zone with `signing = "online"`, once it is signed
     /// ([`super::online::sign::sign_zone`]).
     pub signer: Option<std::sync::Arc<super::online::Signer>>,
@@ -121,6 +123,33 @@ impl Zone {
             n -= 1;
         }
         self.nodes.entry(name.clone()).or_default()
+    }
+    /// Serves the zone with SOA serial `serial` (the serial policies `unixtime` and
+    /// `increment`): the SOA, the negative SOA and [`ZoneSource::serial`] change, nothing else.
+    /// A zone signed online gets its SOA signed again with its ZSK; a pre-signed SOA cannot be,
+    /// so it is left alone and `false` returned.
+    pub fn set_serial(&mut self, serial: u32) -> bool {
+        let origin = self.origin.clone();
+        let signer = self.signer.clone();
+        let Some(node) = self.nodes.get_mut(&origin) else { return false };
+        let Some(soa) = node.rrsets.iter_mut().find(|r| r.rtype == RecordType::SOA) else { return false };
+        if soa.sigs.is_some() && signer.is_none() {
+            return false;
+        }
+        let Some(mut rdata) = soa.rdatas().next().map(<[u8]>::to_vec) else { return false };
+        let Some(at) = rdata.len().checked_sub(20) else { return false };
+        rdata[at..at + 4].copy_from_slice(&serial.to_be_bytes());
+        let mut new = RRset::new(RecordType::SOA, soa.ttl, [rdata.as_slice()]);
+        if soa.sigs.is_some() {
+            match signer.as_deref().and_then(|s| s.sign_set(&new)) {
+                Some(sigs) => new.sigs = Some(Box::new(sigs)),
+                None => return false,
+            }
+        }
+        *soa = new;
+        self.negative_soa = soa.with_ttl(self.negative_soa.ttl);
+        self.source.serial = serial;
+        true
     }
     pub fn names(&self) -> impl Iterator<Item = (&Name, &Node)> {
         self.nodes.iter()

@@ -41,6 +41,8 @@ pub fn check_exchange(query: &[u8], reply: Option<&[u8]>, transport: Transport) 
         Parsed::Query(q) => (Some(q.question), q.edns),
         // QDCOUNT=0 with a COOKIE: FORMERR without OPT where cookies are off (as before cookies).
         Parsed::CookieOnly { .. } => (None, None),
+        // A TSIG-signed query (dns::signed): answered like the query under the TSIG, or NOTAUTH.
+        Parsed::Signed => (None, None),
     };
     if let Some(q) = &question {
         let [rq] = msg.queries.as_slice() else {

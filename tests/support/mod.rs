@@ -78,6 +78,8 @@ pub mod unbound;
 pub mod validator;
 /// Headless Chromium through ChromeDriver (the status page test).
 pub mod webdriver;
+/// Knot as gslbd's secondary or primary, TSIG keys, the knot_diff query table (issue 16 tests).
+pub mod xfr;
 /// Zone files judged by Knot, NSD and BIND: the issue-13 corpus, checkers, AXFR (issue 13 tests).
 pub mod zonecheck;
 

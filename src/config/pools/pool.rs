@@ -85,6 +85,7 @@ pub(super) fn compile_pool(
             }
         },
     };
+    let transfer_static = transfer_static(cx, pname, raw);
     let (policy_word, policy) = region_policy_word(cx, pname, raw);
     let member_policy = member_policy(cx, pname, raw);
 
@@ -130,8 +131,34 @@ pub(super) fn compile_pool(
         has_geo_maps,
         has_place_maps,
         has_asn_maps,
+        transfer_static,
     };
     (pool, fb_span)
+}
+
+/// `transfer`: `"omit"` (no addresses) or `{ static = [addresses] }`.
+fn transfer_static(cx: &mut Ctx<'_>, pname: &str, raw: &RawPool) -> Vec<std::net::IpAddr> {
+    let Some(t) = &raw.transfer else { return Vec::new() };
+    let bad = format!("pool {pname}: transfer must be \"omit\" or {{ static = [\"192.0.2.1\", …] }}");
+    match t.get_ref() {
+        toml::Value::String(s) if s == "omit" => Vec::new(),
+        toml::Value::Table(tbl) if tbl.len() == 1 => {
+            let Some(toml::Value::Array(list)) = tbl.get("static") else {
+                cx.errs.at(t.span(), bad);
+                return Vec::new();
+            };
+            let addrs: Vec<std::net::IpAddr> =
+                list.iter().filter_map(|v| v.as_str().and_then(|s| s.parse().ok())).collect();
+            if addrs.len() != list.len() || addrs.is_empty() {
+                cx.errs.at(t.span(), format!("pool {pname}: transfer.static must list IPv4/IPv6 addresses"));
+            }
+            addrs
+        }
+        _ => {
+            cx.errs.at(t.span(), bad);
+            Vec::new()
+        }
+    }
 }
 
 fn ttl(cx: &mut Ctx<'_>, pname: &str, raw: &RawPool) -> Ttl {

@@ -164,6 +164,10 @@ pub(super) struct RawPool {
     pub(super) regions_per_answer: Option<Spanned<i64>>,
     /// `extra_random`: plus members of j more usable regions drawn at random, 0..=8, default 0.
     pub(super) extra_random: Option<Spanned<i64>>,
+    /// `transfer`: what a secondary gets for the pool's names (zone transfers, issue 16):
+    /// `"omit"` (default: nothing) or `{ static = ["192.0.2.1", "2001:db8::1"] }` (these
+    /// addresses as ordinary A/AAAA records with the pool's ttl).
+    pub(super) transfer: Option<Spanned<toml::Value>>,
     /// `[pool.NAME.region.REGION]`: one table per region, at least one.
     #[serde(default)]
     pub(super) region: BTreeMap<Spanned<String>, Spanned<RawRegion>>,

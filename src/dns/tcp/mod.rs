@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout};
 
+use super::xfr::Handled;
 use super::{Observer, Outcome, Transport, respond_with};
 use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
@@ -192,6 +193,17 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
             };
             let Some(query) = self.input.get(at + 2..at + 2 + len) else { break };
             let snap = self.shared.load();
+            // AXFR and IXFR: answered here with as many messages as the zone needs.
+            match super::xfr::transfer(&**snap, query, self.peer.ip(), &mut self.replies) {
+                Handled::Done(report) => {
+                    self.observer.observe_transfer(&snap, &report);
+                    self.answered += 1;
+                    at += 2 + len;
+                    continue;
+                }
+                Handled::Refuse(report) => self.observer.observe_transfer(&snap, &report),
+                Handled::NotTransfer => {}
+            }
             let reply = respond_with(
                 &**snap,
                 query,

@@ -22,6 +22,7 @@
 //! What a [`Signer`] holds is fixed for one version of a zone (the keys read at load, which
 //! key signs); the caches and counters are shared with the zone's next versions.
 mod cache;
+pub mod chain;
 pub mod deny;
 mod key;
 pub mod sign;
@@ -182,6 +183,14 @@ impl Signer {
     /// The apex, lowercase wire form.
     pub fn apex(&self) -> &[u8] {
         &self.apex
+    }
+
+    /// An apex RRset (the SOA whose serial a serial policy changed) signed with the ZSK, for
+    /// the validity window of this version.
+    pub fn sign_set(&self, set: &RRset) -> Option<RRset> {
+        let zsk = self.zsk()?;
+        let (inception, expiration) = self.window(self.signed_at);
+        sign_rrset_into_set(&[zsk], &self.apex, set, inception, expiration, &mut Scratch::default()).ok()
     }
 
     /// The key that signs the zone's data (and its answers and denials).
