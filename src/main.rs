@@ -434,6 +434,20 @@ fn ensure_token_file(path: &Path) -> Result<(), String> {
 }
 
 fn serve(path: PathBuf) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // First of all: a SIGHUP (or SIGTERM) that comes while the config loads, which can take
+    // seconds (GeoIP validation, signing), is kept for when gslbd serves, instead of the
+    // default action, which ends the process.
+    let signals = {
+        let _rt = runtime.enter();
+        Signals::install()
+    };
     // The log settings come from the config, so read them before anything is logged.
     let log = std::fs::read_to_string(&path)
         .ok()
@@ -463,13 +477,6 @@ fn serve(path: PathBuf) -> ExitCode {
         version_line(),
         summary(&snapshot)
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let result = runtime.block_on(async move {
         let listeners = Listeners::bind(&snapshot)?;
         let app = App::build(path, snapshot, listeners).await?;
@@ -490,7 +497,7 @@ fn serve(path: PathBuf) -> ExitCode {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let reloader = app.reloader();
-        app.run(signals(reloader)).await
+        app.run(signals.serve(reloader)).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -501,24 +508,35 @@ fn serve(path: PathBuf) -> ExitCode {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM; on SIGHUP, reloads the config beside the signal loop (so a
-/// slow load never holds up a stop), keeping the old one if the new config has errors.
-async fn signals(reloader: Arc<Reloader>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
-        (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => {
-                let r = reloader.clone();
-                tokio::spawn(async move { r.reload(Trigger::Signal).await });
+/// The signals `gslbd serve` handles, installed before the config loads.
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    /// Must run inside the runtime's context.
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(hup), Ok(term), Ok(int)) => Signals(Some((hup, term, int))),
+            _ => Signals(None),
+        }
+    }
+
+    /// Resolves on SIGINT or SIGTERM; on SIGHUP, reloads the config beside the signal loop (so
+    /// a slow load never holds up a stop), keeping the old one if the new config has errors.
+    async fn serve(self, reloader: Arc<Reloader>) {
+        let Some((mut hup, mut term, mut int)) = self.0 else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    let r = reloader.clone();
+                    tokio::spawn(async move { r.reload(Trigger::Signal).await });
+                }
+                _ = term.recv() => break,
+                _ = int.recv() => break,
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
         }
     }
 }

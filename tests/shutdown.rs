@@ -176,3 +176,44 @@ fn sigterm_under_load_answers_what_was_received_and_exits_0_within_2s() {
         assert_eq!(s.unanswered_before, 0, "a query sent before SIGTERM went unanswered: {s:?}");
     }
 }
+
+/// A SIGHUP that arrives while gslbd is still loading its config (the admin token file has just
+/// been made, the zones, pools and GeoIP data are not loaded yet) does not end the process: it
+/// starts, answers, and the reload asked for runs once it serves.
+#[test]
+fn a_sighup_during_start_is_a_reload_after_it_not_the_end() {
+    let dir = support::TempDir::new("sighup-start");
+    let r = env!("CARGO_MANIFEST_DIR");
+    let config = dir.write(
+        "gslbd.toml",
+        &format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nudp_workers = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             token_file = \"admin.token\"\n\n[geoip]\ndatabase = \"{r}/geoip/default-country.mmdb\"\n\n\
+             [[zone]]\norigin = \"gslb.example.com.\"\nfile = \"{r}/zones/gslb.example.com.zone\"\n\
+             pools = \"{r}/zones/gslb.example.com.pools.toml\"\n"
+        ),
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gslbd"));
+    cmd.arg("serve").arg("--config").arg(&config);
+    let mut proc = support::Proc::spawn(cmd);
+    // The token file is made (and said on stderr) before the config is loaded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proc.stderr().contains("created the admin token file") {
+        assert!(Instant::now() < deadline && proc.exited().is_none(), "no token line:\n{}", proc.stderr());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let hup = std::process::Command::new("kill").arg("-HUP").arg(proc.id().to_string()).status().unwrap();
+    assert!(hup.success());
+    let addrs = support::wait_listening(&mut proc, 1, "gslbd after an early SIGHUP");
+    let reply = support::normalise(&support::exchange_udp(
+        addrs[0],
+        &QuerySpec::new("static.gslb.example.com.", RecordType::A).to_message(7).to_vec().unwrap(),
+    ));
+    assert_eq!(reply.full_rcode(), 0, "{reply}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proc.stderr().contains("trigger=\"signal\"") && !proc.stderr().contains("trigger=signal") {
+        assert!(Instant::now() < deadline, "no reload by the signal:\n{}", proc.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(proc.exited().is_none(), "gslbd ended:\n{}", proc.stderr());
+}
