@@ -1,0 +1,91 @@
+//! The ECS scope maps of a snapshot: for every pool whose answer reads the client's GeoIP
+//! location, the map of its GeoIP database's blocks with one answer (`geo::ScopeMap`), shared
+//! by every pool that reads the location the same way (`pool::geo_class`).
+//!
+//! ```text
+//! zones ─► pools ─location_key─► distinct keys ─GeoDb::scope_map(location_class)─► maps
+//!                                                      ▲ one tree walk per distinct key
+//! query: (zone, pool) ─► map ─► GeoDb::lookup_in: the network widened to the one-answer block
+//! ```
+//!
+//! Built with the snapshot, after its GeoIP database, and never changed: a reload builds new
+//! maps beside the serving ones. At most [`MAX_MAPS`] distinct maps (each costs one bit per
+//! node of the database's tree); pools past that keep the database network as their scope.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::geo::{GeoDb, ScopeMap};
+use crate::pool::PoolId;
+use crate::pool::geo_class::{location_class, location_key};
+use crate::zone::Zone;
+
+/// Distinct scope maps one snapshot builds at most.
+pub const MAX_MAPS: usize = 64;
+
+/// No map for this pool.
+const NO_MAP: u32 = u32::MAX;
+
+#[derive(Default)]
+pub struct GeoScopes {
+    maps: Vec<Arc<ScopeMap>>,
+    /// Per zone (index in `ZoneSet::zones`), per pool id: the index in `maps`, or `NO_MAP`.
+    by_zone: Vec<Vec<u32>>,
+    /// Pools left without a map because [`MAX_MAPS`] was reached.
+    pub over_limit: usize,
+}
+
+impl GeoScopes {
+    /// The maps of `zones` over `geo` (none without a database, or with a chain of location
+    /// databases: see [`GeoDb::scope_map`]).
+    pub fn build(geo: Option<&GeoDb>, zones: &[Arc<Zone>]) -> GeoScopes {
+        let mut out = GeoScopes::default();
+        let Some(geo) = geo else { return out };
+        let mut by_key: HashMap<Vec<u64>, u32> = HashMap::new();
+        for zone in zones {
+            let pools = &zone.pools;
+            let mut ids = Vec::with_capacity(pools.pools.len());
+            for i in 0..pools.pools.len() {
+                let pool = PoolId(i as u32);
+                let id = match location_key(pools, pool) {
+                    None => NO_MAP,
+                    Some(key) => match by_key.get(&key) {
+                        Some(id) => *id,
+                        None if out.maps.len() >= MAX_MAPS => {
+                            out.over_limit += 1;
+                            NO_MAP
+                        }
+                        None => match geo.scope_map(|loc| location_class(pools, pool, loc)) {
+                            Some(map) => {
+                                out.maps.push(Arc::new(map));
+                                let id = (out.maps.len() - 1) as u32;
+                                by_key.insert(key, id);
+                                id
+                            }
+                            None => NO_MAP,
+                        },
+                    },
+                };
+                ids.push(id);
+            }
+            out.by_zone.push(ids);
+        }
+        out
+    }
+
+    /// The map of `pool` in zone `zone`, if it has one.
+    pub fn get(&self, zone: usize, pool: PoolId) -> Option<&ScopeMap> {
+        let id = *self.by_zone.get(zone)?.get(pool.0 as usize)?;
+        self.maps.get(id as usize).map(|m| &**m)
+    }
+
+    /// Distinct maps, and the heap bytes they hold.
+    pub fn summary(&self) -> (usize, usize) {
+        (self.maps.len(), self.maps.iter().map(|m| m.heap_bytes()).sum())
+    }
+}
+
+impl std::fmt::Debug for GeoScopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GeoScopes({} maps)", self.maps.len())
+    }
+}
