@@ -113,7 +113,7 @@ fn geo_hit(subnet: IpNet, g: ArbGeo) -> Option<GeoHit> {
         continent: continents.get(usize::from(k)).and_then(|s| Continent::parse(s)),
         coords: xy.and_then(|(lat, lon)| Coordinates::new(lat, lon)),
     });
-    Some(GeoHit { location, network, asn: None })
+    Some(GeoHit { location, network, asn: None, all_up_network: None })
 }
 
 proptest! {

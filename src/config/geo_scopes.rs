@@ -5,7 +5,8 @@
 //! ```text
 //! zones ─► pools ─location_key─► distinct keys ─GeoDb::scope_map(location_class)─► maps
 //!                                                      ▲ one tree walk per distinct key
-//! query: (zone, pool) ─► map ─► GeoDb::lookup_in: the network widened to the one-answer block
+//! query: (zone, pool) ─► maps ─► GeoDb::lookup_in: the network widened to the one-answer block
+//!        (and the wider block of one answer while every region is usable)
 //! ```
 //!
 //! Built with the snapshot, after its GeoIP database, and never changed: a reload builds new
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use crate::geo::{GeoDb, ScopeMap};
 use crate::pool::PoolId;
-use crate::pool::geo_class::{location_class, location_key};
+use crate::pool::geo_class::{location_class, location_class_all_up, location_key};
 use crate::zone::Zone;
 
 /// Distinct scope maps one snapshot builds at most.
@@ -25,9 +26,16 @@ pub const MAX_MAPS: usize = 64;
 /// No map for this pool.
 const NO_MAP: u32 = u32::MAX;
 
+/// The two maps of one way of answering: whatever the health, and while every region of the
+/// asked pool is usable (coarser: only the nearest regions matter then).
+pub struct PoolMaps {
+    pub any_health: ScopeMap,
+    pub all_up: ScopeMap,
+}
+
 #[derive(Default)]
 pub struct GeoScopes {
-    maps: Vec<Arc<ScopeMap>>,
+    maps: Vec<Arc<PoolMaps>>,
     /// Per zone (index in `ZoneSet::zones`), per pool id: the index in `maps`, or `NO_MAP`.
     by_zone: Vec<Vec<u32>>,
     /// Pools left without a map because [`MAX_MAPS`] was reached.
@@ -54,14 +62,17 @@ impl GeoScopes {
                             out.over_limit += 1;
                             NO_MAP
                         }
-                        None => match geo.scope_map(|loc| location_class(pools, pool, loc)) {
-                            Some(map) => {
-                                out.maps.push(Arc::new(map));
+                        None => match (
+                            geo.scope_map(|loc| location_class(pools, pool, loc)),
+                            geo.scope_map(|loc| location_class_all_up(pools, pool, loc)),
+                        ) {
+                            (Some(any_health), Some(all_up)) => {
+                                out.maps.push(Arc::new(PoolMaps { any_health, all_up }));
                                 let id = (out.maps.len() - 1) as u32;
                                 by_key.insert(key, id);
                                 id
                             }
-                            None => NO_MAP,
+                            _ => NO_MAP,
                         },
                     },
                 };
@@ -72,15 +83,15 @@ impl GeoScopes {
         out
     }
 
-    /// The map of `pool` in zone `zone`, if it has one.
-    pub fn get(&self, zone: usize, pool: PoolId) -> Option<&ScopeMap> {
+    /// The maps of `pool` in zone `zone`, if it has them.
+    pub fn get(&self, zone: usize, pool: PoolId) -> Option<&PoolMaps> {
         let id = *self.by_zone.get(zone)?.get(pool.0 as usize)?;
         self.maps.get(id as usize).map(|m| &**m)
     }
 
     /// Distinct maps, and the heap bytes they hold.
     pub fn summary(&self) -> (usize, usize) {
-        (self.maps.len(), self.maps.iter().map(|m| m.heap_bytes()).sum())
+        (self.maps.len(), self.maps.iter().map(|m| m.any_health.heap_bytes() + m.all_up.heap_bytes()).sum())
     }
 }
 

@@ -91,6 +91,9 @@ pub struct GeoHit {
     pub network: IpNet,
     /// The autonomous system, when an ASN database is configured and knows the address.
     pub asn: Option<Asn>,
+    /// A wider block around the address with one answer as long as every region of the asked
+    /// pool is usable ([`GeoDb::lookup_in`] with an `all_up` map); `None` without one.
+    pub all_up_network: Option<IpNet>,
 }
 
 impl GeoDb {
@@ -213,7 +216,7 @@ impl GeoDb {
                 break;
             }
         }
-        GeoHit { location, network: network.unwrap_or_else(|| host_net(ip)), asn }
+        GeoHit { location, network: network.unwrap_or_else(|| host_net(ip)), asn, all_up_network: None }
     }
 
     /// The ECS scope map of one way of answering (see `scope.rs`): `class` says what a client
@@ -227,18 +230,23 @@ impl GeoDb {
         Some(ScopeMap::build(&part.db.bytes, nodes, meta.record_size, meta.ip_version == 6, &part.records, class))
     }
 
-    /// [`GeoDb::lookup`], with the network widened to the block of `map` around `ip`: every
-    /// address in it gets the answer `map` was built for (never narrower than the database
-    /// network; a map of another database is ignored).
-    pub fn lookup_in(&self, ip: IpAddr, map: Option<&ScopeMap>) -> GeoHit {
+    /// [`GeoDb::lookup`], with the network widened to the block of `any_health` around `ip`:
+    /// every address in it gets the answer that map was built for; and `all_up_network` the
+    /// block of `all_up` likewise. Never narrower than the database network; a map of another
+    /// database is ignored.
+    pub fn lookup_in(&self, ip: IpAddr, any_health: Option<&ScopeMap>, all_up: Option<&ScopeMap>) -> GeoHit {
         let mut hit = self.lookup(ip);
         let ours = |m: &&ScopeMap| matches!(self.parts.as_slice(), [p] if m.is_of(&p.db.bytes));
-        if let Some(prefix) = map.filter(ours).and_then(|m| m.prefix(ip))
-            && prefix <= hit.network.prefix_len()
-            && let Ok(n) = IpNet::new(hit.network.addr(), prefix)
-        {
-            hit.network = n.trunc();
+        let widened = |map: Option<&ScopeMap>| {
+            let prefix = map.filter(ours).and_then(|m| m.prefix(ip))?;
+            let n = IpNet::new(hit.network.addr(), prefix).ok()?;
+            (prefix <= hit.network.prefix_len()).then(|| n.trunc())
+        };
+        let (any, all) = (widened(any_health), widened(all_up));
+        if let Some(n) = any {
+            hit.network = n;
         }
+        hit.all_up_network = all.filter(|a| a.prefix_len() <= hit.network.prefix_len());
         hit
     }
 
