@@ -10,7 +10,7 @@
 //!     UDP workers (one thread per SO_REUSEPORT socket) ┐
 //!     TCP acceptors (one task per listen address)      ├─ answer from Shared<Serving>, report to QueryObserver
 //!     DNS over TLS (hickory-server, [server.tls])      │  (certificate: the serving snapshot's)
-//!     admin API, file watcher                          ┘
+//!     admin API, file watcher, DNSSEC re-signer        ┘
 //!     shutdown resolves ─► stop accepting ─► answer what was already received ─► close TCP after
 //!                          its replies ─► stop services ─► return (state is saved on every change)
 //! ```
@@ -34,7 +34,7 @@ use crate::dns::tls::dot_server;
 use crate::dns::udp::{DnsHandler, spawn_workers};
 use crate::ops::{
     AdminState, Changes, FleetMetrics, Metrics, ProbeMetrics, QueryObserver, Reloader, Services, TcpMetrics, Trigger,
-    follow_changes, serve_admin, spawn_watcher,
+    follow_changes, run_resigner, serve_admin, spawn_watcher,
 };
 use crate::services::{FeedbackService, HealthOptions, HealthService, RumStore, install_crypto_provider};
 use crate::serving::{OverrideTable, Serving, Shared};
@@ -262,6 +262,7 @@ impl App {
                 }
             });
         }
+        tasks.spawn(run_resigner(reloader.clone(), shared.clone(), stop_rx.clone()));
         if let Err(e) = spawn_watcher(reloader.clone()) {
             tracing::warn!(error = %e, "files are not watched; reload with SIGHUP or POST /reload");
         }

@@ -9,7 +9,7 @@
 //! | layer | modules | what it holds |
 //! |---|---|---|
 //! | 0 leaves | `diag`, `util` | config errors with file:line; randomness, the clock, durable writes |
-//! | 1 model | `geo`, `pool`, `zone` | GeoIP; the pool model and its ids; zone data, lookups and answer types |
+//! | 1 model | `dnssec`, `geo`, `pool`, `zone` | DNSSEC keys, key files, signatures and white lies; GeoIP; the pool model and its ids; zone data, lookups, answer types and online signing |
 //! | 2 pure logic | `health`, `steer`, `feedback`, `cookie` | the rise/fall machine, health and RTT views; the steering decision; feed parsers, shed controller, load view; DNS cookies (RFC 7873/9018) |
 //! | 3 config | `config` | files → one immutable compiled `Snapshot`; pools linked into zones |
 //! | 4 services | `services` | probers and feed pollers on one keyed-task registry |
@@ -46,6 +46,7 @@ pub mod config;
 pub mod cookie;
 pub mod diag;
 pub mod dns;
+pub mod dnssec;
 pub mod feedback;
 pub mod geo;
 pub mod health;

@@ -78,6 +78,13 @@ enum Command {
         #[arg(long)]
         client: String,
     },
+    /// DNSSEC keys of the zones signed online: DS for the parent, rollovers, import.
+    Dnssec {
+        #[arg(long, default_value = "gslbd.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: DnssecCommand,
+    },
     /// Build a GeoIP .mmdb from a CSV of `network,country,latitude,longitude[,asn]` lines
     /// (for steering private networks, by place and by AS); or, with --asn-ranges, an ASN
     /// database from `start,end,asn,organization` lines (the ip-location-db `asn` package,
@@ -103,12 +110,30 @@ enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
+#[derive(Subcommand)]
+enum DnssecCommand {
+    /// Print the DS records the parent zone publishes (one per active KSK, SHA-256). Makes
+    /// the zone's keys if it has none yet, as the first start would.
+    Ds { zone: String },
+    /// List the keys of one zone or of every signed zone, with their state and timing.
+    Keys { zone: Option<String> },
+    /// Start a KSK rollover: a new KSK signs beside the old one; CDS/CDNSKEY name the new one.
+    KskRoll { zone: String },
+    /// End a KSK rollover once the parent has the new DS: the KSK TAG leaves the DNSKEY RRset.
+    KskRetire { zone: String, tag: u16 },
+    /// Start a ZSK rollover now (pre-publication) instead of waiting for zsk_lifetime.
+    ZskRoll { zone: String },
+    /// Copy BIND key files (K<zone>+<alg>+<tag>.key with its .private) into the key directory.
+    Import { zone: String, files: Vec<PathBuf> },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(config),
         Command::Serve { config } => serve(config),
         Command::Explain { config, name, qtype, client } => explain(config, &name, &qtype, &client),
+        Command::Dnssec { config, command } => dnssec(&config, command),
         Command::MmdbBuild { csv, out, asn_ranges } => mmdb_build(csv, out, asn_ranges),
         Command::Ctl(args) => gslbd::ops::run_ctl(args),
         Command::Man => {
@@ -124,6 +149,28 @@ fn main() -> ExitCode {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gslbd", &mut std::io::stdout());
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn dnssec(path: &std::path::Path, command: DnssecCommand) -> ExitCode {
+    use gslbd::ops::keycmd;
+    let result = match &command {
+        DnssecCommand::Ds { zone } => keycmd::ds(path, zone),
+        DnssecCommand::Keys { zone } => keycmd::list(path, zone.as_deref()),
+        DnssecCommand::KskRoll { zone } => keycmd::ksk_roll(path, zone),
+        DnssecCommand::KskRetire { zone, tag } => keycmd::ksk_retire(path, zone, *tag),
+        DnssecCommand::ZskRoll { zone } => keycmd::zsk_roll(path, zone),
+        DnssecCommand::Import { zone, files } => keycmd::import(path, zone, files),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -259,7 +306,7 @@ fn mmdb_build(csvs: Vec<PathBuf>, out: PathBuf, asn_ranges: bool) -> ExitCode {
 }
 
 fn check(path: PathBuf) -> ExitCode {
-    match config::load(&path) {
+    match config::load_keys(&path, None, config::KeyAccess::ReadOnly) {
         Ok(snap) => {
             for w in snap.zones.zones().iter().flat_map(|z| z.warnings.iter()) {
                 eprintln!("warning: {w}");
@@ -284,6 +331,23 @@ fn check(path: PathBuf) -> ExitCode {
                     "note: admin.token_file {} does not exist yet; gslbd serve creates it with a random token",
                     missing.display()
                 );
+            }
+            let now = gslbd::util::clock::unix_now();
+            for z in snap.zones.zones() {
+                let Some(signer) = z.signer.as_deref() else { continue };
+                let keys = &signer.keys;
+                if keys.keys.is_empty() {
+                    println!(
+                        "{}: signed online; no keys yet: a KSK and a ZSK are made in {} at first start",
+                        z.origin,
+                        keys.dir.display()
+                    );
+                    continue;
+                }
+                println!("{}: signed online with:", z.origin);
+                for k in &keys.keys {
+                    println!("  {}", gslbd::ops::keycmd::describe(keys, k, now));
+                }
             }
             ExitCode::SUCCESS
         }
@@ -311,8 +375,13 @@ fn summary(snap: &Snapshot) -> String {
     probes.dedup();
     let feeds: usize = zones.iter().map(|z| z.pools.fed_count()).sum();
     let geo = snap.geo.as_ref().map(|g| g.summary()).unwrap_or_else(|| "no GeoIP database".into());
-    let presigned = zones.iter().filter(|z| z.signing == gslbd::zone::Signing::Presigned).count();
-    let presigned = if presigned > 0 { format!(" ({presigned} pre-signed)") } else { String::new() };
+    let count = |s: gslbd::zone::Signing| zones.iter().filter(|z| z.signing == s).count();
+    let signed: Vec<String> =
+        [(gslbd::zone::Signing::Presigned, "pre-signed"), (gslbd::zone::Signing::Online, "signed online")]
+            .into_iter()
+            .filter_map(|(s, what)| Some(count(s)).filter(|n| *n > 0).map(|n| format!("{n} {what}")))
+            .collect();
+    let presigned = if signed.is_empty() { String::new() } else { format!(" ({})", signed.join(", ")) };
     let failed = match snap.zones.problems().iter().filter(|p| !p.serving_previous).count() {
         0 => String::new(),
         n => format!(" + {n} not loaded (SERVFAIL: errors)"),

@@ -2,9 +2,11 @@
 //! - the RFC 8906 section 8 probes as `dig` commands, with the rcodes and flags a correct
 //!   authoritative server gives;
 //! - `zonemaster-cli` (0 ERROR, 0 WARNING; only the two loopback findings are lowered to INFO
-//!   by a profile) and `dnsviz probe -A -E` + `grok` (no errors or warnings), both inside
-//!   `unshare -n` against a private root → example.com (Knot) → gslb.example.com (gslbd on
-//!   127.53.0.1 and 127.53.0.2) hierarchy: tests/conformance/zonemaster-dnsviz.sh.
+//!   by a profile; its DNSSEC module included) and `dnsviz probe -A -E` + `grok` with the
+//!   root's key as trust anchor (no errors or warnings, every name SECURE), both inside
+//!   `unshare -n` against a private, signed root → example.com (Knot) → gslb.example.com
+//!   (gslbd on 127.53.0.1 and 127.53.0.2, signed online, its DS in example.com) hierarchy:
+//!   tests/conformance/zonemaster-dnsviz.sh.
 //!
 //! A missing tool, or a machine where `unshare -n` is not permitted, prints `SKIP: <reason>`.
 mod support;
@@ -91,9 +93,14 @@ fn rfc8906_probes_with_dig() {
 /// Runs tests/conformance/zonemaster-dnsviz.sh in a network namespace; `None` (after a
 /// printed SKIP) when it cannot run here.
 fn in_namespace(tool: &str, package: &str, env: &[(&str, &str)]) -> Option<String> {
-    for (bin, pkg) in
-        [(tool, package), ("knotd", "knot"), ("dig", "bind9-dnsutils"), ("unshare", "util-linux"), ("ip", "iproute2")]
-    {
+    for (bin, pkg) in [
+        (tool, package),
+        ("knotd", "knot"),
+        ("dig", "bind9-dnsutils"),
+        ("dnssec-dsfromkey", "bind9-utils"),
+        ("unshare", "util-linux"),
+        ("ip", "iproute2"),
+    ] {
         if which(bin).is_none() {
             println!("SKIP: {bin} not installed (apt-get install {pkg})");
             return None;
@@ -153,6 +160,11 @@ fn dnsviz_grok_reports_no_errors_or_warnings() {
     let grok = out.split("grok (warning and up):").nth(1).unwrap_or("");
     let info = out.lines().find(|l| l.starts_with("grok-info:")).unwrap_or("");
     assert!(info.contains("NOERROR") || info.contains("status"), "dnsviz grok saw no probed names: {info}\n{out}");
+    // The chain of trust from the root's key reaches every name gslbd signs.
+    assert!(info.contains("\"SECURE\""), "dnsviz finds the signed zone secure: {info}");
+    for not in ["INSECURE", "BOGUS", "INDETERMINATE"] {
+        assert!(!info.contains(not), "dnsviz status {not}: {info}\n{out}");
+    }
     for bad in ["\"errors\"", "\"warnings\""] {
         assert!(!grok.contains(bad), "dnsviz grok reports {bad}:\n{grok}");
     }

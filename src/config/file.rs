@@ -8,6 +8,7 @@ use hickory_proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::dnssec::{DnssecSettings, RawDnssec};
 use super::extras::{Chaos, CookieSettings, RawCookies, RawTls, TlsSettings, parse_chaos, parse_cookies, parse_tls};
 use super::fleet::{ClusterSettings, ProbeSource, RawCluster, parse_cluster, parse_probe_source};
 use crate::diag::{ConfigError, line_of};
@@ -124,6 +125,7 @@ struct RawServer {
     tls: Option<RawTls>,
     identity: Option<Spanned<toml::Value>>,
     version: Option<Spanned<toml::Value>>,
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,6 +157,7 @@ struct RawZone {
     file: Spanned<PathBuf>,
     pools: Option<Spanned<PathBuf>>,
     signing: Option<Spanned<String>>,
+    dnssec: Option<RawDnssec>,
 }
 
 /// Limits on TCP clients (RFC 7766 §6.2.3 asks servers to manage their resources).
@@ -239,6 +242,8 @@ pub struct ServerSettings {
     pub tls: Option<TlsSettings>,
     /// `identity` and `version`: the CHAOS TXT answers.
     pub chaos: Chaos,
+    /// `state_dir`: what gslbd makes and keeps (DNSSEC keys); default `state` beside gslbd.toml.
+    pub state_dir: PathBuf,
 }
 
 /// A zone entry of the config, paths resolved against the config file's folder.
@@ -249,6 +254,9 @@ pub struct ZoneEntry {
     pub pools: Option<PathBuf>,
     /// `signing`: how the zone's DNSSEC records come to be (default: it is unsigned).
     pub signing: Signing,
+    /// `[zone.dnssec]`: keys and policy of a zone signed online (`Some` exactly when `signing`
+    /// is `Online`).
+    pub dnssec: Option<DnssecSettings>,
     /// The line of this entry's `origin`, for errors about the zone as a whole.
     pub line: usize,
 }
@@ -466,6 +474,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
         ));
     }
 
+    let state_dir = base.join(raw.server.state_dir.as_deref().unwrap_or(Path::new("state")));
     let mut zones: Vec<ZoneEntry> = Vec::new();
     for z in raw.zone {
         let line = at(z.origin.span());
@@ -487,24 +496,49 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
             errors.push(ConfigError::new(path, line, format!("zone {origin} is already defined on line {}", dup.line)));
             continue;
         }
-        let signing = match z.signing.as_ref().map(|s| s.get_ref().as_str()) {
-            None | Some("none") => Signing::None,
-            Some("presigned") => Signing::Presigned,
-            Some(other) => {
-                let at_line = z.signing.as_ref().map(|s| at(s.span())).unwrap_or(line);
+        let signing_line = z.signing.as_ref().map(|s| at(s.span())).unwrap_or(line);
+        let signing = match (z.signing.as_ref().map(|s| s.get_ref().as_str()), super::dnssec::enabled(&z.dnssec)) {
+            (None, Some(true)) | (Some("online"), None | Some(true)) => Signing::Online,
+            (None | Some("none"), None | Some(false)) => Signing::None,
+            (Some("presigned"), None | Some(false)) => Signing::Presigned,
+            (Some(mode @ ("none" | "presigned")), Some(true)) => {
                 errors.push(ConfigError::new(
                     path,
-                    at_line,
-                    format!("zone {origin}: signing = \"{other}\": expected \"none\" or \"presigned\""),
+                    signing_line,
+                    format!(
+                        "zone {origin}: signing = \"{mode}\" conflicts with [zone.dnssec] (which signs the zone online); \
+                         use signing = \"online\", or set dnssec.enabled = false"
+                    ),
+                ));
+                continue;
+            }
+            (Some("online"), Some(false)) => {
+                errors.push(ConfigError::new(
+                    path,
+                    signing_line,
+                    format!("zone {origin}: signing = \"online\" conflicts with dnssec.enabled = false"),
+                ));
+                continue;
+            }
+            (Some(other), _) => {
+                errors.push(ConfigError::new(
+                    path,
+                    signing_line,
+                    format!("zone {origin}: signing = \"{other}\": expected \"none\", \"presigned\" or \"online\""),
                 ));
                 continue;
             }
         };
+        let dnssec = (signing == Signing::Online).then(|| {
+            let raw = z.dnssec.unwrap_or_default();
+            super::dnssec::parse(raw, path, line, &base, &state_dir, &at, &mut errors)
+        });
         zones.push(ZoneEntry {
             origin,
             file: base.join(z.file.get_ref()),
             pools: z.pools.map(|p| base.join(p.get_ref())),
             signing,
+            dnssec,
             line,
         });
     }
@@ -576,6 +610,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, Vec<ConfigErr
             cookies,
             tls,
             chaos,
+            state_dir,
         },
         zones,
         geoip,

@@ -26,6 +26,7 @@
 //! it is built: the live state (health, load, overrides, counters) lives beside it, in the
 //! serving state.
 mod certs;
+mod dnssec;
 mod edit;
 mod extras;
 mod file;
@@ -46,6 +47,7 @@ pub use file::{
 };
 
 pub use certs::load_certified_key;
+pub use dnssec::{DnssecSettings, KeyAccess, zone_keys};
 pub use edit::{Edit, Overlay, PoolEdit};
 pub use extras::{Chaos, CookieSettings, TlsSettings};
 pub use fleet::{ClusterConfig, ClusterFiles, ClusterSettings, ProbeSource};
@@ -124,14 +126,16 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-/// Reads gslbd.toml at `path` and every file it names, and builds a snapshot.
+/// Reads gslbd.toml at `path` and every file it names, and builds a snapshot. Zones signed
+/// online get their keys (made the first time) and signatures.
 pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
     load_after(path, None)
 }
 
 /// [`load`] as a reload beside `previous` (the serving snapshot): a zone whose files now have
-/// errors keeps its version in `previous`, and a GeoIP or ASN database file with the very bytes
-/// of one `previous` serves is shared, not read into memory a second time (`GeoDb::reopen`).
+/// errors keeps its version in `previous`, an online-signed zone keeps the signatures of its
+/// previous version that still serve, and a GeoIP or ASN database file with the very bytes of
+/// one `previous` serves is shared, not read into memory a second time (`GeoDb::reopen`).
 pub fn load_after(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, ConfigErrors> {
     load_after_with(path, previous, &Overlay::default())
 }
@@ -143,10 +147,31 @@ pub fn load_with(path: &Path, overlay: &Overlay) -> Result<Snapshot, ConfigError
 
 /// [`load_after`] with runtime changes applied on top of the pool files.
 pub fn load_after_with(path: &Path, previous: Option<&Snapshot>, overlay: &Overlay) -> Result<Snapshot, ConfigErrors> {
+    load_full(path, previous, overlay, KeyAccess::Manage, crate::util::clock::unix_now())
+}
+
+/// [`load_after`] with the key directories treated as `keys` says (`gslbd check` reads them only).
+pub fn load_keys(path: &Path, previous: Option<&Snapshot>, keys: KeyAccess) -> Result<Snapshot, ConfigErrors> {
+    load_full(path, previous, &Overlay::default(), keys, crate::util::clock::unix_now())
+}
+
+/// [`load_keys`] as if the clock said `now` (Unix seconds): what signatures are made or kept
+/// and which keys sign depend on it (tests move it forward).
+pub fn load_at(path: &Path, previous: Option<&Snapshot>, keys: KeyAccess, now: u64) -> Result<Snapshot, ConfigErrors> {
+    load_full(path, previous, &Overlay::default(), keys, now)
+}
+
+fn load_full(
+    path: &Path,
+    previous: Option<&Snapshot>,
+    overlay: &Overlay,
+    keys: KeyAccess,
+    now: u64,
+) -> Result<Snapshot, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, format!("cannot read config: {e}"))]))?;
     let file = parse_config(path, &text).map_err(ConfigErrors)?;
-    build_after_with(file, previous, overlay)
+    build_full(file, previous, overlay, keys, now)
 }
 
 /// Builds a snapshot from a parsed config file, loading its zones.
@@ -168,6 +193,16 @@ pub fn build_after_with(
     previous: Option<&Snapshot>,
     overlay: &Overlay,
 ) -> Result<Snapshot, ConfigErrors> {
+    build_full(file, previous, overlay, KeyAccess::Manage, crate::util::clock::unix_now())
+}
+
+fn build_full(
+    file: ConfigFile,
+    previous: Option<&Snapshot>,
+    overlay: &Overlay,
+    keys: KeyAccess,
+    now: u64,
+) -> Result<Snapshot, ConfigErrors> {
     let mut errors = Vec::new();
     for e in &overlay.edits {
         let pooled = file.zones.iter().any(|z| z.pools.is_some() && z.origin.to_string().eq_ignore_ascii_case(&e.zone));
@@ -185,10 +220,12 @@ pub fn build_after_with(
     for z in &file.zones {
         let origin = z.origin.to_string();
         let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
-        let zone = match load_entry(z, &edits) {
+        let before = previous.and_then(|p| p.zones.get(&z.origin));
+        let zone = match load_entry(z, &edits, before.map(|a| &**a), now, keys) {
             Ok(zone) => Arc::new(zone),
             Err(errors) => {
-                let kept = previous.and_then(|p| p.zones.get(&z.origin)).cloned();
+                // The previous version keeps serving, signed again if its signatures are due.
+                let kept = before.map(|k| resign_kept(k, z, now, keys));
                 problems.push(ZoneProblem { origin: z.origin.clone(), errors, serving_previous: kept.is_some() });
                 let Some(kept) = kept else { continue };
                 kept
@@ -251,15 +288,45 @@ pub fn build_after_with(
 }
 
 /// One zone entry: its zone file, then its pool file (with this zone's runtime changes)
-/// linked in. Any error fails the zone.
-fn load_entry(z: &ZoneEntry, edits: &[&PoolEdit]) -> Result<Zone, Vec<ConfigError>> {
+/// linked in, then, signed online, its keys and signatures. Any error fails the zone.
+fn load_entry(
+    z: &ZoneEntry,
+    edits: &[&PoolEdit],
+    previous: Option<&Zone>,
+    now: u64,
+    keys: KeyAccess,
+) -> Result<Zone, Vec<ConfigError>> {
     let mut zone = load_zone_with(&z.origin, &z.file, z.signing)?;
-    let Some(pool_path) = &z.pools else { return Ok(zone) };
-    let text = std::fs::read_to_string(pool_path)
-        .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
-    let pools = load_pools_with(pool_path, &text, &z.origin, edits)?;
-    link_pools(&mut zone, pools, pool_path, &text)?;
+    if let Some(pool_path) = &z.pools {
+        let text = std::fs::read_to_string(pool_path)
+            .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
+        let pools = load_pools_with(pool_path, &text, &z.origin, edits)?;
+        link_pools(&mut zone, pools, pool_path, &text)?;
+    }
+    if let Some(settings) = &z.dnssec {
+        dnssec::sign(&mut zone, settings, previous, now, keys)?;
+    }
     Ok(zone)
+}
+
+/// A zone kept from the previous snapshot because its files now have errors: as it was, or,
+/// signed online and due (a signature to refresh, a key changing state), signed again from
+/// itself so that its signatures never run out while the files are being fixed.
+fn resign_kept(kept: &Arc<Zone>, z: &ZoneEntry, now: u64, keys: KeyAccess) -> Arc<Zone> {
+    let (Some(settings), KeyAccess::Manage) = (&z.dnssec, keys) else { return kept.clone() };
+    if kept.signer.as_deref().and_then(|s| s.next_due()).is_none_or(|due| due > now) {
+        return kept.clone();
+    }
+    let mut copy = (**kept).clone();
+    match dnssec::sign(&mut copy, settings, Some(kept), now, keys) {
+        Ok(()) => Arc::new(copy),
+        Err(errors) => {
+            for e in errors {
+                tracing::error!(file = %e.file.display(), line = e.line, error = %e.message, "cannot sign the kept version of a zone again");
+            }
+            kept.clone()
+        }
+    }
 }
 
 /// A probe name means one check in every pool file (probes are shared by (target, probe

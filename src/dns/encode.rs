@@ -318,16 +318,16 @@ fn write_rrs(out: &mut Vec<u8>, comp: &mut Compressor, rrs: &Rrs<'_>, addrs: &[I
         }
         // Class CH (RFC 4892).
         Rrs::Chaos { owner, set } => write_set(out, comp, owner, set, 3),
-        Rrs::Addresses { owner, ttl } => {
+        Rrs::Addresses { owner, ttl, sigs } => {
             for a in addrs {
                 let rtype = if a.is_ipv4() { 1 } else { 28 };
                 write_record(out, comp, owner, rtype, 1, ttl, RdataRef::Addr(*a));
             }
-            addrs.len() as u16
+            (addrs.len() as u16).saturating_add(write_sigs(out, comp, owner, sigs))
         }
-        Rrs::Cname { owner, ttl, target } => {
+        Rrs::Cname { owner, ttl, target, sigs } => {
             write_record(out, comp, owner, 5, 1, ttl, RdataRef::Name(target));
-            1
+            1u16.saturating_add(write_sigs(out, comp, owner, sigs))
         }
     }
 }
@@ -341,6 +341,11 @@ fn write_set(out: &mut Vec<u8>, comp: &mut Compressor, owner: &Name, set: &RRset
         n = n.saturating_add(1);
     }
     n
+}
+
+/// Writes the RRSIG records of a pooled answer (an online signer's) after its records.
+fn write_sigs(out: &mut Vec<u8>, comp: &mut Compressor, owner: &Name, sigs: Option<&RRset>) -> u16 {
+    sigs.map_or(0, |s| write_set(out, comp, owner, s, 1))
 }
 
 fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
@@ -389,7 +394,6 @@ fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::RRset;
     use hickory_proto::op::Message;
     use hickory_proto::rr::RecordType;
     use std::str::FromStr;
@@ -422,7 +426,7 @@ mod tests {
         let question = q("WwW.Example.COM.", RecordType::A);
         let addrs = ["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()];
         let mut answer = Section::new();
-        answer.push(Rrs::Addresses { owner: &question.name, ttl: 30 });
+        answer.push(Rrs::Addresses { owner: &question.name, ttl: 30, sigs: None });
         let mut out = Vec::new();
         let w = encode(&reply(&question, &answer, &addrs), 512, &mut out);
         // header 12 + question (17 + 4) + 2 × (pointer 2 + 10 + 4)

@@ -10,7 +10,7 @@ use super::{SteerCtx, steer_pooled};
 use crate::serving::AnswerSource;
 use crate::steer::{AddrList, Explain};
 use crate::util::rng::Random;
-use crate::zone::{Synthesized, ZoneChoice, lookup};
+use crate::zone::{Signing, Synthesized, ZoneChoice, lookup};
 
 /// Reads the arguments of an explain request (the CLI's and the admin API's): a name, a
 /// record type and a client that is an ECS subnet (`81.2.69.0/24`) or an address.
@@ -45,6 +45,60 @@ pub fn rcode_mnemonic(rcode: u16) -> String {
     }
 }
 
+/// The RDATA in presentation form; the DNSSEC types hickory reads only as unknown data
+/// (RRSIG, NSEC, DNSKEY, DS, CDS, CDNSKEY) spelled out as zone files write them.
+fn rdata_text(r: &hickory_proto::rr::Record) -> String {
+    use crate::dnssec::{nsec, rrsig, text};
+    use crate::zone::master::{name::to_text, type_name};
+    let hickory_proto::rr::RData::Unknown { code, rdata } = &r.data else { return r.data.to_string() };
+    let b = rdata.anything.as_slice();
+    let code = u16::from(*code);
+    let spelled = match code {
+        46 => rrsig::parse_rrsig(b).ok().map(|v| {
+            let t = |x: u32| crate::util::clock::compact_utc(u64::from(x));
+            format!(
+                "{} {} {} {} {} {} {} {} {}",
+                type_name(v.type_covered),
+                v.algorithm,
+                v.labels,
+                v.original_ttl,
+                t(v.expiration),
+                t(v.inception),
+                v.key_tag,
+                to_text(v.signer),
+                text::base64(v.signature)
+            )
+        }),
+        47 => nsec::parse_nsec(b).ok().and_then(|(next, bm)| {
+            let types: Vec<String> = nsec::bitmap_types(bm).ok()?.into_iter().map(type_name).collect();
+            Some(format!("{} {}", to_text(next), types.join(" ")))
+        }),
+        43 | 48 | 59 | 60 => text::rdata_to_text(code, b).ok(),
+        _ => None,
+    };
+    spelled.unwrap_or_else(|| r.data.to_string())
+}
+
+/// Whether the answer (to a DO=1 query) is signed, and where its signatures come from.
+fn dnssec_line(zone: &crate::zone::Zone, synth: &Synthesized) -> String {
+    match (zone.signing, zone.signer.as_deref()) {
+        (Signing::None, _) => "unsigned zone: no RRSIG, even with DO=1".into(),
+        (Signing::Presigned, _) => "pre-signed zone: the RRSIGs and NSEC/NSEC3 proofs of the zone file (DO=1)".into(),
+        (Signing::Online, None) => "signed online, but not signed yet (no keys)".into(),
+        (Signing::Online, Some(s)) => {
+            let (hits, made) = synth.cache_use();
+            let zsk = s.zsk().map_or(0, |k| k.key_tag());
+            let cached = match (hits, made) {
+                (0, 0) => "zone data signed at load, nothing from the caches".to_string(),
+                (h, 0) => format!("{h} signed record(s) from the cache (hit: no signature made)"),
+                (0, m) => format!("{m} record(s) signed for this answer (cache miss), now cached"),
+                (h, m) => format!("{h} from the cache, {m} signed for this answer (cache miss)"),
+            };
+            format!("signed online with ZSK {zsk} (DO=1 answers carry RRSIGs): {cached}")
+        }
+    }
+}
+
 /// Explains the answer to `name`/`qtype` for a client in `client` (an ECS subnet, or a
 /// resolver address as /32 or /128).
 pub fn explain<S: AnswerSource, R: Random + ?Sized>(
@@ -58,7 +112,8 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
     let mut out = String::new();
     let _ = writeln!(out, "query      {name} {qtype} from {client}");
     let synth = Synthesized::default();
-    let mut result = lookup(&snap.zones, name, qtype, false, &synth);
+    // As a validating resolver asks (DO=1): the signatures show, and where they came from.
+    let mut result = lookup(&snap.zones, name, qtype, true, &synth);
     let mut scope = 0;
     let mut addrs = AddrList::new();
     match (snap.zones.zone_for(name, qtype), result.pooled.take()) {
@@ -80,13 +135,16 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
             let _ = writeln!(out, "zone       {}", zone.origin);
             let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
             let mut trace = Explain::new();
-            let ctx = SteerCtx { qtype, dnssec_ok: false, synth: &synth };
+            let ctx = SteerCtx { qtype, dnssec_ok: true, synth: &synth };
             scope = steer_pooled(src, pooled, ctx, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
             let _ = write!(out, "{trace}");
             if !out.ends_with('\n') {
                 out.push('\n');
             }
         }
+    }
+    if let ZoneChoice::Zone(_, zone) = snap.zones.zone_for(name, qtype) {
+        let _ = writeln!(out, "dnssec     {}", dnssec_line(zone, &synth));
     }
     let _ = writeln!(
         out,
@@ -98,7 +156,7 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
     let [answer, authority, additional] = result.records(addrs.as_slice());
     for (section, records) in [("answer", &answer), ("authority", &authority), ("additional", &additional)] {
         for r in records.iter() {
-            let _ = writeln!(out, "{section:<10} {} {} IN {} {}", r.name, r.ttl, r.record_type(), r.data);
+            let _ = writeln!(out, "{section:<10} {} {} IN {} {}", r.name, r.ttl, r.record_type(), rdata_text(r));
         }
     }
     server_lines(snap, &mut out);

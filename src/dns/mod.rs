@@ -40,7 +40,8 @@ use crate::cookie;
 use crate::serving::{AnswerSource, Steered, SteeredAnswer};
 use crate::steer::{AddrList, Answer, Client, Explain, Family, decide};
 use crate::util::rng::Random;
-use crate::zone::{Lookup, Pooled, Rrs, Section, Synthesized, lookup};
+use crate::zone::online::deny;
+use crate::zone::{Lookup, Pooled, Rrs, Section, Signed, Signing, Synthesized, lookup};
 use encode::{EdnsReply, Reply, Written, encode};
 pub use observe::{NoObserver, Observer};
 pub use outcome::{DropReason, Outcome};
@@ -211,6 +212,8 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     outcome.qtype = Some(u16::from(qtype));
     outcome.ecs = ecs.is_some();
     outcome.truncated = written.truncated;
+    outcome.signed = result.signed;
+    (outcome.sig_cache_hits, outcome.sig_made) = synth.cache_use();
     Some(written)
 }
 
@@ -269,6 +272,7 @@ fn error_reply(
         steered: None,
         cookie: decision,
         dnssec_ok: edns.is_some_and(|e| e.dnssec_ok),
+        ..Outcome::default()
     };
     written
 }
@@ -312,19 +316,35 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
             Answer::NoData => SteeredAnswer::NoData,
         },
     });
+    // With DO=1 an online-signed zone signs what the steering chose: each answer set once,
+    // its RRSIG kept in the zone's cache (a hit allocates nothing), the NODATA proven.
+    let signed = ctx.dnssec_ok && zone.signing != Signing::None;
+    let signer = if ctx.dnssec_ok { zone.signer.as_deref() } else { None };
     let (apex, soa) = zone.negative_soa();
-    let negative = Rrs::set(apex, soa);
+    let negative = Rrs::Set { owner: apex, set: soa, sigs: if signed { soa.sigs.as_deref() } else { None } };
+    let hold =
+        |s: Option<(std::sync::Arc<Signed>, bool)>| s.and_then(|(s, hit)| ctx.synth.hold(s, hit)).map(|h| &h.sigs);
+    let no_data = |result: &mut Lookup<'a>| {
+        result.authority.push(negative);
+        if let (Some(_), Some((owner, node))) = (signer, zone.entry(pooled.owner)) {
+            let rtype = if family == Family::V6 { RecordType::AAAA } else { RecordType::A };
+            deny::no_type(zone, owner, node, Some(rtype), ctx.synth, &mut result.authority);
+        }
+    };
     match d.answer {
         Answer::Addresses(list) => {
             *addrs = list;
             if list.is_empty() {
-                result.authority.push(negative);
+                no_data(result);
             } else {
-                result.answer.push(Rrs::Addresses { owner: pooled.owner, ttl: d.ttl });
+                let rtype = if family == Family::V6 { RecordType::AAAA } else { RecordType::A };
+                let sigs = hold(signer.and_then(|s| s.addresses(pooled.owner, rtype, d.ttl, addrs.as_slice())));
+                result.answer.push(Rrs::Addresses { owner: pooled.owner, ttl: d.ttl, sigs });
             }
         }
         Answer::Cname(target) => {
-            result.answer.push(Rrs::Cname { owner: pooled.owner, ttl: d.ttl, target });
+            let sigs = hold(signer.and_then(|s| s.cname(pooled.owner, d.ttl, target)));
+            result.answer.push(Rrs::Cname { owner: pooled.owner, ttl: d.ttl, target, sigs });
             // An in-zone hand-off target is answered too, as for any in-zone CNAME.
             if zone.origin.zone_of(target) && qtype != RecordType::CNAME {
                 let more = lookup(&snap.zones, target, qtype, ctx.dnssec_ok, ctx.synth);
@@ -336,9 +356,7 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
                 }
             }
         }
-        Answer::NoData => {
-            result.authority.push(negative);
-        }
+        Answer::NoData => no_data(result),
     }
     d.ecs_scope
 }

@@ -27,6 +27,12 @@ pub struct Outcome {
     pub cookie: Option<Decision>,
     /// The query's OPT had the DO bit (copied into a reply rewritten after the fact).
     pub dnssec_ok: bool,
+    /// DO=1 and a signed zone: the reply carries RRSIGs (and denial proofs).
+    pub signed: bool,
+    /// Signed records taken from an online signer's caches for this reply.
+    pub sig_cache_hits: u8,
+    /// Signed records an online signer made for this reply (cache misses).
+    pub sig_made: u8,
 }
 
 /// Why a received packet got no reply. Every packet a transport reads is counted either as

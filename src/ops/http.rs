@@ -5,7 +5,7 @@
 //! | call | what |
 //! |---|---|
 //! | `GET /` | the status page for people (HTML, refreshes itself; see `ops::page`) |
-//! | `GET /status` | zones, pools, regions, members, health and overrides; config version and digest; last reload |
+//! | `GET /status` | zones, pools, regions, members, health and overrides; DNSSEC keys, expiry horizon, signatures and caches; config version and digest; last reload |
 //! | `GET /explain?name=&type=&client=` | the decision `gslbd explain` prints, for the serving config |
 //! | `GET /metrics` | Prometheus text |
 //! | `POST /reload` | reload now; 200 with the report, 422 with every error (the old config keeps serving) |

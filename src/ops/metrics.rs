@@ -329,6 +329,7 @@ impl Metrics {
         }
 
         render_zones(&mut out, snap);
+        super::dnssec_view::render_dnssec(&mut out, snap);
         render_load(&mut out, serving);
         render_health(&mut out, serving);
 
@@ -473,13 +474,13 @@ fn render_health(out: &mut String, serving: &Serving) {
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Escapes a label value (backslash, double quote, newline).
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

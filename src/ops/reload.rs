@@ -96,10 +96,12 @@ pub enum Trigger {
     Watch,
     /// A runtime change (a weight or a member) was made here or arrived from the fleet.
     Change,
+    /// Online-signed zones' signatures or keys were due (ops::resign).
+    Resign,
 }
 
 impl Trigger {
-    /// The name used in logs and JSON: start, signal, api, watch, change.
+    /// The name used in logs and JSON: start, signal, api, watch, change, resign.
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Start => "start",
@@ -107,6 +109,7 @@ impl Trigger {
             Trigger::Api => "api",
             Trigger::Watch => "watch",
             Trigger::Change => "change",
+            Trigger::Resign => "resign",
         }
     }
 }
@@ -595,9 +598,13 @@ pub fn config_files(path: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// `files` and the files the zones of `snap` `$INCLUDE`: watched and digested like the others.
+/// `files` and the files the zones of `snap` `$INCLUDE` (watched and digested like the
+/// others), and the key directories of its online-signed zones (watched for new or changed
+/// key files, not digested: they hold secrets).
 fn with_includes(mut files: Vec<PathBuf>, snap: &Snapshot) -> Vec<PathBuf> {
-    for f in snap.zones.zones().iter().flat_map(|z| z.files.iter().skip(1)) {
+    let zones = snap.zones.zones().iter();
+    let keys = zones.clone().filter_map(|z| z.signer.as_ref()).map(|s| &s.keys.dir);
+    for f in zones.flat_map(|z| z.files.iter().skip(1)).chain(keys) {
         if !files.contains(f) {
             files.push(f.clone());
         }
@@ -640,7 +647,8 @@ fn hold(serving: &[(PathBuf, String)], mut new: Vec<(PathBuf, String)>, held: &[
 }
 
 /// `sha256:<hex>` over each file's name, length and bytes, in config order. A file that
-/// cannot be read contributes its name and a marker, so the digest still changes.
+/// cannot be read contributes its name and a marker, so the digest still changes. Directories
+/// (key directories) are left out.
 pub fn digest(files: &[PathBuf]) -> String {
     digest_files(files).0
 }
@@ -649,7 +657,7 @@ pub fn digest(files: &[PathBuf]) -> String {
 pub fn digest_files(files: &[PathBuf]) -> (String, Vec<(PathBuf, String)>) {
     let mut h = Sha256::new();
     let mut each = Vec::with_capacity(files.len());
-    for f in files {
+    for f in files.iter().filter(|f| !f.is_dir()) {
         h.update(f.display().to_string().as_bytes());
         h.update([0]);
         // Streamed, so a large GeoIP database is not held in memory a second time.

@@ -17,7 +17,7 @@ use super::reload::{ErrorReport, ReloadReport};
 use crate::pool::{Content, FeedState, HealthView, LoadStatus, MemberId, MemberPolicy, RegionFeed, RegionPolicy};
 use crate::services::Transition;
 use crate::serving::{ConfigVersion, LiveHealth, Override, OverrideEntry, Serving};
-use crate::zone::{Signing, Zone, ZoneProblem};
+use crate::zone::{Zone, ZoneProblem};
 
 #[derive(Serialize)]
 pub struct StatusJson {
@@ -55,11 +55,13 @@ pub struct ZoneJson {
     pub errors: Vec<ErrorReport>,
     /// What the loader warned about in the serving version (mixed TTLs, no TTL given).
     pub warnings: Vec<ErrorReport>,
-    /// "none" or "presigned" (`null` for a zone that never loaded).
+    /// "none", "presigned" or "online" (`null` for a zone that never loaded).
     pub signing: Option<&'static str>,
     pub records: usize,
     pub pooled_names: Vec<NameJson>,
     pub pools: Vec<PoolJson>,
+    /// Keys, signatures and caches of a zone signed online (`null` otherwise).
+    pub dnssec: Option<super::dnssec_view::DnssecJson>,
 }
 
 #[derive(Serialize)]
@@ -280,13 +282,11 @@ fn zone_json(zone: &Zone, problem: Option<&ZoneProblem>) -> ZoneJson {
         state: if problem.is_some() { "stale" } else { "loaded" },
         errors: problem.map(|p| p.errors.iter().map(ErrorReport::from).collect()).unwrap_or_default(),
         warnings: zone.warnings.iter().map(ErrorReport::from).collect(),
-        signing: Some(match zone.signing {
-            Signing::None => "none",
-            Signing::Presigned => "presigned",
-        }),
+        signing: Some(zone.signing.as_str()),
         records: zone.record_count(),
         pooled_names: Vec::new(),
         pools: Vec::new(),
+        dnssec: super::dnssec_view::dnssec_json(zone),
     }
 }
 
@@ -301,6 +301,7 @@ fn failed_zone_json(p: &ZoneProblem) -> ZoneJson {
         records: 0,
         pooled_names: Vec::new(),
         pools: Vec::new(),
+        dnssec: None,
     }
 }
 

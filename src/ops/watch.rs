@@ -1,6 +1,8 @@
 //! Reload when a file of the config changes: gslbd.toml, the zone files (and the files they
-//! `$INCLUDE`), the pool files, the GeoIP and ASN databases, the cookie secret and the DNS over
-//! TLS certificate and key.
+//! `$INCLUDE`), the pool files, the GeoIP and ASN databases, the cookie secret, the DNS over
+//! TLS certificate and key, and the DNSSEC key files in the key directories of online-signed
+//! zones (a key made, imported or rolled by `gslbd dnssec`, or copied in from the node of a
+//! fleet that manages the keys).
 //!
 //! ```text
 //! inotify (notify) ─► event on a wanted file? ─► quiet timer restarts ─┐
@@ -45,7 +47,10 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<(), String> {
         if !relevant(&event.kind) {
             return;
         }
-        let hit = event.paths.iter().any(|p| lock(&filter).contains(&absolute(p)));
+        let hit = event.paths.iter().any(|p| {
+            let wanted = lock(&filter);
+            wanted.contains(&absolute(p)) || is_key_file(p, &wanted)
+        });
         if hit {
             // A full channel holds a signal the task has not taken yet; it reads the clock when
             // it takes it, which is after this event, so no event is lost to the quiet timer.
@@ -58,7 +63,11 @@ pub fn spawn_watcher(reloader: Arc<Reloader>) -> Result<(), String> {
     let mut dirs: HashSet<PathBuf> = HashSet::new();
     let mut rewatch = move |watcher: &mut notify::RecommendedWatcher, list: &[PathBuf]| {
         let abs: HashSet<PathBuf> = list.iter().map(|p| absolute(p)).collect();
-        let new_dirs: HashSet<PathBuf> = abs.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
+        // A directory in the list (a key directory) is watched itself; a file, through its directory.
+        let new_dirs: HashSet<PathBuf> = abs
+            .iter()
+            .filter_map(|p| if p.is_dir() { Some(p.clone()) } else { p.parent().map(Path::to_path_buf) })
+            .collect();
         for d in dirs.difference(&new_dirs) {
             let _ = watcher.unwatch(d);
         }
@@ -110,6 +119,14 @@ fn relevant(kind: &EventKind) -> bool {
         EventKind::Access(_) => false,
         _ => true,
     }
+}
+
+/// A BIND key file (`K*.key`, `K*.private`) in a watched key directory.
+fn is_key_file(p: &Path, wanted: &HashSet<PathBuf>) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.starts_with('K')
+        && (name.ends_with(".key") || name.ends_with(".private"))
+        && p.parent().is_some_and(|d| wanted.contains(&absolute(d)))
 }
 
 fn absolute(p: &Path) -> PathBuf {

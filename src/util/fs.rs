@@ -6,9 +6,21 @@ use std::path::{Path, PathBuf};
 /// Writes `bytes` to `path` durably and atomically (see the module docs). On error the
 /// temporary file is removed and the old file is left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, bytes, 0o666)
+}
+
+/// [`write_atomic`] for a secret: the new file has mode 0600 (owner only) from the moment it
+/// exists, whatever the umask, so a private key is never readable by others, not even briefly.
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, bytes, 0o600)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = temp_path(path);
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -45,6 +57,10 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert!(!temp_path(&p).exists());
         assert!(write_atomic(&dir.join("missing/sub/file"), b"x").is_err());
+        use std::os::unix::fs::PermissionsExt;
+        let k = dir.join("key.private");
+        write_atomic_private(&k, b"secret").unwrap();
+        assert_eq!(std::fs::metadata(&k).unwrap().permissions().mode() & 0o777, 0o600);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

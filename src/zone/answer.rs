@@ -15,11 +15,13 @@ pub enum Rrs<'a> {
     /// target, a wildcard's synthesized name, or the owner as the zone file wrote it), and
     /// its RRSIGs when they go with it (DO=1 and a signed zone).
     Set { owner: &'a Name, set: &'a RRset, sigs: Option<&'a RRset> },
-    /// A pooled name's A/AAAA answer: the reply's [`Reply::addrs`], all with this TTL.
-    Addresses { owner: &'a Name, ttl: u32 },
-    /// A CNAME that is not in a zone: a pooled name's hand-off to a regional load balancer,
-    /// or the CNAME a DNAME synthesizes (RFC 6672 §3.1).
-    Cname { owner: &'a Name, ttl: u32, target: &'a Name },
+    /// A pooled name's A/AAAA answer: the reply's [`Reply::addrs`], all with this TTL, and
+    /// the RRSIGs an online signer made for this very set (DO=1).
+    Addresses { owner: &'a Name, ttl: u32, sigs: Option<&'a RRset> },
+    /// A CNAME that is not in a zone: a pooled name's hand-off to a regional load balancer
+    /// (signed like an address answer), or the CNAME a DNAME synthesizes (RFC 6672 §3.1,
+    /// never signed: a validator synthesizes it from the signed DNAME).
+    Cname { owner: &'a Name, ttl: u32, target: &'a Name, sigs: Option<&'a RRset> },
     /// A CHAOS-class RRset (RFC 4892: `id.server.` TXT and the like, see [`super::Chaos`]):
     /// written like a zone RRset, with class CH.
     Chaos { owner: &'a Name, set: &'a RRset },
@@ -44,18 +46,24 @@ impl<'a> Rrs<'a> {
                 out
             }
             Rrs::Chaos { owner, set } => wire_records(owner, set, CLASS_CH),
-            Rrs::Addresses { owner, ttl } => addrs
-                .iter()
-                .map(|a| {
-                    let rdata = match a {
-                        IpAddr::V4(v4) => RData::A((*v4).into()),
-                        IpAddr::V6(v6) => RData::AAAA((*v6).into()),
-                    };
-                    Record::from_rdata(owner.clone(), ttl, rdata)
-                })
-                .collect(),
-            Rrs::Cname { owner, ttl, target } => {
-                vec![Record::from_rdata(owner.clone(), ttl, RData::CNAME(CNAME(target.clone())))]
+            Rrs::Addresses { owner, ttl, sigs } => {
+                let mut out: Vec<Record> = addrs
+                    .iter()
+                    .map(|a| {
+                        let rdata = match a {
+                            IpAddr::V4(v4) => RData::A((*v4).into()),
+                            IpAddr::V6(v6) => RData::AAAA((*v6).into()),
+                        };
+                        Record::from_rdata(owner.clone(), ttl, rdata)
+                    })
+                    .collect();
+                out.extend(sigs.map(|s| wire_records(owner, s, CLASS_IN)).unwrap_or_default());
+                out
+            }
+            Rrs::Cname { owner, ttl, target, sigs } => {
+                let mut out = vec![Record::from_rdata(owner.clone(), ttl, RData::CNAME(CNAME(target.clone())))];
+                out.extend(sigs.map(|s| wire_records(owner, s, CLASS_IN)).unwrap_or_default());
+                out
             }
         }
     }

@@ -49,6 +49,9 @@ impl Zone {
                 ),
             ));
         }
+        if signing == Signing::Online {
+            online_checks(entries, &apex, &mut errors);
+        }
         let mut nodes: HashMap<Name, Node, NameHash> = HashMap::with_hasher(NameHash::new());
         nodes.insert(origin.clone(), Node::default());
         let sets = master::rrsets(entries);
@@ -105,7 +108,7 @@ impl Zone {
         let negative_soa = soa.with_ttl(soa.ttl.min(minimum));
         let apex_dname = apex.is_some_and(|n| n.rrset(RecordType::DNAME).is_some());
         let denial = match signing {
-            Signing::None => Denial::None,
+            Signing::None | Signing::Online => Denial::None,
             Signing::Presigned => presigned_chain(&origin, &nodes, file, &mut errors),
         };
         if !errors.is_empty() {
@@ -129,7 +132,44 @@ impl Zone {
             negative_soa,
             denial,
             apex_dname,
+            signer: None,
         })
+    }
+}
+
+/// What a zone signed online may not hold: DNSSEC records of its own (gslbd makes the RRSIGs,
+/// the NSEC proofs and the apex's DNSKEY, CDS and CDNSKEY; a second set would conflict), and
+/// names with an octet 0xFF in a label (the white lies' spans are built on the assumption that
+/// none exists, `dnssec::epsilon`).
+fn online_checks(entries: &[Entry], apex: &[u8], errors: &mut Vec<ConfigError>) {
+    for e in entries {
+        let at_apex = master::name::eq_ignore_case(&e.owner, apex);
+        let why = match e.rtype {
+            46 | 47 | 50 | 51 => Some(
+                "gslbd signs this zone online (signing = \"online\") and makes its own RRSIG and NSEC records; remove",
+            ),
+            48 | 59 | 60 if at_apex => Some(
+                "gslbd publishes the apex's DNSKEY, CDS and CDNSKEY from its key directory (signing = \"online\"); remove",
+            ),
+            _ => None,
+        };
+        if let Some(why) = why {
+            errors.push(ConfigError::new(
+                e.file.as_ref(),
+                e.line,
+                format!("{why} this {} record", master::type_name(e.rtype)),
+            ));
+        }
+        if crate::dnssec::epsilon::label_has_ff(&e.owner) {
+            errors.push(ConfigError::new(
+                e.file.as_ref(),
+                e.line,
+                format!(
+                    "{}: a label with the octet 0xFF (\\255) cannot be served by a zone signed online (its denial proofs assume none)",
+                    master::name::to_text(&e.owner)
+                ),
+            ));
+        }
     }
 }
 

@@ -58,6 +58,7 @@ impl Chaos {
             authority: Section::new(),
             additional: Section::new(),
             pooled: None,
+            signed: false,
         }
     }
 }

@@ -8,7 +8,8 @@ use ring::digest;
 /// How a zone's DNSSEC records come to be. The config says which, per zone, so that a
 /// zone is never signed twice or half: `signing = "presigned"` serves a zone signed offline
 /// (dnssec-signzone, ldns-signzone, ...) with the RRSIGs and NSEC/NSEC3 records its file holds;
-/// without it a file whose SOA is signed is refused. Online signing (issue 15) is a third mode beside these.
+/// `signing = "online"` (or a `[zone.dnssec]` table) has gslbd sign it with its own keys, and
+/// refuses a file with DNSSEC records of its own; otherwise a file whose SOA is signed is refused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Signing {
     /// Unsigned: the zone file's SOA has no RRSIG. DNSSEC records elsewhere are data like any
@@ -17,6 +18,19 @@ pub enum Signing {
     None,
     /// Signed offline: served as the file has it; DO=1 queries get the RRSIGs and denial proofs.
     Presigned,
+    /// Signed by gslbd ([`super::online`]): RRSIGs made at load and per pooled answer, NSEC
+    /// white lies per negative answer.
+    Online,
+}
+
+impl Signing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signing::None => "none",
+            Signing::Presigned => "presigned",
+            Signing::Online => "online",
+        }
+    }
 }
 
 /// NSEC3 hash parameters (RFC 5155 §3.1.1, §4.1.1).

@@ -1,10 +1,13 @@
 //! The RFC 1034 §4.3.2 answer to one query from the zones' static data: exact matches,
 //! CNAME chains (a loop stops at the first repeat), DNAME substitution (RFC 6672 §3.2),
 //! RFC 4592 wildcards, referrals with glue, and negative answers with the SOA; for a
-//! pre-signed zone and DO=1, the RRSIGs and NSEC/NSEC3 proofs (RFC 4035 §3.1).
+//! signed zone and DO=1, the RRSIGs and the NSEC/NSEC3 proofs (RFC 4035 §3.1): from the
+//! zone file's chain when it is pre-signed ([`proof`]), white lies when it is signed online
+//! ([`super::online::deny`]).
 //! Lookups return references into the zones; nothing here allocates (but for names over
-//! 32 octets, which hickory keeps on the heap).
-use std::cell::OnceCell;
+//! 32 octets, which hickory keeps on the heap, and an online signer's cache miss).
+use std::cell::{Cell, OnceCell};
+use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType};
@@ -12,6 +15,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::answer::{Rrs, Section};
 use super::dnssec::Signing;
+use super::online::{Signed, deny};
 use super::proof;
 use super::rrset::RRset;
 use super::set::{ZoneChoice, ZoneSet};
@@ -29,6 +33,8 @@ pub struct Lookup<'a> {
     pub additional: Section<'a>,
     /// A pooled name reached by the lookup, whose A/AAAA answer the steering decides.
     pub pooled: Option<Pooled<'a>>,
+    /// The query asked for DNSSEC (DO=1) and the zone is signed: RRSIGs and proofs went in.
+    pub signed: bool,
 }
 
 /// Where the lookup ended on a pooled name.
@@ -44,17 +50,39 @@ pub struct Pooled<'a> {
 /// CNAME and DNAME chains inside the zone are followed at most this far.
 pub const MAX_CNAME_CHAIN: usize = 12;
 
-/// The names a lookup makes up (the targets of DNAME substitutions), kept by the caller for
-/// as long as the answer that borrows them: on the stack, one per step of a chain.
+/// Signed records one answer holds from an online signer's caches.
+pub const HELD_SIGNED: usize = 8;
+
+/// What a lookup makes up, kept by the caller for as long as the answer that borrows it: the
+/// targets of DNAME substitutions (on the stack, one per step of a chain) and the signed
+/// records an online signer hands out (a reference count each, no copy).
 #[derive(Debug, Default)]
 pub struct Synthesized {
     names: [OnceCell<Name>; MAX_CNAME_CHAIN],
+    signed: [OnceCell<Arc<Signed>>; HELD_SIGNED],
+    /// Of the signed records held: how many came from a cache, how many were signed for this answer.
+    hits: Cell<u8>,
+    misses: Cell<u8>,
 }
 
 impl Synthesized {
     fn keep(&self, name: Name) -> Option<&Name> {
         let slot = self.names.iter().find(|c| c.get().is_none())?;
         Some(slot.get_or_init(|| name))
+    }
+
+    /// Keeps `signed` (from a cache when `hit`) for the answer; `None` when every slot is
+    /// taken (the record is left out).
+    pub fn hold(&self, signed: Arc<Signed>, hit: bool) -> Option<&Signed> {
+        let slot = self.signed.iter().find(|c| c.get().is_none())?;
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.set(counter.get().saturating_add(1));
+        Some(slot.get_or_init(|| signed))
+    }
+
+    /// Of the signed records the answer holds: (from a cache, signed for it).
+    pub fn cache_use(&self) -> (u8, u8) {
+        (self.hits.get(), self.misses.get())
     }
 }
 
@@ -67,6 +95,7 @@ impl<'a> Lookup<'a> {
             authority: Section::new(),
             additional: Section::new(),
             pooled: None,
+            signed: false,
         }
     }
     pub fn refused() -> Lookup<'a> {
@@ -103,9 +132,11 @@ pub fn lookup<'a>(
         zone,
         zone_index,
         qtype,
-        dnssec: dnssec_ok && zone.signing == Signing::Presigned,
+        dnssec: dnssec_ok && zone.signing != Signing::None,
+        synth,
         out: Lookup::empty(ResponseCode::NoError, true),
     };
+    w.out.signed = w.dnssec;
     let mut visited: [Option<&'a Name>; MAX_CNAME_CHAIN] = [None; MAX_CNAME_CHAIN];
     let mut name: &'a Name = qname;
     for step in 0..MAX_CNAME_CHAIN {
@@ -120,7 +151,10 @@ pub fn lookup<'a>(
                 w.out.rcode = ResponseCode::NXDomain;
                 w.negative();
                 if w.dnssec {
-                    proof::no_name(zone, name, encloser, &mut w.out.authority);
+                    match zone.signing {
+                        Signing::Online => deny::no_name(zone, name, encloser, synth, &mut w.out.authority),
+                        _ => proof::no_name(zone, name, encloser, &mut w.out.authority),
+                    }
                 }
                 None
             }
@@ -167,6 +201,7 @@ struct Walk<'a> {
     qtype: RecordType,
     /// DO=1 and a signed zone: RRSIGs and denial proofs go in.
     dnssec: bool,
+    synth: &'a Synthesized,
     out: Lookup<'a>,
 }
 
@@ -196,6 +231,7 @@ impl<'a> Walk<'a> {
                     let ds = self.rrs(cut, ds);
                     self.out.authority.push(ds);
                 }
+                None if self.online() => deny::no_type(self.zone, cut, node, None, self.synth, &mut self.out.authority),
                 None => proof::no_type(self.zone, cut, &mut self.out.authority),
             }
         }
@@ -215,7 +251,7 @@ impl<'a> Walk<'a> {
             self.out.rcode = ResponseCode::YXDomain;
             return None;
         };
-        self.out.answer.push(Rrs::Cname { owner: name, ttl: dname.ttl, target: new });
+        self.out.answer.push(Rrs::Cname { owner: name, ttl: dname.ttl, target: new, sigs: None });
         // A query for the CNAME itself has its answer (RFC 1034 §4.3.2 step 3a).
         (self.qtype != RecordType::CNAME).then_some(new)
     }
@@ -232,7 +268,18 @@ impl<'a> Walk<'a> {
                 Some(s) => {
                     self.out.answer.push(Rrs::set(name, s));
                 }
-                None => self.no_type(name, wild),
+                None => self.no_type(name, node, wild),
+            }
+            return None;
+        }
+        if qtype == RecordType::NSEC && self.online() && wild.is_none() {
+            // An online zone has no NSEC records until asked: the one at this name, signed.
+            let mut found = Section::new();
+            deny::no_type(self.zone, name, node, None, self.synth, &mut found);
+            for r in found.iter() {
+                if let Rrs::Set { owner, set, sigs } = *r {
+                    self.out.answer.push(Rrs::Set { owner, set, sigs: if self.dnssec { sigs } else { None } });
+                }
             }
             return None;
         }
@@ -264,28 +311,39 @@ impl<'a> Walk<'a> {
                     self.glue(set, None);
                 }
             }
-            None => self.no_type(name, wild),
+            None => self.no_type(name, node, wild),
         }
         None
     }
 
-    /// NODATA: the SOA, and with DNSSEC the proof that the type is absent.
-    fn no_type(&mut self, name: &'a Name, wild: Option<(&'a Name, &'a Name)>) {
+    fn online(&self) -> bool {
+        self.zone.signing == Signing::Online
+    }
+
+    /// NODATA: the SOA, and with DNSSEC the proof that the type is absent (`node` is the
+    /// name's, or for a wildcard the wildcard's).
+    fn no_type(&mut self, name: &'a Name, node: &'a Node, wild: Option<(&'a Name, &'a Name)>) {
         self.negative();
         if !self.dnssec {
             return;
         }
-        match wild {
-            None => proof::no_type(self.zone, name, &mut self.out.authority),
-            Some((source, encloser)) => {
-                proof::wildcard_no_type(self.zone, name, encloser, source, &mut self.out.authority)
-            }
+        let (zone, synth, out) = (self.zone, self.synth, &mut self.out.authority);
+        match (wild, self.zone.signing == Signing::Online) {
+            (None, true) => deny::no_type(zone, name, node, None, synth, out),
+            (None, false) => proof::no_type(zone, name, out),
+            (Some((source, encloser)), true) => deny::wildcard_no_type(zone, name, encloser, source, node, synth, out),
+            (Some((source, encloser)), false) => proof::wildcard_no_type(zone, name, encloser, source, out),
         }
     }
 
     fn wildcard_proof(&mut self, name: &'a Name, wild: Option<(&'a Name, &'a Name)>) {
         if let (true, Some((_, encloser))) = (self.dnssec, wild) {
-            proof::wildcard_answer(self.zone, name, encloser, &mut self.out.authority);
+            match self.zone.signing {
+                Signing::Online => {
+                    deny::wildcard_answer(self.zone, name, encloser, self.synth, &mut self.out.authority)
+                }
+                _ => proof::wildcard_answer(self.zone, name, encloser, &mut self.out.authority),
+            }
         }
     }
 

@@ -102,6 +102,13 @@ pub struct Rdatas<'a> {
     data: &'a [u8],
 }
 
+impl<'a> Rdatas<'a> {
+    /// The records of `RDLENGTH RDATA` pairs laid out as [`RRset::wire`] has them.
+    pub fn over(data: &'a [u8]) -> Rdatas<'a> {
+        Rdatas { data }
+    }
+}
+
 impl<'a> Iterator for Rdatas<'a> {
     type Item = &'a [u8];
     fn next(&mut self) -> Option<&'a [u8]> {

@@ -51,7 +51,7 @@ impl Node {
 
 /// One zone, validated: one SOA at the apex, NS at the apex, no CNAME beside other data,
 /// nothing below a DNAME (the loader's checks, [`super::master`]).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Zone {
     pub origin: Name,
     /// The pools of this zone's pooled names (empty when the zone has no pool file).
@@ -70,6 +70,9 @@ pub struct Zone {
     pub(super) denial: Denial,
     /// Whether the apex holds a DNAME (then every name below it is redirected).
     pub(super) apex_dname: bool,
+    /// The online signer of a zone with `signing = "online"`, once it is signed
+    /// ([`super::online::sign::sign_zone`]).
+    pub signer: Option<std::sync::Arc<super::online::Signer>>,
 }
 
 /// How a query name relates to the zone's data: the result of the tree walk.

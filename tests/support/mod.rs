@@ -29,8 +29,12 @@
 /// gslbd's `App` in the test process (same workers and serving state as `gslbd serve`).
 pub mod app;
 pub mod cases;
+/// A counting global allocator for zero-allocation tests (a test binary declares it).
+pub mod counting;
 pub mod counting_alloc;
 pub mod dig;
+/// Signed setups, a validating Unbound with ECS, DS anchors, delv (issue 15 tests).
+pub mod dnssec;
 pub mod ecs;
 /// Three gslbd nodes and a real etcd on loopback (issue 17 tests).
 pub mod fleet;

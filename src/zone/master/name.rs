@@ -66,19 +66,7 @@ pub(crate) fn parse(raw: &[u8], origin: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The labels of a wire-form name (no compression pointers expected).
-pub fn labels(wire: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        let len = usize::from(*wire.get(i)?);
-        if len == 0 || len > 63 {
-            return None;
-        }
-        let label = wire.get(i + 1..i + 1 + len)?;
-        i += 1 + len;
-        Some(label)
-    })
-}
+pub use crate::dnssec::name::{eq_ignore_case, labels, to_text};
 
 /// The length of the wire-form name at the start of `wire`, or `None` if it is malformed
 /// (compression pointers are not allowed in zone data).
@@ -110,33 +98,6 @@ pub fn is_subdomain(name: &[u8], zone: &[u8]) -> bool {
         }
         i == cut
     }
-}
-
-/// Case-insensitive equality of two wire-form names (RFC 4343: ASCII letters only).
-pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.eq_ignore_ascii_case(y))
-}
-
-/// The presentation form of a wire-form name, for messages (`\DDD` for odd octets).
-pub fn to_text(wire: &[u8]) -> String {
-    let mut s = String::new();
-    for label in labels(wire) {
-        for &c in label {
-            match c {
-                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
-                    s.push('\\');
-                    s.push(c as char);
-                }
-                0x21..=0x7e => s.push(c as char),
-                _ => s.push_str(&format!("\\{c:03}")),
-            }
-        }
-        s.push('.');
-    }
-    if s.is_empty() {
-        s.push('.');
-    }
-    s
 }
 
 #[cfg(test)]

@@ -186,18 +186,8 @@ pub(crate) fn sig_time(raw: &[u8]) -> Result<u32, String> {
     if y < 1970 || !(1..=12).contains(&mo) || d < 1 || d > mdays[(mo - 1) as usize] || h > 23 || mi > 59 || se > 60 {
         return Err(format!("'{s}' is not a valid date and time (YYYYMMDDHHmmSS, from 1970)"));
     }
-    Ok((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se).rem_euclid(1 << 32) as u32)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (the well-known civil-date formula).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
+    Ok((crate::util::clock::days_from_civil(y, mo as u32, d as u32) * 86400 + h * 3600 + mi * 60 + se)
+        .rem_euclid(1 << 32) as u32)
 }
 
 #[cfg(test)]
