@@ -143,7 +143,7 @@ fn city_scopes_beside_gdnsd() {
         map_bytes / 1024
     );
     let t = Instant::now();
-    let again = config::GeoScopes::build(Some(geo), snap.zones.zones());
+    let again = config::GeoScopes::build(Some(geo), snap.zones.zones(), None);
     println!("scope maps alone (one pool: two maps): {:?} ({} map(s))", t.elapsed(), again.summary().0);
 
     let bytes = std::fs::read(&db).unwrap();

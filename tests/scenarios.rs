@@ -222,7 +222,7 @@ fn compile(case: &Case, dir: &TempDir) -> Result<CaseSource, String> {
         Some(entries) => Some(Arc::new(geo_db(entries)?)),
     };
     // The scope maps over the case's database, as a load with it builds them.
-    snap.geo_scopes = config::GeoScopes::build(snap.geo.as_deref(), snap.zones.zones());
+    snap.geo_scopes = config::GeoScopes::build(snap.geo.as_deref(), snap.zones.zones(), None);
     let mut src = CaseSource { snap, down: Vec::new() };
     for d in &case.down {
         let ids: Vec<MemberId> = src

@@ -36,6 +36,8 @@ pub struct PoolMaps {
 #[derive(Default)]
 pub struct GeoScopes {
     maps: Vec<Arc<PoolMaps>>,
+    /// What each map was built for (`location_key`), so a reload over the same database reuses it.
+    keys: HashMap<Vec<u64>, u32>,
     /// Per zone (index in `ZoneSet::zones`), per pool id: the index in `maps`, or `NO_MAP`.
     by_zone: Vec<Vec<u32>>,
     /// Pools left without a map because [`MAX_MAPS`] was reached.
@@ -44,11 +46,17 @@ pub struct GeoScopes {
 
 impl GeoScopes {
     /// The maps of `zones` over `geo` (none without a database, or with a chain of location
-    /// databases: see [`GeoDb::scope_map`]).
-    pub fn build(geo: Option<&GeoDb>, zones: &[Arc<Zone>]) -> GeoScopes {
+    /// databases: see [`GeoDb::scope_map`]). A map of `previous` built for the same key over the
+    /// same database is shared, not built again (a reload that changed neither costs nothing).
+    pub fn build(geo: Option<&GeoDb>, zones: &[Arc<Zone>], previous: Option<&GeoScopes>) -> GeoScopes {
         let mut out = GeoScopes::default();
         let Some(geo) = geo else { return out };
         let mut by_key: HashMap<Vec<u64>, u32> = HashMap::new();
+        let reuse = |key: &Vec<u64>| {
+            let p = previous?;
+            let m = p.maps.get(*p.keys.get(key)? as usize)?;
+            geo.owns(&m.any_health).then(|| m.clone())
+        };
         for zone in zones {
             let pools = &zone.pools;
             let mut ids = Vec::with_capacity(pools.pools.len());
@@ -61,6 +69,12 @@ impl GeoScopes {
                         None if out.maps.len() >= MAX_MAPS => {
                             out.over_limit += 1;
                             NO_MAP
+                        }
+                        None if let Some(m) = reuse(&key) => {
+                            out.maps.push(m);
+                            let id = (out.maps.len() - 1) as u32;
+                            by_key.insert(key, id);
+                            id
                         }
                         None => match (
                             geo.scope_map(|loc| location_class(pools, pool, loc)),
@@ -80,6 +94,7 @@ impl GeoScopes {
             }
             out.by_zone.push(ids);
         }
+        out.keys = by_key;
         out
     }
 

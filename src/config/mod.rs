@@ -270,7 +270,7 @@ fn build_full(
         return Err(ConfigErrors(errors));
     }
     let chaos = ChaosRecords::new(file.server.chaos.identity.as_deref(), file.server.chaos.version.as_deref());
-    let geo_scopes = GeoScopes::build(geo.as_deref(), &zones);
+    let geo_scopes = GeoScopes::build(geo.as_deref(), &zones, previous.map(|p| &p.geo_scopes));
     Ok(Snapshot {
         config_path: file.path,
         server: file.server,

@@ -33,8 +33,8 @@ use maxminddb::Reader;
 
 use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
-use super::scope::{Records, ScopeMap};
-use super::tree::SharedBytes;
+use super::scope::{Records, ScopeMap, Walked, walk};
+use super::tree::{Record, SharedBytes, Tree};
 use super::types::Location;
 use super::validate::validate;
 
@@ -65,6 +65,8 @@ struct Part {
     cache: LocationCache,
     /// Every distinct record as the query path reads it (the scope maps class them).
     records: Records,
+    /// Where IPv4 lookups start in an IPv6 tree (as maxminddb's reader finds it).
+    v4_start: usize,
     /// A record with a country but no coordinates gets the country's centroid (default);
     /// without, it has no coordinates (a `nearest` pool then uses its default region). The
     /// cache holds locations decided this way, so a part is shared only with the same setting.
@@ -206,6 +208,16 @@ impl GeoDb {
                 break;
             }
         }
+        GeoHit {
+            location,
+            network: network.unwrap_or_else(|| host_net(ip)),
+            asn: self.asn_of(ip),
+            all_up_network: None,
+        }
+    }
+
+    /// The autonomous system of `ip` (canonical): one walk per ASN database until one knows it.
+    fn asn_of(&self, ip: IpAddr) -> Option<Asn> {
         let mut asn = None;
         let mut asn_net: Option<IpNet> = None;
         for db in &self.asn {
@@ -216,7 +228,7 @@ impl GeoDb {
                 break;
             }
         }
-        GeoHit { location, network: network.unwrap_or_else(|| host_net(ip)), asn, all_up_network: None }
+        asn
     }
 
     /// The ECS scope map of one way of answering (see `scope.rs`): `class` says what a client
@@ -234,20 +246,35 @@ impl GeoDb {
     /// every address in it gets the answer that map was built for; and `all_up_network` the
     /// block of `all_up` likewise. Never narrower than the database network; a map of another
     /// database is ignored.
+    ///
+    /// With one location database this is one walk of the search tree (scope blocks tested on
+    /// the way) and the cached location of the record; anything else is [`GeoDb::lookup`].
     pub fn lookup_in(&self, ip: IpAddr, any_health: Option<&ScopeMap>, all_up: Option<&ScopeMap>) -> GeoHit {
-        let mut hit = self.lookup(ip);
-        let ours = |m: &&ScopeMap| matches!(self.parts.as_slice(), [p] if m.is_of(&p.db.bytes));
-        let widened = |map: Option<&ScopeMap>| {
-            let prefix = map.filter(ours).and_then(|m| m.prefix(ip))?;
-            let n = IpNet::new(hit.network.addr(), prefix).ok()?;
-            (prefix <= hit.network.prefix_len()).then(|| n.trunc())
+        let [part] = self.parts.as_slice() else { return self.lookup(ip) };
+        let ours = |m: &&ScopeMap| m.is_of(&part.db.bytes);
+        let (any_health, all_up) = (any_health.filter(ours), all_up.filter(ours));
+        let Some(w) = part.walk(ip, [any_health, all_up]) else { return self.lookup(ip) };
+        let Ok(network) = IpNet::new(ip, w.depth).map(|n| n.trunc()) else { return self.lookup(ip) };
+        let location = match w.record {
+            Record::Empty => None,
+            Record::Data(offset) => match part.cache.get(offset) {
+                Some(loc) => Some(loc).filter(|l| *l != Location::default()),
+                // A record not cached yet: maxminddb decodes it (and fills the cache).
+                None => part.lookup(ip).0,
+            },
+            Record::Node(_) | Record::Invalid => return self.lookup(ip),
         };
-        let (any, all) = (widened(any_health), widened(all_up));
-        if let Some(n) = any {
-            hit.network = n;
-        }
-        hit.all_up_network = all.filter(|a| a.prefix_len() <= hit.network.prefix_len());
-        hit
+        let block = |map: Option<&ScopeMap>, prefix: u8| {
+            map.and_then(|_| IpNet::new(ip, prefix).ok()).map(|n| n.trunc()).filter(|n| n.prefix_len() <= w.depth)
+        };
+        let wide = block(any_health, w.wide[0]).unwrap_or(network);
+        let all_up_network = block(all_up, w.wide[1]).filter(|a| a.prefix_len() <= wide.prefix_len());
+        GeoHit { location, network: wide, asn: self.asn_of(ip), all_up_network }
+    }
+
+    /// Whether `map` was built over this set's (one) location database.
+    pub fn owns(&self, map: &ScopeMap) -> bool {
+        matches!(self.parts.as_slice(), [p] if map.is_of(&p.db.bytes))
     }
 
     /// Distinct records of the location databases, and the heap bytes their table holds.
@@ -305,7 +332,16 @@ impl Part {
         let meta = db.reader.metadata();
         let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
         let data_len = db.len.saturating_sub(tree_bytes);
-        Part { cache: LocationCache::for_data_len(data_len), db, centroids, records }
+        let tree = Tree::new(db.bytes.as_ref(), meta.node_count as usize, meta.record_size);
+        let v4_start = if meta.ip_version == 6 { tree.ipv4_start().0 } else { 0 };
+        Part { cache: LocationCache::for_data_len(data_len), db, centroids, records, v4_start }
+    }
+
+    /// One walk of `ip` down this database's tree, testing `maps`' nodes on the way.
+    fn walk(&self, ip: IpAddr, maps: [Option<&ScopeMap>; 2]) -> Option<Walked> {
+        let meta = self.db.reader.metadata();
+        let tree = Tree::new(self.db.bytes.as_ref(), meta.node_count as usize, meta.record_size);
+        walk(&tree, meta.ip_version == 6, self.v4_start, ip, maps)
     }
 
     /// One tree walk, then the cached location of the record it lands on.

@@ -118,26 +118,14 @@ impl ScopeMap {
     }
 
     /// The widest prefix around `ip` (in its own family) inside which every address gets the
-    /// class of `ip`; `None` for an IPv4-mapped IPv6 address (the caller keeps the database
-    /// network for those).
+    /// class of `ip`; `None` for an IPv4-mapped IPv6 address, or an IPv6 one in an IPv4 tree.
     pub fn prefix(&self, ip: IpAddr) -> Option<u8> {
-        let (mut cur, bits, key) = match ip {
-            IpAddr::V4(a) if self.ipv6_tree => (self.v4_start, 32u8, u128::from(u32::from(a)) << 96),
-            IpAddr::V4(a) => (0, 32u8, u128::from(u32::from(a)) << 96),
-            IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => return None,
-            // An IPv4-only database has nothing for IPv6: one (empty) answer for all of it.
-            IpAddr::V6(_) if !self.ipv6_tree => return Some(0),
-            IpAddr::V6(a) => (0, 128u8, u128::from(a)),
-        };
         let tree = Tree::new(self.bytes.as_ref(), self.node_count, self.record_bits);
-        for depth in 0..bits {
-            if cur >= self.node_count || self.uniform[cur / 64] & (1 << (cur % 64)) != 0 {
-                return Some(depth);
-            }
-            let side = ((key >> (127 - u32::from(depth))) & 1) as usize;
-            cur = tree.raw(cur, side);
-        }
-        Some(bits)
+        walk(&tree, self.ipv6_tree, self.v4_start, ip, [Some(self), None]).map(|w| w.wide[0])
+    }
+
+    fn is_uniform(&self, node: usize) -> bool {
+        self.uniform.get(node / 64).is_some_and(|w| w & (1 << (node % 64)) != 0)
     }
 
     /// Whether the map was built over these bytes.
@@ -154,6 +142,54 @@ impl ScopeMap {
     pub fn heap_bytes(&self) -> usize {
         self.uniform.len() * 8
     }
+}
+
+/// Where one address's walk down the tree ended.
+pub(crate) struct Walked {
+    /// The record the address is in.
+    pub(crate) record: Record,
+    /// Its depth: the prefix of the database network holding the address, in its family.
+    pub(crate) depth: u8,
+    /// For each map, the depth of the first uniform node on the way (`depth` when none was).
+    pub(crate) wide: [u8; 2],
+}
+
+/// Walks `ip` from the root (IPv4 from `v4_start` in an IPv6 tree), testing each node on the
+/// way against `maps`: one walk gives the record, the database network and the scope blocks.
+/// `None` for an IPv4-mapped IPv6 address, an IPv6 address in an IPv4 tree, or a path longer
+/// than the address (a damaged tree; the caller falls back to maxminddb's lookup).
+pub(crate) fn walk(
+    tree: &Tree<'_>,
+    ipv6_tree: bool,
+    v4_start: usize,
+    ip: IpAddr,
+    maps: [Option<&ScopeMap>; 2],
+) -> Option<Walked> {
+    let (mut cur, bits, key) = match ip {
+        IpAddr::V4(a) => (if ipv6_tree { v4_start } else { 0 }, 32u8, u128::from(u32::from(a)) << 96),
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() || !ipv6_tree => return None,
+        IpAddr::V6(a) => (0, 128u8, u128::from(a)),
+    };
+    let mut wide = [u8::MAX; 2];
+    for depth in 0..=bits {
+        if cur >= tree.node_count {
+            for w in &mut wide {
+                *w = (*w).min(depth);
+            }
+            return Some(Walked { record: tree.classify(cur), depth, wide });
+        }
+        for (w, m) in wide.iter_mut().zip(maps) {
+            if *w == u8::MAX && m.is_some_and(|m| m.is_uniform(cur)) {
+                *w = depth;
+            }
+        }
+        if depth == bits {
+            break;
+        }
+        let side = ((key >> (127 - u32::from(depth))) & 1) as usize;
+        cur = tree.raw(cur, side);
+    }
+    None
 }
 
 struct Walk<'a> {
