@@ -21,7 +21,7 @@
 //! the scope narrower. Cost: one walk over the tree per map at load (no heap beyond the bit
 //! sets), one bit per node kept; per query no allocation, at most one bit test per level.
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 
 use super::tree::{Record, SharedBytes, Tree};
@@ -35,7 +35,7 @@ const MIXED: u32 = u32::MAX;
 #[derive(Default)]
 pub(crate) struct Records {
     /// Data offset → index in `locs`.
-    index: HashMap<u32, u32>,
+    index: HashMap<u32, u32, BuildHasherDefault<OffsetHasher>>,
     locs: Vec<Option<Location>>,
 }
 
@@ -57,6 +57,25 @@ impl Records {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.index.capacity() * (2 * std::mem::size_of::<u32>() + 1)
             + self.locs.capacity() * std::mem::size_of::<Option<Location>>()
+    }
+}
+
+/// A multiplicative hash for data offsets (keys the database chose, not an attacker; the walk
+/// looks one up per record of the tree, where SipHash was most of the load time).
+#[derive(Default)]
+pub(crate) struct OffsetHasher(u64);
+
+impl Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (u64::from(v) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -111,6 +130,7 @@ impl ScopeMap {
             seen: vec![0u64; node_count.div_ceil(64)],
             v4_root: (ipv6_tree && v4_start < node_count).then_some(v4_start),
             v4_val: None,
+            last: (usize::MAX, MIXED),
         };
         walk.value(Record::Node(0), 0);
         let uniform = walk.uniform.into_boxed_slice();
@@ -203,6 +223,8 @@ struct Walk<'a> {
     /// The IPv4 subtree of an IPv6 tree, reached through several aliases: classed once.
     v4_root: Option<usize>,
     v4_val: Option<u32>,
+    /// The last record classed (neighbouring records are often the same one).
+    last: (usize, u32),
 }
 
 impl Walk<'_> {
@@ -212,11 +234,16 @@ impl Walk<'_> {
         match r {
             Record::Empty => self.none_val,
             Record::Invalid => MIXED,
-            Record::Data(o) => u32::try_from(o)
-                .ok()
-                .and_then(|o| self.records.index.get(&o))
-                .and_then(|&i| self.vals.get(i as usize).copied())
-                .unwrap_or(MIXED),
+            Record::Data(o) if o == self.last.0 => self.last.1,
+            Record::Data(o) => {
+                let v = u32::try_from(o)
+                    .ok()
+                    .and_then(|o| self.records.index.get(&o))
+                    .and_then(|&i| self.vals.get(i as usize).copied())
+                    .unwrap_or(MIXED);
+                self.last = (o, v);
+                v
+            }
             Record::Node(n) => {
                 if Some(n) == self.v4_root
                     && let Some(v) = self.v4_val
