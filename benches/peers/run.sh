@@ -244,7 +244,11 @@ measure() {
     local rss pss
     rss=$(rss_kb "$pid")
     pss=$(pss_kb "$pid")
-    grep -v '^> ' "$OUT/verbose.tmp" >"$raw" || true
+    # (dnsperf's TCP mode prints a "socket … not ready" warning per wait: hundreds of thousands)
+    grep -v -e '^> ' -e '^Warning: socket .* not ready' "$OUT/verbose.tmp" >"$raw" || true
+    local waits
+    waits=$(grep -c '^Warning: socket .* not ready' "$OUT/verbose.tmp" || true)
+    [ "${waits:-0}" -gt 0 ] && echo "(dnsperf warned ${waits} times that a TCP socket was not ready; lines removed)" >>"$raw"
     python3 - "$OUT/verbose.tmp" "$case" "$server" "$variant" "$round" "$((c1 - c0))" "$TCK" "$rss" "$pss" \
         >>"$OUT/results.tsv" <<'EOF'
 import sys
