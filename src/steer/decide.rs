@@ -55,6 +55,8 @@ use ipnet::IpNet;
 use super::degraded;
 use super::explain::{Explain, PoolTrace};
 use super::hash::{rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
+use super::scope::Scope;
+pub use super::scope::ScopeWhy;
 use super::topk::answering_regions;
 use crate::geo::{Coordinates, GeoHit, Location, distance_km};
 use crate::pool::{
@@ -190,63 +192,6 @@ pub struct Decision<'p> {
     pub region: Option<RegionId>,
     /// True when no region was usable and the pool failed open (health ignored).
     pub failed_open: bool,
-}
-
-/// Why the ECS scope has its value: the largest contribution (no heap, so it is always kept).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum ScopeWhy {
-    /// Location did not matter.
-    #[default]
-    Nothing,
-    /// The client is inside this mapped network.
-    MapNetwork(IpNet),
-    /// The client is outside this mapped network; the scope must not reach into it.
-    MapNonMatch(IpNet),
-    /// The GeoIP network's country, continent or coordinates decided.
-    GeoNetwork,
-    /// Sticky hashing granularity.
-    Sticky,
-    /// Load shedding hashes the client at the sticky granularity.
-    Shed,
-    /// The client's autonomous system (an `asns` map) decided; the ASN database's network.
-    AsnNetwork(IpNet),
-    /// RTTs posted by clients of the /24 (/56) decided (`latency_client_samples`).
-    ClientSamples,
-}
-
-#[derive(Copy, Clone, Debug, Default)]
-pub(super) struct Scope {
-    value: u8,
-    why: ScopeWhy,
-    /// The GeoIP block's prefix when the GeoIP location mattered: it is not capped at the
-    /// source prefix (a longer one says the source block holds two answers, RFC 7871 §7.2.1).
-    geo: u8,
-    /// Every region of the asked pool is usable: the wider GeoIP block of that state applies.
-    all_up: bool,
-    /// This is the asked pool (the all-up block was looked up for it, not for a fallback).
-    asked: bool,
-}
-
-impl Scope {
-    fn need(&mut self, prefix: u8, why: ScopeWhy) {
-        if why == ScopeWhy::GeoNetwork {
-            self.geo = self.geo.max(prefix);
-        }
-        if prefix > self.value {
-            self.value = prefix;
-            self.why = why;
-        }
-    }
-
-    /// The GeoIP location mattered.
-    fn need_geo(&mut self, client: &Client) {
-        self.need(client.geo_prefix_when(self.all_up), ScopeWhy::GeoNetwork);
-    }
-
-    /// The scope to return to a client with source prefix `cap`.
-    fn capped(&self, cap: u8) -> u8 {
-        self.value.min(cap).max(self.geo)
-    }
 }
 
 pub(super) enum Pick {
