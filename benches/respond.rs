@@ -14,8 +14,9 @@
 //! (benches/peers/gen.py scale …: 1M records, 100k pooled names) unsigned and signed online.
 //!
 //! `GSLBD_BENCH_COUNT=N:CASE` (CASE one of `respond_dnssec`'s) runs CASE N times and exits,
-//! for `perf stat -e instructions:u` (N = 0 gives the set-up's cost to subtract): instructions
-//! per query do not depend on what else the machine runs.
+//! for `perf stat -e instructions:u` or `valgrind --tool=callgrind` (N = 0 gives the set-up's
+//! cost to subtract): instructions per query do not depend on what else the machine runs.
+//! `GSLBD_BENCH_NO_SCOPE_MAPS=1` drops the ECS scope maps (the scope is then the GeoIP network).
 //!
 //!   cargo bench --bench respond
 use std::hint::black_box;
@@ -130,6 +131,12 @@ fn dnssec(c: &mut Criterion) {
     let signed = default_setup(&dir.join("signed"), true);
     let unsigned = default_setup(&dir.join("unsigned"), false);
     if let Ok(count) = std::env::var("GSLBD_BENCH_COUNT") {
+        let (mut signed, mut unsigned) = (signed, unsigned);
+        if std::env::var_os("GSLBD_BENCH_NO_SCOPE_MAPS").is_some() {
+            // Without the ECS scope maps: the scope is the GeoIP network (their cost per query).
+            signed.geo_scopes = gslbd::config::GeoScopes::default();
+            unsigned.geo_scopes = gslbd::config::GeoScopes::default();
+        }
         count_only(&count, &signed, &unsigned);
         let _ = std::fs::remove_dir_all(&dir);
         std::process::exit(0);

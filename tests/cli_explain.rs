@@ -19,12 +19,12 @@ fn explain_shows_the_location_the_candidates_and_the_choice() {
     assert!(ok, "{err}");
     for want in [
         "pooled     www.gslb.example.com. -> pool web",
-        "geo        network 81.2.64.0/18",
+        "geo        block 81.2.64.0/18 (one answer whatever the health), 81.0.0.0/14 (while every region is usable)",
         "location   country GB, continent EU",
         "  * eu-west          usable   4/4 up, 290 km",
         "    us-east          usable   4/4 up, 5715 km",
-        "ecs scope  /18: the GeoIP network 81.2.64.0/18 decided",
-        "reply      rcode NOERROR aa 1 ecs-scope 18",
+        "ecs scope  /14: every GeoIP network in 81.0.0.0/14 gets this answer",
+        "reply      rcode NOERROR aa 1 ecs-scope 14",
         "answer     www.gslb.example.com. 30 IN A 198.51.100.1",
         "answer     www.gslb.example.com. 30 IN A 198.51.100.2",
     ] {

@@ -5,7 +5,7 @@
 //! test ──UDP, ECS 81.2.69.0/24──► gslbd (start_default, 127.0.0.1:PORT)
 //!                                   └► GeoDb(default-country.mmdb): GB, 81.2.64.0/18
 //!                                   └► steer: nearest region of pool web = eu-west
-//!      ◄── A {198.51.100.1, 198.51.100.2} TTL 30, ECS 81.2.69.0/24/18 ──┘
+//!      ◄── A {198.51.100.1, 198.51.100.2} TTL 30, ECS 81.2.69.0/24/14 ──┘
 //! ```
 //!
 //! The scopes are the country networks of the committed database (geoip/README.md lists
@@ -31,10 +31,11 @@ const AP_SOUTHEAST_A: [&str; 2] = ["203.0.113.1", "203.0.113.2"];
 /// Client subnet → (region's A set, ECS scope): the scope is the prefix of the database
 /// network that holds the subnet (capped at the /24 source).
 const STEERED: [(&str, [&str; 2], u8); 4] = [
-    ("81.2.69.0/24", EU_WEST_A, 18),        // GB, 81.2.64.0/18
-    ("1.0.16.0/24", AP_SOUTHEAST_A, 20),    // JP, 1.0.16.0/20
+    // The scope is the block of the database whose networks all get the same answer (issue 20).
+    ("81.2.69.0/24", EU_WEST_A, 14), // GB, 81.2.64.0/18 in 81.0.0.0/14 (ES, FR, RU, DE, AT: eu-west)
+    ("1.0.16.0/24", AP_SOUTHEAST_A, 15), // JP, 1.0.16.0/20 in 1.0.0.0/15
     ("203.2.218.0/24", AP_SOUTHEAST_A, 21), // AU, 203.2.216.0/21
-    ("18.0.0.0/24", US_EAST_A, 11),         // US, 18.0.0.0/11
+    ("18.0.0.0/24", US_EAST_A, 11),  // US, 18.0.0.0/11
 ];
 
 fn server() -> GslbdServer {
@@ -88,7 +89,7 @@ fn ecs_subnets_are_steered_to_their_region_with_the_database_scope() {
     // AAAA for the GB client comes from the same region, with the same scope.
     let m = ask(s.addr(), WWW, RecordType::AAAA, Some("81.2.69.0/24"));
     assert_eq!(rdata(&m, WWW, RecordType::AAAA, 30), sorted(&EU_WEST_AAAA));
-    assert_eq!(ecs_of(&m), vec!["81.2.69.0/24/18".to_string()]);
+    assert_eq!(ecs_of(&m), vec!["81.2.69.0/24/14".to_string()]);
 }
 
 #[test]
@@ -167,7 +168,7 @@ fn dig_sees_the_same_steering() {
     // AAAA for GB, api's failover answer, and an NXDOMAIN, through dig too.
     let r = dig(&dig_bin, s.addr(), &[WWW, "AAAA", "+norec", "+subnet=81.2.69.0/24"]);
     assert_eq!(r.rdata("AAAA"), sorted(&EU_WEST_AAAA), "{}", r.text);
-    assert_eq!(r.client_subnet.as_deref(), Some("81.2.69.0/24/18"), "{}", r.text);
+    assert_eq!(r.client_subnet.as_deref(), Some("81.2.69.0/24/14"), "{}", r.text);
     let r = dig(&dig_bin, s.addr(), &[API, "A", "+norec", "+subnet=1.0.16.0/24"]);
     assert_eq!(r.rdata("A"), vec!["198.51.100.10".to_string()], "{}", r.text);
     assert!(r.answers.iter().all(|a| a.ttl == 20), "{}", r.text);

@@ -32,6 +32,7 @@ fn dublin() -> Client {
             location: Some(Location { country: None, continent: None, coords: Coordinates::new(53.35, -6.26) }),
             network: "81.2.64.0/18".parse().unwrap(),
             asn: None,
+            all_up_network: None,
         }),
     }
 }

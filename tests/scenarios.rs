@@ -221,6 +221,8 @@ fn compile(case: &Case, dir: &TempDir) -> Result<CaseSource, String> {
         Some(entries) if entries.is_empty() => None,
         Some(entries) => Some(Arc::new(geo_db(entries)?)),
     };
+    // The scope maps over the case's database, as a load with it builds them.
+    snap.geo_scopes = config::GeoScopes::build(snap.geo.as_deref(), snap.zones.zones(), None);
     let mut src = CaseSource { snap, down: Vec::new() };
     for d in &case.down {
         let ids: Vec<MemberId> = src
@@ -258,7 +260,7 @@ fn run_case(path: &Path) -> Result<(), String> {
     };
     let subnet: IpNet = case.client.parse().map_err(|e| format!("client: {e}"))?;
     // What the server does: one lookup of the subnet's address.
-    let client = steering_client(&src.snap, subnet);
+    let client = steering_client(&src.snap, subnet, 0, pool);
     let health = src.health(0, pools);
     let seed = case.seed.unwrap_or(1);
     let mut explain = Explain::new();

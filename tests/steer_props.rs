@@ -1,6 +1,7 @@
 //! Properties of `decide` for arbitrary clients, GeoIP hits and health views: it never panics,
-//! answers at most max_answers addresses of the asked family, never claims a scope wider than
-//! the client's source prefix, answers only up members unless it failed open, and allocates
+//! answers at most max_answers addresses of the asked family, never returns a scope longer than
+//! the client's source prefix unless the GeoIP block that decided is longer (then the source
+//! holds two answers, RFC 7871 §7.2.1), answers only up members unless it failed open, and allocates
 //! nothing when not explaining (checked with a counting allocator in this test binary).
 mod support;
 
@@ -113,7 +114,7 @@ fn geo_hit(subnet: IpNet, g: ArbGeo) -> Option<GeoHit> {
         continent: continents.get(usize::from(k)).and_then(|s| Continent::parse(s)),
         coords: xy.and_then(|(lat, lon)| Coordinates::new(lat, lon)),
     });
-    Some(GeoHit { location, network, asn: None })
+    Some(GeoHit { location, network, asn: None, all_up_network: None })
 }
 
 proptest! {
@@ -134,7 +135,8 @@ proptest! {
             let mut rng = SplitMix64::new(seed);
             let (d, allocs) = count_allocations(|| decide(&pools, id, family, &client, &health, &mut rng, None));
             prop_assert_eq!(allocs, 0, "decide allocated without explain");
-            prop_assert!(d.ecs_scope <= subnet.prefix_len());
+            let geo_block = client.geo.map_or(0, |g| g.network.prefix_len());
+            prop_assert!(d.ecs_scope <= subnet.prefix_len().max(geo_block));
             if let Answer::Addresses(a) = &d.answer {
                 let answering = pools.pool(d.pool).expect("pool");
                 prop_assert!(!a.is_empty());

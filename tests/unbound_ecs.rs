@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! test / dig ──RD, ECS 81.2.69.0/24──► Unbound 127.0.0.1:UPORT ──ECS 81.2.69.0/24──► gslbd
-//!            ◄── eu-west, scope /18 ──        (subnet cache)  ◄── eu-west, /18 ─────┘
+//!            ◄── eu-west, scope /14 ──        (subnet cache)  ◄── eu-west, /14 ─────┘
 //! ```
 //!
 //! Unbound's queries come from 127.0.0.1, which the GeoIP database cannot place: without the
@@ -78,8 +78,8 @@ fn unbound_passes_the_client_subnet_on_and_gslbd_steers_by_it() {
 
     // (subnet, qtype, region's set, scope gslbd gives it)
     let cases: [(&str, RecordType, [&str; 2], u8); 3] = [
-        ("81.2.69.0/24", RecordType::A, ["198.51.100.1", "198.51.100.2"], 18), // GB → eu-west
-        ("1.0.16.0/24", RecordType::A, ["203.0.113.1", "203.0.113.2"], 20),    // JP → ap-southeast
+        ("81.2.69.0/24", RecordType::A, ["198.51.100.1", "198.51.100.2"], 14), // GB → eu-west
+        ("1.0.16.0/24", RecordType::A, ["203.0.113.1", "203.0.113.2"], 15),    // JP → ap-southeast
         ("203.2.218.0/24", RecordType::AAAA, ["2001:db8:3::1", "2001:db8:3::2"], 21), // AU → ap-southeast
     ];
     for (subnet, qtype, want, scope) in cases {
@@ -97,7 +97,7 @@ fn unbound_passes_the_client_subnet_on_and_gslbd_steers_by_it() {
         println!("{subnet} {qtype} via Unbound: scope /{scope}");
     }
 
-    // A second client in the GB /18 that gslbd scoped: Unbound may answer it from its subnet
+    // A second client in the GB /14 that gslbd scoped: Unbound may answer it from its subnet
     // cache; either way it is eu-west.
     let m = resolve(u.addr(), RecordType::A, Some("81.2.70.0/24"));
     assert_eq!(addresses(&m, RecordType::A), sorted(&["198.51.100.1", "198.51.100.2"]));
@@ -111,8 +111,8 @@ fn dig_through_unbound_gets_the_region_of_its_subnet() {
     };
     let Some((g, u)) = pair() else { return };
     for (subnet, want, scope) in [
-        ("81.2.69.0/24", ["198.51.100.1", "198.51.100.2"], 18),
-        ("1.0.16.0/24", ["203.0.113.1", "203.0.113.2"], 20),
+        ("81.2.69.0/24", ["198.51.100.1", "198.51.100.2"], 14),
+        ("1.0.16.0/24", ["203.0.113.1", "203.0.113.2"], 15),
         ("18.0.0.0/24", ["192.0.2.1", "192.0.2.2"], 11),
     ] {
         let r = dig(&dig_bin, u.addr(), &[WWW, "A", &format!("+subnet={subnet}")]);

@@ -109,7 +109,7 @@ fn query(id: u16, name: &str, t: RecordType, ecs: Option<&str>) -> Vec<u8> {
 
 /// Subnets the shipped database places, with the region `www` answers and the scope.
 const KNOWN: [(&str, &str, &str, &str); 3] = [
-    ("81.2.69.0/24", "198.51.100.", "2001:db8:2::", "81.2.69.0/24/18"),
+    ("81.2.69.0/24", "198.51.100.", "2001:db8:2::", "81.2.69.0/24/14"),
     ("1.0.16.0/24", "203.0.113.", "2001:db8:3::", ""),
     ("18.0.0.0/24", "192.0.2.", "2001:db8:1::", ""),
 ];

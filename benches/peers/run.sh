@@ -5,6 +5,11 @@
 #   benches/peers/run.sh                 everything: install, qps, scale, memory, BENCHMARKS.md
 #   PHASES="qps" benches/peers/run.sh    only some phases (install qps scale memory report)
 #   DURATION=10 ROUNDS=2 ...             seconds per dnsperf run, rounds (defaults 8 and 2)
+#   CASES="static pooled tcp"            which qps cases (default all three)
+#
+# How long: the qps phase runs 6 static + 6 pooled (noecs, ecs) + 6 TCP (short, long) server
+# runs per round, each DURATION s plus ~3 s of start and check: about 5 minutes with the
+# defaults; scale about 1 minute per pool count; memory about half a minute.
 #
 # Needs root for apt-get (skipped when the tools are there). Builds gslbd and the null
 # responder with `cargo build --release`. Writes raw results under $OUT (default
@@ -18,6 +23,7 @@ OUT="${OUT:-$REPO/target/bench-peers}"
 DURATION="${DURATION:-8}"
 ROUNDS="${ROUNDS:-2}"
 PHASES="${PHASES:-install qps scale memory report}"
+CASES="${CASES:-static pooled tcp}"
 CLIENTS="${CLIENTS:-8}"
 THREADS="${THREADS:-2}"
 GSLBD="$REPO/target/release/gslbd"
@@ -180,9 +186,12 @@ setup_gslbd() {
     local d="$W/$1-gslbd"
     mkdir -p "$d"
     local zf="$W/pooled-gslbd.zone"
-    [ "$1" = static ] && zf="$W/static.zone"
+    [ "$1" != pooled ] && zf="$W/static.zone"
     fill "$T/gslbd.toml.in" "$d/gslbd.toml" PORT="$2" GEODB="$3" ZONEFILE="$zf" POOLS="$W/pools.toml"
-    [ "$1" = static ] && sed -i '/^pools = /d' "$d/gslbd.toml"
+    [ "$1" != pooled ] && sed -i '/^pools = /d' "$d/gslbd.toml"
+    # TCP case: the long connections carry every query of a run (gslbd closes a connection after
+    # 1000 queries by default; Knot and NSD have no such limit).
+    [ "$1" = tcp ] && printf '\n[server.tcp]\nmax_queries_per_connection = 100000000\nmax_lifetime_ms = 3600000\n' >>"$d/gslbd.toml"
     RUST_LOG=warn start gslbd "$W/$1-gslbd.log" "$GSLBD" serve --config "$d/gslbd.toml"
 }
 setup_knot() {
@@ -220,7 +229,12 @@ setup_pdns() {
 measure() {
     local case="$1" server="$2" pid="$3" port="$4" variant="$5" round="$6"
     local args=(-d "$W/static.txt")
-    [ "$variant" = ecs ] && args=(-B -d "$W/ecs.bin")
+    case "$variant" in
+        ecs) args=(-B -d "$W/ecs.bin") ;;
+        # TCP: a new connection for every query, or queries pipelined on CLIENTS long connections
+        short) args=(-m tcp -O num-queries-per-conn=1 -d "$W/static.txt") ;;
+        long) args=(-m tcp -d "$W/static.txt") ;;
+    esac
     local raw="$OUT/raw/$case-$server-$variant-r$round.txt"
     local c0 c1
     c0=$(cpu_ticks "$pid")
@@ -230,7 +244,11 @@ measure() {
     local rss pss
     rss=$(rss_kb "$pid")
     pss=$(pss_kb "$pid")
-    grep -v '^> ' "$OUT/verbose.tmp" >"$raw" || true
+    # (dnsperf's TCP mode prints a "socket … not ready" warning per wait: hundreds of thousands)
+    grep -v -e '^> ' -e '^Warning: socket .* not ready' "$OUT/verbose.tmp" >"$raw" || true
+    local waits
+    waits=$(grep -c '^Warning: socket .* not ready' "$OUT/verbose.tmp" || true)
+    [ "${waits:-0}" -gt 0 ] && echo "(dnsperf warned ${waits} times that a TCP socket was not ready; lines removed)" >>"$raw"
     python3 - "$OUT/verbose.tmp" "$case" "$server" "$variant" "$round" "$((c1 - c0))" "$TCK" "$rss" "$pss" \
         >>"$OUT/results.tsv" <<'EOF'
 import sys
@@ -280,15 +298,17 @@ qps_phase() {
     local geodb="$W/bench.mmdb"
     declare -A PORT=([null]=5390 [gslbd]=5391 [knot]=5392 [nsd]=5393 [gdnsd]=5394 [pdns]=5395)
     local case server
-    for case in static pooled; do
+    for case in $CASES; do
         local servers=(null gslbd knot nsd gdnsd pdns)
         local variants=(noecs)
         if [ "$case" = pooled ]; then servers=(gslbd gdnsd pdns); variants=(noecs ecs); fi
+        if [ "$case" = tcp ]; then servers=(gslbd knot nsd); variants=(short long); fi
         declare -A SPID=()
         local up=()
         for server in "${servers[@]}"; do
             local port=${PORT[$server]}
             [ "$case" = pooled ] && port=$((PORT[$server] + 10))
+            [ "$case" = tcp ] && port=$((PORT[$server] + 20))
             if "setup_$server" "$case" "$port" "$geodb" && wait_dns "$port" "$STARTED" "$server"; then
                 SPID[$server]=$STARTED
                 up+=("$server")
@@ -304,6 +324,7 @@ qps_phase() {
                 for server in "${up[@]}"; do
                     local port=${PORT[$server]}
                     [ "$case" = pooled ] && port=$((port + 10))
+                    [ "$case" = tcp ] && port=$((port + 20))
                     measure "$case" "$server" "${SPID[$server]}" "$port" "$v" "$r"
                 done
             done

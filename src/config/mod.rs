@@ -14,7 +14,7 @@
 //! ```text
 //! gslbd.toml ─parse_config─► ConfigFile ─build─┬─ zone files ─zone::load_zone─► Zone
 //!                                              ├─ pool files ─load_pools─► Pools ─link_pools─► Zone with pooled nodes
-//!                                              ├─ GeoIP and ASN databases ─GeoDb::open, chain
+//!                                              ├─ GeoIP and ASN databases ─GeoDb::open, chain ─► ECS scope maps
 //!                                              ├─ cookie secret, TLS certificate and key
 //!                                              └─ admin token file
 //!                                                    ▼
@@ -31,6 +31,7 @@ mod edit;
 mod extras;
 mod file;
 mod fleet;
+mod geo_scopes;
 mod link;
 mod pools;
 mod serial;
@@ -51,6 +52,7 @@ pub use dnssec::{DnssecSettings, KeyAccess, zone_keys};
 pub use edit::{Edit, Overlay, PoolEdit};
 pub use extras::{Chaos, CookieSettings, TlsSettings};
 pub use fleet::{ClusterConfig, ClusterFiles, ClusterSettings, ProbeSource};
+pub use geo_scopes::GeoScopes;
 pub use link::link_pools;
 pub use pools::{load_pools, load_pools_with};
 pub use serial::{apply_serials, check_serials};
@@ -68,6 +70,8 @@ pub struct Snapshot {
     /// The GeoIP and ASN databases, if configured (each shared with the snapshot before it when
     /// a reload found the same file; the same `Arc` when every file is unchanged).
     pub geo: Option<Arc<GeoDb>>,
+    /// The ECS scope maps of the pools over `geo` (the blocks of one answer; see `geo_scopes.rs`).
+    pub geo_scopes: GeoScopes,
     /// `[admin]`, `[log]` and `[watch]`.
     pub ops: OpsSettings,
     /// The admin bearer token, read from `admin.token_file` at this load.
@@ -306,11 +310,13 @@ fn build_full(
         return Err(ConfigErrors(errors));
     }
     let chaos = ChaosRecords::new(file.server.chaos.identity.as_deref(), file.server.chaos.version.as_deref());
+    let geo_scopes = GeoScopes::build(geo.as_deref(), &zones, previous.map(|p| &p.geo_scopes));
     Ok(Snapshot {
         config_path: file.path,
         server: file.server,
         zones: ZoneSet::with_problems(zones, problems),
         geo,
+        geo_scopes,
         ops: file.ops,
         admin_token,
         cluster,

@@ -377,11 +377,14 @@ fn write_opt(out: &mut Vec<u8>, e: &EdnsReply<'_>, rcode: u16) {
             }
         };
         let n = (prefix as usize).div_ceil(8).min(len);
+        // A scope longer than the source says the source block holds two answers (RFC 7871
+        // §7.2.1); it never exceeds the address.
+        let scope = scope.min((len * 8) as u8);
         out.extend_from_slice(&8u16.to_be_bytes());
         out.extend_from_slice(&((4 + n) as u16).to_be_bytes());
         out.extend_from_slice(&ecs.family().to_be_bytes());
         out.push(prefix);
-        out.push(scope.min(prefix));
+        out.push(scope);
         out.extend_from_slice(&octets[..n]);
     }
     if let Some(cookie) = e.cookie {

@@ -289,9 +289,14 @@ fn error_reply(
     written
 }
 
-/// The steering client for `subnet`: its GeoIP hit when a database is configured.
-pub fn steering_client(snap: &Snapshot, subnet: IpNet) -> Client {
-    Client { subnet, geo: snap.geo.as_ref().map(|g| g.lookup(subnet.addr())) }
+/// The steering client for `subnet` asking pool `pool` of zone `zone` (its index in
+/// `ZoneSet::zones`): its GeoIP hit when a database is configured, with the network widened to
+/// the block of one answer of that pool (`config::GeoScopes`).
+pub fn steering_client(snap: &Snapshot, subnet: IpNet, zone: usize, pool: crate::pool::PoolId) -> Client {
+    let maps = snap.geo_scopes.get(zone, pool);
+    let geo =
+        snap.geo.as_ref().map(|g| g.lookup_in(subnet.addr(), maps.map(|m| &m.any_health), maps.map(|m| &m.all_up)));
+    Client { subnet, geo }
 }
 
 /// Fills the answer of a pooled name from the steering decision (addresses go to `addrs`,
@@ -314,7 +319,7 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     let Some(zone) = snap.zones.zones().get(pooled.zone) else { return 0 };
     // ANY gets the A answer (RFC 8482 lets us pick one RRset).
     let family = if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
-    let client = steering_client(snap, subnet);
+    let client = steering_client(snap, subnet, pooled.zone, pooled.pool);
     // Probe results (or the pool file's marks), under the admin overrides (drain, force up/down).
     let health = src.health(pooled.zone, &zone.pools);
     let d = decide(&zone.pools, pooled.pool, family, &client, &health, rng, explain);

@@ -23,6 +23,7 @@
 //!   reported as IPv4 networks (81.2.69.0/24), never as `::/96`-style or `::ffff:` networks.
 //! - IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`, what a dual-stack socket reports for an
 //!   IPv4 client) are looked up, and reported, as the IPv4 address.
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ use maxminddb::Reader;
 
 use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
+use super::scope::{Records, ScopeMap, Walked, walk};
+use super::tree::{Record, SharedBytes, Tree};
 use super::types::Location;
 use super::validate::validate;
 
@@ -48,7 +51,9 @@ pub struct GeoDb {
 /// reload that finds the same bytes keeps this copy (and its warm cache) instead of
 /// validating and opening another ([`GeoDb::reopen`]).
 struct Loaded {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<SharedBytes>,
+    /// The same bytes, for the scope maps' own walks of the tree.
+    bytes: SharedBytes,
     digest: [u8; 32],
     /// The file's length in bytes.
     len: usize,
@@ -58,6 +63,10 @@ struct Loaded {
 struct Part {
     db: Loaded,
     cache: LocationCache,
+    /// Every distinct record as the query path reads it (the scope maps class them).
+    records: Records,
+    /// Where IPv4 lookups start in an IPv6 tree (as maxminddb's reader finds it).
+    v4_start: usize,
     /// A record with a country but no coordinates gets the country's centroid (default);
     /// without, it has no coordinates (a `nearest` pool then uses its default region). The
     /// cache holds locations decided this way, so a part is shared only with the same setting.
@@ -84,6 +93,9 @@ pub struct GeoHit {
     pub network: IpNet,
     /// The autonomous system, when an ASN database is configured and knows the address.
     pub asn: Option<Asn>,
+    /// A wider block around the address with one answer as long as every region of the asked
+    /// pool is usable ([`GeoDb::lookup_in`] with an `all_up` map); `None` without one.
+    pub all_up_network: Option<IpNet>,
 }
 
 impl GeoDb {
@@ -113,7 +125,7 @@ impl GeoDb {
     /// later.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<GeoDb, String> {
         let mut db = GeoDb::empty();
-        db.parts.push(Arc::new(Part::new(Loaded::from_bytes(bytes)?, true)));
+        db.parts.push(Arc::new(Part::from_bytes(bytes, true)?));
         Ok(db)
     }
 
@@ -137,7 +149,7 @@ impl GeoDb {
         };
         let part = match shared {
             Some(p) => p,
-            None => Arc::new(Part::new(Loaded::read(path)?, centroids)),
+            None => Arc::new(Part::read(path, centroids)?),
         };
         self.parts.push(part);
         Ok(())
@@ -156,7 +168,7 @@ impl GeoDb {
         };
         let asn = match shared {
             Some(a) => a,
-            None => Arc::new(Loaded::read(path)?),
+            None => Arc::new(Loaded::read(path, &mut |_, _| {})?),
         };
         self.asn.push(asn);
         Ok(())
@@ -196,6 +208,16 @@ impl GeoDb {
                 break;
             }
         }
+        GeoHit {
+            location,
+            network: network.unwrap_or_else(|| host_net(ip)),
+            asn: self.asn_of(ip),
+            all_up_network: None,
+        }
+    }
+
+    /// The autonomous system of `ip` (canonical): one walk per ASN database until one knows it.
+    fn asn_of(&self, ip: IpAddr) -> Option<Asn> {
         let mut asn = None;
         let mut asn_net: Option<IpNet> = None;
         for db in &self.asn {
@@ -206,7 +228,58 @@ impl GeoDb {
                 break;
             }
         }
-        GeoHit { location, network: network.unwrap_or_else(|| host_net(ip)), asn }
+        asn
+    }
+
+    /// The ECS scope map of one way of answering (see `scope.rs`): `class` says what a client
+    /// with this location is answered (`None`: no record). `None` unless exactly one location
+    /// database is configured: with a chain, where the first has no record the next answers,
+    /// and the scope stays the database network.
+    pub fn scope_map<K: Eq + Hash>(&self, class: impl FnMut(Option<&Location>) -> K) -> Option<ScopeMap> {
+        let [part] = self.parts.as_slice() else { return None };
+        let meta = part.db.reader.metadata();
+        let nodes = usize::try_from(meta.node_count).ok()?;
+        Some(ScopeMap::build(&part.db.bytes, nodes, meta.record_size, meta.ip_version == 6, &part.records, class))
+    }
+
+    /// [`GeoDb::lookup`], with the network widened to the block of `any_health` around `ip`:
+    /// every address in it gets the answer that map was built for; and `all_up_network` the
+    /// block of `all_up` likewise. Never narrower than the database network; a map of another
+    /// database is ignored.
+    ///
+    /// With one location database this is one walk of the search tree (scope blocks tested on
+    /// the way) and the cached location of the record; anything else is [`GeoDb::lookup`].
+    pub fn lookup_in(&self, ip: IpAddr, any_health: Option<&ScopeMap>, all_up: Option<&ScopeMap>) -> GeoHit {
+        let [part] = self.parts.as_slice() else { return self.lookup(ip) };
+        let ours = |m: &&ScopeMap| m.is_of(&part.db.bytes);
+        let (any_health, all_up) = (any_health.filter(ours), all_up.filter(ours));
+        let Some(w) = part.walk(ip, [any_health, all_up]) else { return self.lookup(ip) };
+        let Ok(network) = IpNet::new(ip, w.depth).map(|n| n.trunc()) else { return self.lookup(ip) };
+        let location = match w.record {
+            Record::Empty => None,
+            Record::Data(offset) => match part.cache.get(offset) {
+                Some(loc) => Some(loc).filter(|l| *l != Location::default()),
+                // A record not cached yet: maxminddb decodes it (and fills the cache).
+                None => part.lookup(ip).0,
+            },
+            Record::Node(_) | Record::Invalid => return self.lookup(ip),
+        };
+        let block = |map: Option<&ScopeMap>, prefix: u8| {
+            map.and_then(|_| IpNet::new(ip, prefix).ok()).map(|n| n.trunc()).filter(|n| n.prefix_len() <= w.depth)
+        };
+        let wide = block(any_health, w.wide[0]).unwrap_or(network);
+        let all_up_network = block(all_up, w.wide[1]).filter(|a| a.prefix_len() <= wide.prefix_len());
+        GeoHit { location, network: wide, asn: self.asn_of(ip), all_up_network }
+    }
+
+    /// Whether `map` was built over this set's (one) location database.
+    pub fn owns(&self, map: &ScopeMap) -> bool {
+        matches!(self.parts.as_slice(), [p] if map.is_of(&p.db.bytes))
+    }
+
+    /// Distinct records of the location databases, and the heap bytes their table holds.
+    pub fn record_table(&self) -> (usize, usize) {
+        self.parts.iter().fold((0, 0), |(n, b), p| (n + p.records.len(), b + p.records.heap_bytes()))
     }
 
     /// One line for people (`gslbd check`, the start-up log): each database's kind and date,
@@ -228,24 +301,47 @@ impl GeoDb {
 impl Loaded {
     /// Reads `path` whole (never mapped: whatever happens to the file later cannot touch this
     /// copy) and checks it.
-    fn read(path: &Path) -> Result<Loaded, String> {
+    /// `on_record` sees every distinct record as the check decodes it.
+    fn read(path: &Path, on_record: &mut dyn FnMut(usize, RawRecord)) -> Result<Loaded, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read GeoIP database: {e}", path.display()))?;
-        Loaded::from_bytes(bytes).map_err(|e| format!("{}: {e}", path.display()))
+        Loaded::from_bytes(bytes, on_record).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    fn from_bytes(bytes: Vec<u8>) -> Result<Loaded, String> {
-        validate(&bytes)?;
+    fn from_bytes(bytes: Vec<u8>, on_record: &mut dyn FnMut(usize, RawRecord)) -> Result<Loaded, String> {
+        validate(&bytes, on_record)?;
         let (digest, len) = (sha256(&bytes), bytes.len());
-        Ok(Loaded { reader: reader_of(bytes)?, digest, len })
+        let bytes = SharedBytes(Arc::new(bytes));
+        Ok(Loaded { reader: reader_of(bytes.clone())?, bytes, digest, len })
     }
 }
 
 impl Part {
-    fn new(db: Loaded, centroids: bool) -> Part {
+    fn read(path: &Path, centroids: bool) -> Result<Part, String> {
+        let mut records = Records::default();
+        let db = Loaded::read(path, &mut |o, raw| records.insert(o, located(raw, centroids)))?;
+        Ok(Part::new(db, centroids, records))
+    }
+
+    fn from_bytes(bytes: Vec<u8>, centroids: bool) -> Result<Part, String> {
+        let mut records = Records::default();
+        let db = Loaded::from_bytes(bytes, &mut |o, raw| records.insert(o, located(raw, centroids)))?;
+        Ok(Part::new(db, centroids, records))
+    }
+
+    fn new(db: Loaded, centroids: bool, records: Records) -> Part {
         let meta = db.reader.metadata();
         let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
         let data_len = db.len.saturating_sub(tree_bytes);
-        Part { cache: LocationCache::for_data_len(data_len), db, centroids }
+        let tree = Tree::new(db.bytes.as_ref(), meta.node_count as usize, meta.record_size);
+        let v4_start = if meta.ip_version == 6 { tree.ipv4_start().0 } else { 0 };
+        Part { cache: LocationCache::for_data_len(data_len), db, centroids, records, v4_start }
+    }
+
+    /// One walk of `ip` down this database's tree, testing `maps`' nodes on the way.
+    fn walk(&self, ip: IpAddr, maps: [Option<&ScopeMap>; 2]) -> Option<Walked> {
+        let meta = self.db.reader.metadata();
+        let tree = Tree::new(self.db.bytes.as_ref(), meta.node_count as usize, meta.record_size);
+        walk(&tree, meta.ip_version == 6, self.v4_start, ip, maps)
     }
 
     /// One tree walk, then the cached location of the record it lands on.
@@ -262,7 +358,7 @@ impl Part {
             // A record that fails to decode is remembered as "nothing known", so a damaged
             // record costs one failed decode, not one per query.
             let loc = match result.decode::<RawRecord>() {
-                Ok(Some(raw)) => quantize(raw.into_location(self.centroids)),
+                Ok(Some(raw)) => located(raw, self.centroids).unwrap_or_default(),
                 Ok(None) | Err(_) => Location::default(),
             };
             self.cache.put(offset, &loc);
@@ -283,7 +379,13 @@ impl Part {
     }
 }
 
-fn reader_of(bytes: Vec<u8>) -> Result<Reader<Vec<u8>>, String> {
+/// What the query path makes of a record: gaps filled, quantized as the cache keeps it, and
+/// `None` when no field is usable.
+fn located(raw: RawRecord, centroids: bool) -> Option<Location> {
+    Some(quantize(raw.into_location(centroids))).filter(|l| *l != Location::default())
+}
+
+fn reader_of(bytes: SharedBytes) -> Result<Reader<SharedBytes>, String> {
     let reader = Reader::from_source(bytes).map_err(|e| format!("not a valid MaxMind DB file: {e}"))?;
     let meta = reader.metadata();
     if meta.ip_version != 4 && meta.ip_version != 6 {
@@ -294,7 +396,7 @@ fn reader_of(bytes: Vec<u8>) -> Result<Reader<Vec<u8>>, String> {
 
 /// The network of an address the tree cannot answer for: an IPv6 address in an IPv4-only
 /// database (nothing in ::/0 has data), or a damaged tree (the host alone).
-fn miss_net(reader: &Reader<Vec<u8>>, ip: IpAddr) -> IpNet {
+fn miss_net(reader: &Reader<SharedBytes>, ip: IpAddr) -> IpNet {
     match ip {
         IpAddr::V6(_) if reader.metadata().ip_version == 4 => IpNet::V6(Ipv6Net::default()),
         _ => host_net(ip),
@@ -303,7 +405,7 @@ fn miss_net(reader: &Reader<Vec<u8>>, ip: IpAddr) -> IpNet {
 
 /// The AS number of `ip` in an ASN database, and the network that holds it. The record is
 /// decoded each time (two small fields, no allocation: other fields are skipped).
-fn asn_lookup(reader: &Reader<Vec<u8>>, ip: IpAddr) -> (Option<u32>, IpNet) {
+fn asn_lookup(reader: &Reader<SharedBytes>, ip: IpAddr) -> (Option<u32>, IpNet) {
     let Ok(result) = reader.lookup(ip) else { return (None, miss_net(reader, ip)) };
     let network = result.network().map(|n| to_family(ip, n.ip(), n.prefix())).unwrap_or_else(|_| host_net(ip));
     let number = match result.decode::<RawRecord>() {
@@ -322,14 +424,14 @@ fn narrower(a: Option<IpNet>, b: IpNet) -> IpNet {
 }
 
 /// `KIND (IPvN, built DATE)`: the description (or type) of a database and its date.
-fn kind_and_date(reader: &Reader<Vec<u8>>) -> String {
+fn kind_and_date(reader: &Reader<SharedBytes>) -> String {
     let m = reader.metadata();
     let desc = m.description.get("en").or_else(|| m.description.values().next());
     let kind = desc.map_or(m.database_type.as_str(), |d| d.as_str());
     format!("{kind} (IPv{}, built {})", m.ip_version, crate::util::clock::utc_date(m.build_epoch))
 }
 
-fn describe(reader: &Reader<Vec<u8>>, cache_slots: Option<usize>) -> String {
+fn describe(reader: &Reader<SharedBytes>, cache_slots: Option<usize>) -> String {
     let m = reader.metadata();
     let desc = m.description.get("en").or_else(|| m.description.values().next());
     format!(

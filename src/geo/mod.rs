@@ -19,6 +19,8 @@ mod cache;
 mod countries;
 mod db;
 mod record;
+mod scope;
+mod tree;
 mod types;
 mod validate;
 pub mod writer;
@@ -26,6 +28,7 @@ pub mod writer;
 pub use asn_csv::asn_ranges_to_mmdb;
 pub use countries::{country_centroid, country_continent};
 pub use db::{Asn, GeoDb, GeoHit};
+pub use scope::ScopeMap;
 pub use types::{Continent, Coordinates, Country, Location, distance_km};
 pub use writer::{GeoDbBuilder, Schema, csv_to_mmdb};
 

@@ -27,18 +27,17 @@ use maxminddb::{Reader, WithinOptions};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::record::RawRecord;
+use super::tree::{Record, SEPARATOR, Tree};
 
 /// The marker that starts the metadata section (MaxMind DB spec).
 const METADATA_MARKER: &[u8] = b"\xAB\xCD\xEFMaxMind.com";
 /// The spec puts the metadata in the last 128 KiB of the file.
 const METADATA_MAX: usize = 128 * 1024;
-/// The zero bytes between the tree and the data section.
-const SEPARATOR: usize = 16;
 /// Addresses looked up, evenly spread over each family's space.
 const SPREAD: u32 = 1024;
 
 /// Checks `bytes` as a whole MaxMind DB (see the module docs). The error says what is wrong.
-pub(super) fn validate(bytes: &[u8]) -> Result<(), String> {
+pub(super) fn validate(bytes: &[u8], on_record: &mut dyn FnMut(usize, RawRecord)) -> Result<(), String> {
     let reader = Reader::from_source(bytes).map_err(|e| format!("not a valid MaxMind DB file: {e}"))?;
     let meta = reader.metadata();
     if meta.ip_version != 4 && meta.ip_version != 6 {
@@ -59,9 +58,9 @@ pub(super) fn validate(bytes: &[u8]) -> Result<(), String> {
     if bytes[tree_len..data_start].iter().any(|b| *b != 0) {
         return Err(damaged(format!("the 16 bytes after the search tree (at byte {tree_len}) are not zero")));
     }
-    let tree = Tree { bytes, node_count, record_bits, data_len: metadata_start - data_start };
+    let tree = Checked { tree: Tree::new(bytes, node_count, meta.record_size), data_len: metadata_start - data_start };
     tree.walk(meta.ip_version == 6).map_err(damaged)?;
-    check_records(&reader, node_count, tree.data_len).map_err(damaged)?;
+    check_records(&reader, node_count, tree.data_len, on_record).map_err(damaged)?;
     sample_lookups(&reader, meta.ip_version == 6).map_err(damaged)
 }
 
@@ -73,46 +72,22 @@ fn find_metadata(bytes: &[u8]) -> Option<usize> {
     Some(from + at)
 }
 
-/// The search tree as raw bytes.
-struct Tree<'a> {
-    bytes: &'a [u8],
-    node_count: usize,
-    record_bits: usize,
+/// The search tree, with the size of the data section its records must point into.
+struct Checked<'a> {
+    tree: Tree<'a>,
     /// Bytes in the data section (between the separator and the metadata marker).
     data_len: usize,
 }
 
-impl Tree<'_> {
-    /// Record `side` (0 left, 1 right) of `node`, as the spec lays out 24, 28 and 32-bit records.
-    fn record(&self, node: usize, side: usize) -> usize {
-        let size = self.record_bits / 4;
-        let b = &self.bytes[node * size..node * size + size];
-        let be = |s: &[u8]| s.iter().fold(0usize, |acc, x| (acc << 8) | usize::from(*x));
-        match (self.record_bits, side) {
-            (28, 0) => (usize::from(b[3] >> 4) << 24) | be(&b[..3]),
-            (28, _) => (usize::from(b[3] & 0x0f) << 24) | be(&b[4..7]),
-            (_, 0) => be(&b[..size / 2]),
-            (_, _) => be(&b[size / 2..]),
-        }
-    }
-
+impl Checked<'_> {
     /// Walks every node from the root (see the module docs).
     fn walk(&self, ipv6: bool) -> Result<(), String> {
         let bits = if ipv6 { 128 } else { 32 };
+        let node_count = self.tree.node_count;
         // The IPv4 subtree of an IPv6 tree: 96 left turns from the root. MaxMind's writers point
         // ::ffff:0:0/96, 2001::/32 and 2002::/16 at it, so it may be reached more than once.
-        let mut ipv4_root = None;
-        if ipv6 {
-            let mut n = 0;
-            for _ in 0..96 {
-                if n >= self.node_count {
-                    break;
-                }
-                n = self.record(n, 0);
-            }
-            ipv4_root = (n < self.node_count).then_some(n);
-        }
-        let mut seen = vec![0u64; self.node_count.div_ceil(64)];
+        let ipv4_root = if ipv6 { Some(self.tree.ipv4_start().0).filter(|n| *n < node_count) } else { None };
+        let mut seen = vec![0u64; node_count.div_ceil(64)];
         let mut visited = 0usize;
         let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
         while let Some((node, depth)) = stack.pop() {
@@ -125,24 +100,27 @@ impl Tree<'_> {
             seen[node / 64] |= 1 << (node % 64);
             visited += 1;
             for side in 0..2 {
-                let r = self.record(node, side);
-                if r < self.node_count {
-                    if depth + 1 >= bits {
-                        return Err(format!("search tree path through node {node} is longer than {bits} bits"));
+                let r = self.tree.raw(node, side);
+                match self.tree.classify(r) {
+                    Record::Node(next) => {
+                        if depth + 1 >= bits {
+                            return Err(format!("search tree path through node {node} is longer than {bits} bits"));
+                        }
+                        stack.push((next, depth + 1));
                     }
-                    stack.push((r, depth + 1));
-                } else if r > self.node_count
-                    && r.checked_sub(self.node_count + SEPARATOR).is_none_or(|o| o >= self.data_len)
-                {
-                    return Err(format!("search tree node {node} points outside the data section ({r})"));
+                    Record::Empty => {}
+                    Record::Data(o) if o < self.data_len => {}
+                    Record::Data(_) | Record::Invalid => {
+                        return Err(format!("search tree node {node} points outside the data section ({r})"));
+                    }
                 }
             }
         }
-        if visited != self.node_count {
+        if visited != node_count {
             return Err(format!(
                 "{} of the {} search tree nodes cannot be reached (a pointer was overwritten)",
-                self.node_count - visited,
-                self.node_count
+                node_count - visited,
+                node_count
             ));
         }
         Ok(())
@@ -150,8 +128,13 @@ impl Tree<'_> {
 }
 
 /// Decodes every distinct record the tree points at: in full (every map, array and pointer
-/// followed) and as the query path reads it.
-fn check_records(reader: &Reader<&[u8]>, node_count: usize, data_len: usize) -> Result<(), String> {
+/// followed) and as the query path reads it, handing each to `on_record` (with its offset).
+fn check_records(
+    reader: &Reader<&[u8]>,
+    node_count: usize,
+    data_len: usize,
+    on_record: &mut dyn FnMut(usize, RawRecord),
+) -> Result<(), String> {
     // One bit per byte of the data section: which record offsets were decoded already.
     let mut done = vec![0u64; data_len.div_ceil(64)];
     let networks = reader.networks(WithinOptions::default()).map_err(|e| e.to_string())?;
@@ -166,10 +149,11 @@ fn check_records(reader: &Reader<&[u8]>, node_count: usize, data_len: usize) -> 
             continue;
         }
         done[offset / 64] |= 1 << (offset % 64);
-        hit.decode::<Walk>().and_then(|_| hit.decode::<RawRecord>()).map_err(|e| {
+        let raw = hit.decode::<Walk>().and_then(|_| hit.decode::<RawRecord>()).map_err(|e| {
             let at = hit.network().map(|n| n.to_string()).unwrap_or_default();
             format!("the record of {at} does not decode: {e}")
         })?;
+        on_record(offset, raw.unwrap_or_default());
     }
     Ok(())
 }

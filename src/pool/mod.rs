@@ -12,6 +12,7 @@
 //! Invariants: see [`model`]. Nothing here does I/O or reads a clock; the rank cache is the
 //! only interior mutability, and it is a cache (a lost race costs a recomputation, never a
 //! wrong answer).
+pub mod geo_class;
 pub mod model;
 pub mod rank;
 mod spec;

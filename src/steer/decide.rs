@@ -26,6 +26,10 @@
 //!   first bit where it differs from the client; the GeoIP network when country, continent or
 //!   coordinates mattered; the sticky hashing granularity), capped at the client's source
 //!   prefix, and 0 when location did not matter (failover, weighted, all, one usable region).
+//!   The GeoIP network is the block of the database around the client in which every client
+//!   gets this pool's answer (`geo::ScopeMap`, built at load), or the database's own network
+//!   where no map applies; it is not capped: a GeoIP block longer than the source prefix
+//!   means the source block holds two answers, and the scope says so (RFC 7871 §7.2.1).
 //!   A client with no GeoIP lookup at all (`geo: None`) contributes no GeoIP prefix.
 //! - **Usable region, with probes.** Also at least `⌈min_usable_fraction × members⌉` members
 //!   up (a half-dead region is not worth sending clients to; the policy's next choice takes them).
@@ -51,6 +55,8 @@ use ipnet::IpNet;
 use super::degraded;
 use super::explain::{Explain, PoolTrace};
 use super::hash::{rendezvous_score, rendezvous_score_f64, shed_point, sticky_key};
+use super::scope::Scope;
+pub use super::scope::ScopeWhy;
 use super::topk::answering_regions;
 use crate::geo::{Coordinates, GeoHit, Location, distance_km};
 use crate::pool::{
@@ -96,7 +102,14 @@ impl Client {
     }
     /// The GeoIP network's prefix in the client's own family (0 when no lookup happened).
     pub(crate) fn geo_prefix(&self) -> u8 {
-        match (self.subnet, self.geo.map(|g| g.network)) {
+        self.geo_prefix_when(false)
+    }
+
+    /// [`Client::geo_prefix`], or the wider block of one answer while every region of the
+    /// asked pool is usable (`all_up`), when the lookup found one.
+    pub(crate) fn geo_prefix_when(&self, all_up: bool) -> u8 {
+        let network = self.geo.map(|g| if all_up { g.all_up_network.unwrap_or(g.network) } else { g.network });
+        match (self.subnet, network) {
             (_, None) => 0,
             (IpNet::V4(_), Some(IpNet::V4(n))) => n.prefix_len(),
             (IpNet::V6(_), Some(IpNet::V6(n))) => n.prefix_len(),
@@ -181,43 +194,6 @@ pub struct Decision<'p> {
     pub failed_open: bool,
 }
 
-/// Why the ECS scope has its value: the largest contribution (no heap, so it is always kept).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum ScopeWhy {
-    /// Location did not matter.
-    #[default]
-    Nothing,
-    /// The client is inside this mapped network.
-    MapNetwork(IpNet),
-    /// The client is outside this mapped network; the scope must not reach into it.
-    MapNonMatch(IpNet),
-    /// The GeoIP network's country, continent or coordinates decided.
-    GeoNetwork,
-    /// Sticky hashing granularity.
-    Sticky,
-    /// Load shedding hashes the client at the sticky granularity.
-    Shed,
-    /// The client's autonomous system (an `asns` map) decided; the ASN database's network.
-    AsnNetwork(IpNet),
-    /// RTTs posted by clients of the /24 (/56) decided (`latency_client_samples`).
-    ClientSamples,
-}
-
-#[derive(Copy, Clone, Debug, Default)]
-pub(super) struct Scope {
-    value: u8,
-    why: ScopeWhy,
-}
-
-impl Scope {
-    fn need(&mut self, prefix: u8, why: ScopeWhy) {
-        if prefix > self.value {
-            self.value = prefix;
-            self.why = why;
-        }
-    }
-}
-
 pub(super) enum Pick {
     One(RegionId),
     All,
@@ -253,7 +229,7 @@ where
         if let Some(e) = explain.as_deref_mut() {
             e.steps.push(PoolTrace::new(p, client, health, false));
         }
-        let mut scope = Scope::default();
+        let mut scope = Scope { asked: current == pool, ..Scope::default() };
         if let Some(pick) = select_region(pools, current, p, client, health, rng, &mut scope, explain.as_deref_mut()) {
             let pool_ttl = match short {
                 Some(d) if degraded::touched(pools, current, p, &pick, client, health) => {
@@ -473,6 +449,8 @@ where
     if n_usable == 0 {
         return None;
     }
+    // Only for the asked pool: a fallback pool is reached when none of it is usable.
+    scope.all_up = scope.asked && n_usable == p.regions.len();
     if matches!(p.region_policy, RegionPolicy::All) {
         note(&mut ex, || "region_policy all: every usable region answers".to_string());
         return Some(Pick::All);
@@ -508,7 +486,7 @@ where
                     return Some(Pick::One(region_at(p, i)));
                 }
             }
-            scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
+            scope.need_geo(client);
             if let Some(c) = client.coords() {
                 // The located regions ranked for this location, from the decision cache;
                 // health is applied here, on the ranked list.
@@ -685,7 +663,7 @@ fn geo_map(
         return None;
     }
     // Country and continent come from the GeoIP network: it bounds the scope.
-    scope.need(client.geo_prefix(), ScopeWhy::GeoNetwork);
+    scope.need_geo(client);
     let loc = client.location()?;
     if let Some(cc) = loc.country
         && let Some(i) = p.regions.iter().position(|r| r.geo.countries.contains(&cc))
@@ -756,8 +734,10 @@ where
             match region {
                 Some(first) if p.regions_per_answer + p.extra_random > 1 => {
                     let (list, order_scope) = answering_regions(p, first, client, health, rng);
-                    if let Some((prefix, why)) = order_scope {
-                        scope.need(prefix, why);
+                    match order_scope {
+                        Some((_, ScopeWhy::GeoNetwork)) => scope.need_geo(client),
+                        Some((prefix, why)) => scope.need(prefix, why),
+                        None => {}
                     }
                     let share = (k / (usize::from(p.regions_per_answer) + usize::from(p.extra_random))).max(1);
                     for &i in list.as_slice() {
@@ -798,8 +778,7 @@ where
             if out.is_empty() { Answer::NoData } else { Answer::Addresses(out) }
         }
     };
-    let cap = client.subnet.prefix_len();
-    let ecs_scope = scope.value.min(cap);
+    let ecs_scope = scope.capped(client.subnet.prefix_len());
     let d = Decision { answer, ttl, ecs_scope, pool: pool_id, region, failed_open };
     if let Some(e) = explain {
         e.finish(&d, scope.why, scope.value);

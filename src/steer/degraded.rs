@@ -15,7 +15,8 @@
 //! decides the same for every client from the probes' RTTs, which the all-up view keeps.
 //! Fallbacks and fail-open happen only because something is down: they always count.
 use super::decide::Client;
-use super::decide::{Pick, Scope, select_region};
+use super::decide::{Pick, select_region};
+use super::scope::Scope;
 use crate::pool::{
     Content, HealthView, LoadSlot, LoadStatus, MemberId, Pool, PoolId, Pools, RegionId, RegionLoad, RegionPolicy, Rtt,
 };

@@ -14,7 +14,10 @@ use crate::pool::{HealthView, Pool, RegionId, RegionPolicy};
 pub struct Explain {
     pub client: Option<IpNet>,
     pub family: Option<Family>,
+    /// The GeoIP block of one answer around the client (at least the database network).
     pub geo_network: Option<IpNet>,
+    /// The wider block of one answer while every region of the pool is usable.
+    pub geo_all_up: Option<IpNet>,
     pub location: Option<Location>,
     /// The client's autonomous system and the ASN database network (when configured).
     pub asn: Option<(u32, IpNet)>,
@@ -106,6 +109,7 @@ impl Explain {
             client: Some(client.subnet),
             family: Some(family),
             geo_network: client.geo.map(|g| g.network),
+            geo_all_up: client.geo.and_then(|g| g.all_up_network),
             location: client.geo.and_then(|g| g.location),
             asn: client.geo.and_then(|g| g.asn).map(|a| (a.number, a.network)),
             ..Explain::default()
@@ -137,9 +141,13 @@ impl Explain {
             ScopeWhy::Nothing => "the answer does not depend on the client's location".into(),
             ScopeWhy::MapNetwork(n) => format!("the client is inside mapped network {n}"),
             ScopeWhy::MapNonMatch(n) => format!("the claimed block must not overlap mapped network {n}"),
-            ScopeWhy::GeoNetwork => match self.geo_network {
-                Some(n) => format!("the GeoIP network {n} decided"),
-                None => "no GeoIP lookup happened".into(),
+            ScopeWhy::GeoNetwork => match (self.geo_network, self.geo_all_up, self.client) {
+                (Some(_), Some(_), Some(c)) => match IpNet::new(c.addr(), uncapped) {
+                    Ok(b) => format!("every GeoIP network in {} gets this answer", b.trunc()),
+                    Err(_) => "the GeoIP location decided".into(),
+                },
+                (Some(n), None, _) => format!("the GeoIP network {n} decided"),
+                _ => "no GeoIP lookup happened".into(),
             },
             ScopeWhy::Sticky => "sticky hashing granularity (/24 IPv4, /56 IPv6)".into(),
             ScopeWhy::Shed => "load shedding hashes the client /24 (IPv4) or /56 (IPv6)".into(),
@@ -155,9 +163,15 @@ impl fmt::Display for Explain {
             Some(c) => writeln!(f, "client     {c}")?,
             None => writeln!(f, "client     ?")?,
         }
-        match self.geo_network {
-            Some(n) => writeln!(f, "geo        network {n}")?,
-            None => writeln!(f, "geo        no lookup")?,
+        match (self.geo_network, self.geo_all_up) {
+            (Some(n), Some(a)) if a != n => writeln!(
+                f,
+                "geo        block {n} (one answer whatever the health), {a} (while every region is usable)"
+            )?,
+            (Some(n), Some(_)) => writeln!(f, "geo        block {n} (one answer)")?,
+            // No scope map (several location databases chained, or a plain lookup).
+            (Some(n), None) => writeln!(f, "geo        network {n}")?,
+            (None, _) => writeln!(f, "geo        no lookup")?,
         }
         match &self.location {
             Some(l) => {

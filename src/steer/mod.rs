@@ -24,6 +24,7 @@ mod explain;
 pub mod hash;
 pub mod latency;
 mod rows;
+mod scope;
 mod topk;
 
 pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide, region_usable};

@@ -70,6 +70,8 @@ pub mod query;
 pub mod regional;
 /// The reloader of `gslbd serve` alone, reloads made by the test (no watcher).
 pub mod reloads;
+/// ECS scope blocks checked network by network against the GeoIP database (issue 20).
+pub mod scope_walk;
 /// gslbd in-process on a config of the test's own (cookies, DNS over TLS), kdig, test certificates.
 pub mod served;
 pub mod transport;

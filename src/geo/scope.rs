@@ -1,0 +1,270 @@
+//! ECS scopes as wide as the answer allows: for one way of answering (a pool's regions and
+//! maps, given by the caller as a function of the client's location), which subtrees of the
+//! GeoIP search tree give every address in them the same answer.
+//!
+//! ```text
+//! at load:   every distinct record ──f(location)──► answer class (interned)
+//!            post-order walk of the tree: node uniform ⇔ both children have the same class
+//!            ──► one bit per node (ScopeMap.uniform)
+//! per query: walk the client's address from the root; the depth of the first uniform node
+//!            (or record) on the way is the widest prefix around the address with one answer
+//! ```
+//!
+//! This is the merged tree gdnsd builds (neighbouring networks with the same datacenter list
+//! merge), kept as one bit per node of the database's own tree. The prefix may be longer than
+//! the client's source prefix: then the source block itself holds two answers, and the scope
+//! says so (RFC 7871 §7.2.1).
+//!
+//! Invariants: a uniform node never covers two classes (every record below it was classed);
+//! a record the classing did not see (a damaged or unvalidated tree), a node reached twice
+//! other than the IPv4 subtree, or a path longer than the address, is mixed, which only makes
+//! the scope narrower. Cost: one walk over the tree per map at load (no heap beyond the bit
+//! sets), one bit per node kept; per query no allocation, at most one bit test per level.
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::IpAddr;
+
+use super::tree::{Record, SharedBytes, Tree};
+use super::types::Location;
+
+/// The class of a subtree holding more than one.
+const MIXED: u32 = u32::MAX;
+
+/// Every distinct record of a location database and what it says, as the query path reads it
+/// (decoded, gaps filled, quantized), built while the database is validated.
+#[derive(Default)]
+pub(crate) struct Records {
+    /// Data offset → index in `locs`.
+    index: HashMap<u32, u32, BuildHasherDefault<OffsetHasher>>,
+    locs: Vec<Option<Location>>,
+}
+
+impl Records {
+    pub(crate) fn insert(&mut self, offset: usize, loc: Option<Location>) {
+        let Ok(offset) = u32::try_from(offset) else { return };
+        let next = self.locs.len() as u32;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.index.entry(offset) {
+            e.insert(next);
+            self.locs.push(loc);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.locs.len()
+    }
+
+    /// Heap bytes held (for the load report).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.index.capacity() * (2 * std::mem::size_of::<u32>() + 1)
+            + self.locs.capacity() * std::mem::size_of::<Option<Location>>()
+    }
+}
+
+/// A multiplicative hash for data offsets (keys the database chose, not an attacker; the walk
+/// looks one up per record of the tree, where SipHash was most of the load time).
+#[derive(Default)]
+pub(crate) struct OffsetHasher(u64);
+
+impl Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (u64::from(v) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The uniform subtrees of one database for one way of answering. `Send + Sync`, immutable.
+pub struct ScopeMap {
+    bytes: SharedBytes,
+    node_count: usize,
+    record_bits: u16,
+    ipv6_tree: bool,
+    /// Where IPv4 lookups start (a node, or a record when one covers all of IPv4).
+    v4_start: usize,
+    /// One bit per node: every address below it gets the same class.
+    uniform: Box<[u64]>,
+    /// Distinct answer classes seen (for the load report and tests).
+    classes: usize,
+}
+
+impl std::fmt::Debug for ScopeMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScopeMap({} nodes, {} classes)", self.node_count, self.classes)
+    }
+}
+
+impl ScopeMap {
+    /// Builds the map: `class` says what a client with this location (`None`: the database
+    /// has no record for it) is answered; equal values mean the same answer whatever the
+    /// health of the regions.
+    pub(crate) fn build<K: Eq + Hash>(
+        bytes: &SharedBytes,
+        node_count: usize,
+        record_bits: u16,
+        ipv6_tree: bool,
+        records: &Records,
+        mut class: impl FnMut(Option<&Location>) -> K,
+    ) -> ScopeMap {
+        let mut ids: HashMap<K, u32> = HashMap::new();
+        let mut intern = |k: K| {
+            let n = ids.len() as u32;
+            *ids.entry(k).or_insert(n)
+        };
+        let vals: Vec<u32> = records.locs.iter().map(|l| intern(class(l.as_ref()))).collect();
+        let none_val = intern(class(None));
+        let tree = Tree::new(bytes.as_ref(), node_count, record_bits);
+        let v4_start = if ipv6_tree { tree.ipv4_start().0 } else { 0 };
+        let mut walk = Walk {
+            tree,
+            records,
+            vals: &vals,
+            none_val,
+            bits: if ipv6_tree { 128 } else { 32 },
+            uniform: vec![0u64; node_count.div_ceil(64)],
+            seen: vec![0u64; node_count.div_ceil(64)],
+            v4_root: (ipv6_tree && v4_start < node_count).then_some(v4_start),
+            v4_val: None,
+            last: (usize::MAX, MIXED),
+        };
+        walk.value(Record::Node(0), 0);
+        let uniform = walk.uniform.into_boxed_slice();
+        ScopeMap { bytes: bytes.clone(), node_count, record_bits, ipv6_tree, v4_start, uniform, classes: ids.len() }
+    }
+
+    /// The widest prefix around `ip` (in its own family) inside which every address gets the
+    /// class of `ip`; `None` for an IPv4-mapped IPv6 address, or an IPv6 one in an IPv4 tree.
+    pub fn prefix(&self, ip: IpAddr) -> Option<u8> {
+        let tree = Tree::new(self.bytes.as_ref(), self.node_count, self.record_bits);
+        walk(&tree, self.ipv6_tree, self.v4_start, ip, [Some(self), None]).map(|w| w.wide[0])
+    }
+
+    fn is_uniform(&self, node: usize) -> bool {
+        self.uniform.get(node / 64).is_some_and(|w| w & (1 << (node % 64)) != 0)
+    }
+
+    /// Whether the map was built over these bytes.
+    pub(crate) fn is_of(&self, bytes: &SharedBytes) -> bool {
+        std::sync::Arc::ptr_eq(&self.bytes.0, &bytes.0)
+    }
+
+    /// Distinct answer classes the database's records fall into.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Heap bytes held (the bit set; the file's bytes are shared with the database).
+    pub fn heap_bytes(&self) -> usize {
+        self.uniform.len() * 8
+    }
+}
+
+/// Where one address's walk down the tree ended.
+pub(crate) struct Walked {
+    /// The record the address is in.
+    pub(crate) record: Record,
+    /// Its depth: the prefix of the database network holding the address, in its family.
+    pub(crate) depth: u8,
+    /// For each map, the depth of the first uniform node on the way (`depth` when none was).
+    pub(crate) wide: [u8; 2],
+}
+
+/// Walks `ip` from the root (IPv4 from `v4_start` in an IPv6 tree), testing each node on the
+/// way against `maps`: one walk gives the record, the database network and the scope blocks.
+/// `None` for an IPv4-mapped IPv6 address, an IPv6 address in an IPv4 tree, or a path longer
+/// than the address (a damaged tree; the caller falls back to maxminddb's lookup).
+pub(crate) fn walk(
+    tree: &Tree<'_>,
+    ipv6_tree: bool,
+    v4_start: usize,
+    ip: IpAddr,
+    maps: [Option<&ScopeMap>; 2],
+) -> Option<Walked> {
+    let (mut cur, bits, key) = match ip {
+        IpAddr::V4(a) => (if ipv6_tree { v4_start } else { 0 }, 32u8, u128::from(u32::from(a)) << 96),
+        IpAddr::V6(a) if a.to_ipv4_mapped().is_some() || !ipv6_tree => return None,
+        IpAddr::V6(a) => (0, 128u8, u128::from(a)),
+    };
+    let mut wide = [u8::MAX; 2];
+    for depth in 0..=bits {
+        if cur >= tree.node_count {
+            for w in &mut wide {
+                *w = (*w).min(depth);
+            }
+            return Some(Walked { record: tree.classify(cur), depth, wide });
+        }
+        for (w, m) in wide.iter_mut().zip(maps) {
+            if *w == u8::MAX && m.is_some_and(|m| m.is_uniform(cur)) {
+                *w = depth;
+            }
+        }
+        if depth == bits {
+            break;
+        }
+        let side = ((key >> (127 - u32::from(depth))) & 1) as usize;
+        cur = tree.raw(cur, side);
+    }
+    None
+}
+
+struct Walk<'a> {
+    tree: Tree<'a>,
+    records: &'a Records,
+    vals: &'a [u32],
+    none_val: u32,
+    bits: u32,
+    uniform: Vec<u64>,
+    seen: Vec<u64>,
+    /// The IPv4 subtree of an IPv6 tree, reached through several aliases: classed once.
+    v4_root: Option<usize>,
+    v4_val: Option<u32>,
+    /// The last record classed (neighbouring records are often the same one).
+    last: (usize, u32),
+}
+
+impl Walk<'_> {
+    /// The class of everything under `r`, at `depth` bits; marks uniform nodes. Recursion is
+    /// bounded by the address length.
+    fn value(&mut self, r: Record, depth: u32) -> u32 {
+        match r {
+            Record::Empty => self.none_val,
+            Record::Invalid => MIXED,
+            Record::Data(o) if o == self.last.0 => self.last.1,
+            Record::Data(o) => {
+                let v = u32::try_from(o)
+                    .ok()
+                    .and_then(|o| self.records.index.get(&o))
+                    .and_then(|&i| self.vals.get(i as usize).copied())
+                    .unwrap_or(MIXED);
+                self.last = (o, v);
+                v
+            }
+            Record::Node(n) => {
+                if Some(n) == self.v4_root
+                    && let Some(v) = self.v4_val
+                {
+                    return v;
+                }
+                if depth >= self.bits || self.seen[n / 64] & (1 << (n % 64)) != 0 {
+                    return MIXED;
+                }
+                self.seen[n / 64] |= 1 << (n % 64);
+                let left = self.value(self.tree.record(n, 0), depth + 1);
+                let right = self.value(self.tree.record(n, 1), depth + 1);
+                let v = if left == right { left } else { MIXED };
+                if v != MIXED {
+                    self.uniform[n / 64] |= 1 << (n % 64);
+                }
+                if Some(n) == self.v4_root {
+                    self.v4_val = Some(v);
+                }
+                v
+            }
+        }
+    }
+}
