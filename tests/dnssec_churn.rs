@@ -26,14 +26,15 @@ fn metric(text: &str, name: &str, cache: &str) -> u64 {
 #[test]
 fn answers_validate_while_a_region_fails_and_recovers() {
     let (zone, pools) = default_zone();
-    // Short TTLs, and four IPv4 members a region of which two are picked at random: more
-    // answer sets (6 pairs a region) than the cache's bound of 16.
+    // Short TTLs, and five IPv4 members a region of which two are picked at random: many more
+    // answer sets (10 pairs a region) than the cache's bound of 16, so that even a slow run
+    // (fewer rounds) signs more sets than the cache holds.
     let mut pools = pools.replace("ttl = 30", "ttl = 1").replace("ttl = 20", "ttl = 1");
     for net in ["192.0.2", "198.51.100", "203.0.113"] {
         pools = pools.replace(
             &format!("  {{ address = \"{net}.2\" }},\n"),
             &format!(
-                "  {{ address = \"{net}.2\" }},\n  {{ address = \"{net}.3\" }},\n  {{ address = \"{net}.4\" }},\n"
+                "  {{ address = \"{net}.2\" }},\n  {{ address = \"{net}.3\" }},\n  {{ address = \"{net}.4\" }},\n  {{ address = \"{net}.5\" }},\n"
             ),
         );
     }

@@ -25,6 +25,7 @@ pub mod hash;
 pub mod latency;
 mod rows;
 mod scope;
+mod shed;
 mod topk;
 
 pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide, region_usable};
