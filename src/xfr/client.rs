@@ -47,16 +47,7 @@ pub fn reply_header(msg: &[u8]) -> Option<(u16, bool, u8, u8)> {
 
 /// The name of an rcode, as logs and `/status` show it.
 pub fn rcode_name(rcode: u8) -> String {
-    match rcode {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        9 => "NOTAUTH".into(),
-        n => format!("RCODE{n}"),
-    }
+    crate::dns::explain::rcode_mnemonic(u16::from(rcode))
 }
 
 /// Sends `msg` over UDP to `to` and waits up to `wait` for the reply with the same ID.
