@@ -10,32 +10,14 @@
 //!   `nearest`, pick another region and wrongly shorten every answer).
 //!
 //! The pure decision on a compiled pool file, health and RTTs given as data.
+mod support;
+
 use std::net::IpAddr;
 
-use gslbd::config::load_pools;
-use gslbd::geo::{Coordinates, GeoHit, Location};
 use gslbd::pool::{HealthView, MemberId, MemberTarget, PoolId, Pools, RegionId, Rtt};
-use gslbd::steer::{Answer, Client, Explain, Family, decide};
+use gslbd::steer::{Answer, Explain, Family, decide};
 use gslbd::util::rng::SplitMix64;
-use hickory_proto::rr::Name;
-
-fn pools(text: &str) -> Pools {
-    let origin = Name::from_ascii("gslb.example.com.").expect("origin");
-    load_pools(std::path::Path::new("test.pools.toml"), text, &origin).unwrap_or_else(|e| panic!("{e:?}"))
-}
-
-/// A client in Dublin (GeoIP network 81.2.64.0/18).
-fn dublin() -> Client {
-    Client {
-        subnet: "81.2.69.0/24".parse().unwrap(),
-        geo: Some(GeoHit {
-            location: Some(Location { country: None, continent: None, coords: Coordinates::new(53.35, -6.26) }),
-            network: "81.2.64.0/18".parse().unwrap(),
-            asn: None,
-            all_up_network: None,
-        }),
-    }
-}
+use support::decide_fixtures::{dublin, pools};
 
 fn member(p: &Pools, addr: &str) -> MemberId {
     let a: IpAddr = addr.parse().unwrap();

@@ -1,33 +1,17 @@
 //! Answers from several regions (`regions_per_answer`, `extra_random`) and the latency
 //! policy's hysteresis, decided without a network: the pure decision on a compiled pool file,
 //! a health view given as data, seeded randomness.
+mod support;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use gslbd::config::load_pools;
-use gslbd::geo::{Coordinates, GeoHit, Location};
-use gslbd::pool::{HealthView, MemberId, PoolId, Pools, RegionId, Rtt};
-use gslbd::steer::{Answer, Client, Explain, Family, decide, next_leader};
+use gslbd::pool::{HealthView, MemberId, PoolId, RegionId, Rtt};
+use gslbd::steer::{Answer, Explain, Family, decide, next_leader};
 use gslbd::util::rng::{Random, SplitMix64};
 use hickory_proto::rr::Name;
-
-fn pools(text: &str) -> Pools {
-    let origin = Name::from_ascii("gslb.example.com.").expect("origin");
-    load_pools(std::path::Path::new("test.pools.toml"), text, &origin).unwrap_or_else(|e| panic!("{e:?}"))
-}
-
-/// A client in Dublin, found in GeoIP network 81.2.64.0/18.
-fn dublin() -> Client {
-    Client {
-        subnet: "81.2.69.0/24".parse().unwrap(),
-        geo: Some(GeoHit {
-            location: Some(Location { country: None, continent: None, coords: Coordinates::new(53.35, -6.26) }),
-            network: "81.2.64.0/18".parse().unwrap(),
-            asn: None,
-            all_up_network: None,
-        }),
-    }
-}
+use support::decide_fixtures::{dublin, pools};
 
 const FIVE: &str = r#"
 [names]

@@ -48,6 +48,7 @@ macro_rules! gslb_test_zone_head {
 pub mod app;
 pub mod cases;
 pub mod counting_alloc;
+pub mod decide_fixtures;
 pub mod dig;
 /// Signed setups, a validating Unbound with ECS, DS anchors, delv (issue 15 tests).
 pub mod dnssec;
