@@ -184,7 +184,7 @@ fn start_unbound(dir: &TempDir, ca: &Ca, upstream: SocketAddr) -> Unbound {
         let port = support::free_port();
         let d = dir.path().display();
         let conf = format!(
-            "server:\n    interface: 127.0.0.1\n    port: {port}\n    do-ip6: no\n    do-daemonize: no\n    username: \"\"\n    \
+            "server:\n    interface: 127.0.0.1\n    port: {port}\n    do-ip6: no\n    do-daemonize: no\n    so-reuseport: no\n    username: \"\"\n    \
              chroot: \"\"\n    directory: \"{d}\"\n    pidfile: \"\"\n    use-syslog: no\n    logfile: \"\"\n    verbosity: 1\n    \
              num-threads: 1\n    access-control: 127.0.0.0/8 allow\n    do-not-query-localhost: no\n    qname-minimisation: no\n    \
              tls-cert-bundle: \"{ca}\"\n    module-config: \"subnetcache iterator\"\n    send-client-subnet: 127.0.0.1\n    \

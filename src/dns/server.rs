@@ -50,7 +50,7 @@ pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
     let mut last_err = None;
     // With port 0 the kernel picks the UDP port; TCP may find it taken, so try again.
     for _ in 0..16 {
-        let first = udp_socket(addr)?;
+        let first = udp_socket(free_udp_port(addr)?)?;
         let port_addr = first.local_addr()?;
         let tcp = match tcp_listener(port_addr) {
             Ok(t) => t,
@@ -67,4 +67,22 @@ pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
         return Ok(Bound { addr: port_addr, udp, tcp });
     }
     Err(last_err.unwrap_or_else(|| std::io::Error::other("no free port for both UDP and TCP")))
+}
+
+/// `addr` as is, or with port 0 replaced by a port no UDP socket holds. The kernel's port-0
+/// choice for a SO_REUSEPORT socket may be a port that another process's SO_REUSEPORT sockets
+/// (same user) already hold, and the two servers would then split each other's queries; a
+/// socket without SO_REUSEPORT is only ever given a free port. It is closed at once and the
+/// workers bind that port (a port taken in between makes the TCP bind or a worker fail).
+fn free_udp_port(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let probe = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        probe.set_only_v6(true)?;
+    }
+    probe.bind(&addr.into())?;
+    let picked = probe.local_addr()?.as_socket().ok_or_else(|| std::io::Error::other("not an IP socket"))?;
+    Ok(picked)
 }

@@ -152,7 +152,7 @@ impl Resolver {
             let dir = TempDir::new("unbound-dnssec");
             let mut conf = format!(
                 "server:\n    interface: 127.0.0.1\n    port: {port}\n    do-ip6: no\n    outgoing-interface: 127.0.0.1\n    \
-                 access-control: 127.0.0.0/8 allow\n    do-daemonize: no\n    chroot: \"\"\n    username: \"\"\n    \
+                 access-control: 127.0.0.0/8 allow\n    do-daemonize: no\n    so-reuseport: no\n    chroot: \"\"\n    username: \"\"\n    \
                  directory: \"{d}\"\n    pidfile: \"\"\n    logfile: \"\"\n    use-syslog: no\n    verbosity: 1\n    \
                  val-log-level: 2\n    log-servfail: yes\n    num-threads: 1\n    do-not-query-localhost: no\n    \
                  do-not-query-address: 192.0.2.0/24\n    do-not-query-address: 198.51.100.0/24\n    \

@@ -45,6 +45,7 @@ impl Unbound {
                  \x20   do-ip6: no\n\
                  \x20   access-control: 127.0.0.0/8 allow\n\
                  \x20   do-daemonize: no\n\
+                 \x20   so-reuseport: no\n\
                  \x20   chroot: \"\"\n\
                  \x20   username: \"\"\n\
                  \x20   directory: \"{d}\"\n\

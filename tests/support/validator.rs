@@ -32,7 +32,7 @@ impl ValidatingUnbound {
             let dir = TempDir::new("unbound-validator");
             let conf = format!(
                 "server:\n    interface: 127.0.0.1\n    port: {port}\n    do-ip6: no\n    \
-                 access-control: 127.0.0.0/8 allow\n    do-daemonize: no\n    chroot: \"\"\n    \
+                 access-control: 127.0.0.0/8 allow\n    do-daemonize: no\n    so-reuseport: no\n    chroot: \"\"\n    \
                  username: \"\"\n    directory: \"{d}\"\n    pidfile: \"\"\n    logfile: \"\"\n    \
                  use-syslog: no\n    verbosity: 1\n    val-log-level: 2\n    num-threads: 1\n    \
                  do-not-query-localhost: no\n    qname-minimisation: no\n    aggressive-nsec: no\n    \
