@@ -102,6 +102,10 @@ fn a_weight_set_on_one_node_reaches_the_fleet_and_survives_a_restart() {
         applied.as_secs_f64()
     );
     assert!(written.elapsed() < Duration::from_secs(1) + applied);
+    // Node 1 applies its own change from the same watch: compare answers once it has too.
+    wait_for("node 1 applies the weight", Duration::from_secs(1), || {
+        nodes[0].status()["version"]["generation"].as_u64().unwrap() > gens[0]
+    });
     let after: Vec<Vec<Option<IpAddr>>> = nodes.iter().map(|n| answers(n.dns, "www.gslb.test.", &nets)).collect();
     assert_share(&after[1], "192.0.2.2", 0.75, "node2 after weights 1:3");
     assert_share(&after[2], "192.0.2.2", 0.75, "node3 after weights 1:3");
