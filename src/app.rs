@@ -29,7 +29,7 @@ use crate::cluster::Fleet;
 use crate::config::Snapshot;
 use crate::dns::rrl::Rrl;
 use crate::dns::server::{Bound, bind};
-use crate::dns::tcp::{TcpCounters, serve_tcp};
+use crate::dns::tcp::{TcpCounters, spawn_tcp_workers};
 use crate::dns::tls::dot_server;
 use crate::dns::udp::{DnsHandler, spawn_workers};
 use crate::ops::{
@@ -279,8 +279,9 @@ impl App {
             let w = spawn_workers(b.udp, move || DnsHandler::with_observer(s.clone(), r.clone(), o.clone()))
                 .map_err(|e| format!("cannot start UDP workers on {}: {e}", b.addr))?;
             workers.push(w);
-            let tcp = tokio::net::TcpListener::from_std(b.tcp).map_err(|e| format!("TCP listener {}: {e}", b.addr))?;
-            tasks.spawn(serve_tcp(tcp, shared.clone(), counters.clone(), observer.clone(), stop_rx.clone()));
+            let tcp = spawn_tcp_workers(b.tcp, shared.clone(), counters.clone(), observer.clone(), stop_rx.clone())
+                .map_err(|e| format!("cannot start TCP workers on {}: {e}", b.addr))?;
+            tasks.spawn(tcp);
         }
 
         let dot = if listeners.tls.is_empty() && listeners.quic.is_empty() {

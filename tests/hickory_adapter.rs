@@ -26,7 +26,7 @@ fn hickory_server_with_our_handler_answers_like_respond() {
         // gslbd's own bind: one port for UDP and TCP, retried if TCP finds it taken.
         let mut b = gslbd::dns::server::bind("127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let udp = tokio::net::UdpSocket::from_std(b.udp.pop().unwrap()).unwrap();
-        let (addr, tcp) = (b.addr, tokio::net::TcpListener::from_std(b.tcp).unwrap());
+        let (addr, tcp) = (b.addr, tokio::net::TcpListener::from_std(b.tcp.pop().unwrap()).unwrap());
         let mut server = Server::new(HickoryHandler::new(shared.clone()));
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 8);

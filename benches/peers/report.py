@@ -48,7 +48,7 @@ VARIANTS = {
     ("static", "noecs"): "static `www A`, no EDNS",
     ("pooled", "noecs"): "pooled `www` (GeoIP nearest + weights), no EDNS (client 127.0.0.1: no location)",
     ("pooled", "ecs"): "pooled `www`, EDNS + ECS, 10,000 queries over ~10,000 distinct /24 client subnets",
-    ("tcp", "short"): "TCP, static `www A`, a new connection for every query (`-m tcp -O num-queries-per-conn=1`)",
+    ("tcp", "short"): "TCP, static `www A`, a new connection for every query (`examples/tcp_churn.rs`, 8 threads)",
     ("tcp", "long"): "TCP, static `www A`, queries pipelined on long connections (`-m tcp`, 8 connections, 100 outstanding)",
 }
 
@@ -116,8 +116,10 @@ md.append(f"""- Every server listens on 127.0.0.1 on its own port and gets 2 UDP
   `smaps_rollup` (shared pages split between processes). They differ for NSD, which forks one process per
   server plus xfrd, and where VmRSS counts the shared zone memory several times.
 - Static case: the repo's `zones/gslb.example.com.zone` plus `www 30 IN A 192.0.2.1`, served by all six.
-- TCP case (gslbd, Knot, NSD): the static zone over TCP, `dnsperf -m tcp`: *short*, a new connection for every
-  query (`-O num-queries-per-conn=1`: connect, query, answer, close); *long*, {clients} connections kept open,
+- TCP case (gslbd, Knot, NSD): the static zone over TCP. *short*, a new connection for every query (connect,
+  query, answer, close): `examples/tcp_churn.rs`, {clients} threads each doing that back to back (dnsperf's
+  `-O num-queries-per-conn=1` reached only ~200 connections a second here, the same for all three servers, which left
+  the servers' CPU a few clock ticks a run); *long*, `dnsperf -m tcp`, {clients} connections kept open,
   queries pipelined on them (100 outstanding in all). Knot `tcp-workers: 2`, NSD `server-count: 2` with
   `tcp-count: 200`, gslbd its TCP listener with `max_queries_per_connection` raised past a run's queries (its
   default, 1000, would close the long connections mid-run). Same CPU-per-query measure as UDP.

@@ -1,5 +1,6 @@
 //! The sockets of each listen address: `udp_workers` UDP sockets bound with SO_REUSEPORT (one
-//! per fast-path worker, [`super::udp`]) and a TCP listener on the same port ([`super::tcp`]).
+//! per fast-path worker, [`super::udp`]) and as many SO_REUSEPORT TCP listeners on the same port
+//! (one per TCP thread, [`super::tcp`]).
 use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -32,20 +33,21 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
         s.set_only_v6(true)?;
     }
     s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     s.listen(1024)?;
     Ok(s.into())
 }
 
-/// The sockets of one listen address: UDP (one per worker) and TCP on the same port.
+/// The sockets of one listen address: UDP and TCP on the same port, one socket of each per worker.
 pub struct Bound {
     pub addr: SocketAddr,
     pub udp: Vec<std::net::UdpSocket>,
-    pub tcp: std::net::TcpListener,
+    pub tcp: Vec<std::net::TcpListener>,
 }
 
-/// Binds UDP (`workers` sockets) and TCP on `addr`. Port 0 picks one port for both.
+/// Binds `workers` UDP sockets and `workers` TCP listeners on `addr`. Port 0 picks one port for all.
 pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
     let mut last_err = None;
     // With port 0 the kernel picks the UDP port; TCP may find it taken, so try again.
@@ -60,9 +62,10 @@ pub fn bind(addr: SocketAddr, workers: usize) -> std::io::Result<Bound> {
             }
             Err(e) => return Err(e),
         };
-        let mut udp = vec![first];
+        let (mut udp, mut tcp) = (vec![first], vec![tcp]);
         for _ in 1..workers.max(1) {
             udp.push(udp_socket(port_addr)?);
+            tcp.push(tcp_listener(port_addr)?);
         }
         return Ok(Bound { addr: port_addr, udp, tcp });
     }
