@@ -11,6 +11,7 @@
 //!
 //! Everything the pools of one file share while they compile (the named probes and feeds,
 //! the pool ids, and the member and load-slot tables they append to) is one [`Ctx`].
+mod chunks;
 mod content;
 mod feed;
 mod names;
