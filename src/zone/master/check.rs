@@ -25,13 +25,25 @@ struct Owner<'a>(&'a [u8]);
 
 impl Hash for Owner<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        let mut buf = [0u8; 256];
-        let n = self.0.len().min(buf.len());
-        for (d, s) in buf[..n].iter_mut().zip(self.0) {
-            *d = s.to_ascii_lowercase();
+        let mut words = self.0.chunks_exact(8);
+        for w in &mut words {
+            h.write_u64(lower8(u64::from_le_bytes(w.try_into().expect("8 octets"))));
         }
-        h.write(&buf[..n]);
+        let mut last = [0u8; 8];
+        last[..words.remainder().len()].copy_from_slice(words.remainder());
+        h.write_u64(lower8(u64::from_le_bytes(last)));
+        h.write_usize(self.0.len());
     }
+}
+
+/// Eight octets with each ASCII capital letter made small (the others kept), at once.
+fn lower8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = x & (ONES * 0x7f);
+    let above_z = low7 + ONES * (0x80 - b'Z' - 1) as u64; // high bit set where > 'Z'
+    let from_a = low7 + ONES * (0x80 - b'A') as u64; // high bit set where >= 'A'
+    let upper = (from_a ^ above_z) & !x & (ONES * 0x80);
+    x | (upper >> 2)
 }
 
 impl PartialEq for Owner<'_> {
@@ -334,6 +346,21 @@ fn singleton(recs: &[&Entry], rtype: u16, what: &str, errors: &mut Vec<Diagnosti
                 ));
             }
             Some(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lower8_is_ascii_lowercase_for_every_octet() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut w = [b'x'; 8];
+                w[pos] = b;
+                let want: Vec<u8> = w.iter().map(u8::to_ascii_lowercase).collect();
+                assert_eq!(super::lower8(u64::from_le_bytes(w)).to_le_bytes().to_vec(), want, "{b:#x} at {pos}");
+            }
         }
     }
 }
