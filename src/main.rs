@@ -350,6 +350,9 @@ fn check(path: PathBuf) -> ExitCode {
                     println!("  {}", gslbd::ops::keycmd::describe(keys, k, now));
                 }
             }
+            // The process ends here: freeing a million records one by one would only add
+            // to the time `check` takes (the system takes the memory back whole).
+            std::mem::forget(snap);
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -480,6 +483,8 @@ fn serve(path: PathBuf) -> ExitCode {
     let result = runtime.block_on(async move {
         let listeners = Listeners::bind(&snapshot)?;
         let app = App::build(path, snapshot, listeners).await?;
+        // The load's parse trees are freed: give their pages back (off the serving threads).
+        std::thread::spawn(gslbd::util::heap::trim);
         // Tests and scripts wait for these lines (on stdout, once each; not repeated in the
         // log) to know the ports; the admin line comes first.
         if let Some(addr) = app.admin_addr() {

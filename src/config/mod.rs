@@ -34,6 +34,7 @@ mod fleet;
 mod geo_scopes;
 mod link;
 mod pools;
+mod reuse;
 mod serial;
 mod toml_doc;
 mod transfer;
@@ -89,6 +90,9 @@ pub struct Snapshot {
     pub chaos: ChaosRecords,
     /// Zone transfers: the TSIG keys, the journal bound, and each zone's settings.
     pub transfer: Transfers,
+    /// What each zone was built from, so that a reload keeps the zones whose files did not
+    /// change (`reuse.rs`).
+    pub inputs: reuse::Inputs,
 }
 
 /// What the transfer code reads from a snapshot.
@@ -238,38 +242,70 @@ fn build_full(
     let mut problems = Vec::new();
     let mut probe_defs = Vec::new();
     let mut awaiting_transfer = 0;
-    for z in &file.zones {
-        let origin = z.origin.to_string();
-        let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
-        let before = previous.and_then(|p| p.zones.get(&z.origin));
-        let zone = match load_entry(z, &edits, before.map(|a| &**a), now, keys) {
-            Ok(zone) => Arc::new(zone),
-            // A secondary zone not transferred yet: answered with SERVFAIL until its first
-            // transfer (the secondary task writes the file and reloads); not a load failure.
-            Err(_) if z.transfer.is_secondary() && !z.file.exists() && before.is_none() => {
-                awaiting_transfer += 1;
-                let msg = format!("zone {}: not transferred from its primaries yet", z.origin);
-                problems.push(ZoneProblem {
-                    origin: z.origin.clone(),
-                    errors: vec![ConfigError::new(&z.file, 0, msg)],
-                    serving_previous: false,
-                });
+    let mut inputs = reuse::Inputs::default();
+    // The GeoIP and ASN databases are read and validated on a second core while the zones load.
+    let (geo, geo_errors) = std::thread::scope(|s| {
+        let geo = s.spawn(|| {
+            let mut errors = Vec::new();
+            let geo = file.geoip.as_ref().and_then(|g| open_geo(&file.path, g, previous, &mut errors));
+            (geo, errors)
+        });
+        for z in &file.zones {
+            let origin = z.origin.to_string();
+            let edits: Vec<&PoolEdit> = overlay.edits.iter().filter(|e| e.zone.eq_ignore_ascii_case(&origin)).collect();
+            let before = previous.and_then(|p| p.zones.get(&z.origin));
+            let before_inputs = previous.and_then(|p| p.inputs.get(&z.origin));
+            if let (Some(kept), Some(was)) = (before, before_inputs)
+                && reuse::unchanged(was, z, &edits)
+            {
+                // Nothing it is built from changed: the serving zone serves on, shared.
+                if let Some(pool_path) = &z.pools {
+                    probe_defs.push((pool_path.clone(), kept.pools.probe_defs().to_vec()));
+                }
+                inputs.0.push((z.origin.clone(), was.clone()));
+                zones.push(kept.clone());
                 continue;
             }
-            Err(errors) => {
-                // The previous version keeps serving, signed again if its signatures are due.
-                let kept = before.map(|k| resign_kept(k, z, now, keys));
-                problems.push(ZoneProblem { origin: z.origin.clone(), errors, serving_previous: kept.is_some() });
-                let Some(kept) = kept else { continue };
-                kept
+            let read_before = reuse::before_load(z, &edits, before_inputs);
+            let zone = match load_entry(z, &edits, before.map(|a| &**a), now, keys) {
+                Ok(zone) => {
+                    if let Some(i) = read_before.and_then(|i| i.complete(&zone.files, z.pools.as_ref())) {
+                        inputs.0.push((z.origin.clone(), i));
+                    }
+                    Arc::new(zone)
+                }
+                // A secondary zone not transferred yet: answered with SERVFAIL until its first
+                // transfer (the secondary task writes the file and reloads); not a load failure.
+                Err(_) if z.transfer.is_secondary() && !z.file.exists() && before.is_none() => {
+                    awaiting_transfer += 1;
+                    let msg = format!("zone {}: not transferred from its primaries yet", z.origin);
+                    problems.push(ZoneProblem {
+                        origin: z.origin.clone(),
+                        errors: vec![ConfigError::new(&z.file, 0, msg)],
+                        serving_previous: false,
+                    });
+                    continue;
+                }
+                Err(errors) => {
+                    // The previous version keeps serving, signed again if its signatures are due.
+                    let kept = before.map(|k| resign_kept(k, z, now, keys));
+                    problems.push(ZoneProblem { origin: z.origin.clone(), errors, serving_previous: kept.is_some() });
+                    let Some(kept) = kept else { continue };
+                    // (An online-signed zone has no inputs: it is always rebuilt.)
+                    if let Some(was) = before_inputs {
+                        inputs.0.push((z.origin.clone(), was.clone()));
+                    }
+                    kept
+                }
+            };
+            if let Some(pool_path) = &z.pools {
+                probe_defs.push((pool_path.clone(), zone.pools.probe_defs().to_vec()));
             }
-        };
-        if let Some(pool_path) = &z.pools {
-            probe_defs.push((pool_path.clone(), zone.pools.probe_defs().to_vec()));
+            zones.push(zone);
         }
-        zones.push(zone);
-    }
-    let geo = file.geoip.as_ref().and_then(|g| open_geo(&file.path, g, previous, &mut errors));
+        geo.join().expect("the GeoIP thread does not panic")
+    });
+    errors.extend(geo_errors);
     let admin_token = read_admin_token(&file, &mut errors);
     let cluster = file
         .cluster
@@ -325,6 +361,7 @@ fn build_full(
         tls_key,
         chaos,
         transfer,
+        inputs,
     })
 }
 
@@ -337,11 +374,15 @@ fn load_entry(
     now: u64,
     keys: KeyAccess,
 ) -> Result<Zone, Vec<ConfigError>> {
-    let mut zone = load_zone_with(&z.origin, &z.file, z.signing)?;
-    if let Some(pool_path) = &z.pools {
-        let text = std::fs::read_to_string(pool_path)
-            .map_err(|e| vec![ConfigError::new(pool_path, 0, format!("cannot read pool file: {e}"))])?;
-        let pools = load_pools_with(pool_path, &text, &z.origin, edits)?;
+    // The zone file and the pool file are read and compiled side by side (two cores).
+    let (zone, pools) = std::thread::scope(|s| {
+        let pools = z.pools.as_ref().map(|p| s.spawn(move || read_pools(p, &z.origin, edits)));
+        let zone = load_zone_with(&z.origin, &z.file, z.signing);
+        (zone, pools.map(|h| h.join().expect("the pool thread does not panic")))
+    });
+    let mut zone = zone?;
+    if let (Some(pool_path), Some(pools)) = (&z.pools, pools) {
+        let (text, pools) = pools?;
         if z.transfer.is_secondary() {
             link::yield_to_pools(&mut zone, &pools, pool_path);
         }
@@ -351,6 +392,18 @@ fn load_entry(
         dnssec::sign(&mut zone, settings, previous, now, keys)?;
     }
     Ok(zone)
+}
+
+/// Reads and compiles one pool file; its text is kept for the links' error lines.
+fn read_pools(
+    path: &Path,
+    origin: &hickory_proto::rr::Name,
+    edits: &[&PoolEdit],
+) -> Result<(String, crate::pool::Pools), Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![ConfigError::new(path, 0, format!("cannot read pool file: {e}"))])?;
+    let pools = load_pools_with(path, &text, origin, edits)?;
+    Ok((text, pools))
 }
 
 /// A zone kept from the previous snapshot because its files now have errors: as it was, or,

@@ -435,6 +435,7 @@ impl Reloader {
                 let serving = self.services.serve(snap, Some(&old), version);
                 drop(old);
                 self.overrides.publish(serving);
+                trim_after_swap();
                 *lock(&self.compiled_changes) = changes_now;
                 self.files.send_replace(files);
                 let ok = errors.is_empty();
@@ -593,6 +594,19 @@ fn files_of(path: &Path, snap: &Snapshot) -> (Vec<PathBuf>, String, Vec<(PathBuf
     per_file.extend(digest_files(&secrets).1);
     files.extend(secrets);
     (files, digest, per_file)
+}
+
+/// Gives the memory of the replaced snapshot (and of the load's parse trees) back to the
+/// system once the queries in flight have let go of it: at once, and again a second later
+/// (a query holds a snapshot for one batch or one TCP frame). Without it glibc keeps it all,
+/// and RSS after a reload of a million records stays at about twice what one snapshot needs.
+fn trim_after_swap() {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    rt.spawn(async {
+        let _ = tokio::task::spawn_blocking(crate::util::heap::trim).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let _ = tokio::task::spawn_blocking(crate::util::heap::trim).await;
+    });
 }
 
 /// The files a config is made of: itself, its zone and pool files and its GeoIP and ASN

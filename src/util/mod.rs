@@ -1,8 +1,12 @@
 //! Small utilities every layer may use: randomness passed in as a value ([`rng`]), the one
-//! place that reads the wall clock ([`clock`]), and durable file replacement ([`fs`]).
+//! place that reads the wall clock ([`clock`]), durable file replacement ([`fs`]), and
+//! returning freed heap memory to the system after a load ([`heap`]).
 pub mod build;
 pub mod clock;
 pub mod fs;
+// glibc's malloc_trim, the one foreign call: documented with its SAFETY note in the module.
+#[allow(unsafe_code)]
+pub mod heap;
 pub mod rng;
 
 /// Locks `m`, ignoring poisoning: nothing holding our locks panics, and a status page or a

@@ -52,9 +52,12 @@ impl Zone {
         if signing == Signing::Online {
             online_checks(entries, &apex, &mut errors);
         }
-        let mut nodes: HashMap<Name, Node, NameHash> = HashMap::with_hasher(NameHash::new());
-        nodes.insert(origin.clone(), Node::default());
         let sets = master::rrsets(entries);
+        // Sized for the owners at once (about one per run of sets with the same owner): growing
+        // a map of a million nodes step by step was a fifth of a large zone's load time.
+        let owners = sets.iter().zip(sets.iter().skip(1)).filter(|(a, b)| a.owner != b.owner).count() + 2;
+        let mut nodes: HashMap<Name, Node, NameHash> = HashMap::with_capacity_and_hasher(owners, NameHash::new());
+        nodes.insert(origin.clone(), Node::default());
         let mut signatures = Vec::new();
         let mut digest = DataDigest::new();
         let mut soa_at = None;

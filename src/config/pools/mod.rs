@@ -11,6 +11,7 @@
 //!
 //! Everything the pools of one file share while they compile (the named probes and feeds,
 //! the pool ids, and the member and load-slot tables they append to) is one [`Ctx`].
+mod chunks;
 mod content;
 mod feed;
 mod names;
@@ -110,8 +111,9 @@ pub fn load_pools_with(path: &Path, text: &str, origin: &Name, edits: &[&PoolEdi
         Ctx { errs, origin, pool_ids, probes, feeds, members: Vec::new(), fed: Vec::new(), cname_offsets: Vec::new() };
     let mut compiled = Vec::with_capacity(raw_pools.len());
     let mut fallback_spans = Vec::with_capacity(raw_pools.len());
-    for (i, (name, rp)) in raw_pools.iter().enumerate() {
-        let (pool, fb_span) = pool::compile_pool(&mut cx, PoolId(i as u32), name, rp);
+    // Each raw pool is dropped once compiled: the two forms of all pools never coexist.
+    for (i, (name, rp)) in raw_pools.into_iter().enumerate() {
+        let (pool, fb_span) = pool::compile_pool(&mut cx, PoolId(i as u32), &name, &rp);
         compiled.push(pool);
         fallback_spans.push(fb_span);
     }

@@ -22,7 +22,7 @@ pub(super) fn apply(errs: &mut Errs<'_>, raw: &mut RawFile, edits: &[&PoolEdit])
             errs.at(0..0, format!("runtime change {e}: pool {} is not in this file", e.pool));
             continue;
         };
-        let Some(region) = pool.get_mut().region.get_mut(e.region.as_str()) else {
+        let Some((_, region)) = pool.get_mut().region.iter_mut().find(|(k, _)| k.get_ref() == &e.region) else {
             errs.at(pool.span(), format!("runtime change {e}: pool {} has no region {}", e.pool, e.region));
             continue;
         };

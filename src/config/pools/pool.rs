@@ -90,7 +90,8 @@ pub(super) fn compile_pool(
     let member_policy = member_policy(cx, pname, raw);
 
     // Regions, in file order.
-    let mut raw_regions: Vec<(&Spanned<String>, &Spanned<RawRegion>)> = raw.region.iter().collect();
+    let mut raw_regions: Vec<(&Spanned<String>, &Spanned<RawRegion>)> =
+        raw.region.iter().map(|(k, v)| (k, v)).collect();
     raw_regions.sort_by_key(|(k, _)| k.span().start);
     if raw_regions.is_empty() {
         cx.errs.at(
