@@ -43,7 +43,7 @@ use crate::serving::{AnswerSource, Steered, SteeredAnswer};
 use crate::steer::{AddrList, Answer, Client, Explain, Family, decide};
 use crate::util::rng::Random;
 use crate::zone::online::deny;
-use crate::zone::{Lookup, Pooled, Rrs, Section, Signed, Signing, Synthesized, lookup};
+use crate::zone::{Lookup, Pooled, Rrs, Section, Signed, Signing, Synthesized, lookup, lookup_into};
 use encode::{EdnsReply, Reply, Written, encode};
 pub use observe::{NoObserver, Observer};
 pub use outcome::{DropReason, Outcome};
@@ -175,13 +175,15 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     let synth = Synthesized::default();
     // We serve class IN, and CHAOS identity TXT (RFC 4892); no zone transfers: zones come
     // from files on every node.
-    let mut result = if query.question.qclass == CLASS_CH {
-        snap.chaos.lookup(&query.question.name, qtype)
+    // Filled in place (a `Lookup` is some 4 KB).
+    let mut result = Lookup::new();
+    if query.question.qclass == CLASS_CH {
+        result = snap.chaos.lookup(&query.question.name, qtype);
     } else if query.question.qclass != CLASS_IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-        Lookup::refused()
+        result = Lookup::refused();
     } else {
-        lookup(&snap.zones, &query.question.name, qtype, dnssec_ok, &synth)
-    };
+        lookup_into(&snap.zones, &query.question.name, qtype, dnssec_ok, &synth, &mut result);
+    }
 
     let ecs = query.edns.and_then(|e| e.ecs);
     // Static data does not depend on the client's address: scope 0 (RFC 7871 §7.2.1).
@@ -337,12 +339,15 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     // its RRSIG kept in the zone's cache (a hit allocates nothing), the NODATA proven.
     let signed = ctx.dnssec_ok && zone.signing != Signing::None;
     let signer = if ctx.dnssec_ok { zone.signer.as_deref() } else { None };
-    let (apex, soa) = zone.negative_soa();
-    let negative = Rrs::Set { owner: apex, set: soa, sigs: if signed { soa.sigs.as_deref() } else { None } };
     let hold =
         |s: Option<(std::sync::Arc<Signed>, bool)>| s.and_then(|(s, hit)| ctx.synth.hold(s, hit)).map(|h| &h.sigs);
     let no_data = |result: &mut Lookup<'a>| {
-        result.authority.push(negative);
+        let (apex, soa) = zone.negative_soa();
+        result.authority.push(Rrs::Set {
+            owner: apex,
+            set: soa,
+            sigs: if signed { soa.sigs.as_deref() } else { None },
+        });
         if let (Some(_), Some((owner, node))) = (signer, zone.entry(pooled.owner)) {
             let rtype = if family == Family::V6 { RecordType::AAAA } else { RecordType::A };
             deny::no_type(zone, owner, node, Some(rtype), ctx.synth, &mut result.authority);
