@@ -87,6 +87,12 @@ impl Synthesized {
     }
 }
 
+impl Default for Lookup<'_> {
+    fn default() -> Self {
+        Lookup::new()
+    }
+}
+
 impl<'a> Lookup<'a> {
     fn empty(rcode: ResponseCode, authoritative: bool) -> Lookup<'a> {
         Lookup {

@@ -180,17 +180,19 @@ impl Zone {
     pub(crate) fn find_key(&self, key: &WireKey, qtype: RecordType) -> Found<'_> {
         let top = labels(&self.origin);
         let bottom = key.labels();
-        let Some((apex, apex_node)) = self.nodes.get_wire(key.suffix(top)) else {
-            return Found::NxDomain { encloser: &self.origin };
-        };
-        if self.apex_dname && bottom > top {
-            return Found::Dname(apex, apex_node);
-        }
-        if bottom <= top {
+        // The apex is looked up only when it is the answer or the closest encloser.
+        let apex = || self.nodes.get_wire(key.suffix(top));
+        if bottom <= top || self.apex_dname {
+            let Some((apex, apex_node)) = apex() else {
+                return Found::NxDomain { encloser: &self.origin };
+            };
+            if bottom > top {
+                return Found::Dname(apex, apex_node);
+            }
             // The apex itself (or, for a name outside the zone, which cannot happen, above it).
             return if bottom == top { Found::Exact(apex, apex_node) } else { Found::NxDomain { encloser: apex } };
         }
-        let mut encloser = apex;
+        let mut below_apex = None;
         for n in top + 1..=bottom {
             match self.nodes.get_wire(key.suffix(n)) {
                 Some((key, node)) => {
@@ -203,9 +205,10 @@ impl Zone {
                     if node.rrset(RecordType::DNAME).is_some() {
                         return Found::Dname(key, node);
                     }
-                    encloser = key;
+                    below_apex = Some(key);
                 }
                 None => {
+                    let encloser = below_apex.or_else(|| apex().map(|(k, _)| k)).unwrap_or(&self.origin);
                     // RFC 4592 §3.3.1: the source of synthesis is *.<closest encloser>.
                     let mut buf = wire_buf();
                     let wild = wildcard_of(key.suffix(n - 1), &mut buf).and_then(|w| self.nodes.get_wire(w));
@@ -216,7 +219,7 @@ impl Zone {
                 }
             }
         }
-        Found::NxDomain { encloser } // not reached: the loop returns at `bottom`
+        Found::NxDomain { encloser: &self.origin } // not reached: the loop returns at `bottom`
     }
 }
 
