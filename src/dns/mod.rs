@@ -220,7 +220,8 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         addrs: addrs.as_slice(),
         edns,
     };
-    let written = encode(&reply, size_limit(transport, query.edns.map(|e| e.payload)), out);
+    let limit = size_limit(transport, query.edns.map(|e| e.payload));
+    let written = encode::encode_query(&reply, encode::query_name(packet), limit, out);
     outcome.replied = true;
     outcome.rcode = reply.rcode;
     outcome.qtype = Some(u16::from(qtype));
