@@ -42,6 +42,7 @@ use crate::cookie;
 use crate::serving::{AnswerSource, Steered, SteeredAnswer};
 use crate::steer::{AddrList, Answer, Client, Explain, Family, decide};
 use crate::util::rng::Random;
+use crate::zone::key::WireKey;
 use crate::zone::online::deny;
 use crate::zone::{Lookup, Pooled, Rrs, Section, Signed, Signing, Synthesized, lookup, lookup_into};
 use encode::{EdnsReply, Reply, Written, encode};
@@ -173,6 +174,8 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         ));
     }
     let synth = Synthesized::default();
+    // The question's name as the packet holds it: echoed as it is, and the lookup's key.
+    let qname_wire = encode::query_name(packet);
     // We serve class IN, and CHAOS identity TXT (RFC 4892); no zone transfers: zones come
     // from files on every node.
     // Filled in place (a `Lookup` is some 4 KB).
@@ -182,7 +185,9 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     } else if query.question.qclass != CLASS_IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
         result = Lookup::refused();
     } else {
-        lookup_into(&snap.zones, &query.question.name, qtype, dnssec_ok, &synth, &mut result);
+        // The name lower-cased from the packet's octets (plain labels: no label walk of the Name).
+        let key = qname_wire.and_then(WireKey::from_wire).unwrap_or_else(|| WireKey::new(&query.question.name));
+        lookup_into(&snap.zones, &query.question.name, &key, qtype, dnssec_ok, &synth, &mut result);
     }
 
     let ecs = query.edns.and_then(|e| e.ecs);
@@ -221,7 +226,7 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         edns,
     };
     let limit = size_limit(transport, query.edns.map(|e| e.payload));
-    let written = encode::encode_query(&reply, encode::query_name(packet), limit, out);
+    let written = encode::encode_query(&reply, qname_wire, limit, out);
     outcome.replied = true;
     outcome.rcode = reply.rcode;
     outcome.qtype = Some(u16::from(qtype));

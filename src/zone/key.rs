@@ -42,6 +42,36 @@ impl WireKey {
         k
     }
 
+    /// The wire-form name `wire` (plain labels ending in the root label, as a query's
+    /// question holds it) lower-cased; `None` when it is not one name of at most 255 octets.
+    pub fn from_wire(wire: &[u8]) -> Option<WireKey> {
+        let mut k = WireKey { buf: [0; MAX_WIRE], len: 0, starts: [0; MAX_LABELS], labels: 0 };
+        if wire.len() > MAX_WIRE {
+            return None;
+        }
+        let mut at = 0usize;
+        loop {
+            let len = usize::from(*wire.get(at)?);
+            if len == 0 {
+                break;
+            }
+            if len > 63 || usize::from(k.labels) >= MAX_LABELS {
+                return None;
+            }
+            k.starts[usize::from(k.labels)] = at as u8;
+            k.labels += 1;
+            at += 1 + len;
+        }
+        if at + 1 != wire.len() {
+            return None;
+        }
+        for (d, s) in k.buf.iter_mut().zip(wire) {
+            *d = s.to_ascii_lowercase();
+        }
+        k.len = wire.len() as u8;
+        Some(k)
+    }
+
     /// The number of labels (the root label not counted; a leading `*` counted).
     pub fn labels(&self) -> usize {
         usize::from(self.labels)
@@ -64,7 +94,7 @@ impl WireKey {
 }
 
 /// Whether `name` is the lower-cased wire-form name `wire`, letter case aside.
-pub fn name_is(name: &Name, wire: &[u8]) -> bool {
+pub(crate) fn name_is(name: &Name, wire: &[u8]) -> bool {
     let mut at = 0;
     for label in name.iter() {
         let end = at + 1 + label.len();
@@ -82,7 +112,7 @@ pub fn name_is(name: &Name, wire: &[u8]) -> bool {
 }
 
 /// `*.` followed by `wire` (a lower-cased wire-form name), in `buf`; `None` when too long.
-pub fn wildcard_of<'b>(wire: &[u8], buf: &'b mut [u8; MAX_WIRE]) -> Option<&'b [u8]> {
+pub(crate) fn wildcard_of<'b>(wire: &[u8], buf: &'b mut [u8; MAX_WIRE]) -> Option<&'b [u8]> {
     let end = 2 + wire.len();
     if end > MAX_WIRE {
         return None;
@@ -94,7 +124,7 @@ pub fn wildcard_of<'b>(wire: &[u8], buf: &'b mut [u8; MAX_WIRE]) -> Option<&'b [
 }
 
 /// A buffer for [`wildcard_of`].
-pub fn wire_buf() -> [u8; MAX_WIRE] {
+pub(crate) fn wire_buf() -> [u8; MAX_WIRE] {
     [0; MAX_WIRE]
 }
 
@@ -118,5 +148,11 @@ mod tests {
         assert!(name_is(&Name::root(), k.suffix(0)));
         let mut buf = wire_buf();
         assert_eq!(wildcard_of(k.suffix(2), &mut buf).unwrap(), b"\x01*\x04gslb\x07example\x00");
+        let w = WireKey::from_wire(b"\x03WwW\x04Gslb\x07Example\x00").unwrap();
+        assert_eq!((w.wire(), w.labels(), w.suffix(1)), (k.wire(), 3, k.suffix(1)));
+        assert_eq!(WireKey::from_wire(b"\x00").unwrap().labels(), 0);
+        for bad in [&b"\x03www"[..], b"\x03www\x00\x00", b"\xC0\x0C", b"", b"\x40"] {
+            assert!(WireKey::from_wire(bad).is_none(), "{bad:?}");
+        }
     }
 }

@@ -135,23 +135,23 @@ pub fn lookup<'a>(
     synth: &'a Synthesized,
 ) -> Lookup<'a> {
     let mut out = Lookup::new();
-    lookup_into(zones, qname, qtype, dnssec_ok, synth, &mut out);
+    lookup_into(zones, qname, &WireKey::new(qname), qtype, dnssec_ok, synth, &mut out);
     out
 }
 
 /// [`lookup`] into `out`, a [`Lookup::new`] (a `Lookup` is some 4 KB: the query path keeps
-/// one in place rather than have it moved).
+/// one in place rather than have it moved). `key` is `qname` lower-cased (the query path
+/// makes it from the packet's octets): the zone and each ancestor are matched as its suffixes.
 pub fn lookup_into<'a>(
     zones: &'a ZoneSet,
     qname: &'a Name,
+    key: &WireKey,
     qtype: RecordType,
     dnssec_ok: bool,
     synth: &'a Synthesized,
     out: &mut Lookup<'a>,
 ) {
-    // The query name lower-cased once: the zone and each ancestor are matched as its suffixes.
-    let key = WireKey::new(qname);
-    let (zone_index, zone) = match zones.zone_for_key(&key, qtype) {
+    let (zone_index, zone) = match zones.zone_for_key(key, qtype) {
         ZoneChoice::Zone(i, z) => (i, z),
         ZoneChoice::Failed(_) => {
             *out = Lookup::servfail();
@@ -168,7 +168,7 @@ pub fn lookup_into<'a>(
     let mut name: &'a Name = qname;
     for step in 0..MAX_CNAME_CHAIN {
         visited[step] = Some(name);
-        let found = if step == 0 { zone.find_key(&key, qtype) } else { zone.find(name, qtype) };
+        let found = if step == 0 { zone.find_key(key, qtype) } else { zone.find(name, qtype) };
         let next = match found {
             Found::Delegation(cut, node) => {
                 w.referral(cut, node);

@@ -42,7 +42,7 @@ mod chaos;
 pub mod dnssec;
 mod hash;
 mod journal;
-mod key;
+pub mod key;
 mod lookup;
 pub mod master;
 mod nodes;
