@@ -16,6 +16,7 @@
 //! `GSLBD_BENCH_COUNT=N:CASE` (CASE one of `respond_dnssec`'s) runs CASE N times and exits,
 //! for `perf stat -e instructions:u` or `valgrind --tool=callgrind` (N = 0 gives the set-up's
 //! cost to subtract): instructions per query do not depend on what else the machine runs.
+//! `pooled_a` (count mode only) is the pooled query without ECS.
 //! `GSLBD_BENCH_NO_SCOPE_MAPS=1` drops the ECS scope maps (the scope is then the GeoIP network).
 //!
 //!   cargo bench --bench respond
@@ -206,6 +207,8 @@ fn count_only(spec: &str, signed: &Snapshot, unsigned: &Snapshot) {
     let one = match what {
         "static_a" => query_do("static.gslb.example.com.", RecordType::A, None, true),
         "nxdomain" => query_do("nope.gslb.example.com.", RecordType::A, None, true),
+        // A pooled query without ECS: the client's own address (loopback) decides.
+        "pooled_a" => query_do("www.gslb.example.com.", RecordType::A, None, true),
         _ => Vec::new(),
     };
     for q in pooled.iter().chain([&one]) {

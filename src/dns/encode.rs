@@ -137,6 +137,19 @@ impl<'q> Compressor<'q> {
         self.write_labels(out, name.iter(), compress);
     }
 
+    /// Writes `wire`, a name as [`query_name`] returns it, uncompressed, and remembers its labels.
+    fn write_raw(&mut self, out: &mut Vec<u8>, wire: &[u8]) {
+        let start = out.len();
+        out.extend_from_slice(wire);
+        let mut at = 0;
+        while let Some(&len) = wire.get(at)
+            && len != 0
+        {
+            self.remember(start + at);
+            at += 1 + usize::from(len);
+        }
+    }
+
     /// Writes the uncompressed wire-form name `wire` (zone data) like [`Self::write_name`].
     pub fn write_wire(&mut self, out: &mut Vec<u8>, wire: &[u8], compress: bool) {
         self.write_labels(out, labels(wire), compress);
@@ -173,6 +186,24 @@ impl<'q> Compressor<'q> {
         }
         for &ls in &label_starts[..n] {
             self.remember(start + usize::from(ls));
+        }
+    }
+}
+
+/// The question's name as the query `packet` holds it at offset 12, up to and with its root
+/// label, when it is plain labels (no compression pointer): what the reply echoes, octet for
+/// octet (the parser read the same octets into the question's `Name`).
+pub fn query_name(packet: &[u8]) -> Option<&[u8]> {
+    let name = packet.get(12..)?;
+    let mut at = 0;
+    loop {
+        let len = *name.get(at)?;
+        if len & 0xC0 != 0 || at > 255 {
+            return None;
+        }
+        at += 1 + usize::from(len);
+        if len == 0 {
+            return name.get(..at);
         }
     }
 }
@@ -247,6 +278,12 @@ fn write_rdata(out: &mut Vec<u8>, comp: &mut Compressor, rtype: u16, rdata: &[u8
 /// Encodes `reply` into `out` (cleared first), never longer than `limit` bytes (≥ 512).
 /// `out` should have room for a whole message (64 KiB) so that nothing is allocated.
 pub fn encode(reply: &Reply<'_>, limit: usize, out: &mut Vec<u8>) -> Written {
+    encode_query(reply, None, limit, out)
+}
+
+/// [`encode`], with the question's name copied from `qname_wire`, its octets in the query
+/// (uncompressed, as [`query_name`] finds them), rather than written label by label.
+pub fn encode_query(reply: &Reply<'_>, qname_wire: Option<&[u8]>, limit: usize, out: &mut Vec<u8>) -> Written {
     out.clear();
     let limit = limit.clamp(512, u16::MAX as usize);
     let room = limit - reply.edns.as_ref().map(opt_len).unwrap_or(0);
@@ -257,7 +294,10 @@ pub fn encode(reply: &Reply<'_>, limit: usize, out: &mut Vec<u8>) -> Written {
     debug_assert!(out.is_empty());
     out.extend_from_slice(&[0u8; 12]);
     if let Some(q) = reply.question {
-        comp.write_name(out, &q.name, false);
+        match qname_wire {
+            Some(wire) => comp.write_raw(out, wire),
+            None => comp.write_name(out, &q.name, false),
+        }
         out.extend_from_slice(&u16::from(q.qtype).to_be_bytes());
         out.extend_from_slice(&q.qclass.to_be_bytes());
         if out.len() > room {
@@ -438,6 +478,30 @@ mod tests {
         let m = Message::from_vec(&out).unwrap();
         assert_eq!(m.answers.len(), 2);
         assert_eq!(m.answers[0].name.to_ascii(), "WwW.Example.COM.");
+    }
+
+    #[test]
+    fn the_question_copied_from_the_query_is_what_writing_its_name_gives() {
+        let mut m = Message::new(7, hickory_proto::op::MessageType::Query, hickory_proto::op::OpCode::Query);
+        m.add_query(hickory_proto::op::Query::query(Name::from_ascii("WwW.gSlB.Example.").unwrap(), RecordType::A));
+        let packet = m.to_vec().unwrap();
+        let wire = query_name(&packet).unwrap();
+        assert_eq!(wire, b"\x03WwW\x04gSlB\x07Example\x00");
+        let question = q("WwW.gSlB.Example.", RecordType::A);
+        let addrs = ["192.0.2.1".parse().unwrap()];
+        let mut answer = Section::new();
+        let cname = Name::from_ascii("www.gslb.example.").unwrap();
+        answer.push(Rrs::Cname { owner: &question.name, ttl: 5, target: &cname, sigs: None });
+        answer.push(Rrs::Addresses { owner: &cname, ttl: 30, sigs: None });
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        encode(&reply(&question, &answer, &addrs), 512, &mut a);
+        encode_query(&reply(&question, &answer, &addrs), Some(wire), 512, &mut b);
+        assert_eq!(a, b);
+        // A pointer, a runt or a bad label type: not copied.
+        assert_eq!(query_name(&[0u8; 12]), None);
+        assert_eq!(query_name(&[&[0u8; 12][..], &[0xC0, 12]].concat()), None);
+        assert_eq!(query_name(&[&[0u8; 12][..], &[3, b'a']].concat()), None);
+        assert_eq!(query_name(&[&[0u8; 12][..], &[0]].concat()), Some(&[0u8][..]));
     }
 
     #[test]

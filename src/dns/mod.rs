@@ -42,8 +42,9 @@ use crate::cookie;
 use crate::serving::{AnswerSource, Steered, SteeredAnswer};
 use crate::steer::{AddrList, Answer, Client, Explain, Family, decide};
 use crate::util::rng::Random;
+use crate::zone::key::WireKey;
 use crate::zone::online::deny;
-use crate::zone::{Lookup, Pooled, Rrs, Section, Signed, Signing, Synthesized, lookup};
+use crate::zone::{Lookup, Pooled, Rrs, Section, Signed, Signing, Synthesized, lookup, lookup_into};
 use encode::{EdnsReply, Reply, Written, encode};
 pub use observe::{NoObserver, Observer};
 pub use outcome::{DropReason, Outcome};
@@ -173,15 +174,21 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         ));
     }
     let synth = Synthesized::default();
+    // The question's name as the packet holds it: echoed as it is, and the lookup's key.
+    let qname_wire = encode::query_name(packet);
     // We serve class IN, and CHAOS identity TXT (RFC 4892); no zone transfers: zones come
     // from files on every node.
-    let mut result = if query.question.qclass == CLASS_CH {
-        snap.chaos.lookup(&query.question.name, qtype)
+    // Filled in place (a `Lookup` is some 4 KB).
+    let mut result = Lookup::new();
+    if query.question.qclass == CLASS_CH {
+        result = snap.chaos.lookup(&query.question.name, qtype);
     } else if query.question.qclass != CLASS_IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
-        Lookup::refused()
+        result = Lookup::refused();
     } else {
-        lookup(&snap.zones, &query.question.name, qtype, dnssec_ok, &synth)
-    };
+        // The name lower-cased from the packet's octets (plain labels: no label walk of the Name).
+        let key = qname_wire.and_then(WireKey::from_wire).unwrap_or_else(|| WireKey::new(&query.question.name));
+        lookup_into(&snap.zones, &query.question.name, &key, qtype, dnssec_ok, &synth, &mut result);
+    }
 
     let ecs = query.edns.and_then(|e| e.ecs);
     // Static data does not depend on the client's address: scope 0 (RFC 7871 §7.2.1).
@@ -218,7 +225,8 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         addrs: addrs.as_slice(),
         edns,
     };
-    let written = encode(&reply, size_limit(transport, query.edns.map(|e| e.payload)), out);
+    let limit = size_limit(transport, query.edns.map(|e| e.payload));
+    let written = encode::encode_query(&reply, qname_wire, limit, out);
     outcome.replied = true;
     outcome.rcode = reply.rcode;
     outcome.qtype = Some(u16::from(qtype));
@@ -337,12 +345,15 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     // its RRSIG kept in the zone's cache (a hit allocates nothing), the NODATA proven.
     let signed = ctx.dnssec_ok && zone.signing != Signing::None;
     let signer = if ctx.dnssec_ok { zone.signer.as_deref() } else { None };
-    let (apex, soa) = zone.negative_soa();
-    let negative = Rrs::Set { owner: apex, set: soa, sigs: if signed { soa.sigs.as_deref() } else { None } };
     let hold =
         |s: Option<(std::sync::Arc<Signed>, bool)>| s.and_then(|(s, hit)| ctx.synth.hold(s, hit)).map(|h| &h.sigs);
     let no_data = |result: &mut Lookup<'a>| {
-        result.authority.push(negative);
+        let (apex, soa) = zone.negative_soa();
+        result.authority.push(Rrs::Set {
+            owner: apex,
+            set: soa,
+            sigs: if signed { soa.sigs.as_deref() } else { None },
+        });
         if let (Some(_), Some((owner, node))) = (signer, zone.entry(pooled.owner)) {
             let rtype = if family == Family::V6 { RecordType::AAAA } else { RecordType::A };
             deny::no_type(zone, owner, node, Some(rtype), ctx.synth, &mut result.authority);

@@ -261,7 +261,12 @@ struct RawRecord<'a> {
 
 fn read_record<'a>(dec: &mut BinDecoder<'a>) -> Option<RawRecord<'a>> {
     let root_owner = dec.peek().map(|b| b.unverified()) == Some(0);
-    Name::read(dec).ok()?;
+    if root_owner {
+        // The root name (every OPT record's owner) is its one zero octet: no Name to build.
+        dec.read_u8().ok()?;
+    } else {
+        Name::read(dec).ok()?;
+    }
     let rtype = dec.read_u16().ok()?.unverified();
     let class = dec.read_u16().ok()?.unverified();
     let ttl = dec.read_u32().ok()?.unverified();

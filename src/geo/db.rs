@@ -34,7 +34,7 @@ use maxminddb::Reader;
 use super::cache::{LocationCache, quantize};
 use super::record::RawRecord;
 use super::scope::{Records, ScopeMap, Walked, walk};
-use super::tree::{Record, SharedBytes, Tree};
+use super::tree::{Record, SharedBytes, Tree, V4Jump};
 use super::types::Location;
 use super::validate::validate;
 
@@ -67,6 +67,8 @@ struct Part {
     records: Records,
     /// Where IPv4 lookups start in an IPv6 tree (as maxminddb's reader finds it).
     v4_start: usize,
+    /// Where an IPv4 walk stands after 16 bits, per /16 (`None` for a tree it cannot index).
+    v4_jump: Option<V4Jump>,
     /// A record with a country but no coordinates gets the country's centroid (default);
     /// without, it has no coordinates (a `nearest` pool then uses its default region). The
     /// cache holds locations decided this way, so a part is shared only with the same setting.
@@ -334,14 +336,15 @@ impl Part {
         let data_len = db.len.saturating_sub(tree_bytes);
         let tree = Tree::new(db.bytes.as_ref(), meta.node_count as usize, meta.record_size);
         let v4_start = if meta.ip_version == 6 { tree.ipv4_start().0 } else { 0 };
-        Part { cache: LocationCache::for_data_len(data_len), db, centroids, records, v4_start }
+        let v4_jump = V4Jump::new(&tree, v4_start);
+        Part { cache: LocationCache::for_data_len(data_len), db, centroids, records, v4_start, v4_jump }
     }
 
     /// One walk of `ip` down this database's tree, testing `maps`' nodes on the way.
     fn walk(&self, ip: IpAddr, maps: [Option<&ScopeMap>; 2]) -> Option<Walked> {
         let meta = self.db.reader.metadata();
         let tree = Tree::new(self.db.bytes.as_ref(), meta.node_count as usize, meta.record_size);
-        walk(&tree, meta.ip_version == 6, self.v4_start, ip, maps)
+        walk(&tree, meta.ip_version == 6, self.v4_start, self.v4_jump.as_ref(), ip, maps)
     }
 
     /// One tree walk, then the cached location of the record it lands on.

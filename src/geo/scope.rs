@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 
-use super::tree::{Record, SharedBytes, Tree};
+use super::tree::{Record, SharedBytes, Tree, V4Jump, v4_first_marked, v4_index};
 use super::types::Location;
 
 /// The class of a subtree holding more than one.
@@ -89,6 +89,9 @@ pub struct ScopeMap {
     v4_start: usize,
     /// One bit per node: every address below it gets the same class.
     uniform: Box<[u64]>,
+    /// Per /16 of IPv4: the first uniform depth above where [`V4Jump`] starts a walk
+    /// (`u8::MAX`: none), so a walk that jumps still finds the widest block.
+    v4_first: Box<[u8]>,
     /// Distinct answer classes seen (for the load report and tests).
     classes: usize,
 }
@@ -134,14 +137,25 @@ impl ScopeMap {
         };
         walk.value(Record::Node(0), 0);
         let uniform = walk.uniform.into_boxed_slice();
-        ScopeMap { bytes: bytes.clone(), node_count, record_bits, ipv6_tree, v4_start, uniform, classes: ids.len() }
+        let mut map = ScopeMap {
+            bytes: bytes.clone(),
+            node_count,
+            record_bits,
+            ipv6_tree,
+            v4_start,
+            uniform,
+            v4_first: Box::default(),
+            classes: ids.len(),
+        };
+        map.v4_first = v4_first_marked(&tree, v4_start, &|n| map.is_uniform(n));
+        map
     }
 
     /// The widest prefix around `ip` (in its own family) inside which every address gets the
     /// class of `ip`; `None` for an IPv4-mapped IPv6 address, or an IPv6 one in an IPv4 tree.
     pub fn prefix(&self, ip: IpAddr) -> Option<u8> {
         let tree = Tree::new(self.bytes.as_ref(), self.node_count, self.record_bits);
-        walk(&tree, self.ipv6_tree, self.v4_start, ip, [Some(self), None]).map(|w| w.wide[0])
+        walk(&tree, self.ipv6_tree, self.v4_start, None, ip, [Some(self), None]).map(|w| w.wide[0])
     }
 
     fn is_uniform(&self, node: usize) -> bool {
@@ -158,9 +172,9 @@ impl ScopeMap {
         self.classes
     }
 
-    /// Heap bytes held (the bit set; the file's bytes are shared with the database).
+    /// Heap bytes held (the bit set and the IPv4 table; the file's bytes are shared with the database).
     pub fn heap_bytes(&self) -> usize {
-        self.uniform.len() * 8
+        self.uniform.len() * 8 + self.v4_first.len()
     }
 }
 
@@ -182,6 +196,7 @@ pub(crate) fn walk(
     tree: &Tree<'_>,
     ipv6_tree: bool,
     v4_start: usize,
+    jump: Option<&V4Jump>,
     ip: IpAddr,
     maps: [Option<&ScopeMap>; 2],
 ) -> Option<Walked> {
@@ -191,7 +206,19 @@ pub(crate) fn walk(
         IpAddr::V6(a) => (0, 128u8, u128::from(a)),
     };
     let mut wide = [u8::MAX; 2];
-    for depth in 0..=bits {
+    let mut from = 0;
+    if let (IpAddr::V4(a), Some(jump)) = (ip, jump) {
+        // The first 16 bits from the table; each map's own table says whether a node skipped
+        // on the way was uniform (both were built over this tree from the same start).
+        let a = u32::from(a);
+        (cur, from) = jump.start(a);
+        for (w, m) in wide.iter_mut().zip(maps) {
+            if let Some(&first) = m.and_then(|m| m.v4_first.get(v4_index(a))) {
+                *w = first;
+            }
+        }
+    }
+    for depth in from..=bits {
         if cur >= tree.node_count {
             for w in &mut wide {
                 *w = (*w).min(depth);

@@ -563,3 +563,35 @@ fn lookup_cost() {
         }
     }
 }
+
+#[test]
+fn ipv4_walks_that_start_from_the_jump_table_find_what_a_whole_walk_finds() {
+    // lookup_in starts an IPv4 walk 16 bits down (V4Jump); ScopeMap::prefix and maxminddb's
+    // lookup walk from the root: same record, same widest block, on the default database
+    // (IPv6 tree: IPv4 below ::/96) and on an IPv4-only one.
+    let mut v4 = GeoDbBuilder::new(4);
+    // 10.0.0.0/8 is one country over records down to /24: its uniform node is at depth 8,
+    // above where the jump lands; 11.20.0.0/16 splits 11.0.0.0/8.
+    v4.insert(net("10.0.0.0/8"), &at("DE", 50.1109, 8.6821)).unwrap();
+    v4.insert(net("10.20.30.0/24"), &at("DE", 52.52, 13.405)).unwrap();
+    v4.insert(net("11.0.0.0/8"), &at("DE", 50.1109, 8.6821)).unwrap();
+    v4.insert(net("11.20.0.0/16"), &at("US", 39.0438, -77.4874)).unwrap();
+    v4.insert(net("81.2.69.0/24"), &at("GB", 51.5074, -0.1278)).unwrap();
+    for db in [default_db(), GeoDb::from_bytes(v4.to_bytes().unwrap()).unwrap()] {
+        let map = db.scope_map(|l| l.and_then(|l| l.country)).unwrap();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let fixed = ["10.20.30.40", "10.20.31.1", "11.20.30.40", "11.1.2.3", "81.2.69.1", "0.0.0.0", "255.255.255.255"];
+        let random = (0..20_000).map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            IpAddr::V4(std::net::Ipv4Addr::from((x >> 32) as u32))
+        });
+        for addr in fixed.iter().map(|a| ip(a)).chain(random) {
+            let whole = db.lookup(addr);
+            let hit = db.lookup_in(addr, Some(&map), None);
+            assert_eq!(hit.location, whole.location, "{addr}");
+            let wide = map.prefix(addr).unwrap();
+            assert!(wide <= whole.network.prefix_len(), "{addr}");
+            assert_eq!(hit.network, IpNet::new(addr, wide).unwrap().trunc(), "{addr}");
+        }
+    }
+}

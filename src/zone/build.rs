@@ -3,14 +3,13 @@
 //! and, for a pre-signed zone, its NSEC or NSEC3 chain. The loader has already checked the
 //! zone's shape (SOA, NS, CNAME, DNAME, out-of-zone) with file:line; what is checked here is
 //! the signing mode the config gives.
-use std::collections::HashMap;
 use std::path::Path;
 
 use hickory_proto::rr::{Name, RecordType};
 
 use super::dnssec::{Denial, Signing, nsec3_params};
-use super::hash::NameHash;
 use super::master::{self, Entry, wire};
+use super::nodes::NodeMap;
 use super::rrset::{RRset, name_from_wire};
 use super::source::{DataDigest, ZoneSource};
 use super::tree::{Node, Zone, ancestor, labels};
@@ -56,7 +55,7 @@ impl Zone {
         // Sized for the owners at once (about one per run of sets with the same owner): growing
         // a map of a million nodes step by step was a fifth of a large zone's load time.
         let owners = sets.iter().zip(sets.iter().skip(1)).filter(|(a, b)| a.owner != b.owner).count() + 2;
-        let mut nodes: HashMap<Name, Node, NameHash> = HashMap::with_capacity_and_hasher(owners, NameHash::new());
+        let mut nodes = NodeMap::with_capacity(owners);
         nodes.insert(origin.clone(), Node::default());
         let mut signatures = Vec::new();
         let mut digest = DataDigest::new();
@@ -178,7 +177,7 @@ fn online_checks(entries: &[Entry], apex: &[u8], errors: &mut Vec<ConfigError>) 
 }
 
 /// Adds `owner` and the empty non-terminals up to the first name that exists.
-fn insert_with_ancestors(nodes: &mut HashMap<Name, Node, NameHash>, owner: &Name, apex_labels: usize) {
+fn insert_with_ancestors(nodes: &mut NodeMap, owner: &Name, apex_labels: usize) {
     if nodes.contains_key(owner) {
         return;
     }
@@ -196,12 +195,7 @@ fn insert_with_ancestors(nodes: &mut HashMap<Name, Node, NameHash>, owner: &Name
 
 /// The checks of a pre-signed zone and its denial chain: the apex must hold DNSKEY and a
 /// signed SOA, and NSEC3PARAM (then the NSEC3 records of its parameters) or NSEC records.
-fn presigned_chain(
-    origin: &Name,
-    nodes: &HashMap<Name, Node, NameHash>,
-    file: &Path,
-    errors: &mut Vec<ConfigError>,
-) -> Denial {
+fn presigned_chain(origin: &Name, nodes: &NodeMap, file: &Path, errors: &mut Vec<ConfigError>) -> Denial {
     let mut problem =
         |m: &str| errors.push(ConfigError::new(file, 0, format!("zone {origin} (signing = \"presigned\"): {m}")));
     let Some(apex) = nodes.get(origin) else { return Denial::None };

@@ -15,6 +15,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::answer::{Rrs, Section};
 use super::dnssec::Signing;
+use super::key::WireKey;
 use super::online::{Signed, deny};
 use super::proof;
 use super::rrset::RRset;
@@ -86,6 +87,12 @@ impl Synthesized {
     }
 }
 
+impl Default for Lookup<'_> {
+    fn default() -> Self {
+        Lookup::new()
+    }
+}
+
 impl<'a> Lookup<'a> {
     fn empty(rcode: ResponseCode, authoritative: bool) -> Lookup<'a> {
         Lookup {
@@ -97,6 +104,10 @@ impl<'a> Lookup<'a> {
             pooled: None,
             signed: false,
         }
+    }
+    /// An authoritative NOERROR with nothing in it yet: what a lookup fills.
+    pub fn new() -> Lookup<'a> {
+        Lookup::empty(ResponseCode::NoError, true)
     }
     pub fn refused() -> Lookup<'a> {
         Lookup::empty(ResponseCode::Refused, false)
@@ -123,25 +134,42 @@ pub fn lookup<'a>(
     dnssec_ok: bool,
     synth: &'a Synthesized,
 ) -> Lookup<'a> {
-    let (zone_index, zone) = match zones.zone_for(qname, qtype) {
+    let mut out = Lookup::new();
+    lookup_into(zones, qname, &WireKey::new(qname), qtype, dnssec_ok, synth, &mut out);
+    out
+}
+
+/// [`lookup`] into `out`, a [`Lookup::new`] (a `Lookup` is some 4 KB: the query path keeps
+/// one in place rather than have it moved). `key` is `qname` lower-cased (the query path
+/// makes it from the packet's octets): the zone and each ancestor are matched as its suffixes.
+pub fn lookup_into<'a>(
+    zones: &'a ZoneSet,
+    qname: &'a Name,
+    key: &WireKey,
+    qtype: RecordType,
+    dnssec_ok: bool,
+    synth: &'a Synthesized,
+    out: &mut Lookup<'a>,
+) {
+    let (zone_index, zone) = match zones.zone_for_key(key, qtype) {
         ZoneChoice::Zone(i, z) => (i, z),
-        ZoneChoice::Failed(_) => return Lookup::servfail(),
-        ZoneChoice::None => return Lookup::refused(),
+        ZoneChoice::Failed(_) => {
+            *out = Lookup::servfail();
+            return;
+        }
+        ZoneChoice::None => {
+            *out = Lookup::refused();
+            return;
+        }
     };
-    let mut w = Walk {
-        zone,
-        zone_index,
-        qtype,
-        dnssec: dnssec_ok && zone.signing != Signing::None,
-        synth,
-        out: Lookup::empty(ResponseCode::NoError, true),
-    };
+    let mut w = Walk { zone, zone_index, qtype, dnssec: dnssec_ok && zone.signing != Signing::None, synth, out };
     w.out.signed = w.dnssec;
     let mut visited: [Option<&'a Name>; MAX_CNAME_CHAIN] = [None; MAX_CNAME_CHAIN];
     let mut name: &'a Name = qname;
     for step in 0..MAX_CNAME_CHAIN {
         visited[step] = Some(name);
-        let next = match zone.find(name, qtype) {
+        let found = if step == 0 { zone.find_key(key, qtype) } else { zone.find(name, qtype) };
+        let next = match found {
             Found::Delegation(cut, node) => {
                 w.referral(cut, node);
                 None
@@ -168,11 +196,10 @@ pub fn lookup<'a>(
             Some(target) if zone.origin.zone_of(target) && !visited[..=step].iter().flatten().any(|v| *v == target) => {
                 name = target;
             }
-            _ => return w.out,
+            _ => return,
         }
     }
-    // The chain is too long: return what was collected (RFC 1034 §3.6.2 leaves it to the resolver).
-    w.out
+    // The chain is too long: what was collected stands (RFC 1034 §3.6.2 leaves it to the resolver).
 }
 
 /// The first `prefix` labels of `name` followed by `target` (RFC 6672 §2.2), or `None` when
@@ -195,17 +222,17 @@ fn substitute(name: &Name, prefix: usize, target: &Name) -> Option<Name> {
 }
 
 /// The state of one lookup as it walks a chain in one zone.
-struct Walk<'a> {
+struct Walk<'a, 'o> {
     zone: &'a Zone,
     zone_index: usize,
     qtype: RecordType,
     /// DO=1 and a signed zone: RRSIGs and denial proofs go in.
     dnssec: bool,
     synth: &'a Synthesized,
-    out: Lookup<'a>,
+    out: &'o mut Lookup<'a>,
 }
 
-impl<'a> Walk<'a> {
+impl<'a> Walk<'a, '_> {
     /// An RRset as it goes out: with its RRSIGs when the query asked for DNSSEC.
     fn rrs(&self, owner: &'a Name, set: &'a RRset) -> Rrs<'a> {
         Rrs::Set { owner, set, sigs: if self.dnssec { set.sigs.as_deref() } else { None } }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RecordType};
 
+use super::key::WireKey;
 use super::tree::{Zone, labels};
 use crate::diag::ConfigError;
 
@@ -42,8 +43,26 @@ enum Slot {
 pub struct ZoneSet {
     zones: Vec<Arc<Zone>>,
     problems: Vec<ZoneProblem>,
-    /// Every configured origin, the most specific first, so the first match is the deepest.
-    order: Vec<(Name, Slot)>,
+    /// Every configured origin, the most specific first, so the first match is the deepest;
+    /// each with its label count and lower-cased wire form (what a query name is matched by).
+    order: Vec<(Origin, Slot)>,
+}
+
+/// A configured origin as a query name's suffix is compared with it.
+#[derive(Debug)]
+struct Origin {
+    labels: usize,
+    wire: Box<[u8]>,
+}
+
+impl Origin {
+    fn new(name: &Name) -> Origin {
+        Origin { labels: labels(name), wire: WireKey::new(name).wire().into() }
+    }
+    /// Whether the name `key` holds is this origin or below it.
+    fn contains(&self, key: &WireKey) -> bool {
+        key.labels() >= self.labels && *key.suffix(self.labels) == *self.wire
+    }
 }
 
 impl ZoneSet {
@@ -54,14 +73,14 @@ impl ZoneSet {
 
     /// The served zones (a zone kept from the previous snapshot among them) and the problems.
     pub fn with_problems(zones: Vec<Arc<Zone>>, problems: Vec<ZoneProblem>) -> ZoneSet {
-        let mut order: Vec<(Name, Slot)> =
-            zones.iter().enumerate().map(|(i, z)| (z.origin.clone(), Slot::Zone(i))).collect();
+        let mut order: Vec<(Origin, Slot)> =
+            zones.iter().enumerate().map(|(i, z)| (Origin::new(&z.origin), Slot::Zone(i))).collect();
         for (i, p) in problems.iter().enumerate() {
             if !p.serving_previous {
-                order.push((p.origin.clone(), Slot::Failed(i)));
+                order.push((Origin::new(&p.origin), Slot::Failed(i)));
             }
         }
-        order.sort_by_key(|(o, _)| std::cmp::Reverse(labels(o)));
+        order.sort_by_key(|(o, _)| std::cmp::Reverse(o.labels));
         ZoneSet { zones, problems, order }
     }
 
@@ -88,8 +107,9 @@ impl ZoneSet {
 
     /// The deepest served zone that contains `name`, with its index.
     pub fn zone_containing(&self, name: &Name) -> Option<(usize, &Zone)> {
+        let key = WireKey::new(name);
         self.order.iter().find_map(|(o, slot)| match slot {
-            Slot::Zone(i) if o.zone_of(name) => Some((*i, &*self.zones[*i])),
+            Slot::Zone(i) if o.contains(&key) => Some((*i, &*self.zones[*i])),
             _ => None,
         })
     }
@@ -98,12 +118,17 @@ impl ZoneSet {
     /// name, except that DS at a zone's apex is the parent's data (RFC 4035 §3.1.4.1): the
     /// closest zone above answers it when one is configured.
     pub fn zone_for(&self, name: &Name, qtype: RecordType) -> ZoneChoice<'_> {
+        self.zone_for_key(&WireKey::new(name), qtype)
+    }
+
+    /// [`ZoneSet::zone_for`] of the name `key` holds.
+    pub(crate) fn zone_for_key(&self, key: &WireKey, qtype: RecordType) -> ZoneChoice<'_> {
         let mut apex_of_child = None;
         for (origin, slot) in &self.order {
-            if !origin.zone_of(name) {
+            if !origin.contains(key) {
                 continue;
             }
-            if qtype == RecordType::DS && apex_of_child.is_none() && origin == name {
+            if qtype == RecordType::DS && apex_of_child.is_none() && origin.labels == key.labels() {
                 apex_of_child = Some(*slot);
                 continue;
             }

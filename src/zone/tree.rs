@@ -3,15 +3,16 @@
 //! A zone is a hash map from owner name to node. Every name between the apex and an
 //! owner exists as a node too (an empty non-terminal when it holds no RRsets), so the
 //! closest encloser of any query name is found by walking its ancestors ([`Zone::find`]).
-//! Keys compare without letter case (hickory's `Name`); each key keeps the case the zone
-//! file first wrote it in, which is the owner the records go out with.
-use std::collections::HashMap;
-
+//! Keys compare without letter case, as lower-cased wire-form names ([`super::nodes`]): the
+//! walk lower-cases the query name once and looks its ancestors up as suffixes of it. Each
+//! key keeps the case the zone file first wrote it in, which is the owner the records go
+//! out with.
 use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::dnssec::{Denial, Signing};
-use super::hash::NameHash;
+use super::key::{WireKey, wildcard_of, wire_buf};
+use super::nodes::NodeMap;
 use super::rrset::RRset;
 use super::source::ZoneSource;
 use crate::diag::ConfigError;
@@ -63,7 +64,7 @@ pub struct Zone {
     pub files: Vec<std::path::PathBuf>,
     /// The file, SOA line, serial and data digest, for the checks of a reload.
     pub source: ZoneSource,
-    pub(super) nodes: HashMap<Name, Node, NameHash>,
+    pub(super) nodes: NodeMap,
     /// The SOA RRset with its TTL lowered to min(TTL, MINIMUM) for negative answers (RFC 2308 §5).
     pub(super) negative_soa: RRset,
     /// The NSEC or NSEC3 chain of a pre-signed zone.
@@ -119,10 +120,10 @@ impl Zone {
     pub fn ensure_node(&mut self, name: &Name) -> &mut Node {
         let mut n = labels(name);
         while n > labels(&self.origin) {
-            self.nodes.entry(ancestor(name, n)).or_default();
+            self.nodes.get_or_default(&ancestor(name, n));
             n -= 1;
         }
-        self.nodes.entry(name.clone()).or_default()
+        self.nodes.get_or_default(name)
     }
     /// Serves the zone with SOA serial `serial` (the serial policies `unixtime` and
     /// `increment`): the SOA, the negative SOA and [`ZoneSource::serial`] change, nothing else.
@@ -172,47 +173,53 @@ impl Zone {
     /// (An NSEC query there gets the referral, as from Knot: the cut's NSEC goes out only as
     /// a proof.)
     pub fn find(&self, qname: &Name, qtype: RecordType) -> Found<'_> {
+        self.find_key(&WireKey::new(qname), qtype)
+    }
+
+    /// [`Zone::find`] of the name `key` holds (lower-cased once by the caller).
+    pub(crate) fn find_key(&self, key: &WireKey, qtype: RecordType) -> Found<'_> {
         let top = labels(&self.origin);
-        let bottom = labels(qname);
-        let Some((apex, apex_node)) = self.nodes.get_key_value(&self.origin) else {
-            return Found::NxDomain { encloser: &self.origin };
-        };
-        if self.apex_dname && bottom > top {
-            return Found::Dname(apex, apex_node);
-        }
-        let mut encloser = apex;
-        for n in top + 1..=bottom {
-            let above;
-            let name = if n == bottom {
-                qname
-            } else {
-                above = ancestor(qname, n);
-                &above
+        let bottom = key.labels();
+        // The apex is looked up only when it is the answer or the closest encloser.
+        let apex = || self.nodes.get_wire(key.suffix(top));
+        if bottom <= top || self.apex_dname {
+            let Some((apex, apex_node)) = apex() else {
+                return Found::NxDomain { encloser: &self.origin };
             };
-            match self.nodes.get_key_value(name) {
+            if bottom > top {
+                return Found::Dname(apex, apex_node);
+            }
+            // The apex itself (or, for a name outside the zone, which cannot happen, above it).
+            return if bottom == top { Found::Exact(apex, apex_node) } else { Found::NxDomain { encloser: apex } };
+        }
+        let mut below_apex = None;
+        for n in top + 1..=bottom {
+            match self.nodes.get_wire(key.suffix(n)) {
                 Some((key, node)) => {
                     if node.delegation && !(n == bottom && qtype == RecordType::DS) {
                         return Found::Delegation(key, node);
                     }
-                    if n < bottom && node.rrset(RecordType::DNAME).is_some() {
+                    if n == bottom {
+                        return Found::Exact(key, node);
+                    }
+                    if node.rrset(RecordType::DNAME).is_some() {
                         return Found::Dname(key, node);
                     }
-                    encloser = key;
+                    below_apex = Some(key);
                 }
                 None => {
+                    let encloser = below_apex.or_else(|| apex().map(|(k, _)| k)).unwrap_or(&self.origin);
                     // RFC 4592 §3.3.1: the source of synthesis is *.<closest encloser>.
-                    let wild = encloser.prepend_label("*").ok();
-                    return match wild.as_ref().and_then(|w| self.nodes.get_key_value(w)) {
+                    let mut buf = wire_buf();
+                    let wild = wildcard_of(key.suffix(n - 1), &mut buf).and_then(|w| self.nodes.get_wire(w));
+                    return match wild {
                         Some((source, node)) => Found::Wildcard { source, node, encloser },
                         None => Found::NxDomain { encloser },
                     };
                 }
             }
         }
-        match self.nodes.get_key_value(qname) {
-            Some((key, node)) => Found::Exact(key, node),
-            None => Found::NxDomain { encloser }, // qname is the apex's ancestor; cannot happen for in-zone names
-        }
+        Found::NxDomain { encloser: &self.origin } // not reached: the loop returns at `bottom`
     }
 }
 
