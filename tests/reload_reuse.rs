@@ -8,36 +8,10 @@ mod support;
 
 use std::sync::Arc;
 
-use gslbd::dns::{Transport, respond};
-use gslbd::util::rng::SplitMix64;
 use gslbd::zone::Zone;
-use hickory_proto::rr::{Name, RecordType};
-use support::reloads::Reloads;
-use support::{QuerySpec, TempDir, normalise, rand_id};
-
-/// The answer lines (`owner TTL CLASS TYPE RDATA`) the serving state gives for `name` A.
-fn answer(s: &Reloads, name: &str) -> Vec<String> {
-    let q = QuerySpec::new(name, RecordType::A).to_message(rand_id()).to_vec().unwrap();
-    let mut out = Vec::with_capacity(65535);
-    let serving = s.serving();
-    let w = respond(&*serving, &q, "127.0.0.1".parse().unwrap(), Transport::Udp, &mut out, &mut SplitMix64::new(1))
-        .expect("a reply");
-    normalise(&out[..w.len]).answer
-}
-
-fn zone_a(serial: u32) -> String {
-    format!(
-        "$ORIGIN a.test.\n$TTL 300\n@ IN SOA ns hostmaster {serial} 7200 900 1209600 300\n@ NS ns\n\
-         ns A 192.0.2.53\n$INCLUDE hosts.inc\n"
-    )
-}
-
-fn zone_b(serial: u32, addr: &str) -> String {
-    format!(
-        "$ORIGIN b.test.\n$TTL 300\n@ IN SOA ns hostmaster {serial} 7200 900 1209600 300\n@ NS ns\n\
-         ns A 192.0.2.53\nwww A {addr}\n"
-    )
-}
+use hickory_proto::rr::Name;
+use support::TempDir;
+use support::reloads::{Reloads, zone_a, zone_b};
 
 fn pools(addr: &str) -> String {
     format!(
@@ -62,14 +36,14 @@ fn a_reload_keeps_the_zones_whose_files_did_not_change_and_rebuilds_the_others()
     let config = dir.write("gslbd.toml", CONFIG);
     let s = Reloads::start(&config);
     let (a1, b1) = (zone(&s, "a.test."), zone(&s, "b.test."));
-    assert_eq!(answer(&s, "www.a.test."), ["www.a.test. 300 IN A 192.0.2.1"]);
-    assert_eq!(answer(&s, "lb.a.test."), ["lb.a.test. 30 IN A 198.51.100.10"]);
+    assert_eq!(s.answer("www.a.test."), ["www.a.test. 300 IN A 192.0.2.1"]);
+    assert_eq!(s.answer("lb.a.test."), ["lb.a.test. 30 IN A 198.51.100.10"]);
 
     // Nothing changed: both zones are the serving ones, shared.
     let r = s.reload();
     assert!(r.ok && r.published && !r.changed, "{r:?}");
     assert!(Arc::ptr_eq(&a1, &zone(&s, "a.test.")) && Arc::ptr_eq(&b1, &zone(&s, "b.test.")));
-    assert_eq!(answer(&s, "www.b.test."), ["www.b.test. 300 IN A 198.51.100.1"]);
+    assert_eq!(s.answer("www.b.test."), ["www.b.test. 300 IN A 198.51.100.1"]);
 
     // The config file changes, the zones' entries do not (a comment moves them down a line).
     dir.write("gslbd.toml", &format!("# moved\n{CONFIG}"));
@@ -84,14 +58,14 @@ fn a_reload_keeps_the_zones_whose_files_did_not_change_and_rebuilds_the_others()
     assert!(r.ok && r.changed, "{r:?}");
     let a2 = zone(&s, "a.test.");
     assert!(!Arc::ptr_eq(&a1, &a2) && Arc::ptr_eq(&b1, &zone(&s, "b.test.")));
-    assert_eq!(answer(&s, "www.a.test."), ["www.a.test. 300 IN A 192.0.2.2"]);
+    assert_eq!(s.answer("www.a.test."), ["www.a.test. 300 IN A 192.0.2.2"]);
 
     // The included file alone changes back with another serial bump in the zone file:
     // rebuilt again (the include's bytes are compared, not only the top file's).
     dir.write("hosts.inc", "www A 192.0.2.3\n");
     dir.write("a.zone", &zone_a(3));
     s.reload();
-    assert_eq!(answer(&s, "www.a.test."), ["www.a.test. 300 IN A 192.0.2.3"]);
+    assert_eq!(s.answer("www.a.test."), ["www.a.test. 300 IN A 192.0.2.3"]);
     let a3 = zone(&s, "a.test.");
     assert!(!Arc::ptr_eq(&a2, &a3));
 
@@ -100,7 +74,7 @@ fn a_reload_keeps_the_zones_whose_files_did_not_change_and_rebuilds_the_others()
     let r = s.reload();
     assert!(r.ok && r.changed, "{r:?}");
     assert!(!Arc::ptr_eq(&a3, &zone(&s, "a.test.")) && Arc::ptr_eq(&b1, &zone(&s, "b.test.")));
-    assert_eq!(answer(&s, "lb.a.test."), ["lb.a.test. 30 IN A 198.51.100.11"]);
+    assert_eq!(s.answer("lb.a.test."), ["lb.a.test. 30 IN A 198.51.100.11"]);
 
     // b's file changes: b only.
     let a4 = zone(&s, "a.test.");
@@ -108,7 +82,7 @@ fn a_reload_keeps_the_zones_whose_files_did_not_change_and_rebuilds_the_others()
     let r = s.reload();
     assert!(r.ok && r.changed, "{r:?}");
     assert!(Arc::ptr_eq(&a4, &zone(&s, "a.test.")) && !Arc::ptr_eq(&b1, &zone(&s, "b.test.")));
-    assert_eq!(answer(&s, "www.b.test."), ["www.b.test. 300 IN A 198.51.100.2"]);
+    assert_eq!(s.answer("www.b.test."), ["www.b.test. 300 IN A 198.51.100.2"]);
 }
 
 #[test]
@@ -126,7 +100,7 @@ fn a_zone_kept_for_its_errors_is_reused_once_its_files_are_back() {
     let r = s.reload();
     assert!(!r.ok && r.published, "{r:?}");
     assert!(Arc::ptr_eq(&b1, &zone(&s, "b.test.")));
-    assert_eq!(answer(&s, "www.b.test."), ["www.b.test. 300 IN A 198.51.100.1"]);
+    assert_eq!(s.answer("www.b.test."), ["www.b.test. 300 IN A 198.51.100.1"]);
 
     // The file as it was: no error, and the kept version is the one it describes.
     dir.write("b.zone", &zone_b(1, "198.51.100.1"));

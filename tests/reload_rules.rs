@@ -16,37 +16,10 @@ mod support;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use gslbd::dns::{Transport, respond};
 use gslbd::geo::csv_to_mmdb;
-use gslbd::util::rng::SplitMix64;
-use hickory_proto::rr::RecordType;
+use support::TempDir;
 use support::live::{geo_database, noise};
-use support::reloads::Reloads;
-use support::{QuerySpec, TempDir, normalise, rand_id};
-
-/// The answer lines (`owner TTL CLASS TYPE RDATA`) the serving state gives for `name` A.
-fn answer(s: &Reloads, name: &str) -> Vec<String> {
-    let q = QuerySpec::new(name, RecordType::A).to_message(rand_id()).to_vec().unwrap();
-    let mut out = Vec::with_capacity(65535);
-    let serving = s.serving();
-    let w = respond(&*serving, &q, "127.0.0.1".parse().unwrap(), Transport::Udp, &mut out, &mut SplitMix64::new(1))
-        .expect("a reply");
-    normalise(&out[..w.len]).answer
-}
-
-fn zone_a(serial: u32) -> String {
-    format!(
-        "$ORIGIN a.test.\n$TTL 300\n@ IN SOA ns hostmaster {serial} 7200 900 1209600 300\n@ NS ns\n\
-         ns A 192.0.2.53\n$INCLUDE hosts.inc\n"
-    )
-}
-
-fn zone_b(serial: u32, addr: &str) -> String {
-    format!(
-        "$ORIGIN b.test.\n$TTL 300\n@ IN SOA ns hostmaster {serial} 7200 900 1209600 300\n@ NS ns\n\
-         ns A 192.0.2.53\nwww A {addr}\n"
-    )
-}
+use support::reloads::{Reloads, zone_a, zone_b};
 
 const CONFIG: &str = "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[[zone]]\norigin = \"a.test.\"\nfile = \"a.zone\"\n\n\
                       [[zone]]\norigin = \"b.test.\"\nfile = \"b.zone\"\n";
@@ -58,7 +31,7 @@ fn an_included_file_is_zone_data_for_the_serial_rule_and_a_kept_zone_breaks_no_r
     dir.write("hosts.inc", "www A 192.0.2.1\n");
     dir.write("b.zone", &zone_b(1, "198.51.100.1"));
     let s = Reloads::start(&dir.write("gslbd.toml", CONFIG));
-    assert_eq!(answer(&s, "www.a.test."), ["www.a.test. 300 IN A 192.0.2.1"]);
+    assert_eq!(s.answer("www.a.test."), ["www.a.test. 300 IN A 192.0.2.1"]);
 
     // The included file changes, the including zone's serial does not: refused, at a.zone's SOA.
     dir.write("hosts.inc", "www A 192.0.2.2\n");
@@ -68,7 +41,7 @@ fn an_included_file_is_zone_data_for_the_serial_rule_and_a_kept_zone_breaks_no_r
     let e = &r.errors[0];
     assert!(e.file.ends_with("a.zone") && e.line == 3, "{e:?}");
     assert!(e.message.contains("serial is still 1"), "{e:?}");
-    assert_eq!(answer(&s, "www.a.test."), ["www.a.test. 300 IN A 192.0.2.1"], "the old data serves on");
+    assert_eq!(s.answer("www.a.test."), ["www.a.test. 300 IN A 192.0.2.1"], "the old data serves on");
 
     // With a new serial: loaded, and both files are named as changed.
     dir.write("a.zone", &zone_a(2));
@@ -76,7 +49,7 @@ fn an_included_file_is_zone_data_for_the_serial_rule_and_a_kept_zone_breaks_no_r
     assert!(r.ok && r.changed && r.generation == 2, "{r:?}");
     let named = |f: &str| r.changed_files.iter().any(|c| c.ends_with(f));
     assert!(named("a.zone") && named("hosts.inc") && r.changed_files.len() == 2, "{r:?}");
-    assert_eq!(answer(&s, "www.a.test."), ["www.a.test. 300 IN A 192.0.2.2"]);
+    assert_eq!(s.answer("www.a.test."), ["www.a.test. 300 IN A 192.0.2.2"]);
 
     // b.zone broken: that zone keeps its previous version (13), which breaks no serial rule;
     // its file is the only change, and a broken zone's files make no new generation (18).
@@ -84,7 +57,7 @@ fn an_included_file_is_zone_data_for_the_serial_rule_and_a_kept_zone_breaks_no_r
     let r = s.reload();
     assert!(!r.ok && r.published && !r.changed && r.generation == 2, "{r:?}");
     assert!(r.errors.iter().all(|e| e.file.ends_with("b.zone")) && !r.errors.is_empty(), "{r:?}");
-    assert_eq!(answer(&s, "www.b.test."), ["www.b.test. 300 IN A 198.51.100.1"], "b keeps its version");
+    assert_eq!(s.answer("www.b.test."), ["www.b.test. 300 IN A 198.51.100.1"], "b keeps its version");
 
     // Then a.zone cut before its last line (the SOA there, the data changed, the serial not),
     // with b still broken: the whole reload fails, reporting the serial break first and b's
@@ -95,7 +68,7 @@ fn an_included_file_is_zone_data_for_the_serial_rule_and_a_kept_zone_breaks_no_r
     assert!(!r.ok && !r.published && r.generation == 2, "{r:?}");
     assert!(r.errors[0].file.ends_with("a.zone") && r.errors[0].message.contains("serial is still 2"), "{r:?}");
     assert!(r.errors[1..].iter().any(|e| e.file.ends_with("b.zone")), "{r:?}");
-    assert_eq!(answer(&s, "www.a.test."), ["www.a.test. 300 IN A 192.0.2.2"]);
+    assert_eq!(s.answer("www.a.test."), ["www.a.test. 300 IN A 192.0.2.2"]);
 }
 
 /// A database with 10.1.0.0/16 in `cc` and an ASN column (AS `asn` for 10.1.0.0/16).
