@@ -26,15 +26,20 @@ fn zone(s: &Reloads, origin: &str) -> Arc<Zone> {
     s.serving().config.zones.get(&Name::from_ascii(origin).unwrap()).expect("the zone serves").clone()
 }
 
-#[test]
-fn a_reload_keeps_the_zones_whose_files_did_not_change_and_rebuilds_the_others() {
-    let dir = TempDir::new("reload-reuse");
+/// Zones a.test. (with an include and a pool file) and b.test. at serial 1, loaded.
+fn two_zones(name: &str) -> (TempDir, Reloads) {
+    let dir = TempDir::new(name);
     dir.write("a.zone", &zone_a(1));
     dir.write("hosts.inc", "www A 192.0.2.1\n");
     dir.write("a.pools.toml", &pools("198.51.100.10"));
     dir.write("b.zone", &zone_b(1, "198.51.100.1"));
-    let config = dir.write("gslbd.toml", CONFIG);
-    let s = Reloads::start(&config);
+    let s = Reloads::start(&dir.write("gslbd.toml", CONFIG));
+    (dir, s)
+}
+
+#[test]
+fn a_reload_keeps_the_zones_whose_files_did_not_change_and_rebuilds_the_others() {
+    let (dir, s) = two_zones("reload-reuse");
     let (a1, b1) = (zone(&s, "a.test."), zone(&s, "b.test."));
     assert_eq!(s.answer("www.a.test."), ["www.a.test. 300 IN A 192.0.2.1"]);
     assert_eq!(s.answer("lb.a.test."), ["lb.a.test. 30 IN A 198.51.100.10"]);
@@ -87,12 +92,7 @@ fn a_reload_keeps_the_zones_whose_files_did_not_change_and_rebuilds_the_others()
 
 #[test]
 fn a_zone_kept_for_its_errors_is_reused_once_its_files_are_back() {
-    let dir = TempDir::new("reload-reuse-kept");
-    dir.write("a.zone", &zone_a(1));
-    dir.write("hosts.inc", "www A 192.0.2.1\n");
-    dir.write("a.pools.toml", &pools("198.51.100.10"));
-    dir.write("b.zone", &zone_b(1, "198.51.100.1"));
-    let s = Reloads::start(&dir.write("gslbd.toml", CONFIG));
+    let (dir, s) = two_zones("reload-reuse-kept");
     let b1 = zone(&s, "b.test.");
 
     // b broken: its previous version serves on, with the error reported.
