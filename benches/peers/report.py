@@ -29,7 +29,7 @@ def sh(cmd):
 
 
 results = read_tsv("results.tsv")
-# case server variant round qps mean_us p99_us cpu_us_per_q rss_kb pss_kb completed lost latencies
+# case server variant round qps mean_us p99_us cpu_us_per_q rss_kb pss_kb completed lost latencies user_us_per_q
 rows = {}
 for r in results:
     key = (r[0], r[1], r[2])
@@ -63,6 +63,8 @@ def agg(rs):
         "mean": med([float(r[5]) for r in rs]),
         "p99": med([float(r[6]) for r in rs]),
         "cpu": med([float(r[7]) for r in rs]),
+        # user-space share (utime); older result files have no such column
+        "user": med([float(r[13]) for r in rs]) if all(len(r) > 13 for r in rs) else 0.0,
         "rss": max(int(r[8]) for r in rs),
         "pss": max(int(r[9]) for r in rs),
         "lost": sum(int(r[11]) for r in rs),
@@ -108,7 +110,11 @@ md.append(f"""- Every server listens on 127.0.0.1 on its own port and gets 2 UDP
   table are the **median over the rounds** (the per-run values are in the last column and in the appendix).
 - **CPU µs/query** = (utime + stime of the server's whole process tree from `/proc/PID/stat`, after − before the
   run) / queries answered. This is the figure to compare: dnsperf itself needs most of a core, so QPS on this
-  box says as much about dnsperf as about the server.
+  box says as much about dnsperf as about the server. **Of it user space** = the utime part alone. On loopback
+  most of a query's CPU is the kernel's (receive, send, and waking the client, whose receive path runs in the
+  server's send), and it is the same system calls for every server here; the user-space part is the server's
+  own code. The kernel splits utime from stime by sampling at each clock tick (CONFIG_TICK_CPU_ACCOUNTING,
+  250 Hz here), so it is an estimate, with an error of several percent for a run of a few seconds.
 - Latency: dnsperf `-v` prints every answer's latency; mean and p99 are computed from those lines. With 100
   queries in flight against a saturated server, latency is mostly queueing (≈ 100 / QPS). `-v` costs dnsperf
   CPU, so QPS here is lower than without it, for every server alike.
@@ -146,12 +152,12 @@ for (case, variant), title in VARIANTS.items():
     if not present:
         continue
     md.append(f"### {title}\n")
-    md.append("| server | QPS | mean latency µs | p99 latency µs | server CPU µs/query | RSS KiB | PSS KiB | lost | per run (QPS, µs/query) |")
-    md.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    md.append("| server | QPS | mean latency µs | p99 latency µs | server CPU µs/query | of it user space | RSS KiB | PSS KiB | lost | per run (QPS, µs/query) |")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     A = {s: agg(rows[(case, s, variant)]) for s in present}
     for s in present:
         a = A[s]
-        md.append(f"| {NAMES[s]} | {a['qps']:.0f} | {a['mean']:.0f} | {a['p99']:.0f} | {a['cpu']:.2f} | "
+        md.append(f"| {NAMES[s]} | {a['qps']:.0f} | {a['mean']:.0f} | {a['p99']:.0f} | {a['cpu']:.2f} | {a['user']:.3f} | "
                   f"{a['rss']} | {a['pss']} | {a['lost']} | {a['runs']} |")
     md.append("")
     if "gslbd" in A:
@@ -160,7 +166,8 @@ for (case, variant), title in VARIANTS.items():
         for ref in ["null", "knot", "nsd", "gdnsd"] if case == "tcp" else ["null", "knot", "gdnsd"]:
             if ref in A:
                 r = A[ref]
-                lines.append(f"- gslbd / {NAMES[ref]}: CPU per query **{ratio(g['cpu'], r['cpu'])}×**, "
+                lines.append(f"- gslbd / {NAMES[ref]}: CPU per query **{ratio(g['cpu'], r['cpu'])}×** "
+                             f"(user space {ratio(g['user'], r['user'])}×, kernel {ratio(g['cpu'] - g['user'], r['cpu'] - r['user'])}×), "
                              f"QPS {ratio(g['qps'], r['qps'])}×, p99 {ratio(g['p99'], r['p99'])}×"
                              + (f"; gslbd spends {g['cpu'] - r['cpu']:.2f} µs/query above the floor" if ref == "null" else ""))
         md.append("Ratios from this run:\n")

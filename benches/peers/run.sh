@@ -85,13 +85,14 @@ tree() {
     echo "$p"
     for c in $(pgrep -P "$p" 2>/dev/null); do tree "$c"; done
 }
-cpu_ticks() { # utime+stime of the process tree, in clock ticks
-    local s=0 p v
+cpu_ticks() { # "utime stime" of the process tree, in clock ticks
+    local u=0 k=0 p a b
     for p in $(tree "$1"); do
-        v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
-        s=$((s + ${v:-0}))
+        read -r a b < <(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12, $13}') || true
+        u=$((u + ${a:-0}))
+        k=$((k + ${b:-0}))
     done
-    echo "$s"
+    echo "$u $k"
 }
 rss_kb() { # VmRSS summed over the process tree
     local s=0 p v
@@ -236,7 +237,7 @@ measure() {
         long) args=(-m tcp -d "$W/static.txt") ;;
     esac
     local raw="$OUT/raw/$case-$server-$variant-r$round.txt"
-    local c0 c1
+    local c0 c1 u0 k0 u1 k1
     c0=$(cpu_ticks "$pid")
     if [ "$variant" = short ]; then
         # a new connection for every query: dnsperf cannot drive this fast enough (tcp_churn.rs)
@@ -246,6 +247,8 @@ measure() {
             -c "$CLIENTS" -T "$THREADS" -t 2 -v >"$OUT/verbose.tmp" 2>&1 || true
     fi
     c1=$(cpu_ticks "$pid")
+    read -r u0 k0 <<<"$c0"
+    read -r u1 k1 <<<"$c1"
     local rss pss
     rss=$(rss_kb "$pid")
     pss=$(pss_kb "$pid")
@@ -254,10 +257,10 @@ measure() {
     local waits
     waits=$(grep -c '^Warning: socket .* not ready' "$OUT/verbose.tmp" || true)
     [ "${waits:-0}" -gt 0 ] && echo "(dnsperf warned ${waits} times that a TCP socket was not ready; lines removed)" >>"$raw"
-    python3 - "$OUT/verbose.tmp" "$case" "$server" "$variant" "$round" "$((c1 - c0))" "$TCK" "$rss" "$pss" \
+    python3 - "$OUT/verbose.tmp" "$case" "$server" "$variant" "$round" "$((u1 + k1 - u0 - k0))" "$TCK" "$rss" "$pss" "$((u1 - u0))" \
         >>"$OUT/results.tsv" <<'EOF'
 import sys
-path, case, server, variant, rnd, ticks, tck, rss, pss = sys.argv[1:]
+path, case, server, variant, rnd, ticks, tck, rss, pss, uticks = sys.argv[1:]
 lat, stats = [], {}
 with open(path, errors="replace") as f:
     for line in f:
@@ -276,7 +279,8 @@ mean = sum(lat) / len(lat) * 1e6 if lat else 0
 p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e6 if lat else 0
 cpu_us = int(ticks) * 1e6 / int(tck)
 per_q = cpu_us / completed if completed else 0
-print(f"{case}\t{server}\t{variant}\t{rnd}\t{qps:.0f}\t{mean:.0f}\t{p99:.0f}\t{per_q:.2f}\t{int(rss)}\t{int(pss)}\t{completed}\t{lost}\t{len(lat)}")
+user_q = int(uticks) * 1e6 / int(tck) / completed if completed else 0
+print(f"{case}\t{server}\t{variant}\t{rnd}\t{qps:.0f}\t{mean:.0f}\t{p99:.0f}\t{per_q:.2f}\t{int(rss)}\t{int(pss)}\t{completed}\t{lost}\t{len(lat)}\t{user_q:.3f}")
 EOF
     rm -f "$OUT/verbose.tmp"
     log "$(tail -1 "$OUT/results.tsv")"
