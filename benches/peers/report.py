@@ -105,6 +105,9 @@ md.append("## Method\n")
 md.append(f"""- Every server listens on 127.0.0.1 on its own port and gets 2 UDP workers (gslbd `udp_workers = 2`, Knot
   `udp-workers: 2`, NSD `server-count: 2`, gdnsd `udp_threads => 2`, PowerDNS `receiver-threads=2` + `reuseport`,
   null responder 2 sockets). Configs: `benches/peers/templates/`.
+{"- **Pinned** (`PIN=1`): every server runs on CPU 1 only (`taskset -c 1`, its workers share that CPU) and "
+   "dnsperf / tcp_churn on CPU 0, so that the load generator never preempts the server on its own CPU."
+   if os.environ.get("PIN") else "- Not pinned: servers and dnsperf share both CPUs as the scheduler places them."}
 - Load: `dnsperf -s 127.0.0.1 -p PORT -l {duration} -c {clients} -T {threads} -t 2 -v` (100 queries outstanding,
   dnsperf's default), {rounds} rounds, servers alternated within each round (A B C … A B C …). The figures in the
   table are the **median over the rounds** (the per-run values are in the last column and in the appendix).

@@ -6,6 +6,8 @@
 #   PHASES="qps" benches/peers/run.sh    only some phases (install qps scale memory report)
 #   DURATION=10 ROUNDS=2 ...             seconds per dnsperf run, rounds (defaults 8 and 2)
 #   CASES="static pooled tcp"            which qps cases (default all three)
+#   PIN=1                                qps phase: every server on CPU 1, the load generator on
+#                                        CPU 0 (taskset), so that neither preempts the other
 #
 # How long: the qps phase runs 6 static + 6 pooled (noecs, ecs) + 6 TCP (short, long) server
 # runs per round, each DURATION s plus ~3 s of start and check: about 5 minutes with the
@@ -26,6 +28,10 @@ PHASES="${PHASES:-install qps scale memory report}"
 CASES="${CASES:-static pooled tcp}"
 CLIENTS="${CLIENTS:-8}"
 THREADS="${THREADS:-2}"
+PIN="${PIN:-}"
+SRV_PIN=() # what start() runs a server under (set during the qps phase when PIN is set)
+CLI_PIN=()
+[ -n "$PIN" ] && CLI_PIN=(taskset -c 0)
 GSLBD="$REPO/target/release/gslbd"
 NULLR="$REPO/target/release/examples/null_responder"
 BMMDB="$REPO/target/release/examples/bench_mmdb"
@@ -56,7 +62,7 @@ trap 'exit 130' INT TERM
 start() {
     local name="$1" logf="$2"
     shift 2
-    setsid "$@" >"$logf" 2>&1 </dev/null &
+    setsid "${SRV_PIN[@]}" "$@" >"$logf" 2>&1 </dev/null &
     STARTED=$!
     PIDS+=("$STARTED")
     log "started $name (pid $STARTED)"
@@ -241,9 +247,9 @@ measure() {
     c0=$(cpu_ticks "$pid")
     if [ "$variant" = short ]; then
         # a new connection for every query: dnsperf cannot drive this fast enough (tcp_churn.rs)
-        timeout $((DURATION + 20)) "$CHURN" "127.0.0.1:$port" "$DURATION" "$CLIENTS" >"$OUT/verbose.tmp" 2>&1 || true
+        timeout $((DURATION + 20)) "${CLI_PIN[@]}" "$CHURN" "127.0.0.1:$port" "$DURATION" "$CLIENTS" >"$OUT/verbose.tmp" 2>&1 || true
     else
-        timeout $((DURATION + 20)) dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$DURATION" \
+        timeout $((DURATION + 20)) "${CLI_PIN[@]}" dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$DURATION" \
             -c "$CLIENTS" -T "$THREADS" -t 2 -v >"$OUT/verbose.tmp" 2>&1 || true
     fi
     c1=$(cpu_ticks "$pid")
@@ -299,6 +305,7 @@ check_answers() {
 }
 
 qps_phase() {
+    [ -n "$PIN" ] && SRV_PIN=(taskset -c 1)
     prepare_data
     mkdir -p "$OUT/raw"
     : >"$OUT/results.tsv"
@@ -343,6 +350,7 @@ qps_phase() {
         done
         sleep 1
     done
+    SRV_PIN=()
 }
 
 # ---------------------------------------------------------------- load time at scale
