@@ -24,6 +24,7 @@
 //! dns::udp::serve_until          recvmmsg a batch into preallocated buffers (dns::udp::batch)
 //!  └ DnsHandler::begin_batch     one lock-free load of Shared<Serving> per batch
 //!  └ DnsHandler::handle
+//!     └ dns::udp::cache          the same query octets (ID aside) under the same state: the kept reply, new ID
 //!     └ dns::respond_with        dns::wire::parse → header, question, EDNS/ECS/COOKIE (FORMERR, NOTIMP, BADVERS)
 //!        └ dns::cookies          cookie::decide: valid / client-only / invalid, BADCOOKIE (RFC 7873, 9018)
 //!        └ zone::lookup          zone::ZoneSet::zone_for → Zone::find → answer / referral / negative

@@ -6,7 +6,7 @@
 //!     │  datagram i: the query, the client, the address it was sent to
 //!     ▼
 //! Handler::begin_batch (gslbd: one arc-swap load of the serving state, one clock read)
-//! Handler::handle(query, client) ─► reply i (gslbd: respond_with → Observer::observe → RRL)
+//! Handler::handle(query, client) ─► reply i (gslbd: the reply cache, or respond_with → Observer::observe → RRL)
 //!     ▼
 //! Batch::send: sendmmsg(the replies, each to its client, from the address it was sent to)
 //! ```
@@ -22,12 +22,19 @@
 //! answers whatever the kernel has already queued (bounded), then returns, so no query that
 //! reached the socket before the stop goes unanswered.
 //!
+//! gslbd's handler keeps a per-worker cache of whole replies to plain queries ([`cache`]): a
+//! query whose octets (all but the ID) it answered before under the same serving state gets
+//! those octets again with its own ID, without parsing, lookup or encoding; what depends on
+//! the client, the clock or chance (pooled answers, cookies, signatures) is never kept. The
+//! observer and RRL see every query alike, hit or miss.
+//!
 //! A datagram longer than [`RECV_BUF`] bytes (MSG_TRUNC) is dropped and reported to
 //! [`Handler::oversize`]: a DNS query that large does not exist in practice. gslbd's handler
 //! reports every datagram to its observer, answered or dropped with a [`DropReason`]
 //! (malformed, oversize, rrl, other), so the metrics account for each one received.
 #[allow(unsafe_code)]
 mod batch;
+mod cache;
 
 use std::io;
 use std::net::SocketAddr;
@@ -45,6 +52,7 @@ use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
 use batch::Batch;
 pub use batch::{BATCH, RECV_BUF};
+use cache::ReplyCache;
 
 /// How long an idle worker waits before it looks at the stop flag again.
 const POLL: Duration = Duration::from_millis(100);
@@ -76,6 +84,8 @@ pub struct DnsHandler<S: AnswerSource, O: Observer<S> = NoObserver> {
     snap: Option<Guard<Arc<S>>>,
     /// The rate limiter's clock, read once per batch.
     now: Duration,
+    /// Whole replies to plain queries, for the state in service ([`cache`]).
+    cache: ReplyCache<S>,
 }
 
 impl<S: AnswerSource> DnsHandler<S, NoObserver> {
@@ -96,13 +106,16 @@ impl<S: AnswerSource, O: Observer<S>> DnsHandler<S, O> {
             observer,
             snap: None,
             now: Duration::ZERO,
+            cache: ReplyCache::new(),
         }
     }
 }
 
 impl<S: AnswerSource, O: Observer<S>> Handler for DnsHandler<S, O> {
     fn begin_batch(&mut self) {
-        self.snap = Some(self.shared.load());
+        let snap = self.shared.load();
+        self.cache.serve_under(&snap);
+        self.snap = Some(snap);
         self.now = self.rrl.elapsed();
     }
 
@@ -113,16 +126,28 @@ impl<S: AnswerSource, O: Observer<S>> Handler for DnsHandler<S, O> {
             self.observer.observe(state, &DropReason::Other.outcome(), Transport::Udp, query, client.ip());
             return None;
         }
-        let reply = respond_with(state, query, client.ip(), Transport::Udp, out, &mut self.rng, &mut self.outcome);
+        let reply = match self.cache.get(query, out) {
+            Some((len, outcome)) => {
+                self.outcome = outcome;
+                Some(len)
+            }
+            None => {
+                let w = respond_with(state, query, client.ip(), Transport::Udp, out, &mut self.rng, &mut self.outcome);
+                if let Some(w) = &w {
+                    self.cache.put(query, &out[..w.len], &self.outcome);
+                }
+                w.map(|w| w.len)
+            }
+        };
         let cookie = self.outcome.cookie;
-        let sent = reply.and_then(|w| {
+        let sent = reply.and_then(|len| {
             // A valid server cookie proves the source address: no rate limit (RFC 7873 §5.3,
             // as Knot and Unbound do), and the reply does not debit the network's bucket.
             if cookie.is_some_and(|d| d.status.rrl_exempt()) {
-                return Some(w.len);
+                return Some(len);
             }
-            match self.rrl.check(&out[..w.len], client.ip(), self.now) {
-                Verdict::Send => Some(w.len),
+            match self.rrl.check(&out[..len], client.ip(), self.now) {
+                Verdict::Send => Some(len),
                 // Header and question only: no steered records given out.
                 Verdict::Slip => {
                     self.outcome.steered = None;
@@ -132,11 +157,11 @@ impl<S: AnswerSource, O: Observer<S>> Handler for DnsHandler<S, O> {
                         Some(d) if d.on_rrl_slip() == SlipReply::BadCookie => {
                             self.outcome.rcode = BADCOOKIE;
                             let c = d.cookie.as_ref().map(|c| c.as_bytes()).unwrap_or(&[]);
-                            Some(badcookie_in_place(out, w.len, c, self.outcome.dnssec_ok))
+                            Some(badcookie_in_place(out, len, c, self.outcome.dnssec_ok))
                         }
                         _ => {
                             self.outcome.truncated = true;
-                            Some(slip_in_place(out, w.len))
+                            Some(slip_in_place(out, len))
                         }
                     }
                 }
