@@ -104,8 +104,9 @@ impl<S> ReplyCache<S> {
             return None;
         }
         let len = usize::from(s.reply_len);
+        let rest = s.reply.get(2..len)?;
         out.extend_from_slice(&query[..2]);
-        out.extend_from_slice(s.reply.get(2..len)?);
+        out.extend_from_slice(rest);
         Some((len, s.outcome))
     }
 
