@@ -287,6 +287,30 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_octets_neither_panic_nor_hit() {
+        use crate::util::rng::{Random, SplitMix64};
+        let serving = Arc::new(());
+        let mut c = ReplyCache::new();
+        c.serve_under(&serving);
+        let q = query(9, Some(OPT));
+        c.put(&q, &reply_to(&q), &answered());
+        let mut rng = SplitMix64::new(20);
+        for _ in 0..20_000 {
+            let len = (rng.next_u64() % 64) as usize;
+            // Random octets, and the kept query with some of its octets replaced.
+            let mut v: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            if rng.next_u64().is_multiple_of(2) {
+                v = q.clone();
+                let i = 2 + (rng.next_u64() as usize) % (v.len() - 2);
+                v[i] = v[i].wrapping_add(1 + (rng.next_u64() % 255) as u8);
+            }
+            let _ = key_of(&v);
+            let mut out = Vec::new();
+            assert!(c.get(&v, &mut out).is_none() && out.is_empty(), "{v:?}");
+        }
+    }
+
+    #[test]
     fn only_plain_queries_have_a_key() {
         assert!(key_of(&query(1, None)).is_some());
         assert!(key_of(&query(1, Some(OPT))).is_some());
