@@ -212,13 +212,22 @@ mod tests {
         Outcome { replied: true, qtype: Some(1), ..Outcome::default() }
     }
 
-    #[test]
-    fn a_kept_reply_comes_back_with_the_new_id_and_its_outcome() {
+    /// A cache serving one state (returned: the cache holds only a `Weak` of it), holding the
+    /// reply to `q` when given.
+    fn holding(q: Option<&[u8]>) -> (Arc<()>, ReplyCache<()>) {
         let serving = Arc::new(());
         let mut c = ReplyCache::new();
         c.serve_under(&serving);
+        if let Some(q) = q {
+            c.put(q, &reply_to(q), &answered());
+        }
+        (serving, c)
+    }
+
+    #[test]
+    fn a_kept_reply_comes_back_with_the_new_id_and_its_outcome() {
         let q1 = query(0x1111, Some(OPT));
-        c.put(&q1, &reply_to(&q1), &answered());
+        let (_serving, c) = holding(Some(&q1));
         let q2 = query(0x2222, Some(OPT));
         let mut out = Vec::new();
         let (len, outcome) = c.get(&q2, &mut out).expect("a hit");
@@ -228,11 +237,8 @@ mod tests {
 
     #[test]
     fn any_other_octet_is_another_query() {
-        let serving = Arc::new(());
-        let mut c = ReplyCache::new();
-        c.serve_under(&serving);
         let q = query(1, Some(OPT));
-        c.put(&q, &reply_to(&q), &answered());
+        let (_serving, c) = holding(Some(&q));
         let mut other = vec![query(1, None)];
         for i in 2..q.len() {
             let mut v = q.clone();
@@ -262,9 +268,7 @@ mod tests {
 
     #[test]
     fn replies_that_depend_on_more_than_the_query_are_not_kept() {
-        let serving = Arc::new(());
-        let mut c = ReplyCache::new();
-        c.serve_under(&serving);
+        let (_serving, mut c) = holding(None);
         let q = query(3, Some(OPT));
         let r = reply_to(&q);
         let not = [
@@ -289,11 +293,8 @@ mod tests {
     #[test]
     fn arbitrary_octets_neither_panic_nor_hit() {
         use crate::util::rng::{Random, SplitMix64};
-        let serving = Arc::new(());
-        let mut c = ReplyCache::new();
-        c.serve_under(&serving);
         let q = query(9, Some(OPT));
-        c.put(&q, &reply_to(&q), &answered());
+        let (_serving, c) = holding(Some(&q));
         let mut rng = SplitMix64::new(20);
         for _ in 0..20_000 {
             let len = (rng.next_u64() % 64) as usize;
