@@ -32,6 +32,19 @@ impl Zone {
         file: &Path,
         warnings: Vec<ConfigError>,
     ) -> Result<Zone, Vec<ConfigError>> {
+        Zone::build_grouped(origin, entries, None, signing, file, warnings)
+    }
+
+    /// [`Zone::build`] with the entries' grouping into RRsets when the loader's checks made
+    /// it (`Loaded::take_grouping`), so that it is not made twice.
+    pub fn build_grouped(
+        origin: Name,
+        entries: &[Entry],
+        grouping: Option<master::Grouping>,
+        signing: Signing,
+        file: &Path,
+        warnings: Vec<ConfigError>,
+    ) -> Result<Zone, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let apex = super::name_wire(&origin);
         if signing == Signing::None
@@ -51,7 +64,10 @@ impl Zone {
         if signing == Signing::Online {
             online_checks(entries, &apex, &mut errors);
         }
-        let sets = master::rrsets(entries);
+        let sets = match grouping {
+            Some(g) => g.rrsets(entries),
+            None => master::rrsets(entries),
+        };
         // Sized for the owners at once (about one per run of sets with the same owner): growing
         // a map of a million nodes step by step was a fifth of a large zone's load time.
         let owners = sets.iter().zip(sets.iter().skip(1)).filter(|(a, b)| a.owner != b.owner).count() + 2;
