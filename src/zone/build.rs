@@ -12,7 +12,7 @@ use super::master::{self, Entry, wire};
 use super::nodes::NodeMap;
 use super::rrset::{RRset, name_from_wire};
 use super::source::{DataDigest, ZoneSource};
-use super::tree::{Node, Zone, ancestor, labels};
+use super::tree::{Node, Zone, labels};
 use crate::diag::ConfigError;
 use crate::pool::Pools;
 
@@ -73,6 +73,7 @@ impl Zone {
         let owners = sets.iter().zip(sets.iter().skip(1)).filter(|(a, b)| a.owner != b.owner).count() + 2;
         let mut nodes = NodeMap::with_capacity(owners);
         nodes.insert(origin.clone(), Node::default());
+        let apex_labels = labels(&origin);
         let mut signatures = Vec::new();
         let mut digest = DataDigest::new();
         let mut soa_at = None;
@@ -90,18 +91,14 @@ impl Zone {
             if set.rtype == u16::from(RecordType::SOA) && owner == origin {
                 soa_at = set.sources.first().map(|(f, l)| (f.to_path_buf(), *l));
             }
-            insert_with_ancestors(&mut nodes, &owner, labels(&origin));
             let rrset = RRset::new(RecordType::from(set.rtype), set.ttl, set.rdatas.iter().copied());
-            if let Some(node) = nodes.get_mut(&owner) {
-                node.rrsets.push(rrset);
-            }
+            nodes.with_ancestors(&owner, apex_labels).rrsets.push(rrset);
         }
         // RRSIGs hang off the RRset they cover; the rest stay RRSIG RRsets of their own.
         for (owner, set) in signatures {
             let covered = RecordType::from(set.covered.unwrap_or(0));
             let sigs = RRset::new(RecordType::RRSIG, set.ttl, set.rdatas.iter().copied());
-            insert_with_ancestors(&mut nodes, &owner, labels(&origin));
-            let Some(node) = nodes.get_mut(&owner) else { continue };
+            let node = nodes.with_ancestors(&owner, apex_labels);
             match node.rrsets.iter_mut().find(|s| s.rtype == covered && s.sigs.is_none()) {
                 Some(target) => target.sigs = Some(Box::new(sigs)),
                 None => node.rrsets.push(sigs),
@@ -189,23 +186,6 @@ fn online_checks(entries: &[Entry], apex: &[u8], errors: &mut Vec<ConfigError>) 
                 ),
             ));
         }
-    }
-}
-
-/// Adds `owner` and the empty non-terminals up to the first name that exists.
-fn insert_with_ancestors(nodes: &mut NodeMap, owner: &Name, apex_labels: usize) {
-    if nodes.contains_key(owner) {
-        return;
-    }
-    nodes.insert(owner.clone(), Node::default());
-    let mut n = labels(owner) - 1;
-    while n > apex_labels {
-        let a = ancestor(owner, n);
-        if nodes.contains_key(&a) {
-            break;
-        }
-        nodes.insert(a, Node::default());
-        n -= 1;
     }
 }
 
