@@ -78,7 +78,7 @@ pub(super) fn read(text: &str) -> Option<RawFile> {
     for parsed in runs.into_iter().flat_map(|r| r.into_iter().flatten()) {
         match parsed {
             Parsed::Names(names) => raw.names = names,
-            Parsed::Pool(name, pool) => _ = raw.pool.insert(name, pool),
+            Parsed::Pool(name, pool) => raw.pool.push((name, pool)),
             Parsed::Probe(name, probe) => _ = raw.probe.insert(name, probe),
             Parsed::Feedback(name, feed) => _ = raw.feedback.insert(name, feed),
         }
