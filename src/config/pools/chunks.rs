@@ -53,19 +53,17 @@ pub(super) fn read(text: &str) -> Option<RawFile> {
     let threads =
         std::thread::available_parallelism().map_or(1, |n| n.get()).min(sections.len().div_ceil(SECTIONS_PER_THREAD));
     let failed = AtomicBool::new(false);
-    let parse_run = |run: &[Section<'_>]| -> Option<Vec<Parsed>> {
-        let mut out = Vec::with_capacity(run.len());
+    let parse_run = |run: &[Section<'_>]| -> Option<RawFile> {
+        let mut part = RawFile::default();
         for s in run {
-            let parsed = (!failed.load(Ordering::Relaxed)).then(|| section(text, s)).flatten();
-            let Some(parsed) = parsed else {
+            if failed.load(Ordering::Relaxed) || section(text, s, &mut part).is_none() {
                 failed.store(true, Ordering::Relaxed);
                 return None;
-            };
-            out.push(parsed);
+            }
         }
-        Some(out)
+        Some(part)
     };
-    let runs: Vec<Option<Vec<Parsed>>> = if threads <= 1 {
+    let runs: Vec<Option<RawFile>> = if threads <= 1 {
         vec![parse_run(&sections)]
     } else {
         let per = sections.len().div_ceil(threads);
@@ -75,13 +73,12 @@ pub(super) fn read(text: &str) -> Option<RawFile> {
         })
     };
     let mut raw = RawFile::default();
-    for parsed in runs.into_iter().flat_map(|r| r.into_iter().flatten()) {
-        match parsed {
-            Parsed::Names(names) => raw.names = names,
-            Parsed::Pool(name, pool) => raw.pool.push((name, pool)),
-            Parsed::Probe(name, probe) => _ = raw.probe.insert(name, probe),
-            Parsed::Feedback(name, feed) => _ = raw.feedback.insert(name, feed),
-        }
+    // (Each section is in one run, so the names, probes and feeds of one run are the only ones.)
+    for part in runs.into_iter().flatten() {
+        raw.names.extend(part.names);
+        raw.pool.extend(part.pool);
+        raw.probe.extend(part.probe);
+        raw.feedback.extend(part.feedback);
     }
     (!failed.into_inner()).then_some(raw)
 }
@@ -89,16 +86,9 @@ pub(super) fn read(text: &str) -> Option<RawFile> {
 /// Below this many sections a second thread costs more than it saves.
 const SECTIONS_PER_THREAD: usize = 256;
 
-/// One section read into its raw struct, spans the file's.
-enum Parsed {
-    Names(BTreeMap<Spanned<String>, Spanned<String>>),
-    Pool(Spanned<String>, Spanned<RawPool>),
-    Probe(Spanned<String>, Spanned<RawProbe>),
-    Feedback(Spanned<String>, Spanned<RawFeed>),
-}
-
-/// Parses one section, or `None` if it has an error or is not laid out as its header says.
-fn section(text: &str, s: &Section<'_>) -> Option<Parsed> {
+/// Parses one section into `raw` (spans the file's), or `None` if it has an error or is not
+/// laid out as its header says.
+fn section(text: &str, s: &Section<'_>, raw: &mut RawFile) -> Option<()> {
     let (doc, errors) = DeTable::parse_recoverable(&text[s.start..s.end]);
     if !errors.is_empty() {
         return None;
@@ -115,7 +105,8 @@ fn section(text: &str, s: &Section<'_>) -> Option<Parsed> {
         return None;
     }
     if s.kind == Kind::Names {
-        return Some(Parsed::Names(de::<BTreeMap<Spanned<String>, Spanned<String>>>(value)?.shift(s.start)));
+        raw.names = de::<BTreeMap<Spanned<String>, Spanned<String>>>(value)?.shift(s.start);
+        return Some(());
     }
     let DeValue::Table(table) = value.into_inner() else { return None };
     let mut named = toml_doc::entries(table);
@@ -124,12 +115,13 @@ fn section(text: &str, s: &Section<'_>) -> Option<Parsed> {
         return None;
     }
     let name = name.shift(s.start);
-    Some(match s.kind {
-        Kind::Pool => Parsed::Pool(name, de::<Spanned<RawPool>>(value)?.shift(s.start)),
-        Kind::Probe => Parsed::Probe(name, de::<Spanned<RawProbe>>(value)?.shift(s.start)),
-        Kind::Feedback => Parsed::Feedback(name, de::<Spanned<RawFeed>>(value)?.shift(s.start)),
+    match s.kind {
+        Kind::Pool => raw.pool.push((name, de::<Spanned<RawPool>>(value)?.shift(s.start))),
+        Kind::Probe => _ = raw.probe.insert(name, de::<Spanned<RawProbe>>(value)?.shift(s.start)),
+        Kind::Feedback => _ = raw.feedback.insert(name, de::<Spanned<RawFeed>>(value)?.shift(s.start)),
         Kind::Names => unreachable!("handled above"),
-    })
+    }
+    Some(())
 }
 
 fn de<T: DeserializeOwned>(v: Spanned<DeValue<'_>>) -> Option<T> {
