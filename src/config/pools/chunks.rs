@@ -55,6 +55,7 @@ pub(super) fn read(text: &str) -> Option<RawFile> {
     let failed = AtomicBool::new(false);
     let parse_run = |run: &[Section<'_>]| -> Option<RawFile> {
         let mut part = RawFile::default();
+        part.pool.reserve(run.iter().filter(|s| s.kind == Kind::Pool).count());
         for s in run {
             if failed.load(Ordering::Relaxed) || section(text, s, &mut part).is_none() {
                 failed.store(true, Ordering::Relaxed);
@@ -73,10 +74,17 @@ pub(super) fn read(text: &str) -> Option<RawFile> {
         })
     };
     let mut raw = RawFile::default();
-    // (Each section is in one run, so the names, probes and feeds of one run are the only ones.)
+    // Each section is in one run, so `[names]` is in one run only. What a run read is moved,
+    // not copied, where it can be (a copy of 100,000 names kept both for a while).
     for part in runs.into_iter().flatten() {
-        raw.names.extend(part.names);
-        raw.pool.extend(part.pool);
+        if raw.names.is_empty() {
+            raw.names = part.names;
+        }
+        if raw.pool.is_empty() {
+            raw.pool = part.pool;
+        } else {
+            raw.pool.extend(part.pool);
+        }
         raw.probe.extend(part.probe);
         raw.feedback.extend(part.feedback);
     }
