@@ -162,7 +162,11 @@ impl Live {
                 carried.insert(key, counter.clone());
             });
         }
-        let mut take = |key: CounterKey| carried.remove(&key).unwrap_or_default();
+        // A counter carried over by its names; with none to carry (the first load), the names
+        // are not even made (100,000 pools: a quarter of a second before the first answer).
+        let mut take = |key: &dyn Fn() -> CounterKey| {
+            if carried.is_empty() { Arc::default() } else { carried.remove(&key()).unwrap_or_default() }
+        };
         let mut live = Live { version, probes, loads, ..Live::default() };
         for zone in snap.zones.zones() {
             let origin = zone.origin.to_string();
@@ -172,8 +176,10 @@ impl Live {
                 pools
                     .members()
                     .map(|(_, m)| {
-                        let (pool, region) = names_of(pools, m.pool, m.region);
-                        take(CounterKey { zone: origin.clone(), pool, region, member: member_name(&m.target) })
+                        take(&|| {
+                            let (pool, region) = names_of(pools, m.pool, m.region);
+                            CounterKey { zone: origin.clone(), pool, region, member: member_name(&m.target) }
+                        })
                     })
                     .collect(),
             );
@@ -182,7 +188,7 @@ impl Live {
             for (_, pool) in pools.pools() {
                 base.push(decisions.len());
                 for region in pool.regions.iter().map(|r| r.name.as_str()).chain([NO_REGION]) {
-                    decisions.push(take(CounterKey {
+                    decisions.push(take(&|| CounterKey {
                         zone: origin.clone(),
                         pool: pool.name.clone(),
                         region: region.into(),
@@ -274,6 +280,13 @@ impl Live {
     }
 
     /// Sets the override code of a member (the override table calls this under its lock).
+    /// Every member of every zone back to no override.
+    pub(crate) fn clear_overrides(&self) {
+        for c in self.overrides.iter().flat_map(|z| z.iter()) {
+            c.store(Override::None.code(), Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn set_override(&self, zone: usize, member: MemberId, o: Override) {
         if let Some(c) = self.overrides.get(zone).and_then(|z| z.get(member.index())) {
             c.store(o.code(), Ordering::Relaxed);

@@ -544,6 +544,12 @@ fn member_names(region: &crate::pool::Region) -> Vec<(MemberId, String)> {
 
 /// Recomputes every member's code in `serving` from the table.
 fn apply(table: &BTreeMap<OverrideTarget, Override>, serving: &Serving) {
+    if table.is_empty() {
+        // Nothing overridden: every member is as the files say, set without naming each one
+        // (the keys of 100,000 pools' members took a tenth of a second at start).
+        serving.live.clear_overrides();
+        return;
+    }
     for (zi, zone) in serving.config.zones.zones().iter().enumerate() {
         let origin = zone.origin.to_string().to_ascii_lowercase();
         for (_, pool) in zone.pools.pools() {

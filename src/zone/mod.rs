@@ -77,10 +77,11 @@ pub fn load_zone(origin: &Name, path: &Path) -> Result<Zone, Vec<ConfigError>> {
 /// Loads and validates the master file at `path` as the zone `origin`, signed as `signing`
 /// says. Every error of the file is returned, each with its file and line.
 pub fn load_zone_with(origin: &Name, path: &Path, signing: Signing) -> Result<Zone, Vec<ConfigError>> {
-    let loaded = master::load_wire(path, name_wire(origin), &master::Options::default())
+    let mut loaded = master::load_wire(path, name_wire(origin), &master::Options::default())
         .map_err(|e| e.into_iter().map(config_error).collect::<Vec<_>>())?;
+    let grouping = loaded.take_grouping();
     let warnings = loaded.warnings.into_iter().map(config_error).collect();
-    Zone::build(origin.clone(), &loaded.entries, signing, path, warnings)
+    Zone::build_grouped(origin.clone(), &loaded.entries, grouping, signing, path, warnings)
 }
 
 /// Builds a zone from master-file text (named `file` in errors; `$INCLUDE` is refused):
@@ -88,10 +89,11 @@ pub fn load_zone_with(origin: &Name, path: &Path, signing: Signing) -> Result<Zo
 pub fn parse_zone(text: &[u8], file: &Path, origin: &Name, signing: Signing) -> Result<Zone, Vec<ConfigError>> {
     let opts = master::Options { includes: false, ..master::Options::default() };
     let origin_text = master::name::to_text(&name_wire(origin));
-    let loaded = master::parse_bytes(text, file, &origin_text, &opts)
+    let mut loaded = master::parse_bytes(text, file, &origin_text, &opts)
         .map_err(|e| e.into_iter().map(config_error).collect::<Vec<_>>())?;
+    let grouping = loaded.take_grouping();
     let warnings = loaded.warnings.into_iter().map(config_error).collect();
-    Zone::build(origin.clone(), &loaded.entries, signing, file, warnings)
+    Zone::build_grouped(origin.clone(), &loaded.entries, grouping, signing, file, warnings)
 }
 
 /// The uncompressed wire form of a name.

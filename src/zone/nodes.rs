@@ -52,10 +52,6 @@ impl NodeMap {
         self.get_key_value(name).map(|(_, n)| n)
     }
 
-    pub fn contains_key(&self, name: &Name) -> bool {
-        self.get_key_value(name).is_some()
-    }
-
     pub fn get_mut(&mut self, name: &Name) -> Option<&mut Node> {
         let key = WireKey::new(name);
         let h = self.hash.wire(key.wire());
@@ -69,6 +65,31 @@ impl NodeMap {
         let hash = &self.hash;
         let entry = self.table.entry(h, |(n, _)| name_is(n, key.wire()), |(n, _)| Self::hash_name(hash, n));
         &mut entry.or_insert_with(|| (name.clone(), Node::default())).into_mut().1
+    }
+
+    /// The node of `owner`, added (empty) when missing with the empty non-terminals between it
+    /// and the first ancestor that exists or has `stop` labels (the apex's count). One key and
+    /// one hash of the owner, and of each ancestor looked at from the key's suffixes (a zone of
+    /// a million names is built with this once per RRset).
+    pub fn with_ancestors(&mut self, owner: &Name, stop: usize) -> &mut Node {
+        let key = WireKey::new(owner);
+        let h = self.hash.wire(key.wire());
+        let hash = &self.hash;
+        let rehash = |(n, _): &(Name, Node)| Self::hash_name(hash, n);
+        if self.table.find(h, |(n, _)| name_is(n, key.wire())).is_none() {
+            self.table.insert_unique(h, (owner.clone(), Node::default()), rehash);
+            let mut n = key.labels().saturating_sub(1);
+            while n > stop {
+                let wire = key.suffix(n);
+                let ha = hash.wire(wire);
+                if self.table.find(ha, |(a, _)| name_is(a, wire)).is_some() {
+                    break;
+                }
+                self.table.insert_unique(ha, (super::tree::ancestor(owner, n), Node::default()), rehash);
+                n -= 1;
+            }
+        }
+        &mut self.table.find_mut(h, |(n, _)| name_is(n, key.wire())).expect("added above").1
     }
 
     /// Adds `node` at `name` (in place of one there).

@@ -15,6 +15,7 @@
 //! Spans (and so the lines in later errors) are the file's: each section's are moved by the
 //! offset where it starts ([`Shift`]).
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::Spanned;
@@ -39,48 +40,96 @@ struct Section<'a> {
     end: usize,
 }
 
-/// The file read section by section, or `None` (see the module notes).
+/// The file read section by section, or `None` (see the module notes). The sections are parsed
+/// on every core, each thread a run of consecutive sections, and put together in file order
+/// (100,000 pools: the parse was most of the load).
 pub(super) fn read(text: &str) -> Option<RawFile> {
-    let mut raw = RawFile::default();
-    let mut seen: HashSet<(Kind, &str)> = HashSet::new();
-    for s in sections(text)? {
-        if !seen.insert((s.kind, s.name)) {
-            return None; // one pool's tables apart, or defined twice: read whole
-        }
-        let (doc, errors) = DeTable::parse_recoverable(&text[s.start..s.end]);
-        if !errors.is_empty() {
-            return None;
-        }
-        let mut top = toml_doc::entries(doc.into_inner());
-        let (key, value) = top.pop()?;
-        let want = match s.kind {
-            Kind::Names => "names",
-            Kind::Pool => "pool",
-            Kind::Probe => "probe",
-            Kind::Feedback => "feedback",
-        };
-        if !top.is_empty() || key.get_ref() != want {
-            return None;
-        }
-        if s.kind == Kind::Names {
-            raw.names = de::<BTreeMap<Spanned<String>, Spanned<String>>>(value)?.shift(s.start);
-            continue;
-        }
-        let DeValue::Table(table) = value.into_inner() else { return None };
-        let mut named = toml_doc::entries(table);
-        let (name, value) = named.pop()?;
-        if !named.is_empty() || name.get_ref() != s.name {
-            return None;
-        }
-        let name = name.shift(s.start);
-        match s.kind {
-            Kind::Pool => raw.pool.insert(name, de::<Spanned<RawPool>>(value)?.shift(s.start)).is_none(),
-            Kind::Probe => raw.probe.insert(name, de::<Spanned<RawProbe>>(value)?.shift(s.start)).is_none(),
-            Kind::Feedback => raw.feedback.insert(name, de::<Spanned<RawFeed>>(value)?.shift(s.start)).is_none(),
-            Kind::Names => unreachable!("handled above"),
-        };
+    let sections = sections(text)?;
+    let mut seen: HashSet<(Kind, &str)> = HashSet::with_capacity(sections.len());
+    if !sections.iter().all(|s| seen.insert((s.kind, s.name))) {
+        return None; // one pool's tables apart, or defined twice: read whole
     }
-    Some(raw)
+    drop(seen);
+    let threads =
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(sections.len().div_ceil(SECTIONS_PER_THREAD));
+    let failed = AtomicBool::new(false);
+    let parse_run = |run: &[Section<'_>]| -> Option<RawFile> {
+        let mut part = RawFile::default();
+        part.pool.reserve(run.iter().filter(|s| s.kind == Kind::Pool).count());
+        for s in run {
+            if failed.load(Ordering::Relaxed) || section(text, s, &mut part).is_none() {
+                failed.store(true, Ordering::Relaxed);
+                return None;
+            }
+        }
+        Some(part)
+    };
+    let runs: Vec<Option<RawFile>> = if threads <= 1 {
+        vec![parse_run(&sections)]
+    } else {
+        let per = sections.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = sections.chunks(per).map(|run| scope.spawn(|| parse_run(run))).collect();
+            handles.into_iter().map(|h| h.join().expect("a section parser does not panic")).collect()
+        })
+    };
+    let mut raw = RawFile::default();
+    // Each section is in one run, so `[names]` is in one run only. What a run read is moved,
+    // not copied, where it can be (a copy of 100,000 names kept both for a while).
+    for part in runs.into_iter().flatten() {
+        if raw.names.is_empty() {
+            raw.names = part.names;
+        }
+        if raw.pool.is_empty() {
+            raw.pool = part.pool;
+        } else {
+            raw.pool.extend(part.pool);
+        }
+        raw.probe.extend(part.probe);
+        raw.feedback.extend(part.feedback);
+    }
+    (!failed.into_inner()).then_some(raw)
+}
+
+/// Below this many sections a second thread costs more than it saves.
+const SECTIONS_PER_THREAD: usize = 256;
+
+/// Parses one section into `raw` (spans the file's), or `None` if it has an error or is not
+/// laid out as its header says.
+fn section(text: &str, s: &Section<'_>, raw: &mut RawFile) -> Option<()> {
+    let (doc, errors) = DeTable::parse_recoverable(&text[s.start..s.end]);
+    if !errors.is_empty() {
+        return None;
+    }
+    let mut top = toml_doc::entries(doc.into_inner());
+    let (key, value) = top.pop()?;
+    let want = match s.kind {
+        Kind::Names => "names",
+        Kind::Pool => "pool",
+        Kind::Probe => "probe",
+        Kind::Feedback => "feedback",
+    };
+    if !top.is_empty() || key.get_ref() != want {
+        return None;
+    }
+    if s.kind == Kind::Names {
+        raw.names = de::<BTreeMap<Spanned<String>, Spanned<String>>>(value)?.shift(s.start);
+        return Some(());
+    }
+    let DeValue::Table(table) = value.into_inner() else { return None };
+    let mut named = toml_doc::entries(table);
+    let (name, value) = named.pop()?;
+    if !named.is_empty() || name.get_ref() != s.name {
+        return None;
+    }
+    let name = name.shift(s.start);
+    match s.kind {
+        Kind::Pool => raw.pool.push((name, de::<Spanned<RawPool>>(value)?.shift(s.start))),
+        Kind::Probe => _ = raw.probe.insert(name, de::<Spanned<RawProbe>>(value)?.shift(s.start)),
+        Kind::Feedback => _ = raw.feedback.insert(name, de::<Spanned<RawFeed>>(value)?.shift(s.start)),
+        Kind::Names => unreachable!("handled above"),
+    }
+    Some(())
 }
 
 fn de<T: DeserializeOwned>(v: Spanned<DeValue<'_>>) -> Option<T> {
@@ -381,6 +430,22 @@ members = [{ address = "198.51.100.1" }]
     fn sections_read_as_the_whole_file_does() {
         same(FULL);
         assert_eq!(sections(FULL).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn many_sections_read_on_several_threads_as_the_whole_file_does() {
+        let mut text = String::from("[names]\n");
+        for i in 0..3 * SECTIONS_PER_THREAD {
+            text.push_str(&format!("p{i} = \"pool{i}\"\n"));
+        }
+        for i in 0..3 * SECTIONS_PER_THREAD {
+            text.push_str(&format!("[pool.pool{i}]\nttl = {}\n[pool.pool{i}.region.r]\n", i % 60 + 1));
+            text.push_str(&format!("members = [{{ address = \"192.0.2.{}\" }}]\n", i % 250 + 1));
+        }
+        same(&text);
+        // An error in any run, or a pool defined twice far apart, and the file is read whole.
+        assert!(read(&format!("{text}[pool.last]\nttl = \n")).is_none());
+        assert!(read(&format!("{text}[pool.pool3]\nttl = 1\n")).is_none());
     }
 
     #[test]

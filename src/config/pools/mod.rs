@@ -103,8 +103,10 @@ pub fn load_pools_with(path: &Path, text: &str, origin: &Name, edits: &[&PoolEdi
     let feeds = feed::compile_feeds(&mut errs, &raw.feedback);
 
     // Pools in file order; ids follow that order.
-    let mut raw_pools: Vec<(Spanned<String>, Spanned<RawPool>)> = raw.pool.into_iter().collect();
-    raw_pools.sort_by_key(|(k, _)| k.span().start);
+    let mut raw_pools: Vec<(Spanned<String>, Spanned<RawPool>)> = raw.pool;
+    // (Cached key: the entries are large, and a stable sort moves each one many times, where
+    // this sorts the keys and then swaps each entry into place at most once.)
+    raw_pools.sort_by_cached_key(|(k, _)| k.span().start);
     let pool_ids = raw_pools.iter().enumerate().map(|(i, (k, _))| (k.get_ref().clone(), PoolId(i as u32))).collect();
 
     let mut cx =

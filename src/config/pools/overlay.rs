@@ -18,7 +18,7 @@ use crate::config::{Edit, PoolEdit};
 /// Applies `edits` (all for this file's zone) in order.
 pub(super) fn apply(errs: &mut Errs<'_>, raw: &mut RawFile, edits: &[&PoolEdit]) {
     for e in edits {
-        let Some(pool) = raw.pool.get_mut(e.pool.as_str()) else {
+        let Some((_, pool)) = raw.pool.iter_mut().find(|(k, _)| k.get_ref() == &e.pool) else {
             errs.at(0..0, format!("runtime change {e}: pool {} is not in this file", e.pool));
             continue;
         };

@@ -39,7 +39,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use check::{RRset, rrsets};
+pub use check::{Grouping, RRset, RRsets, rrsets};
 pub use loader::DEFAULT_TTL;
 pub use rdata::types::{type_code, type_name};
 
@@ -129,6 +129,16 @@ impl Default for Options {
 pub struct Loaded {
     pub entries: Vec<Entry>,
     pub warnings: Vec<Diagnostic>,
+    /// The entries grouped into RRsets by the zone checks (none without them).
+    grouping: Option<Grouping>,
+}
+
+impl Loaded {
+    /// The grouping of [`Loaded::entries`] that the zone checks made, once (`None` without
+    /// the checks, or the second time); for the entries as loaded, not changed since.
+    pub fn take_grouping(&mut self) -> Option<Grouping> {
+        self.grouping.take()
+    }
 }
 
 /// Loads the zone `origin` (presentation form, e.g. `example.com.`) from the master file
@@ -165,11 +175,11 @@ fn run(
     go(&mut l);
     let mut errors = std::mem::take(&mut l.errors);
     let mut warnings = std::mem::take(&mut l.warnings);
-    if opts.zone_checks {
-        check::check(&origin, &l.entries, errors.is_empty(), path, &mut errors, &mut warnings);
-    }
+    let grouping = opts
+        .zone_checks
+        .then(|| check::check(&origin, &l.entries, errors.is_empty(), path, &mut errors, &mut warnings));
     if errors.is_empty() {
-        Ok(Loaded { entries: l.entries, warnings })
+        Ok(Loaded { entries: l.entries, warnings, grouping })
     } else {
         errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         Err(errors)
