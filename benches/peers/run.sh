@@ -11,7 +11,7 @@
 #
 # How long: the qps phase runs 6 static + 6 pooled (noecs, ecs) + 6 TCP (short, long) server
 # runs per round, each DURATION s plus ~3 s of start and check: about 5 minutes with the
-# defaults; scale about 1 minute per pool count; memory about half a minute.
+# defaults; scale about 1 minute per case (SCALE_CASES="RECORDS:NAMES:POOLS ..."); memory about half a minute.
 #
 # Needs root for apt-get (skipped when the tools are there). Builds gslbd and the null
 # responder with `cargo build --release`. Writes raw results under $OUT (default
@@ -358,9 +358,12 @@ scale_phase() {
     local d="$OUT/scale"
     mkdir -p "$d"
     : >"$OUT/scale.tsv"
-    local npools
-    for npools in ${SCALE_POOLS:-1000 100000}; do
-        python3 "$HERE/gen.py" scale "$d/scale.zone" "$d/scale.pools.toml" "${SCALE_RECORDS:-1000000}" "${SCALE_NAMES:-100000}" "$npools"
+    local sc nrec nnames npools
+    # RECORDS:NAMES:POOLS — issue 20's two cases (1M records + 100k names over 1,000 pools;
+    # 100k pools, each pooled name its own, beside a small zone), then both together.
+    for sc in ${SCALE_CASES:-1000000:100000:1000 1000:100000:100000 1000000:100000:100000}; do
+        IFS=: read -r nrec nnames npools <<<"$sc"
+        python3 "$HERE/gen.py" scale "$d/scale.zone" "$d/scale.pools.toml" "$nrec" "$nnames" "$npools"
         cat >"$d/gslbd.toml" <<EOF
 [server]
 listen = ["127.0.0.1:5380"]
@@ -393,10 +396,10 @@ EOF
             sleep 0.05
         done
         local ans
-        local n1=$((${SCALE_RECORDS:-1000000} - 1)) n2=$((${SCALE_NAMES:-100000} - 1))
+        local n1=$((nrec - 1)) n2=$((nnames - 1))
         ans=$(kdig +short +time=1 +retry=0 @127.0.0.1 -p 5380 "h$n1.scale.example" A 2>&1 || true; kdig +short +time=1 +retry=0 @127.0.0.1 -p 5380 "p$n2.scale.example" A 2>&1 || true)
         kill -TERM -- "-$pid" 2>/dev/null || true
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${SCALE_RECORDS:-1000000}" "${SCALE_NAMES:-100000}" "$npools" \
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$nrec" "$nnames" "$npools" \
             "$(du -k "$d/scale.zone" | cut -f1)" "$(du -k "$d/scale.pools.toml" | cut -f1)" \
             "$check_s (rc $rc, max RSS $(cat "$d/check.maxrss") KiB)" "$serve_s" "$rss" "$(echo $ans)" >>"$OUT/scale.tsv"
         log "scale: $(tail -1 "$OUT/scale.tsv")"
