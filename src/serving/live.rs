@@ -279,7 +279,6 @@ impl Live {
         self.overrides.iter().flat_map(|z| z.iter()).filter(|c| c.load(Ordering::Relaxed) != 0).count()
     }
 
-    /// Sets the override code of a member (the override table calls this under its lock).
     /// Every member of every zone back to no override.
     pub(crate) fn clear_overrides(&self) {
         for c in self.overrides.iter().flat_map(|z| z.iter()) {
@@ -287,6 +286,7 @@ impl Live {
         }
     }
 
+    /// Sets the override code of a member (the override table calls this under its lock).
     pub(crate) fn set_override(&self, zone: usize, member: MemberId, o: Override) {
         if let Some(c) = self.overrides.get(zone).and_then(|z| z.get(member.index())) {
             c.store(o.code(), Ordering::Relaxed);

@@ -249,9 +249,12 @@ fn group(entries: &[Entry]) -> Grouping {
 }
 
 impl Grouping {
-    /// The RRsets of `entries`, which must be the entries this grouping was made from.
+    /// The RRsets of `entries`, which must be the entries this grouping was made from (for
+    /// others, as a safeguard, they are grouped anew rather than read through wrong indexes).
     pub fn rrsets(self, entries: &[Entry]) -> RRsets<'_> {
-        assert_eq!(self.entries, entries.len(), "a grouping is used with the entries it was made from");
+        if self.entries != entries.len() {
+            return rrsets(entries);
+        }
         let Grouping { mut sets, order, .. } = self;
         // Pass 3: each set's distinct records.
         let mut rdatas: Vec<&[u8]> = Vec::with_capacity(entries.len());
