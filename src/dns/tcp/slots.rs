@@ -43,8 +43,10 @@ pub struct TcpCounters {
 
 #[derive(Default)]
 struct Table {
+    /// SipHash (the keys are the clients' addresses).
     per_ip: HashMap<IpAddr, usize>,
-    conns: HashMap<u64, (IpAddr, Arc<Activity>)>,
+    /// FxHash: the keys are our own counter.
+    conns: rustc_hash::FxHashMap<u64, (IpAddr, Arc<Activity>)>,
 }
 
 /// What a connection shares with the table: when it last read, and the eviction signal.
