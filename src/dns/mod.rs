@@ -20,6 +20,7 @@ pub mod cookies;
 pub mod encode;
 pub mod explain;
 pub mod hickory;
+mod name_memo;
 pub mod observe;
 pub mod outcome;
 pub mod rrl;

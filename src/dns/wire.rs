@@ -141,7 +141,7 @@ pub fn parse(packet: &[u8]) -> Parsed {
     if dec.read_slice(HEADER_LEN).is_err() {
         return Parsed::Drop;
     }
-    let question = if qdcount == 1 { read_question(&mut dec) } else { None };
+    let question = if qdcount == 1 { read_question(&mut dec, packet) } else { None };
     // The OPT record is read for every opcode: a NOTIMP reply to an EDNS query carries OPT too.
     let mut signed = false;
     let edns = if question.is_some() || qdcount == 0 {
@@ -244,8 +244,16 @@ fn read_edns(
     Ok(edns)
 }
 
-fn read_question(dec: &mut BinDecoder<'_>) -> Option<Question> {
-    let name = Name::read(dec).ok()?;
+/// The question at offset 12 (where `dec` stands): a name of plain labels from the names this
+/// thread read last ([`super::name_memo`]), any other (a compression pointer) read by hickory.
+fn read_question(dec: &mut BinDecoder<'_>, packet: &[u8]) -> Option<Question> {
+    let name = match packet.get(HEADER_LEN..).and_then(super::name_memo::plain_name) {
+        Some(wire) => {
+            dec.read_slice(wire.len()).ok()?;
+            super::name_memo::name_of(wire)?
+        }
+        None => Name::read(dec).ok()?,
+    };
     let qtype = dec.read_u16().ok()?.unverified();
     let qclass = dec.read_u16().ok()?.unverified();
     Some(Question { name, qtype: RecordType::from(qtype), qclass })

@@ -143,6 +143,7 @@ impl Zone {
                 files.push(e.file.to_path_buf());
             }
         }
+        let origin_labels = super::tree::labels(&origin);
         Ok(Zone {
             origin,
             pools: Pools::default(),
@@ -154,6 +155,7 @@ impl Zone {
             negative_soa,
             denial,
             apex_dname,
+            origin_labels,
             journal: super::Journal::default(),
             signer: None,
         })

@@ -44,6 +44,7 @@ impl WireKey {
 
     /// The wire-form name `wire` (plain labels ending in the root label, as a query's
     /// question holds it) lower-cased; `None` when it is not one name of at most 255 octets.
+    #[inline]
     pub fn from_wire(wire: &[u8]) -> Option<WireKey> {
         let mut k = WireKey { buf: [0; MAX_WIRE], len: 0, starts: [0; MAX_LABELS], labels: 0 };
         if wire.len() > MAX_WIRE {

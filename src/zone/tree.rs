@@ -71,6 +71,8 @@ pub struct Zone {
     pub(super) denial: Denial,
     /// Whether the apex holds a DNAME (then every name below it is redirected).
     pub(super) apex_dname: bool,
+    /// The origin's label count (looked at by every lookup).
+    pub(super) origin_labels: usize,
     /// The differences from earlier versions, for IXFR (carried across reloads by the config).
     pub journal: super::Journal,
     /// The online signer of a zone with `signing = "online"`, once it is signed
@@ -178,7 +180,7 @@ impl Zone {
 
     /// [`Zone::find`] of the name `key` holds (lower-cased once by the caller).
     pub(crate) fn find_key(&self, key: &WireKey, qtype: RecordType) -> Found<'_> {
-        let top = labels(&self.origin);
+        let top = self.origin_labels;
         let bottom = key.labels();
         // The apex is looked up only when it is the answer or the closest encloser.
         let apex = || self.nodes.get_wire(key.suffix(top));
