@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::{SteerCtx, steer_pooled};
 use crate::serving::AnswerSource;
-use crate::steer::{AddrList, Explain};
+use crate::steer::Explain;
 use crate::util::rng::Random;
 use crate::zone::{Signing, Synthesized, ZoneChoice, lookup};
 
@@ -115,7 +115,7 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
     // As a validating resolver asks (DO=1): the signatures show, and where they came from.
     let mut result = lookup(&snap.zones, name, qtype, true, &synth);
     let mut scope = 0;
-    let mut addrs = AddrList::new();
+    let mut steered = None;
     match (snap.zones.zone_for(name, qtype), result.pooled.take()) {
         (ZoneChoice::None, _) => {
             let _ = writeln!(out, "zone       none: the name is outside every zone (REFUSED)");
@@ -136,7 +136,7 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
             let _ = writeln!(out, "pooled     {} -> pool {pool_name}", pooled.owner);
             let mut trace = Explain::new();
             let ctx = SteerCtx { qtype, dnssec_ok: true, synth: &synth };
-            scope = steer_pooled(src, pooled, ctx, client, rng, &mut result, &mut addrs, Some(&mut trace), &mut None);
+            scope = steer_pooled(src, pooled, ctx, client, rng, &mut result, Some(&mut trace), &mut steered);
             let _ = write!(out, "{trace}");
             if !out.ends_with('\n') {
                 out.push('\n');
@@ -153,7 +153,8 @@ pub fn explain<S: AnswerSource, R: Random + ?Sized>(
         if result.authoritative { 1 } else { 0 },
         scope
     );
-    let [answer, authority, additional] = result.records(addrs.as_slice());
+    let addrs = steered.as_ref().map_or(&[][..], |s: &crate::serving::Steered| s.answer.addresses());
+    let [answer, authority, additional] = result.records(addrs);
     for (section, records) in [("answer", &answer), ("authority", &authority), ("additional", &additional)] {
         for r in records.iter() {
             let _ = writeln!(out, "{section:<10} {} {} IN {} {}", r.name, r.ttl, r.record_type(), rdata_text(r));

@@ -41,7 +41,7 @@ use ipnet::IpNet;
 use crate::config::Snapshot;
 use crate::cookie;
 use crate::serving::{AnswerSource, Steered, SteeredAnswer};
-use crate::steer::{AddrList, Answer, Client, Explain, Family, decide};
+use crate::steer::{Answer, Client, Explain, Family, decide};
 use crate::util::rng::Random;
 use crate::zone::key::WireKey;
 use crate::zone::online::deny;
@@ -187,14 +187,16 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         result = Lookup::refused();
     } else {
         // The name lower-cased from the packet's octets (plain labels: no label walk of the Name).
-        let key = qname_wire.and_then(WireKey::from_wire).unwrap_or_else(|| WireKey::new(&query.question.name));
+        let mut key = WireKey::root();
+        if !qname_wire.is_some_and(|w| key.set_wire(w)) {
+            key = WireKey::new(&query.question.name);
+        }
         lookup_into(&snap.zones, &query.question.name, &key, qtype, dnssec_ok, &synth, &mut result);
     }
 
     let ecs = query.edns.and_then(|e| e.ecs);
     // Static data does not depend on the client's address: scope 0 (RFC 7871 §7.2.1).
     let mut scope = 0;
-    let mut addrs = AddrList::new();
     if let Some(pooled) = result.pooled.take() {
         // RFC 7871 §7.1.2: a source prefix of 0 asks us not to use the client's subnet.
         let subnet = match ecs {
@@ -202,7 +204,7 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
             _ => IpNet::from(client),
         };
         let ctx = SteerCtx { qtype, dnssec_ok, synth: &synth };
-        scope = steer_pooled(src, pooled, ctx, subnet, rng, &mut result, &mut addrs, None, &mut outcome.steered);
+        scope = steer_pooled(src, pooled, ctx, subnet, rng, &mut result, None, &mut outcome.steered);
         if ecs.is_some_and(|c| c.source_prefix() == 0) {
             scope = 0;
         }
@@ -223,7 +225,9 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
         answer: &result.answer,
         authority: &result.authority,
         additional: &result.additional,
-        addrs: addrs.as_slice(),
+        // What an `Rrs::Addresses` in the answer stands for: the decision's list, where it is kept
+        // for the observer (the outcome was reset above, so only this query's decision is there).
+        addrs: outcome.steered.as_ref().map_or(&[], |s| s.answer.addresses()),
         edns,
     };
     let limit = size_limit(transport, query.edns.map(|e| e.payload));
@@ -308,7 +312,7 @@ pub fn steering_client(snap: &Snapshot, subnet: IpNet, zone: usize, pool: crate:
     Client { subnet, geo }
 }
 
-/// Fills the answer of a pooled name from the steering decision (addresses go to `addrs`,
+/// Fills the answer of a pooled name from the steering decision (addresses go to `steered`,
 /// which an [`Rrs::Addresses`] in the answer stands for); returns the ECS scope and puts the
 /// decision's ids in `steered`.
 #[allow(clippy::too_many_arguments)]
@@ -319,7 +323,6 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     subnet: IpNet,
     rng: &mut R,
     result: &mut Lookup<'a>,
-    addrs: &mut AddrList,
     explain: Option<&mut Explain>,
     steered: &mut Option<Steered>,
 ) -> u8 {
@@ -332,16 +335,15 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     // Probe results (or the pool file's marks), under the admin overrides (drain, force up/down).
     let health = src.health(pooled.zone, &zone.pools);
     let d = decide(&zone.pools, pooled.pool, family, &client, &health, rng, explain);
-    *steered = Some(Steered {
-        zone: pooled.zone,
-        pool: d.pool,
-        region: d.region,
-        answer: match &d.answer {
-            Answer::Addresses(list) => SteeredAnswer::Addresses(*list),
-            Answer::Cname(_) => SteeredAnswer::Cname,
-            Answer::NoData => SteeredAnswer::NoData,
-        },
-    });
+    // The decision's address list is copied once, into `steered`; the answer is written from there.
+    let steered =
+        steered.insert(Steered { zone: pooled.zone, pool: d.pool, region: d.region, answer: SteeredAnswer::NoData });
+    steered.answer = match &d.answer {
+        Answer::Addresses(list) => SteeredAnswer::Addresses(*list),
+        Answer::Cname(_) => SteeredAnswer::Cname,
+        Answer::NoData => SteeredAnswer::NoData,
+    };
+    let addrs = steered.answer.addresses();
     // With DO=1 an online-signed zone signs what the steering chose: each answer set once,
     // its RRSIG kept in the zone's cache (a hit allocates nothing), the NODATA proven.
     let signed = ctx.dnssec_ok && zone.signing != Signing::None;
@@ -361,13 +363,12 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
         }
     };
     match d.answer {
-        Answer::Addresses(list) => {
-            *addrs = list;
-            if list.is_empty() {
+        Answer::Addresses(_) => {
+            if addrs.is_empty() {
                 no_data(result);
             } else {
                 let rtype = if family == Family::V6 { RecordType::AAAA } else { RecordType::A };
-                let sigs = hold(signer.and_then(|s| s.addresses(pooled.owner, rtype, d.ttl, addrs.as_slice())));
+                let sigs = hold(signer.and_then(|s| s.addresses(pooled.owner, rtype, d.ttl, addrs)));
                 result.answer.push(Rrs::Addresses { owner: pooled.owner, ttl: d.ttl, sigs });
             }
         }

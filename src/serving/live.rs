@@ -46,6 +46,16 @@ pub enum SteeredAnswer {
     NoData,
 }
 
+impl SteeredAnswer {
+    /// The addresses answered (none for a CNAME hand-off or NODATA).
+    pub fn addresses(&self) -> &[std::net::IpAddr] {
+        match self {
+            SteeredAnswer::Addresses(list) => list.as_slice(),
+            SteeredAnswer::Cname | SteeredAnswer::NoData => &[],
+        }
+    }
+}
+
 /// The live part of one snapshot's serving state. See the module docs.
 #[derive(Default)]
 pub struct Live {

@@ -626,10 +626,15 @@ where
     if let (Some(r), Some(e)) = (region, explain.as_deref_mut()) {
         e.mark_chosen(r);
     }
-    let mut out = AddrList::new();
-    let answer = match region.and_then(|r| p.region(r)).map(|r| &r.content) {
-        Some(Content::Cname { target, .. }) => Answer::Cname(target),
+    // Built where it is returned, the addresses written into it: an `AddrList` is 545 octets,
+    // and moving it from a local into the answer and the answer into the decision cost two
+    // copies per query.
+    let mut d = Decision { answer: Answer::NoData, ttl, ecs_scope: 0, pool: pool_id, region, failed_open };
+    match region.and_then(|r| p.region(r)).map(|r| &r.content) {
+        Some(Content::Cname { target, .. }) => d.answer = Answer::Cname(target),
         _ => {
+            d.answer = Answer::Addresses(AddrList::new());
+            let Answer::Addresses(out) = &mut d.answer else { return d };
             let in_pick = |i: usize, r: &Region| match region {
                 Some(id) => id.index() == i,
                 None => region_usable(r, health),
@@ -668,7 +673,7 @@ where
                                 .filter(move |m| family.matches(&m.address) && health.is_up(m.id))
                         };
                         if left > 0 {
-                            pick_members(p, left, client, rng, &mut scope, of_region, &mut out);
+                            pick_members(p, left, client, rng, &mut scope, of_region, out);
                         }
                     }
                     if let Some(e) = explain.as_deref_mut() {
@@ -688,13 +693,14 @@ where
                         ));
                     }
                 }
-                _ => pick_members(p, k, client, rng, &mut scope, candidates, &mut out),
+                _ => pick_members(p, k, client, rng, &mut scope, candidates, out),
             }
-            if out.is_empty() { Answer::NoData } else { Answer::Addresses(out) }
+            if out.is_empty() {
+                d.answer = Answer::NoData;
+            }
         }
-    };
-    let ecs_scope = scope.capped(client.subnet.prefix_len());
-    let d = Decision { answer, ttl, ecs_scope, pool: pool_id, region, failed_open };
+    }
+    d.ecs_scope = scope.capped(client.subnet.prefix_len());
     if let Some(e) = explain {
         e.finish(&d, scope.why, scope.value);
     }

@@ -44,33 +44,48 @@ impl WireKey {
 
     /// The wire-form name `wire` (plain labels ending in the root label, as a query's
     /// question holds it) lower-cased; `None` when it is not one name of at most 255 octets.
-    #[inline]
     pub fn from_wire(wire: &[u8]) -> Option<WireKey> {
-        let mut k = WireKey { buf: [0; MAX_WIRE], len: 0, starts: [0; MAX_LABELS], labels: 0 };
+        let mut k = WireKey::root();
+        k.set_wire(wire).then_some(k)
+    }
+
+    /// The root name.
+    pub fn root() -> WireKey {
+        WireKey { buf: [0; MAX_WIRE], len: 1, starts: [0; MAX_LABELS], labels: 0 }
+    }
+
+    /// Makes this key the name `wire`, as [`WireKey::from_wire`] (in place: a key is some 380
+    /// octets, and the query path builds one per query); false, and the key the root name,
+    /// when `wire` is not one name of at most 255 octets.
+    pub fn set_wire(&mut self, wire: &[u8]) -> bool {
+        // The root until the whole of `wire` is known to be a name.
+        (self.buf[0], self.len, self.labels) = (0, 1, 0);
         if wire.len() > MAX_WIRE {
-            return None;
+            return false;
         }
-        let mut at = 0usize;
+        let (mut at, mut labels) = (0usize, 0usize);
         loop {
-            let len = usize::from(*wire.get(at)?);
+            let Some(&len) = wire.get(at) else { return false };
+            let len = usize::from(len);
             if len == 0 {
                 break;
             }
-            if len > 63 || usize::from(k.labels) >= MAX_LABELS {
-                return None;
+            if len > 63 || labels >= MAX_LABELS {
+                return false;
             }
-            k.starts[usize::from(k.labels)] = at as u8;
-            k.labels += 1;
+            self.starts[labels] = at as u8;
+            labels += 1;
             at += 1 + len;
         }
         if at + 1 != wire.len() {
-            return None;
+            return false;
         }
-        for (d, s) in k.buf.iter_mut().zip(wire) {
+        self.labels = labels as u8;
+        for (d, s) in self.buf.iter_mut().zip(wire) {
             *d = s.to_ascii_lowercase();
         }
-        k.len = wire.len() as u8;
-        Some(k)
+        self.len = wire.len() as u8;
+        true
     }
 
     /// The number of labels (the root label not counted; a leading `*` counted).
@@ -154,6 +169,10 @@ mod tests {
         assert_eq!(WireKey::from_wire(b"\x00").unwrap().labels(), 0);
         for bad in [&b"\x03www"[..], b"\x03www\x00\x00", b"\xC0\x0C", b"", b"\x40"] {
             assert!(WireKey::from_wire(bad).is_none(), "{bad:?}");
+            // Set in place over a name: refused, and the key is the root name again.
+            let mut again = WireKey::from_wire(b"\x03WwW\x04Gslb\x07Example\x00").unwrap();
+            assert!(!again.set_wire(bad), "{bad:?}");
+            assert_eq!((again.wire(), again.labels(), again.suffix(0)), (&b"\x00"[..], 0, &b"\x00"[..]), "{bad:?}");
         }
     }
 }
