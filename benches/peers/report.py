@@ -87,7 +87,9 @@ md.append(f"Measured {now}, gslbd at commit `{commit}`{' (with uncommitted chang
 
 md.append("## Machine\n")
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
-md.append(f"- CPU: {cpu}, {os.cpu_count()} logical CPUs shared by the server under test and dnsperf "
+share = ("one for the server under test, one for dnsperf (pinned, see Method)" if os.environ.get("PIN")
+         else "shared by the server under test and dnsperf")
+md.append(f"- CPU: {cpu}, {os.cpu_count()} logical CPUs, {share} "
           "(and by other people's compile jobs on this box: expect noise)")
 md.append(f"- Kernel: {platform.release()}; {sh('. /etc/os-release; echo $PRETTY_NAME')}")
 vers = {
