@@ -32,24 +32,7 @@ thread_local! {
     static MEMO: RefCell<[Slot; SLOTS]> = const { RefCell::new([EMPTY; SLOTS]) };
 }
 
-/// The plain labels at the start of `packet` (a name without compression pointers, up to and
-/// with its root label); `None` when the name holds a pointer or another label type, or runs
-/// past the packet or past 255 octets.
-pub(super) fn plain_name(packet: &[u8]) -> Option<&[u8]> {
-    let mut at = 0;
-    loop {
-        let len = *packet.get(at)?;
-        if len & 0xC0 != 0 || at >= MAX_WIRE {
-            return None;
-        }
-        at += 1 + usize::from(len);
-        if len == 0 {
-            return packet.get(..at);
-        }
-    }
-}
-
-/// The name whose wire form is `wire` (plain labels, as [`plain_name`] finds them), as
+/// The name whose wire form is `wire` (plain labels, as [`super::encode::query_name`] finds them), as
 /// `Name::read` gives it; `None` where `Name::read` fails.
 pub(super) fn name_of(wire: &[u8]) -> Option<Name> {
     if wire.len() > MAX_WIRE {
@@ -121,32 +104,17 @@ mod tests {
 
     #[test]
     fn what_reading_refuses_is_refused_and_not_kept() {
-        // A label of 64 octets is no label (RFC 1035 §2.3.4): plain_name stops at its type bits.
-        let mut long = vec![63u8];
-        long.extend([b'a'; 63]);
-        long.push(0);
-        assert_eq!(plain_name(&long), Some(&long[..]));
-        let mut bad = vec![0x40u8];
-        bad.extend([b'a'; 64]);
-        bad.push(0);
-        assert_eq!(plain_name(&bad), None);
-        // A pointer, a name running past the packet, and one past 255 octets.
-        assert_eq!(plain_name(&[3, b'w', b'w', b'w', 0xC0, 12]), None);
-        assert_eq!(plain_name(&[3, b'w', b'w']), None);
-        let mut huge = Vec::new();
-        for _ in 0..5 {
-            huge.push(63);
-            huge.extend([b'x'; 63]);
-        }
-        huge.push(0);
-        assert_eq!(plain_name(&huge), None);
-        // 4 labels of 63: 257 octets with the root label, which Name::read refuses, twice.
+        // 4 labels of 63 octets: 257 octets with the root label (RFC 1035 §3.1 allows 255),
+        // refused each time it is asked.
         let mut over = Vec::new();
         for _ in 0..4 {
             over.push(63);
             over.extend([b'x'; 63]);
         }
         over.push(0);
+        assert!(read(&over).is_none());
         assert!(name_of(&over).is_none() && name_of(&over).is_none());
+        // A name followed by more octets is not one name.
+        assert!(read(b"\x03www\x00\x01").is_none() && name_of(b"\x03www\x00\x01").is_none());
     }
 }

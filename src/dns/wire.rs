@@ -247,7 +247,7 @@ fn read_edns(
 /// The question at offset 12 (where `dec` stands): a name of plain labels from the names this
 /// thread read last ([`super::name_memo`]), any other (a compression pointer) read by hickory.
 fn read_question(dec: &mut BinDecoder<'_>, packet: &[u8]) -> Option<Question> {
-    let name = match packet.get(HEADER_LEN..).and_then(super::name_memo::plain_name) {
+    let name = match super::encode::query_name(packet) {
         Some(wire) => {
             dec.read_slice(wire.len()).ok()?;
             super::name_memo::name_of(wire)?

@@ -121,7 +121,7 @@ impl Zone {
     /// Adds an (empty) node and its missing ancestors; used to place pooled names.
     pub fn ensure_node(&mut self, name: &Name) -> &mut Node {
         let mut n = labels(name);
-        while n > labels(&self.origin) {
+        while n > self.origin_labels {
             self.nodes.get_or_default(&ancestor(name, n));
             n -= 1;
         }
