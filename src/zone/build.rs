@@ -143,7 +143,6 @@ impl Zone {
                 files.push(e.file.to_path_buf());
             }
         }
-        let origin_labels = super::tree::labels(&origin);
         Ok(Zone {
             origin,
             pools: Pools::default(),
@@ -155,7 +154,7 @@ impl Zone {
             negative_soa,
             denial,
             apex_dname,
-            origin_labels,
+            origin_labels: apex_labels,
             journal: super::Journal::default(),
             signer: None,
         })
