@@ -109,24 +109,6 @@ impl WireKey {
     }
 }
 
-/// Whether `name` is the lower-cased wire-form name `wire`, letter case aside.
-pub(crate) fn name_is(name: &Name, wire: &[u8]) -> bool {
-    let mut at = 0;
-    for label in name.iter() {
-        let end = at + 1 + label.len();
-        match wire.get(at..end) {
-            Some(w) if usize::from(w[0]) == label.len() => {
-                if !label.iter().zip(&w[1..]).all(|(a, b)| a.to_ascii_lowercase() == *b) {
-                    return false;
-                }
-            }
-            _ => return false,
-        }
-        at = end;
-    }
-    wire.get(at..) == Some(&[0][..])
-}
-
 /// `*.` followed by `wire` (a lower-cased wire-form name), in `buf`; `None` when too long.
 pub(crate) fn wildcard_of<'b>(wire: &[u8], buf: &'b mut [u8; MAX_WIRE]) -> Option<&'b [u8]> {
     let end = 2 + wire.len();
@@ -158,10 +140,6 @@ mod tests {
         assert_eq!(k.suffix(2), b"\x04gslb\x07example\x00");
         assert_eq!(k.suffix(1), b"\x07example\x00");
         assert_eq!(k.suffix(0), b"\x00");
-        assert!(name_is(&Name::from_str("www.GSLB.example.").unwrap(), k.wire()));
-        assert!(!name_is(&Name::from_str("ww.gslb.example.").unwrap(), k.wire()));
-        assert!(!name_is(&Name::from_str("gslb.example.").unwrap(), k.wire()));
-        assert!(name_is(&Name::root(), k.suffix(0)));
         let mut buf = wire_buf();
         assert_eq!(wildcard_of(k.suffix(2), &mut buf).unwrap(), b"\x01*\x04gslb\x07example\x00");
         let w = WireKey::from_wire(b"\x03WwW\x04Gslb\x07Example\x00").unwrap();
