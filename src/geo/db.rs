@@ -220,6 +220,9 @@ impl GeoDb {
 
     /// The autonomous system of `ip` (canonical): one walk per ASN database until one knows it.
     fn asn_of(&self, ip: IpAddr) -> Option<Asn> {
+        if self.asn.is_empty() {
+            return None;
+        }
         let mut asn = None;
         let mut asn_net: Option<IpNet> = None;
         for db in &self.asn {

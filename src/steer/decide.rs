@@ -320,6 +320,26 @@ pub(super) fn region_at(_pool: &Pool, i: usize) -> RegionId {
     RegionId(i as u32)
 }
 
+/// The usable located region nearest to `c` (effective distance; ties: file order), for a pool
+/// the decision cache does not rank. Kept out of line: inlined, the compiler computed the
+/// client's `cos(latitude)` on every decision, ranked or not.
+#[cold]
+#[inline(never)]
+fn nearest_usable(p: &Pool, c: Coordinates, usable: &dyn Fn(usize) -> bool) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, r) in p.regions.iter().enumerate() {
+        let Some(loc) = r.location else { continue };
+        if !usable(i) {
+            continue;
+        }
+        let eff = distance_km(c, loc) * r.bias.factor();
+        if best.is_none_or(|(_, b)| eff < b) {
+            best = Some((i, eff));
+        }
+    }
+    best
+}
+
 /// Picks the region (or all regions) to answer from, or `None` when none is usable for this
 /// client: the policy's pick, then load shedding.
 #[allow(clippy::too_many_arguments)]
@@ -359,8 +379,14 @@ where
     H: HealthView + ?Sized,
     R: Random + ?Sized,
 {
-    let usable = |i: usize| p.regions.get(i).is_some_and(|r| region_usable(r, health));
-    let n_usable = (0..p.regions.len()).filter(|&i| usable(i)).count();
+    // Each region's usability, found once: the first 64 as bits, any further ones when asked.
+    let mask =
+        p.regions.iter().take(64).enumerate().fold(0u64, |m, (i, r)| m | (u64::from(region_usable(r, health)) << i));
+    let usable = |i: usize| match i {
+        0..64 => mask >> i & 1 == 1,
+        _ => p.regions.get(i).is_some_and(|r| region_usable(r, health)),
+    };
+    let n_usable = mask.count_ones() as usize + (64..p.regions.len()).filter(|&i| usable(i)).count();
     if n_usable == 0 {
         return None;
     }
@@ -415,18 +441,7 @@ where
                     });
                     return Some(Pick::One(region_at(p, i)));
                 }
-                let mut best: Option<(usize, f64)> = None;
-                for (i, r) in p.regions.iter().enumerate() {
-                    let Some(loc) = r.location else { continue };
-                    if !usable(i) {
-                        continue;
-                    }
-                    let eff = distance_km(c, loc) * r.bias.factor();
-                    if best.is_none_or(|(_, b)| eff < b) {
-                        best = Some((i, eff));
-                    }
-                }
-                if let Some((i, eff)) = best {
+                if let Some((i, eff)) = nearest_usable(p, c, &usable) {
                     note(&mut ex, || {
                         format!("nearest usable region: {} at {:.0} km effective", p.regions[i].name, eff)
                     });
