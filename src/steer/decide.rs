@@ -55,8 +55,8 @@ use ipnet::IpNet;
 use super::degraded;
 use super::explain::{Explain, PoolTrace};
 use super::hash::{rendezvous_score, sticky_key};
-use super::scope::Scope;
 pub use super::scope::ScopeWhy;
+use super::scope::{Scope, common_prefix, family_prefix};
 use super::shed::shed;
 use super::topk::answering_regions;
 use crate::geo::{Coordinates, GeoHit, Location, distance_km};
@@ -522,27 +522,6 @@ pub(super) fn note(ex: &mut Option<&mut Explain>, text: impl FnOnce() -> String)
 /// An explain note, built only when explaining (for the policy modules beside this one).
 pub(crate) fn note_to(ex: &mut Option<&mut Explain>, text: impl FnOnce() -> String) {
     note(ex, text)
-}
-
-/// A network's prefix in the client's family (an IPv4 client found in an IPv4-mapped IPv6
-/// tree has the ::ffff:0:0/96 part dropped; a network of the other family claims the whole
-/// source prefix).
-fn family_prefix(client: IpNet, n: IpNet) -> u8 {
-    match (client, n) {
-        (IpNet::V4(_), IpNet::V4(n)) => n.prefix_len(),
-        (IpNet::V6(_), IpNet::V6(n)) => n.prefix_len(),
-        (IpNet::V4(_), IpNet::V6(n)) => n.prefix_len().saturating_sub(96),
-        (IpNet::V6(s), IpNet::V4(_)) => s.prefix_len(),
-    }
-}
-
-/// Number of leading bits two same-family addresses share.
-fn common_prefix(a: IpAddr, b: IpAddr) -> Option<u8> {
-    match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => Some((u32::from(a) ^ u32::from(b)).leading_zeros() as u8),
-        (IpAddr::V6(a), IpAddr::V6(b)) => Some((u128::from(a) ^ u128::from(b)).leading_zeros() as u8),
-        _ => None,
-    }
 }
 
 fn geo_map(

@@ -1,6 +1,9 @@
 //! The ECS scope of one decision as it is built: the largest prefix that mattered and why,
 //! with the GeoIP block kept apart (it alone may exceed the source prefix, RFC 7871 §7.2.1)
-//! and the state that picks which GeoIP block applies (every region of the asked pool usable).
+//! and the state that picks which GeoIP block applies (every region of the asked pool usable);
+//! and the prefix arithmetic the decision's scope is made of.
+use std::net::IpAddr;
+
 use ipnet::IpNet;
 
 use super::decide::Client;
@@ -59,5 +62,26 @@ impl Scope {
     /// The scope to return to a client with source prefix `cap`.
     pub(super) fn capped(&self, cap: u8) -> u8 {
         self.value.min(cap).max(self.geo)
+    }
+}
+
+/// A network's prefix in the client's family (an IPv4 client found in an IPv4-mapped IPv6
+/// tree has the ::ffff:0:0/96 part dropped; a network of the other family claims the whole
+/// source prefix).
+pub(super) fn family_prefix(client: IpNet, n: IpNet) -> u8 {
+    match (client, n) {
+        (IpNet::V4(_), IpNet::V4(n)) => n.prefix_len(),
+        (IpNet::V6(_), IpNet::V6(n)) => n.prefix_len(),
+        (IpNet::V4(_), IpNet::V6(n)) => n.prefix_len().saturating_sub(96),
+        (IpNet::V6(s), IpNet::V4(_)) => s.prefix_len(),
+    }
+}
+
+/// Number of leading bits two same-family addresses share.
+pub(super) fn common_prefix(a: IpAddr, b: IpAddr) -> Option<u8> {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => Some((u32::from(a) ^ u32::from(b)).leading_zeros() as u8),
+        (IpAddr::V6(a), IpAddr::V6(b)) => Some((u128::from(a) ^ u128::from(b)).leading_zeros() as u8),
+        _ => None,
     }
 }
