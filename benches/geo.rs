@@ -1,5 +1,5 @@
 //! GeoIP lookup cost on the shipped database (geoip/default-country.mmdb): random IPv4 and
-//! IPv6 addresses, one tree walk plus the decoded-record cache (`GeoDb::lookup`).
+//! IPv6 addresses, one tree walk plus the record table read at load (`GeoDb::lookup`).
 //!
 //!   cargo bench --bench geo
 use std::hint::black_box;

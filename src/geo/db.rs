@@ -9,10 +9,11 @@
 //! is the narrowest), which is what the answer depended on.
 //!
 //! ```text
-//! IpAddr ──canonical──► tree walk (maxminddb) ──► (data offset, prefix)
-//!                                                    │            │
-//!                              cache hit? ◄──────────┘            └──► GeoHit.network (ECS scope)
-//!                              miss: decode record (record.rs) → quantize → cache
+//! at load: validate the whole file; every distinct record decoded (record.rs) → quantize
+//!          → the record table (data offset → Location)
+//! IpAddr ──canonical──► tree walk ──► (data offset, prefix)
+//!                                        │            │
+//!                  record table[offset] ◄┘            └──► GeoHit.network (ECS scope)
 //! ```
 //!
 //! Invariants:
@@ -31,14 +32,13 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::Reader;
 
-use super::cache::{LocationCache, quantize};
-use super::record::RawRecord;
+use super::record::{RawRecord, quantize};
 use super::scope::{Records, ScopeMap, Walked, walk};
 use super::tree::{Record, SharedBytes, Tree, V4Jump};
 use super::types::Location;
 use super::validate::validate;
 
-/// Open GeoIP databases (location ones with their decoded-record caches, and ASN ones).
+/// Open GeoIP databases (location ones with their tables of decoded records, and ASN ones).
 /// `Send + Sync`: share it behind an `Arc` (or inside the config snapshot); to change
 /// databases, open new ones and swap. Each database is its own `Arc`, so a reload that finds
 /// one file unchanged shares it with the serving set instead of reading it again.
@@ -48,22 +48,20 @@ pub struct GeoDb {
 }
 
 /// One database file read into memory and validated whole, with the SHA-256 of its bytes: a
-/// reload that finds the same bytes keeps this copy (and its warm cache) instead of
+/// reload that finds the same bytes keeps this copy (and its record table) instead of
 /// validating and opening another ([`GeoDb::reopen`]).
 struct Loaded {
     reader: Reader<SharedBytes>,
     /// The same bytes, for the scope maps' own walks of the tree.
     bytes: SharedBytes,
     digest: [u8; 32],
-    /// The file's length in bytes.
-    len: usize,
 }
 
 /// One location database.
 struct Part {
     db: Loaded,
-    cache: LocationCache,
-    /// Every distinct record as the query path reads it (the scope maps class them).
+    /// Every distinct record as the query path reads it, decoded once at load: a lookup's
+    /// location is one hash probe by data offset (the scope maps class the same table).
     records: Records,
     /// Where IPv4 lookups start in an IPv6 tree (as maxminddb's reader finds it).
     v4_start: usize,
@@ -71,7 +69,8 @@ struct Part {
     v4_jump: Option<V4Jump>,
     /// A record with a country but no coordinates gets the country's centroid (default);
     /// without, it has no coordinates (a `nearest` pool then uses its default region). The
-    /// cache holds locations decided this way, so a part is shared only with the same setting.
+    /// record table holds locations decided this way, so a part is shared only with the same
+    /// setting.
     centroids: bool,
 }
 
@@ -197,7 +196,7 @@ impl GeoDb {
     }
 
     /// Looks `ip` up: one tree walk per location database until one has a record (then the
-    /// cached location of that record), and one per ASN database until one knows the AS.
+    /// location of that record from the table), and one per ASN database until one knows the AS.
     pub fn lookup(&self, ip: IpAddr) -> GeoHit {
         let ip = ip.to_canonical();
         let mut network: Option<IpNet> = None;
@@ -253,7 +252,7 @@ impl GeoDb {
     /// database is ignored.
     ///
     /// With one location database this is one walk of the search tree (scope blocks tested on
-    /// the way) and the cached location of the record; anything else is [`GeoDb::lookup`].
+    /// the way) and the location of the record from the table; anything else is [`GeoDb::lookup`].
     pub fn lookup_in(&self, ip: IpAddr, any_health: Option<&ScopeMap>, all_up: Option<&ScopeMap>) -> GeoHit {
         let [part] = self.parts.as_slice() else { return self.lookup(ip) };
         let ours = |m: &&ScopeMap| m.is_of(&part.db.bytes);
@@ -262,9 +261,10 @@ impl GeoDb {
         let Ok(network) = IpNet::new(ip, w.depth).map(|n| n.trunc()) else { return self.lookup(ip) };
         let location = match w.record {
             Record::Empty => None,
-            Record::Data(offset) => match part.cache.get(offset) {
-                Some(loc) => Some(loc).filter(|l| *l != Location::default()),
-                // A record not cached yet: maxminddb decodes it (and fills the cache).
+            Record::Data(offset) => match part.records.get(offset) {
+                Some(loc) => loc,
+                // Not in the table (it holds every record the validated tree points at):
+                // maxminddb decodes it.
                 None => part.lookup(ip).0,
             },
             Record::Node(_) | Record::Invalid => return self.lookup(ip),
@@ -314,9 +314,9 @@ impl Loaded {
 
     fn from_bytes(bytes: Vec<u8>, on_record: &mut dyn FnMut(usize, RawRecord)) -> Result<Loaded, String> {
         validate(&bytes, on_record)?;
-        let (digest, len) = (sha256(&bytes), bytes.len());
+        let digest = sha256(&bytes);
         let bytes = SharedBytes(Arc::new(bytes));
-        Ok(Loaded { reader: reader_of(bytes.clone())?, bytes, digest, len })
+        Ok(Loaded { reader: reader_of(bytes.clone())?, bytes, digest })
     }
 }
 
@@ -335,12 +335,10 @@ impl Part {
 
     fn new(db: Loaded, centroids: bool, records: Records) -> Part {
         let meta = db.reader.metadata();
-        let tree_bytes = meta.node_count as usize * usize::from(meta.record_size) / 4;
-        let data_len = db.len.saturating_sub(tree_bytes);
         let tree = Tree::new(db.bytes.as_ref(), meta.node_count as usize, meta.record_size);
         let v4_start = if meta.ip_version == 6 { tree.ipv4_start().0 } else { 0 };
         let v4_jump = V4Jump::new(&tree, v4_start);
-        Part { cache: LocationCache::for_data_len(data_len), db, centroids, records, v4_start, v4_jump }
+        Part { db, centroids, records, v4_start, v4_jump }
     }
 
     /// One walk of `ip` down this database's tree, testing `maps`' nodes on the way.
@@ -350,28 +348,23 @@ impl Part {
         walk(&tree, meta.ip_version == 6, self.v4_start, self.v4_jump.as_ref(), ip, maps)
     }
 
-    /// One tree walk, then the cached location of the record it lands on.
+    /// One tree walk (maxminddb's), then the location of the record it lands on from the table.
     fn lookup(&self, ip: IpAddr) -> (Option<Location>, IpNet) {
         let result = match self.db.reader.lookup(ip) {
             Ok(r) => r,
             Err(_) => return (None, miss_net(&self.db.reader, ip)),
         };
         let network = result.network().map(|n| to_family(ip, n.ip(), n.prefix())).unwrap_or_else(|_| host_net(ip));
-        let location = result.offset().map(|offset| {
-            if let Some(loc) = self.cache.get(offset) {
-                return loc;
-            }
-            // A record that fails to decode is remembered as "nothing known", so a damaged
-            // record costs one failed decode, not one per query.
-            let loc = match result.decode::<RawRecord>() {
-                Ok(Some(raw)) => located(raw, self.centroids).unwrap_or_default(),
-                Ok(None) | Err(_) => Location::default(),
-            };
-            self.cache.put(offset, &loc);
-            loc
+        let location = result.offset().and_then(|offset| match self.records.get(offset) {
+            Some(loc) => loc,
+            // Not in the table, which holds every record the validated tree points at: decoded
+            // here (a record that does not decode, or has no usable field, is no record).
+            None => match result.decode::<RawRecord>() {
+                Ok(Some(raw)) => located(raw, self.centroids),
+                Ok(None) | Err(_) => None,
+            },
         });
-        // A record with no usable field is as good as no record.
-        (location.filter(|l| *l != Location::default()), network)
+        (location, network)
     }
 
     /// One line for people (`gslbd check`, the start-up log): the database's kind and date.
@@ -381,11 +374,11 @@ impl Part {
     }
 
     fn description(&self) -> String {
-        describe(&self.db.reader, Some(self.cache.slot_count()))
+        describe(&self.db.reader, Some(self.records.len()))
     }
 }
 
-/// What the query path makes of a record: gaps filled, quantized as the cache keeps it, and
+/// What the query path makes of a record: gaps filled, quantized, and
 /// `None` when no field is usable.
 fn located(raw: RawRecord, centroids: bool) -> Option<Location> {
     Some(quantize(raw.into_location(centroids))).filter(|l| *l != Location::default())
@@ -437,7 +430,7 @@ fn kind_and_date(reader: &Reader<SharedBytes>) -> String {
     format!("{kind} (IPv{}, built {})", m.ip_version, crate::util::clock::utc_date(m.build_epoch))
 }
 
-fn describe(reader: &Reader<SharedBytes>, cache_slots: Option<usize>) -> String {
+fn describe(reader: &Reader<SharedBytes>, records: Option<usize>) -> String {
     let m = reader.metadata();
     let desc = m.description.get("en").or_else(|| m.description.values().next());
     format!(
@@ -448,7 +441,7 @@ fn describe(reader: &Reader<SharedBytes>, cache_slots: Option<usize>) -> String 
         crate::util::clock::utc_date(m.build_epoch),
         m.node_count,
         m.record_size,
-        cache_slots.map(|n| format!(" cache_slots={n}")).unwrap_or_default(),
+        records.map(|n| format!(" records={n}")).unwrap_or_default(),
         desc.map(|d| format!(" description={d:?}")).unwrap_or_default(),
     )
 }

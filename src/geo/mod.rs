@@ -1,13 +1,12 @@
 //! GeoIP: where a client is. Owns the location types and distances, the MaxMind/flat-schema
-//! database reader (the file read whole into memory and validated when loaded) with its
-//! decoded-record cache, the built-in country tables (centroids, continents), and the `.mmdb`
-//! writer used for operator CSVs and tests.
+//! database reader (the file read whole into memory and validated when loaded, every record
+//! decoded then into a table), the built-in country tables (centroids, continents), and the
+//! `.mmdb` writer used for operator CSVs and tests.
 //!
 //! ```text
+//! at load:  every record decoded (either schema) ─► gaps filled from countries.rs ─► table
 //! client IP / ECS ──► GeoDb::lookup ──► GeoHit { location, network, asn }
-//!                       │  one tree walk (maxminddb), then
-//!                       │  cache[data offset] ─miss─► decode record (either schema)
-//!                       │                              └► fill gaps from countries.rs
+//!                       │  one tree walk, then table[data offset]
 //!                       └► network = the DB prefix holding the IP (the ECS scope)
 //! ```
 //!
@@ -15,7 +14,6 @@
 //! The committed default database is country-level (see `geoip/README.md`), so coordinates
 //! come from country centroids unless a city database is configured.
 mod asn_csv;
-mod cache;
 mod countries;
 mod db;
 mod record;

@@ -19,6 +19,24 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use super::countries::{country_centroid, country_continent};
 use super::types::{Continent, Coordinates, Country, Location};
 
+/// Rounds coordinates to whole micro-degrees (about 0.1 m): what the query path reads of every
+/// record (the load-time record table holds it this way), so that equal places compare equal.
+pub(crate) fn quantize(loc: Location) -> Location {
+    Location {
+        coords: loc.coords.and_then(|c| Coordinates::new(from_micro(to_micro(c.lat)), from_micro(to_micro(c.lon)))),
+        ..loc
+    }
+}
+
+fn to_micro(deg: f64) -> i32 {
+    // Coordinates are range-checked (|deg| <= 180), so this never saturates.
+    (deg * 1e6).round() as i32
+}
+
+fn from_micro(v: i32) -> f64 {
+    f64::from(v) / 1e6
+}
+
 /// The fields of one record that matter to us, from either schema. Unknown fields are skipped.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -223,5 +241,21 @@ impl<'de> Deserialize<'de> for Number {
             }
         }
         d.deserialize_any(NumberVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantizing_keeps_six_decimals_and_both_signs() {
+        let q = |lat, lon| quantize(Location { country: None, continent: None, coords: Coordinates::new(lat, lon) });
+        let c = q(51.5074, -0.1278).coords.unwrap();
+        assert_eq!((c.lat, c.lon), (51.5074, -0.1278), "6-decimal values survive quantizing exactly");
+        let c = q(-34.600_000_4, -58.380_000_6).coords.unwrap();
+        assert_eq!((c.lat, c.lon), (-34.6, -58.380_001));
+        assert_eq!(q(0.0, 0.0), quantize(q(0.0, 0.0)));
+        assert_eq!(quantize(Location::default()), Location::default());
     }
 }

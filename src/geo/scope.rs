@@ -53,6 +53,14 @@ impl Records {
         self.locs.len()
     }
 
+    /// What the record at data offset `offset` says: `None` when the table does not hold that
+    /// offset, `Some(None)` when the record has no usable field.
+    #[inline]
+    pub(crate) fn get(&self, offset: usize) -> Option<Option<Location>> {
+        let i = *self.index.get(&u32::try_from(offset).ok()?)?;
+        self.locs.get(i as usize).copied()
+    }
+
     /// Heap bytes held (for the load report).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.index.capacity() * (2 * std::mem::size_of::<u32>() + 1)

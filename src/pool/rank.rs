@@ -8,9 +8,8 @@
 //! usable region, so a health change needs no invalidation. The cache lives in [`super::Pools`],
 //! so each snapshot (reload) starts with an empty one.
 //!
-//! Design, as the GeoIP record cache (`src/geo/cache.rs`): a fixed-size, direct-mapped table
-//! of seqlock slots built only from atomics (no `unsafe`, no allocation after construction,
-//! no lock); a reader trusts a slot only if its sequence was even and unchanged and its key
+//! Design: a fixed-size, direct-mapped table of seqlock slots built only from atomics (no
+//! `unsafe`, no allocation after construction, no lock); a reader trusts a slot only if its sequence was even and unchanged and its key
 //! matches exactly, and a writer that loses a race simply does not cache.
 //!
 //! ```text
