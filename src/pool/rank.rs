@@ -9,8 +9,9 @@
 //! so each snapshot (reload) starts with an empty one.
 //!
 //! Design: a fixed-size, direct-mapped table of seqlock slots built only from atomics (no
-//! `unsafe`, no allocation after construction, no lock); a reader trusts a slot only if its sequence was even and unchanged and its key
-//! matches exactly, and a writer that loses a race simply does not cache.
+//! `unsafe`, no allocation after construction, no lock); a reader trusts a slot only if its
+//! sequence was even and unchanged and its key matches exactly, and a writer that loses a race
+//! simply does not cache.
 //!
 //! ```text
 //! slot = { seq, key: lat µ° (i32) | lon µ° (i32), meta: pool (32) | count (8), order: 16 × 4-bit region indices }

@@ -110,15 +110,7 @@ impl Client {
     /// asked pool is usable (`all_up`), when the lookup found one.
     pub(crate) fn geo_prefix_when(&self, all_up: bool) -> u8 {
         let network = self.geo.map(|g| if all_up { g.all_up_network.unwrap_or(g.network) } else { g.network });
-        match (self.subnet, network) {
-            (_, None) => 0,
-            (IpNet::V4(_), Some(IpNet::V4(n))) => n.prefix_len(),
-            (IpNet::V6(_), Some(IpNet::V6(n))) => n.prefix_len(),
-            // An IPv4 client found in an IPv4-mapped IPv6 tree: drop the ::ffff:0:0/96 part.
-            (IpNet::V4(_), Some(IpNet::V6(n))) => n.prefix_len().saturating_sub(96),
-            // Cannot be expressed in the client's family: claim the whole source prefix.
-            (IpNet::V6(s), Some(IpNet::V4(_))) => s.prefix_len(),
-        }
+        network.map_or(0, |n| family_prefix(self.subnet, n))
     }
 }
 
