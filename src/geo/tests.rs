@@ -595,3 +595,56 @@ fn ipv4_walks_that_start_from_the_jump_table_find_what_a_whole_walk_finds() {
         }
     }
 }
+
+#[test]
+fn walks_read_24_28_and_32_bit_records_as_maxminddb_does() {
+    // lookup_in's walk reads the tree's records itself, one loop per record size; maxminddb's
+    // own lookup is the oracle for the record (location) and the database network.
+    for bits in [24u16, 28, 32] {
+        for version in [4u8, 6] {
+            let mut b = GeoDbBuilder::with_record_size(version, bits);
+            b.insert(net("10.0.0.0/8"), &at("DE", 50.1109, 8.6821)).unwrap();
+            b.insert(net("10.20.30.0/24"), &at("DE", 52.52, 13.405)).unwrap();
+            b.insert(net("11.20.0.0/16"), &at("US", 39.0438, -77.4874)).unwrap();
+            b.insert(net("81.2.69.0/24"), &at("GB", 51.5074, -0.1278)).unwrap();
+            b.insert(net("128.0.0.0/1"), &at("JP", 35.6762, 139.6503)).unwrap();
+            b.insert(net("203.0.113.128/25"), &at("SG", 1.29, 103.85)).unwrap();
+            if version == 6 {
+                b.insert(net("2001:db8::/32"), &at("FR", 48.8566, 2.3522)).unwrap();
+                b.insert(net("2001:db8:1::/48"), &at("GB", 51.5074, -0.1278)).unwrap();
+            }
+            let db = GeoDb::from_bytes(b.to_bytes().unwrap()).unwrap();
+            assert!(db.description().contains(&format!("record_size={bits}")), "{}", db.description());
+            let map = db.scope_map(|l| l.and_then(|l| l.country)).unwrap();
+            let mut x = 0x2545_F491_4F6C_DD1Du64 ^ u64::from(bits);
+            let mut next = || {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                x
+            };
+            let mut addrs: Vec<IpAddr> =
+                (0..5_000).map(|_| IpAddr::V4(std::net::Ipv4Addr::from((next() >> 32) as u32))).collect();
+            addrs.extend(["10.20.30.40", "11.20.255.255", "203.0.113.200", "203.0.113.1", "0.0.0.0"].map(ip));
+            if version == 6 {
+                addrs.extend((0..2_000).map(|_| {
+                    let low = u128::from(next()) << 64 | u128::from(next());
+                    // Half in 2001:db8::/32, half anywhere.
+                    let a = if low & 1 == 0 { 0x2001_0db8u128 << 96 | (low >> 32) } else { low };
+                    IpAddr::V6(std::net::Ipv6Addr::from(a))
+                }));
+                addrs.extend(["2001:db8:1::1", "2001:db8:2::1", "::1"].map(ip));
+            }
+            for addr in addrs {
+                let oracle = db.lookup(addr);
+                let hit = db.lookup_in(addr, Some(&map), None);
+                assert_eq!(hit.location, oracle.location, "{bits} bits, v{version} tree, {addr}");
+                let wide = map.prefix(addr);
+                if let Some(wide) = wide {
+                    assert!(wide <= oracle.network.prefix_len(), "{bits} bits, {addr}");
+                    assert_eq!(hit.network, IpNet::new(addr, wide).unwrap().trunc(), "{bits} bits, {addr}");
+                }
+                let bare = db.lookup_in(addr, None, None);
+                assert_eq!((bare.location, bare.network), (oracle.location, oracle.network), "{bits} bits, {addr}");
+            }
+        }
+    }
+}

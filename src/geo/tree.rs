@@ -63,6 +63,26 @@ impl<'a> Tree<'a> {
         }
     }
 
+    /// Record `side` (0 left, 1 right) of `node` for records of `R` bits (24, 28 or 32: `R`
+    /// is a constant, so the layout is chosen at compile time, where [`Tree::raw`] matches on
+    /// it per call); `node_count` (the empty record) for a node outside the bytes, as
+    /// [`Tree::raw`].
+    #[inline(always)]
+    pub(crate) fn record_at<const R: usize>(&self, node: usize, side: usize) -> usize {
+        let be = |s: &[u8]| s.iter().fold(0usize, |acc, x| (acc << 8) | usize::from(*x));
+        let bytes = |at: Option<usize>, n: usize| self.bytes.get(at?..)?.get(..n);
+        let side = side & 1;
+        match R {
+            // The middle byte holds both records' top nibbles: the left's high, the right's low.
+            28 => bytes(node.checked_mul(7), 7).map_or(self.node_count, |b| {
+                let top = if side == 0 { b[3] >> 4 } else { b[3] & 0x0f };
+                usize::from(top) << 24 | be(&b[side * 4..side * 4 + 3])
+            }),
+            24 => bytes(node.checked_mul(6), 6).map_or(self.node_count, |b| be(&b[side * 3..side * 3 + 3])),
+            _ => bytes(node.checked_mul(8), 8).map_or(self.node_count, |b| be(&b[side * 4..side * 4 + 4])),
+        }
+    }
+
     /// What record `side` of `node` points at.
     #[inline]
     pub(crate) fn record(&self, node: usize, side: usize) -> Record {
@@ -166,6 +186,41 @@ fn top_paths(
         let first = if first == u8::MAX && mark(cur) { depth } else { first };
         for side in [1, 0] {
             stack.push((tree.raw(cur, side), depth + 1, path * 2 + side, first));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_record_size_reads_as_the_spec_lays_it_out() {
+        // MaxMind DB spec, "Search tree": 28-bit records keep their top nibbles in the middle
+        // byte (left: high nibble, right: low nibble). Values past 2^24 show that nibble.
+        let bytes: Vec<u8> = vec![
+            0x12, 0x34, 0x56, 0xAB, 0x78, 0x9A, 0xBC, // node 0 at 28 bits
+            0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10, 0x01,
+        ];
+        let t28 = Tree::new(&bytes, usize::MAX >> 8, 28);
+        let t24 = Tree::new(&bytes, usize::MAX >> 8, 24);
+        let t32 = Tree::new(&bytes, usize::MAX >> 8, 32);
+        let both = |t: &Tree<'_>, n: usize| match t.record_bits {
+            24 => [t.record_at::<24>(n, 0), t.record_at::<24>(n, 1)],
+            28 => [t.record_at::<28>(n, 0), t.record_at::<28>(n, 1)],
+            _ => [t.record_at::<32>(n, 0), t.record_at::<32>(n, 1)],
+        };
+        assert_eq!(both(&t28, 0), [0x0A12_3456, 0x0B78_9ABC]);
+        assert_eq!(both(&t24, 0), [0x12_3456, 0xAB_789A]);
+        assert_eq!(both(&t24, 1), [0xBC_FEDC, 0xBA_9876]);
+        assert_eq!(both(&t32, 0), [0x1234_56AB, 0x789A_BCFE]);
+        assert_eq!(both(&t32, 1), [0xDCBA_9876, 0x5432_1001]);
+        // Every node of these bytes, and one past them (the empty record), in both readers.
+        for t in [t24, t28, t32] {
+            for n in 0..3 {
+                assert_eq!(both(&t, n), [t.raw(n, 0), t.raw(n, 1)], "{} bits, node {n}", t.record_bits);
+            }
+            assert_eq!(both(&t, 2), [t.node_count; 2]);
         }
     }
 }

@@ -105,6 +105,21 @@ impl GeoDbBuilder {
         GeoDbBuilder { writer, ip_version, schema }
     }
 
+    /// A City-schema builder writing records of `bits` (24, 28 or 32) bits, so tests can walk
+    /// every layout the MaxMind DB spec allows.
+    #[cfg(test)]
+    pub(crate) fn with_record_size(ip_version: u8, bits: u16) -> Self {
+        use mmdb_writer::RecordSize;
+        let version = if ip_version == 4 { IpVersion::V4 } else { IpVersion::V6 };
+        let size = match bits {
+            24 => RecordSize::Bits24,
+            28 => RecordSize::Bits28,
+            _ => RecordSize::Bits32,
+        };
+        let writer = Writer::builder("gslbd-City").ip_version(version).record_size(size).build();
+        GeoDbBuilder { writer, ip_version: if ip_version == 4 { 4 } else { 6 }, schema: Schema::MaxMindCity }
+    }
+
     /// Records `loc` for every address in `net` (host bits are ignored). A later insert
     /// overrides what it covers.
     pub fn insert(&mut self, net: IpNet, loc: &Location) -> Result<(), String> {
