@@ -6,9 +6,8 @@
 //! accept ─► slot (total / per address; at a limit the idlest connection is evicted: slots.rs)
 //!        ─► connection task:
 //!   read into the buffer ─► every complete frame: respond_with ─► Observer ─► reply frame
-//!   ─► write the replies of the batch at once ─► read more, until told to close
-//! the listener, a few times per idle timeout: sweep the slots, tell idle and old connections
-//! close: at the query limit, when told (idle, lifetime, evicted), or at stop:
+//!   ─► write the replies of the batch at once ─► read more (idle timeout, lifetime)
+//! close: at the query limit, on idle/lifetime, when evicted, or at stop:
 //!   answer the complete queries already read ─► flush ─► shut down the write half (FIN)
 //!   ─► drain the input until the client closes (bounded), so no reset destroys a written reply
 //! ```
@@ -39,7 +38,6 @@ use super::xfr::Handled;
 use super::{Observer, Outcome, Transport, respond_with};
 use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
-use slots::Ending;
 pub use slots::{Slot, TcpCounters};
 
 /// How much is read at a time once a connection has shown it sends more than one small read.
@@ -104,23 +102,9 @@ pub async fn serve_tcp<S: AnswerSource, O: Observer<S>>(
         tracing::warn!(error = %e, "cannot set TCP_NODELAY on a TCP listener");
     }
     let conns = Arc::new(Open::default());
-    let every = |l: &crate::config::TcpLimits| slots::sweep_every(l.idle_timeout, l.max_lifetime);
-    let mut sweep = tokio::time::interval(every(&shared.load().config().server.tcp));
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = sweep.tick() => {
-                // Idle time and lifetime under the current config (slots.rs); a reload that
-                // changes them also changes how often this runs.
-                let limits = shared.load().config().server.tcp.clone();
-                counters.sweep(limits.idle_timeout, limits.max_lifetime);
-                if sweep.period() != every(&limits) {
-                    sweep = tokio::time::interval(every(&limits));
-                    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                }
-                continue;
-            }
             _ = stop.wait_for(|s| *s) => break,
         };
         let (stream, peer) = match accepted {
@@ -218,10 +202,9 @@ struct Connection<S: AnswerSource, O: Observer<S>> {
 
 /// What ended a connection's wait for input.
 enum Wait {
-    Read(std::io::Result<usize>),
+    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
     Stop,
-    /// Told to close by the slot table: evicted, idle, or at its lifetime.
-    Told,
+    Evicted,
 }
 
 impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
@@ -252,6 +235,7 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
 
     async fn serve(mut self) {
         let limits = self.shared.load().config().server.tcp.clone();
+        let deadline = Instant::now() + limits.max_lifetime;
         loop {
             self.answer_complete(limits.max_queries_per_connection);
             if !self.flush(limits.idle_timeout).await {
@@ -260,41 +244,38 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
             if self.answered >= limits.max_queries_per_connection || *self.stop.borrow() {
                 break;
             }
-            // Told to close while busy (a client that always has input waiting is never seen
-            // waiting): the lifetime still ends it.
-            if let Some(ending) = self.slot.ending() {
-                return self.end(ending).await;
-            }
+            let wait = limits.idle_timeout.min(deadline.saturating_duration_since(Instant::now()));
             self.input.reserve(self.chunk);
             let room = self.input.capacity() - self.input.len();
             // Biased, the read first: when input is already there nothing else is polled (no
-            // stop or slot waiter registered); the stop flag is checked above. No timer: the
-            // listener's sweep tells an idle or old connection through its slot (slots.rs).
-            self.slot.waiting(true);
+            // timer, stop or eviction waiter registered); the stop flag is checked above.
             let read = tokio::select! {
                 biased;
-                r = self.stream.read_buf(&mut self.input) => Wait::Read(r),
+                r = timeout(wait, self.stream.read_buf(&mut self.input)) => Wait::Read(r),
                 r = self.stop.wait_for(|s| *s) => {
                     drop(r);
                     Wait::Stop
                 }
-                () = self.slot.evicted() => Wait::Told,
+                () = self.slot.evicted() => Wait::Evicted,
             };
-            self.slot.waiting(false);
             match read {
-                Wait::Read(Ok(n)) if n > 0 => {
+                Wait::Read(Ok(Ok(n))) if n > 0 => {
                     if n == room {
                         self.chunk = READ_CHUNK; // more may be waiting: read more at a time
                     }
                     self.slot.touch();
                 }
-                Wait::Read(Ok(_)) => return, // the client closed: every complete query was answered
-                Wait::Read(Err(_)) => return, // a read error: the connection is gone
-                // No ending: an idle mark taken back by a read (Slot::touch); wait again.
-                Wait::Told => {
-                    if let Some(ending) = self.slot.ending() {
-                        return self.end(ending).await;
-                    }
+                Wait::Read(Ok(Ok(_))) => return, // the client closed: every complete query was answered
+                Wait::Read(Ok(Err(_))) => return, // a read error: the connection is gone
+                // Idle (nothing unread, so closing cannot reset anything) or past its lifetime.
+                Wait::Read(Err(_)) => {
+                    let busy = !self.input.is_empty() || Instant::now() >= deadline;
+                    return self.close(busy).await;
+                }
+                // The idlest connection, closed to make room for another: as an idle one.
+                Wait::Evicted => {
+                    let busy = !self.input.is_empty();
+                    return self.close(busy).await;
                 }
                 // Stopping: take what the kernel already holds for us; the loop answers it.
                 Wait::Stop => self.read_ready(),
@@ -302,14 +283,6 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
         }
         // At the query limit or stopping: input may be waiting unread.
         self.close(true).await;
-    }
-
-    /// Closes a connection the slot table told to: an idle or evicted one as idle (a drain only
-    /// when part of a query is unread, so closing cannot reset anything), one at its lifetime
-    /// as busy.
-    async fn end(self, ending: Ending) {
-        let busy = ending == Ending::Lifetime || !self.input.is_empty();
-        self.close(busy).await;
     }
 
     /// Reads what is already readable, without waiting (bounded by one frame's worth).
@@ -369,18 +342,7 @@ impl<S: AnswerSource, O: Observer<S>> Connection<S, O> {
         if self.replies.is_empty() {
             return true;
         }
-        // The socket's buffer usually takes every reply at once: then no timer is made (a
-        // timeout's clock read and timer entry were ~300 instructions a connection, callgrind).
-        let done = match self.stream.try_write(&self.replies) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-            Err(_) => {
-                self.replies.clear();
-                return false;
-            }
-        };
-        let rest = self.replies.get(done..).unwrap_or_default();
-        let ok = rest.is_empty() || matches!(timeout(wait, self.stream.write_all(rest)).await, Ok(Ok(())));
+        let ok = matches!(timeout(wait, self.stream.write_all(&self.replies)).await, Ok(Ok(())));
         self.replies.clear();
         ok
     }

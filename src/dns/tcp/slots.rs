@@ -20,17 +20,10 @@
 //! as an idle one does (FIN, and a short drain if it had sent part of a query). Its slot is
 //! handed over at once, so the counts never exceed the limits by more than connections still
 //! closing.
-//!
-//! Idle time and lifetime are enforced the same way: each listener sweeps the table a few
-//! times per idle timeout ([`TcpCounters::sweep`]) and tells the connections past either limit
-//! to close, so no connection keeps a timer of its own while it waits for input (a timer entry
-//! made and cancelled on each wait was the largest part of tokio's work per short connection).
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -56,48 +49,11 @@ struct Table {
     conns: rustc_hash::FxHashMap<u64, (IpAddr, Arc<Activity>)>,
 }
 
-/// What a connection shares with the table: when it was accepted and last read, and the signal
-/// that tells it to close (with why).
+/// What a connection shares with the table: when it last read, and the eviction signal.
 struct Activity {
-    /// Microseconds after `TcpCounters::epoch`: when it last read, or began to wait for input.
+    /// Microseconds after `TcpCounters::epoch`.
     last: AtomicU64,
-    born: u64,
-    /// Waiting for input (idle time counts only then, as a timer on each wait would).
-    waiting: AtomicBool,
-    /// [`NOT_ENDED`], or an [`Ending`] as `u8`; set once, before `evict` is notified.
-    ending: AtomicU8,
     evict: Notify,
-}
-
-const NOT_ENDED: u8 = 0;
-
-/// Why a connection was told to close.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// It was the idlest when another connection needed its slot.
-    Evicted = 1,
-    /// It read nothing for the idle timeout.
-    Idle = 2,
-    /// It reached its lifetime.
-    Lifetime = 3,
-}
-
-impl Ending {
-    fn from_u8(v: u8) -> Option<Ending> {
-        match v {
-            1 => Some(Ending::Evicted),
-            2 => Some(Ending::Idle),
-            3 => Some(Ending::Lifetime),
-            _ => None,
-        }
-    }
-}
-
-impl Activity {
-    /// Sets the ending unless one is set; true when this call set it.
-    fn end(&self, why: Ending) -> bool {
-        self.ending.compare_exchange(NOT_ENDED, why as u8, Ordering::AcqRel, Ordering::Acquire).is_ok()
-    }
 }
 
 impl Default for TcpCounters {
@@ -142,42 +98,11 @@ impl TcpCounters {
             }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let activity = Arc::new(Activity {
-            last: AtomicU64::new(now),
-            born: now,
-            waiting: AtomicBool::new(false),
-            ending: AtomicU8::new(NOT_ENDED),
-            evict: Notify::new(),
-        });
+        let activity = Arc::new(Activity { last: AtomicU64::new(now), evict: Notify::new() });
         t.conns.insert(id, (ip, activity.clone()));
         *t.per_ip.entry(ip).or_insert(0) += 1;
         self.total.store(t.conns.len(), Ordering::Relaxed);
         Some(Slot { counters: self.clone(), id, activity })
-    }
-
-    /// Tells each connection that has waited for input for `idle`, or has been open for `lifetime`,
-    /// to close (each once); returns how many were told. Called by every listener a few times
-    /// per idle timeout ([`sweep_every`]), so a connection ends at most that much after its limit.
-    pub fn sweep(&self, idle: Duration, lifetime: Duration) -> usize {
-        let now = self.now_us();
-        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let (idle, lifetime) = (us(idle), us(lifetime));
-        let t = lock(&self.table);
-        let mut told = 0;
-        for (_, a) in t.conns.values() {
-            let why = if now.saturating_sub(a.born) >= lifetime {
-                Ending::Lifetime
-            } else if a.waiting.load(Ordering::Acquire) && now.saturating_sub(a.last.load(Ordering::Relaxed)) >= idle {
-                Ending::Idle
-            } else {
-                continue;
-            };
-            if a.end(why) {
-                a.evict.notify_one();
-                told += 1;
-            }
-        }
-        told
     }
 
     /// Evicts the connection (of `ip`, or of anyone) that read nothing for the longest time.
@@ -190,8 +115,6 @@ impl TcpCounters {
             .map(|(id, _)| *id);
         let Some(id) = idlest else { return false };
         if let Some((_, activity)) = release(t, id) {
-            // Already told to close (idle or at its lifetime) or not: it was evicted now.
-            activity.ending.store(Ending::Evicted as u8, Ordering::Release);
             activity.evict.notify_one();
             self.evicted.fetch_add(1, Ordering::Relaxed);
         }
@@ -221,40 +144,15 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// The connection read something: it is not idle. An idle mark a sweep made as the input
-    /// arrived is taken back (the connection then sees a signal with no [`Slot::ending`]).
+    /// The connection read something: it is not idle.
     pub fn touch(&self) {
         self.activity.last.store(self.counters.now_us(), Ordering::Relaxed);
-        let idle = Ending::Idle as u8;
-        let _ = self.activity.ending.compare_exchange(idle, NOT_ENDED, Ordering::AcqRel, Ordering::Acquire);
     }
 
-    /// The connection begins (`true`) or ends a wait for input: idle time is the time spent
-    /// in one wait, as with a timer per wait.
-    pub fn waiting(&self, waiting: bool) {
-        if waiting {
-            self.activity.last.store(self.counters.now_us(), Ordering::Relaxed);
-        }
-        self.activity.waiting.store(waiting, Ordering::Release);
-    }
-
-    /// Resolves when the connection is told to close: evicted to make room for another, idle,
-    /// or at its lifetime ([`Slot::ending`] says which).
+    /// Resolves when the connection is evicted to make room for another.
     pub async fn evicted(&self) {
         self.activity.evict.notified().await;
     }
-
-    /// Why the connection was told to close; `None` while it was not.
-    pub fn ending(&self) -> Option<Ending> {
-        Ending::from_u8(self.activity.ending.load(Ordering::Acquire))
-    }
-}
-
-/// How often a listener sweeps the connection table: an eighth of the shorter of the idle
-/// timeout and the lifetime, between 10 ms and 1 s (so the default 10 s idle timeout closes a
-/// silent connection within 10–11 s).
-pub fn sweep_every(idle: Duration, lifetime: Duration) -> Duration {
-    (idle.min(lifetime) / 8).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
 impl Drop for Slot {
@@ -297,50 +195,5 @@ mod tests {
         drop((a, d, e, f));
         assert_eq!(c.open(), 0);
         assert!(lock(&c.table).per_ip.is_empty());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn sweeps_tell_idle_and_old_connections_once() {
-        let ms = std::time::Duration::from_millis;
-        let c = Arc::new(TcpCounters::default());
-        let old = c.take(ip("127.0.0.1"), 10, 10).unwrap();
-        tokio::time::advance(ms(300)).await;
-        let quiet = c.take(ip("127.0.0.2"), 10, 10).unwrap();
-        let busy = c.take(ip("127.0.0.3"), 10, 10).unwrap();
-        let writing = c.take(ip("127.0.0.5"), 10, 10).unwrap();
-        quiet.waiting(true);
-        busy.waiting(true);
-        tokio::time::advance(ms(150)).await;
-        busy.touch();
-        // idle 100 ms, lifetime 400 ms: `quiet` waited 150 ms, `busy` read 0 ms ago, `writing`
-        // has not waited for input at all (idle time is time spent waiting), `old` is 450 ms old.
-        assert_eq!(c.sweep(ms(100), ms(400)), 2);
-        assert_eq!((old.ending(), quiet.ending(), busy.ending()), (Some(Ending::Lifetime), Some(Ending::Idle), None));
-        assert_eq!(writing.ending(), None);
-        // A mark made as input arrived is taken back by the read.
-        tokio::time::advance(ms(150)).await;
-        assert_eq!(c.sweep(ms(100), ms(400)), 1);
-        assert_eq!(busy.ending(), Some(Ending::Idle));
-        busy.touch();
-        assert_eq!(busy.ending(), None);
-        tokio::time::timeout(ms(1), busy.evicted()).await.expect("its signal was sent");
-        drop(writing);
-        tokio::time::timeout(ms(1), old.evicted()).await.expect("old is told");
-        tokio::time::timeout(ms(1), quiet.evicted()).await.expect("quiet is told");
-        // Told once: they stay in the table until they close, and the next sweep passes them by
-        // (`busy` is no longer waiting).
-        busy.waiting(false);
-        assert_eq!(c.sweep(ms(100), ms(400)), 0);
-        assert_eq!((c.open(), c.evicted()), (3, 0));
-        // An idle connection evicted under pressure is told it was evicted.
-        let next = c.take(ip("127.0.0.4"), 3, 10).unwrap();
-        assert_eq!(c.evicted(), 1);
-        let told = [&old, &quiet, &busy].iter().filter(|s| s.ending() == Some(Ending::Evicted)).count();
-        assert_eq!(told, 1);
-        drop((old, quiet, busy, next));
-        assert_eq!(c.open(), 0);
-        assert_eq!(sweep_every(ms(300), ms(500)), ms(37) + std::time::Duration::from_micros(500));
-        assert_eq!(sweep_every(std::time::Duration::from_secs(10), std::time::Duration::from_secs(120)), ms(1000));
-        assert_eq!(sweep_every(ms(0), ms(500)), ms(10));
     }
 }
