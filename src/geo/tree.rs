@@ -49,17 +49,20 @@ impl<'a> Tree<'a> {
     }
 
     /// Record `side` (0 left, 1 right) of `node`, as the spec lays out 24, 28 and 32-bit
-    /// records; `node_count` (the empty record) for a node outside the bytes.
+    /// records ([`Tree::record_at`]); `node_count` (the empty record) for a node outside the
+    /// bytes. Any other size (none is in the spec) is read as the node's two halves.
     #[inline]
     pub(crate) fn raw(&self, node: usize, side: usize) -> usize {
-        let size = self.record_bits / 4;
-        let Some(b) = self.bytes.get(node * size..node * size + size) else { return self.node_count };
-        let be = |s: &[u8]| s.iter().fold(0usize, |acc, x| (acc << 8) | usize::from(*x));
-        match (self.record_bits, side) {
-            (28, 0) => (usize::from(b[3] >> 4) << 24) | be(&b[..3]),
-            (28, _) => (usize::from(b[3] & 0x0f) << 24) | be(&b[4..7]),
-            (_, 0) => be(&b[..size / 2]),
-            (_, _) => be(&b[size / 2..]),
+        match self.record_bits {
+            24 => self.record_at::<24>(node, side),
+            28 => self.record_at::<28>(node, side),
+            32 => self.record_at::<32>(node, side),
+            bits => {
+                let size = bits / 4;
+                let Some(b) = self.bytes.get(node * size..node * size + size) else { return self.node_count };
+                let be = |s: &[u8]| s.iter().fold(0usize, |acc, x| (acc << 8) | usize::from(*x));
+                if side == 0 { be(&b[..size / 2]) } else { be(&b[size / 2..]) }
+            }
         }
     }
 
