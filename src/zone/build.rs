@@ -8,6 +8,7 @@ use std::path::Path;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::dnssec::{Denial, Signing, nsec3_params};
+use super::key::WireKey;
 use super::master::{self, Entry, wire};
 use super::nodes::NodeMap;
 use super::rrset::{RRset, name_from_wire};
@@ -92,7 +93,10 @@ impl Zone {
                 soa_at = set.sources.first().map(|(f, l)| (f.to_path_buf(), *l));
             }
             let rrset = RRset::new(RecordType::from(set.rtype), set.ttl, set.rdatas.iter().copied());
-            let node = nodes.with_ancestors(&owner, apex_labels);
+            let node = match WireKey::from_wire(set.owner) {
+                Some(key) => nodes.with_ancestors_keyed(&key, &owner, apex_labels),
+                None => nodes.with_ancestors(&owner, apex_labels),
+            };
             // An NS RRset below the apex makes a delegation point (set here, not by a pass over
             // every node afterwards: at a million nodes that pass was a tenth of the load).
             node.delegation |= rrset.rtype == RecordType::NS && owner != origin;

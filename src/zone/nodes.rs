@@ -5,6 +5,13 @@
 //! built per lookup. (Comparing against the stored hickory `Name` label by label, lower-casing
 //! as it went, was some 500 instructions per pooled query; the kept form costs the owner's
 //! octets plus 16 per node: 24 MB for a million names like `www42.example.com.`.)
+//!
+//! The hash table holds 16-octet slots (where the key lies in the buffer, and the entry's
+//! index); the owners' names and nodes lie in a vector of their own, in the order they were
+//! added. A table of whole entries (about 136 octets each) is sized to a power of two of
+//! buckets, so a million owners took 285 MB of buckets, most of it written once at load
+//! (`perf`: the kernel's page clearing was 7 % of loading a million-record zone); the slots
+//! take 32 MB and the entries exactly what they hold.
 use std::ops::Range;
 
 use hashbrown::HashTable;
@@ -14,17 +21,16 @@ use super::hash::NameHash;
 use super::key::WireKey;
 use super::tree::Node;
 
-/// One owner: where its lower-cased wire form lies in [`NodeMap::wires`], its name and node.
-#[derive(Clone)]
-struct Entry {
+/// Where one owner's lower-cased wire form lies in [`NodeMap::wires`], and its entry.
+#[derive(Clone, Copy)]
+struct Slot {
     at: usize,
     len: u8,
-    name: Name,
-    node: Node,
+    entry: u32,
 }
 
-impl Entry {
-    fn range(&self) -> Range<usize> {
+impl Slot {
+    fn range(self) -> Range<usize> {
         self.at..self.at + usize::from(self.len)
     }
 }
@@ -32,9 +38,11 @@ impl Entry {
 /// See the module doc.
 #[derive(Clone)]
 pub struct NodeMap {
-    table: HashTable<Entry>,
-    /// Every owner's lower-cased wire form, one after another (never removed: owners are only
-    /// added).
+    table: HashTable<Slot>,
+    /// Each owner's name and node, in the order they were added (never removed: owners are
+    /// only added).
+    entries: Vec<(Name, Node)>,
+    /// Every owner's lower-cased wire form, one after another.
     wires: Vec<u8>,
     hash: NameHash,
 }
@@ -54,35 +62,44 @@ impl Default for NodeMap {
 impl NodeMap {
     /// A map with room for `owners` nodes, so that building a large zone does not rehash.
     pub fn with_capacity(owners: usize) -> NodeMap {
-        NodeMap { table: HashTable::with_capacity(owners), wires: Vec::new(), hash: NameHash::new() }
+        NodeMap {
+            table: HashTable::with_capacity(owners),
+            entries: Vec::with_capacity(owners),
+            wires: Vec::new(),
+            hash: NameHash::new(),
+        }
     }
 
-    /// The entry whose owner is the lower-cased wire-form name `wire`.
-    fn find(&self, wire: &[u8]) -> Option<&Entry> {
+    /// The index of the entry whose owner is the lower-cased wire-form name `wire`.
+    fn find(&self, wire: &[u8]) -> Option<usize> {
         let wires = &self.wires;
-        self.table.find(self.hash.wire(wire), |e| wires.get(e.range()) == Some(wire))
+        self.table.find(self.hash.wire(wire), |s| wires.get(s.range()) == Some(wire)).map(|s| s.entry as usize)
     }
 
-    fn find_mut(&mut self, wire: &[u8]) -> Option<&mut Entry> {
-        let wires = &self.wires;
-        self.table.find_mut(self.hash.wire(wire), |e| wires.get(e.range()) == Some(wire))
-    }
-
-    /// Adds `name`, whose lower-cased wire form is `wire` and which is not in the map yet,
-    /// with an empty node.
-    fn add(&mut self, wire: &[u8], name: Name) -> &mut Entry {
-        let at = self.wires.len();
-        self.wires.extend_from_slice(wire);
+    /// Adds `name`, whose lower-cased wire form is `wire` (hash `h`) and which is not in the
+    /// map yet, with an empty node; returns its index. On the fields, so that a caller can
+    /// hold the table's borrow.
+    fn push(
+        table: &mut HashTable<Slot>,
+        entries: &mut Vec<(Name, Node)>,
+        wires: &mut Vec<u8>,
+        hash: &NameHash,
+        h: u64,
+        wire: &[u8],
+        name: Name,
+    ) -> usize {
+        let slot = Slot { at: wires.len(), len: wire.len() as u8, entry: entries.len() as u32 };
         // A wire-form name is at most 255 octets (WireKey holds no more).
-        let entry = Entry { at, len: wire.len() as u8, name, node: Node::default() };
-        let (hash, wires) = (&self.hash, &self.wires);
-        let h = hash.wire(wire);
-        self.table.insert_unique(h, entry, |e| hash.wire(&wires[e.range()])).into_mut()
+        wires.extend_from_slice(wire);
+        entries.push((name, Node::default()));
+        let wires = &*wires;
+        table.insert_unique(h, slot, |s| hash.wire(&wires[s.range()]));
+        entries.len() - 1
     }
 
     /// The entry whose owner is the lower-cased wire-form name `wire`.
     pub fn get_wire(&self, wire: &[u8]) -> Option<(&Name, &Node)> {
-        self.find(wire).map(|e| (&e.name, &e.node))
+        self.find(wire).and_then(|i| self.entries.get(i)).map(|(n, node)| (n, node))
     }
 
     pub fn get_key_value(&self, name: &Name) -> Option<(&Name, &Node)> {
@@ -94,37 +111,52 @@ impl NodeMap {
     }
 
     pub fn get_mut(&mut self, name: &Name) -> Option<&mut Node> {
-        self.find_mut(WireKey::new(name).wire()).map(|e| &mut e.node)
+        let i = self.find(WireKey::new(name).wire())?;
+        self.entries.get_mut(i).map(|(_, n)| n)
     }
 
     /// The node of `name`, added (empty) when missing.
     pub fn get_or_default(&mut self, name: &Name) -> &mut Node {
-        let key = WireKey::new(name);
-        if self.find(key.wire()).is_none() {
-            self.add(key.wire(), name.clone());
-        }
-        &mut self.find_mut(key.wire()).expect("added above").node
+        self.with_ancestors(name, usize::MAX)
     }
 
     /// The node of `owner`, added (empty) when missing with the empty non-terminals between it
     /// and the first ancestor that exists or has `stop` labels (the apex's count). One key and
-    /// one hash of the owner, and of each ancestor looked at from the key's suffixes (a zone of
-    /// a million names is built with this once per RRset).
+    /// one hash of the owner; one probe of the table when no ancestor can be missing (a zone
+    /// of a million names is built with this once per RRset; a probe to look, one to add and
+    /// one to return the node were a fifth of its load).
     pub fn with_ancestors(&mut self, owner: &Name, stop: usize) -> &mut Node {
-        let key = WireKey::new(owner);
-        if self.find(key.wire()).is_none() {
-            self.add(key.wire(), owner.clone());
-            let mut n = key.labels().saturating_sub(1);
-            while n > stop {
-                let wire = key.suffix(n);
-                if self.find(wire).is_some() {
-                    break;
+        self.with_ancestors_keyed(&WireKey::new(owner), owner, stop)
+    }
+
+    /// [`NodeMap::with_ancestors`] with the owner's key made by the caller (a zone build has
+    /// each owner's wire form already: [`WireKey::from_wire`] is a copy, where
+    /// [`WireKey::new`] walks the `Name`'s labels). `key` must be `owner`'s.
+    pub fn with_ancestors_keyed(&mut self, key: &WireKey, owner: &Name, stop: usize) -> &mut Node {
+        let wire = key.wire();
+        let h = self.hash.wire(wire);
+        let i = {
+            let Self { table, entries, wires, hash } = self;
+            let found = table.find(h, |s| wires.get(s.range()) == Some(wire)).map(|s| s.entry as usize);
+            match found {
+                Some(i) => i,
+                None => {
+                    // Ancestors first, so the owner's own slot is the last one added.
+                    let mut n = key.labels().saturating_sub(1);
+                    while n > stop {
+                        let up = key.suffix(n);
+                        let hu = hash.wire(up);
+                        if table.find(hu, |s| wires.get(s.range()) == Some(up)).is_some() {
+                            break;
+                        }
+                        Self::push(table, entries, wires, hash, hu, up, super::tree::ancestor(owner, n));
+                        n -= 1;
+                    }
+                    Self::push(table, entries, wires, hash, h, wire, owner.clone())
                 }
-                self.add(wire, super::tree::ancestor(owner, n));
-                n -= 1;
             }
-        }
-        &mut self.find_mut(key.wire()).expect("added above").node
+        };
+        &mut self.entries.get_mut(i).expect("every slot's entry is in the entries").1
     }
 
     /// Adds `node` at `name` (in place of one there).
@@ -133,15 +165,15 @@ impl NodeMap {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Name, &Node)> {
-        self.table.iter().map(|e| (&e.name, &e.node))
+        self.entries.iter().map(|(n, node)| (n, node))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Name, &mut Node)> {
-        self.table.iter_mut().map(|e| (&e.name, &mut e.node))
+        self.entries.iter_mut().map(|(n, node)| (&*n, node))
     }
 
     pub fn values(&self) -> impl Iterator<Item = &Node> {
-        self.table.iter().map(|e| &e.node)
+        self.entries.iter().map(|(_, node)| node)
     }
 }
 

@@ -116,7 +116,7 @@ fn apl(cur: &mut Cursor<'_>) -> Result<Vec<u8>, FieldError> {
         let bad = |why: &str| FieldError { line: t.line, msg: format!("'{s}' is not an APL item: {why}") };
         let (neg, item) = match s.strip_prefix('!') {
             Some(rest) => (true, rest),
-            None => (false, s.as_str()),
+            None => (false, &*s),
         };
         let (afi, rest) = item.split_once(':').ok_or_else(|| bad("expected [!]family:address/prefix"))?;
         let (addr, prefix) = rest.rsplit_once('/').ok_or_else(|| bad("no /prefix"))?;
