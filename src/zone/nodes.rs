@@ -72,8 +72,12 @@ impl NodeMap {
 
     /// The index of the entry whose owner is the lower-cased wire-form name `wire`.
     fn find(&self, wire: &[u8]) -> Option<usize> {
-        let wires = &self.wires;
-        self.table.find(self.hash.wire(wire), |s| wires.get(s.range()) == Some(wire)).map(|s| s.entry as usize)
+        Self::index_of(&self.table, &self.wires, self.hash.wire(wire), wire)
+    }
+
+    /// [`NodeMap::find`] on the fields, with `wire`'s hash `h` computed by the caller.
+    fn index_of(table: &HashTable<Slot>, wires: &[u8], h: u64, wire: &[u8]) -> Option<usize> {
+        table.find(h, |s| wires.get(s.range()) == Some(wire)).map(|s| s.entry as usize)
     }
 
     /// Adds `name`, whose lower-cased wire form is `wire` (hash `h`) and which is not in the
@@ -137,8 +141,7 @@ impl NodeMap {
         let h = self.hash.wire(wire);
         let i = {
             let Self { table, entries, wires, hash } = self;
-            let found = table.find(h, |s| wires.get(s.range()) == Some(wire)).map(|s| s.entry as usize);
-            match found {
+            match Self::index_of(table, wires, h, wire) {
                 Some(i) => i,
                 None => {
                     // Ancestors first, so the owner's own slot is the last one added.
@@ -146,7 +149,7 @@ impl NodeMap {
                     while n > stop {
                         let up = key.suffix(n);
                         let hu = hash.wire(up);
-                        if table.find(hu, |s| wires.get(s.range()) == Some(up)).is_some() {
+                        if Self::index_of(table, wires, hu, up).is_some() {
                             break;
                         }
                         Self::push(table, entries, wires, hash, hu, up, super::tree::ancestor(owner, n));
