@@ -9,7 +9,7 @@
 //!                                                  ▼
 //!                                  zone::lookup (static data, referrals, negatives)
 //!                                                  │ pooled name?
-//!                                  steer::decide(pools, .., src.health(zone), rng) → addresses / CNAME
+//!                             steer::decide_into(pools, .., src.health(zone), rng, &mut steered) → addresses / CNAME
 //!                                                  │
 //!                       EDNS reply (1232, NSID, ECS echo + scope) ─► encode (TC on overflow)
 //! ```
@@ -41,7 +41,7 @@ use ipnet::IpNet;
 use crate::config::Snapshot;
 use crate::cookie;
 use crate::serving::{AnswerSource, Steered, SteeredAnswer};
-use crate::steer::{Answer, Client, Explain, Family, decide};
+use crate::steer::{AddrList, Client, Explain, Family, Picked, decide_into};
 use crate::util::rng::Random;
 use crate::zone::key::WireKey;
 use crate::zone::online::deny;
@@ -334,15 +334,21 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     let client = steering_client(snap, subnet, pooled.zone, pooled.pool);
     // Probe results (or the pool file's marks), under the admin overrides (drain, force up/down).
     let health = src.health(pooled.zone, &zone.pools);
-    let d = decide(&zone.pools, pooled.pool, family, &client, &health, rng, explain);
-    // The decision's address list is copied once, into `steered`; the answer is written from there.
-    let steered =
-        steered.insert(Steered { zone: pooled.zone, pool: d.pool, region: d.region, answer: SteeredAnswer::NoData });
-    steered.answer = match &d.answer {
-        Answer::Addresses(list) => SteeredAnswer::Addresses(*list),
-        Answer::Cname(_) => SteeredAnswer::Cname,
-        Answer::NoData => SteeredAnswer::NoData,
-    };
+    // The decision writes its addresses straight into `steered`; the answer is written from there.
+    let steered = steered.insert(Steered {
+        zone: pooled.zone,
+        pool: pooled.pool,
+        region: None,
+        answer: SteeredAnswer::Addresses(AddrList::new()),
+    });
+    let SteeredAnswer::Addresses(list) = &mut steered.answer else { return 0 };
+    let d = decide_into(&zone.pools, pooled.pool, family, &client, &health, rng, explain, list);
+    (steered.pool, steered.region) = (d.pool, d.region);
+    match d.answer {
+        Picked::Addresses => {}
+        Picked::Cname(_) => steered.answer = SteeredAnswer::Cname,
+        Picked::NoData => steered.answer = SteeredAnswer::NoData,
+    }
     let addrs = steered.answer.addresses();
     // With DO=1 an online-signed zone signs what the steering chose: each answer set once,
     // its RRSIG kept in the zone's cache (a hit allocates nothing), the NODATA proven.
@@ -363,7 +369,7 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
         }
     };
     match d.answer {
-        Answer::Addresses(_) => {
+        Picked::Addresses => {
             if addrs.is_empty() {
                 no_data(result);
             } else {
@@ -372,7 +378,7 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
                 result.answer.push(Rrs::Addresses { owner: pooled.owner, ttl: d.ttl, sigs });
             }
         }
-        Answer::Cname(target) => {
+        Picked::Cname(target) => {
             let sigs = hold(signer.and_then(|s| s.cname(pooled.owner, d.ttl, target)));
             result.answer.push(Rrs::Cname { owner: pooled.owner, ttl: d.ttl, target, sigs });
             // An in-zone hand-off target is answered too, as for any in-zone CNAME.
@@ -386,7 +392,7 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
                 }
             }
         }
-        Answer::NoData => no_data(result),
+        Picked::NoData => no_data(result),
     }
     d.ecs_scope
 }

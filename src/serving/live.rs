@@ -90,15 +90,20 @@ pub struct LiveHealth<'a> {
     live: &'a Live,
     zone: usize,
     file: FileHealth<'a>,
+    /// The zone's rows of `live.overrides` and `live.probes`, found once per decision rather
+    /// than at each of its member tests.
+    overrides: &'a [AtomicU8],
+    probes: Option<&'a PoolsHealth>,
 }
 
 impl HealthView for LiveHealth<'_> {
     #[inline]
     fn is_up(&self, m: MemberId) -> bool {
-        match self.live.override_of(self.zone, m) {
+        let code = self.overrides.get(m.index()).map(|c| c.load(Ordering::Relaxed));
+        match code.map_or(Override::None, Override::from_code) {
             Override::ForceUp => true,
             Override::ForceDown | Override::Drain => false,
-            Override::None => match self.live.probes.get(self.zone) {
+            Override::None => match self.probes {
                 Some(view) => view.is_up(m),
                 None => self.file.is_up(m),
             },
@@ -106,7 +111,7 @@ impl HealthView for LiveHealth<'_> {
     }
 
     fn describe(&self, m: MemberId) -> Option<String> {
-        let base = match self.live.probes.get(self.zone) {
+        let base = match self.probes {
             Some(view) => view.describe(m),
             None => self.file.describe(m),
         };
@@ -123,7 +128,7 @@ impl HealthView for LiveHealth<'_> {
 
     #[inline]
     fn member_rtt(&self, m: MemberId) -> Option<Rtt> {
-        self.live.probes.get(self.zone)?.member_rtt(m)
+        self.probes?.member_rtt(m)
     }
 
     #[inline]
@@ -244,7 +249,13 @@ impl Live {
     /// The health view of zone `zone` (whose pools are `pools`) for the steering decision.
     #[inline]
     pub fn health<'a>(&'a self, zone: usize, pools: &'a Pools) -> LiveHealth<'a> {
-        LiveHealth { live: self, zone, file: pools.file_health() }
+        LiveHealth {
+            live: self,
+            zone,
+            file: pools.file_health(),
+            overrides: self.overrides.get(zone).map_or(&[], |z| &z[..]),
+            probes: self.probes.get(zone),
+        }
     }
 
     /// One step of the latency tracker: for every `region_policy = "latency"` pool, the

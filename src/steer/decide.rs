@@ -145,6 +145,10 @@ impl AddrList {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// Empties the list (what it held stays in the array, unreachable).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
 }
 
 impl Default for AddrList {
@@ -171,10 +175,22 @@ pub enum Answer<'p> {
     NoData,
 }
 
-/// What to answer, for how long, and for which client block.
+/// What [`decide_into`] picked; the addresses, when any, are in the caller's [`AddrList`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Picked<'p> {
+    Addresses,
+    Cname(&'p Name),
+    NoData,
+}
+
+/// What to answer ([`decide`]'s).
+pub type Decision<'p> = Decided<Answer<'p>>;
+
+/// What to answer, for how long, and for which client block. `A` is the [`Answer`] itself
+/// ([`Decision`]), or what kind it is, its addresses written elsewhere ([`decide_into`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Decision<'p> {
-    pub answer: Answer<'p>,
+pub struct Decided<A> {
+    pub answer: A,
     /// Seconds.
     pub ttl: u32,
     /// RFC 7871 SCOPE PREFIX-LENGTH to return (≤ the client's source prefix).
@@ -192,6 +208,19 @@ pub(super) enum Pick {
     All,
 }
 
+impl<'p> Decided<Picked<'p>> {
+    /// The decision with its addresses in it.
+    pub fn with(self, addrs: AddrList) -> Decision<'p> {
+        let answer = match self.answer {
+            Picked::Addresses => Answer::Addresses(addrs),
+            Picked::Cname(target) => Answer::Cname(target),
+            Picked::NoData => Answer::NoData,
+        };
+        let Decided { ttl, ecs_scope, pool, region, failed_open, .. } = self;
+        Decided { answer, ttl, ecs_scope, pool, region, failed_open }
+    }
+}
+
 /// Decides the answer for one query of a pooled name. See the module docs for the semantics.
 /// Never panics: an id foreign to `pools` yields NODATA.
 pub fn decide<'p, H, R>(
@@ -201,12 +230,35 @@ pub fn decide<'p, H, R>(
     client: &Client,
     health: &H,
     rng: &mut R,
-    mut explain: Option<&mut Explain>,
+    explain: Option<&mut Explain>,
 ) -> Decision<'p>
 where
     H: HealthView + ?Sized,
     R: Random + ?Sized,
 {
+    let mut addrs = AddrList::new();
+    decide_into(pools, pool, family, client, health, rng, explain, &mut addrs).with(addrs)
+}
+
+/// [`decide`], writing the addresses into `addrs` (emptied first) where the caller keeps
+/// them: the serving path's list is 545 octets, and returning it inside the decision cost a
+/// copy into the decision and another out of it on every query.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_into<'p, H, R>(
+    pools: &'p Pools,
+    pool: PoolId,
+    family: Family,
+    client: &Client,
+    health: &H,
+    rng: &mut R,
+    mut explain: Option<&mut Explain>,
+    addrs: &mut AddrList,
+) -> Decided<Picked<'p>>
+where
+    H: HealthView + ?Sized,
+    R: Random + ?Sized,
+{
+    addrs.clear();
     if let Some(e) = explain.as_deref_mut() {
         e.start(client, family);
     }
@@ -234,7 +286,7 @@ where
                 _ => p.ttl.get(),
             };
             ttl = ttl.min(pool_ttl);
-            return finish(p, current, pick, family, client, health, rng, scope, ttl, false, explain);
+            return finish(p, current, pick, family, client, health, rng, scope, ttl, false, explain, addrs);
         }
         // Nothing usable: a down member decided this answer.
         if let (Some(_), Some(e)) = (short, explain.as_deref_mut()) {
@@ -250,7 +302,7 @@ where
                 let mut scope = Scope::default();
                 let pick = select_region(pools, current, p, client, &AllUp, rng, &mut scope, explain.as_deref_mut());
                 let pick = pick.unwrap_or(Pick::One(RegionId(0)));
-                return finish(p, current, pick, family, client, &AllUp, rng, scope, ttl, true, explain);
+                return finish(p, current, pick, family, client, &AllUp, rng, scope, ttl, true, explain, addrs);
             }
             WhenEmpty::NoData => {
                 if let Some(e) = explain.as_deref_mut() {
@@ -270,10 +322,10 @@ where
     nodata(current, if ttl == u32::MAX { 0 } else { ttl }, explain)
 }
 
-fn nodata<'p>(pool: PoolId, ttl: u32, explain: Option<&mut Explain>) -> Decision<'p> {
-    let d = Decision { answer: Answer::NoData, ttl, ecs_scope: 0, pool, region: None, failed_open: false };
+fn nodata<'p>(pool: PoolId, ttl: u32, explain: Option<&mut Explain>) -> Decided<Picked<'p>> {
+    let d = Decided { answer: Picked::NoData, ttl, ecs_scope: 0, pool, region: None, failed_open: false };
     if let Some(e) = explain {
-        e.finish(&d, ScopeWhy::Nothing, 0);
+        e.finish(&d, &[], ScopeWhy::Nothing, 0);
     }
     d
 }
@@ -600,7 +652,8 @@ fn finish<'p, H, R>(
     ttl: u32,
     failed_open: bool,
     mut explain: Option<&mut Explain>,
-) -> Decision<'p>
+    out: &mut AddrList,
+) -> Decided<Picked<'p>>
 where
     H: HealthView + ?Sized,
     R: Random + ?Sized,
@@ -612,25 +665,20 @@ where
     if let (Some(r), Some(e)) = (region, explain.as_deref_mut()) {
         e.mark_chosen(r);
     }
-    // Built where it is returned, the addresses written into it: an `AddrList` is 545 octets,
-    // and moving it from a local into the answer and the answer into the decision cost two
-    // copies per query.
-    let mut d = Decision { answer: Answer::NoData, ttl, ecs_scope: 0, pool: pool_id, region, failed_open };
+    let mut d = Decided { answer: Picked::NoData, ttl, ecs_scope: 0, pool: pool_id, region, failed_open };
     match region.and_then(|r| p.region(r)).map(|r| &r.content) {
-        Some(Content::Cname { target, .. }) => d.answer = Answer::Cname(target),
+        Some(Content::Cname { target, .. }) => d.answer = Picked::Cname(target),
         _ => {
-            d.answer = Answer::Addresses(AddrList::new());
-            let Answer::Addresses(out) = &mut d.answer else { return d };
-            let in_pick = |i: usize, r: &Region| match region {
-                Some(id) => id.index() == i,
-                None => region_usable(r, health),
+            // The chosen region alone, or (policy all) every usable one.
+            let picked: &[Region] = match region {
+                Some(id) => p.regions.get(id.index()..=id.index()).unwrap_or(&[]),
+                None => &p.regions,
             };
             let candidates = || {
-                p.regions
+                picked
                     .iter()
-                    .enumerate()
-                    .filter(move |(i, r)| in_pick(*i, r))
-                    .flat_map(|(_, r)| match &r.content {
+                    .filter(move |r| region.is_some() || region_usable(r, health))
+                    .flat_map(|r| match &r.content {
                         Content::Members(ms) => ms.as_slice(),
                         Content::Cname { .. } => &[],
                     })
@@ -681,14 +729,14 @@ where
                 }
                 _ => pick_members(p, k, client, rng, &mut scope, candidates, out),
             }
-            if out.is_empty() {
-                d.answer = Answer::NoData;
+            if !out.is_empty() {
+                d.answer = Picked::Addresses;
             }
         }
     }
     d.ecs_scope = scope.capped(client.subnet.prefix_len());
     if let Some(e) = explain {
-        e.finish(&d, scope.why, scope.value);
+        e.finish(&d, out.as_slice(), scope.why, scope.value);
     }
     d
 }

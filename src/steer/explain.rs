@@ -1,10 +1,11 @@
 //! `Explain`: why `decide` answered what it did, built only when asked for (it allocates).
 //! `gslbd explain NAME TYPE --client IP/PREFIX` prints it through `Display`.
 use std::fmt;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::decide::{Answer, Client, Decision, Family, ScopeWhy};
+use super::decide::{Client, Decided, Family, Picked, ScopeWhy};
 use super::rows::region_rows;
 use crate::geo::{Coordinates, Location};
 use crate::pool::{HealthView, Pool, RegionId, RegionPolicy};
@@ -128,11 +129,11 @@ impl Explain {
         }
     }
 
-    pub(crate) fn finish(&mut self, d: &Decision<'_>, why: ScopeWhy, uncapped: u8) {
+    pub(crate) fn finish(&mut self, d: &Decided<Picked<'_>>, addrs: &[IpAddr], why: ScopeWhy, uncapped: u8) {
         self.answer = match &d.answer {
-            Answer::Addresses(a) => a.as_slice().iter().map(|a| a.to_string()).collect(),
-            Answer::Cname(n) => vec![format!("CNAME {n}")],
-            Answer::NoData => Vec::new(),
+            Picked::Addresses => addrs.iter().map(|a| a.to_string()).collect(),
+            Picked::Cname(n) => vec![format!("CNAME {n}")],
+            Picked::NoData => Vec::new(),
         };
         self.ttl = d.ttl;
         self.scope = d.ecs_scope;

@@ -28,7 +28,9 @@ mod scope;
 mod shed;
 mod topk;
 
-pub use decide::{AddrList, Answer, Client, Decision, Family, ScopeWhy, decide, region_usable};
+pub use decide::{
+    AddrList, Answer, Client, Decided, Decision, Family, Picked, ScopeWhy, decide, decide_into, region_usable,
+};
 pub use explain::{Explain, PoolTrace, RegionTrace};
 pub use hash::{STICKY_V4_PREFIX, STICKY_V6_PREFIX};
 pub use latency::{next_leader, region_rtt};

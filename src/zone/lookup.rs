@@ -56,11 +56,13 @@ pub const HELD_SIGNED: usize = 8;
 
 /// What a lookup makes up, kept by the caller for as long as the answer that borrows it: the
 /// targets of DNAME substitutions (on the stack, one per step of a chain) and the signed
-/// records an online signer hands out (a reference count each, no copy).
+/// records an online signer hands out (a reference count each, no copy). Each table is set
+/// up on its first use: most answers use neither, and making and dropping the 20 empty slots
+/// on every query was ~80 instructions of a pooled answer's ~5,300 (callgrind).
 #[derive(Debug, Default)]
 pub struct Synthesized {
-    names: [OnceCell<Name>; MAX_CNAME_CHAIN],
-    signed: [OnceCell<Arc<Signed>>; HELD_SIGNED],
+    names: OnceCell<[OnceCell<Name>; MAX_CNAME_CHAIN]>,
+    signed: OnceCell<[OnceCell<Arc<Signed>>; HELD_SIGNED]>,
     /// Of the signed records held: how many came from a cache, how many were signed for this answer.
     hits: Cell<u8>,
     misses: Cell<u8>,
@@ -68,14 +70,14 @@ pub struct Synthesized {
 
 impl Synthesized {
     fn keep(&self, name: Name) -> Option<&Name> {
-        let slot = self.names.iter().find(|c| c.get().is_none())?;
+        let slot = self.names.get_or_init(Default::default).iter().find(|c| c.get().is_none())?;
         Some(slot.get_or_init(|| name))
     }
 
     /// Keeps `signed` (from a cache when `hit`) for the answer; `None` when every slot is
     /// taken (the record is left out).
     pub fn hold(&self, signed: Arc<Signed>, hit: bool) -> Option<&Signed> {
-        let slot = self.signed.iter().find(|c| c.get().is_none())?;
+        let slot = self.signed.get_or_init(Default::default).iter().find(|c| c.get().is_none())?;
         let counter = if hit { &self.hits } else { &self.misses };
         counter.set(counter.get().saturating_add(1));
         Some(slot.get_or_init(|| signed))
