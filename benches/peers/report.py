@@ -77,9 +77,15 @@ def ratio(a, b):
 
 
 md = []
-now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-commit = sh("git rev-parse --short HEAD")
-dirty = sh("git status --porcelain --untracked-files=no")
+# When the qps phase started and on which commit (run.sh writes it), else now and HEAD: a report
+# written later from the same results names the code that was measured, not the code of now.
+measured = (read_tsv("measured.tsv") or [[]])[0]
+if len(measured) == 3:
+    now, commit, dirty = measured[0], measured[1], measured[2] != "0"
+else:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    commit = sh("git rev-parse --short HEAD")
+    dirty = sh("git status --porcelain --untracked-files=no")
 md.append("# Benchmarks: gslbd side by side with Knot, NSD, gdnsd and PowerDNS\n")
 md.append(f"Measured {now}, gslbd at commit `{commit}`{' (with uncommitted changes)' if dirty else ''}, "
           "with `benches/peers/run.sh` (see [Method](#method)). Single runs on a small, noisy, shared machine: "

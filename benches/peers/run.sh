@@ -308,6 +308,9 @@ qps_phase() {
     [ -n "$PIN" ] && SRV_PIN=(taskset -c 1)
     prepare_data
     mkdir -p "$OUT/raw"
+    # When and on what the measuring started, for the report (which may be written later).
+    printf '%s\t%s\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(git -C "$REPO" rev-parse --short HEAD)" \
+        "$(git -C "$REPO" status --porcelain --untracked-files=no | wc -l)" >"$OUT/measured.tsv"
     : >"$OUT/results.tsv"
     : >"$OUT/answers.tsv"
     : >"$OUT/failed.tsv"
