@@ -84,6 +84,12 @@ pub struct Live {
     pub signals: Option<Arc<super::ZoneSignals>>,
 }
 
+/// The override in force for `member` in one zone's row of [`Live`]'s override codes.
+#[inline]
+fn override_in(row: &[AtomicU8], member: MemberId) -> Override {
+    row.get(member.index()).map_or(Override::None, |c| Override::from_code(c.load(Ordering::Relaxed)))
+}
+
 /// The health the steering decision reads for one zone: an admin override wins; otherwise
 /// the probes' view (which honours the pool file's `down = true`), or the pool file alone.
 pub struct LiveHealth<'a> {
@@ -99,8 +105,7 @@ pub struct LiveHealth<'a> {
 impl HealthView for LiveHealth<'_> {
     #[inline]
     fn is_up(&self, m: MemberId) -> bool {
-        let code = self.overrides.get(m.index()).map(|c| c.load(Ordering::Relaxed));
-        match code.map_or(Override::None, Override::from_code) {
+        match override_in(self.overrides, m) {
             Override::ForceUp => true,
             Override::ForceDown | Override::Drain => false,
             Override::None => match self.probes {
@@ -288,11 +293,7 @@ impl Live {
     /// The override in force for a member of this snapshot.
     #[inline]
     pub fn override_of(&self, zone: usize, member: MemberId) -> Override {
-        self.overrides
-            .get(zone)
-            .and_then(|z| z.get(member.index()))
-            .map(|c| Override::from_code(c.load(Ordering::Relaxed)))
-            .unwrap_or(Override::None)
+        self.overrides.get(zone).map_or(Override::None, |z| override_in(z, member))
     }
 
     /// How many members of this snapshot an admin override applies to.
