@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes BENCHMARKS.md from the raw results of benches/peers/run.sh.
 
-  report.py OUT REPO DURATION ROUNDS CLIENTS THREADS
+  report.py OUT REPO DURATION ROUNDS CLIENTS THREADS [UDP_CLIENTS]
 """
 import datetime
 import os
@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 out, repo, duration, rounds, clients, threads = sys.argv[1:7]
+udp_clients = sys.argv[7] if len(sys.argv) > 7 else clients
 
 
 def read_tsv(name):
@@ -116,8 +117,9 @@ md.append(f"""- Every server listens on 127.0.0.1 on its own port and gets 2 UDP
 {"- **Pinned** (`PIN=1`): every server runs on CPU 1 only (`taskset -c 1`, its workers share that CPU) and "
    "dnsperf / tcp_churn on CPU 0, so that the load generator never preempts the server on its own CPU."
    if os.environ.get("PIN") else "- Not pinned: servers and dnsperf share both CPUs as the scheduler places them."}
-- Load: `dnsperf -s 127.0.0.1 -p PORT -l {duration} -c {clients} -T {threads} -t 2 -v` (100 queries outstanding,
-  dnsperf's default), {rounds} rounds, servers alternated within each round (A B C … A B C …). The figures in the
+- Load: `dnsperf -s 127.0.0.1 -p PORT -l {duration} -c {udp_clients} -T {threads} -t 2 -v` (100 queries outstanding,
+  dnsperf's default; {udp_clients} client sockets, so that the kernel's SO_REUSEPORT hash spreads them evenly over each
+  server's two sockets), {rounds} rounds, servers alternated within each round (A B C … A B C …). The figures in the
   table are the **median over the rounds** (the per-run values are in the last column and in the appendix).
 - **CPU µs/query** = (utime + stime of the server's whole process tree from `/proc/PID/stat`, after − before the
   run) / queries answered. This is the figure to compare: dnsperf itself needs most of a core, so QPS on this

@@ -6,6 +6,7 @@
 #   PHASES="qps" benches/peers/run.sh    only some phases (install qps scale memory report)
 #   DURATION=10 ROUNDS=2 ...             seconds per dnsperf run, rounds (defaults 8 and 2)
 #   CASES="static pooled tcp"            which qps cases (default all three)
+#   CLIENTS=8 UDP_CLIENTS=64             TCP threads/connections; dnsperf sockets for UDP
 #   PIN=1                                qps phase: every server on CPU 1, the load generator on
 #                                        CPU 0 (taskset), so that neither preempts the other
 #
@@ -27,6 +28,10 @@ ROUNDS="${ROUNDS:-2}"
 PHASES="${PHASES:-install qps scale memory report}"
 CASES="${CASES:-static pooled tcp}"
 CLIENTS="${CLIENTS:-8}"
+# dnsperf sockets for the UDP cases: with 8 client ports the kernel's SO_REUSEPORT hash often gives one of
+# a server's two sockets most of the load, and its CPU per query then moves by up to ±10 % with that split
+# alone (NOTES.md, eighth round); 64 spread it evenly. TCP keeps CLIENTS (threads / connections).
+UDP_CLIENTS="${UDP_CLIENTS:-64}"
 THREADS="${THREADS:-2}"
 PIN="${PIN:-}"
 SRV_PIN=() # what start() runs a server under (set during the qps phase when PIN is set)
@@ -249,8 +254,10 @@ measure() {
         # a new connection for every query: dnsperf cannot drive this fast enough (tcp_churn.rs)
         timeout $((DURATION + 20)) "${CLI_PIN[@]}" "$CHURN" "127.0.0.1:$port" "$DURATION" "$CLIENTS" >"$OUT/verbose.tmp" 2>&1 || true
     else
+        local clients="$UDP_CLIENTS"
+        [ "$variant" = long ] && clients="$CLIENTS"
         timeout $((DURATION + 20)) "${CLI_PIN[@]}" dnsperf -s 127.0.0.1 -p "$port" "${args[@]}" -l "$DURATION" \
-            -c "$CLIENTS" -T "$THREADS" -t 2 -v >"$OUT/verbose.tmp" 2>&1 || true
+            -c "$clients" -T "$THREADS" -t 2 -v >"$OUT/verbose.tmp" 2>&1 || true
     fi
     c1=$(cpu_ticks "$pid")
     read -r u0 k0 <<<"$c0"
@@ -428,7 +435,7 @@ memory_phase() {
                 local pid=$STARTED r0 a0 r1 a1
                 r0=$(rss_kb "$pid")
                 a0=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status")
-                timeout $((DURATION + 20)) dnsperf -s 127.0.0.1 -p "$port" -B -d "$W/ecs.bin" -l 3 -c "$CLIENTS" -T "$THREADS" >/dev/null 2>&1 || true
+                timeout $((DURATION + 20)) dnsperf -s 127.0.0.1 -p "$port" -B -d "$W/ecs.bin" -l 3 -c "$UDP_CLIENTS" -T "$THREADS" >/dev/null 2>&1 || true
                 r1=$(rss_kb "$pid")
                 a1=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status")
                 printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$(basename "$db")" "$(echo "$t1 - $t0" | bc)" "$r0" "$a0" "$r1" "$a1" >>"$OUT/memory.tsv"
@@ -448,5 +455,5 @@ has_phase install && install_peers
 has_phase qps && qps_phase
 has_phase scale && scale_phase
 has_phase memory && memory_phase
-has_phase report && python3 "$HERE/report.py" "$OUT" "$REPO" "$DURATION" "$ROUNDS" "$CLIENTS" "$THREADS"
+has_phase report && python3 "$HERE/report.py" "$OUT" "$REPO" "$DURATION" "$ROUNDS" "$CLIENTS" "$THREADS" "$UDP_CLIENTS"
 log "done; raw results in $OUT"
