@@ -7,6 +7,8 @@
 #   benches/peers/cpusplit.sh WORK      WORK = the work folder of a run.sh run ($OUT/work), which
 #                                       holds bench.mmdb, ecs.bin, pools.toml and the pooled zones
 #   ROUNDS=3 DURATION=5 CLIENTS=64      rounds (servers alternated), seconds of load, dnsperf clients
+#   GEODB=geoip/city.mmdb               another database for both servers (default WORK/bench.mmdb,
+#                                       20,000 random /24s: a sparse tree, unlike GeoLite2-City)
 #
 # Each server runs as in run.sh's pooled case (two UDP threads, the bench's pool and database) on
 # CPU 1, dnsperf on CPU 0 with CLIENTS sockets (64 by default, not run.sh's 8: with 8 client ports
@@ -24,6 +26,7 @@ GSLBD="${GSLBD:-$REPO/target/release/gslbd}"
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-5}"
 CLIENTS="${CLIENTS:-64}"
+GEODB="$(realpath "${GEODB:-$W/bench.mmdb}")"
 TCK="$(getconf CLK_TCK)"
 D="$(mktemp -d /tmp/gslbd-cpusplit.XXXXXX)"
 PID=""
@@ -37,14 +40,14 @@ cat >"$D/gslbd.toml" <<EOF
 listen = ["127.0.0.1:5462"]
 udp_workers = 2
 [geoip]
-database = "$W/bench.mmdb"
+database = "$GEODB"
 [[zone]]
 origin = "gslb.example.com."
 file = "$W/pooled-gslbd.zone"
 pools = "$W/pools.toml"
 EOF
 mkdir -p "$D/gdnsd/zones" "$D/gdnsd/run" "$D/gdnsd/state"
-sed -e "s|@PORT@|5463|g" -e "s|@DIR@|$D/gdnsd|g" -e "s|@GEODB@|$W/bench.mmdb|g" \
+sed -e "s|@PORT@|5463|g" -e "s|@DIR@|$D/gdnsd|g" -e "s|@GEODB@|$GEODB|g" \
     "$HERE/templates/gdnsd.config.in" >"$D/gdnsd/config"
 cp "$W/pooled-gdnsd.zone" "$D/gdnsd/zones/gslb.example.com"
 
@@ -81,6 +84,7 @@ one() {
             n, q, c * 1000 / q, u / t * 1e6 / q, s / t * 1e6 / q, q / rx, cs * 1000 / q }'
 }
 
+echo "database: $GEODB"
 for r in $(seq "$ROUNDS"); do
     echo "round $r"
     RUST_LOG=warn one gslbd 5462 "$GSLBD" serve --config "$D/gslbd.toml"

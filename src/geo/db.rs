@@ -33,7 +33,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use maxminddb::Reader;
 
 use super::record::{RawRecord, quantize};
-use super::scope::{Records, ScopeMap, Walked, walk};
+use super::records::Records;
+use super::scope::{ScopeMap, Walked, walk};
 use super::tree::{Record, SharedBytes, Tree, V4Jump};
 use super::types::Location;
 use super::validate::validate;

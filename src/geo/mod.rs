@@ -17,6 +17,7 @@ mod asn_csv;
 mod countries;
 mod db;
 mod record;
+mod records;
 mod scope;
 mod tree;
 mod types;

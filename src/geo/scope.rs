@@ -21,71 +21,15 @@
 //! the scope narrower. Cost: one walk over the tree per map at load (no heap beyond the bit
 //! sets), one bit per node kept; per query no allocation, at most one bit test per level.
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
 use std::net::IpAddr;
 
+use super::records::Records;
 use super::tree::{Record, SharedBytes, Tree, V4Jump, v4_first_marked, v4_index};
 use super::types::Location;
 
 /// The class of a subtree holding more than one.
 const MIXED: u32 = u32::MAX;
-
-/// Every distinct record of a location database and what it says, as the query path reads it
-/// (decoded, gaps filled, quantized), built while the database is validated.
-#[derive(Default)]
-pub(crate) struct Records {
-    /// Data offset → index in `locs`.
-    index: HashMap<u32, u32, BuildHasherDefault<OffsetHasher>>,
-    locs: Vec<Option<Location>>,
-}
-
-impl Records {
-    pub(crate) fn insert(&mut self, offset: usize, loc: Option<Location>) {
-        let Ok(offset) = u32::try_from(offset) else { return };
-        let next = self.locs.len() as u32;
-        if let std::collections::hash_map::Entry::Vacant(e) = self.index.entry(offset) {
-            e.insert(next);
-            self.locs.push(loc);
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.locs.len()
-    }
-
-    /// What the record at data offset `offset` says: `None` when the table does not hold that
-    /// offset, `Some(None)` when the record has no usable field.
-    #[inline]
-    pub(crate) fn get(&self, offset: usize) -> Option<Option<Location>> {
-        let i = *self.index.get(&u32::try_from(offset).ok()?)?;
-        self.locs.get(i as usize).copied()
-    }
-
-    /// Heap bytes held (for the load report).
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.index.capacity() * (2 * std::mem::size_of::<u32>() + 1)
-            + self.locs.capacity() * std::mem::size_of::<Option<Location>>()
-    }
-}
-
-/// A multiplicative hash for data offsets (keys the database chose, not an attacker; the walk
-/// looks one up per record of the tree, where SipHash was most of the load time).
-#[derive(Default)]
-pub(crate) struct OffsetHasher(u64);
-
-impl Hasher for OffsetHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.0 = (u64::from(v) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
 
 /// The uniform subtrees of one database for one way of answering. `Send + Sync`, immutable.
 pub struct ScopeMap {
@@ -127,7 +71,11 @@ impl ScopeMap {
             let n = ids.len() as u32;
             *ids.entry(k).or_insert(n)
         };
-        let vals: Vec<u32> = records.locs.iter().map(|l| intern(class(l.as_ref()))).collect();
+        // Each record's class, by its slot in the table (slots without a record stay mixed).
+        let mut vals = vec![MIXED; records.capacity()];
+        for (i, l) in records.each() {
+            vals[i] = intern(class(l.as_ref()));
+        }
         let none_val = intern(class(None));
         let tree = Tree::new(bytes.as_ref(), node_count, record_bits);
         let v4_start = if ipv6_tree { tree.ipv4_start().0 } else { 0 };
@@ -315,8 +263,8 @@ impl Walk<'_> {
             Record::Data(o) => {
                 let v = u32::try_from(o)
                     .ok()
-                    .and_then(|o| self.records.index.get(&o))
-                    .and_then(|&i| self.vals.get(i as usize).copied())
+                    .and_then(|o| self.records.position(o))
+                    .and_then(|i| self.vals.get(i).copied())
                     .unwrap_or(MIXED);
                 self.last = (o, v);
                 v

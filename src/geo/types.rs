@@ -15,6 +15,14 @@ impl Country {
             None
         }
     }
+    /// The two upper-case letters, for a compact copy ([`Country::from_code`] takes them back).
+    pub(crate) fn code(self) -> [u8; 2] {
+        self.0
+    }
+    /// The country whose [`Country::code`] is `code`.
+    pub(crate) fn from_code(code: [u8; 2]) -> Country {
+        Country(code)
+    }
     pub fn as_str(&self) -> &str {
         // Both bytes are ASCII letters by construction.
         std::str::from_utf8(&self.0).unwrap_or("??")
