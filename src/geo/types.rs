@@ -19,7 +19,9 @@ impl Country {
     pub(crate) fn code(self) -> [u8; 2] {
         self.0
     }
-    /// The country whose [`Country::code`] is `code`.
+    /// The country whose [`Country::code`] is `code`. Only ever given what `code` returned (the
+    /// packed record table), so the two letters stay upper-case ASCII; `as_str` would show
+    /// anything else as "??" rather than fail.
     pub(crate) fn from_code(code: [u8; 2]) -> Country {
         Country(code)
     }
