@@ -28,12 +28,15 @@ pub(crate) fn quantize(loc: Location) -> Location {
     }
 }
 
-fn to_micro(deg: f64) -> i32 {
+/// `deg` in whole micro-degrees (the packed record table stores coordinates so).
+pub(super) fn to_micro(deg: f64) -> i32 {
     // Coordinates are range-checked (|deg| <= 180), so this never saturates.
     (deg * 1e6).round() as i32
 }
 
-fn from_micro(v: i32) -> f64 {
+/// The degrees of `v` micro-degrees: [`quantize`]'s own conversion, so a packed coordinate
+/// comes back as the very `f64` quantize made.
+pub(super) fn from_micro(v: i32) -> f64 {
     f64::from(v) / 1e6
 }
 

@@ -19,6 +19,7 @@
 //! Exactness: a location is packed only when unpacking gives it back bit for bit (quantized
 //! coordinates always do); any other one is kept whole in a side table, so what `get` returns
 //! is always exactly what `insert` was given.
+use super::record::{from_micro, to_micro};
 use super::types::{Continent, Coordinates, Country, Location};
 
 /// Offset of an empty slot (a data offset is below the file's size, and files over 4 GiB
@@ -35,9 +36,6 @@ const COUNTRY: u8 = 4;
 const WHOLE: u8 = 8;
 /// `continent` of a location without one.
 const NO_CONTINENT: u8 = u8::MAX;
-
-const CONTINENTS: [Continent; 7] =
-    [Continent::AF, Continent::AN, Continent::AS, Continent::EU, Continent::NA, Continent::OC, Continent::SA];
 
 #[derive(Clone, Copy)]
 struct Slot {
@@ -144,27 +142,23 @@ impl Records {
 
     fn pack(&mut self, offset: u32, loc: Option<Location>) -> Slot {
         let Some(loc) = loc else { return Slot { offset, ..VACANT } };
-        let micro = |deg: f64| {
-            let v = (deg * 1e6).round() as i32;
-            (f64::from(v) / 1e6 == deg).then_some(v)
-        };
+        let micro = |deg: f64| Some(to_micro(deg)).filter(|&v| from_micro(v) == deg);
         let coords = match loc.coords {
             None => Some(None),
             Some(c) => micro(c.lat).zip(micro(c.lon)).map(Some),
         };
-        let continent = loc.continent.and_then(|c| CONTINENTS.iter().position(|k| *k == c));
         match coords {
-            Some(coords) if loc.continent.is_none() || continent.is_some() => Slot {
+            Some(coords) => Slot {
                 offset,
                 lat: coords.map_or(0, |c| c.0),
                 lon: coords.map_or(0, |c| c.1),
                 country: loc.country.map_or([0; 2], Country::code),
-                continent: continent.map_or(NO_CONTINENT, |c| c as u8),
+                continent: loc.continent.map_or(NO_CONTINENT, |c| c as u8),
                 flags: SOME
                     | if coords.is_some() { COORDS } else { 0 }
                     | if loc.country.is_some() { COUNTRY } else { 0 },
             },
-            _ => {
+            None => {
                 let at = self.whole.len() as i32;
                 self.whole.push(loc);
                 Slot { offset, lat: at, flags: SOME | WHOLE, ..VACANT }
@@ -182,9 +176,8 @@ impl Records {
         }
         Some(Location {
             country: (s.flags & COUNTRY != 0).then(|| Country::from_code(s.country)),
-            continent: CONTINENTS.get(usize::from(s.continent)).copied(),
-            coords: (s.flags & COORDS != 0)
-                .then(|| Coordinates { lat: f64::from(s.lat) / 1e6, lon: f64::from(s.lon) / 1e6 }),
+            continent: Continent::ALL.get(usize::from(s.continent)).copied(),
+            coords: (s.flags & COORDS != 0).then(|| Coordinates { lat: from_micro(s.lat), lon: from_micro(s.lon) }),
         })
     }
 }
@@ -198,6 +191,13 @@ mod tests {
             country: Country::parse(cc),
             continent: ct,
             coords: coords.and_then(|(a, b)| Coordinates::new(a, b)),
+        }
+    }
+
+    #[test]
+    fn continents_index_their_own_position() {
+        for (i, c) in Continent::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
         }
     }
 

@@ -55,6 +55,10 @@ pub enum Continent {
 }
 
 impl Continent {
+    /// Every continent, in declaration order: `ALL[c as usize] == c`.
+    pub(crate) const ALL: [Continent; 7] =
+        [Continent::AF, Continent::AN, Continent::AS, Continent::EU, Continent::NA, Continent::OC, Continent::SA];
+
     pub fn parse(s: &str) -> Option<Continent> {
         Some(match s.to_ascii_uppercase().as_str() {
             "AF" => Continent::AF,
