@@ -121,8 +121,12 @@ fn raw_http(addr: SocketAddr, head: String, body: Vec<u8>) -> (u16, String) {
     let _ = s.read_to_end(&mut raw);
     let _ = writer.join();
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, text)
+    (status_code(&text), text)
+}
+
+/// The status code of an HTTP reply's text; 0 when there is none.
+fn status_code(reply: &str) -> u16 {
+    reply.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 #[test]
@@ -180,8 +184,7 @@ fn every_admin_endpoint_caps_its_body_and_reloads_coalesce() {
                 s.write_all(b"\r\n").unwrap();
                 let mut raw = Vec::new();
                 let _ = s.take(1 << 20).read_to_end(&mut raw);
-                let text = String::from_utf8_lossy(&raw).into_owned();
-                text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0u16)
+                status_code(&String::from_utf8_lossy(&raw))
             })
         })
         .collect();

@@ -93,17 +93,16 @@ impl Offsets {
         Offsets { head: [0; OFFSETS_HEAD], tail: None, len: 0 }
     }
 
-    /// Keeps `offset`; false (and nothing kept) when full.
-    fn push(&mut self, offset: u16) -> bool {
+    /// Keeps `offset`; nothing when full.
+    fn push(&mut self, offset: u16) {
         match self.len.checked_sub(OFFSETS_HEAD) {
             None => self.head[self.len] = offset,
             Some(k) if k < COMPRESSION_CAP - OFFSETS_HEAD => {
                 self.tail.get_or_insert([0; COMPRESSION_CAP - OFFSETS_HEAD])[k] = offset;
             }
-            Some(_) => return false,
+            Some(_) => return,
         }
         self.len += 1;
-        true
     }
 
     /// The first `n` offsets kept (all of them when there are fewer).
