@@ -24,12 +24,14 @@
 //! dns::udp::serve_until          recvmmsg a batch into preallocated buffers (dns::udp::batch)
 //!  └ DnsHandler::begin_batch     one lock-free load of Shared<Serving> per batch
 //!  └ DnsHandler::handle
-//!     └ dns::udp::cache          the same query octets (ID aside) under the same state: the kept reply, new ID
+//!     └ dns::udp::cache          the same query octets (ID and ECS address aside) under the same state:
+//!                                the kept reply with the new ID and ECS address (dns::udp::patch); a pooled
+//!        └ dns::steer_again      one decided again (dns::decide_pooled, as below), its addresses, TTL, scope written in
 //!     └ dns::respond_with        dns::wire::parse → header, question, EDNS/ECS/COOKIE (FORMERR, NOTIMP, BADVERS)
 //!        └ dns::cookies          cookie::decide: valid / client-only / invalid, BADCOOKIE (RFC 7873, 9018)
 //!        └ zone::lookup          zone::ZoneSet::zone_for → Zone::find → answer / referral / negative
 //!                                (class CH: zone::Chaos, the identity and version TXT)
-//!        └ dns::steer_pooled     for a pooled name: geo::GeoDb::lookup, AnswerSource::health (serving::LiveHealth)
+//!        └ dns::steer_pooled     for a pooled name (dns::decide_pooled): geo::GeoDb::lookup, AnswerSource::health
 //!           └ steer::decide      region and members → addresses or CNAME, TTL, ECS scope
 //!        └ dns::encode::encode   reply written into the buffer, names compressed, TC on overflow
 //!     └ Observer::observe        ops::QueryObserver: ops::Metrics::record, Live::count_steered, sampled log

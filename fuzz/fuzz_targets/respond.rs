@@ -4,15 +4,21 @@
 //! on the reply. Judged by `tests/support/invariants.rs` (`check_exchange`): dropped only as the RFCs
 //! say, otherwise a parsable reply with the query's ID, opcode and question, within the
 //! client's size limit. A slipped reply (RRL) must parse too, with TC set and no records.
+//! Then the same input twice through the UDP handler (`gslbd::dns::udp::DnsHandler`), whose
+//! reply cache keeps what it may and answers the second from it (with a Client Subnet
+//! option's address and a pooled decision written in): both judged the same way.
 #![no_main]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use gslbd::config::{self, RrlSettings, Snapshot};
 use gslbd::dns::rrl::{Rrl, Verdict, slip_in_place};
+use gslbd::dns::udp::{DnsHandler, Handler};
 use gslbd::dns::{Transport, respond};
 use gslbd::util::rng::SplitMix64;
 use libfuzzer_sys::fuzz_target;
@@ -38,6 +44,18 @@ static RRL: LazyLock<Rrl> = LazyLock::new(|| {
         ..RrlSettings::default()
     })
 });
+
+thread_local! {
+    /// The UDP handler on the default setup (RRL off: the limiter is fuzzed above), kept
+    /// across inputs as a worker keeps it, so its reply cache holds earlier inputs' replies.
+    static HANDLER: RefCell<DnsHandler<Snapshot>> = {
+        let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gslbd.toml");
+        let snap = config::load(&conf).unwrap_or_else(|e| panic!("default config: {e}"));
+        let shared = Arc::new(arc_swap::ArcSwap::from_pointee(snap));
+        let rrl = RrlSettings { enabled: false, ..RrlSettings::default() };
+        RefCell::new(DnsHandler::new(shared, Arc::new(Rrl::new(&rrl))))
+    };
+}
 
 /// Resolvers in different places (GeoIP steers pooled names by them when there is no ECS).
 const CLIENTS: [IpAddr; 4] = [
@@ -70,4 +88,16 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    HANDLER.with_borrow_mut(|h| {
+        for _ in 0..2 {
+            out.clear();
+            h.begin_batch();
+            let n = h.handle(data, SocketAddr::new(client, 5353), &mut out);
+            h.end_batch();
+            let reply = n.map(|n| &out[..n]);
+            if let Err(e) = check_exchange(data, reply, Transport::Udp) {
+                panic!("UDP handler: {e}\nquery: {data:02x?}\nreply: {reply:02x?}");
+            }
+        }
+    });
 });

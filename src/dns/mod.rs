@@ -40,8 +40,9 @@ use ipnet::IpNet;
 
 use crate::config::Snapshot;
 use crate::cookie;
+use crate::pool::PoolId;
 use crate::serving::{AnswerSource, Steered, SteeredAnswer};
-use crate::steer::{AddrList, Client, Explain, Family, Picked, decide_into};
+use crate::steer::{AddrList, Client, Decided, Explain, Family, Picked, decide_into};
 use crate::util::rng::Random;
 use crate::zone::key::WireKey;
 use crate::zone::online::deny;
@@ -198,14 +199,10 @@ pub fn respond_with<S: AnswerSource, R: Random + ?Sized>(
     // Static data does not depend on the client's address: scope 0 (RFC 7871 §7.2.1).
     let mut scope = 0;
     if let Some(pooled) = result.pooled.take() {
-        // RFC 7871 §7.1.2: a source prefix of 0 asks us not to use the client's subnet.
-        let subnet = match ecs {
-            Some(c) if c.source_prefix() > 0 => c.net(),
-            _ => IpNet::from(client),
-        };
+        let (subnet, no_scope) = steering_subnet(ecs, client);
         let ctx = SteerCtx { qtype, dnssec_ok, synth: &synth };
         scope = steer_pooled(src, pooled, ctx, subnet, rng, &mut result, None, &mut outcome.steered);
-        if ecs.is_some_and(|c| c.source_prefix() == 0) {
+        if no_scope {
             scope = 0;
         }
     }
@@ -305,11 +302,84 @@ fn error_reply(
 /// The steering client for `subnet` asking pool `pool` of zone `zone` (its index in
 /// `ZoneSet::zones`): its GeoIP hit when a database is configured, with the network widened to
 /// the block of one answer of that pool (`config::GeoScopes`).
-pub fn steering_client(snap: &Snapshot, subnet: IpNet, zone: usize, pool: crate::pool::PoolId) -> Client {
+pub fn steering_client(snap: &Snapshot, subnet: IpNet, zone: usize, pool: PoolId) -> Client {
     let maps = snap.geo_scopes.get(zone, pool);
     let geo =
         snap.geo.as_ref().map(|g| g.lookup_in(subnet.addr(), maps.map(|m| &m.any_health), maps.map(|m| &m.all_up)));
     Client { subnet, geo }
+}
+
+/// The steering decision for pool `pool` of zone `zone` (its index in `ZoneSet::zones`) and a
+/// client in `subnet`: the GeoIP hit, the members' health now, and [`decide_into`], which
+/// writes the addresses into `steered` (filled here with the decision's ids). The one
+/// decision of every pooled reply, whole ([`steer_pooled`]) or kept encoded by the UDP reply
+/// cache ([`steer_again`]). `None` for a zone index foreign to the snapshot.
+#[allow(clippy::too_many_arguments)]
+fn decide_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
+    src: &'a S,
+    zone: usize,
+    pool: PoolId,
+    family: Family,
+    subnet: IpNet,
+    rng: &mut R,
+    explain: Option<&mut Explain>,
+    steered: &mut Option<Steered>,
+) -> Option<Decided<Picked<'a>>> {
+    let snap = src.config();
+    let pools = &snap.zones.zones().get(zone)?.pools;
+    let client = steering_client(snap, subnet, zone, pool);
+    // Probe results (or the pool file's marks), under the admin overrides (drain, force up/down).
+    let health = src.health(zone, pools);
+    // The decision writes its addresses straight into `steered`; the answer is written from there.
+    let steered = steered.insert(Steered {
+        zone,
+        asked: pool,
+        pool,
+        region: None,
+        answer: SteeredAnswer::Addresses(AddrList::new()),
+    });
+    let SteeredAnswer::Addresses(list) = &mut steered.answer else { return None };
+    let d = decide_into(pools, pool, family, &client, &health, rng, explain, list);
+    (steered.pool, steered.region) = (d.pool, d.region);
+    match d.answer {
+        Picked::Addresses => {}
+        Picked::Cname(_) => steered.answer = SteeredAnswer::Cname,
+        Picked::NoData => steered.answer = SteeredAnswer::NoData,
+    }
+    Some(d)
+}
+
+/// Whom a pooled answer is decided for: the query's ECS subnet, or the resolver's address
+/// without one or with a source prefix of 0 (RFC 7871 §7.1.2: "do not use my subnet"); and
+/// whether the scope must then be 0.
+fn steering_subnet(ecs: Option<wire::ClientSubnet>, client: IpAddr) -> (IpNet, bool) {
+    match ecs {
+        Some(c) if c.source_prefix() > 0 => (c.net(), false),
+        _ => (IpNet::from(client), ecs.is_some()),
+    }
+}
+
+/// The decision for a pooled reply the UDP reply cache keeps encoded: the same decision, on
+/// the same client, health and random source, as [`respond_with`] makes for that query
+/// ([`decide_pooled`]). Returns the TTL and the ECS scope to write into the kept reply, or
+/// `None` when the answer is not `n` addresses (the kept reply's shape is not this answer's:
+/// the caller answers the query whole).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn steer_again<S: AnswerSource, R: Random + ?Sized>(
+    src: &S,
+    zone: usize,
+    pool: PoolId,
+    family: Family,
+    ecs: Option<wire::ClientSubnet>,
+    client: IpAddr,
+    n: usize,
+    rng: &mut R,
+    steered: &mut Option<Steered>,
+) -> Option<(u32, u8)> {
+    let (subnet, no_scope) = steering_subnet(ecs, client);
+    let d = decide_pooled(src, zone, pool, family, subnet, rng, None, steered)?;
+    let count = steered.as_ref().map_or(0, |s| s.answer.addresses().len());
+    (matches!(d.answer, Picked::Addresses) && count == n).then_some((d.ttl, if no_scope { 0 } else { d.ecs_scope }))
 }
 
 /// Fills the answer of a pooled name from the steering decision (addresses go to `steered`,
@@ -329,26 +399,11 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
     let snap = src.config();
     let qtype = ctx.qtype;
     let Some(zone) = snap.zones.zones().get(pooled.zone) else { return 0 };
-    // ANY gets the A answer (RFC 8482 lets us pick one RRset).
-    let family = if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
-    let client = steering_client(snap, subnet, pooled.zone, pooled.pool);
-    // Probe results (or the pool file's marks), under the admin overrides (drain, force up/down).
-    let health = src.health(pooled.zone, &zone.pools);
-    // The decision writes its addresses straight into `steered`; the answer is written from there.
-    let steered = steered.insert(Steered {
-        zone: pooled.zone,
-        pool: pooled.pool,
-        region: None,
-        answer: SteeredAnswer::Addresses(AddrList::new()),
-    });
-    let SteeredAnswer::Addresses(list) = &mut steered.answer else { return 0 };
-    let d = decide_into(&zone.pools, pooled.pool, family, &client, &health, rng, explain, list);
-    (steered.pool, steered.region) = (d.pool, d.region);
-    match d.answer {
-        Picked::Addresses => {}
-        Picked::Cname(_) => steered.answer = SteeredAnswer::Cname,
-        Picked::NoData => steered.answer = SteeredAnswer::NoData,
-    }
+    let family = family_of(qtype);
+    let Some(d) = decide_pooled(src, pooled.zone, pooled.pool, family, subnet, rng, explain, steered) else {
+        return 0;
+    };
+    let Some(steered) = steered.as_ref() else { return 0 };
     let addrs = steered.answer.addresses();
     // With DO=1 an online-signed zone signs what the steering chose: each answer set once,
     // its RRSIG kept in the zone's cache (a hit allocates nothing), the NODATA proven.
@@ -395,6 +450,12 @@ fn steer_pooled<'a, S: AnswerSource, R: Random + ?Sized>(
         Picked::NoData => no_data(result),
     }
     d.ecs_scope
+}
+
+/// The family a pooled name answers a question of type `qtype` with: AAAA for AAAA, else A
+/// (ANY gets the A answer: RFC 8482 lets us pick one RRset).
+pub(crate) fn family_of(qtype: RecordType) -> Family {
+    if qtype == RecordType::AAAA { Family::V6 } else { Family::V4 }
 }
 
 /// The largest reply the client can take: 512 without EDNS, its payload size (at most

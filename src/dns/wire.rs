@@ -289,7 +289,7 @@ fn skip_record(dec: &mut BinDecoder<'_>) -> Option<()> {
 
 /// Checks an ECS option body (RFC 7871 §6): a known family, a source prefix within it,
 /// exactly ceil(source/8) address bytes, and no bits set past the source prefix.
-fn parse_ecs(data: &[u8]) -> Option<ClientSubnet> {
+pub(crate) fn parse_ecs(data: &[u8]) -> Option<ClientSubnet> {
     if data.len() < 4 {
         return None;
     }

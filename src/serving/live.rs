@@ -29,6 +29,8 @@ use ipnet::IpNet;
 pub struct Steered {
     /// Index of the zone in the snapshot's `ZoneSet`.
     pub zone: usize,
+    /// The pool the name is bound to (where the decision started).
+    pub asked: PoolId,
     /// The pool whose regions answered (after any fallback).
     pub pool: PoolId,
     /// The region that answered; `None` for `region_policy = "all"` or when nothing was chosen.

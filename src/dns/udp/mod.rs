@@ -22,11 +22,14 @@
 //! answers whatever the kernel has already queued (bounded), then returns, so no query that
 //! reached the socket before the stop goes unanswered.
 //!
-//! gslbd's handler keeps a per-worker cache of whole replies to plain queries ([`cache`]): a
-//! query whose octets (all but the ID) it answered before under the same serving state gets
-//! those octets again with its own ID, without parsing, lookup or encoding; what depends on
-//! the client, the clock or chance (pooled answers, cookies, signatures) is never kept. The
-//! observer and RRL see every query alike, hit or miss.
+//! gslbd's handler keeps a per-worker cache of replies to plain queries ([`cache`]): a query
+//! whose octets (all but the ID, and a Client Subnet option's address) it answered before under
+//! the same serving state gets those octets again with its own ID and ECS address, without
+//! parsing, lookup or encoding. A pooled answer is kept encoded too, and decided again for each
+//! query ([`reply`]: the same decision, client and random draws as `respond_with`'s), its
+//! addresses, TTL and ECS scope written into the copy ([`patch`]); what depends on the client's
+//! address or the clock (cookies, signatures) is never kept. The observer and RRL see every
+//! query alike, hit or miss.
 //!
 //! A datagram longer than [`RECV_BUF`] bytes (MSG_TRUNC) is dropped and reported to
 //! [`Handler::oversize`]: a DNS query that large does not exist in practice. gslbd's handler
@@ -35,9 +38,12 @@
 #[allow(unsafe_code)]
 mod batch;
 mod cache;
+#[cfg(test)]
+mod kept_tests;
+mod patch;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -46,13 +52,13 @@ use arc_swap::Guard;
 
 use super::cookies::badcookie_in_place;
 use super::rrl::{Rrl, Verdict, slip_in_place};
-use super::{DropReason, NoObserver, Observer, Outcome, Transport, respond_with};
+use super::{DropReason, NoObserver, Observer, Outcome, Transport, respond_with, steer_again};
 use crate::cookie::{BADCOOKIE, SlipReply};
 use crate::serving::{AnswerSource, Shared};
 use crate::util::rng::{SplitMix64, entropy_seed};
 use batch::Batch;
 pub use batch::{BATCH, RECV_BUF};
-use cache::ReplyCache;
+use cache::{Hit, ReplyCache};
 
 /// How long an idle worker waits before it looks at the stop flag again.
 const POLL: Duration = Duration::from_millis(100);
@@ -126,19 +132,7 @@ impl<S: AnswerSource, O: Observer<S>> Handler for DnsHandler<S, O> {
             self.observer.observe(state, &DropReason::Other.outcome(), Transport::Udp, query, client.ip());
             return None;
         }
-        let reply = match self.cache.get(query, out) {
-            Some((len, outcome)) => {
-                self.outcome = outcome;
-                Some(len)
-            }
-            None => {
-                let w = respond_with(state, query, client.ip(), Transport::Udp, out, &mut self.rng, &mut self.outcome);
-                if let Some(w) = &w {
-                    self.cache.put(query, &out[..w.len], &self.outcome);
-                }
-                w.map(|w| w.len)
-            }
-        };
+        let reply = reply(state, &mut self.cache, query, client.ip(), out, &mut self.rng, &mut self.outcome);
         let cookie = self.outcome.cookie;
         let sent = reply.and_then(|len| {
             // A valid server cookie proves the source address: no rate limit (RFC 7873 §5.3,
@@ -185,6 +179,55 @@ impl<S: AnswerSource, O: Observer<S>> Handler for DnsHandler<S, O> {
 
     fn end_batch(&mut self) {
         self.snap = None;
+    }
+}
+
+/// The reply to `query` from `client`, written into `out` (its length; `None`: send nothing):
+/// from the reply cache when a slot keeps it (a pooled one decided again, [`from_kept`]), else
+/// [`respond_with`]'s, then kept when it may be. Either way `outcome` says what happened, and
+/// `rng` makes the same draws: a kept pooled reply takes exactly `respond_with`'s decision.
+pub(crate) fn reply<S: AnswerSource>(
+    state: &S,
+    cache: &mut ReplyCache<S>,
+    query: &[u8],
+    client: IpAddr,
+    out: &mut Vec<u8>,
+    rng: &mut SplitMix64,
+    outcome: &mut Outcome,
+) -> Option<usize> {
+    if let Some(len) = cache.find(query).and_then(|hit| from_kept(state, &hit, client, out, rng, outcome)) {
+        return Some(len);
+    }
+    let w = respond_with(state, query, client, Transport::Udp, out, rng, outcome)?;
+    cache.put(query, &out[..w.len], outcome);
+    Some(w.len)
+}
+
+/// The kept reply of `hit`, a pooled one with the decision made again; `None` (and `rng` as it
+/// was) when the query must be answered whole: a malformed Client Subnet option, or a decision
+/// of another shape than the kept reply's.
+fn from_kept<S: AnswerSource>(
+    state: &S,
+    hit: &Hit<'_, '_>,
+    client: IpAddr,
+    out: &mut Vec<u8>,
+    rng: &mut SplitMix64,
+    outcome: &mut Outcome,
+) -> Option<usize> {
+    let ecs = hit.client_subnet().ok()?;
+    *outcome = hit.outcome();
+    let Some(p) = hit.pooled() else { return Some(hit.write(None, out)) };
+    let before = rng.clone();
+    match steer_again(state, p.zone, p.pool, p.family, ecs, client, p.len(), rng, &mut outcome.steered) {
+        Some((ttl, scope)) => {
+            let addrs = outcome.steered.as_ref().map_or(&[][..], |s| s.answer.addresses());
+            Some(hit.write(Some((addrs, ttl, scope)), out))
+        }
+        None => {
+            // respond_with draws again, as it would have without the cache.
+            *rng = before;
+            None
+        }
     }
 }
 
