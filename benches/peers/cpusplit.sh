@@ -31,25 +31,9 @@ TCK="$(getconf CLK_TCK)"
 D="$(mktemp -d /tmp/gslbd-cpusplit.XXXXXX)"
 PID=""
 trap '[ -n "$PID" ] && kill -TERM -- "-$PID" 2>/dev/null; rm -rf "$D"' EXIT
-for f in bench.mmdb ecs.bin pools.toml pooled-gslbd.zone pooled-gdnsd.zone; do
-    [ -e "$W/$f" ] || { echo "cpusplit.sh: $W/$f is missing (run benches/peers/run.sh first)" >&2; exit 1; }
-done
-
-cat >"$D/gslbd.toml" <<EOF
-[server]
-listen = ["127.0.0.1:5462"]
-udp_workers = 2
-[geoip]
-database = "$GEODB"
-[[zone]]
-origin = "gslb.example.com."
-file = "$W/pooled-gslbd.zone"
-pools = "$W/pools.toml"
-EOF
-mkdir -p "$D/gdnsd/zones" "$D/gdnsd/run" "$D/gdnsd/state"
-sed -e "s|@PORT@|5463|g" -e "s|@DIR@|$D/gdnsd|g" -e "s|@GEODB@|$GEODB|g" \
-    "$HERE/templates/gdnsd.config.in" >"$D/gdnsd/config"
-cp "$W/pooled-gdnsd.zone" "$D/gdnsd/zones/gslb.example.com"
+# shellcheck source=benches/peers/pooled-setup.sh
+. "$HERE/pooled-setup.sh"
+pooled_setup cpusplit.sh "$W" "$D" "$GEODB" 5462 5463 2
 
 # ticks PID: utime and stime of the process (all threads), in clock ticks.
 ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
