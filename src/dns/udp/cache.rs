@@ -35,9 +35,9 @@
 //! keeps the old allocation's address from being reused while it is held, so a new state can
 //! never be taken for the old one; it does not keep the old state's data alive.
 //!
-//! Memory: [`SLOTS`] slots of [`KEY_MAX`] + [`REPLY_MAX`] octets and an outcome, allocated once
-//! per worker (1,600 octets a slot, 400 KiB); direct-mapped by a hash of the key, a new entry replaces the one in its
-//! slot. Nothing is allocated per query. Hot path code of our own rather than a crate: a
+//! Memory: [`SLOTS`] slots of [`KEY_MAX`] + [`REPLY_MAX`] octets, an outcome and the patches'
+//! offsets (1,600 octets a slot), allocated once per worker (400 KiB); direct-mapped by a hash
+//! of the key, a new entry replaces the one in its slot. Nothing is allocated per query. Hot path code of our own rather than a crate: a
 //! general-purpose cache allocates per entry and needs a lock.
 use std::hash::Hasher;
 use std::sync::{Arc, Weak};
@@ -145,10 +145,8 @@ impl<S> ReplyCache<S> {
             Some(st) => {
                 let SteeredAnswer::Addresses(list) = &st.answer else { return };
                 let family = family_of(outcome.qtype.unwrap_or(0).into());
-                match find_pooled(reply, st.zone, st.asked, family, list.as_slice()) {
-                    Some(p) => Some(p),
-                    None => return,
-                }
+                let Some(at) = find_pooled(reply, st.zone, st.asked, family, list.as_slice()) else { return };
+                Some(at)
             }
         };
         let epoch = self.epoch;
