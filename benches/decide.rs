@@ -82,7 +82,8 @@ fn clients() -> Vec<Client> {
             let network = IpNet::new(addr, 18).unwrap().trunc();
             Client {
                 subnet: IpNet::new(addr, 24).unwrap(),
-                geo: Some(GeoHit { location: Some(location), network, asn: None, all_up_network: None }),
+                geo: Some(GeoHit { location: Some(location), network, asn: None, all_up_network: None, record: None }),
+                ranked: None,
             }
         })
         .collect()

@@ -31,7 +31,7 @@ fn pools(text: &str) -> Pools {
 
 fn answer(p: &Pools, h: &impl HealthView) -> Vec<String> {
     let pool = p.pool_id("web").expect("pool");
-    let client = Client { subnet: "198.51.100.0/24".parse().expect("net"), geo: None };
+    let client = Client { subnet: "198.51.100.0/24".parse().expect("net"), geo: None, ranked: None };
     let d = decide(p, pool, Family::V4, &client, h, &mut SplitMix64::new(3), None);
     let mut v: Vec<String> = match d.answer {
         Answer::Addresses(a) => a.as_slice().iter().map(|a| a.to_string()).collect(),

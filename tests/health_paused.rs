@@ -80,7 +80,7 @@ fn pools(text: &str) -> Pools {
 }
 
 fn client() -> Client {
-    Client { subnet: "198.51.100.0/24".parse().expect("net"), geo: None }
+    Client { subnet: "198.51.100.0/24".parse().expect("net"), geo: None, ranked: None }
 }
 
 /// The addresses `decide` answers for pool `web`, A query, sorted.

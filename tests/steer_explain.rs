@@ -16,7 +16,7 @@ fn explain_tells_the_whole_story() {
     let pools = load_pools(&path, &text, &origin).expect("loads");
     let pool = pools.pool_for(&LowerName::new(&Name::from_ascii("www.gslb.example.com.").expect("n"))).expect("pooled");
     let subnet: ipnet::IpNet = "1.1.1.0/24".parse().expect("net");
-    let client = Client { subnet, geo: Some(support::steering_geo_db().lookup(subnet.addr())) };
+    let client = Client { subnet, geo: Some(support::steering_geo_db().lookup(subnet.addr())), ranked: None };
     let mut ex = Explain::new();
     let d = decide(&pools, pool, Family::V4, &client, &pools.file_health(), &mut SplitMix64::new(1), Some(&mut ex));
     let text = ex.to_string();

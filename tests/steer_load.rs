@@ -96,7 +96,7 @@ fn pool_id(p: &Pools) -> PoolId {
 
 /// The answering member's last octet (1 = a, 2 = b, 3 = c, 4 = d) and the ECS scope.
 fn ask(p: &Pools, view: &View, subnet: IpNet) -> (u8, u8) {
-    let client = Client { subnet, geo: None };
+    let client = Client { subnet, geo: None, ranked: None };
     let mut rng = SplitMix64::new(1);
     let d = decide(p, pool_id(p), Family::V4, &client, view, &mut rng, None);
     match d.answer {
@@ -209,7 +209,7 @@ fn explain_names_the_spill_target_and_the_spares() {
     let p = pools();
     let mut v = View::new(&p);
     v.set("a", true, 100.0, Some(4), 1.0).set("b", true, 50.0, Some(2), 0.0).set("c", true, 170.0, None, 0.0);
-    let client = Client { subnet: "203.0.113.0/24".parse().unwrap(), geo: None };
+    let client = Client { subnet: "203.0.113.0/24".parse().unwrap(), geo: None, ranked: None };
     let mut ex = Explain::new();
     let d = decide(&p, pool_id(&p), Family::V4, &client, &v, &mut SplitMix64::new(1), Some(&mut ex));
     let text = ex.to_string();
@@ -229,14 +229,14 @@ fn decide_allocates_nothing_while_shedding() {
     let mut moved = 0;
     let ((), allocs) = count_allocations(|| {
         for net in subnets().take(5_000) {
-            let d = decide(&p, id, Family::V4, &Client { subnet: net, geo: None }, &v, &mut rng, None);
+            let d = decide(&p, id, Family::V4, &Client { subnet: net, geo: None, ranked: None }, &v, &mut rng, None);
             moved += usize::from(d.region != p.pool(id).and_then(|x| x.region_id("a")));
         }
     });
     assert_eq!(allocs, 0, "decide allocated");
     assert!(moved > 2_000, "the loop did shed ({moved})");
     let mut ex = Explain::new();
-    let client = Client { subnet: "192.0.2.0/24".parse().unwrap(), geo: None };
+    let client = Client { subnet: "192.0.2.0/24".parse().unwrap(), geo: None, ranked: None };
     let (_, allocs) = count_allocations(|| decide(&p, id, Family::V4, &client, &v, &mut rng, Some(&mut ex)));
     assert!(allocs > 0, "the counter counts (explain allocates)");
 }

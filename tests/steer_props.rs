@@ -114,7 +114,7 @@ fn geo_hit(subnet: IpNet, g: ArbGeo) -> Option<GeoHit> {
         continent: continents.get(usize::from(k)).and_then(|s| Continent::parse(s)),
         coords: xy.and_then(|(lat, lon)| Coordinates::new(lat, lon)),
     });
-    Some(GeoHit { location, network, asn: None, all_up_network: None })
+    Some(GeoHit { location, network, asn: None, all_up_network: None, record: None })
 }
 
 proptest! {
@@ -128,7 +128,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let pools = pools();
-        let client = Client { subnet, geo: geo_hit(subnet, geo) };
+        let client = Client { subnet, geo: geo_hit(subnet, geo), ranked: None };
         let health = |m: MemberId| !down.get(m.index()).copied().unwrap_or(false);
         let family = if v6 { Family::V6 } else { Family::V4 };
         for (id, pool) in pools.pools() {

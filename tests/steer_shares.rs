@@ -34,7 +34,7 @@ fn client(rng: &mut SplitMix64, v6: bool) -> Client {
     } else {
         IpNet::V4(Ipv4Net::new(Ipv4Addr::from(rng.next_u64() as u32), 24).expect("prefix").trunc())
     };
-    Client { subnet, geo: None }
+    Client { subnet, geo: None, ranked: None }
 }
 
 /// Asserts that shares are within 1 pp of weight / sum, and returns the largest deviation in pp.

@@ -301,12 +301,15 @@ fn error_reply(
 
 /// The steering client for `subnet` asking pool `pool` of zone `zone` (its index in
 /// `ZoneSet::zones`): its GeoIP hit when a database is configured, with the network widened to
-/// the block of one answer of that pool (`config::GeoScopes`).
+/// the block of one answer of that pool (`config::GeoScopes`), and the pool's regions ranked
+/// for its record where the maps hold that.
 pub fn steering_client(snap: &Snapshot, subnet: IpNet, zone: usize, pool: PoolId) -> Client {
     let maps = snap.geo_scopes.get(zone, pool);
     let geo =
         snap.geo.as_ref().map(|g| g.lookup_in(subnet.addr(), maps.map(|m| &m.any_health), maps.map(|m| &m.all_up)));
-    Client { subnet, geo }
+    // The record's slot comes only with a map of the same database: the ranks beside it fit.
+    let ranked = maps.zip(geo.and_then(|g| g.record)).and_then(|(m, slot)| m.ranks.get(slot));
+    Client { subnet, geo, ranked }
 }
 
 /// The steering decision for pool `pool` of zone `zone` (its index in `ZoneSet::zones`) and a

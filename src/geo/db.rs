@@ -98,6 +98,10 @@ pub struct GeoHit {
     /// A wider block around the address with one answer as long as every region of the asked
     /// pool is usable ([`GeoDb::lookup_in`] with an `all_up` map); `None` without one.
     pub all_up_network: Option<IpNet>,
+    /// The record's slot in the location database's table of records, when the lookup was
+    /// given a scope map of that database ([`GeoDb::lookup_in`]): the index of tables built per
+    /// record at load beside the map ([`GeoDb::each_record`]); `None` otherwise.
+    pub record: Option<u32>,
 }
 
 impl GeoDb {
@@ -215,6 +219,7 @@ impl GeoDb {
             network: network.unwrap_or_else(|| host_net(ip)),
             asn: self.asn_of(ip),
             all_up_network: None,
+            record: None,
         }
     }
 
@@ -260,13 +265,13 @@ impl GeoDb {
         let (any_health, all_up) = (any_health.filter(ours), all_up.filter(ours));
         let Some(w) = part.walk(ip, [any_health, all_up]) else { return self.lookup(ip) };
         let Some(network) = block_of(ip, w.depth) else { return self.lookup(ip) };
-        let location = match w.record {
-            Record::Empty => None,
-            Record::Data(offset) => match part.records.get(offset) {
-                Some(loc) => loc,
+        let (location, slot) = match w.record {
+            Record::Empty => (None, None),
+            Record::Data(offset) => match part.records.get_at(offset) {
+                Some((slot, loc)) => (loc, u32::try_from(slot).ok()),
                 // Not in the table (it holds every record the validated tree points at):
                 // maxminddb decodes it.
-                None => part.lookup(ip).0,
+                None => (part.lookup(ip).0, None),
             },
             Record::Node(_) | Record::Invalid => return self.lookup(ip),
         };
@@ -275,7 +280,21 @@ impl GeoDb {
         };
         let wide = block(any_health, w.wide[0]).unwrap_or(network);
         let all_up_network = block(all_up, w.wide[1]).filter(|a| a.prefix_len() <= wide.prefix_len());
-        GeoHit { location, network: wide, asn: self.asn_of(ip), all_up_network }
+        let record = slot.filter(|_| any_health.is_some());
+        GeoHit { location, network: wide, asn: self.asn_of(ip), all_up_network, record }
+    }
+
+    /// Calls `f` with every record of the location database and its slot (what
+    /// [`GeoHit::record`] gives), and returns one more than the largest slot; `None` (and no
+    /// call) unless exactly one location database is configured, as [`GeoDb::scope_map`].
+    pub fn each_record(&self, f: &mut dyn FnMut(u32, Option<&Location>)) -> Option<usize> {
+        let [part] = self.parts.as_slice() else { return None };
+        let slots = part.records.capacity();
+        u32::try_from(slots).ok()?;
+        for (i, loc) in part.records.each() {
+            f(i as u32, loc.as_ref());
+        }
+        Some(slots)
     }
 
     /// Whether `map` was built over this set's (one) location database.

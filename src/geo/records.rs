@@ -91,6 +91,13 @@ impl Records {
         Some(self.unpack(slot))
     }
 
+    /// [`Records::get`], with the record's slot index ([`Records::position`]).
+    #[inline]
+    pub(crate) fn get_at(&self, offset: usize) -> Option<(usize, Option<Location>)> {
+        let i = self.position(u32::try_from(offset).ok()?)?;
+        Some((i, self.unpack(&self.slots[i])))
+    }
+
     /// The slot index of `offset` when the table holds it: what [`Records::each`] numbers it.
     pub(crate) fn position(&self, offset: u32) -> Option<usize> {
         let i = self.probe(offset)?;

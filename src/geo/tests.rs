@@ -131,7 +131,7 @@ fn ipv4_only_database() {
     assert_eq!(hit.network, net("192.0.2.0/24"));
     assert_eq!(hit.location.unwrap().continent, Some(Continent::OC));
     let hit = db.lookup(ip("2001:db8::1"));
-    assert_eq!(hit, GeoHit { location: None, network: net("::/0"), asn: None, all_up_network: None });
+    assert_eq!(hit, GeoHit { location: None, network: net("::/0"), asn: None, all_up_network: None, record: None });
 }
 
 #[test]
@@ -228,7 +228,10 @@ fn flat_dbip_float_coordinates_and_country_only_records() {
 
     // A record with nothing usable is reported as no location, with its network.
     let hit = db.lookup(ip("198.51.100.1"));
-    assert_eq!(hit, GeoHit { location: None, network: net("198.51.100.0/24"), asn: None, all_up_network: None });
+    assert_eq!(
+        hit,
+        GeoHit { location: None, network: net("198.51.100.0/24"), asn: None, all_up_network: None, record: None }
+    );
 }
 
 #[test]
@@ -422,7 +425,10 @@ fn csv_ipv4_network_reads_back_as_itself() {
         assert_eq!(hit.location, Some(at("DE", 50.11, 8.68)), "{a}");
     }
     let hit = db.lookup(ip("11.0.0.1"));
-    assert_eq!(hit, GeoHit { location: None, network: net("11.0.0.0/8"), asn: None, all_up_network: None });
+    assert_eq!(
+        hit,
+        GeoHit { location: None, network: net("11.0.0.0/8"), asn: None, all_up_network: None, record: None }
+    );
 }
 
 #[test]

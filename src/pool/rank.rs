@@ -1,6 +1,9 @@
 //! The GeoIP decision cache: for a (pool, client location) pair, the pool's located regions
 //! ranked by effective distance (`distance_km × bias factor`, ties in file order), computed
-//! once and reused by every later query from that location.
+//! once and reused by every later query from that location. Where a pool has ECS scope maps,
+//! the same [`Ranking::compute`] is also run at load for every record of the database
+//! (`config::geo_scopes::RecordRanks`), and the decision reads that first; this cache serves
+//! the rest (fallback pools, chained databases, pools without maps).
 //!
 //! A client location is what one GeoIP database record says (its quantized coordinates), so
 //! the cache holds at most one entry per (pool, database record) that queries have reached.
@@ -35,7 +38,7 @@ struct Slot {
 }
 
 /// A pool's located regions, nearest first (by effective distance, then file order).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Ranking {
     len: u8,
     order: u64,

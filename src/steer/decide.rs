@@ -19,7 +19,8 @@
 //!   order and weight. An unusable one falls through to the next match and then to the policy.
 //! - **nearest**: smallest `distance_km × (1 − bias/100)` among usable regions with a location
 //!   (ties: file order). The ranking of a pool's regions for one client location is computed
-//!   once and kept in the pools' decision cache ([`crate::pool::rank`]); health is applied to it here. A client without coordinates goes to `default_region`; if that is not
+//!   once: at load for every record of the GeoIP database ([`Client::ranked`]), or on first
+//!   use into the pools' decision cache ([`crate::pool::rank`]); health is applied to it here. A client without coordinates goes to `default_region`; if that is not
 //!   usable (or no located region is), to the first usable region in file order.
 //! - **ECS scope** = the widest prefix that still determines the answer: the largest of the
 //!   prefixes that mattered (a matching mapped network; for a non-matching mapped network, the
@@ -60,6 +61,7 @@ use super::scope::{Scope, common_prefix, family_prefix};
 use super::shed::shed;
 use super::topk::answering_regions;
 use crate::geo::{Coordinates, GeoHit, Location, distance_km};
+use crate::pool::rank::Ranking;
 use crate::pool::{
     AllUp, Content, HealthView, MAX_ANSWERS, Member, MemberId, MemberPolicy, Pool, PoolId, Pools, Region, RegionId,
     RegionPolicy, WhenEmpty,
@@ -92,6 +94,10 @@ pub struct Client {
     /// A database miss should still be a `GeoHit` with `location: None` and the covering
     /// network, so that the "unknown" answer gets an honest scope.
     pub geo: Option<GeoHit>,
+    /// The asked pool's located regions ranked for the client's GeoIP record, from the table
+    /// made at load (`config::geo_scopes::RecordRanks`); `None`: the decision cache ranks
+    /// them. Either way the same [`Ranking::compute`].
+    pub ranked: Option<Ranking>,
 }
 
 impl Client {
@@ -473,9 +479,11 @@ where
             }
             scope.need_geo(client);
             if let Some(c) = client.coords() {
-                // The located regions ranked for this location, from the decision cache;
-                // health is applied here, on the ranked list.
-                if let Some(ranking) = pools.ranks.ranking(pool_id.0, p, c)
+                // The located regions ranked for this location, from the table made at load
+                // (the asked pool) or the decision cache; health is applied here, on the
+                // ranked list.
+                let ranked = if scope.asked { client.ranked } else { None };
+                if let Some(ranking) = ranked.or_else(|| pools.ranks.ranking(pool_id.0, p, c))
                     && let Some(i) = ranking.iter().find(|&i| usable(i))
                 {
                     note(&mut ex, || {

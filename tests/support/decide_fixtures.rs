@@ -21,6 +21,8 @@ pub fn dublin() -> Client {
             network: "81.2.64.0/18".parse().unwrap(),
             asn: None,
             all_up_network: None,
+            record: None,
         }),
+        ranked: None,
     }
 }
