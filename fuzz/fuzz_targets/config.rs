@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     let names: Vec<_> = pools.names().map(|(_, id)| id).collect();
     for pool in names {
         for c in clients {
-            let client = Client { subnet: c.parse().unwrap(), geo: None };
+            let client = Client { subnet: c.parse().unwrap(), geo: None, ranked: None };
             for family in [Family::V4, Family::V6] {
                 let d = decide(&pools, pool, family, &client, &pools.file_health(), &mut rng, None);
                 assert!((1..=86400).contains(&d.ttl), "ttl {}", d.ttl);
