@@ -66,7 +66,7 @@ impl RecordRanks {
         let mut rankings = Vec::new();
         let mut by_slot: Vec<u8> = Vec::new();
         let mut whole = true;
-        let slots = geo.each_record(&mut |slot, loc| {
+        let single = geo.each_record(&mut |slot, loc| {
             let Some(r) = loc.and_then(|l| l.coords).and_then(|c| Ranking::compute(p, c)) else { return };
             let id = match ids.get(&r) {
                 Some(id) => *id,
@@ -87,7 +87,7 @@ impl RecordRanks {
             }
             by_slot[slot] = id;
         });
-        if slots.is_none() || !whole {
+        if !single || !whole {
             return RecordRanks::default();
         }
         RecordRanks { by_slot: by_slot.into_boxed_slice(), rankings }

@@ -254,7 +254,7 @@ pub fn classify(reply: &[u8], h: &mut impl Hasher) -> Option<Kind> {
     }
     // No answer records: key on the first authority record's owner (SOA: the zone; NS: the cut).
     for _ in 0..an {
-        pos = skip_record(reply, pos)?;
+        pos = super::wire::record_at(reply, pos)?.next;
     }
     let kind_of = |t: u16| match (rcode, t) {
         (3, _) => Kind::Nxdomain,
@@ -320,13 +320,6 @@ fn read_name(buf: &[u8], mut pos: usize, nh: &mut NameHash) -> Option<usize> {
         }
     }
     None
-}
-
-fn skip_record(buf: &[u8], pos: usize) -> Option<usize> {
-    let end = read_name(buf, pos, &mut NameHash::default())?;
-    let rdlen = u16::from_be_bytes([*buf.get(end + 8)?, *buf.get(end + 9)?]) as usize;
-    let next = end + 10 + rdlen;
-    (next <= buf.len()).then_some(next)
 }
 
 /// Rewrites `reply` (of `len` bytes, in `buf`) into a slip: header and question only, TC=1,

@@ -287,6 +287,39 @@ fn skip_record(dec: &mut BinDecoder<'_>) -> Option<()> {
     read_record(dec).map(|_| ())
 }
 
+/// A resource record of a message read in place (replies we wrote: the RRL's classing, the
+/// reply cache's patches): its type, class, and where its RDATA and the next record start.
+pub(crate) struct RecordAt {
+    pub rtype: u16,
+    pub class: u16,
+    pub rdata: usize,
+    pub next: usize,
+}
+
+/// Past the name at `at` in `m`: labels up to the root, or up to a compression pointer (not
+/// followed). `None` for a reserved label type or a name running past `m`.
+pub(crate) fn name_end(m: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *m.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            0xC0..=0xFF => return m.get(at + 1).map(|_| at + 2),
+            1..=63 => at += 1 + usize::from(len),
+            _ => return None,
+        }
+    }
+}
+
+/// The record at `at` in `m`; `None` when it runs past `m`.
+pub(crate) fn record_at(m: &[u8], at: usize) -> Option<RecordAt> {
+    let at = name_end(m, at)?;
+    let u16_at = |i: usize| m.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (rtype, class, len) = (u16_at(at)?, u16_at(at + 2)?, usize::from(u16_at(at + 8)?));
+    let rdata = at + 10;
+    let next = rdata + len;
+    (next <= m.len()).then_some(RecordAt { rtype, class, rdata, next })
+}
+
 /// Checks an ECS option body (RFC 7871 §6): a known family, a source prefix within it,
 /// exactly ceil(source/8) address bytes, and no bits set past the source prefix.
 pub(crate) fn parse_ecs(data: &[u8]) -> Option<ClientSubnet> {

@@ -285,16 +285,17 @@ impl GeoDb {
     }
 
     /// Calls `f` with every record of the location database and its slot (what
-    /// [`GeoHit::record`] gives), and returns one more than the largest slot; `None` (and no
-    /// call) unless exactly one location database is configured, as [`GeoDb::scope_map`].
-    pub fn each_record(&self, f: &mut dyn FnMut(u32, Option<&Location>)) -> Option<usize> {
-        let [part] = self.parts.as_slice() else { return None };
-        let slots = part.records.capacity();
-        u32::try_from(slots).ok()?;
+    /// [`GeoHit::record`] gives); false (and no call) unless exactly one location database is
+    /// configured, as [`GeoDb::scope_map`].
+    pub fn each_record(&self, f: &mut dyn FnMut(u32, Option<&Location>)) -> bool {
+        let [part] = self.parts.as_slice() else { return false };
+        if u32::try_from(part.records.capacity()).is_err() {
+            return false;
+        }
         for (i, loc) in part.records.each() {
             f(i as u32, loc.as_ref());
         }
-        Some(slots)
+        true
     }
 
     /// Whether `map` was built over this set's (one) location database.

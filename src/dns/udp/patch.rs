@@ -12,6 +12,7 @@
 //! but a miscount only means "not kept"): any octet out of place returns `None`.
 use std::net::IpAddr;
 
+use crate::dns::wire::{RecordAt, name_end, record_at};
 use crate::pool::{MAX_ANSWERS, PoolId};
 use crate::steer::Family;
 
@@ -171,14 +172,6 @@ pub fn write(
     }
 }
 
-/// A record's type, class and where its RDATA and the next record start.
-struct Rec {
-    rtype: u16,
-    class: u16,
-    rdata: usize,
-    next: usize,
-}
-
 struct Reader<'a> {
     m: &'a [u8],
 }
@@ -197,34 +190,15 @@ impl<'a> Reader<'a> {
         self.u16_at(at)
     }
 
-    /// Past a name at `at`: labels up to the root or a compression pointer.
-    fn skip_name(&self, mut at: usize) -> Option<usize> {
-        loop {
-            let len = *self.m.get(at)?;
-            match len {
-                0 => return Some(at + 1),
-                0xC0..=0xFF => return Some(at + 2),
-                1..=63 => at += 1 + usize::from(len),
-                _ => return None,
-            }
-        }
-    }
-
     /// Past the question section (one question, as every kept reply has).
     fn past_question(&self) -> Option<usize> {
         if self.count(4)? != 1 {
             return None;
         }
-        Some(self.skip_name(12)? + 4)
+        Some(name_end(self.m, 12)? + 4)
     }
 
-    fn skip_record(&self, at: usize) -> Option<Rec> {
-        let at = self.skip_name(at)?;
-        let rtype = self.u16_at(at)?;
-        let class = self.u16_at(at + 2)?;
-        let len = usize::from(self.u16_at(at + 8)?);
-        let rdata = at + 10;
-        let next = rdata + len;
-        (next <= self.m.len()).then_some(Rec { rtype, class, rdata, next })
+    fn skip_record(&self, at: usize) -> Option<RecordAt> {
+        record_at(self.m, at)
     }
 }
